@@ -1,0 +1,91 @@
+/* activations.h - accurate, vectorisable sigmoid and tanh (and their derivatives from outputs).
+ *
+ * libm's expf/tanh are scalar calls that stop GCC from vectorising the gate loops, so we build
+ * exp from arithmetic GCC can vectorise: Cody-Waite range reduction, a polynomial, and 2^n put
+ * together from bits. We only ever need exp of a non-positive argument (sigmoid and tanh are
+ * written in terms of exp(-|x|)), so nothing can overflow, for any input including +-inf.
+ *
+ * Accuracy (checked by tests/test_activations.py against libm over the whole real line):
+ * float64 within a few ulp (relative error < 1e-15 for normal results); float32 is evaluated
+ * in double and rounded once, so it is within 1 ulp of the correctly rounded value.
+ */
+#ifndef FASTRNN_ACTIVATIONS_H
+#define FASTRNN_ACTIVATIONS_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* Wide-vector clones of the hot elementwise loops, picked at load time by the CPU's features;
+ * the wheel itself stays baseline x86-64 (no -march=native). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && !defined(FRNN_NO_CLONES)
+#define FRNN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FRNN_CLONES
+#endif
+
+static inline double frnn_bits_to_double(uint64_t u) { double d; memcpy(&d, &u, sizeof d); return d; }
+static inline uint64_t frnn_double_to_bits(double d) { uint64_t u; memcpy(&u, &d, sizeof u); return u; }
+
+/* 2^k for integral k in [-1100, 1100] given as a double, without an int conversion (which
+ * AVX2 lacks for 64-bit lanes): adding 1023 + 2^52 puts k + 1023 in the low mantissa bits. */
+static inline double frnn_pow2i(double k)
+{
+    uint64_t bits = frnn_double_to_bits(k + (1023.0 + 4503599627370496.0));
+    return frnn_bits_to_double(bits << 52);
+}
+
+/* exp(x) for x <= 0 (NaN propagates), relative error ~2 ulp for normal results. */
+static inline double frnn_exp_nonpos(double x)
+{
+    const double log2e = 1.4426950408889634074;
+    const double ln2_hi = 6.93147180369123816490e-01;   /* ln 2 split so n*ln2_hi is exact */
+    const double ln2_lo = 1.90821492927058770002e-10;
+    const double round_magic = 6755399441055744.0;       /* 1.5 * 2^52: adding rounds to integer */
+    x = x < -746.0 ? -746.0 : x;                          /* exp(-746) already rounds to 0 */
+    double n = (x * log2e + round_magic) - round_magic;  /* nearest integer to x / ln 2 */
+    double r = (x - n * ln2_hi) - n * ln2_lo;            /* |r| <= ln(2)/2 */
+    /* Taylor series of exp(r) to r^12: truncation error < 2e-17 for |r| <= 0.347 */
+    double p = 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    /* 2^n in two factors so results down in the subnormal range round only once */
+    double n1 = (n * 0.5 + round_magic) - round_magic;
+    return p * frnn_pow2i(n1) * frnn_pow2i(n - n1);
+}
+
+/* sigmoid(x) = 1 / (1 + e^-x) = e^x / (1 + e^x), with e = exp(-|x|) in (0, 1]. */
+static inline double frnn_sigmoid_d(double x)
+{
+    double e = frnn_exp_nonpos(-__builtin_fabs(x));
+    return (x >= 0.0 ? 1.0 : e) / (1.0 + e);
+}
+
+/* tanh(x): a rational approximation near 0 (where 1 - 2/(e^2x + 1) would cancel),
+ * (1 - e) / (1 + e) with e = exp(-2|x|) elsewhere. Coefficients: Cephes' tanh (|x| < 0.625). */
+static inline double frnn_tanh_d(double x)
+{
+    double a = __builtin_fabs(x);
+    double z = x * x;
+    double p = (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z
+               - 1.61468768441708447952e3;
+    double q = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z
+               + 4.84406305325125486048e3;
+    double small = x + x * z * p / q;
+    double e = frnn_exp_nonpos(-2.0 * a);
+    double big = (1.0 - e) / (1.0 + e);
+    big = x < 0.0 ? -big : big;
+    return a < 0.625 ? small : big;
+}
+
+#endif

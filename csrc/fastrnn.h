@@ -1,0 +1,128 @@
+/* fastrnn.h - the C API of fastrnn's recurrent kernels.
+ *
+ * Plain C99, no Python headers: this can be compiled, tested and profiled on its own.
+ *
+ * Dimension letters, fixed for every file in csrc/:
+ *   T  time steps            B  batch size            I  input features
+ *   H  hidden (cell) size    P  state/output width: P == H, or the LSTM projection size
+ *   G  gates per cell: RNN 1, simplified GRU 2 (z n), GRU 3 (r z n), LSTM 4 (i f g o)
+ *
+ * Layout rules:
+ *   - every buffer is row-major and C-contiguous; sequences are time-major (T, B, F);
+ *   - weights follow PyTorch exactly: W_ih (G*H, I), W_hh (G*H, P), b_ih (G*H), b_hh (G*H),
+ *     W_hr (P, H) (LSTM projection), w_peep (3*H) = [w_ci, w_cf, w_co] (LSTM peepholes);
+ *   - BLAS is column-major; frnn_gemm() in blas_rowmajor.h hides that.
+ *
+ * Float32 and float64 are built from one source: rnn.c, gru.c and lstm.c are templates
+ * compiled twice by kernels.c, giving frnn_forward_f32 / frnn_forward_f64 and so on.
+ */
+#ifndef FASTRNN_H
+#define FASTRNN_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The Fortran BLAS routines we use, as scipy.linalg.cython_blas exports them. */
+typedef void (*frnn_sgemm_t)(char *transa, char *transb, int *m, int *n, int *k, float *alpha,
+                             float *a, int *lda, float *b, int *ldb, float *beta, float *c,
+                             int *ldc);
+typedef void (*frnn_dgemm_t)(char *transa, char *transb, int *m, int *n, int *k, double *alpha,
+                             double *a, int *lda, double *b, int *ldb, double *beta, double *c,
+                             int *ldc);
+
+/* Filled by the binding from SciPy's BLAS and handed to every kernel (no link-time BLAS). */
+typedef struct {
+    frnn_sgemm_t sgemm;
+    frnn_dgemm_t dgemm;
+} frnn_blas;
+
+typedef enum {
+    FRNN_RNN_TANH = 0,       /* h' = tanh(W_ih x + b_ih + W_hh h + b_hh) */
+    FRNN_RNN_RELU = 1,       /* h' = relu(...) */
+    FRNN_GRU = 2,            /* PyTorch/cuDNN: n = tanh(W_in x + b_in + r*(W_hn h + b_hn)) */
+    FRNN_GRU_RESET_BEFORE = 3, /* Cho et al.:  n = tanh(W_in x + b_in + W_hn (r*h) + b_hn) */
+    FRNN_GRU_SIMPLIFIED = 4, /* update gate only: z, n = tanh(W_in x + b_in + W_hn h + b_hn) */
+    FRNN_LSTM = 5            /* i f g o, optional peepholes and projection */
+} frnn_cell;
+
+/* Sizes of one layer in one direction. */
+typedef struct {
+    int cell;              /* a frnn_cell */
+    int T, B, In, H, P;    /* In is I (complex.h takes the name I); P == H unless projecting */
+    int peephole;          /* LSTM only: w_peep is given */
+} frnn_dims;
+
+/* Every buffer a kernel reads or writes. Pointers are float* or double* by the dtype of the
+ * function called; NULL means "absent" where a comment says so. */
+typedef struct {
+    /* inputs */
+    const void *x;          /* (T, B, I) */
+    const void *h0;         /* (B, P); NULL = zeros */
+    const void *c0;         /* (B, H) LSTM; NULL = zeros */
+    const int *lengths;     /* (B) each in [0, T]; NULL = all T (packed-sequence semantics) */
+    /* parameters */
+    const void *W_ih;       /* (G*H, I) */
+    const void *W_hh;       /* (G*H, P) */
+    const void *b_ih;       /* (G*H); NULL = no bias */
+    const void *b_hh;       /* (G*H); NULL = no bias */
+    const void *w_peep;     /* (3*H) LSTM peepholes [ci, cf, co]; NULL = none */
+    const void *W_hr;       /* (P, H) LSTM projection; NULL when P == H */
+    /* forward outputs */
+    void *y;                /* (T, B, P); may be NULL in inference (then only h_T/c_T) */
+    void *h_T;              /* (B, P) */
+    void *c_T;              /* (B, H) LSTM */
+    /* tape written by a training forward, read (and its scratch area reused) by backward;
+     * or the workspace of an inference forward */
+    void *tape;             /* frnn_tape_size() or frnn_work_size() elements */
+    /* backward inputs: gradients of the loss w.r.t. the forward outputs */
+    const void *dy;         /* (T, B, P); NULL = zeros */
+    const void *dh_T;       /* (B, P); NULL = zeros */
+    const void *dc_T;       /* (B, H); NULL = zeros */
+    /* backward outputs: dx, dh0, dc0 are overwritten; parameter gradients accumulate (+=) */
+    void *dx;               /* (T, B, I); NULL = not wanted */
+    void *dh0;              /* (B, P); must be given */
+    void *dc0;              /* (B, H) LSTM; must be given */
+    void *dW_ih, *dW_hh, *db_ih, *db_hh, *dw_peep, *dW_hr;  /* NULL where the parameter is */
+} frnn_buffers;
+
+/* Gates per cell (G above). */
+int frnn_gates(int cell);
+
+/* Elements of the tape a training forward writes (and backward reuses as scratch). */
+size_t frnn_tape_size(const frnn_dims *d);
+
+/* Elements of the workspace of an inference forward (tape == NULL semantics, no tape kept). */
+size_t frnn_work_size(const frnn_dims *d);
+
+/* Forward over a whole sequence. train != 0 writes the tape for backward; train == 0 uses
+ * buf->tape as a frnn_work_size() workspace and keeps nothing. A single step for sampling is
+ * this call with T == 1 and train == 0: no allocation anywhere. */
+void frnn_forward_f32(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf, int train);
+void frnn_forward_f64(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf, int train);
+
+/* Backpropagation through time, reading the tape of the training forward with the same dims,
+ * inputs and parameters. */
+void frnn_backward_f32(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf);
+void frnn_backward_f64(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf);
+
+/* Elementwise activations over n values (in == out allowed), exposed for tests. */
+void frnn_sigmoid_f32(float *out, const float *in, size_t n);
+void frnn_sigmoid_f64(double *out, const double *in, size_t n);
+void frnn_tanh_f32(float *out, const float *in, size_t n);
+void frnn_tanh_f64(double *out, const double *in, size_t n);
+
+/* Row-major C = alpha * op(A) @ op(B) + beta * C, exposed for the gemm() helper and tests. */
+void frnn_gemm_f32(const frnn_blas *blas, int trans_a, int trans_b, int m, int n, int k,
+                   float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                   float *c, int ldc);
+void frnn_gemm_f64(const frnn_blas *blas, int trans_a, int trans_b, int m, int n, int k,
+                   double alpha, const double *a, int lda, const double *b, int ldb, double beta,
+                   double *c, int ldc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

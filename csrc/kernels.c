@@ -1,0 +1,57 @@
+/* kernels.c - the one compilation unit: tape layouts, then every template for float and double. */
+#include <string.h>
+#include "fastrnn.h"
+#include "activations.h"
+#include "layout.h"
+
+int frnn_gates(int cell)
+{
+    switch (cell) {
+    case FRNN_RNN_TANH: case FRNN_RNN_RELU: return 1;
+    case FRNN_GRU_SIMPLIFIED: return 2;
+    case FRNN_GRU: case FRNN_GRU_RESET_BEFORE: return 3;
+    case FRNN_LSTM: return 4;
+    default: return 0;
+    }
+}
+
+frnn_layout frnn_tape_layout(const frnn_dims *d, int train)
+{
+    const size_t T = d->T, B = d->B, H = d->H, P = d->P, GH = (size_t)frnn_gates(d->cell) * d->H;
+    const int lstm = d->cell == FRNN_LSTM, proj = lstm && d->P != d->H;
+    const int gru = d->cell == FRNN_GRU || d->cell == FRNN_GRU_RESET_BEFORE;
+    const size_t steps = train ? T : 1;  /* inference keeps one step of per-step buffers */
+    frnn_layout L;
+    size_t at = 0;
+    L.per_step = train;
+    L.gates = at;   at += T * B * GH;                               /* (T, B, GH) */
+    L.hs = at;      at += train ? (T + 1) * B * P : 0;              /* (T+1, B, P) h_0..h_T */
+    L.cs = at;      at += train && lstm ? (T + 1) * B * H : 0;      /* (T+1, B, H) c_0..c_T */
+    L.tc = at;      at += lstm ? steps * B * H : 0;                 /* (T, B, H) tanh(c_t) */
+    L.aux = at;     at += gru || proj ? steps * B * H : 0;          /* (T, B, H) hn | r*h | m */
+    L.dG = at;      at += train ? T * B * GH : 0;                   /* (T, B, GH) */
+    L.dGh = at;     at += train && d->cell == FRNN_GRU ? T * B * GH : 0;
+    L.dhs = at;     at += train && proj ? T * B * P : 0;            /* (T, B, P) */
+    L.scratch = at; at += B * (GH + 3 * P + 3 * H);
+    L.total = at;
+    return L;
+}
+
+size_t frnn_tape_size(const frnn_dims *d) { return frnn_tape_layout(d, 1).total; }
+size_t frnn_work_size(const frnn_dims *d) { return frnn_tape_layout(d, 0).total; }
+
+#define REAL float
+#define F(name) name##_f32
+#define BLAS_GEMM blas->sgemm
+#include "template.h"
+#undef REAL
+#undef F
+#undef BLAS_GEMM
+
+#define REAL double
+#define F(name) name##_f64
+#define BLAS_GEMM blas->dgemm
+#include "template.h"
+#undef REAL
+#undef F
+#undef BLAS_GEMM

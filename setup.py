@@ -1,0 +1,17 @@
+"""Declares the one compiled extension; everything else lives in pyproject.toml."""
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+kernels = Extension(
+    "fastrnn._kernels",
+    sources=["src/fastrnn/_kernels.pyx", "csrc/kernels.c"],
+    include_dirs=["csrc", numpy.get_include()],
+    # -O3 for auto-vectorised gate loops; no -march=native so wheels stay portable
+    # (activations.h uses target_clones for AVX2/AVX-512 where the CPU has them).
+    extra_compile_args=["-O3", "-std=c99", "-fno-math-errno"],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+)
+
+setup(ext_modules=cythonize([kernels], language_level=3,
+                            compiler_directives={"boundscheck": False, "wraparound": False}))

@@ -1,0 +1,403 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Thin binding of csrc/: checks every buffer, then calls the C kernels with the GIL released.
+
+Everything here is time-major and follows PyTorch's weight layout (see csrc/fastrnn.h). A wrong
+argument raises TypeError (dtype) or ValueError (shape, contiguity, range) naming it; nothing
+reaches C unchecked.
+"""
+import numpy as np
+cimport numpy as cnp
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+cnp.import_array()
+
+cdef extern from "fastrnn.h" nogil:
+    ctypedef void (*frnn_sgemm_t)(char *transa, char *transb, int *m, int *n, int *k, float *alpha,
+                                  float *a, int *lda, float *b, int *ldb, float *beta, float *c,
+                                  int *ldc) noexcept nogil
+    ctypedef void (*frnn_dgemm_t)(char *transa, char *transb, int *m, int *n, int *k, double *alpha,
+                                  double *a, int *lda, double *b, int *ldb, double *beta, double *c,
+                                  int *ldc) noexcept nogil
+    ctypedef struct frnn_blas:
+        frnn_sgemm_t sgemm
+        frnn_dgemm_t dgemm
+    ctypedef struct frnn_dims:
+        int cell, T, B, In, H, P, peephole
+    ctypedef struct frnn_buffers:
+        const void *x
+        const void *h0
+        const void *c0
+        const int *lengths
+        const void *W_ih
+        const void *W_hh
+        const void *b_ih
+        const void *b_hh
+        const void *w_peep
+        const void *W_hr
+        void *y
+        void *h_T
+        void *c_T
+        void *tape
+        const void *dy
+        const void *dh_T
+        const void *dc_T
+        void *dx
+        void *dh0
+        void *dc0
+        void *dW_ih
+        void *dW_hh
+        void *db_ih
+        void *db_hh
+        void *dw_peep
+        void *dW_hr
+    int frnn_gates(int cell)
+    size_t frnn_tape_size(const frnn_dims *d)
+    size_t frnn_work_size(const frnn_dims *d)
+    void frnn_forward_f32(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf, int train)
+    void frnn_forward_f64(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf, int train)
+    void frnn_backward_f32(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf)
+    void frnn_backward_f64(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf)
+    void frnn_sigmoid_f32(float *out, const float *inp, size_t n)
+    void frnn_sigmoid_f64(double *out, const double *inp, size_t n)
+    void frnn_tanh_f32(float *out, const float *inp, size_t n)
+    void frnn_tanh_f64(double *out, const double *inp, size_t n)
+    void frnn_gemm_f32(const frnn_blas *blas, int trans_a, int trans_b, int m, int n, int k,
+                       float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                       float *c, int ldc)
+    void frnn_gemm_f64(const frnn_blas *blas, int trans_a, int trans_b, int m, int n, int k,
+                       double alpha, const double *a, int lda, const double *b, int ldb, double beta,
+                       double *c, int ldc)
+
+# SciPy's BLAS, handed to C as function pointers: the wheel links no BLAS of its own.
+cdef frnn_blas BLAS
+BLAS.sgemm = sgemm
+BLAS.dgemm = dgemm
+
+#: cell name -> frnn_cell code
+CELLS = {"rnn_tanh": 0, "rnn_relu": 1, "gru": 2, "gru_reset_before": 3, "gru_simplified": 4, "lstm": 5}
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_INT_MAX = 2 ** 31 - 1
+
+
+cdef void *_ptr(object a):
+    return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+def _check(name, a, dtype, shape, writeable=False, optional=False):
+    """Return `a` if it is a C-contiguous ndarray of `dtype` and `shape`; else raise naming `name`."""
+    if a is None:
+        if optional:
+            return None
+        raise ValueError(f"{name}: required, expected an array of shape {shape}")
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray of {np.dtype(dtype).name}, got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {np.dtype(dtype).name}, got {a.dtype.name}")
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name}: expected a C-contiguous array")
+    if writeable and not a.flags.writeable:
+        raise ValueError(f"{name}: expected a writeable array")
+    return a
+
+
+def _cell_code(cell):
+    if cell not in CELLS:
+        raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
+    return CELLS[cell]
+
+
+cdef frnn_dims _dims(int cell, Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, Py_ssize_t P,
+                     bint peephole) except *:
+    cdef frnn_dims d
+    for name, v in (("T", T), ("B", B), ("I", I), ("H", H), ("P", P)):
+        if not 1 <= v <= _INT_MAX:
+            raise ValueError(f"{name}: expected a size in [1, {_INT_MAX}], got {v}")
+    if P != H and cell != CELLS["lstm"]:
+        raise ValueError(f"P: only an LSTM may have a projection (P={P} != H={H})")
+    d.cell, d.T, d.B, d.In, d.H, d.P, d.peephole = cell, T, B, I, H, P, peephole
+    return d
+
+
+def gates(cell):
+    """Number of gates G of a cell: the weights have G * hidden_size rows."""
+    return frnn_gates(_cell_code(cell))
+
+
+def tape_size(cell, T, B, I, H, P=None, peephole=False):
+    """Elements of the tape a training forward writes for these sizes."""
+    cdef frnn_dims d = _dims(_cell_code(cell), T, B, I, H, H if P is None else P, peephole)
+    return frnn_tape_size(&d)
+
+
+def work_size(cell, T, B, I, H, P=None, peephole=False):
+    """Elements of the workspace of an inference forward (which keeps no tape)."""
+    cdef frnn_dims d = _dims(_cell_code(cell), T, B, I, H, H if P is None else P, peephole)
+    return frnn_work_size(&d)
+
+
+def _lengths(lengths, B, T):
+    """Checked int32 copy of `lengths` (B,) with every value in [0, T], or None."""
+    if lengths is None:
+        return None
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"lengths: expected integers, got dtype {arr.dtype.name}")
+    if arr.shape != (B,):
+        raise ValueError(f"lengths: expected shape ({B},), got {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() > T):
+        raise ValueError(f"lengths: expected values in [0, {T}], got min {arr.min()}, max {arr.max()}")
+    return np.ascontiguousarray(arr, dtype=np.int32)
+
+
+cdef class _Layer:
+    """The checked sizes, parameters and buffers of one kernel call (internal)."""
+    cdef frnn_dims d
+    cdef frnn_buffers buf
+    cdef object keep            # the arrays whose pointers are in buf
+    cdef bint f64
+    cdef public object dtype, lengths
+
+    def __init__(self, cell, x, W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, lengths):
+        code = _cell_code(cell)
+        if not isinstance(x, np.ndarray) or x.dtype not in _FLOATS:
+            raise TypeError(f"x: expected a float32 or float64 numpy.ndarray, got "
+                            f"{getattr(x, 'dtype', type(x).__name__)}")
+        if x.ndim != 3:
+            raise ValueError(f"x: expected shape (T, B, I), got {x.shape}")
+        T, B, I = x.shape
+        G = frnn_gates(code)
+        if not isinstance(W_hh, np.ndarray) or W_hh.ndim != 2 or W_hh.shape[0] % G:
+            raise ValueError(f"W_hh: expected shape ({G}*H, P), got {getattr(W_hh, 'shape', None)}")
+        H, P = W_hh.shape[0] // G, W_hh.shape[1]
+        self.dtype = dt = x.dtype
+        self.f64 = dt == np.float64
+        self.d = _dims(code, T, B, I, H, P, w_peep is not None)
+        _check("x", x, dt, (T, B, I))
+        _check("W_ih", W_ih, dt, (G * H, I))
+        _check("W_hh", W_hh, dt, (G * H, P))
+        _check("b_ih", b_ih, dt, (G * H,), optional=True)
+        _check("b_hh", b_hh, dt, (G * H,), optional=True)
+        if w_peep is not None and code != CELLS["lstm"]:
+            raise ValueError("w_peep: peepholes exist only for cell 'lstm'")
+        _check("w_peep", w_peep, dt, (3 * H,), optional=True)
+        if W_hr is not None and code != CELLS["lstm"]:
+            raise ValueError("W_hr: a projection exists only for cell 'lstm'")
+        if P != H:
+            _check("W_hr", W_hr, dt, (P, H))
+        elif W_hr is not None:
+            raise ValueError(f"W_hr: expected None when W_hh has H={H} columns (no projection); "
+                             f"for projection size P, W_hh is (4*H, P) and W_hr is (P, H)")
+        self.lengths = _lengths(lengths, B, T)
+        self.keep = [x, W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, self.lengths]
+        self.buf.x, self.buf.W_ih, self.buf.W_hh = _ptr(x), _ptr(W_ih), _ptr(W_hh)
+        self.buf.b_ih, self.buf.b_hh = _ptr(b_ih), _ptr(b_hh)
+        self.buf.w_peep, self.buf.W_hr = _ptr(w_peep), _ptr(W_hr)
+        self.buf.lengths = <const int *>_ptr(self.lengths)
+
+    cdef object hold(self, a):
+        self.keep.append(a)
+        return a
+
+    cdef object out(self, name, a, shape):
+        """A checked output buffer: `a`, or a new one when `a` is None."""
+        if a is None:
+            a = np.empty(shape, self.dtype)
+        return self.hold(_check(name, a, self.dtype, shape, writeable=True))
+
+    cdef object state(self, name, a, width):
+        """A checked input state (B, width), or None for zeros."""
+        return self.hold(_check(name, a, self.dtype, (self.d.B, width), optional=True))
+
+    cdef object tape(self, name, a, size_t size):
+        if not isinstance(a, np.ndarray) or a.dtype != self.dtype or a.ndim != 1 \
+                or not a.flags.c_contiguous or not a.flags.writeable or <size_t>a.shape[0] < size:
+            raise ValueError(f"{name}: expected a writeable 1-D {self.dtype.name} array of at least "
+                             f"{size} elements, got {getattr(a, 'dtype', type(a).__name__)} "
+                             f"{getattr(a, 'shape', '')}")
+        return self.hold(a)
+
+    cdef void run_forward(self, int train) noexcept nogil:
+        if self.f64:
+            frnn_forward_f64(&BLAS, &self.d, &self.buf, train)
+        else:
+            frnn_forward_f32(&BLAS, &self.d, &self.buf, train)
+
+    cdef void run_backward(self) noexcept nogil:
+        if self.f64:
+            frnn_backward_f64(&BLAS, &self.d, &self.buf)
+        else:
+            frnn_backward_f32(&BLAS, &self.d, &self.buf)
+
+
+def forward(cell, x, W_ih, W_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_peep=None, W_hr=None,
+            lengths=None, tape=None, work=None, y=None, h_T=None, c_T=None):
+    """Run a layer over a whole sequence; returns (y, h_T, c_T), c_T None unless cell is 'lstm'.
+
+    x (T, B, I); W_ih (G*H, I); W_hh (G*H, P); biases (G*H,) or None; h0 (B, P) and c0 (B, H)
+    or None for zeros; w_peep (3*H,) LSTM peepholes; W_hr (P, H) LSTM projection; lengths (B,)
+    for packed-sequence semantics. With `tape` (1-D, >= tape_size(...) elements) this is a
+    training forward that records what backward needs; without, an inference forward using
+    `work` (>= work_size(...) elements, allocated when None) and keeping nothing. y, h_T, c_T
+    are written in place when given.
+    """
+    cdef _Layer L = _Layer(cell, x, W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, lengths)
+    cdef int train = tape is not None
+    d = L.d
+    lstm = d.cell == CELLS["lstm"]
+    L.buf.h0 = _ptr(L.state("h0", h0, d.P))
+    L.buf.c0 = _ptr(L.state("c0", c0, d.H)) if lstm else NULL
+    if not lstm and c0 is not None:
+        raise ValueError(f"c0: a cell state exists only for cell 'lstm', not {cell!r}")
+    y = L.out("y", y, (d.T, d.B, d.P))
+    h_T = L.out("h_T", h_T, (d.B, d.P))
+    c_T = L.out("c_T", c_T, (d.B, d.H)) if lstm else None
+    if train:
+        L.buf.tape = _ptr(L.tape("tape", tape, frnn_tape_size(&L.d)))
+    else:
+        if work is None:
+            work = np.empty(frnn_work_size(&L.d), L.dtype)
+        L.buf.tape = _ptr(L.tape("work", work, frnn_work_size(&L.d)))
+    L.buf.y, L.buf.h_T, L.buf.c_T = _ptr(y), _ptr(h_T), _ptr(c_T)
+    with nogil:
+        L.run_forward(train)
+    return y, h_T, c_T
+
+
+def step(cell, x_t, h, c=None, W_ih=None, W_hh=None, b_ih=None, b_hh=None, *, w_peep=None, W_hr=None,
+         work=None, h_out=None, c_out=None):
+    """One time step without a tape: x_t (B, I), h (B, P), c (B, H) -> (h', c').
+
+    `work` (>= work_size(cell, 1, B, I, H, P) elements), h_out and c_out may be given so that a
+    sampling loop allocates nothing; h_out may be h itself (and c_out c) to update in place.
+    """
+    x_t = x_t[None] if isinstance(x_t, np.ndarray) and x_t.ndim == 2 else x_t
+    cdef _Layer L = _Layer(cell, x_t, W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, None)
+    d = L.d
+    lstm = d.cell == CELLS["lstm"]
+    _check("h", h, L.dtype, (d.B, d.P))
+    h_out = L.out("h_out", h_out, (d.B, d.P))
+    if lstm:
+        _check("c", c, L.dtype, (d.B, d.H))
+        c_out = L.out("c_out", c_out, (d.B, d.H))
+    elif c is not None or c_out is not None:
+        raise ValueError(f"c: a cell state exists only for cell 'lstm', not {cell!r}")
+    # the kernel updates h_T/c_T in place, starting from h0/c0 (a no-op copy when they alias)
+    L.buf.h0, L.buf.h_T = _ptr(L.hold(h)), _ptr(h_out)
+    L.buf.c0 = _ptr(L.hold(c)) if lstm else NULL
+    L.buf.c_T = _ptr(c_out) if lstm else NULL
+    if work is None:
+        work = np.empty(frnn_work_size(&L.d), L.dtype)
+    L.buf.tape = _ptr(L.tape("work", work, frnn_work_size(&L.d)))
+    L.buf.y = NULL
+    with nogil:
+        L.run_forward(0)
+    return h_out, c_out
+
+
+def backward(cell, tape, x, W_ih, W_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_peep=None,
+             W_hr=None, lengths=None, dy=None, dh_T=None, dc_T=None, dx=None, dh0=None, dc0=None,
+             grads=None, need_dx=True):
+    """Backpropagation through time over the tape of a training `forward` with the same arguments.
+
+    dy (T, B, P), dh_T (B, P), dc_T (B, H): gradients w.r.t. the forward's outputs (None = 0).
+    Returns (dx, dh0, dc0, grads): dx (T, B, I) (None when need_dx is False), dh0, dc0
+    overwritten; `grads` is a dict with keys among W_ih, W_hh, b_ih, b_hh, w_peep, W_hr whose
+    arrays are ACCUMULATED into (+=); a parameter without an entry gets a new zeroed array.
+    """
+    cdef _Layer L = _Layer(cell, x, W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, lengths)
+    d = L.d
+    lstm = d.cell == CELLS["lstm"]
+    L.buf.tape = _ptr(L.tape("tape", tape, frnn_tape_size(&L.d)))
+    L.buf.dy = _ptr(L.hold(_check("dy", dy, L.dtype, (d.T, d.B, d.P), optional=True)))
+    L.buf.dh_T = _ptr(L.state("dh_T", dh_T, d.P))
+    L.buf.dc_T = _ptr(L.state("dc_T", dc_T, d.H)) if lstm else NULL
+    dx = L.out("dx", dx, (d.T, d.B, d.In)) if need_dx else None
+    dh0 = L.out("dh0", dh0, (d.B, d.P))
+    dc0 = L.out("dc0", dc0, (d.B, d.H)) if lstm else None
+    L.buf.dx, L.buf.dh0, L.buf.dc0 = _ptr(dx), _ptr(dh0), _ptr(dc0)
+    grads = dict(grads or {})
+    params = {"W_ih": W_ih, "W_hh": W_hh, "b_ih": b_ih, "b_hh": b_hh, "w_peep": w_peep, "W_hr": W_hr}
+    for name in grads:
+        if name not in params:
+            raise ValueError(f"grads: unknown parameter {name!r}, expected among {sorted(params)}")
+    for name, p in params.items():
+        if p is None:
+            if grads.get(name) is not None:
+                raise ValueError(f"grads[{name!r}]: given, but the layer has no {name}")
+            grads.pop(name, None)
+            continue
+        g = grads.get(name)
+        grads[name] = L.hold(_check(f"grads[{name!r}]", np.zeros_like(p) if g is None else g,
+                                    L.dtype, p.shape, writeable=True))
+    L.buf.dW_ih, L.buf.dW_hh = _ptr(grads["W_ih"]), _ptr(grads["W_hh"])
+    L.buf.db_ih, L.buf.db_hh = _ptr(grads.get("b_ih")), _ptr(grads.get("b_hh"))
+    L.buf.dw_peep, L.buf.dW_hr = _ptr(grads.get("w_peep")), _ptr(grads.get("W_hr"))
+    with nogil:
+        L.run_backward()
+    return dx, dh0, dc0, grads
+
+
+def _activation(int name, x, out):
+    x = np.ascontiguousarray(x)
+    if x.dtype not in _FLOATS:
+        raise TypeError(f"x: expected float32 or float64, got {x.dtype.name}")
+    out = np.empty_like(x) if out is None else _check("out", out, x.dtype, x.shape, writeable=True)
+    cdef size_t n = x.size
+    cdef void *pi = _ptr(x)
+    cdef void *po = _ptr(out)
+    cdef bint f64 = x.dtype == np.float64
+    with nogil:
+        if name == 0:
+            if f64: frnn_sigmoid_f64(<double *>po, <const double *>pi, n)
+            else: frnn_sigmoid_f32(<float *>po, <const float *>pi, n)
+        else:
+            if f64: frnn_tanh_f64(<double *>po, <const double *>pi, n)
+            else: frnn_tanh_f32(<float *>po, <const float *>pi, n)
+    return out
+
+
+def sigmoid(x, out=None):
+    """The kernels' vectorised sigmoid over an array (exposed for tests)."""
+    return _activation(0, x, out)
+
+
+def tanh(x, out=None):
+    """The kernels' vectorised tanh over an array (exposed for tests)."""
+    return _activation(1, x, out)
+
+
+def gemm(a, b, trans_b=False, out=None):
+    """Row-major a @ b (or a @ b.T with trans_b) for 2-D float32/float64 arrays, through SciPy's BLAS.
+
+    `out` (m, n), when given, must be C-contiguous of the same dtype and is overwritten.
+    """
+    if not isinstance(a, np.ndarray) or a.dtype not in _FLOATS:
+        raise TypeError(f"a: expected a float32 or float64 numpy.ndarray, got {getattr(a, 'dtype', type(a).__name__)}")
+    if not isinstance(b, np.ndarray) or b.dtype != a.dtype:
+        raise TypeError(f"b: expected a numpy.ndarray of dtype {a.dtype.name}, got {getattr(b, 'dtype', type(b).__name__)}")
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"a, b: expected 2-D arrays, got shapes {a.shape} and {b.shape}")
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    cdef int m = a.shape[0], k = a.shape[1]
+    cdef int n = b.shape[0] if trans_b else b.shape[1]
+    kb = b.shape[1] if trans_b else b.shape[0]
+    if kb != k:
+        raise ValueError(f"b: expected {'(n, %d)' % k if trans_b else '(%d, n)' % k} to match a {a.shape}, got {b.shape}")
+    out = np.empty((m, n), a.dtype) if out is None else _check("out", out, a.dtype, (m, n), writeable=True)
+    cdef int tb = 1 if trans_b else 0
+    cdef int ldb = b.shape[1]
+    cdef void *pa = _ptr(a)
+    cdef void *pb = _ptr(b)
+    cdef void *pc = _ptr(out)
+    cdef bint f64 = a.dtype == np.float64
+    with nogil:
+        if f64:
+            frnn_gemm_f64(&BLAS, 0, tb, m, n, k, 1.0, <const double *>pa, k, <const double *>pb, ldb,
+                          0.0, <double *>pc, n)
+        else:
+            frnn_gemm_f32(&BLAS, 0, tb, m, n, k, 1.0, <const float *>pa, k, <const float *>pb, ldb,
+                          0.0, <float *>pc, n)
+    return out
