@@ -24,7 +24,7 @@ void F(frnn_gemm)(const frnn_blas *blas, int trans_a, int trans_b, int m, int n,
 /* Sequence b is live at step t under packed-sequence semantics. */
 static inline int F(live)(const int *lengths, int b, int t) { return lengths == NULL || t < lengths[b]; }
 
-/* out (rows, GH) = x (rows, I) @ W_ih^T + bias, where bias = b_ih + b_hh on the columns
+/* out (rows, GH) = x (rows, I) @ W_ih^T + bias (x itself when W_ih is NULL), where bias = b_ih + b_hh on the columns
  * [0, fold_hh) and b_ih alone after (GRU keeps b_hn inside r * (W_hn h + b_hn)).
  * This is the input projection of all T steps in one GEMM. */
 static void F(input_projection)(const frnn_blas *blas, int rows, int GH, int I, const REAL *x,
@@ -38,6 +38,10 @@ static void F(input_projection)(const frnn_blas *blas, int rows, int GH, int I, 
         out[j] = v;
     }
     for (int r = 1; r < rows; r++) memcpy(out + (size_t)r * GH, out, sizeof(REAL) * GH);
+    if (W_ih == NULL) {  /* x is already projected (I == GH), e.g. a one-hot input's row gather */
+        for (size_t i = 0; i < (size_t)rows * GH; i++) out[i] += x[i];
+        return;
+    }
     /* out = x @ W_ih.T + out */
     F(frnn_gemm)(blas, 0, 1, rows, GH, I, 1, x, I, W_ih, I, 1, out, GH);
 }
@@ -90,6 +94,11 @@ static void F(input_grads)(const frnn_blas *blas, const frnn_dims *d, const frnn
                            const REAL *dG)
 {
     const int rows = d->T * d->B, GH = frnn_gates(d->cell) * d->H, I = d->In;
+    if (bf->W_ih == NULL) {  /* projected input: its gradient is dG itself */
+        F(add_colsum)((REAL *)bf->db_ih, dG, rows, GH);
+        if (bf->dx) memcpy(bf->dx, dG, sizeof(REAL) * rows * GH);
+        return;
+    }
     /* dW_ih += dG.T @ x */
     F(frnn_gemm)(blas, 1, 0, GH, I, rows, 1, dG, GH, (const REAL *)bf->x, I, 1, (REAL *)bf->dW_ih, I);
     /* db_ih += dG.sum(0) */

@@ -64,7 +64,7 @@ typedef struct {
     const void *c0;         /* (B, H) LSTM; NULL = zeros */
     const int *lengths;     /* (B) each in [0, T]; NULL = all T (packed-sequence semantics) */
     /* parameters */
-    const void *W_ih;       /* (G*H, I) */
+    const void *W_ih;       /* (G*H, I); NULL: x is already projected, I == G*H, and dx = dG */
     const void *W_hh;       /* (G*H, P) */
     const void *b_ih;       /* (G*H); NULL = no bias */
     const void *b_hh;       /* (G*H); NULL = no bias */

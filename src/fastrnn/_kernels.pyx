@@ -175,7 +175,10 @@ cdef class _Layer:
         self.f64 = dt == np.float64
         self.d = _dims(code, T, B, I, H, P, w_peep is not None)
         _check("x", x, dt, (T, B, I))
-        _check("W_ih", W_ih, dt, (G * H, I))
+        if W_ih is None and I != G * H:  # None: x holds the input projection (one-hot row gathers)
+            raise ValueError(f"x: with W_ih=None, x must be the projected input (T, B, {G * H}), "
+                             f"got {x.shape}")
+        _check("W_ih", W_ih, dt, (G * H, I), optional=True)
         _check("W_hh", W_hh, dt, (G * H, P))
         _check("b_ih", b_ih, dt, (G * H,), optional=True)
         _check("b_hh", b_hh, dt, (G * H,), optional=True)
@@ -235,7 +238,8 @@ def forward(cell, x, W_ih, W_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_pe
             lengths=None, tape=None, work=None, y=None, h_T=None, c_T=None):
     """Run a layer over a whole sequence; returns (y, h_T, c_T), c_T None unless cell is 'lstm'.
 
-    x (T, B, I); W_ih (G*H, I); W_hh (G*H, P); biases (G*H,) or None; h0 (B, P) and c0 (B, H)
+    x (T, B, I); W_ih (G*H, I), or None when x is already the input projection x @ W_ih.T
+    (T, B, G*H) (then backward's dx is the gradient of that projection); W_hh (G*H, P); biases (G*H,) or None; h0 (B, P) and c0 (B, H)
     or None for zeros; w_peep (3*H,) LSTM peepholes; W_hr (P, H) LSTM projection; lengths (B,)
     for packed-sequence semantics. With `tape` (1-D, >= tape_size(...) elements) this is a
     training forward that records what backward needs; without, an inference forward using
@@ -331,7 +335,7 @@ def backward(cell, tape, x, W_ih, W_hh, b_ih=None, b_hh=None, h0=None, c0=None, 
         g = grads.get(name)
         grads[name] = L.hold(_check(f"grads[{name!r}]", np.zeros_like(p) if g is None else g,
                                     L.dtype, p.shape, writeable=True))
-    L.buf.dW_ih, L.buf.dW_hh = _ptr(grads["W_ih"]), _ptr(grads["W_hh"])
+    L.buf.dW_ih, L.buf.dW_hh = _ptr(grads.get("W_ih")), _ptr(grads["W_hh"])
     L.buf.db_ih, L.buf.db_hh = _ptr(grads.get("b_ih")), _ptr(grads.get("b_hh"))
     L.buf.dw_peep, L.buf.dW_hr = _ptr(grads.get("w_peep")), _ptr(grads.get("W_hr"))
     with nogil:
