@@ -108,15 +108,31 @@ static void F(input_grads)(const frnn_blas *blas, const frnn_dims *d, const frnn
         F(frnn_gemm)(blas, 0, 0, rows, I, GH, 1, dG, GH, (const REAL *)bf->W_ih, I, 0, (REAL *)bf->dx, I);
 }
 
-/* Elementwise activations over arrays, exported for tests. */
+/* The hot elementwise loops, each its own wide-vector clone with no aliasing to prove. */
+FRNN_CLONES static void F(sigmoid_inplace)(REAL *p, int n)
+{
+    for (int i = 0; i < n; i++) p[i] = SIGMOID(p[i]);
+}
+
+FRNN_CLONES static void F(tanh_inplace)(REAL *p, int n)
+{
+    for (int i = 0; i < n; i++) p[i] = TANH(p[i]);
+}
+
+FRNN_CLONES static void F(tanh_to)(REAL *restrict out, const REAL *restrict in, int n)
+{
+    for (int i = 0; i < n; i++) out[i] = TANH(in[i]);
+}
+
+/* Elementwise activations over arrays (out == in allowed), exported for tests. */
 FRNN_CLONES void F(frnn_sigmoid)(REAL *out, const REAL *in, size_t n)
 {
-    for (size_t i = 0; i < n; i++) out[i] = (REAL)frnn_sigmoid_d((double)in[i]);
+    for (size_t i = 0; i < n; i++) out[i] = SIGMOID(in[i]);
 }
 
 FRNN_CLONES void F(frnn_tanh)(REAL *out, const REAL *in, size_t n)
 {
-    for (size_t i = 0; i < n; i++) out[i] = (REAL)frnn_tanh_d((double)in[i]);
+    for (size_t i = 0; i < n; i++) out[i] = TANH(in[i]);
 }
 
 /* Set a state buffer to its initial value (NULL = zeros). */

@@ -13,7 +13,7 @@
 /* Pointwise forward of one step for live rows; g (B, GH) holds the pre-activations with the
  * recurrent part added, except FRNN_GRU's, whose recurrent part hg (B, 3H) is separate.
  * Writes gates g, aux and h (which may alias hprev). */
-FRNN_CLONES static void F(gru_cell)(int cell, REAL *g, const REAL *hg, const REAL *b_hh, REAL *aux,
+static void F(gru_cell)(int cell, REAL *g, const REAL *hg, const REAL *b_hh, REAL *aux,
                                     const REAL *hprev, REAL *h, const int *lengths, int t, int B, int H)
 {
     const int GH = frnn_gates(cell) * H, zo = GRU_Z(cell, H), no = GRU_N(cell, H);
@@ -24,14 +24,16 @@ FRNN_CLONES static void F(gru_cell)(int cell, REAL *g, const REAL *hg, const REA
         if (cell == FRNN_GRU) {
             const REAL *hgb = hg + (size_t)b * GH;
             REAL *hn = aux + (size_t)b * H;
-            for (int j = 0; j < 2 * H; j++) gb[j] = (REAL)frnn_sigmoid_d((double)(gb[j] + hgb[j]));
+            for (int j = 0; j < 2 * H; j++) gb[j] += hgb[j];
+            F(sigmoid_inplace)(gb, 2 * H);                                  /* r, z */
             for (int j = 0; j < H; j++) {
-                hn[j] = hgb[2 * H + j] + (b_hh ? b_hh[2 * H + j] : 0);         /* W_hn h + b_hn */
-                gb[2 * H + j] = (REAL)frnn_tanh_d((double)(gb[2 * H + j] + gb[j] * hn[j]));
+                hn[j] = hgb[2 * H + j] + (b_hh ? b_hh[2 * H + j] : 0);       /* W_hn h + b_hn */
+                gb[2 * H + j] += gb[j] * hn[j];
             }
+            F(tanh_inplace)(gb + 2 * H, H);                                 /* n */
         } else {  /* reset-before: r and a = r*h were done by gru_reset_gate; simplified: no r */
-            for (int j = 0; j < H; j++) gb[zo + j] = (REAL)frnn_sigmoid_d((double)gb[zo + j]);
-            for (int j = 0; j < H; j++) gb[no + j] = (REAL)frnn_tanh_d((double)gb[no + j]);
+            F(sigmoid_inplace)(gb + zo, H);
+            F(tanh_inplace)(gb + no, H);
         }
         for (int j = 0; j < H; j++) {
             REAL z = gb[zo + j], n = gb[no + j];
@@ -41,17 +43,15 @@ FRNN_CLONES static void F(gru_cell)(int cell, REAL *g, const REAL *hg, const REA
 }
 
 /* Reset-before GRU, first half of a step: r = sigmoid(g_r) in place, aux = r * h_{t-1}. */
-FRNN_CLONES static void F(gru_reset_gate)(REAL *g, REAL *aux, const REAL *hprev, const int *lengths,
+static void F(gru_reset_gate)(REAL *g, REAL *aux, const REAL *hprev, const int *lengths,
                                           int t, int B, int H)
 {
     for (int b = 0; b < B; b++) {
         REAL *gb = g + (size_t)b * 3 * H, *a = aux + (size_t)b * H;
         const REAL *hp = hprev + (size_t)b * H;
         if (!F(live)(lengths, b, t)) { memset(a, 0, sizeof(REAL) * H); continue; }
-        for (int j = 0; j < H; j++) {
-            gb[j] = (REAL)frnn_sigmoid_d((double)gb[j]);
-            a[j] = gb[j] * hp[j];
-        }
+        F(sigmoid_inplace)(gb, H);
+        for (int j = 0; j < H; j++) a[j] = gb[j] * hp[j];
     }
 }
 

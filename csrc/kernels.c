@@ -43,15 +43,23 @@ size_t frnn_work_size(const frnn_dims *d) { return frnn_tape_layout(d, 0).total;
 #define REAL float
 #define F(name) name##_f32
 #define BLAS_GEMM blas->sgemm
+#define SIGMOID frnn_sigmoid_f
+#define TANH frnn_tanh_f
 #include "template.h"
 #undef REAL
 #undef F
 #undef BLAS_GEMM
+#undef SIGMOID
+#undef TANH
 
 #define REAL double
 #define F(name) name##_f64
 #define BLAS_GEMM blas->dgemm
+#define SIGMOID frnn_sigmoid_d
+#define TANH frnn_tanh_d
 #include "template.h"
 #undef REAL
 #undef F
 #undef BLAS_GEMM
+#undef SIGMOID
+#undef TANH

@@ -8,7 +8,7 @@
 
 /* Pointwise forward of one step for live rows: gates g in place, c (may alias cprev), tanh(c)
  * into tc, and o * tanh(c) into out (h itself, or m before the projection). */
-FRNN_CLONES static void F(lstm_cell)(REAL *g, const REAL *cprev, REAL *c, REAL *tc, REAL *out, int ldo,
+static void F(lstm_cell)(REAL *g, const REAL *cprev, REAL *c, REAL *tc, REAL *out, int ldo,
                                      const REAL *w_peep, const int *lengths, int t, int B, int H)
 {
     for (int b = 0; b < B; b++) {
@@ -21,16 +21,14 @@ FRNN_CLONES static void F(lstm_cell)(REAL *g, const REAL *cprev, REAL *c, REAL *
                 gb[j] += w_peep[j] * cp[j];                 /* i sees c_{t-1} */
                 gb[H + j] += w_peep[H + j] * cp[j];         /* f sees c_{t-1} */
             }
-        for (int j = 0; j < 2 * H; j++) gb[j] = (REAL)frnn_sigmoid_d((double)gb[j]);
-        for (int j = 2 * H; j < 3 * H; j++) gb[j] = (REAL)frnn_tanh_d((double)gb[j]);
+        F(sigmoid_inplace)(gb, 2 * H);                                      /* i, f */
+        F(tanh_inplace)(gb + 2 * H, H);                                     /* g */
         for (int j = 0; j < H; j++) cb[j] = gb[H + j] * cp[j] + gb[j] * gb[2 * H + j];  /* c = f c + i g */
         if (w_peep)
             for (int j = 0; j < H; j++) gb[3 * H + j] += w_peep[2 * H + j] * cb[j];    /* o sees c_t */
-        for (int j = 0; j < H; j++) {
-            gb[3 * H + j] = (REAL)frnn_sigmoid_d((double)gb[3 * H + j]);
-            tcb[j] = (REAL)frnn_tanh_d((double)cb[j]);
-            ob[j] = gb[3 * H + j] * tcb[j];
-        }
+        F(sigmoid_inplace)(gb + 3 * H, H);                                  /* o */
+        F(tanh_to)(tcb, cb, H);
+        for (int j = 0; j < H; j++) ob[j] = gb[3 * H + j] * tcb[j];                   /* h = o tanh(c) */
     }
 }
 

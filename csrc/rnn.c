@@ -2,14 +2,14 @@
  * act = tanh or relu. Tape: gates (T, B, H) unused beyond the projection, hs (T+1, B, H). */
 
 /* h (B, H) = act(pre) for live rows. */
-FRNN_CLONES static void F(rnn_cell)(REAL *h, const REAL *pre, int relu, const int *lengths, int t, int B, int H)
+static void F(rnn_cell)(REAL *h, const REAL *pre, int relu, const int *lengths, int t, int B, int H)
 {
     for (int b = 0; b < B; b++) {
         if (!F(live)(lengths, b, t)) continue;
         const REAL *p = pre + (size_t)b * H;
         REAL *hb = h + (size_t)b * H;
         if (relu) for (int j = 0; j < H; j++) hb[j] = p[j] > 0 ? p[j] : 0;
-        else for (int j = 0; j < H; j++) hb[j] = (REAL)frnn_tanh_d((double)p[j]);
+        else F(tanh_to)(hb, p, H);
     }
 }
 
