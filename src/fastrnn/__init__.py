@@ -1,6 +1,17 @@
-"""fastrnn: fast CPU recurrent networks (RNN, GRU, LSTM) with a NumPy API.
+"""fastrnn: fast CPU recurrent networks (RNN, GRU, LSTM) with C kernels and a NumPy API.
 
-The forward and backpropagation-through-time loops are C kernels over SciPy's BLAS
-(`fastrnn._kernels`); `fastrnn.reference` holds the same maths in plain NumPy.
+Layers mirror torch.nn (`fastrnn.LSTM`, ...), models train and sample char/word language
+models, `fastrnn.reference` holds the same maths in plain NumPy.
 """
 __version__ = "0.1.0"
+
+from . import optim, reference
+from .data import StreamBatches, Vocab, pad_sequences, split
+from .io import load, save
+from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .models import LanguageModel
+from .sample import generate
+
+__all__ = ["RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
+           "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "optim",
+           "reference", "__version__"]

@@ -1,0 +1,158 @@
+"""Text to token ids and ids to batches: `Vocab`, char-rnn stream batching, padding.
+
+Char-rnn style batching (truncated BPTT): the id stream is cut into `batch_size` contiguous
+streams; window k holds steps [k*T, (k+1)*T) of every stream, so row b of window k+1 continues
+row b of window k and the hidden state can be carried from one window to the next.
+"""
+import re
+from collections import Counter
+
+import numpy as np
+
+UNK, EOS = "<unk>", "<eos>"
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def tokenize(text, level):
+    """Tokens of `text`: characters, or words and punctuation with `<eos>` ending every line."""
+    if level == "char":
+        return list(text)
+    if level != "word":
+        raise ValueError(f"level: expected 'char' or 'word', got {level!r}")
+    tokens = []
+    for line in text.splitlines():
+        tokens.extend(_WORD.findall(line))
+        tokens.append(EOS)
+    return tokens
+
+
+class Vocab:
+    """Token <-> id mapping. Ids 0 and 1 are `<unk>` and `<eos>`; then tokens by frequency."""
+
+    def __init__(self, tokens, level="char"):
+        tokens = list(tokens)
+        if tokens[:2] != [UNK, EOS] or len(set(tokens)) != len(tokens):
+            raise ValueError("tokens: expected distinct tokens starting with '<unk>', '<eos>'")
+        if level not in ("char", "word"):
+            raise ValueError(f"level: expected 'char' or 'word', got {level!r}")
+        self.tokens, self.level = tokens, level
+        self.stoi = {t: i for i, t in enumerate(tokens)}
+        self.unk_id, self.eos_id = 0, 1
+        self._decode_table = np.array(tokens, dtype=object)
+
+    @classmethod
+    def build(cls, text, level="char", min_count=1, max_size=None):
+        """The vocabulary of `text`: tokens seen at least `min_count` times, most frequent first
+        (ties in order of first appearance), at most `max_size` tokens including the two specials."""
+        if not isinstance(text, str):
+            raise TypeError(f"text: expected str, got {type(text).__name__}")
+        if max_size is not None and max_size < 2:
+            raise ValueError(f"max_size: expected at least 2 (room for <unk> and <eos>), got {max_size}")
+        counts = Counter(tokenize(text, level))
+        counts.pop(UNK, None)
+        counts.pop(EOS, None)
+        # Counter keeps first-appearance order, and sorted() is stable: ties stay in that order
+        kept = [t for t, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n >= min_count]
+        if max_size is not None:
+            kept = kept[:max_size - 2]
+        return cls([UNK, EOS] + kept, level)
+
+    def __len__(self):
+        return len(self.tokens)
+
+    def __eq__(self, other):
+        return isinstance(other, Vocab) and self.tokens == other.tokens and self.level == other.level
+
+    def encode(self, text):
+        """int64 ids of the tokens of `text` (unseen tokens -> `<unk>`)."""
+        get = self.stoi.get
+        return np.fromiter((get(t, 0) for t in tokenize(text, self.level)), dtype=np.int64)
+
+    def decode(self, ids):
+        """Text of `ids`: characters joined as they are; words joined by spaces, `<eos>` -> newline."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
+            raise ValueError(f"ids: expected values in [0, {len(self)}), got {ids.min()}..{ids.max()}")
+        if self.level == "char":
+            return "".join("\ufffd" if i == 0 else "" if i == 1 else self.tokens[i] for i in ids.tolist())
+        out = []
+        for i in ids.tolist():
+            if i == self.eos_id:
+                out.append("\n")
+            else:
+                if out and out[-1] != "\n":
+                    out.append(" ")
+                out.append(self.tokens[i])
+        return "".join(out)
+
+    def to_dict(self):
+        """JSON-serialisable form (for checkpoints)."""
+        return {"level": self.level, "tokens": self.tokens}
+
+    @classmethod
+    def from_dict(cls, d):
+        """Inverse of `to_dict`."""
+        return cls(d["tokens"], d["level"])
+
+
+def split(ids, val_frac=0.05, test_frac=0.05):
+    """Contiguous (train, val, test) parts of a 1-D id array, in that order."""
+    ids = np.asarray(ids)
+    for name, f in (("val_frac", val_frac), ("test_frac", test_frac)):
+        if not 0 <= f < 1:
+            raise ValueError(f"{name}: expected a fraction in [0, 1), got {f!r}")
+    if val_frac + test_frac >= 1:
+        raise ValueError(f"val_frac + test_frac: expected < 1, got {val_frac + test_frac}")
+    n = len(ids)
+    n_val, n_test = int(round(n * val_frac)), int(round(n * test_frac))
+    n_train = n - n_val - n_test
+    return ids[:n_train], ids[n_train:n_train + n_val], ids[n_train + n_val:]
+
+
+class StreamBatches:
+    """Truncated-BPTT windows over an id stream: `batches[k]` -> (inputs, targets), each (B, T)."""
+
+    def __init__(self, ids, batch_size, seq_len):
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or ids.dtype.kind not in "iu":
+            raise TypeError(f"ids: expected a 1-D integer array, got {ids.dtype} {ids.shape}")
+        for name, v in (("batch_size", batch_size), ("seq_len", seq_len)):
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+        per_stream = (len(ids) - 1) // batch_size     # each stream needs one extra id for targets
+        self.windows = per_stream // seq_len
+        if self.windows < 1:
+            raise ValueError(f"ids: {len(ids)} tokens are too few for one window of batch_size="
+                             f"{batch_size} x seq_len={seq_len}; need at least "
+                             f"{batch_size * seq_len + 1}")
+        self.batch_size, self.seq_len = batch_size, seq_len
+        n = self.windows * seq_len
+        # stream b is ids[b*per_stream : b*per_stream + n + 1]
+        starts = np.arange(batch_size)[:, None] * per_stream
+        self._streams = np.ascontiguousarray(ids[starts + np.arange(n + 1)[None, :]], dtype=np.int64)
+
+    def __len__(self):
+        return self.windows
+
+    def __getitem__(self, k):
+        if not -self.windows <= k < self.windows:
+            raise IndexError(f"window {k} out of range for {self.windows} windows")
+        k %= self.windows
+        lo, hi = k * self.seq_len, (k + 1) * self.seq_len
+        return (np.ascontiguousarray(self._streams[:, lo:hi]),
+                np.ascontiguousarray(self._streams[:, lo + 1:hi + 1]))
+
+    def __iter__(self):
+        return (self[k] for k in range(self.windows))
+
+
+def pad_sequences(seqs, pad_id=0):
+    """(ids (B, T_max) int64 padded with pad_id, lengths (B,) int64) of a list of id sequences."""
+    seqs = [np.asarray(s, dtype=np.int64).reshape(-1) for s in seqs]
+    if not seqs:
+        raise ValueError("seqs: expected at least one sequence")
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    out = np.full((len(seqs), max(lengths.max(), 1)), pad_id, dtype=np.int64)
+    for b, s in enumerate(seqs):
+        out[b, :len(s)] = s
+    return out, lengths

@@ -1,0 +1,82 @@
+"""Text generation from a language model, one token at a time through the single-step kernels.
+
+Each token costs one `model.step` (the layers' `step`: no tape, no full forward) plus drawing
+from the next-token distribution, shaped by temperature, top-k and top-p (nucleus) filtering.
+"""
+import numpy as np
+
+
+def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
+    """Probabilities (V,) from logits (V,) after temperature, top-k and top-p filtering.
+
+    top_k keeps the k most likely tokens; top_p keeps the smallest set of most likely tokens
+    whose total probability reaches top_p. What is dropped gets probability exactly 0.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
+    z = np.asarray(logits, np.float64) / temperature
+    p = np.exp(z - z.max())
+    if top_k is not None:
+        if not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise ValueError(f"top_k: expected a positive integer, got {top_k!r}")
+        if top_k < p.size:
+            p[p < np.partition(p, -top_k)[-top_k]] = 0
+    if top_p is not None:
+        if not 0 < top_p <= 1:
+            raise ValueError(f"top_p: expected a number in (0, 1], got {top_p!r}")
+        order = np.argsort(-p, kind="stable")
+        mass = np.cumsum(p[order]) / p.sum()
+        keep = np.searchsorted(mass, top_p - 1e-12) + 1   # smallest prefix reaching top_p (with rounding slack)
+        p[order[keep:]] = 0
+    return p / p.sum()
+
+
+def generate(model, vocab, prime="", length=500, temperature=1.0, top_k=None, top_p=None,
+             argmax=False, stop=None, seed=None):
+    """Continue `prime` by up to `length` tokens sampled from `model`; returns prime + generated text.
+
+    argmax=True always takes the most likely token (greedy). Generation ends early at `<eos>`
+    (word level) or when the generated text contains the string `stop`. Reproducible from `seed`.
+    """
+    if not isinstance(length, (int, np.integer)) or length < 0:
+        raise ValueError(f"length: expected a non-negative integer, got {length!r}")
+    if len(vocab) != model.config["vocab_size"]:
+        raise ValueError(f"vocab: has {len(vocab)} tokens but the model was built for "
+                         f"{model.config['vocab_size']}")
+    rng = np.random.default_rng(seed)
+    prime_ids = list(vocab.encode(prime)) if prime else []
+    if vocab.level == "word" and prime_ids and prime_ids[-1] == vocab.eos_id and not prime.endswith("\n"):
+        prime_ids.pop()             # the word tokenizer ends text with <eos>; continue the line instead
+    start = prime_ids or [_start_token(vocab)]
+    state = None
+    for token in start[:-1]:        # warm the state up on the prime
+        _, state = model.step(np.array([token]), state)
+    token, out = start[-1], []
+    for _ in range(length):
+        logits, state = model.step(np.array([token]), state)
+        if argmax:
+            token = int(np.argmax(logits[0]))
+        else:
+            p = next_token_probs(logits[0], temperature, top_k, top_p)
+            token = int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))
+            token = min(token, len(p) - 1)
+        if token == vocab.eos_id and vocab.level == "word":
+            break
+        out.append(token)
+        if stop and stop in vocab.decode(out[-len(stop):]):
+            break
+    return prime + _join(vocab, prime, out)
+
+
+def _start_token(vocab):
+    """What an empty prime starts from: the start of a line."""
+    if vocab.level == "char" and "\n" in vocab.tokens:
+        return vocab.tokens.index("\n")
+    return vocab.eos_id
+
+
+def _join(vocab, prime, ids):
+    text = vocab.decode(ids)
+    if vocab.level == "word" and prime and text and not prime.endswith(("\n", " ")):
+        return " " + text
+    return text

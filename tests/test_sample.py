@@ -1,0 +1,60 @@
+"""Sampling: filtering of the next-token distribution, determinism, priming and stopping."""
+import numpy as np
+import pytest
+
+from fastrnn import optim
+from fastrnn.data import Vocab
+from fastrnn.models import LanguageModel
+from fastrnn.sample import generate, next_token_probs
+
+
+def test_temperature_top_k_top_p():
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    np.testing.assert_allclose(next_token_probs(logits), [0.5, 0.3, 0.15, 0.05])
+    np.testing.assert_allclose(next_token_probs(logits, top_k=2), [0.625, 0.375, 0, 0])
+    np.testing.assert_allclose(next_token_probs(logits, top_p=0.8), [0.625, 0.375, 0, 0])
+    np.testing.assert_allclose(next_token_probs(logits, top_p=0.81), np.array([0.5, 0.3, 0.15, 0]) / 0.95)
+    cold = next_token_probs(logits, temperature=0.1)
+    assert cold[0] > 0.99
+    hot = next_token_probs(logits, temperature=100)
+    assert hot.max() - hot.min() < 0.02
+    for bad in (dict(temperature=0), dict(top_k=0), dict(top_p=0), dict(top_p=1.5)):
+        with pytest.raises(ValueError, match=list(bad)[0]):
+            next_token_probs(logits, **bad)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    text = "hello world\n" * 20
+    vocab = Vocab.build(text)
+    ids = vocab.encode(text)
+    model = LanguageModel(len(vocab), hidden_size=32, num_layers=1, seed=0)
+    opt = optim.Adam(model, lr=2e-2)
+    for _ in range(120):
+        model.zero_grad()
+        model.forward(ids[None, :-1], ids[None, 1:])
+        model.backward()
+        opt.step()
+    return model, vocab
+
+
+def test_argmax_reproduces_the_training_text(trained):
+    model, vocab = trained
+    assert generate(model, vocab, prime="hello", length=24, argmax=True) == "hello world\nhello world\nhello"
+
+
+def test_seed_makes_sampling_reproducible_and_stop_ends_it(trained):
+    model, vocab = trained
+    a = generate(model, vocab, length=50, temperature=1.5, seed=3)
+    assert a == generate(model, vocab, length=50, temperature=1.5, seed=3)
+    assert len(a) == 50
+    s = generate(model, vocab, prime="h", length=100, argmax=True, stop="world")
+    assert s == "hello world"
+
+
+def test_bad_arguments(trained):
+    model, vocab = trained
+    with pytest.raises(ValueError, match="length"):
+        generate(model, vocab, length=-1)
+    with pytest.raises(ValueError, match="vocab"):
+        generate(model, Vocab.build("xyz"), length=3)
