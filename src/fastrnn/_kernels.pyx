@@ -372,10 +372,14 @@ def tanh(x, out=None):
     return _activation(1, x, out)
 
 
-def gemm(a, b, trans_b=False, out=None):
-    """Row-major a @ b (or a @ b.T with trans_b) for 2-D float32/float64 arrays, through SciPy's BLAS.
+def gemm(a, b, trans_b=False, out=None, *, trans_a=False, accumulate=False):
+    """Row-major a @ b for 2-D float32/float64 arrays through SciPy's BLAS (a.T / b.T with trans_a
+    / trans_b). `out` (m, n), when given, must be C-contiguous of the same dtype; it is
+    overwritten, or added to with accumulate=True (out += a @ b).
 
-    `out` (m, n), when given, must be C-contiguous of the same dtype and is overwritten.
+    The models use this rather than `@` so that every product runs on the one BLAS (SciPy's)
+    whose threads the kernels already keep busy: NumPy's `@` goes through NumPy's own OpenBLAS,
+    and two thread pools spinning on the same cores slow each other down severalfold.
     """
     if not isinstance(a, np.ndarray) or a.dtype not in _FLOATS:
         raise TypeError(f"a: expected a float32 or float64 numpy.ndarray, got {getattr(a, 'dtype', type(a).__name__)}")
@@ -385,23 +389,129 @@ def gemm(a, b, trans_b=False, out=None):
         raise ValueError(f"a, b: expected 2-D arrays, got shapes {a.shape} and {b.shape}")
     a = np.ascontiguousarray(a)
     b = np.ascontiguousarray(b)
-    cdef int m = a.shape[0], k = a.shape[1]
+    cdef int m = a.shape[1] if trans_a else a.shape[0]
+    cdef int k = a.shape[0] if trans_a else a.shape[1]
     cdef int n = b.shape[0] if trans_b else b.shape[1]
     kb = b.shape[1] if trans_b else b.shape[0]
     if kb != k:
-        raise ValueError(f"b: expected {'(n, %d)' % k if trans_b else '(%d, n)' % k} to match a {a.shape}, got {b.shape}")
-    out = np.empty((m, n), a.dtype) if out is None else _check("out", out, a.dtype, (m, n), writeable=True)
+        raise ValueError(f"b: expected {k} {'columns' if trans_b else 'rows'} to match a "
+                         f"{a.shape}{' transposed' if trans_a else ''}, got {b.shape}")
+    if out is None:
+        if accumulate:
+            raise ValueError("out: accumulate=True needs an out array to add to")
+        out = np.empty((m, n), a.dtype)
+    else:
+        out = _check("out", out, a.dtype, (m, n), writeable=True)
+    cdef int ta = 1 if trans_a else 0
     cdef int tb = 1 if trans_b else 0
-    cdef int ldb = b.shape[1]
+    cdef int lda = a.shape[1], ldb = b.shape[1]
+    cdef double beta = 1.0 if accumulate else 0.0
     cdef void *pa = _ptr(a)
     cdef void *pb = _ptr(b)
     cdef void *pc = _ptr(out)
     cdef bint f64 = a.dtype == np.float64
+    if m == 0 or n == 0:
+        return out
     with nogil:
         if f64:
-            frnn_gemm_f64(&BLAS, 0, tb, m, n, k, 1.0, <const double *>pa, k, <const double *>pb, ldb,
-                          0.0, <double *>pc, n)
+            frnn_gemm_f64(&BLAS, ta, tb, m, n, k, 1.0, <const double *>pa, lda, <const double *>pb, ldb,
+                          beta, <double *>pc, n)
         else:
-            frnn_gemm_f32(&BLAS, 0, tb, m, n, k, 1.0, <const float *>pa, k, <const float *>pb, ldb,
-                          0.0, <float *>pc, n)
+            frnn_gemm_f32(&BLAS, ta, tb, m, n, k, 1.0, <const float *>pa, lda, <const float *>pb, ldb,
+                          <float>beta, <float *>pc, n)
     return out
+
+
+# ---- row gathers and scatter-adds: the one-hot / embedding input side of a model ----------------
+
+ctypedef fused real:
+    float
+    double
+
+
+cdef void _scatter_add(real[:, ::1] dst, const cnp.int64_t[::1] ids, const real[:, ::1] rows,
+                       bint columns) noexcept nogil:
+    cdef Py_ssize_t r, j, n = rows.shape[1]
+    for r in range(rows.shape[0]):
+        if columns:                     # dst (n, V): column ids[r] += rows[r]
+            for j in range(n):
+                dst[j, ids[r]] += rows[r, j]
+        else:                           # dst (V, n): row ids[r] += rows[r]
+            for j in range(n):
+                dst[ids[r], j] += rows[r, j]
+
+
+def _check_ids(ids, V):
+    ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+    if ids.size and (ids.min() < 0 or ids.max() >= V):
+        raise ValueError(f"ids: expected values in [0, {V}), got {ids.min()}..{ids.max()}")
+    return ids
+
+
+def scatter_add_rows(dst, ids, rows, columns=False):
+    """dst[ids[r]] += rows[r] for every r (repeated ids add up); with columns=True,
+    dst[:, ids[r]] += rows[r]. The backward of a row gather, without a one-hot matrix.
+
+    dst (V, n) (columns: (n, V)) C-contiguous and writeable; ids (R,) ints; rows (R, n).
+    """
+    if not isinstance(dst, np.ndarray) or dst.dtype not in _FLOATS or dst.ndim != 2:
+        raise TypeError(f"dst: expected a 2-D float32/float64 numpy.ndarray, got {getattr(dst, 'dtype', type(dst).__name__)}")
+    V, n = (dst.shape[1], dst.shape[0]) if columns else (dst.shape[0], dst.shape[1])
+    ids = _check_ids(ids, V)
+    _check("rows", rows, dst.dtype, (ids.shape[0], n))
+    _check("dst", dst, dst.dtype, dst.shape, writeable=True)
+    cdef const cnp.int64_t[::1] idv = ids
+    cdef bint col = bool(columns)
+    cdef double[:, ::1] d64
+    cdef const double[:, ::1] r64
+    cdef float[:, ::1] d32
+    cdef const float[:, ::1] r32
+    if dst.dtype == np.float64:
+        d64, r64 = dst, rows
+        with nogil:
+            _scatter_add[double](d64, idv, r64, col)
+    else:
+        d32, r32 = dst, rows
+        with nogil:
+            _scatter_add[float](d32, idv, r32, col)
+    return dst
+
+
+cdef void _gather(real[:, ::1] out, const cnp.int64_t[::1] ids, const real[:, ::1] src,
+                  bint columns) noexcept nogil:
+    cdef Py_ssize_t r, j, n = out.shape[1]
+    for r in range(out.shape[0]):
+        if columns:                     # src (n, V): out[r] = src[:, ids[r]]
+            for j in range(n):
+                out[r, j] = src[j, ids[r]]
+        else:                           # src (V, n): out[r] = src[ids[r]]
+            for j in range(n):
+                out[r, j] = src[ids[r], j]
+
+
+def gather_rows(src, ids, columns=False):
+    """src[ids] (R, n) for ids of any shape (the result has shape ids.shape + (n,)); with
+    columns=True, src.T[ids] without transposing src. A one-hot input times W_ih^T is exactly
+    this gather of W_ih's columns.
+    """
+    if not isinstance(src, np.ndarray) or src.dtype not in _FLOATS or src.ndim != 2:
+        raise TypeError(f"src: expected a 2-D float32/float64 numpy.ndarray, got {getattr(src, 'dtype', type(src).__name__)}")
+    shape = np.shape(ids)
+    V, n = (src.shape[1], src.shape[0]) if columns else (src.shape[0], src.shape[1])
+    cdef const cnp.int64_t[::1] idv = _check_ids(ids, V)
+    _check("src", src, src.dtype, src.shape)
+    out = np.empty((idv.shape[0], n), src.dtype)
+    cdef bint col = bool(columns)
+    cdef double[:, ::1] o64
+    cdef const double[:, ::1] s64
+    cdef float[:, ::1] o32
+    cdef const float[:, ::1] s32
+    if src.dtype == np.float64:
+        o64, s64 = out, src
+        with nogil:
+            _gather[double](o64, idv, s64, col)
+    else:
+        o32, s32 = out, src
+        with nogil:
+            _gather[float](o32, idv, s32, col)
+    return out.reshape(shape + (n,))

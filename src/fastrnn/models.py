@@ -13,6 +13,7 @@ Dimension letters: B batch, T time steps, V vocabulary, E embedding, H hidden, G
 import numpy as np
 
 from . import layers
+from ._kernels import gather_rows, gemm, scatter_add_rows
 from .losses import softmax_cross_entropy
 from .params import FlatParams, as_float_dtype
 
@@ -105,9 +106,9 @@ class LanguageModel:
     def _input(self, ids_tm):
         """The layer stack's input for time-major ids: embedding rows, or W_ih columns (one-hot)."""
         if self.config["embed_size"]:
-            return self._flat["embed.weight"][ids_tm], False
-        # one-hot x times W_ih^T is row `id` of W_ih^T: a gather, no one-hot matrix
-        return self._flat["rnn.weight_ih_l0"].T[ids_tm], True
+            return gather_rows(self._flat["embed.weight"], ids_tm), False
+        # one-hot x times W_ih^T is column `id` of W_ih: a gather, no one-hot matrix
+        return gather_rows(self._flat["rnn.weight_ih_l0"], ids_tm, columns=True), True
 
     def forward(self, inputs, targets, state=None, train=True):
         """Mean cross-entropy (nats/token) of predicting `targets` (B, T) from `inputs` (B, T).
@@ -124,7 +125,8 @@ class LanguageModel:
         y, state = self.rnn.forward(x, state, train=train, input_projected=projected)   # (T, B, H)
         T, B, H = y.shape
         y2 = y.reshape(T * B, H)
-        logits = y2 @ self._flat["head.weight"].T + self._flat["head.bias"]          # (T*B, V)
+        logits = gemm(y2, self._flat["head.weight"], trans_b=True)                    # (T*B, V)
+        logits += self._flat["head.bias"]
         loss, dlogits = softmax_cross_entropy(logits, targets.T.reshape(-1))
         self._tape = (ids_tm, y2, dlogits, projected) if train else None
         return float(loss), _copy_state(state)
@@ -135,19 +137,17 @@ class LanguageModel:
             raise RuntimeError("backward: call forward(..., train=True) first")
         ids_tm, y2, dlogits, projected = self._tape
         g = self._flat.named_grads()
-        g["head.weight"] += dlogits.T @ y2          # fused softmax-CE: dlogits = (p - onehot) / N
-        g["head.bias"] += dlogits.sum(0)
+        gemm(dlogits, y2, trans_a=True, out=g["head.weight"], accumulate=True)  # fused softmax-CE:
+        g["head.bias"] += dlogits.sum(0)                                         # dlogits = (p - 1hot) / N
         T, B = ids_tm.shape
-        dy = (dlogits @ self._flat["head.weight"]).reshape(T, B, -1)
+        dy = gemm(dlogits, self._flat["head.weight"]).reshape(T, B, -1)
         dx, _ = self.rnn.backward(dy)
-        # the input side: scatter-add rows back to the ids that were gathered
-        flat_ids, dx2 = ids_tm.reshape(-1), dx.reshape(T * B, -1)
+        # the input side: add each step's row gradient to the row (column of W_ih) of its id
+        dx2, flat_ids = dx.reshape(T * B, -1), ids_tm.reshape(-1)
         if projected:
-            rows = np.zeros((self.config["vocab_size"], dx2.shape[1]), self.dtype)
-            np.add.at(rows, flat_ids, dx2)
-            g["rnn.weight_ih_l0"] += rows.T
+            scatter_add_rows(g["rnn.weight_ih_l0"], flat_ids, dx2, columns=True)
         else:
-            np.add.at(g["embed.weight"], flat_ids, dx2)
+            scatter_add_rows(g["embed.weight"], flat_ids, dx2)
         self._tape = None
 
     def step(self, ids, state=None):
@@ -155,7 +155,8 @@ class LanguageModel:
         ids = self._check_ids("ids", ids, 1)
         x, projected = self._input(ids)
         y, state = self.rnn.step(x, state, input_projected=projected)
-        logits = y @ self._flat["head.weight"].T + self._flat["head.bias"]
+        logits = gemm(y, self._flat["head.weight"], trans_b=True)
+        logits += self._flat["head.bias"]
         return logits, state
 
     def __repr__(self):

@@ -179,7 +179,8 @@ def clip_grad_norm(model, max_norm):
     Same rule as torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when < 1.
     """
     _, grads = _buffers(model)
-    norm = float(np.sqrt(np.dot(grads, grads)))
+    # einsum, not np.dot: no call into NumPy's BLAS, whose threads would fight the kernels'
+    norm = math.sqrt(float(np.einsum("i,i->", grads, grads, dtype=np.float64)))
     coef = max_norm / (norm + 1e-6)
     if coef < 1:
         grads *= coef
