@@ -16,6 +16,7 @@ except ImportError:  # the torch columns are simply absent
 
 RESULTS = {}   # (group, impl) -> median seconds
 FLOPS = {}     # group -> floating-point operations of one call
+OVERHEAD_GROUP = "python overhead: LSTM(64, 128) fwd+bwd, T=100, B=1"   # impls "layer", "kernels"
 
 
 def blas_threads():
@@ -65,7 +66,7 @@ def pytest_terminal_summary(terminalreporter):
       f"SGEMM peak {peak:.1f} GFLOP/s measured now)")
     w("| workload | fastrnn ms | reference ms | torch ms | ref/fastrnn | torch/fastrnn | GFLOP/s | % SGEMM |")
     w("|---|---|---|---|---|---|---|---|")
-    for group in dict.fromkeys(g for g, _ in RESULTS):
+    for group in dict.fromkeys(g for g, _ in RESULTS if g != OVERHEAD_GROUP):
         fast = RESULTS.get((group, "fastrnn"))
         ref = RESULTS.get((group, "reference"))
         tch = RESULTS.get((group, "torch"))
@@ -74,3 +75,7 @@ def pytest_terminal_summary(terminalreporter):
         gf = FLOPS.get(group, 0) / fast / 1e9 if fast and group in FLOPS else None
         w(f"| {group} | {cell(fast)} | {cell(ref)} | {cell(tch)} | {ratio(ref)} | {ratio(tch)} | "
           f"{'-' if gf is None else f'{gf:.1f}'} | {'-' if gf is None else f'{100 * gf / peak:.0f}%'} |")
+    layer, kernels = RESULTS.get((OVERHEAD_GROUP, "layer")), RESULTS.get((OVERHEAD_GROUP, "kernels"))
+    if layer and kernels:
+        w(f"{OVERHEAD_GROUP}: layer {layer * 1e3:.3f} ms, bare kernels {kernels * 1e3:.3f} ms, "
+          f"Python overhead {100 * (layer - kernels) / layer:.1f}% of the layer call")

@@ -429,16 +429,16 @@ ctypedef fused real:
     double
 
 
-cdef void _scatter_add(real[:, ::1] dst, const cnp.int64_t[::1] ids, const real[:, ::1] rows,
-                       bint columns) noexcept nogil:
+def _scatter_add(real[:, ::1] dst, const cnp.int64_t[::1] ids, const real[:, ::1] rows, bint columns):
     cdef Py_ssize_t r, j, n = rows.shape[1]
-    for r in range(rows.shape[0]):
-        if columns:                     # dst (n, V): column ids[r] += rows[r]
-            for j in range(n):
-                dst[j, ids[r]] += rows[r, j]
-        else:                           # dst (V, n): row ids[r] += rows[r]
-            for j in range(n):
-                dst[ids[r], j] += rows[r, j]
+    with nogil:
+        for r in range(rows.shape[0]):
+            if columns:                     # dst (n, V): column ids[r] += rows[r]
+                for j in range(n):
+                    dst[j, ids[r]] += rows[r, j]
+            else:                           # dst (V, n): row ids[r] += rows[r]
+                for j in range(n):
+                    dst[ids[r], j] += rows[r, j]
 
 
 def _check_ids(ids, V):
@@ -460,33 +460,20 @@ def scatter_add_rows(dst, ids, rows, columns=False):
     ids = _check_ids(ids, V)
     _check("rows", rows, dst.dtype, (ids.shape[0], n))
     _check("dst", dst, dst.dtype, dst.shape, writeable=True)
-    cdef const cnp.int64_t[::1] idv = ids
-    cdef bint col = bool(columns)
-    cdef double[:, ::1] d64
-    cdef const double[:, ::1] r64
-    cdef float[:, ::1] d32
-    cdef const float[:, ::1] r32
-    if dst.dtype == np.float64:
-        d64, r64 = dst, rows
-        with nogil:
-            _scatter_add[double](d64, idv, r64, col)
-    else:
-        d32, r32 = dst, rows
-        with nogil:
-            _scatter_add[float](d32, idv, r32, col)
+    _scatter_add(dst, ids, rows, bool(columns))
     return dst
 
 
-cdef void _gather(real[:, ::1] out, const cnp.int64_t[::1] ids, const real[:, ::1] src,
-                  bint columns) noexcept nogil:
+def _gather(real[:, ::1] out, const cnp.int64_t[::1] ids, const real[:, ::1] src, bint columns):
     cdef Py_ssize_t r, j, n = out.shape[1]
-    for r in range(out.shape[0]):
-        if columns:                     # src (n, V): out[r] = src[:, ids[r]]
-            for j in range(n):
-                out[r, j] = src[j, ids[r]]
-        else:                           # src (V, n): out[r] = src[ids[r]]
-            for j in range(n):
-                out[r, j] = src[ids[r], j]
+    with nogil:
+        for r in range(out.shape[0]):
+            if columns:                     # src (n, V): out[r] = src[:, ids[r]]
+                for j in range(n):
+                    out[r, j] = src[j, ids[r]]
+            else:                           # src (V, n): out[r] = src[ids[r]]
+                for j in range(n):
+                    out[r, j] = src[ids[r], j]
 
 
 def gather_rows(src, ids, columns=False):
@@ -498,20 +485,8 @@ def gather_rows(src, ids, columns=False):
         raise TypeError(f"src: expected a 2-D float32/float64 numpy.ndarray, got {getattr(src, 'dtype', type(src).__name__)}")
     shape = np.shape(ids)
     V, n = (src.shape[1], src.shape[0]) if columns else (src.shape[0], src.shape[1])
-    cdef const cnp.int64_t[::1] idv = _check_ids(ids, V)
+    ids = _check_ids(ids, V)
     _check("src", src, src.dtype, src.shape)
-    out = np.empty((idv.shape[0], n), src.dtype)
-    cdef bint col = bool(columns)
-    cdef double[:, ::1] o64
-    cdef const double[:, ::1] s64
-    cdef float[:, ::1] o32
-    cdef const float[:, ::1] s32
-    if src.dtype == np.float64:
-        o64, s64 = out, src
-        with nogil:
-            _gather[double](o64, idv, s64, col)
-    else:
-        o32, s32 = out, src
-        with nogil:
-            _gather[float](o32, idv, s32, col)
+    out = np.empty((ids.shape[0], n), src.dtype)
+    _gather(out, ids, src, bool(columns))
     return out.reshape(shape + (n,))
