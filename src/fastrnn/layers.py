@@ -48,7 +48,7 @@ class _Recurrent:
         bound = 1 / np.sqrt(self.hidden_size)                  # as PyTorch: U(-1/sqrt(H), 1/sqrt(H))
         self._flat.params[...] = np.random.default_rng(init_seq).uniform(-bound, bound, self._flat.size)
         self._tape = None
-        self._work = {}
+        self._work, self._weight_cache = {}, {}
 
     # ---- parameters -----------------------------------------------------------------------------
     def _specs(self):
@@ -83,6 +83,7 @@ class _Recurrent:
     def rebind(self, params, grads, copy=True):
         """Move the parameters and gradients into the given 1-D buffers (e.g. a model's slices)."""
         self._flat.rebind(params, grads, copy=copy)
+        self._weight_cache = {}
 
     def named_parameters(self):
         """{PyTorch name: view into `params`}, in PyTorch's order."""
@@ -128,7 +129,17 @@ class _Recurrent:
         self._dropout_rng.bit_generator.state = state
 
     def _weights(self, k, d):
-        """Kernel arguments (W_ih, W_hh, b_ih, b_hh) and keywords (w_peep, W_hr) of layer k, direction d."""
+        """Kernel arguments (W_ih, W_hh, b_ih, b_hh) and keywords (w_peep, W_hr) of layer k, direction d.
+
+        Cached (the views stay valid while the storage does; `rebind` clears the cache), which
+        matters for `step`, whose whole budget is a few tens of microseconds.
+        """
+        cached = self._weight_cache.get((k, d))
+        if cached is None:
+            cached = self._weight_cache[(k, d)] = self._weight_views(k, d)
+        return cached
+
+    def _weight_views(self, k, d):
         v, sfx = self._flat, self._suffixes(k)[d]
         args = (v[f"weight_ih{sfx}"], v[f"weight_hh{sfx}"],
                 v[f"bias_ih{sfx}"] if self.bias else None, v[f"bias_hh{sfx}"] if self.bias else None)
@@ -355,8 +366,10 @@ class _Recurrent:
                 args = (None,) + args[1:]
             hk = np.zeros((B, self.P), self.dtype) if h is None else h[k]
             ck = None if not self.lstm else np.zeros((B, self.hidden_size), self.dtype) if c is None else c[k]
-            work = self._buffer(("step", k), _kernels.work_size(self.cell, 1, B, inp.shape[1],
-                                                               self.hidden_size, self.P, self.peephole))
+            work = self._work.get(("step", k, B))       # sized once per batch size
+            if work is None:
+                work = self._work[("step", k, B)] = np.empty(_kernels.work_size(
+                    self.cell, 1, B, inp.shape[1], self.hidden_size, self.P, self.peephole), self.dtype)
             _kernels.step(self.cell, inp, hk, ck, *args, work=work, h_out=h_new[k],
                           c_out=None if c_new is None else c_new[k], **kw)
             inp = h_new[k]

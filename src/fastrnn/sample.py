@@ -48,12 +48,14 @@ def generate(model, vocab, prime="", length=500, temperature=1.0, top_k=None, to
     if vocab.level == "word" and prime_ids and prime_ids[-1] == vocab.eos_id and not prime.endswith("\n"):
         prime_ids.pop()             # the word tokenizer ends text with <eos>; continue the line instead
     start = prime_ids or [_start_token(vocab)]
-    state = None
+    state, ids = None, np.empty(1, np.int64)     # one reused id buffer: nothing allocated per token
     for token in start[:-1]:        # warm the state up on the prime
-        _, state = model.step(np.array([token]), state)
+        ids[0] = token
+        _, state = model.step(ids, state)
     token, out = start[-1], []
     for _ in range(length):
-        logits, state = model.step(np.array([token]), state)
+        ids[0] = token
+        logits, state = model.step(ids, state)
         if argmax:
             token = int(np.argmax(logits[0]))
         else:
