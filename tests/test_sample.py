@@ -58,3 +58,19 @@ def test_bad_arguments(trained):
         generate(model, vocab, length=-1)
     with pytest.raises(ValueError, match="vocab"):
         generate(model, Vocab.build("xyz"), length=3)
+
+
+def test_word_level_generation():
+    text = "the cat sat on the mat\n" * 15
+    vocab = Vocab.build(text, level="word")
+    ids = vocab.encode(text)
+    model = LanguageModel(len(vocab), hidden_size=24, num_layers=1, embed_size=8, seed=1)
+    opt = optim.Adam(model, lr=3e-2)
+    for _ in range(80):
+        model.zero_grad()
+        model.forward(ids[None, :-1], ids[None, 1:])
+        model.backward()
+        opt.step()
+    assert generate(model, vocab, prime="the cat", length=4, argmax=True) == "the cat sat on the mat"
+    # an empty prime starts a line; <eos> ends the sample
+    assert generate(model, vocab, length=50, argmax=True) == "the cat sat on the mat"

@@ -86,3 +86,12 @@ def test_bad_settings(tmp_path):
         setup(tmp_path, optimizer="lbfgs")
     with pytest.raises(ValueError, match="eval_every"):
         setup(tmp_path, eval_every=0)
+
+
+def test_learning_rate_decay_per_epoch_and_per_step(tmp_path):
+    per_epoch, _, _ = setup(tmp_path / "a", epochs=2, lr=1e-3, lr_decay=0.5)
+    per_epoch.fit()
+    assert per_epoch.optimizer.lr == pytest.approx(1e-3 * 0.25)
+    stepwise, _, _ = setup(tmp_path / "b", epochs=1, lr=1e-3, lr_decay=0.5, lr_decay_every=3)
+    stepwise.fit(max_iters=7)
+    assert stepwise.optimizer.lr == pytest.approx(1e-3 * 0.25)

@@ -63,7 +63,10 @@ def build_parser():
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--optimizer", choices=["adam", "adamw", "rmsprop", "sgd", "adagrad"], default="adam")
     t.add_argument("--clip", type=float, default=5.0, help="global gradient-norm clip (0 = off)")
-    t.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch")
+    t.add_argument("--lr-decay", type=float, default=1.0,
+                   help="learning-rate factor per epoch (or per --lr-decay-every iterations)")
+    t.add_argument("--lr-decay-every", type=int, default=None, metavar="N",
+                   help="decay the learning rate every N iterations instead of every epoch")
     t.add_argument("--val-frac", type=float, default=0.05)
     t.add_argument("--test-frac", type=float, default=0.0)
     t.add_argument("--eval-every", type=int, default=200, help="iterations between validations")
@@ -147,7 +150,8 @@ def _train(args):
         try:
             trainer = Trainer(model, vocab, train_ids, val_ids, batch_size=args.batch,
                               seq_len=args.seq_len, optimizer=args.optimizer, lr=args.lr,
-                              clip=args.clip, lr_decay=args.lr_decay, epochs=epochs,
+                              clip=args.clip, lr_decay=args.lr_decay,
+                              lr_decay_every=args.lr_decay_every, epochs=epochs,
                               max_time=max_time, eval_every=args.eval_every, out=args.out,
                               progress=not args.quiet,
                               meta=dict(corpus=args.corpus or "<python stdlib>", seed=args.seed))

@@ -29,15 +29,17 @@ class Trainer:
     """Train `model` on `train_ids` (1-D token ids), validating on `val_ids`.
 
     optimizer: one of OPTIMIZERS; clip: global-norm gradient clipping (0/None = off);
-    lr_decay: factor applied to the learning rate after every epoch (char-rnn style);
+    lr_decay: factor applied to the learning rate after every epoch (char-rnn's exponential
+    decay), or every `lr_decay_every` iterations when that is given (step decay);
     epochs and/or max_time (seconds) bound the run; each validation reads at most the first
     `val_tokens` tokens of val_ids (None = all); out: directory for best.npz, last.npz and
     log.jsonl (None = keep nothing on disk).
     """
 
     def __init__(self, model, vocab, train_ids, val_ids=None, *, batch_size=50, seq_len=50,
-                 optimizer="adam", lr=2e-3, clip=5.0, lr_decay=1.0, epochs=1, max_time=None,
-                 eval_every=200, val_tokens=200_000, out=None, progress=True, meta=None):
+                 optimizer="adam", lr=2e-3, clip=5.0, lr_decay=1.0, lr_decay_every=None, epochs=1,
+                 max_time=None, eval_every=200, val_tokens=200_000, out=None, progress=True,
+                 meta=None):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
         for name, value in (("eval_every", eval_every), ("epochs", epochs)):
@@ -55,8 +57,9 @@ class Trainer:
                 self.val_batches = StreamBatches(val_ids, val_b, seq_len)
         self.optimizer = OPTIMIZERS[optimizer](model, lr=lr)
         self.settings = dict(batch_size=batch_size, seq_len=seq_len, optimizer=optimizer, lr=lr,
-                             clip=clip, lr_decay=lr_decay, epochs=epochs, max_time=max_time,
-                             eval_every=eval_every, val_tokens=val_tokens)
+                             clip=clip, lr_decay=lr_decay, lr_decay_every=lr_decay_every,
+                             epochs=epochs, max_time=max_time, eval_every=eval_every,
+                             val_tokens=val_tokens)
         self.out, self.progress, self.meta = out, progress, dict(meta or {})
         # where we are: everything here goes into a checkpoint
         self.iteration, self.epoch, self.window = 0, 0, 0
@@ -77,10 +80,14 @@ class Trainer:
         self.optimizer.step()
         self.iteration += 1
         self.window += 1
+        every = self.settings["lr_decay_every"]
+        if every and self.iteration % every == 0:
+            self.optimizer.lr *= self.settings["lr_decay"]
         if self.window == len(self.batches):        # epoch boundary: restart the streams
             self.window, self.state = 0, None
             self.epoch += 1
-            self.optimizer.lr *= self.settings["lr_decay"]
+            if not every:
+                self.optimizer.lr *= self.settings["lr_decay"]
         return loss
 
     def evaluate(self):
