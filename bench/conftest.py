@@ -7,7 +7,6 @@ import os
 import time
 
 import numpy as np
-import pytest
 
 try:
     import torch

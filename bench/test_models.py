@@ -9,7 +9,6 @@ Run: python -m pytest bench/test_models.py -q (with OPENBLAS_CORETYPE / OPENBLAS
 """
 import os
 
-import numpy as np
 import pytest
 
 from fastrnn import optim

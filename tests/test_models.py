@@ -6,6 +6,7 @@ import pytest
 from fastrnn import io, optim
 from fastrnn.data import Vocab
 from fastrnn.models import LanguageModel
+from lm_helpers import memorise
 
 
 def batch(V, B=2, T=5, seed=0):
@@ -43,18 +44,8 @@ def test_gradients_match_finite_differences(cell, embed):
 
 
 def test_two_layer_lstm_overfits_a_tiny_corpus():
-    text = "the quick brown fox jumps over the lazy dog. " * 8
-    vocab = Vocab.build(text)
-    ids = vocab.encode(text)
-    model = LanguageModel(len(vocab), hidden_size=48, num_layers=2, seed=0)
-    opt = optim.Adam(model, lr=1e-2)
-    inputs, targets = ids[None, :-1].repeat(2, 0), ids[None, 1:].repeat(2, 0)
-    for _ in range(150):
-        model.zero_grad()
-        loss, _ = model.forward(inputs, targets)
-        model.backward()
-        optim.clip_grad_norm(model, 5.0)
-        opt.step()
+    _, _, loss = memorise("the quick brown fox jumps over the lazy dog. " * 8, 150, lr=1e-2, batch=2,
+                          clip=5.0, hidden_size=48, num_layers=2, seed=0)
     assert loss < 0.05, f"final training loss {loss:.3f}"
 
 

@@ -1,7 +1,6 @@
 """Property tests: random shapes, lengths and dtypes -- the kernels agree with the reference, and
 random bad arguments give a Python exception, never a crash."""
 import numpy as np
-import pytest
 from hypothesis import given, settings, strategies as st
 
 from fastrnn import _kernels

@@ -2,10 +2,9 @@
 import numpy as np
 import pytest
 
-from fastrnn import optim
 from fastrnn.data import Vocab
-from fastrnn.models import LanguageModel
 from fastrnn.sample import generate, next_token_probs
+from lm_helpers import memorise
 
 
 def test_temperature_top_k_top_p():
@@ -25,16 +24,7 @@ def test_temperature_top_k_top_p():
 
 @pytest.fixture(scope="module")
 def trained():
-    text = "hello world\n" * 20
-    vocab = Vocab.build(text)
-    ids = vocab.encode(text)
-    model = LanguageModel(len(vocab), hidden_size=32, num_layers=1, seed=0)
-    opt = optim.Adam(model, lr=2e-2)
-    for _ in range(120):
-        model.zero_grad()
-        model.forward(ids[None, :-1], ids[None, 1:])
-        model.backward()
-        opt.step()
+    model, vocab, _ = memorise("hello world\n" * 20, 120, lr=2e-2, hidden_size=32, num_layers=1, seed=0)
     return model, vocab
 
 
@@ -61,16 +51,8 @@ def test_bad_arguments(trained):
 
 
 def test_word_level_generation():
-    text = "the cat sat on the mat\n" * 15
-    vocab = Vocab.build(text, level="word")
-    ids = vocab.encode(text)
-    model = LanguageModel(len(vocab), hidden_size=24, num_layers=1, embed_size=8, seed=1)
-    opt = optim.Adam(model, lr=3e-2)
-    for _ in range(80):
-        model.zero_grad()
-        model.forward(ids[None, :-1], ids[None, 1:])
-        model.backward()
-        opt.step()
+    model, vocab, _ = memorise("the cat sat on the mat\n" * 15, 80, lr=3e-2, level="word",
+                               hidden_size=24, num_layers=1, embed_size=8, seed=1)
     assert generate(model, vocab, prime="the cat", length=4, argmax=True) == "the cat sat on the mat"
     # an empty prime starts a line; <eos> ends the sample
     assert generate(model, vocab, length=50, argmax=True) == "the cat sat on the mat"
