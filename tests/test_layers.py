@@ -54,7 +54,7 @@ def compare(cell, num_layers, bidirectional, batch_first, bias, proj, unbatched,
         lens[rng.integers(B)] = T
     hx = ((h0, c0) if state else None) if lstm else h0
 
-    y, s = layer(x, hx, lengths=lens)
+    y, s = layer(x, hx=hx, lengths=lens) if state else layer(x, lengths=lens)
     dy = rng.standard_normal(y.shape).astype(dtype)
     dh = rng.standard_normal((s[0] if lstm else s).shape).astype(dtype)
     dc = rng.standard_normal(s[1].shape).astype(dtype) if lstm else None
@@ -280,7 +280,8 @@ def test_bad_input_raises_clear_errors():
         (lambda: lstm(np.zeros((2, T, B, I))), ValueError, "x"),
         (lambda: lstm(x, (np.zeros((2, B, H)), np.zeros((1, B, H)))), ValueError, "c0"),
         (lambda: lstm(x, (np.zeros((2, B + 1, H)), np.zeros((2, B, H)))), ValueError, "h0"),
-        (lambda: lstm(x, np.zeros((2, B, H))), TypeError, "hx"),
+        (lambda: lstm(x, np.zeros((2, B, H))), TypeError, "h0"),
+        (lambda: lstm(x, hx=(np.zeros((2, B, H)),) * 2, h0=(np.zeros((2, B, H)),) * 2), TypeError, "hx"),
         (lambda: lstm(x, lengths=[1, 2]), ValueError, "lengths"),
         (lambda: lstm(x, lengths=[1, 2, T + 1]), ValueError, "lengths"),
         (lambda: lstm(x, lengths=[1.0, 2.0, 3.0]), TypeError, "lengths"),

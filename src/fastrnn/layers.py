@@ -204,7 +204,7 @@ class _Recurrent:
         if state is None:
             return None, None
         if not isinstance(state, (tuple, list)) or len(state) != 2:
-            raise TypeError("hx: expected a tuple (h0, c0) for an LSTM")
+            raise TypeError("h0: expected a tuple (h0, c0) for an LSTM")
         return state
 
     def _lengths(self, lengths, T, B):
@@ -220,10 +220,10 @@ class _Recurrent:
         return lengths.astype(np.int64)
 
     # ---- forward ----------------------------------------------------------------------------------
-    def forward(self, x, hx=None, lengths=None, train=True, input_projected=False):
+    def forward(self, x, h0=None, lengths=None, train=True, input_projected=False, *, hx=None):
         """Run the stack over x; returns (output, h_n), or (output, (h_n, c_n)) for an LSTM.
 
-        x: (T, B, I), (B, T, I) with batch_first, or unbatched (T, I). hx: h0 (L*D, B, P)
+        x: (T, B, I), (B, T, I) with batch_first, or unbatched (T, I). h0 (or torch's name hx): (L*D, B, P)
         (LSTM: (h0, c0), c0 (L*D, B, H)) or None for zeros. lengths (B,): packed-sequence
         semantics. train=True keeps the tape for `backward` and applies dropout.
         input_projected=True: x is already x @ weight_ih_l0.T, (T, B, G*H) (one-hot inputs as row
@@ -235,7 +235,11 @@ class _Recurrent:
             raise ValueError("input_projected: supported for unidirectional layers only")
         x, unbatched = self._as_input("x", x, GH if input_projected else self.input_size)
         T, B, _ = x.shape
-        h0, c0 = self._split_state(hx)
+        if hx is not None:
+            if h0 is not None:
+                raise TypeError("h0 and hx: give the initial state once (hx is torch's name for h0)")
+            h0 = hx
+        h0, c0 = self._split_state(h0)
         h0 = self._as_state("h0", h0, B, self.P, unbatched)
         c0 = self._as_state("c0", c0, B, self.hidden_size, unbatched)
         lengths = self._lengths(lengths, T, B)

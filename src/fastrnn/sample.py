@@ -36,7 +36,7 @@ def generate(model, vocab, prime="", length=500, temperature=1.0, top_k=None, to
     """Continue `prime` by up to `length` tokens sampled from `model`; returns prime + generated text.
 
     argmax=True always takes the most likely token (greedy). Generation ends early at `<eos>`
-    (word level) or when the generated text contains the string `stop`. Reproducible from `seed`.
+    or when the generated text contains the string `stop`. Reproducible from `seed`.
     """
     if not isinstance(length, (int, np.integer)) or length < 0:
         raise ValueError(f"length: expected a non-negative integer, got {length!r}")
@@ -62,7 +62,7 @@ def generate(model, vocab, prime="", length=500, temperature=1.0, top_k=None, to
             p = next_token_probs(logits[0], temperature, top_k, top_p)
             token = int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))
             token = min(token, len(p) - 1)
-        if token == vocab.eos_id and vocab.level == "word":
+        if token == vocab.eos_id:
             break
         out.append(token)
         if stop and stop in vocab.decode(out[-len(stop):]):
