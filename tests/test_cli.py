@@ -56,3 +56,25 @@ def test_parse_duration_and_embedded_corpus():
     assert parse_duration("1.5h") == 5400 and parse_duration("45") == 45
     text = stdlib_corpus(max_bytes=100_000)
     assert "def " in text and "import " in text and len(text) >= 100_000
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    import signal
+    import time
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("All the world's a stage, and all the men and women merely players.\n" * 200)
+    out = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "fastrnn", "train", str(corpus), "--hidden", "32",
+                          "--layers", "1", "--batch", "4", "--seq-len", "16", "--epochs", "1000",
+                          "--eval-every", "100000", "--out", str(out), "--quiet"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = p.stdout.readline()              # printed just before training starts
+    assert "LanguageModel" in line, line + p.stderr.read()
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 0, stderr
+    assert "interrupted after" in stdout and "Traceback" not in stderr
+    assert (out / "last.npz").exists()
+    r = fastrnn("sample", out / "last.npz", "--length", 20, "--seed", 0)
+    assert len(r.stdout) >= 20
