@@ -143,18 +143,6 @@ static void F(state_init)(REAL *dst, const void *init, size_t n)
     else memset(dst, 0, sizeof(REAL) * n);
 }
 
-/* End of a backward step: carry (B, P) = dG_t (B, GH) @ W_hh (GH, P) + beta * carry_direct
- * for live rows, where carry_direct already holds the gradient reaching h_{t-1} directly
- * (GRU's z * dh); finished rows keep the carry unchanged (their state was only passed along). */
-static void F(carry_back)(const frnn_blas *blas, const REAL *dGt, int ldg, int GH, const REAL *W_hh,
-                          int P, REAL beta, REAL *direct, REAL *carry, const int *lengths, int t, int B)
-{
-    /* direct = dG_t @ W_hh + beta * direct */
-    F(frnn_gemm)(blas, 0, 0, B, P, GH, 1, dGt, ldg, W_hh, P, beta, direct, P);
-    F(keep_finished_rows)(direct, carry, lengths, t, B, P);
-    memcpy(carry, direct, sizeof(REAL) * B * P);
-}
-
 /* After the time loop: dW_hh[:, cols] += dG[:, cols].T @ hprev and db_hh += dG.sum(0), where
  * dG (T*B, ldg) is the gradient at the recurrent pre-activations and hprev (T*B, P) the
  * matching inputs (h_{t-1}, or GRU reset-before's r*h_{t-1}). */

@@ -55,11 +55,17 @@ static void F(gru_reset_gate)(REAL *g, REAL *aux, const REAL *hprev, const int *
     }
 }
 
-static void F(gru_forward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *bf, int train)
+static void F(gru_forward)(const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train)
 {
+    const frnn_blas *blas = cx->blas;
     const int T = d->T, B = d->B, I = d->In, H = d->H, cell = d->cell, GH = frnn_gates(cell) * H;
     const frnn_layout L = frnn_tape_layout(d, train);
     const REAL *W_hh = bf->W_hh;
+    /* op(W) = W_hh^T, or for reset-before its W_h(rz)^T and W_hn^T parts */
+    const int before = cell == FRNN_GRU_RESET_BEFORE;
+    F(recmat) W_all, W_n;
+    F(recmat_init)(&W_all, cx, 1, B, before ? 2 * H : GH, H, W_hh, H);
+    F(recmat_init)(&W_n, cx, 1, before ? B : 0, H, H, W_hh + (size_t)2 * H * H, H);
     REAL *tape = bf->tape;
     REAL *gates = tape + L.gates;                                     /* (T, B, GH) */
     REAL *hs = train ? tape + L.hs : (REAL *)bf->h_T;                 /* (T+1, B, H) or (B, H) */
@@ -76,21 +82,23 @@ static void F(gru_forward)(const frnn_blas *blas, const frnn_dims *d, const frnn
         REAL *a = aux + t * astep;
         if (cell == FRNN_GRU) {
             /* hg = h_{t-1} @ W_hh.T */
-            F(frnn_gemm)(blas, 0, 1, B, GH, H, 1, hprev, H, W_hh, H, 0, hg, GH);
+            F(rec_gemm)(&W_all, B, hprev, H, 0, hg, GH);
             F(zero_finished_rows)(a, bf->lengths, t, B, H);
         } else if (cell == FRNN_GRU_RESET_BEFORE) {
             /* g[:, :2H] += h_{t-1} @ W_h(rz).T;  r = sigmoid, a = r * h_{t-1};  g[:, 2H:] += a @ W_hn.T */
-            F(frnn_gemm)(blas, 0, 1, B, 2 * H, H, 1, hprev, H, W_hh, H, 1, g, GH);
+            F(rec_gemm)(&W_all, B, hprev, H, 1, g, GH);
             F(gru_reset_gate)(g, a, hprev, bf->lengths, t, B, H);
-            F(frnn_gemm)(blas, 0, 1, B, H, H, 1, a, H, W_hh + (size_t)2 * H * H, H, 1, g + 2 * H, GH);
+            F(rec_gemm)(&W_n, B, a, H, 1, g + 2 * H, GH);
         } else {
             /* g += h_{t-1} @ W_hh.T */
-            F(frnn_gemm)(blas, 0, 1, B, GH, H, 1, hprev, H, W_hh, H, 1, g, GH);
+            F(rec_gemm)(&W_all, B, hprev, H, 1, g, GH);
         }
         F(gru_cell)(cell, g, hg, bf->b_hh, a, hprev, h, bf->lengths, t, B, H);
         F(keep_finished_rows)(h, hprev, bf->lengths, t, B, H);
         F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * H : NULL, h, bf->lengths, t, B, H);
     }
+    F(recmat_free)(&W_all);
+    F(recmat_free)(&W_n);
     if (train) memcpy(bf->h_T, hs + (size_t)T * B * H, sizeof(REAL) * B * H);
 }
 
@@ -150,13 +158,18 @@ FRNN_CLONES static void F(gru_reset_gate_backward)(REAL *dGt, REAL *direct, cons
     }
 }
 
-static void F(gru_backward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *bf)
+static void F(gru_backward)(const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf)
 {
+    const frnn_blas *blas = cx->blas;
     const int T = d->T, B = d->B, H = d->H, cell = d->cell, GH = frnn_gates(cell) * H;
+    /* op(W) = W_hh, or for reset-before its W_h(rz) and W_hn parts */
+    const int before = cell == FRNN_GRU_RESET_BEFORE;
+    F(recmat) W_all, W_n;
+    F(recmat_init)(&W_all, cx, 0, B, H, before ? 2 * H : GH, bf->W_hh, H);
+    F(recmat_init)(&W_n, cx, 0, before ? B : 0, H, H, (const REAL *)bf->W_hh + (size_t)2 * H * H, H);
     const frnn_layout L = frnn_tape_layout(d, 1);
     REAL *tape = bf->tape;
     const REAL *gates = tape + L.gates, *hs = tape + L.hs, *aux = tape + L.aux, *dy = bf->dy;
-    const REAL *W_hh = bf->W_hh;
     REAL *dG = tape + L.dG;                                           /* (T, B, GH) */
     REAL *dGh = cell == FRNN_GRU ? tape + L.dGh : dG;                 /* recurrent side */
     REAL *carry = tape + L.scratch, *dh = carry + B * H, *direct = dh + B * H, *da = direct + B * H;
@@ -169,15 +182,17 @@ static void F(gru_backward)(const frnn_blas *blas, const frnn_dims *d, const frn
                              aux + oh, hs + oh, bf->lengths, t, B, H);
         if (cell == FRNN_GRU_RESET_BEFORE) {
             /* da = dn_pre @ W_hn */
-            F(frnn_gemm)(blas, 0, 0, B, H, H, 1, dG + o + 2 * H, GH, W_hh + (size_t)2 * H * H, H, 0, da, H);
+            F(rec_gemm)(&W_n, B, dG + o + 2 * H, GH, 0, da, H);
             F(gru_reset_gate_backward)(dG + o, direct, da, gates + o, hs + oh, bf->lengths, t, B, H);
             /* dh_{t-1} = direct + dG[:, :2H] @ W_h(rz) */
-            F(carry_back)(blas, dG + o, GH, 2 * H, W_hh, H, 1, direct, carry, bf->lengths, t, B);
+            F(carry_back)(&W_all, dG + o, GH, 1, direct, carry, bf->lengths, t, B);
         } else {
             /* dh_{t-1} = direct + dGh @ W_hh */
-            F(carry_back)(blas, dGh + o, GH, GH, W_hh, H, 1, direct, carry, bf->lengths, t, B);
+            F(carry_back)(&W_all, dGh + o, GH, 1, direct, carry, bf->lengths, t, B);
         }
     }
+    F(recmat_free)(&W_all);
+    F(recmat_free)(&W_n);
     memcpy(bf->dh0, carry, sizeof(REAL) * B * H);
     if (cell == FRNN_GRU_RESET_BEFORE) {
         REAL *dW_hh = bf->dW_hh, *db_hh = bf->db_hh;

@@ -1,4 +1,5 @@
 /* kernels.c - the one compilation unit: tape layouts, then every template for float and double. */
+#include <stdlib.h>
 #include <string.h>
 #include "fastrnn.h"
 #include "activations.h"
@@ -39,6 +40,21 @@ frnn_layout frnn_tape_layout(const frnn_dims *d, int train)
 
 size_t frnn_tape_size(const frnn_dims *d) { return frnn_tape_layout(d, 1).total; }
 size_t frnn_work_size(const frnn_dims *d) { return frnn_tape_layout(d, 0).total; }
+
+/* The packed recurrent product (recurrent.h) is written for 512-bit vectors; elsewhere, BLAS. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define FRNN_AVX512 __attribute__((target("avx512f")))
+static int frnn_packed_ok(void) { return __builtin_cpu_supports("avx512f"); }
+#else
+#define FRNN_AVX512
+static int frnn_packed_ok(void) { return 0; }
+#endif
+
+/* What every cell function gets: the BLAS table, and whether to pack the recurrent weights. */
+typedef struct {
+    const frnn_blas *blas;
+    int packed;            /* a sequence long enough to repay packing, on a CPU with AVX-512 */
+} frnn_ctx;
 
 #define REAL float
 #define F(name) name##_f32

@@ -32,11 +32,15 @@ static void F(lstm_cell)(REAL *g, const REAL *cprev, REAL *c, REAL *tc, REAL *ou
     }
 }
 
-static void F(lstm_forward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *bf, int train)
+static void F(lstm_forward)(const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train)
 {
+    const frnn_blas *blas = cx->blas;
     const int T = d->T, B = d->B, I = d->In, H = d->H, P = d->P, G4 = 4 * H, proj = P != H;
+    F(recmat) W_hh_t, W_hr_t;                                         /* op(W) = W_hh^T, W_hr^T */
+    F(recmat_init)(&W_hh_t, cx, 1, B, G4, P, bf->W_hh, P);
+    F(recmat_init)(&W_hr_t, cx, 1, proj ? B : 0, P, H, bf->W_hr, H);
     const frnn_layout L = frnn_tape_layout(d, train);
-    const REAL *W_hh = bf->W_hh, *W_hr = bf->W_hr, *w_peep = bf->w_peep;
+    const REAL *w_peep = bf->w_peep;
     const int *lengths = bf->lengths;
     REAL *tape = bf->tape;
     REAL *gates = tape + L.gates;                                     /* (T, B, 4H) */
@@ -53,13 +57,13 @@ static void F(lstm_forward)(const frnn_blas *blas, const frnn_dims *d, const frn
         REAL *hprev = hs + t * hstep, *h = hprev + hstep, *cprev = cs + t * cstep, *c = cprev + cstep;
         REAL *g = gates + (size_t)t * B * G4, *tc = tcs + t * cstep, *m = ms + t * cstep;
         /* g += h_{t-1} @ W_hh.T */
-        F(frnn_gemm)(blas, 0, 1, B, G4, P, 1, hprev, P, W_hh, P, 1, g, G4);
+        F(rec_gemm)(&W_hh_t, B, hprev, P, 1, g, G4);
         F(zero_finished_rows)(tc, lengths, t, B, H);
         if (proj) {
             F(zero_finished_rows)(m, lengths, t, B, H);
             F(lstm_cell)(g, cprev, c, tc, m, H, w_peep, lengths, t, B, H);
             /* h = m @ W_hr.T, kept only for live rows (h may alias h_{t-1}) */
-            F(frnn_gemm)(blas, 0, 1, B, P, H, 1, m, H, W_hr, H, 0, hproj, P);
+            F(rec_gemm)(&W_hr_t, B, m, H, 0, hproj, P);
             for (int b = 0; b < B; b++)
                 if (F(live)(lengths, b, t)) memcpy(h + (size_t)b * P, hproj + (size_t)b * P, sizeof(REAL) * P);
         } else {
@@ -69,6 +73,8 @@ static void F(lstm_forward)(const frnn_blas *blas, const frnn_dims *d, const frn
         F(keep_finished_rows)(c, cprev, lengths, t, B, H);
         F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * P : NULL, h, lengths, t, B, P);
     }
+    F(recmat_free)(&W_hh_t);
+    F(recmat_free)(&W_hr_t);
     if (train) {
         memcpy(bf->h_T, hs + (size_t)T * B * P, sizeof(REAL) * B * P);
         memcpy(bf->c_T, cs + (size_t)T * B * H, sizeof(REAL) * B * H);
@@ -110,9 +116,13 @@ FRNN_CLONES static void F(lstm_cell_backward)(REAL *dGt, REAL *dc, const REAL *d
     }
 }
 
-static void F(lstm_backward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *bf)
+static void F(lstm_backward)(const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf)
 {
+    const frnn_blas *blas = cx->blas;
     const int T = d->T, B = d->B, H = d->H, P = d->P, G4 = 4 * H, proj = P != H;
+    F(recmat) W_hh, W_hr;                                             /* op(W) = W_hh, W_hr */
+    F(recmat_init)(&W_hh, cx, 0, B, P, G4, bf->W_hh, P);
+    F(recmat_init)(&W_hr, cx, 0, proj ? B : 0, H, P, bf->W_hr, H);
     const frnn_layout L = frnn_tape_layout(d, 1);
     const int *lengths = bf->lengths;
     REAL *tape = bf->tape;
@@ -132,14 +142,16 @@ static void F(lstm_backward)(const frnn_blas *blas, const frnn_dims *d, const fr
         if (proj) {
             F(zero_finished_rows)(dht, lengths, t, B, P);   /* dW_hr sums dhs over all rows */
             /* dm = dh @ W_hr */
-            F(frnn_gemm)(blas, 0, 0, B, H, P, 1, dht, P, bf->W_hr, H, 0, dm, H);
+            F(rec_gemm)(&W_hr, B, dht, P, 0, dm, H);
         }
         F(lstm_cell_backward)(dG + (size_t)t * B * G4, dc, proj ? dm : dht, gates + (size_t)t * B * G4,
                               cs + oc, cs + oc + (size_t)B * H, tcs + oc, bf->w_peep, dw_peep,
                               lengths, t, B, H);
         /* dh_{t-1} = dG_t @ W_hh */
-        F(carry_back)(blas, dG + (size_t)t * B * G4, G4, G4, bf->W_hh, P, 0, next, carry, lengths, t, B);
+        F(carry_back)(&W_hh, dG + (size_t)t * B * G4, G4, 0, next, carry, lengths, t, B);
     }
+    F(recmat_free)(&W_hh);
+    F(recmat_free)(&W_hr);
     memcpy(bf->dh0, carry, sizeof(REAL) * B * P);
     memcpy(bf->dc0, dc, sizeof(REAL) * B * H);
     F(recurrent_grads)(blas, (size_t)T * B, G4, dG, G4, hs, P, bf->dW_hh, bf->db_hh);

@@ -26,11 +26,13 @@ FRNN_CLONES static void F(rnn_cell_backward)(REAL *dpre, const REAL *dh, const R
     }
 }
 
-static void F(rnn_forward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *bf, int train)
+static void F(rnn_forward)(const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train)
 {
+    const frnn_blas *blas = cx->blas;
     const int T = d->T, B = d->B, I = d->In, H = d->H, relu = d->cell == FRNN_RNN_RELU;
     const frnn_layout L = frnn_tape_layout(d, train);
-    const REAL *W_hh = bf->W_hh;
+    F(recmat) W_hh;                                                   /* op(W) = W_hh^T */
+    F(recmat_init)(&W_hh, cx, 1, d->B, d->H, d->H, bf->W_hh, d->H);
     REAL *gates = (REAL *)bf->tape + L.gates;                         /* (T, B, H) */
     REAL *hs = train ? (REAL *)bf->tape + L.hs : (REAL *)bf->h_T;     /* (T+1, B, H) or (B, H) */
     const size_t hstep = train ? (size_t)B * H : 0;
@@ -40,16 +42,20 @@ static void F(rnn_forward)(const frnn_blas *blas, const frnn_dims *d, const frnn
     for (int t = 0; t < T; t++) {
         REAL *hprev = hs + t * hstep, *h = hprev + hstep, *g = gates + (size_t)t * B * H;
         /* g += h_{t-1} @ W_hh.T */
-        F(frnn_gemm)(blas, 0, 1, B, H, H, 1, hprev, H, W_hh, H, 1, g, H);
+        F(rec_gemm)(&W_hh, B, hprev, H, 1, g, H);
         F(rnn_cell)(h, g, relu, bf->lengths, t, B, H);
         F(keep_finished_rows)(h, hprev, bf->lengths, t, B, H);
         F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * H : NULL, h, bf->lengths, t, B, H);
     }
+    F(recmat_free)(&W_hh);
     if (train) memcpy(bf->h_T, hs + (size_t)T * B * H, sizeof(REAL) * B * H);
 }
 
-static void F(rnn_backward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *bf)
+static void F(rnn_backward)(const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf)
 {
+    const frnn_blas *blas = cx->blas;
+    F(recmat) W_hh;                                                   /* op(W) = W_hh */
+    F(recmat_init)(&W_hh, cx, 0, d->B, d->H, d->H, bf->W_hh, d->H);
     const int T = d->T, B = d->B, H = d->H, relu = d->cell == FRNN_RNN_RELU;
     const frnn_layout L = frnn_tape_layout(d, 1);
     REAL *tape = bf->tape;
@@ -63,8 +69,9 @@ static void F(rnn_backward)(const frnn_blas *blas, const frnn_dims *d, const frn
         F(step_grad_in)(dh, dy ? dy + (size_t)t * B * H : NULL, carry, B * H);
         F(rnn_cell_backward)(dGt, dh, hs + (size_t)(t + 1) * B * H, relu, bf->lengths, t, B, H);
         /* dh_{t-1} = dG_t @ W_hh */
-        F(carry_back)(blas, dGt, H, H, bf->W_hh, H, 0, next, carry, bf->lengths, t, B);
+        F(carry_back)(&W_hh, dGt, H, 0, next, carry, bf->lengths, t, B);
     }
+    F(recmat_free)(&W_hh);
     memcpy(bf->dh0, carry, sizeof(REAL) * B * H);
     F(recurrent_grads)(blas, (size_t)T * B, H, dG, H, hs, H, bf->dW_hh, bf->db_hh);
     F(input_grads)(blas, d, bf, dG);

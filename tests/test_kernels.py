@@ -242,3 +242,14 @@ def test_backward_and_cell_errors():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="dx"):
         _kernels.backward("lstm", tape, a["x"], a["W_ih"], a["W_hh"], dx=ro)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_batches_on_both_sides_of_the_packed_product_threshold(case, dtype):
+    """Batches below 32 run the per-step products on packed weights (csrc/recurrent.h, on CPUs
+    with AVX-512), larger ones through BLAS: both must match the reference, with row tails
+    (20 = 6+6+6+2 rows) and partial panels (G*H not a multiple of the panel width)."""
+    for B in (20, 40):
+        c = make_case(case, 6, B, 8, 45, dtype, seed=31 + B, lengths=True)
+        assert_match(c, run_kernel(c), run_reference(c), TOL[dtype])
