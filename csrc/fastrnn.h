@@ -11,7 +11,8 @@
  *   - every buffer is row-major and C-contiguous; sequences are time-major (T, B, F);
  *   - weights follow PyTorch exactly: W_ih (G*H, I), W_hh (G*H, P), b_ih (G*H), b_hh (G*H),
  *     W_hr (P, H) (LSTM projection), w_peep (3*H) = [w_ci, w_cf, w_co] (LSTM peepholes);
- *   - BLAS is column-major; frnn_gemm() in common.h hides that.
+ *   - BLAS is column-major; frnn_gemm() in common.h hides that. The per-step recurrent product
+ *     goes through recurrent.h, which packs the weights once per call for small batches.
  *
  * Float32 and float64 are built from one source: rnn.c, gru.c and lstm.c are templates
  * compiled twice by kernels.c, giving frnn_forward_f32 / frnn_forward_f64 and so on.
