@@ -133,7 +133,7 @@ class LanguageModel:
         logits += self._flat["head.bias"]
         loss, dlogits = softmax_cross_entropy(logits, targets.T.reshape(-1))
         self._tape = (ids_tm, y2, dlogits, projected) if train else None
-        return float(loss), _copy_state(state)
+        return float(loss), state        # fresh arrays from the layers: safe to carry over
 
     def backward(self):
         """Accumulate into `model.grads` the gradient of the loss of the last training forward."""
@@ -171,10 +171,3 @@ class LanguageModel:
         return (f"LanguageModel(vocab_size={c['vocab_size']}, cell={c['cell']!r}, hidden_size="
                 f"{c['hidden_size']}, num_layers={c['num_layers']}, embed_size={c['embed_size']}, "
                 f"dtype={c['dtype']!r}, parameters={self.params.size})")
-
-
-def _copy_state(state):
-    """Detach a returned state from buffers the layers reuse (truncated BPTT carries it)."""
-    if isinstance(state, tuple):
-        return tuple(s.copy() for s in state)
-    return state.copy()
