@@ -21,7 +21,15 @@ def _to_numpy(value):
 
 
 class _Recurrent:
-    """The machinery shared by RNN, GRU and LSTM: parameters, stacking, directions, dropout."""
+    """The machinery shared by RNN, GRU and LSTM: parameters, stacking, directions, dropout.
+
+    Constructor arguments as torch.nn.RNN/GRU/LSTM: input_size I, hidden_size H, num_layers L,
+    bias, batch_first, dropout (inverted dropout on every layer's output but the last, training
+    only), bidirectional (D = 2), proj_size (LSTM: h has P = proj_size < H features). Beyond
+    torch: peephole (LSTM), dtype ("float32" or "float64"), seed (initialisation as torch's,
+    U(-1/sqrt(H), 1/sqrt(H)), and the dropout masks are reproducible from it). Subclasses only
+    pick the kernel cell and their torch options.
+    """
     lstm = False
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -68,6 +76,7 @@ class _Recurrent:
         return specs
 
     def _suffixes(self, k):
+        """Parameter-name suffixes of layer k's directions, as torch: _l{k} and _l{k}_reverse."""
         return [f"_l{k}", f"_l{k}_reverse"][:self.D]
 
     @property
@@ -104,20 +113,26 @@ class _Recurrent:
     def load_state_dict(self, state, strict=True):
         """Copy parameters in by name from NumPy arrays or torch tensors (converted to our dtype).
 
-        Raises KeyError naming missing/unexpected names (strict) and ValueError for a wrong shape.
+        Raises KeyError naming missing/unexpected names (strict) and ValueError naming a wrong
+        shape. Everything is checked before anything is copied, so a failed load changes nothing.
         """
         own = self.named_parameters()
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):
             raise KeyError(f"state_dict: missing {missing}, unexpected {unexpected}")
+        values = {}
         for name in own:
             if name in state:
                 value = _to_numpy(state[name])
                 if value.shape != own[name].shape:
                     raise ValueError(f"state_dict[{name!r}]: expected shape {own[name].shape}, "
                                      f"got {value.shape}")
-                own[name][...] = value
+                if value.dtype.kind not in "fiu":
+                    raise TypeError(f"state_dict[{name!r}]: expected a float array, got {value.dtype.name}")
+                values[name] = value
+        for name, value in values.items():
+            own[name][...] = value
         return self
 
     def rng_state(self):
@@ -129,10 +144,11 @@ class _Recurrent:
         self._dropout_rng.bit_generator.state = state
 
     def _weights(self, k, d):
-        """Kernel arguments (W_ih, W_hh, b_ih, b_hh) and keywords (w_peep, W_hr) of layer k, direction d.
+        """Kernel arguments of layer k, direction d: (W_ih, W_hh, b_ih, b_hh), {w_peep, W_hr}, grads.
 
-        Cached (the views stay valid while the storage does; `rebind` clears the cache), which
-        matters for `step`, whose whole budget is a few tens of microseconds.
+        `grads` is keyed as the kernel's `grads` argument. Cached, since building the views costs
+        more than a batch-1 `step`; the views stay valid while the storage does and `rebind`
+        clears the cache.
         """
         cached = self._weight_cache.get((k, d))
         if cached is None:
@@ -140,27 +156,18 @@ class _Recurrent:
         return cached
 
     def _weight_views(self, k, d):
-        v, sfx = self._flat, self._suffixes(k)[d]
-        args = (v[f"weight_ih{sfx}"], v[f"weight_hh{sfx}"],
-                v[f"bias_ih{sfx}"] if self.bias else None, v[f"bias_hh{sfx}"] if self.bias else None)
-        kw = dict(W_hr=v[f"weight_hr{sfx}"] if self.proj_size else None, w_peep=None)
-        if self.peephole:   # the three (H,) views are adjacent in the flat buffer
-            start = v[f"weight_ci{sfx}"]
-            kw["w_peep"] = np.lib.stride_tricks.as_strided(start, (3 * self.hidden_size,), start.strides)
-        return args, kw
-
-    def _grads(self, k, d):
-        """The gradient views of layer k, direction d, keyed as the kernel's `grads`."""
-        g, sfx = self._flat.named_grads(), self._suffixes(k)[d]
-        out = {"W_ih": g[f"weight_ih{sfx}"], "W_hh": g[f"weight_hh{sfx}"]}
-        if self.bias:
-            out.update(b_ih=g[f"bias_ih{sfx}"], b_hh=g[f"bias_hh{sfx}"])
-        if self.proj_size:
-            out["W_hr"] = g[f"weight_hr{sfx}"]
-        if self.peephole:
-            start = g[f"weight_ci{sfx}"]
-            out["w_peep"] = np.lib.stride_tricks.as_strided(start, (3 * self.hidden_size,), start.strides)
-        return out
+        sfx, H = self._suffixes(k)[d], self.hidden_size
+        kernel_names = [("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"),
+                        ("b_hh", "bias_hh"), ("W_hr", "weight_hr")]
+        p, g = self._flat.named_parameters(), self._flat.named_grads()
+        w = {kn: p.get(tn + sfx) for kn, tn in kernel_names}
+        grads = {kn: g[tn + sfx] for kn, tn in kernel_names if tn + sfx in g}
+        w["w_peep"] = None
+        if self.peephole:   # the kernel takes [ci, cf, co] as one (3H,) array: they are adjacent
+            w["w_peep"] = _span(self._flat.params, p[f"weight_ci{sfx}"], 3 * H)
+            grads["w_peep"] = _span(self._flat.grads, g[f"weight_ci{sfx}"], 3 * H)
+        args = (w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"])
+        return args, dict(w_peep=w["w_peep"], W_hr=w["W_hr"]), grads
 
     # ---- argument checking ------------------------------------------------------------------------
     def _as_input(self, name, x, width):
@@ -181,6 +188,7 @@ class _Recurrent:
         return np.ascontiguousarray(x, dtype=self.dtype), unbatched
 
     def _from_time_major(self, y, unbatched):
+        """y (T, B, F) back in the caller's layout: (T, F) unbatched, (B, T, F) batch_first."""
         if unbatched:
             return y[:, 0]
         return np.ascontiguousarray(y.transpose(1, 0, 2)) if self.batch_first else y
@@ -197,17 +205,18 @@ class _Recurrent:
             raise TypeError(f"{name}: expected a float array, got {s.dtype.name}")
         return np.ascontiguousarray(s.reshape(want[0], B, width), dtype=self.dtype)
 
-    def _split_state(self, state):
-        """(h0, c0) from the user's state argument (LSTM: a (h0, c0) tuple)."""
+    def _split_state(self, name, state):
+        """(h, c) from a user's state argument: an LSTM's is a (h, c) tuple, the others' just h."""
         if not self.lstm:
             return state, None
         if state is None:
             return None, None
         if not isinstance(state, (tuple, list)) or len(state) != 2:
-            raise TypeError("h0: expected a tuple (h0, c0) for an LSTM")
+            raise TypeError(f"{name}: expected a tuple (h, c) for an LSTM, got {type(state).__name__}")
         return state
 
     def _lengths(self, lengths, T, B):
+        """lengths as an int64 (B,) array with values in [0, T], or None."""
         if lengths is None:
             return None
         lengths = _to_numpy(lengths)
@@ -223,12 +232,19 @@ class _Recurrent:
     def forward(self, x, h0=None, lengths=None, train=True, input_projected=False, *, hx=None):
         """Run the stack over x; returns (output, h_n), or (output, (h_n, c_n)) for an LSTM.
 
-        x: (T, B, I), (B, T, I) with batch_first, or unbatched (T, I). h0 (or torch's name hx): (L*D, B, P)
-        (LSTM: (h0, c0), c0 (L*D, B, H)) or None for zeros. lengths (B,): packed-sequence
-        semantics. train=True keeps the tape for `backward` and applies dropout.
-        input_projected=True: x is already x @ weight_ih_l0.T, (T, B, G*H) (one-hot inputs as row
-        gathers); then `backward` returns the gradient of that projection and leaves
-        weight_ih_l0's gradient alone.
+        x: (T, B, I), (B, T, I) with batch_first, or unbatched (T, I); float arrays are converted
+        to the layer's dtype. h0 (or torch's name hx): (L*D, B, P) (LSTM: a tuple (h0, c0), c0
+        (L*D, B, H)), unbatched (L*D, P), or None for zeros. lengths (B,): packed-sequence
+        semantics (outputs past a length are zero, h_n is the state at the last valid step, the
+        reverse direction starts there). Returns output (T, B, D*P) (batch_first: (B, T, D*P)),
+        h_n (L*D, B, P) and c_n (L*D, B, H).
+
+        train=True applies dropout and keeps a tape for `backward` (it holds x by reference: do
+        not modify x in place before calling backward); train=False runs the inference kernels
+        and leaves any pending tape alone.
+        input_projected=True (unidirectional only): x is already x @ weight_ih_l0.T, (T, B, G*H),
+        e.g. a row gather for one-hot inputs; `backward` then returns the gradient w.r.t. that
+        projection and leaves weight_ih_l0's gradient untouched.
         """
         GH = self.G * self.hidden_size
         if input_projected and self.bidirectional:
@@ -239,46 +255,46 @@ class _Recurrent:
             if h0 is not None:
                 raise TypeError("h0 and hx: give the initial state once (hx is torch's name for h0)")
             h0 = hx
-        h0, c0 = self._split_state(h0)
+        h0, c0 = self._split_state("h0", h0)
         h0 = self._as_state("h0", h0, B, self.P, unbatched)
         c0 = self._as_state("c0", c0, B, self.hidden_size, unbatched)
         lengths = self._lengths(lengths, T, B)
-        rev = None if not self.bidirectional else _reverse_index(T, B, lengths)
-        h_n = np.empty((self.num_layers * self.D, B, self.P), self.dtype)
-        c_n = np.empty((self.num_layers * self.D, B, self.hidden_size), self.dtype) if self.lstm else None
-        tape = dict(layers=[], masks=[], lengths=lengths, rev=rev, unbatched=unbatched,
-                    input_projected=input_projected, shape=x.shape) if train else None
-        inp = x
-        for k in range(self.num_layers):
-            out = np.empty((T, B, self.D * self.P), self.dtype)
-            runs = []
-            for d in range(self.D):
-                j = k * self.D + d
-                xd = inp if d == 0 else _gather(inp, rev)
-                args, kw = self._weights(k, d)
+        # the reverse direction runs the forward kernel on each sequence reversed within its length
+        rev = _reverse_index(T, B, lengths) if self.bidirectional else None
+        P, H, L, D = self.P, self.hidden_size, self.num_layers, self.D
+        h_n = np.empty((L * D, B, P), self.dtype)
+        c_n = np.empty((L * D, B, H), self.dtype) if self.lstm else None
+        runs, masks = [], []     # per layer: [(x_d, tape, (h0, c0)) per direction]; dropout masks
+        inp = x                  # (T, B, I) for layer 0, (T, B, D*P) above
+        for k in range(L):
+            out = np.empty((T, B, D * P), self.dtype)
+            runs.append([])
+            for d in range(D):
+                j = k * D + d
+                xd = inp if d == 0 else _reverse(inp, rev)
+                args, kw, _ = self._weights(k, d)
                 if k == 0 and input_projected:
                     args = (None,) + args[1:]
                 states = (None if h0 is None else h0[j], None if c0 is None else c0[j])
-                t_buf = self._buffer(("tape", k, d), _kernels.tape_size(
-                    self.cell, T, B, xd.shape[2], self.hidden_size, self.P, self.peephole)) if train else None
-                work = None if train else self._buffer(("work", k, d), _kernels.work_size(
-                    self.cell, T, B, xd.shape[2], self.hidden_size, self.P, self.peephole))
-                y, _, _ = _kernels.forward(self.cell, xd, *args, *states, lengths=lengths, tape=t_buf,
-                                           work=work, y=out if self.D == 1 else None, h_T=h_n[j],
+                sizes = (self.cell, T, B, xd.shape[2], H, P, self.peephole)
+                tape = self._buffer(("tape", k, d), _kernels.tape_size(*sizes)) if train else None
+                work = None if train else self._buffer(("work", k, d), _kernels.work_size(*sizes))
+                y, _, _ = _kernels.forward(self.cell, xd, *args, *states, lengths=lengths, tape=tape,
+                                           work=work, y=out if D == 1 else None, h_T=h_n[j],
                                            c_T=None if c_n is None else c_n[j], **kw)
-                if self.D == 2:     # the reverse direction's outputs go back to forward time
-                    out[:, :, d * self.P:(d + 1) * self.P] = y if d == 0 else _gather(y, rev)
-                runs.append((xd, t_buf, states))
+                if D == 2:      # [forward, backward] features; the reverse run goes back to forward time
+                    out[:, :, d * P:(d + 1) * P] = y if d == 0 else _reverse(y, rev, copy=False)
+                runs[k].append((xd, tape, states))
             mask = None
-            if train and self.dropout and k < self.num_layers - 1:   # inverted dropout between layers
+            if train and self.dropout and k < L - 1:   # inverted dropout between layers
                 keep = 1 - self.dropout
                 mask = (self._dropout_rng.random(out.shape) < keep).astype(self.dtype) / keep
                 out *= mask
-            if train:
-                tape["layers"].append(runs)
-                tape["masks"].append(mask)
+            masks.append(mask)
             inp = out
-        self._tape = tape
+        if train:
+            self._tape = dict(runs=runs, masks=masks, lengths=lengths, rev=rev, unbatched=unbatched,
+                              input_projected=input_projected, shape=x.shape)
         y = self._from_time_major(inp, unbatched)
         if unbatched:
             h_n, c_n = h_n[:, 0], None if c_n is None else c_n[:, 0]
@@ -287,7 +303,11 @@ class _Recurrent:
     __call__ = forward
 
     def _buffer(self, key, size):
-        """A reusable scratch/tape buffer of at least `size` elements (tapes live until backward)."""
+        """A reusable tape/work buffer of at least `size` elements.
+
+        Kept between calls (keyed by layer and direction) so a training loop allocates its tapes
+        once; a larger shape grows the buffer, a smaller one reuses its head.
+        """
         buf = self._work.get(key)
         if buf is None or buf.size < size:
             buf = self._work[key] = np.empty(size, self.dtype)
@@ -297,41 +317,48 @@ class _Recurrent:
     def backward(self, dout, dh_n=None):
         """BPTT through the last training forward; returns (dx, dh0) (LSTM: (dx, (dh0, dc0))).
 
-        dout: gradient w.r.t. the output (same shape); dh_n: gradient w.r.t. h_n (LSTM: a
-        (dh_n, dc_n) tuple), None for zeros. Parameter gradients accumulate into `grads`.
+        dout: gradient w.r.t. the output (its shape); dh_n: gradient w.r.t. h_n (LSTM: a tuple
+        (dh_n, dc_n), either may be None), None for zeros. dx has x's shape (with input_projected,
+        the projection's); dh0 (L*D, B, P), dc0 (L*D, B, H). Parameter gradients accumulate (+=)
+        into `grads`. The tape is consumed: a second backward needs a new training forward.
         """
         tape = self._tape
         if tape is None:
-            raise RuntimeError("backward: call forward(..., train=True) first (the tape is used once)")
+            raise RuntimeError("backward: no tape; call forward(..., train=True) first "
+                               "(each training forward allows one backward)")
         T, B, _ = tape["shape"]
         unbatched, lengths, rev = tape["unbatched"], tape["lengths"], tape["rev"]
-        dy, _ = self._as_input("dout", dout, self.D * self.P)
-        if dy.shape[:2] != (T, B):
-            raise ValueError(f"dout: expected the shape of the forward's output, got {_to_numpy(dout).shape}")
-        dh_T, dc_T = self._split_state(dh_n)
-        dh_T = self._as_state("dh_n", dh_T, B, self.P, unbatched)
-        dc_T = self._as_state("dc_n", dc_T, B, self.hidden_size, unbatched)
-        dh0 = np.empty((self.num_layers * self.D, B, self.P), self.dtype)
-        dc0 = np.empty((self.num_layers * self.D, B, self.hidden_size), self.dtype) if self.lstm else None
-        for k in reversed(range(self.num_layers)):
+        P, H, L, D = self.P, self.hidden_size, self.num_layers, self.D
+        dy, dy_unbatched = self._as_input("dout", dout, D * P)
+        if dy.shape[:2] != (T, B) or dy_unbatched != unbatched:
+            want = (T, D * P) if unbatched else (B, T, D * P) if self.batch_first else (T, B, D * P)
+            raise ValueError(f"dout: expected the forward's output shape {want}, got {_to_numpy(dout).shape}")
+        dh_T, dc_T = self._split_state("dh_n", dh_n)
+        dh_T = self._as_state("dh_n", dh_T, B, P, unbatched)
+        dc_T = self._as_state("dc_n", dc_T, B, H, unbatched)
+        dh0 = np.empty((L * D, B, P), self.dtype)
+        dc0 = np.empty((L * D, B, H), self.dtype) if self.lstm else None
+        for k in reversed(range(L)):        # in the reverse order of the forward pass
             dx = None
-            for d, (xd, t_buf, states) in enumerate(tape["layers"][k]):
-                j = k * self.D + d
-                args, kw = self._weights(k, d)
-                grads = self._grads(k, d)
+            for d, (xd, t_buf, states) in enumerate(tape["runs"][k]):
+                j = k * D + d
+                args, kw, grads = self._weights(k, d)
                 if k == 0 and tape["input_projected"]:
                     args = (None,) + args[1:]
-                    del grads["W_ih"]
-                dyd = np.ascontiguousarray(dy[:, :, d * self.P:(d + 1) * self.P])
+                    grads = {n: g for n, g in grads.items() if n != "W_ih"}
+                # this direction's slice of dy, in the time order its kernel ran in
+                dyd = dy if D == 1 else dy[:, :, :P] if d == 0 else dy[:, :, P:]
+                dyd = np.ascontiguousarray(dyd) if d == 0 else _reverse(dyd, rev)
                 dxd, _, _, _ = _kernels.backward(
-                    self.cell, t_buf, xd, *args, *states, lengths=lengths,
-                    dy=dyd if d == 0 else _gather(dyd, rev),
+                    self.cell, t_buf, xd, *args, *states, lengths=lengths, dy=dyd,
                     dh_T=None if dh_T is None else dh_T[j], dc_T=None if dc_T is None else dc_T[j],
                     dh0=dh0[j], dc0=None if dc0 is None else dc0[j], grads=grads, **kw)
-                dxd = dxd if d == 0 else _gather(dxd, rev)
-                dx = dxd if dx is None else dx + dxd
+                if d == 0:
+                    dx = dxd
+                else:           # both directions read the same input: their gradients add
+                    dx += _reverse(dxd, rev, copy=False)
             if k > 0 and tape["masks"][k - 1] is not None:
-                dx *= tape["masks"][k - 1]
+                dx *= tape["masks"][k - 1]      # backprop through inverted dropout
             dy = dx
         self._tape = None
         dx = self._from_time_major(dy, unbatched)
@@ -344,7 +371,9 @@ class _Recurrent:
         """One time step without a tape: x_t (B, I) or (I,) -> (y_t (B, P), state).
 
         state as h_n (LSTM: (h_n, c_n)) of `forward`, or None for zeros; the given state is not
-        modified. Unidirectional layers only (a reverse direction needs the future).
+        modified, the returned one is new. Unidirectional layers only (a reverse direction needs
+        the future). input_projected=True: x_t is x_t @ weight_ih_l0.T, (B, G*H). Work buffers
+        are kept per batch size, so a sampling loop allocates only its outputs.
         """
         if self.bidirectional:
             raise ValueError("step: a bidirectional layer cannot run one step at a time")
@@ -356,28 +385,27 @@ class _Recurrent:
             raise ValueError(f"x_t: expected shape (B, {width}) or ({width},), got {x_t.shape}")
         unbatched = x_t.ndim == 1
         x_t = np.ascontiguousarray(x_t.reshape(-1, width), dtype=self.dtype)
-        B = x_t.shape[0]
-        h, c = self._split_state(state)
-        h = self._as_state("h", h, B, self.P, unbatched)
-        c = self._as_state("c", c, B, self.hidden_size, unbatched)
-        L = self.num_layers
-        h_new = np.empty((L, B, self.P), self.dtype)
-        c_new = np.empty((L, B, self.hidden_size), self.dtype) if self.lstm else None
+        B, L, H, P = x_t.shape[0], self.num_layers, self.hidden_size, self.P
+        h, c = self._split_state("state", state)
+        h = self._as_state("state h", h, B, P, unbatched)
+        c = self._as_state("state c", c, B, H, unbatched)
+        h_new = np.empty((L, B, P), self.dtype)
+        c_new = np.empty((L, B, H), self.dtype) if self.lstm else None
         inp = x_t
         for k in range(L):
-            args, kw = self._weights(k, 0)
+            args, kw, _ = self._weights(k, 0)
             if k == 0 and input_projected:
                 args = (None,) + args[1:]
-            hk = np.zeros((B, self.P), self.dtype) if h is None else h[k]
-            ck = None if not self.lstm else np.zeros((B, self.hidden_size), self.dtype) if c is None else c[k]
+            hk = np.zeros((B, P), self.dtype) if h is None else h[k]
+            ck = None if not self.lstm else np.zeros((B, H), self.dtype) if c is None else c[k]
             work = self._work.get(("step", k, B))       # sized once per batch size
             if work is None:
                 work = self._work[("step", k, B)] = np.empty(_kernels.work_size(
-                    self.cell, 1, B, inp.shape[1], self.hidden_size, self.P, self.peephole), self.dtype)
+                    self.cell, 1, B, inp.shape[1], H, P, self.peephole), self.dtype)
             _kernels.step(self.cell, inp, hk, ck, *args, work=work, h_out=h_new[k],
                           c_out=None if c_new is None else c_new[k], **kw)
             inp = h_new[k]
-        y = inp.copy()
+        y = inp.copy()          # the output must not alias the returned state
         if unbatched:
             y, h_new, c_new = y[0], h_new[:, 0], None if c_new is None else c_new[:, 0]
         return y, ((h_new, c_new) if self.lstm else h_new)
@@ -385,7 +413,10 @@ class _Recurrent:
     # ---- PyTorch interop --------------------------------------------------------------------------
     @classmethod
     def from_torch(cls, module):
-        """A layer with the configuration and weights of a torch.nn.RNN/GRU/LSTM `module`."""
+        """A layer with the configuration and weights of a torch.nn.RNN/GRU/LSTM `module`.
+
+        torch is needed only to read the module; the layer keeps the module's dtype.
+        """
         kw = dict(num_layers=module.num_layers, bias=module.bias, batch_first=module.batch_first,
                   dropout=module.dropout, bidirectional=module.bidirectional,
                   dtype=str(next(module.parameters()).dtype).replace("torch.", ""))
@@ -394,6 +425,7 @@ class _Recurrent:
 
     @classmethod
     def _torch_options(cls, module):
+        """Constructor options only some torch modules have (nonlinearity, proj_size)."""
         return {}
 
     def __repr__(self):
@@ -403,17 +435,30 @@ class _Recurrent:
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name!r})"
 
 
+def _span(buf, first, n):
+    """The n elements of the 1-D `buf` starting where its view `first` starts (adjacent parameters
+    as one array, e.g. the three peephole vectors)."""
+    start = (first.__array_interface__["data"][0] - buf.__array_interface__["data"][0]) // buf.itemsize
+    return buf[start:start + n]
+
+
 def _reverse_index(T, B, lengths):
-    """(T, B) time indices that reverse each sequence within its own length (an involution)."""
-    t = np.arange(T)[:, None]
+    """Index (t (T, B), b (1, B)) reversing every sequence within its own length; None (plain
+    reversal in time) without lengths. Positions past a length map to themselves."""
     if lengths is None:
-        return np.broadcast_to(T - 1 - t, (T, B))
-    return np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)
+        return None
+    t = np.arange(T)[:, None]
+    return np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t), np.arange(B)[None, :]
 
 
-def _gather(a, rev):
-    """a (T, B, F) with every sequence reversed within its length (rev from _reverse_index)."""
-    return np.ascontiguousarray(a[rev, np.arange(a.shape[1])[None, :]])
+def _reverse(a, rev, copy=True):
+    """a (T, B, F) with each sequence reversed within its length (`rev` from _reverse_index).
+
+    The reversal is its own inverse, so it also brings a reverse run back to forward time.
+    copy=True gives a new C-contiguous array (for the kernels); copy=False may return a view.
+    """
+    r = a[::-1] if rev is None else a[rev]
+    return np.ascontiguousarray(r) if copy else r
 
 
 class RNN(_Recurrent):
@@ -491,7 +536,21 @@ class _Cell:
         # torch.nn.*Cell names its parameters without the "_l0" suffix
         self._names = {name: name[:-3] for name in self._layer.named_parameters()}
         self.input_size, self.hidden_size = input_size, hidden_size
-        self.params, self.grads = self._layer.params, self._layer.grads
+        self.dtype = self._layer.dtype
+
+    @property
+    def params(self):
+        """All parameters in one flat buffer."""
+        return self._layer.params
+
+    @property
+    def grads(self):
+        """All parameter gradients in one flat buffer, laid out as `params`."""
+        return self._layer.grads
+
+    def rebind(self, params, grads, copy=True):
+        """Move the parameters and gradients into the given 1-D buffers."""
+        self._layer.rebind(params, grads, copy=copy)
 
     def named_parameters(self):
         """{torch.nn.*Cell name: view into `params`}."""
@@ -527,23 +586,34 @@ class _Cell:
                    **extra).load_state_dict(module.state_dict())
 
     def __call__(self, x, hx=None, train=True):
-        """x (B, I) or (I,) -> h' (LSTM: (h', c')); keeps the tape for `backward` when train."""
-        x = _to_numpy(x)
+        """x (B, I) or (I,) -> h' (B, H) (LSTM: (h', c')); hx as torch's: h (LSTM: (h, c)) or None.
+
+        train=True keeps the tape for `backward`.
+        """
         lstm = self._layer.lstm
-        h, c = hx if lstm and hx is not None else (hx, None)
-        state = None if h is None else ((h[None], c[None]) if lstm else h[None])
-        y, s = self._layer.forward(x[None], state, train=train)
+        if lstm and hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2
+                                        or hx[0] is None or hx[1] is None):
+            raise TypeError("hx: expected a tuple (h, c) of arrays for an LSTMCell")
+        # one time step of the one-layer stack: add the time (and layer) axis torch's cells lack
+        state = None if hx is None else ((_to_numpy(hx[0])[None], _to_numpy(hx[1])[None]) if lstm
+                                         else _to_numpy(hx)[None])
+        _, s = self._layer.forward(_to_numpy(x)[None], state, train=train)
         return (s[0][0], s[1][0]) if lstm else s[0]
 
     forward = __call__
 
     def backward(self, dh, dc=None):
-        """Gradients of the last call: returns (dx, dh_prev) (LSTM: (dx, (dh_prev, dc_prev)))."""
+        """Gradients of the last training call, given dh = dL/dh' (and for an LSTM dc = dL/dc',
+        None for zeros): returns (dx, dh_prev) (LSTM: (dx, (dh_prev, dc_prev))) and accumulates
+        the parameter gradients."""
         dh = _to_numpy(dh)
         lstm = self._layer.lstm
         dstate = (None, None if dc is None else _to_numpy(dc)[None]) if lstm else None
         dx, ds = self._layer.backward(dh[None], dstate)
         return (dx[0], (ds[0][0], ds[1][0])) if lstm else (dx[0], ds[0])
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}, dtype={self.dtype.name!r})"
 
 
 class RNNCell(_Cell):
