@@ -5,11 +5,13 @@ from setuptools import Extension, setup
 
 kernels = Extension(
     "fastrnn._kernels",
-    sources=["src/fastrnn/_kernels.pyx", "csrc/kernels.c"],
+    sources=["src/fastrnn/_kernels.pyx", "csrc/kernels.c", "csrc/gemm.c", "csrc/team.c"],
     include_dirs=["csrc", numpy.get_include()],
     # -O3 for auto-vectorised gate loops; no -march=native so wheels stay portable
-    # (activations.h uses target_clones for AVX2/AVX-512 where the CPU has them).
-    extra_compile_args=["-O3", "-std=c99", "-fno-math-errno"],
+    # (activations.h uses target_clones, gemm.c target attributes, for AVX2/AVX-512 where the
+    # CPU has them).
+    extra_compile_args=["-O3", "-std=c99", "-fno-math-errno", "-pthread"],
+    extra_link_args=["-pthread"],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
 )
 

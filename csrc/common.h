@@ -1,10 +1,13 @@
-/* common.h - template pieces shared by every cell: the row-major GEMM, the input projection,
+/* common.h - template pieces shared by every cell: the products, the input projection,
  * packed-sequence masking, and the after-the-loop weight gradients.
  *
  * Instantiated by template.h with REAL = float / double and F(name) = name##_f32 / _f64.
+ * Every function taking a `par` is called by each member of a team task; column ranges
+ * [c0, c1) are the member's own (its hidden units, or its slice of P), so members never write
+ * the same element.
  */
 
-/* Row-major C (m, n) = alpha * op(A) @ op(B) + beta * C, op(X) = X or X^T.
+/* Row-major C (m, n) = alpha * op(A) @ op(B) + beta * C, op(X) = X or X^T, through BLAS.
  * BLAS is column-major, where a row-major X is X^T; so row-major C = A @ B is the column-major
  * C^T = B^T A^T: swap the operands and m/n, keep the transposition flags. */
 void F(frnn_gemm)(const frnn_blas *blas, int trans_a, int trans_b, int m, int n, int k,
@@ -21,91 +24,175 @@ void F(frnn_gemm)(const frnn_blas *blas, int trans_a, int trans_b, int m, int n,
     BLAS_GEMM(&tb, &ta, &n, &m, &k, &alpha, (REAL *)b, &ldb, (REAL *)a, &lda, &beta, c, &ldc);
 }
 
+/* BLAS takes int sizes: products over more than this many rows (T * B can exceed 2^31) are
+ * split into pieces. */
+#define FRNN_ROWS_MAX (1 << 30)
+
+/* C (M, N) = op(A) @ op(W) + beta * C (beta 0 or 1), op(A) (M, K): A (M, K) with leading
+ * dimension lda, or A (K, M) read transposed. On the engine every member computes its share
+ * (and returns after a barrier); on the BLAS path the single member calls BLAS, in pieces of at
+ * most FRNN_ROWS_MAX rows of M or K. */
+static void F(prod)(const frnn_par *par, const frnn_ctx *cx, size_t M, int N, size_t K,
+                    const REAL *A, int lda, int trans_a, const REAL *W, int ldw, int trans_w,
+                    int beta, REAL *C, int ldc)
+{
+    if (M == 0 || N == 0) return;
+#if FRNN_F32
+    if (cx->engine) {
+        for (size_t m0 = 0; m0 < M; m0 += FRNN_ROWS_MAX) {
+            for (size_t k0 = 0; k0 < K || k0 == 0; k0 += FRNN_ROWS_MAX) {
+                const int m = (int)(M - m0 < FRNN_ROWS_MAX ? M - m0 : FRNN_ROWS_MAX);
+                const int k = (int)(K - k0 < FRNN_ROWS_MAX ? K - k0 : FRNN_ROWS_MAX);
+                const float *a = trans_a ? A + k0 * lda + m0 : A + m0 * lda + k0;
+                const float *w = trans_w ? W + k0 : W + k0 * ldw;
+                frnn_gemm_args g = {m, N, k, a, trans_a ? 1 : (size_t)lda, trans_a ? (size_t)lda : 1,
+                                    w, (size_t)ldw, trans_w, C + m0 * ldc, (size_t)ldc, beta || k0 > 0};
+                frnn_team_gemm(par, &g, cx->pack);
+                if (K == 0) break;
+            }
+        }
+        return;
+    }
+#endif
+    (void)par;
+    for (size_t m0 = 0; m0 < M; m0 += FRNN_ROWS_MAX) {
+        for (size_t k0 = 0; k0 < K || k0 == 0; k0 += FRNN_ROWS_MAX) {
+            const int m = (int)(M - m0 < FRNN_ROWS_MAX ? M - m0 : FRNN_ROWS_MAX);
+            const int k = (int)(K - k0 < FRNN_ROWS_MAX ? K - k0 : FRNN_ROWS_MAX);
+            const REAL *a = trans_a ? A + k0 * lda + m0 : A + m0 * lda + k0;
+            const REAL *w = trans_w ? W + k0 : W + k0 * ldw;
+            F(frnn_gemm)(cx->blas, trans_a, trans_w, m, N, k, 1, a, lda, w, ldw,
+                         beta || k0 > 0 ? 1 : 0, C + m0 * ldc, ldc);
+            if (K == 0) break;
+        }
+    }
+}
+
 /* Sequence b is live at step t under packed-sequence semantics. */
 static inline int F(live)(const int *lengths, int b, int t) { return lengths == NULL || t < lengths[b]; }
 
-/* out (rows, GH) = x (rows, I) @ W_ih^T + bias (x itself when W_ih is NULL), where bias = b_ih + b_hh on the columns
- * [0, fold_hh) and b_ih alone after (GRU keeps b_hn inside r * (W_hn h + b_hn)).
- * This is the input projection of all T steps in one GEMM. */
-static void F(input_projection)(const frnn_blas *blas, int rows, int GH, int I, const REAL *x,
-                                const REAL *W_ih, const REAL *b_ih, const REAL *b_hh, int fold_hh,
-                                REAL *out)
+/* The member's columns [c0, c1) of n, in blocks of the engine's panel width (all of them on
+ * the BLAS path, which has one member). */
+static void F(my_cols)(const frnn_par *par, const frnn_ctx *cx, int n, int *c0, int *c1)
 {
-    for (int j = 0; j < GH; j++) {
-        REAL v = 0;
-        if (b_ih) v += b_ih[j];
-        if (b_hh && j < fold_hh) v += b_hh[j];
-        out[j] = v;
+    (void)cx;
+#if FRNN_F32
+    if (cx->engine) { frnn_split(n, frnn_nr(), par->tid, par->nth, c0, c1); return; }
+#endif
+    *c0 = 0;
+    *c1 = par->tid == 0 ? n : 0;
+}
+
+/* out (rows, GH) = x (rows, I) @ W_ih^T + bias (x itself when W_ih is NULL), where bias = b_ih + b_hh
+ * on the columns [0, fold_hh) and b_ih alone after (GRU keeps b_hn inside r * (W_hn h + b_hn)).
+ * This is the input projection of all T steps in one product. */
+static void F(input_projection)(const frnn_par *par, const frnn_ctx *cx, size_t rows, int GH, int I,
+                                const REAL *x, const REAL *W_ih, const REAL *b_ih, const REAL *b_hh,
+                                int fold_hh, REAL *out)
+{
+    const size_t r0 = rows * par->tid / par->nth, r1 = rows * (par->tid + 1) / par->nth;
+    if (r1 > r0) {
+        REAL *first = out + r0 * GH;
+        for (int j = 0; j < GH; j++) {
+            REAL v = (b_ih ? b_ih[j] : 0) + (b_hh && j < fold_hh ? b_hh[j] : 0);
+            if (W_ih == NULL)  /* x is already projected (I == GH), e.g. a one-hot row gather */
+                for (size_t r = r0; r < r1; r++) out[r * GH + j] = v + x[r * GH + j];
+            else
+                first[j] = v;
+        }
+        if (W_ih != NULL)
+            for (size_t r = r0 + 1; r < r1; r++) memcpy(out + r * GH, first, sizeof(REAL) * GH);
     }
-    for (int r = 1; r < rows; r++) memcpy(out + (size_t)r * GH, out, sizeof(REAL) * GH);
-    if (W_ih == NULL) {  /* x is already projected (I == GH), e.g. a one-hot input's row gather */
-        for (size_t i = 0; i < (size_t)rows * GH; i++) out[i] += x[i];
-        return;
-    }
+    if (W_ih == NULL) { frnn_sync(par); return; }
+    /* (the product's first barrier orders these bias rows before any member adds to them) */
     /* out = x @ W_ih.T + out */
-    F(frnn_gemm)(blas, 0, 1, rows, GH, I, 1, x, I, W_ih, I, 1, out, GH);
+    F(prod)(par, cx, rows, GH, I, x, I, 0, W_ih, I, 1, 1, out, GH);
 }
 
-/* y[t] = h for live rows, 0 past a sequence's end (PyTorch's padded output). */
-static void F(write_output)(REAL *yt, const REAL *h, const int *lengths, int t, int B, int P)
+/* y[t][:, c0:c1] = h for live rows, 0 past a sequence's end (PyTorch's padded output). */
+static void F(write_output)(REAL *yt, const REAL *h, const int *lengths, int t, int B, int P, int c0, int c1)
 {
-    if (yt == NULL) return;
+    if (yt == NULL || c1 <= c0) return;
     for (int b = 0; b < B; b++) {
-        if (F(live)(lengths, b, t)) memcpy(yt + (size_t)b * P, h + (size_t)b * P, sizeof(REAL) * P);
-        else memset(yt + (size_t)b * P, 0, sizeof(REAL) * P);
+        REAL *y = yt + (size_t)b * P + c0;
+        if (F(live)(lengths, b, t)) memcpy(y, h + (size_t)b * P + c0, sizeof(REAL) * (c1 - c0));
+        else memset(y, 0, sizeof(REAL) * (c1 - c0));
     }
 }
 
-/* Copy the rows of a state that a finished sequence keeps: dst[b] = src[b] where b is not live. */
-static void F(keep_finished_rows)(REAL *dst, const REAL *src, const int *lengths, int t, int B, int W)
+/* Columns [c0, c1) of the rows a finished sequence keeps: dst[b] = src[b] where b is not live. */
+static void F(keep_finished_rows)(REAL *dst, const REAL *src, const int *lengths, int t, int B, int W,
+                                  int c0, int c1)
 {
-    if (lengths == NULL || dst == src) return;
+    if (lengths == NULL || dst == src || c1 <= c0) return;
     for (int b = 0; b < B; b++)
-        if (!F(live)(lengths, b, t)) memcpy(dst + (size_t)b * W, src + (size_t)b * W, sizeof(REAL) * W);
+        if (!F(live)(lengths, b, t))
+            memcpy(dst + (size_t)b * W + c0, src + (size_t)b * W + c0, sizeof(REAL) * (c1 - c0));
 }
 
-/* Zero the rows of a (B, W) block that are past their sequence's end, so tape entries
- * that feed the weight-gradient GEMMs are finite (0 * garbage could be NaN). */
-static void F(zero_finished_rows)(REAL *m, const int *lengths, int t, int B, int W)
+/* Zero columns [c0, c1) of the rows of a (B, W) block that are past their sequence's end, so tape
+ * entries that feed the weight-gradient products are finite (0 * garbage could be NaN). */
+static void F(zero_finished_rows)(REAL *m, const int *lengths, int t, int B, int W, int c0, int c1)
 {
-    if (lengths == NULL) return;
+    if (lengths == NULL || c1 <= c0) return;
     for (int b = 0; b < B; b++)
-        if (!F(live)(lengths, b, t)) memset(m + (size_t)b * W, 0, sizeof(REAL) * W);
+        if (!F(live)(lengths, b, t)) memset(m + (size_t)b * W + c0, 0, sizeof(REAL) * (c1 - c0));
 }
 
-/* The gradient reaching h_t: dh = dy[t] + (gradient carried back from step t+1). */
-static void F(step_grad_in)(REAL *dh, const REAL *dyt, const REAL *carry, int n)
+/* Columns [c0, c1) of the gradient reaching h_t: dh = dy[t] + (gradient carried back from t+1). */
+static void F(step_grad_in)(REAL *dh, const REAL *dyt, const REAL *carry, int B, int W, int c0, int c1)
 {
-    if (dyt) for (int i = 0; i < n; i++) dh[i] = dyt[i] + carry[i];
-    else memcpy(dh, carry, sizeof(REAL) * n);
+    for (int b = 0; b < B; b++) {
+        const size_t o = (size_t)b * W;
+        if (dyt) for (int j = c0; j < c1; j++) dh[o + j] = dyt[o + j] + carry[o + j];
+        else if (dh != carry) memcpy(dh + o + c0, carry + o + c0, sizeof(REAL) * (c1 > c0 ? c1 - c0 : 0));
+    }
 }
 
-/* db (n) += column sums of m (rows, n). */
-static void F(add_colsum)(REAL *db, const REAL *m, size_t rows, int n)
+/* db[c0:c1] += column sums of m (rows, ldm)[:, c0:c1], each column summed in row order. */
+static void F(add_colsum)(REAL *db, const REAL *m, size_t rows, int ldm, int c0, int c1)
 {
     if (db == NULL) return;
     for (size_t r = 0; r < rows; r++)
-        for (int j = 0; j < n; j++) db[j] += m[r * n + j];
+        for (int j = c0; j < c1; j++) db[j] += m[r * ldm + j];
 }
 
-/* After the time loop: the input-side gradients of all T steps as large GEMMs.
+/* After the time loop: the input-side gradients of all T steps as large products.
  * dG (T*B, GH) holds the gradients of the gate pre-activations (zero rows past a sequence's end). */
-static void F(input_grads)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *bf,
-                           const REAL *dG)
+static void F(input_grads)(const frnn_par *par, const frnn_ctx *cx, const frnn_dims *d,
+                           const frnn_buffers *bf, const REAL *dG)
 {
-    const int rows = d->T * d->B, GH = frnn_gates(d->cell) * d->H, I = d->In;
+    const size_t rows = (size_t)d->T * d->B;
+    const int GH = frnn_gates(d->cell) * d->H, I = d->In;
+    int c0, c1;
+    F(my_cols)(par, cx, GH, &c0, &c1);
+    /* db_ih += dG.sum(0) */
+    F(add_colsum)((REAL *)bf->db_ih, dG, rows, GH, c0, c1);
     if (bf->W_ih == NULL) {  /* projected input: its gradient is dG itself */
-        F(add_colsum)((REAL *)bf->db_ih, dG, rows, GH);
-        if (bf->dx) memcpy(bf->dx, dG, sizeof(REAL) * rows * GH);
+        if (bf->dx)
+            for (size_t r = rows * par->tid / par->nth; r < rows * (par->tid + 1) / par->nth; r++)
+                memcpy((REAL *)bf->dx + r * GH, dG + r * GH, sizeof(REAL) * GH);
+        frnn_sync(par);
         return;
     }
     /* dW_ih += dG.T @ x */
-    F(frnn_gemm)(blas, 1, 0, GH, I, rows, 1, dG, GH, (const REAL *)bf->x, I, 1, (REAL *)bf->dW_ih, I);
-    /* db_ih += dG.sum(0) */
-    F(add_colsum)((REAL *)bf->db_ih, dG, rows, GH);
+    F(prod)(par, cx, GH, I, rows, dG, GH, 1, (const REAL *)bf->x, I, 0, 1, (REAL *)bf->dW_ih, I);
     /* dx = dG @ W_ih */
     if (bf->dx)
-        F(frnn_gemm)(blas, 0, 0, rows, I, GH, 1, dG, GH, (const REAL *)bf->W_ih, I, 0, (REAL *)bf->dx, I);
+        F(prod)(par, cx, rows, I, GH, dG, GH, 0, (const REAL *)bf->W_ih, I, 0, 0, (REAL *)bf->dx, I);
+}
+
+/* After the time loop: dW_hh[:, cols] += dG[:, cols].T @ hprev and db_hh += dG.sum(0), where
+ * dG (T*B, ldg) is the gradient at the recurrent pre-activations and hprev (T*B, P) the
+ * matching inputs (h_{t-1}, or GRU reset-before's r*h_{t-1}). */
+static void F(recurrent_grads)(const frnn_par *par, const frnn_ctx *cx, size_t rows, int ncols,
+                               const REAL *dG, int ldg, const REAL *hprev, int P, REAL *dW_hh, REAL *db_hh)
+{
+    int c0, c1;
+    F(my_cols)(par, cx, ncols, &c0, &c1);
+    F(add_colsum)(db_hh, dG, rows, ldg, c0, c1);
+    /* dW_hh += dG.T @ hprev */
+    F(prod)(par, cx, ncols, P, rows, dG, ldg, 1, hprev, P, 0, 1, dW_hh, P);
 }
 
 /* The hot elementwise loops, each its own wide-vector clone with no aliasing to prove. */
@@ -141,17 +228,4 @@ static void F(state_init)(REAL *dst, const void *init, size_t n)
     if (init == dst) return;  /* a step updating its state in place */
     if (init) memcpy(dst, init, sizeof(REAL) * n);
     else memset(dst, 0, sizeof(REAL) * n);
-}
-
-/* After the time loop: dW_hh[:, cols] += dG[:, cols].T @ hprev and db_hh += dG.sum(0), where
- * dG (T*B, ldg) is the gradient at the recurrent pre-activations and hprev (T*B, P) the
- * matching inputs (h_{t-1}, or GRU reset-before's r*h_{t-1}). */
-static void F(recurrent_grads)(const frnn_blas *blas, size_t rows, int ncols, const REAL *dG,
-                               int ldg, const REAL *hprev, int P, REAL *dW_hh, REAL *db_hh)
-{
-    /* dW_hh += dG.T @ hprev */
-    F(frnn_gemm)(blas, 1, 0, ncols, P, (int)rows, 1, dG, ldg, hprev, P, 1, dW_hh, P);
-    if (db_hh)
-        for (size_t r = 0; r < rows; r++)
-            for (int j = 0; j < ncols; j++) db_hh[j] += dG[r * ldg + j];
 }

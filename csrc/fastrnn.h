@@ -115,6 +115,23 @@ void frnn_sigmoid_f64(double *out, const double *in, size_t n);
 void frnn_tanh_f32(float *out, const float *in, size_t n);
 void frnn_tanh_f64(double *out, const double *in, size_t n);
 
+/* The float32 engine (engine.h: packed panels, AVX-512/AVX2 micro-kernels, the thread team of
+ * team.h) runs every float32 product unless it is off (FASTRNN_KERNELS=blas, frnn_set_engine(0))
+ * or the CPU has neither ISA; float64 always runs on BLAS. Process-wide settings: */
+int frnn_engine_enabled(void);
+void frnn_set_engine(int on);
+int frnn_threads(void);              /* members of the team a call may use */
+void frnn_set_threads(int n);        /* n >= 1, or 0 for the default (FASTRNN_NUM_THREADS, else
+                                        the CPUs this process may use) */
+int frnn_isa_supported(int isa);     /* isa: 0 none, 2 AVX2+FMA, 3 AVX-512 */
+int frnn_isa_active(void);
+int frnn_set_isa(int isa);
+
+/* Row-major C = op(A) @ op(B) + beta * C (beta 0 or 1) for float32 on the engine (BLAS when
+ * the engine is off): the products of the Python models. */
+void frnn_matmul_f32(const frnn_blas *blas, int trans_a, int trans_b, int m, int n, int k,
+                     const float *a, int lda, const float *b, int ldb, int beta, float *c, int ldc);
+
 /* Row-major C = alpha * op(A) @ op(B) + beta * C, exposed for the gemm() helper and tests. */
 void frnn_gemm_f32(const frnn_blas *blas, int trans_a, int trans_b, int m, int n, int k,
                    float alpha, const float *a, int lda, const float *b, int ldb, float beta,

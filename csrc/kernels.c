@@ -1,9 +1,12 @@
+#define _POSIX_C_SOURCE 200112L   /* posix_memalign */
 /* kernels.c - the one compilation unit: tape layouts, then every template for float and double. */
 #include <stdlib.h>
 #include <string.h>
 #include "fastrnn.h"
 #include "activations.h"
 #include "layout.h"
+#include "engine.h"
+#include "team.h"
 
 int frnn_gates(int cell)
 {
@@ -41,22 +44,51 @@ frnn_layout frnn_tape_layout(const frnn_dims *d, int train)
 size_t frnn_tape_size(const frnn_dims *d) { return frnn_tape_layout(d, 1).total; }
 size_t frnn_work_size(const frnn_dims *d) { return frnn_tape_layout(d, 0).total; }
 
-/* The packed recurrent product (recurrent.h) is written for 512-bit vectors; elsewhere, BLAS. */
-#if defined(__GNUC__) && defined(__x86_64__)
-#define FRNN_AVX512 __attribute__((target("avx512f")))
-static int frnn_packed_ok(void) { return __builtin_cpu_supports("avx512f"); }
-#else
-#define FRNN_AVX512
-static int frnn_packed_ok(void) { return 0; }
+/* Engine settings (process-wide, like the team they drive): the engine on or off
+ * (FASTRNN_KERNELS=blas turns it off at start-up), and the thread count (0: the default). */
+static int ENGINE_ON = -1, THREADS = 0;
+
+/* A time step below this many flops runs on one member: a barrier would cost more. */
+#ifndef FRNN_MIN_STEP_FLOPS
+#define FRNN_MIN_STEP_FLOPS 65536.0
 #endif
 
-/* What every cell function gets: the BLAS table, and whether to pack the recurrent weights. */
+int frnn_engine_enabled(void)
+{
+    int on = __atomic_load_n(&ENGINE_ON, __ATOMIC_ACQUIRE);
+    if (on < 0) {
+        const char *env = getenv("FASTRNN_KERNELS");
+        on = !(env && !strcmp(env, "blas"));
+        __atomic_store_n(&ENGINE_ON, on, __ATOMIC_RELEASE);
+    }
+    return on && frnn_isa_active() != FRNN_ISA_NONE;
+}
+
+void frnn_set_engine(int on) { __atomic_store_n(&ENGINE_ON, on ? 1 : 0, __ATOMIC_RELEASE); }
+
+int frnn_threads(void)
+{
+    int n = __atomic_load_n(&THREADS, __ATOMIC_ACQUIRE);
+    return n > 0 ? n : frnn_default_threads();
+}
+
+void frnn_set_threads(int n)
+{
+    __atomic_store_n(&THREADS, n < 0 ? 0 : n > FRNN_MAX_THREADS ? FRNN_MAX_THREADS : n, __ATOMIC_RELEASE);
+}
+
+/* What every cell function gets: the BLAS table, and for the float32 engine the member count and
+ * the shared pack buffer of its team products. Float64 and FASTRNN_KERNELS=blas run today's
+ * path: BLAS products on one thread (BLAS brings its own). */
 typedef struct {
     const frnn_blas *blas;
-    int packed;            /* a sequence long enough to repay packing, on a CPU with AVX-512 */
+    int engine;            /* 1: packed panels, micro-kernels, the team; 0: BLAS */
+    int nth;               /* members of the team running this call (1 on the BLAS path) */
+    float *pack;           /* engine: frnn_team_gemm_floats(max N) floats shared by the members */
 } frnn_ctx;
 
 #define REAL float
+#define FRNN_F32 1
 #define F(name) name##_f32
 #define BLAS_GEMM blas->sgemm
 #define SIGMOID frnn_sigmoid_f
@@ -67,8 +99,10 @@ typedef struct {
 #undef BLAS_GEMM
 #undef SIGMOID
 #undef TANH
+#undef FRNN_F32
 
 #define REAL double
+#define FRNN_F32 0
 #define F(name) name##_f64
 #define BLAS_GEMM blas->dgemm
 #define SIGMOID frnn_sigmoid_d
@@ -79,3 +113,18 @@ typedef struct {
 #undef BLAS_GEMM
 #undef SIGMOID
 #undef TANH
+#undef FRNN_F32
+
+void frnn_matmul_f32(const frnn_blas *blas, int trans_a, int trans_b, int m, int n, int k,
+                     const float *a, int lda, const float *b, int ldb, int beta, float *c, int ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (frnn_engine_enabled() && k > 0) {
+        /* one member for products too small to share */
+        const int nth = 2.0 * m * n * k < 4 * FRNN_MIN_STEP_FLOPS ? 1 : frnn_threads();
+        frnn_gemm_args g = {m, n, k, a, trans_a ? 1 : (size_t)lda, trans_a ? (size_t)lda : 1, b,
+                            (size_t)ldb, trans_b, c, (size_t)ldc, beta};
+        if (frnn_engine_gemm(nth, &g) == 0) return;
+    }
+    frnn_gemm_f32(blas, trans_a, trans_b, m, n, k, 1, a, lda, b, ldb, beta ? 1 : 0, c, ldc);
+}

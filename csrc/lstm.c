@@ -4,97 +4,128 @@
  *   o = s(... [+ w_co * c'])                              h' = o * tanh(c')   [h' = W_hr (o * tanh(c'))]
  * with optional peepholes w_peep = [w_ci, w_cf, w_co] and an optional projection W_hr (P, H).
  * Tape: gates (T, B, 4H) post-activation, hs (T+1, B, P), cs (T+1, B, H), tc (T, B, H) = tanh(c_t),
- * aux (T, B, H) = o * tanh(c_t) when projecting. */
+ * aux (T, B, H) = o * tanh(c_t) when projecting.
+ *
+ * Each member of the team owns hidden units [u0, u1) (all four gates of them) and columns
+ * [p0, p1) of h (the same units unless projecting): its recurrent tile, then its gate maths,
+ * then one barrier per step (two with a projection, whose product needs every unit's m).
+ */
 
-/* Pointwise forward of one step for live rows: gates g in place, c (may alias cprev), tanh(c)
- * into tc, and o * tanh(c) into out (h itself, or m before the projection). */
+/* Pointwise forward of one step for live rows and units [j0, j1): gates g in place, c (may
+ * alias cprev), tanh(c) into tc, and o * tanh(c) into out (h itself, or m before the projection). */
 static void F(lstm_cell)(REAL *g, const REAL *cprev, REAL *c, REAL *tc, REAL *out, int ldo,
-                                     const REAL *w_peep, const int *lengths, int t, int B, int H)
+                         const REAL *w_peep, const int *lengths, int t, int B, int H, int j0, int j1)
 {
+    const int n = j1 - j0;
     for (int b = 0; b < B; b++) {
         if (!F(live)(lengths, b, t)) continue;
         REAL *gb = g + (size_t)b * 4 * H, *cb = c + (size_t)b * H, *tcb = tc + (size_t)b * H;
         REAL *ob = out + (size_t)b * ldo;
         const REAL *cp = cprev + (size_t)b * H;
         if (w_peep)
-            for (int j = 0; j < H; j++) {
+            for (int j = j0; j < j1; j++) {
                 gb[j] += w_peep[j] * cp[j];                 /* i sees c_{t-1} */
                 gb[H + j] += w_peep[H + j] * cp[j];         /* f sees c_{t-1} */
             }
-        F(sigmoid_inplace)(gb, 2 * H);                                      /* i, f */
-        F(tanh_inplace)(gb + 2 * H, H);                                     /* g */
-        for (int j = 0; j < H; j++) cb[j] = gb[H + j] * cp[j] + gb[j] * gb[2 * H + j];  /* c = f c + i g */
+        F(sigmoid_inplace)(gb + j0, n);                                     /* i */
+        F(sigmoid_inplace)(gb + H + j0, n);                                 /* f */
+        F(tanh_inplace)(gb + 2 * H + j0, n);                                /* g */
+        for (int j = j0; j < j1; j++) cb[j] = gb[H + j] * cp[j] + gb[j] * gb[2 * H + j];  /* c = f c + i g */
         if (w_peep)
-            for (int j = 0; j < H; j++) gb[3 * H + j] += w_peep[2 * H + j] * cb[j];    /* o sees c_t */
-        F(sigmoid_inplace)(gb + 3 * H, H);                                  /* o */
-        F(tanh_to)(tcb, cb, H);
-        for (int j = 0; j < H; j++) ob[j] = gb[3 * H + j] * tcb[j];                   /* h = o tanh(c) */
+            for (int j = j0; j < j1; j++) gb[3 * H + j] += w_peep[2 * H + j] * cb[j];    /* o sees c_t */
+        F(sigmoid_inplace)(gb + 3 * H + j0, n);                             /* o */
+        F(tanh_to)(tcb + j0, cb + j0, n);
+        for (int j = j0; j < j1; j++) ob[j] = gb[3 * H + j] * tcb[j];                   /* h = o tanh(c) */
     }
 }
 
-static void F(lstm_forward)(const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train)
+typedef struct {
+    const frnn_ctx *cx;
+    const frnn_dims *d;
+    const frnn_buffers *bf;
+    int train;
+    frnn_layout L;
+    F(recmat) W_hh, W_hr;    /* forward: op = W_hh^T, W_hr^T; backward: op = W_hh, W_hr */
+} F(lstm_job);
+
+static void F(lstm_forward_task)(void *arg, const frnn_par *par)
 {
-    const frnn_blas *blas = cx->blas;
-    const int T = d->T, B = d->B, I = d->In, H = d->H, P = d->P, G4 = 4 * H, proj = P != H;
-    F(recmat) W_hh_t, W_hr_t;                                         /* op(W) = W_hh^T, W_hr^T */
-    F(recmat_init)(&W_hh_t, cx, 1, B, G4, P, bf->W_hh, P);
-    F(recmat_init)(&W_hr_t, cx, 1, proj ? B : 0, P, H, bf->W_hr, H);
-    const frnn_layout L = frnn_tape_layout(d, train);
+    const F(lstm_job) *jb = arg;
+    const frnn_ctx *cx = jb->cx;
+    const frnn_dims *d = jb->d;
+    const frnn_buffers *bf = jb->bf;
+    const int T = d->T, B = d->B, I = d->In, H = d->H, P = d->P, G4 = 4 * H, proj = P != H, train = jb->train;
+    const frnn_layout L = jb->L;
     const REAL *w_peep = bf->w_peep;
     const int *lengths = bf->lengths;
     REAL *tape = bf->tape;
     REAL *gates = tape + L.gates;                                     /* (T, B, 4H) */
-    REAL *hs = train ? tape + L.hs : (REAL *)bf->h_T;                 /* (T+1, B, P) or (B, P) */
+    REAL *hproj = tape + L.scratch;                                   /* (B, P) */
+    /* h_0..h_T: tape slots in training; in inference two (B, P) buffers in turn (a member
+     * writes h_t while the others may still read h_{t-1}) */
+    REAL *hbuf[2] = {train ? tape + L.hs : (REAL *)bf->h_T, tape + L.scratch + (size_t)B * P};
     REAL *cs = train ? tape + L.cs : (REAL *)bf->c_T;                 /* (T+1, B, H) or (B, H) */
     REAL *tcs = tape + L.tc, *ms = tape + L.aux;                      /* (T, B, H) or (B, H) */
-    REAL *hproj = tape + L.scratch;                                   /* (B, P) */
-    const size_t hstep = train ? (size_t)B * P : 0, cstep = train ? (size_t)B * H : 0;
+    const size_t hstep = (size_t)B * P, cstep = train ? (size_t)B * H : 0;
+    int u0, u1, p0, p1;
+    F(my_cols)(par, cx, H, &u0, &u1);
+    F(my_cols)(par, cx, P, &p0, &p1);
+    F(recmat_pack)(&jb->W_hh, u0, u1);
+    F(recmat_pack)(&jb->W_hr, p0, p1);
 
-    F(input_projection)(blas, T * B, G4, I, bf->x, bf->W_ih, bf->b_ih, bf->b_hh, G4, gates);
-    F(state_init)(hs, bf->h0, (size_t)B * P);
-    F(state_init)(cs, bf->c0, (size_t)B * H);
+    F(input_projection)(par, cx, (size_t)T * B, G4, I, bf->x, bf->W_ih, bf->b_ih, bf->b_hh, G4, gates);
     for (int t = 0; t < T; t++) {
-        REAL *hprev = hs + t * hstep, *h = hprev + hstep, *cprev = cs + t * cstep, *c = cprev + cstep;
+        REAL *hprev = train ? hbuf[0] + t * hstep : hbuf[t & 1];
+        REAL *h = train ? hprev + hstep : hbuf[(t + 1) & 1];
+        REAL *cprev = cs + t * cstep, *c = cprev + cstep;
         REAL *g = gates + (size_t)t * B * G4, *tc = tcs + t * cstep, *m = ms + t * cstep;
-        /* g += h_{t-1} @ W_hh.T */
-        F(rec_gemm)(&W_hh_t, B, hprev, P, 1, g, G4);
-        F(zero_finished_rows)(tc, lengths, t, B, H);
+        /* g[:, own units of every gate] += h_{t-1} @ W_hh.T */
+        F(rec_mul)(&jb->W_hh, u0, u1, B, hprev, P, 1, g, G4);
+        F(zero_finished_rows)(tc, lengths, t, B, H, u0, u1);
         if (proj) {
-            F(zero_finished_rows)(m, lengths, t, B, H);
-            F(lstm_cell)(g, cprev, c, tc, m, H, w_peep, lengths, t, B, H);
-            /* h = m @ W_hr.T, kept only for live rows (h may alias h_{t-1}) */
-            F(rec_gemm)(&W_hr_t, B, m, H, 0, hproj, P);
+            F(zero_finished_rows)(m, lengths, t, B, H, u0, u1);
+            F(lstm_cell)(g, cprev, c, tc, m, H, w_peep, lengths, t, B, H, u0, u1);
+            frnn_sync(par);                                   /* the projection reads all of m */
+            /* h[:, own] = m @ W_hr.T, kept only for live rows */
+            F(rec_mul)(&jb->W_hr, p0, p1, B, m, H, 0, hproj, P);
             for (int b = 0; b < B; b++)
-                if (F(live)(lengths, b, t)) memcpy(h + (size_t)b * P, hproj + (size_t)b * P, sizeof(REAL) * P);
+                if (F(live)(lengths, b, t) && p1 > p0)
+                    memcpy(h + (size_t)b * P + p0, hproj + (size_t)b * P + p0, sizeof(REAL) * (p1 - p0));
         } else {
-            F(lstm_cell)(g, cprev, c, tc, h, P, w_peep, lengths, t, B, H);
+            F(lstm_cell)(g, cprev, c, tc, h, P, w_peep, lengths, t, B, H, u0, u1);
         }
-        F(keep_finished_rows)(h, hprev, lengths, t, B, P);
-        F(keep_finished_rows)(c, cprev, lengths, t, B, H);
-        F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * P : NULL, h, lengths, t, B, P);
+        F(keep_finished_rows)(h, hprev, lengths, t, B, P, p0, p1);
+        F(keep_finished_rows)(c, cprev, lengths, t, B, H, u0, u1);
+        F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * P : NULL, h, lengths, t, B, P, p0, p1);
+        frnn_sync(par);                                       /* the next step reads all of h */
     }
-    F(recmat_free)(&W_hh_t);
-    F(recmat_free)(&W_hr_t);
-    if (train) {
-        memcpy(bf->h_T, hs + (size_t)T * B * P, sizeof(REAL) * B * P);
-        memcpy(bf->c_T, cs + (size_t)T * B * H, sizeof(REAL) * B * H);
-    }
+    const REAL *hT = train ? hbuf[0] + (size_t)T * hstep : hbuf[T & 1];
+    if (hT != bf->h_T)
+        for (int b = 0; b < B; b++)
+            memcpy((REAL *)bf->h_T + (size_t)b * P + p0, hT + (size_t)b * P + p0, sizeof(REAL) * (p1 - p0));
+    if (train)
+        for (int b = 0; b < B; b++)
+            memcpy((REAL *)bf->c_T + (size_t)b * H + u0, cs + (size_t)T * B * H + (size_t)b * H + u0,
+                   sizeof(REAL) * (u1 - u0));
 }
 
-/* Pointwise backward of one step. dm: gradient reaching o * tanh(c_t); dc: gradient reaching
- * c_t, replaced by the one reaching c_{t-1}; writes dGt (zero rows for finished sequences,
- * whose dc passes through unchanged) and accumulates the peephole gradients. */
+/* Pointwise backward of one step, units [j0, j1). dm: gradient reaching o * tanh(c_t); dc:
+ * gradient reaching c_t, replaced by the one reaching c_{t-1}; writes dGt (zero rows for
+ * finished sequences, whose dc passes through unchanged) and accumulates the peephole gradients. */
 FRNN_CLONES static void F(lstm_cell_backward)(REAL *dGt, REAL *dc, const REAL *dm, const REAL *g,
                                               const REAL *cprev, const REAL *c, const REAL *tc,
                                               const REAL *w_peep, REAL *dw_peep, const int *lengths,
-                                              int t, int B, int H)
+                                              int t, int B, int H, int j0, int j1)
 {
     for (int b = 0; b < B; b++) {
         REAL *dg = dGt + (size_t)b * 4 * H, *dcb = dc + (size_t)b * H;
-        if (!F(live)(lengths, b, t)) { memset(dg, 0, sizeof(REAL) * 4 * H); continue; }
+        if (!F(live)(lengths, b, t)) {
+            for (int q = 0; q < 4; q++) memset(dg + q * H + j0, 0, sizeof(REAL) * (j1 - j0));
+            continue;
+        }
         const REAL *gb = g + (size_t)b * 4 * H, *cp = cprev + (size_t)b * H, *cb = c + (size_t)b * H;
         const REAL *tcb = tc + (size_t)b * H, *dmb = dm + (size_t)b * H;
-        for (int j = 0; j < H; j++) {
+        for (int j = j0; j < j1; j++) {
             REAL i = gb[j], f = gb[H + j], gg = gb[2 * H + j], o = gb[3 * H + j];
             REAL do_pre = dmb[j] * tcb[j] * o * (1 - o);                     /* m = o tanh(c); sigmoid */
             REAL dct = dcb[j] + dmb[j] * o * (1 - tcb[j] * tcb[j]);          /* through tanh(c) */
@@ -116,14 +147,14 @@ FRNN_CLONES static void F(lstm_cell_backward)(REAL *dGt, REAL *dc, const REAL *d
     }
 }
 
-static void F(lstm_backward)(const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf)
+static void F(lstm_backward_task)(void *arg, const frnn_par *par)
 {
-    const frnn_blas *blas = cx->blas;
+    const F(lstm_job) *jb = arg;
+    const frnn_ctx *cx = jb->cx;
+    const frnn_dims *d = jb->d;
+    const frnn_buffers *bf = jb->bf;
     const int T = d->T, B = d->B, H = d->H, P = d->P, G4 = 4 * H, proj = P != H;
-    F(recmat) W_hh, W_hr;                                             /* op(W) = W_hh, W_hr */
-    F(recmat_init)(&W_hh, cx, 0, B, P, G4, bf->W_hh, P);
-    F(recmat_init)(&W_hr, cx, 0, proj ? B : 0, H, P, bf->W_hr, H);
-    const frnn_layout L = frnn_tape_layout(d, 1);
+    const frnn_layout L = jb->L;
     const int *lengths = bf->lengths;
     REAL *tape = bf->tape;
     const REAL *gates = tape + L.gates, *hs = tape + L.hs, *cs = tape + L.cs, *tcs = tape + L.tc;
@@ -132,30 +163,66 @@ static void F(lstm_backward)(const frnn_ctx *cx, const frnn_dims *d, const frnn_
     REAL *carry = tape + L.scratch, *dh = carry + B * P, *next = dh + B * P;  /* (B, P) each */
     REAL *dc = next + B * P, *dm = dc + B * H;                         /* (B, H) each */
     REAL *dw_peep = bf->w_peep ? (REAL *)bf->dw_peep : NULL;
+    int u0, u1, p0, p1;
+    F(my_cols)(par, cx, H, &u0, &u1);
+    F(my_cols)(par, cx, P, &p0, &p1);
+    F(recmat_pack)(&jb->W_hh, p0, p1);
+    F(recmat_pack)(&jb->W_hr, u0, u1);
 
-    F(state_init)(carry, bf->dh_T, (size_t)B * P);
-    F(state_init)(dc, bf->dc_T, (size_t)B * H);
     for (int t = T - 1; t >= 0; t--) {
         const size_t oc = (size_t)t * B * H;
         REAL *dht = proj ? dhs + (size_t)t * B * P : dh;
-        F(step_grad_in)(dht, dy ? dy + (size_t)t * B * P : NULL, carry, B * P);
+        F(step_grad_in)(dht, dy ? dy + (size_t)t * B * P : NULL, carry, B, P, p0, p1);
         if (proj) {
-            F(zero_finished_rows)(dht, lengths, t, B, P);   /* dW_hr sums dhs over all rows */
+            F(zero_finished_rows)(dht, lengths, t, B, P, p0, p1);   /* dW_hr sums dhs over all rows */
+            frnn_sync(par);                                         /* dm reads all of dh */
             /* dm = dh @ W_hr */
-            F(rec_gemm)(&W_hr, B, dht, P, 0, dm, H);
+            F(rec_mul)(&jb->W_hr, u0, u1, B, dht, P, 0, dm, H);
         }
         F(lstm_cell_backward)(dG + (size_t)t * B * G4, dc, proj ? dm : dht, gates + (size_t)t * B * G4,
                               cs + oc, cs + oc + (size_t)B * H, tcs + oc, bf->w_peep, dw_peep,
-                              lengths, t, B, H);
+                              lengths, t, B, H, u0, u1);
+        frnn_sync(par);                                             /* the product reads all of dG_t */
         /* dh_{t-1} = dG_t @ W_hh */
-        F(carry_back)(&W_hh, dG + (size_t)t * B * G4, G4, 0, next, carry, lengths, t, B);
+        F(carry_back)(&jb->W_hh, p0, p1, dG + (size_t)t * B * G4, G4, 0, next, carry, lengths, t, B);
     }
-    F(recmat_free)(&W_hh);
-    F(recmat_free)(&W_hr);
-    memcpy(bf->dh0, carry, sizeof(REAL) * B * P);
-    memcpy(bf->dc0, dc, sizeof(REAL) * B * H);
-    F(recurrent_grads)(blas, (size_t)T * B, G4, dG, G4, hs, P, bf->dW_hh, bf->db_hh);
-    F(input_grads)(blas, d, bf, dG);
+    for (int b = 0; b < B; b++) {
+        memcpy((REAL *)bf->dh0 + (size_t)b * P + p0, carry + (size_t)b * P + p0, sizeof(REAL) * (p1 - p0));
+        memcpy((REAL *)bf->dc0 + (size_t)b * H + u0, dc + (size_t)b * H + u0, sizeof(REAL) * (u1 - u0));
+    }
+    F(recurrent_grads)(par, cx, (size_t)T * B, G4, dG, G4, hs, P, bf->dW_hh, bf->db_hh);
+    F(input_grads)(par, cx, d, bf, dG);
     if (proj)  /* dW_hr += dhs.T @ m */
-        F(frnn_gemm)(blas, 1, 0, P, H, T * B, 1, dhs, P, tape + L.aux, H, 1, bf->dW_hr, H);
+        F(prod)(par, cx, P, H, (size_t)T * B, dhs, P, 1, tape + L.aux, H, 0, 1, bf->dW_hr, H);
+}
+
+static void F(lstm_forward)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train)
+{
+    const int H = d->H, P = d->P, G4 = 4 * H;
+    F(lstm_job) jb = {cx, d, bf, train, frnn_tape_layout(d, train)};
+    size_t need[2] = {F(recmat_floats)(cx, G4, P, H), P != H ? F(recmat_floats)(cx, P, H, P) : 0};
+    REAL *mem[2];
+    void *block = F(engine_mem)(cx, G4, need, 2, mem);
+    F(recmat_init)(&jb.W_hh, cx, 1, G4, P, bf->W_hh, P, H, mem[0]);
+    F(recmat_init)(&jb.W_hr, cx, 1, P != H ? P : 0, H, bf->W_hr, H, P, mem[1]);
+    F(state_init)(train ? (REAL *)bf->tape + jb.L.hs : (REAL *)bf->h_T, bf->h0, (size_t)d->B * P);
+    F(state_init)(train ? (REAL *)bf->tape + jb.L.cs : (REAL *)bf->c_T, bf->c0, (size_t)d->B * H);
+    F(team)(cx, F(lstm_forward_task), &jb);
+    free(block);
+}
+
+static void F(lstm_backward)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf)
+{
+    const int H = d->H, P = d->P, G4 = 4 * H;
+    F(lstm_job) jb = {cx, d, bf, 1, frnn_tape_layout(d, 1)};
+    size_t need[2] = {F(recmat_floats)(cx, P, G4, P), P != H ? F(recmat_floats)(cx, H, P, H) : 0};
+    REAL *mem[2];
+    void *block = F(engine_mem)(cx, P > H ? (P > d->In ? P : d->In) : (H > d->In ? H : d->In), need, 2, mem);
+    F(recmat_init)(&jb.W_hh, cx, 0, P, G4, bf->W_hh, P, P, mem[0]);
+    F(recmat_init)(&jb.W_hr, cx, 0, P != H ? H : 0, P, bf->W_hr, H, H, mem[1]);
+    REAL *carry = (REAL *)bf->tape + jb.L.scratch;
+    F(state_init)(carry, bf->dh_T, (size_t)d->B * P);
+    F(state_init)(carry + 3 * (size_t)d->B * P, bf->dc_T, (size_t)d->B * H);   /* dc */
+    F(team)(cx, F(lstm_backward_task), &jb);
+    free(block);
 }

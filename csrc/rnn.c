@@ -1,78 +1,124 @@
 /* rnn.c - vanilla RNN (template, compiled by kernels.c):  h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
- * act = tanh or relu. Tape: gates (T, B, H) unused beyond the projection, hs (T+1, B, H). */
+ * act = tanh or relu. Tape: gates (T, B, H) unused beyond the projection, hs (T+1, B, H).
+ * Each member of the team owns hidden units [u0, u1): its tile, its activations, one barrier per step. */
 
-/* h (B, H) = act(pre) for live rows. */
-static void F(rnn_cell)(REAL *h, const REAL *pre, int relu, const int *lengths, int t, int B, int H)
+/* h (B, H) = act(pre) for live rows, units [j0, j1). */
+static void F(rnn_cell)(REAL *h, const REAL *pre, int relu, const int *lengths, int t, int B, int H,
+                        int j0, int j1)
 {
     for (int b = 0; b < B; b++) {
         if (!F(live)(lengths, b, t)) continue;
         const REAL *p = pre + (size_t)b * H;
         REAL *hb = h + (size_t)b * H;
-        if (relu) for (int j = 0; j < H; j++) hb[j] = p[j] > 0 ? p[j] : 0;
-        else F(tanh_to)(hb, p, H);
+        if (relu) for (int j = j0; j < j1; j++) hb[j] = p[j] > 0 ? p[j] : 0;
+        else F(tanh_to)(hb + j0, p + j0, j1 - j0);
     }
 }
 
-/* dpre (B, H) = dh * act'(h), zero for finished rows; act' from the output h. */
+/* dpre (B, H) = dh * act'(h) for units [j0, j1), zero for finished rows; act' from the output h. */
 FRNN_CLONES static void F(rnn_cell_backward)(REAL *dpre, const REAL *dh, const REAL *h, int relu,
-                                             const int *lengths, int t, int B, int H)
+                                             const int *lengths, int t, int B, int H, int j0, int j1)
 {
     for (int b = 0; b < B; b++) {
         REAL *d = dpre + (size_t)b * H;
         const REAL *g = dh + (size_t)b * H, *hb = h + (size_t)b * H;
-        if (!F(live)(lengths, b, t)) memset(d, 0, sizeof(REAL) * H);
-        else if (relu) for (int j = 0; j < H; j++) d[j] = hb[j] > 0 ? g[j] : 0;  /* backprop through relu */
-        else for (int j = 0; j < H; j++) d[j] = (1 - hb[j] * hb[j]) * g[j];       /* backprop through tanh */
+        if (!F(live)(lengths, b, t)) memset(d + j0, 0, sizeof(REAL) * (j1 - j0));
+        else if (relu) for (int j = j0; j < j1; j++) d[j] = hb[j] > 0 ? g[j] : 0;  /* backprop through relu */
+        else for (int j = j0; j < j1; j++) d[j] = (1 - hb[j] * hb[j]) * g[j];       /* backprop through tanh */
     }
 }
 
-static void F(rnn_forward)(const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train)
-{
-    const frnn_blas *blas = cx->blas;
-    const int T = d->T, B = d->B, I = d->In, H = d->H, relu = d->cell == FRNN_RNN_RELU;
-    const frnn_layout L = frnn_tape_layout(d, train);
-    F(recmat) W_hh;                                                   /* op(W) = W_hh^T */
-    F(recmat_init)(&W_hh, cx, 1, d->B, d->H, d->H, bf->W_hh, d->H);
-    REAL *gates = (REAL *)bf->tape + L.gates;                         /* (T, B, H) */
-    REAL *hs = train ? (REAL *)bf->tape + L.hs : (REAL *)bf->h_T;     /* (T+1, B, H) or (B, H) */
-    const size_t hstep = train ? (size_t)B * H : 0;
+typedef struct {
+    const frnn_ctx *cx;
+    const frnn_dims *d;
+    const frnn_buffers *bf;
+    int train;
+    frnn_layout L;
+    F(recmat) W_hh;          /* forward: op = W_hh^T; backward: op = W_hh */
+} F(rnn_job);
 
-    F(input_projection)(blas, T * B, H, I, bf->x, bf->W_ih, bf->b_ih, bf->b_hh, H, gates);
-    F(state_init)(hs, bf->h0, (size_t)B * H);
-    for (int t = 0; t < T; t++) {
-        REAL *hprev = hs + t * hstep, *h = hprev + hstep, *g = gates + (size_t)t * B * H;
-        /* g += h_{t-1} @ W_hh.T */
-        F(rec_gemm)(&W_hh, B, hprev, H, 1, g, H);
-        F(rnn_cell)(h, g, relu, bf->lengths, t, B, H);
-        F(keep_finished_rows)(h, hprev, bf->lengths, t, B, H);
-        F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * H : NULL, h, bf->lengths, t, B, H);
-    }
-    F(recmat_free)(&W_hh);
-    if (train) memcpy(bf->h_T, hs + (size_t)T * B * H, sizeof(REAL) * B * H);
-}
-
-static void F(rnn_backward)(const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf)
+static void F(rnn_forward_task)(void *arg, const frnn_par *par)
 {
-    const frnn_blas *blas = cx->blas;
-    F(recmat) W_hh;                                                   /* op(W) = W_hh */
-    F(recmat_init)(&W_hh, cx, 0, d->B, d->H, d->H, bf->W_hh, d->H);
-    const int T = d->T, B = d->B, H = d->H, relu = d->cell == FRNN_RNN_RELU;
-    const frnn_layout L = frnn_tape_layout(d, 1);
+    const F(rnn_job) *jb = arg;
+    const frnn_ctx *cx = jb->cx;
+    const frnn_dims *d = jb->d;
+    const frnn_buffers *bf = jb->bf;
+    const int T = d->T, B = d->B, I = d->In, H = d->H, relu = d->cell == FRNN_RNN_RELU, train = jb->train;
     REAL *tape = bf->tape;
-    const REAL *hs = tape + L.hs, *dy = bf->dy;
-    REAL *dG = tape + L.dG;                                           /* (T, B, H) */
-    REAL *carry = tape + L.scratch, *dh = carry + B * H, *next = dh + B * H;  /* (B, H) each */
+    REAL *gates = tape + jb->L.gates;                                 /* (T, B, H) */
+    REAL *hbuf[2] = {train ? tape + jb->L.hs : (REAL *)bf->h_T, tape + jb->L.scratch};
+    const size_t hstep = (size_t)B * H;
+    int u0, u1;
+    F(my_cols)(par, cx, H, &u0, &u1);
+    F(recmat_pack)(&jb->W_hh, u0, u1);
 
-    F(state_init)(carry, bf->dh_T, (size_t)B * H);
+    F(input_projection)(par, cx, (size_t)T * B, H, I, bf->x, bf->W_ih, bf->b_ih, bf->b_hh, H, gates);
+    for (int t = 0; t < T; t++) {
+        REAL *hprev = train ? hbuf[0] + t * hstep : hbuf[t & 1];
+        REAL *h = train ? hprev + hstep : hbuf[(t + 1) & 1];
+        REAL *g = gates + (size_t)t * B * H;
+        /* g[:, own] += h_{t-1} @ W_hh.T */
+        F(rec_mul)(&jb->W_hh, u0, u1, B, hprev, H, 1, g, H);
+        F(rnn_cell)(h, g, relu, bf->lengths, t, B, H, u0, u1);
+        F(keep_finished_rows)(h, hprev, bf->lengths, t, B, H, u0, u1);
+        F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * H : NULL, h, bf->lengths, t, B, H, u0, u1);
+        frnn_sync(par);                                       /* the next step reads all of h */
+    }
+    const REAL *hT = train ? hbuf[0] + (size_t)T * hstep : hbuf[T & 1];
+    if (hT != bf->h_T)
+        for (int b = 0; b < B; b++)
+            memcpy((REAL *)bf->h_T + (size_t)b * H + u0, hT + (size_t)b * H + u0, sizeof(REAL) * (u1 - u0));
+}
+
+static void F(rnn_backward_task)(void *arg, const frnn_par *par)
+{
+    const F(rnn_job) *jb = arg;
+    const frnn_ctx *cx = jb->cx;
+    const frnn_dims *d = jb->d;
+    const frnn_buffers *bf = jb->bf;
+    const int T = d->T, B = d->B, H = d->H, relu = d->cell == FRNN_RNN_RELU;
+    REAL *tape = bf->tape;
+    const REAL *hs = tape + jb->L.hs, *dy = bf->dy;
+    REAL *dG = tape + jb->L.dG;                                       /* (T, B, H) */
+    REAL *carry = tape + jb->L.scratch, *dh = carry + B * H, *next = dh + B * H;  /* (B, H) each */
+    int u0, u1;
+    F(my_cols)(par, cx, H, &u0, &u1);
+    F(recmat_pack)(&jb->W_hh, u0, u1);
+
     for (int t = T - 1; t >= 0; t--) {
         REAL *dGt = dG + (size_t)t * B * H;
-        F(step_grad_in)(dh, dy ? dy + (size_t)t * B * H : NULL, carry, B * H);
-        F(rnn_cell_backward)(dGt, dh, hs + (size_t)(t + 1) * B * H, relu, bf->lengths, t, B, H);
+        F(step_grad_in)(dh, dy ? dy + (size_t)t * B * H : NULL, carry, B, H, u0, u1);
+        F(rnn_cell_backward)(dGt, dh, hs + (size_t)(t + 1) * B * H, relu, bf->lengths, t, B, H, u0, u1);
+        frnn_sync(par);                                       /* the product reads all of dG_t */
         /* dh_{t-1} = dG_t @ W_hh */
-        F(carry_back)(&W_hh, dGt, H, 0, next, carry, bf->lengths, t, B);
+        F(carry_back)(&jb->W_hh, u0, u1, dGt, H, 0, next, carry, bf->lengths, t, B);
     }
-    F(recmat_free)(&W_hh);
-    memcpy(bf->dh0, carry, sizeof(REAL) * B * H);
-    F(recurrent_grads)(blas, (size_t)T * B, H, dG, H, hs, H, bf->dW_hh, bf->db_hh);
-    F(input_grads)(blas, d, bf, dG);
+    for (int b = 0; b < B; b++)
+        memcpy((REAL *)bf->dh0 + (size_t)b * H + u0, carry + (size_t)b * H + u0, sizeof(REAL) * (u1 - u0));
+    F(recurrent_grads)(par, cx, (size_t)T * B, H, dG, H, hs, H, bf->dW_hh, bf->db_hh);
+    F(input_grads)(par, cx, d, bf, dG);
+}
+
+static void F(rnn_forward)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train)
+{
+    F(rnn_job) jb = {cx, d, bf, train, frnn_tape_layout(d, train)};
+    size_t need[1] = {F(recmat_floats)(cx, d->H, d->H, d->H)};
+    REAL *mem[1];
+    void *block = F(engine_mem)(cx, d->H, need, 1, mem);
+    F(recmat_init)(&jb.W_hh, cx, 1, d->H, d->H, bf->W_hh, d->H, d->H, mem[0]);
+    F(state_init)(train ? (REAL *)bf->tape + jb.L.hs : (REAL *)bf->h_T, bf->h0, (size_t)d->B * d->H);
+    F(team)(cx, F(rnn_forward_task), &jb);
+    free(block);
+}
+
+static void F(rnn_backward)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf)
+{
+    F(rnn_job) jb = {cx, d, bf, 1, frnn_tape_layout(d, 1)};
+    size_t need[1] = {F(recmat_floats)(cx, d->H, d->H, d->H)};
+    REAL *mem[1];
+    void *block = F(engine_mem)(cx, d->H > d->In ? d->H : d->In, need, 1, mem);
+    F(recmat_init)(&jb.W_hh, cx, 0, d->H, d->H, bf->W_hh, d->H, d->H, mem[0]);
+    F(state_init)((REAL *)bf->tape + jb.L.scratch, bf->dh_T, (size_t)d->B * d->H);
+    F(team)(cx, F(rnn_backward_task), &jb);
+    free(block);
 }

@@ -19,7 +19,8 @@ def test_c_kernels_pass_their_own_checks(tmp_path):
         pytest.skip("no C compiler or no csrc/ (installed without sources)")
     exe = str(tmp_path / "test_kernels")
     base = [cc, "-std=c99", "-O1", "-g", "-Wall", "-I", CSRC, os.path.join(CSRC, "test_kernels.c"),
-            os.path.join(CSRC, "kernels.c"), "-lm", "-o", exe]
+            os.path.join(CSRC, "kernels.c"), os.path.join(CSRC, "gemm.c"), os.path.join(CSRC, "team.c"),
+            "-lm", "-pthread", "-o", exe]
     built = subprocess.run(base[:1] + SANITIZE + base[1:], capture_output=True, text=True)
     if built.returncode:                 # no sanitizer runtime here: build plainly
         built = subprocess.run(base, capture_output=True, text=True)

@@ -67,6 +67,15 @@ cdef extern from "fastrnn.h" nogil:
     void frnn_gemm_f64(const frnn_blas *blas, int trans_a, int trans_b, int m, int n, int k,
                        double alpha, const double *a, int lda, const double *b, int ldb, double beta,
                        double *c, int ldc)
+    void frnn_matmul_f32(const frnn_blas *blas, int trans_a, int trans_b, int m, int n, int k,
+                         const float *a, int lda, const float *b, int ldb, int beta, float *c, int ldc)
+    int frnn_engine_enabled()
+    void frnn_set_engine(int on)
+    int frnn_threads()
+    void frnn_set_threads(int n)
+    int frnn_isa_supported(int isa)
+    int frnn_isa_active()
+    int frnn_set_isa(int isa)
 
 # SciPy's BLAS, handed to C as function pointers: the wheel links no BLAS of its own.
 cdef frnn_blas BLAS
@@ -116,6 +125,12 @@ cdef frnn_dims _dims(int cell, Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssiz
             raise ValueError(f"{name}: expected a size in [1, {_INT_MAX}], got {v}")
     if P != H and cell != CELLS["lstm"]:
         raise ValueError(f"P: only an LSTM may have a projection (P={P} != H={H})")
+    # every buffer a call touches is at most (T+1) * B * (a few widths) elements: refuse sizes
+    # whose element counts (or byte counts) would not fit the 64-bit sizes the C code uses
+    G = frnn_gates(cell)
+    if (T + 1) * B * (8 * G * H + 4 * P + 4 * H + I) * 8 >= 2 ** 63 or G * H > _INT_MAX:
+        raise ValueError(f"T, B, I, H: sizes T={T}, B={B}, I={I}, H={H} need buffers larger than "
+                         f"this machine can address")
     d.cell, d.T, d.B, d.In, d.H, d.P, d.peephole = cell, T, B, I, H, P, peephole
     return d
 
@@ -389,6 +404,8 @@ def gemm(a, b, trans_b=False, out=None, *, trans_a=False, accumulate=False):
         raise ValueError(f"a, b: expected 2-D arrays, got shapes {a.shape} and {b.shape}")
     a = np.ascontiguousarray(a)
     b = np.ascontiguousarray(b)
+    if max(a.shape + b.shape) > _INT_MAX:
+        raise ValueError(f"a, b: dimensions above {_INT_MAX} are not supported, got {a.shape} and {b.shape}")
     cdef int m = a.shape[1] if trans_a else a.shape[0]
     cdef int k = a.shape[0] if trans_a else a.shape[1]
     cdef int n = b.shape[0] if trans_b else b.shape[1]
@@ -417,9 +434,57 @@ def gemm(a, b, trans_b=False, out=None, *, trans_a=False, accumulate=False):
             frnn_gemm_f64(&BLAS, ta, tb, m, n, k, 1.0, <const double *>pa, lda, <const double *>pb, ldb,
                           beta, <double *>pc, n)
         else:
-            frnn_gemm_f32(&BLAS, ta, tb, m, n, k, 1.0, <const float *>pa, lda, <const float *>pb, ldb,
-                          <float>beta, <float *>pc, n)
+            frnn_matmul_f32(&BLAS, ta, tb, m, n, k, <const float *>pa, lda, <const float *>pb, ldb,
+                            1 if beta else 0, <float *>pc, n)
     return out
+
+
+# ---- the engine's settings -------------------------------------------------------------------------
+
+ISAS = {"none": 0, "avx2": 2, "avx512": 3}
+
+
+def set_num_threads(n):
+    """Threads of fastrnn's own team (float32 engine); None or 0 restores the default
+    (FASTRNN_NUM_THREADS, else the CPUs this process may use). Results do not depend on it."""
+    if n is None:
+        n = 0
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"n: expected a positive integer (or 0/None for the default), got {n!r}")
+    frnn_set_threads(min(int(n), 256))
+
+
+def get_num_threads():
+    """Threads a kernel call may use (the team's size)."""
+    return frnn_threads()
+
+
+def set_engine(on):
+    """Turn the float32 engine on (default) or off (then every product goes to SciPy's BLAS, as
+    with FASTRNN_KERNELS=blas). For A/B comparisons and tests."""
+    frnn_set_engine(1 if on else 0)
+
+
+def set_isa(name):
+    """Force the engine's micro-kernels to 'avx512', 'avx2' or 'none' (= the BLAS path); raises
+    ValueError when this CPU lacks that ISA. FASTRNN_ISA sets it at start-up."""
+    if name not in ISAS:
+        raise ValueError(f"name: expected one of {sorted(ISAS)}, got {name!r}")
+    if not frnn_isa_supported(ISAS[name]):
+        raise ValueError(f"name: this CPU does not support {name!r}")
+    frnn_set_isa(ISAS[name])
+
+
+def supported_isas():
+    """The engine ISAs this CPU can run, best first (always ends with 'none')."""
+    return [n for n in ("avx512", "avx2", "none") if frnn_isa_supported(ISAS[n])]
+
+
+def engine_info():
+    """{'path': 'engine' or 'blas', 'isa': ..., 'threads': ...}: what float32 kernels run on
+    (float64 always uses SciPy's BLAS)."""
+    isa = {v: k for k, v in ISAS.items()}[frnn_isa_active()]
+    return {"path": "engine" if frnn_engine_enabled() else "blas", "isa": isa, "threads": frnn_threads()}
 
 
 # ---- row gathers and scatter-adds: the one-hot / embedding input side of a model ----------------

@@ -1,0 +1,220 @@
+/* gemm.c - the float32 GEMM engine (see engine.h): ISA choice, packing, blocked team products. */
+#include <stdlib.h>
+#include <string.h>
+#include "engine.h"
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define FRNN_X86 1
+#include <immintrin.h>
+#else
+#define FRNN_X86 0
+#endif
+
+typedef void (*panel_fn)(int M, int K, const float *A, size_t rsa, size_t csa, const float *P,
+                         float *C, size_t ldc, int width, int acc);
+
+#if FRNN_X86
+/* ---- AVX2 + FMA: 6 x 16 ---- */
+#define ISA(name) name##_avx2
+#define TARGET __attribute__((target("avx2,fma")))
+#define VEC __m256
+#define VL 8
+#define VZERO() _mm256_setzero_ps()
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define VBCAST(x) _mm256_set1_ps(x)
+#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#include "microkernel.h"
+#undef ISA
+#undef TARGET
+#undef VEC
+#undef VL
+#undef VZERO
+#undef VLOAD
+#undef VSTORE
+#undef VBCAST
+#undef VFMA
+
+/* ---- AVX-512: 6 x 32 ---- */
+#define ISA(name) name##_avx512
+#define TARGET __attribute__((target("avx512f")))
+#define VEC __m512
+#define VL 16
+#define VZERO() _mm512_setzero_ps()
+#define VLOAD(p) _mm512_loadu_ps(p)
+#define VSTORE(p, v) _mm512_storeu_ps((p), (v))
+#define VBCAST(x) _mm512_set1_ps(x)
+#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#include "microkernel.h"
+#undef ISA
+#undef TARGET
+#undef VEC
+#undef VL
+#undef VZERO
+#undef VLOAD
+#undef VSTORE
+#undef VBCAST
+#undef VFMA
+#endif
+
+/* ---- which ISA ---- */
+
+int frnn_isa_supported(int isa)
+{
+    if (isa == FRNN_ISA_NONE) return 1;
+#if FRNN_X86
+    __builtin_cpu_init();
+    if (isa == FRNN_ISA_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (isa == FRNN_ISA_AVX512) return __builtin_cpu_supports("avx512f");
+#endif
+    return 0;
+}
+
+static int ACTIVE = -1;          /* -1: not chosen yet */
+
+static int default_isa(void)
+{
+    const char *env = getenv("FASTRNN_ISA");
+    if (env && *env) {
+        int want = !strcmp(env, "avx512") ? FRNN_ISA_AVX512 : !strcmp(env, "avx2") ? FRNN_ISA_AVX2
+                   : FRNN_ISA_NONE;
+        return frnn_isa_supported(want) ? want : FRNN_ISA_NONE;
+    }
+    if (frnn_isa_supported(FRNN_ISA_AVX512)) return FRNN_ISA_AVX512;
+    if (frnn_isa_supported(FRNN_ISA_AVX2)) return FRNN_ISA_AVX2;
+    return FRNN_ISA_NONE;
+}
+
+int frnn_isa_active(void)
+{
+    int isa = __atomic_load_n(&ACTIVE, __ATOMIC_ACQUIRE);
+    if (isa < 0) {
+        isa = default_isa();
+        __atomic_store_n(&ACTIVE, isa, __ATOMIC_RELEASE);
+    }
+    return isa;
+}
+
+int frnn_set_isa(int isa)
+{
+    if (frnn_isa_supported(isa)) __atomic_store_n(&ACTIVE, isa, __ATOMIC_RELEASE);
+    return frnn_isa_active();
+}
+
+int frnn_nr(void) { return frnn_isa_active() == FRNN_ISA_AVX512 ? 32 : 16; }
+
+static panel_fn panel_kernel(int nr)
+{
+#if FRNN_X86
+    return nr == 32 ? panel_rows_avx512 : panel_rows_avx2;
+#else
+    (void)nr;
+    return NULL;
+#endif
+}
+
+/* ---- packing ---- */
+
+size_t frnn_pk_floats(int K, int N, int seg)
+{
+    const int nr = frnn_nr(), ppseg = (seg + nr - 1) / nr;
+    return (size_t)(N / seg) * ppseg * (size_t)K * nr;
+}
+
+void frnn_pk_init(frnn_pk *pk, int K, int N, int seg, float *mem)
+{
+    pk->K = K;
+    pk->N = N;
+    pk->seg = seg;
+    pk->nr = frnn_nr();
+    pk->ppseg = (seg + pk->nr - 1) / pk->nr;
+    pk->panels = (N / seg) * pk->ppseg;
+    pk->data = mem;
+}
+
+void frnn_pk_pack(const frnn_pk *pk, const float *W, size_t ldw, int trans, int k0, int p0, int p1)
+{
+    const int K = pk->K, nr = pk->nr;
+    for (int p = p0; p < p1; p++) {
+        float *panel = pk->data + (size_t)p * K * nr;
+        const int col = frnn_pk_col(pk, p), width = frnn_pk_width(pk, p);
+        if (trans) {       /* op(W)[k][n] = W[n][k]: read W's rows, write panel columns */
+            for (int j = 0; j < width; j++) {
+                const float *w = W + (size_t)(col + j) * ldw + k0;
+                for (int k = 0; k < K; k++) panel[(size_t)k * nr + j] = w[k];
+            }
+        } else {           /* op(W)[k][n] = W[k][n]: row pieces */
+            for (int k = 0; k < K; k++)
+                memcpy(panel + (size_t)k * nr, W + (size_t)(k0 + k) * ldw + col, sizeof(float) * width);
+        }
+        if (width < nr)    /* zero padding: the kernels read whole panels */
+            for (int k = 0; k < K; k++) memset(panel + (size_t)k * nr + width, 0, sizeof(float) * (nr - width));
+    }
+}
+
+void frnn_pk_mul(const frnn_pk *pk, int p0, int p1, int M, const float *A, size_t rsa, size_t csa,
+                 float *C, size_t ldc, int accumulate)
+{
+    panel_fn run = panel_kernel(pk->nr);
+    for (int p = p0; p < p1; p++)
+        run(M, pk->K, A, rsa, csa, pk->data + (size_t)p * pk->K * pk->nr, C + frnn_pk_col(pk, p), ldc,
+            frnn_pk_width(pk, p), accumulate);
+}
+
+/* ---- whole products on the team ---- */
+
+size_t frnn_team_gemm_floats(int N) { return frnn_pk_floats(FRNN_KC, N, N); }
+
+void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
+{
+    const int tid = par->tid, nth = par->nth;
+    int m0, m1;
+    frnn_split(g->M, FRNN_MR, tid, nth, &m0, &m1);       /* rows: aligned to the kernel's blocks */
+    if (g->K == 0) {                                     /* C = beta C */
+        if (!g->beta)
+            for (int i = m0; i < m1; i++) memset(g->C + (size_t)i * g->ldc, 0, sizeof(float) * g->N);
+        frnn_sync(par);
+        return;
+    }
+    panel_fn run = panel_kernel(frnn_nr());
+    for (int k0 = 0; k0 < g->K; k0 += FRNN_KC) {
+        frnn_pk blk;
+        frnn_pk_init(&blk, g->K - k0 < FRNN_KC ? g->K - k0 : FRNN_KC, g->N, g->N, pack);
+        int q0, q1;
+        frnn_split(blk.panels, 1, tid, nth, &q0, &q1);   /* packing is shared out by panels */
+        frnn_pk_pack(&blk, g->W, g->ldw, g->trans_w, k0, q0, q1);
+        frnn_sync(par);
+        const int acc = g->beta || k0 > 0;
+        const float *A = g->A + (size_t)k0 * g->csa;
+        /* A's rows in blocks that stay in L2 while each panel (in L1) sweeps them */
+        for (int i0 = m0; i0 < m1; i0 += FRNN_MC) {
+            const int rows = m1 - i0 < FRNN_MC ? m1 - i0 : FRNN_MC;
+            for (int p = 0; p < blk.panels; p++)
+                run(rows, blk.K, A + (size_t)i0 * g->rsa, g->rsa, g->csa,
+                    blk.data + (size_t)p * blk.K * blk.nr, g->C + (size_t)i0 * g->ldc + frnn_pk_col(&blk, p),
+                    g->ldc, frnn_pk_width(&blk, p), acc);
+        }
+        frnn_sync(par);                                   /* the pack buffer is reused next */
+    }
+}
+
+typedef struct {
+    const frnn_gemm_args *g;
+    float *pack;
+} gemm_job;
+
+static void gemm_task(void *arg, const frnn_par *par)
+{
+    gemm_job *job = arg;
+    frnn_team_gemm(par, job->g, job->pack);
+}
+
+int frnn_engine_gemm(int nth, const frnn_gemm_args *g)
+{
+    float *pack = malloc(sizeof(float) * (frnn_team_gemm_floats(g->N) + 16));
+    if (pack == NULL) return -1;
+    gemm_job job = {g, pack};
+    frnn_team_run(nth, gemm_task, &job);
+    free(pack);
+    return 0;
+}

@@ -1,0 +1,69 @@
+/* microkernel.h - the register-blocked float32 micro-kernels, one source for every ISA.
+ *
+ * Included by gemm.c once per ISA with:
+ *   ISA(name)  suffix for function names          TARGET  __attribute__((target(...)))
+ *   VEC        the vector type (__m256, __m512)   VL      floats per vector
+ *   VZERO() VLOAD(p) VSTORE(p, v) VBCAST(x) VFMA(a, b, c)   (a * b + c, fused)
+ * A kernel computes C[0:MR, 0:width) (+)= A[0:MR, 0:K] @ P[0:K, 0:2*VL] with 2*MR accumulators
+ * and one broadcast of A plus two loads of P per k (BLIS's layout; panel width NR = 2 * VL).
+ */
+
+#define MICRO(MR)                                                                                  \
+    TARGET static void ISA(micro##MR)(int K, const float *A, size_t rsa, size_t csa,               \
+                                      const float *P, float *C, size_t ldc, int width, int acc)    \
+    {                                                                                              \
+        VEC c0[MR], c1[MR];                                                                        \
+        for (int i = 0; i < MR; i++) c0[i] = c1[i] = VZERO();                                      \
+        for (int k = 0; k < K; k++) {                                                              \
+            const VEC w0 = VLOAD(P + (size_t)k * 2 * VL), w1 = VLOAD(P + (size_t)k * 2 * VL + VL); \
+            const float *a = A + (size_t)k * csa;                                                  \
+            for (int i = 0; i < MR; i++) {                                                         \
+                const VEC x = VBCAST(a[(size_t)i * rsa]);                                          \
+                c0[i] = VFMA(x, w0, c0[i]);                                                        \
+                c1[i] = VFMA(x, w1, c1[i]);                                                        \
+            }                                                                                      \
+        }                                                                                          \
+        for (int i = 0; i < MR; i++) {                                                             \
+            float *c = C + (size_t)i * ldc;                                                        \
+            if (width == 2 * VL) {                                                                 \
+                if (acc) {                                                                         \
+                    c0[i] = c0[i] + VLOAD(c);                                                      \
+                    c1[i] = c1[i] + VLOAD(c + VL);                                                 \
+                }                                                                                  \
+                VSTORE(c, c0[i]);                                                                  \
+                VSTORE(c + VL, c1[i]);                                                             \
+            } else {            /* the last panel of a segment: same arithmetic, scalar stores */  \
+                float out[2 * VL];                                                                 \
+                VSTORE(out, c0[i]);                                                                \
+                VSTORE(out + VL, c1[i]);                                                           \
+                for (int j = 0; j < width; j++) c[j] = acc ? out[j] + c[j] : out[j];               \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+MICRO(1)
+MICRO(2)
+MICRO(3)
+MICRO(4)
+MICRO(5)
+MICRO(6)
+#undef MICRO
+
+/* Rows [0, M) of one panel: blocks of FRNN_MR, then one kernel for the remainder. */
+TARGET static void ISA(panel_rows)(int M, int K, const float *A, size_t rsa, size_t csa,
+                                   const float *P, float *C, size_t ldc, int width, int acc)
+{
+    int i = 0;
+    for (; i + 6 <= M; i += 6)
+        ISA(micro6)(K, A + (size_t)i * rsa, rsa, csa, P, C + (size_t)i * ldc, ldc, width, acc);
+    const float *a = A + (size_t)i * rsa;
+    float *c = C + (size_t)i * ldc;
+    switch (M - i) {
+    case 5: ISA(micro5)(K, a, rsa, csa, P, c, ldc, width, acc); break;
+    case 4: ISA(micro4)(K, a, rsa, csa, P, c, ldc, width, acc); break;
+    case 3: ISA(micro3)(K, a, rsa, csa, P, c, ldc, width, acc); break;
+    case 2: ISA(micro2)(K, a, rsa, csa, P, c, ldc, width, acc); break;
+    case 1: ISA(micro1)(K, a, rsa, csa, P, c, ldc, width, acc); break;
+    default: break;
+    }
+}

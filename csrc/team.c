@@ -1,0 +1,175 @@
+/* team.c - the persistent thread team (see team.h).
+ *
+ * Waiting is spin-then-sleep: a member first spins on an atomic (cheap when the others arrive
+ * within microseconds, as they do between the time steps of one kernel call), then sleeps on a
+ * condition variable so that an idle team costs no CPU. Workers go back to sleep ~50 us after a
+ * task, unlike a BLAS thread pool that keeps spinning and steals the core from the caller.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "team.h"
+
+#ifndef FRNN_SPINS
+#define FRNN_SPINS 20000           /* pause iterations before sleeping (tens of microseconds) */
+#endif
+
+struct frnn_team {
+    pthread_mutex_t own;           /* held by the caller for a whole frnn_team_run */
+    pthread_mutex_t lock;          /* guards the sleeps below */
+    pthread_cond_t work_cv, done_cv, bar_cv;
+    int started;                   /* workers created (members 1..started) */
+    frnn_task fn;
+    void *arg;
+    int nth;
+    unsigned job;                  /* job generation: bumped to start a task */
+    unsigned done;                 /* workers finished with the current job */
+    unsigned bar_count;               /* members arrived at the current barrier */
+    unsigned bar_gen;              /* barrier generation */
+};
+
+static frnn_team TEAM = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+                         PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                         PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, 0};
+static pthread_once_t ATFORK_ONCE = PTHREAD_ONCE_INIT;
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
+
+/* Spin until *p != old, then sleep on cv until it is. */
+static void wait_change(frnn_team *tm, const unsigned *p, unsigned old, pthread_cond_t *cv)
+{
+    for (int i = 0; i < FRNN_SPINS; i++) {
+        if (LOAD(p) != old) return;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&tm->lock);
+    while (LOAD(p) == old) pthread_cond_wait(cv, &tm->lock);
+    pthread_mutex_unlock(&tm->lock);
+}
+
+/* Wake whoever sleeps on cv (after the atomic it waits on has changed). */
+static void wake(frnn_team *tm, pthread_cond_t *cv)
+{
+    pthread_mutex_lock(&tm->lock);
+    pthread_cond_broadcast(cv);
+    pthread_mutex_unlock(&tm->lock);
+}
+
+void frnn_sync(const frnn_par *par)
+{
+    frnn_team *tm = par->team;
+    if (par->nth <= 1) return;
+    unsigned gen = LOAD(&tm->bar_gen);
+    if (ADD(&tm->bar_count, 1) == (unsigned)par->nth) {   /* the last to arrive opens the barrier */
+        STORE(&tm->bar_count, 0);
+        ADD(&tm->bar_gen, 1);
+        wake(tm, &tm->bar_cv);
+        return;
+    }
+    wait_change(tm, &tm->bar_gen, gen, &tm->bar_cv);
+}
+
+static void *worker(void *p)
+{
+    frnn_team *tm = &TEAM;
+    const int tid = (int)(size_t)p;
+    unsigned seen = 0;
+    for (;;) {
+        wait_change(tm, &tm->job, seen, &tm->work_cv);
+        seen = LOAD(&tm->job);
+        const int nth = tm->nth;
+        if (tid < nth) {
+            frnn_par par = {tid, nth, tm};
+            tm->fn(tm->arg, &par);
+            if (ADD(&tm->done, 1) == (unsigned)(nth - 1)) wake(tm, &tm->done_cv);
+        }
+    }
+    return NULL;
+}
+
+/* After fork() only the forking thread exists in the child: forget the workers. */
+static void atfork_child(void)
+{
+    frnn_team fresh = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+                       PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                       PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, 0};
+    TEAM = fresh;
+}
+
+static void register_atfork(void) { pthread_atfork(NULL, NULL, atfork_child); }
+
+/* Grow the team to `want` members; returns the member count actually available. */
+static int ensure_workers(frnn_team *tm, int want)
+{
+    pthread_once(&ATFORK_ONCE, register_atfork);
+    while (tm->started + 1 < want) {
+        pthread_t th;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int err = pthread_create(&th, &attr, worker, (void *)(size_t)(tm->started + 1));
+        pthread_attr_destroy(&attr);
+        if (err) break;                       /* fewer threads than asked: still correct */
+        tm->started++;
+    }
+    return tm->started + 1;
+}
+
+void frnn_team_run(int nth, frnn_task fn, void *arg)
+{
+    frnn_team *tm = &TEAM;
+    if (nth > FRNN_MAX_THREADS) nth = FRNN_MAX_THREADS;
+    if (nth <= 1) {
+        frnn_par par = {0, 1, tm};
+        fn(arg, &par);
+        return;
+    }
+    pthread_mutex_lock(&tm->own);
+    nth = ensure_workers(tm, nth) < nth ? tm->started + 1 : nth;
+    tm->fn = fn;
+    tm->arg = arg;
+    tm->nth = nth;
+    STORE(&tm->done, 0);
+    ADD(&tm->job, 1);
+    wake(tm, &tm->work_cv);
+    frnn_par par = {0, nth, tm};
+    fn(arg, &par);
+    for (unsigned d; (d = LOAD(&tm->done)) != (unsigned)(nth - 1);)
+        wait_change(tm, &tm->done, d, &tm->done_cv);
+    pthread_mutex_unlock(&tm->own);
+}
+
+int frnn_default_threads(void)
+{
+    const char *env = getenv("FASTRNN_NUM_THREADS");
+    if (env && *env) {
+        char *end;
+        long n = strtol(env, &end, 10);
+        if (*end == '\0' && n >= 1) return n > FRNN_MAX_THREADS ? FRNN_MAX_THREADS : (int)n;
+    }
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 ? (int)(n > FRNN_MAX_THREADS ? FRNN_MAX_THREADS : n) : 1;
+}
+
+void frnn_split(int n, int unit, int tid, int nth, int *lo, int *hi)
+{
+    const int blocks = (n + unit - 1) / unit;
+    const int b0 = (int)((long)blocks * tid / nth), b1 = (int)((long)blocks * (tid + 1) / nth);
+    *lo = b0 * unit < n ? b0 * unit : n;
+    *hi = b1 * unit < n ? b1 * unit : n;
+}
