@@ -87,6 +87,9 @@ typedef struct {
     void *dh0;              /* (B, P); must be given */
     void *dc0;              /* (B, H) LSTM; must be given */
     void *dW_ih, *dW_hh, *db_ih, *db_hh, *dw_peep, *dW_hr;  /* NULL where the parameter is */
+    /* float32 engine, forward only: W_hh (and W_hr) already packed by frnn_pack_forward_f32 for
+     * these dims; ignored (the call packs for itself) when it does not match the active ISA */
+    const void *packed;
 } frnn_buffers;
 
 /* Gates per cell (G above). */
@@ -97,6 +100,12 @@ size_t frnn_tape_size(const frnn_dims *d);
 
 /* Elements of the workspace of an inference forward (tape == NULL semantics, no tape kept). */
 size_t frnn_work_size(const frnn_dims *d);
+
+/* Floats needed by frnn_pack_forward (0 when float32 kernels run on BLAS), and the packing
+ * itself (returns -1 when there is nothing to pack). Packed weights stay valid while W_hh/W_hr
+ * are unchanged: a caller that keeps them pays for packing once (e.g. token-by-token sampling). */
+size_t frnn_packed_size_f32(const frnn_dims *d);
+int frnn_pack_forward_f32(const frnn_dims *d, const float *W_hh, const float *W_hr, float *out);
 
 /* Forward over a whole sequence. train != 0 writes the tape for backward; train == 0 uses
  * buf->tape as a frnn_work_size() workspace and keeps nothing. A single step for sampling is

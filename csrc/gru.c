@@ -67,7 +67,7 @@ typedef struct {
     const frnn_buffers *bf;
     int train;
     frnn_layout L;
-    F(recmat) W_all, W_n;    /* op = W_hh^T (or W_h(rz)^T and W_hn^T); backward: W_hh (W_h(rz), W_hn) */
+    F(recmat) W[2];           /* W_hh (reset-before: W_h(rz), W_hn); op(W) = W^T forward, W backward */
 } F(gru_job);
 
 static void F(gru_forward_task)(void *arg, const frnn_par *par)
@@ -86,8 +86,8 @@ static void F(gru_forward_task)(void *arg, const frnn_par *par)
     const size_t hstep = (size_t)B * H, astep = train ? (size_t)B * H : 0;
     int u0, u1;
     F(my_cols)(par, cx, H, &u0, &u1);
-    F(recmat_pack)(&jb->W_all, u0, u1);
-    F(recmat_pack)(&jb->W_n, u0, u1);
+    F(recmat_pack)(&jb->W[0], u0, u1);
+    F(recmat_pack)(&jb->W[1], u0, u1);
 
     /* FRNN_GRU keeps b_hn inside r * (W_hn h + b_hn): fold only b_hr, b_hz into the projection */
     F(input_projection)(par, cx, (size_t)T * B, GH, I, bf->x, bf->W_ih, bf->b_ih, bf->b_hh,
@@ -98,17 +98,17 @@ static void F(gru_forward_task)(void *arg, const frnn_par *par)
         REAL *g = gates + (size_t)t * B * GH, *a = aux + t * astep;
         if (cell == FRNN_GRU) {
             /* hg = h_{t-1} @ W_hh.T */
-            F(rec_mul)(&jb->W_all, u0, u1, B, hprev, H, 0, hg, GH);
+            F(rec_mul)(&jb->W[0], u0, u1, B, hprev, H, 0, hg, GH);
             F(zero_finished_rows)(a, bf->lengths, t, B, H, u0, u1);
         } else if (cell == FRNN_GRU_RESET_BEFORE) {
             /* g[:, :2H] += h_{t-1} @ W_h(rz).T;  r = sigmoid, a = r * h_{t-1};  g[:, 2H:] += a @ W_hn.T */
-            F(rec_mul)(&jb->W_all, u0, u1, B, hprev, H, 1, g, GH);
+            F(rec_mul)(&jb->W[0], u0, u1, B, hprev, H, 1, g, GH);
             F(gru_reset_gate)(g, a, hprev, bf->lengths, t, B, H, u0, u1);
             frnn_sync(par);                                   /* W_hn (r * h) reads every unit */
-            F(rec_mul)(&jb->W_n, u0, u1, B, a, H, 1, g + 2 * H, GH);
+            F(rec_mul)(&jb->W[1], u0, u1, B, a, H, 1, g + 2 * H, GH);
         } else {
             /* g += h_{t-1} @ W_hh.T */
-            F(rec_mul)(&jb->W_all, u0, u1, B, hprev, H, 1, g, GH);
+            F(rec_mul)(&jb->W[0], u0, u1, B, hprev, H, 1, g, GH);
         }
         F(gru_cell)(cell, g, hg, bf->b_hh, a, hprev, h, bf->lengths, t, B, H, u0, u1);
         F(keep_finished_rows)(h, hprev, bf->lengths, t, B, H, u0, u1);
@@ -195,8 +195,8 @@ static void F(gru_backward_task)(void *arg, const frnn_par *par)
     REAL *carry = tape + jb->L.scratch, *dh = carry + B * H, *direct = dh + B * H, *da = direct + B * H;
     int u0, u1;
     F(my_cols)(par, cx, H, &u0, &u1);
-    F(recmat_pack)(&jb->W_all, u0, u1);
-    F(recmat_pack)(&jb->W_n, u0, u1);
+    F(recmat_pack)(&jb->W[0], u0, u1);
+    F(recmat_pack)(&jb->W[1], u0, u1);
 
     for (int t = T - 1; t >= 0; t--) {
         const size_t o = (size_t)t * B * GH, oh = (size_t)t * B * H;
@@ -206,14 +206,14 @@ static void F(gru_backward_task)(void *arg, const frnn_par *par)
         frnn_sync(par);                                       /* the products read all of dG_t */
         if (cell == FRNN_GRU_RESET_BEFORE) {
             /* da = dn_pre @ W_hn */
-            F(rec_mul)(&jb->W_n, u0, u1, B, dG + o + 2 * H, GH, 0, da, H);
+            F(rec_mul)(&jb->W[1], u0, u1, B, dG + o + 2 * H, GH, 0, da, H);
             F(gru_reset_gate_backward)(dG + o, direct, da, gates + o, hs + oh, bf->lengths, t, B, H, u0, u1);
             frnn_sync(par);                                   /* ... and all of its r column */
             /* dh_{t-1} = direct + dG[:, :2H] @ W_h(rz) */
-            F(carry_back)(&jb->W_all, u0, u1, dG + o, GH, 1, direct, carry, bf->lengths, t, B);
+            F(carry_back)(&jb->W[0], u0, u1, dG + o, GH, 1, direct, carry, bf->lengths, t, B);
         } else {
             /* dh_{t-1} = direct + dGh @ W_hh */
-            F(carry_back)(&jb->W_all, u0, u1, dGh + o, GH, 1, direct, carry, bf->lengths, t, B);
+            F(carry_back)(&jb->W[0], u0, u1, dGh + o, GH, 1, direct, carry, bf->lengths, t, B);
         }
     }
     for (int b = 0; b < B; b++)
@@ -229,42 +229,20 @@ static void F(gru_backward_task)(void *arg, const frnn_par *par)
     F(input_grads)(par, cx, d, bf, dG);
 }
 
-/* Set up the recurrent products of a GRU call (train: backward's op(W) = W, else W^T). */
-static void *F(gru_setup)(F(gru_job) *jb, frnn_ctx *cx, int backward, int max_n)
-{
-    const frnn_dims *d = jb->d;
-    const int H = d->H, GH = frnn_gates(d->cell) * H, before = d->cell == FRNN_GRU_RESET_BEFORE;
-    const int n_all = before ? 2 * H : GH;
-    const REAL *W_hh = jb->bf->W_hh, *W_n = W_hh + (size_t)2 * H * H;
-    size_t need[2] = {backward ? F(recmat_floats)(cx, H, n_all, H) : F(recmat_floats)(cx, n_all, H, H),
-                      before ? F(recmat_floats)(cx, H, H, H) : 0};
-    REAL *mem[2];
-    void *block = F(engine_mem)(cx, max_n, need, 2, mem);
-    if (backward) {
-        F(recmat_init)(&jb->W_all, cx, 0, H, n_all, W_hh, H, H, mem[0]);
-        F(recmat_init)(&jb->W_n, cx, 0, before ? H : 0, H, W_n, H, H, mem[1]);
-    } else {
-        F(recmat_init)(&jb->W_all, cx, 1, n_all, H, W_hh, H, H, mem[0]);
-        F(recmat_init)(&jb->W_n, cx, 1, before ? H : 0, H, W_n, H, H, mem[1]);
-    }
-    return block;
-}
-
-static void F(gru_forward)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train)
+static void F(gru_run)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train, int backward)
 {
     F(gru_job) jb = {cx, d, bf, train, frnn_tape_layout(d, train)};
-    void *block = F(gru_setup)(&jb, cx, 0, frnn_gates(d->cell) * d->H);
-    F(state_init)(train ? (REAL *)bf->tape + jb.L.hs : (REAL *)bf->h_T, bf->h0, (size_t)d->B * d->H);
-    F(team)(cx, F(gru_forward_task), &jb);
-    free(block);
-}
-
-static void F(gru_backward)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf)
-{
-    F(gru_job) jb = {cx, d, bf, 1, frnn_tape_layout(d, 1)};
-    void *block = F(gru_setup)(&jb, cx, 1, d->H > d->In ? d->H : d->In);
-    F(state_init)((REAL *)bf->tape + jb.L.scratch, bf->dh_T, (size_t)d->B * d->H);
-    F(team)(cx, F(gru_backward_task), &jb);
+    F(operand) op[2];
+    F(operands)(d, bf->W_hh, NULL, backward, op);
+    const int max_n = backward ? (d->H > d->In ? d->H : d->In) : frnn_gates(d->cell) * d->H;
+    void *block = F(engine_setup)(cx, d, max_n, op, !backward, bf->packed, jb.W);
+    if (backward) {
+        F(state_init)((REAL *)bf->tape + jb.L.scratch, bf->dh_T, (size_t)d->B * d->H);
+        F(team)(cx, F(gru_backward_task), &jb);
+    } else {
+        F(state_init)(train ? (REAL *)bf->tape + jb.L.hs : (REAL *)bf->h_T, bf->h0, (size_t)d->B * d->H);
+        F(team)(cx, F(gru_forward_task), &jb);
+    }
     free(block);
 }
 

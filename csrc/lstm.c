@@ -45,7 +45,7 @@ typedef struct {
     const frnn_buffers *bf;
     int train;
     frnn_layout L;
-    F(recmat) W_hh, W_hr;    /* forward: op = W_hh^T, W_hr^T; backward: op = W_hh, W_hr */
+    F(recmat) W[2];           /* W_hh, W_hr; op(W) = W^T forward, W backward (template.h) */
 } F(lstm_job);
 
 static void F(lstm_forward_task)(void *arg, const frnn_par *par)
@@ -70,8 +70,8 @@ static void F(lstm_forward_task)(void *arg, const frnn_par *par)
     int u0, u1, p0, p1;
     F(my_cols)(par, cx, H, &u0, &u1);
     F(my_cols)(par, cx, P, &p0, &p1);
-    F(recmat_pack)(&jb->W_hh, u0, u1);
-    F(recmat_pack)(&jb->W_hr, p0, p1);
+    F(recmat_pack)(&jb->W[0], u0, u1);
+    F(recmat_pack)(&jb->W[1], p0, p1);
 
     F(input_projection)(par, cx, (size_t)T * B, G4, I, bf->x, bf->W_ih, bf->b_ih, bf->b_hh, G4, gates);
     for (int t = 0; t < T; t++) {
@@ -80,14 +80,14 @@ static void F(lstm_forward_task)(void *arg, const frnn_par *par)
         REAL *cprev = cs + t * cstep, *c = cprev + cstep;
         REAL *g = gates + (size_t)t * B * G4, *tc = tcs + t * cstep, *m = ms + t * cstep;
         /* g[:, own units of every gate] += h_{t-1} @ W_hh.T */
-        F(rec_mul)(&jb->W_hh, u0, u1, B, hprev, P, 1, g, G4);
+        F(rec_mul)(&jb->W[0], u0, u1, B, hprev, P, 1, g, G4);
         F(zero_finished_rows)(tc, lengths, t, B, H, u0, u1);
         if (proj) {
             F(zero_finished_rows)(m, lengths, t, B, H, u0, u1);
             F(lstm_cell)(g, cprev, c, tc, m, H, w_peep, lengths, t, B, H, u0, u1);
             frnn_sync(par);                                   /* the projection reads all of m */
             /* h[:, own] = m @ W_hr.T, kept only for live rows */
-            F(rec_mul)(&jb->W_hr, p0, p1, B, m, H, 0, hproj, P);
+            F(rec_mul)(&jb->W[1], p0, p1, B, m, H, 0, hproj, P);
             for (int b = 0; b < B; b++)
                 if (F(live)(lengths, b, t) && p1 > p0)
                     memcpy(h + (size_t)b * P + p0, hproj + (size_t)b * P + p0, sizeof(REAL) * (p1 - p0));
@@ -166,8 +166,8 @@ static void F(lstm_backward_task)(void *arg, const frnn_par *par)
     int u0, u1, p0, p1;
     F(my_cols)(par, cx, H, &u0, &u1);
     F(my_cols)(par, cx, P, &p0, &p1);
-    F(recmat_pack)(&jb->W_hh, p0, p1);
-    F(recmat_pack)(&jb->W_hr, u0, u1);
+    F(recmat_pack)(&jb->W[0], p0, p1);
+    F(recmat_pack)(&jb->W[1], u0, u1);
 
     for (int t = T - 1; t >= 0; t--) {
         const size_t oc = (size_t)t * B * H;
@@ -177,14 +177,14 @@ static void F(lstm_backward_task)(void *arg, const frnn_par *par)
             F(zero_finished_rows)(dht, lengths, t, B, P, p0, p1);   /* dW_hr sums dhs over all rows */
             frnn_sync(par);                                         /* dm reads all of dh */
             /* dm = dh @ W_hr */
-            F(rec_mul)(&jb->W_hr, u0, u1, B, dht, P, 0, dm, H);
+            F(rec_mul)(&jb->W[1], u0, u1, B, dht, P, 0, dm, H);
         }
         F(lstm_cell_backward)(dG + (size_t)t * B * G4, dc, proj ? dm : dht, gates + (size_t)t * B * G4,
                               cs + oc, cs + oc + (size_t)B * H, tcs + oc, bf->w_peep, dw_peep,
                               lengths, t, B, H, u0, u1);
         frnn_sync(par);                                             /* the product reads all of dG_t */
         /* dh_{t-1} = dG_t @ W_hh */
-        F(carry_back)(&jb->W_hh, p0, p1, dG + (size_t)t * B * G4, G4, 0, next, carry, lengths, t, B);
+        F(carry_back)(&jb->W[0], p0, p1, dG + (size_t)t * B * G4, G4, 0, next, carry, lengths, t, B);
     }
     for (int b = 0; b < B; b++) {
         memcpy((REAL *)bf->dh0 + (size_t)b * P + p0, carry + (size_t)b * P + p0, sizeof(REAL) * (p1 - p0));
@@ -196,33 +196,24 @@ static void F(lstm_backward_task)(void *arg, const frnn_par *par)
         F(prod)(par, cx, P, H, (size_t)T * B, dhs, P, 1, tape + L.aux, H, 0, 1, bf->dW_hr, H);
 }
 
-static void F(lstm_forward)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train)
+static void F(lstm_run)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train, int backward)
 {
-    const int H = d->H, P = d->P, G4 = 4 * H;
+    const int H = d->H, P = d->P, I = d->In;
     F(lstm_job) jb = {cx, d, bf, train, frnn_tape_layout(d, train)};
-    size_t need[2] = {F(recmat_floats)(cx, G4, P, H), P != H ? F(recmat_floats)(cx, P, H, P) : 0};
-    REAL *mem[2];
-    void *block = F(engine_mem)(cx, G4, need, 2, mem);
-    F(recmat_init)(&jb.W_hh, cx, 1, G4, P, bf->W_hh, P, H, mem[0]);
-    F(recmat_init)(&jb.W_hr, cx, 1, P != H ? P : 0, H, bf->W_hr, H, P, mem[1]);
-    F(state_init)(train ? (REAL *)bf->tape + jb.L.hs : (REAL *)bf->h_T, bf->h0, (size_t)d->B * P);
-    F(state_init)(train ? (REAL *)bf->tape + jb.L.cs : (REAL *)bf->c_T, bf->c0, (size_t)d->B * H);
-    F(team)(cx, F(lstm_forward_task), &jb);
-    free(block);
-}
-
-static void F(lstm_backward)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf)
-{
-    const int H = d->H, P = d->P, G4 = 4 * H;
-    F(lstm_job) jb = {cx, d, bf, 1, frnn_tape_layout(d, 1)};
-    size_t need[2] = {F(recmat_floats)(cx, P, G4, P), P != H ? F(recmat_floats)(cx, H, P, H) : 0};
-    REAL *mem[2];
-    void *block = F(engine_mem)(cx, P > H ? (P > d->In ? P : d->In) : (H > d->In ? H : d->In), need, 2, mem);
-    F(recmat_init)(&jb.W_hh, cx, 0, P, G4, bf->W_hh, P, P, mem[0]);
-    F(recmat_init)(&jb.W_hr, cx, 0, P != H ? H : 0, P, bf->W_hr, H, H, mem[1]);
-    REAL *carry = (REAL *)bf->tape + jb.L.scratch;
-    F(state_init)(carry, bf->dh_T, (size_t)d->B * P);
-    F(state_init)(carry + 3 * (size_t)d->B * P, bf->dc_T, (size_t)d->B * H);   /* dc */
-    F(team)(cx, F(lstm_backward_task), &jb);
+    F(operand) op[2];
+    F(operands)(d, bf->W_hh, bf->W_hr, backward, op);
+    /* the widest team product: the input projection (4H), or backward's dW_hh, dW_ih/dx, dW_hr */
+    const int max_n = backward ? (P > H ? P : H) > I ? (P > H ? P : H) : I : 4 * H;
+    void *block = F(engine_setup)(cx, d, max_n, op, !backward, bf->packed, jb.W);
+    if (backward) {
+        REAL *carry = (REAL *)bf->tape + jb.L.scratch;
+        F(state_init)(carry, bf->dh_T, (size_t)d->B * P);
+        F(state_init)(carry + 3 * (size_t)d->B * P, bf->dc_T, (size_t)d->B * H);   /* dc */
+        F(team)(cx, F(lstm_backward_task), &jb);
+    } else {
+        F(state_init)(train ? (REAL *)bf->tape + jb.L.hs : (REAL *)bf->h_T, bf->h0, (size_t)d->B * P);
+        F(state_init)(train ? (REAL *)bf->tape + jb.L.cs : (REAL *)bf->c_T, bf->c0, (size_t)d->B * H);
+        F(team)(cx, F(lstm_forward_task), &jb);
+    }
     free(block);
 }

@@ -18,6 +18,7 @@ typedef struct {
 #if FRNN_F32
     frnn_pk pk;              /* engine: the panels (pk.data NULL on the BLAS path) */
 #endif
+    int ready;               /* the panels were packed before the call (frnn_pack_forward) */
 } F(recmat);
 
 /* Floats of packed panels a recmat needs on the engine (0 on the BLAS path). */
@@ -35,7 +36,7 @@ static void F(recmat_init)(F(recmat) *r, const frnn_ctx *cx, int trans, int N, i
                            int ldw, int seg, REAL *mem)
 {
     r->cx = cx;
-    r->trans = trans, r->N = N, r->K = K, r->ldw = ldw, r->seg = seg, r->W = W;
+    r->trans = trans, r->N = N, r->K = K, r->ldw = ldw, r->seg = seg, r->W = W, r->ready = 0;
     (void)mem;
 #if FRNN_F32
     r->pk.data = NULL;
@@ -48,7 +49,7 @@ static void F(recmat_pack)(const F(recmat) *r, int u0, int u1)
 {
     (void)r, (void)u0, (void)u1;
 #if FRNN_F32
-    if (r->pk.data == NULL || u1 <= u0) return;
+    if (r->pk.data == NULL || r->ready || u1 <= u0) return;
     for (int q = 0; q < r->N / r->seg; q++) {
         int p0, p1;
         frnn_pk_units(&r->pk, q, u0, u1, &p0, &p1);

@@ -34,7 +34,7 @@ typedef struct {
     const frnn_buffers *bf;
     int train;
     frnn_layout L;
-    F(recmat) W_hh;          /* forward: op = W_hh^T; backward: op = W_hh */
+    F(recmat) W[2];           /* W_hh (and nothing); op(W) = W^T forward, W backward */
 } F(rnn_job);
 
 static void F(rnn_forward_task)(void *arg, const frnn_par *par)
@@ -50,7 +50,7 @@ static void F(rnn_forward_task)(void *arg, const frnn_par *par)
     const size_t hstep = (size_t)B * H;
     int u0, u1;
     F(my_cols)(par, cx, H, &u0, &u1);
-    F(recmat_pack)(&jb->W_hh, u0, u1);
+    F(recmat_pack)(&jb->W[0], u0, u1);
 
     F(input_projection)(par, cx, (size_t)T * B, H, I, bf->x, bf->W_ih, bf->b_ih, bf->b_hh, H, gates);
     for (int t = 0; t < T; t++) {
@@ -58,7 +58,7 @@ static void F(rnn_forward_task)(void *arg, const frnn_par *par)
         REAL *h = train ? hprev + hstep : hbuf[(t + 1) & 1];
         REAL *g = gates + (size_t)t * B * H;
         /* g[:, own] += h_{t-1} @ W_hh.T */
-        F(rec_mul)(&jb->W_hh, u0, u1, B, hprev, H, 1, g, H);
+        F(rec_mul)(&jb->W[0], u0, u1, B, hprev, H, 1, g, H);
         F(rnn_cell)(h, g, relu, bf->lengths, t, B, H, u0, u1);
         F(keep_finished_rows)(h, hprev, bf->lengths, t, B, H, u0, u1);
         F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * H : NULL, h, bf->lengths, t, B, H, u0, u1);
@@ -83,7 +83,7 @@ static void F(rnn_backward_task)(void *arg, const frnn_par *par)
     REAL *carry = tape + jb->L.scratch, *dh = carry + B * H, *next = dh + B * H;  /* (B, H) each */
     int u0, u1;
     F(my_cols)(par, cx, H, &u0, &u1);
-    F(recmat_pack)(&jb->W_hh, u0, u1);
+    F(recmat_pack)(&jb->W[0], u0, u1);
 
     for (int t = T - 1; t >= 0; t--) {
         REAL *dGt = dG + (size_t)t * B * H;
@@ -91,7 +91,7 @@ static void F(rnn_backward_task)(void *arg, const frnn_par *par)
         F(rnn_cell_backward)(dGt, dh, hs + (size_t)(t + 1) * B * H, relu, bf->lengths, t, B, H, u0, u1);
         frnn_sync(par);                                       /* the product reads all of dG_t */
         /* dh_{t-1} = dG_t @ W_hh */
-        F(carry_back)(&jb->W_hh, u0, u1, dGt, H, 0, next, carry, bf->lengths, t, B);
+        F(carry_back)(&jb->W[0], u0, u1, dGt, H, 0, next, carry, bf->lengths, t, B);
     }
     for (int b = 0; b < B; b++)
         memcpy((REAL *)bf->dh0 + (size_t)b * H + u0, carry + (size_t)b * H + u0, sizeof(REAL) * (u1 - u0));
@@ -99,26 +99,19 @@ static void F(rnn_backward_task)(void *arg, const frnn_par *par)
     F(input_grads)(par, cx, d, bf, dG);
 }
 
-static void F(rnn_forward)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train)
+static void F(rnn_run)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train, int backward)
 {
     F(rnn_job) jb = {cx, d, bf, train, frnn_tape_layout(d, train)};
-    size_t need[1] = {F(recmat_floats)(cx, d->H, d->H, d->H)};
-    REAL *mem[1];
-    void *block = F(engine_mem)(cx, d->H, need, 1, mem);
-    F(recmat_init)(&jb.W_hh, cx, 1, d->H, d->H, bf->W_hh, d->H, d->H, mem[0]);
-    F(state_init)(train ? (REAL *)bf->tape + jb.L.hs : (REAL *)bf->h_T, bf->h0, (size_t)d->B * d->H);
-    F(team)(cx, F(rnn_forward_task), &jb);
-    free(block);
-}
-
-static void F(rnn_backward)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf)
-{
-    F(rnn_job) jb = {cx, d, bf, 1, frnn_tape_layout(d, 1)};
-    size_t need[1] = {F(recmat_floats)(cx, d->H, d->H, d->H)};
-    REAL *mem[1];
-    void *block = F(engine_mem)(cx, d->H > d->In ? d->H : d->In, need, 1, mem);
-    F(recmat_init)(&jb.W_hh, cx, 0, d->H, d->H, bf->W_hh, d->H, d->H, mem[0]);
-    F(state_init)((REAL *)bf->tape + jb.L.scratch, bf->dh_T, (size_t)d->B * d->H);
-    F(team)(cx, F(rnn_backward_task), &jb);
+    F(operand) op[2];
+    F(operands)(d, bf->W_hh, NULL, backward, op);
+    const int max_n = backward && d->In > d->H ? d->In : d->H;
+    void *block = F(engine_setup)(cx, d, max_n, op, !backward, bf->packed, jb.W);
+    if (backward) {
+        F(state_init)((REAL *)bf->tape + jb.L.scratch, bf->dh_T, (size_t)d->B * d->H);
+        F(team)(cx, F(rnn_backward_task), &jb);
+    } else {
+        F(state_init)(train ? (REAL *)bf->tape + jb.L.hs : (REAL *)bf->h_T, bf->h0, (size_t)d->B * d->H);
+        F(team)(cx, F(rnn_forward_task), &jb);
+    }
     free(block);
 }

@@ -25,14 +25,15 @@ struct frnn_team {
     void *arg;
     int nth;
     unsigned job;                  /* job generation: bumped to start a task */
-    unsigned done;                 /* workers finished with the current job */
+    unsigned done;                 /* workers (all of them, needed or not) done with the job */
+    unsigned born[FRNN_MAX_THREADS]; /* job generation when each worker was created */
     unsigned bar_count;               /* members arrived at the current barrier */
     unsigned bar_gen;              /* barrier generation */
 };
 
-static frnn_team TEAM = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-                         PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                         PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, 0};
+static frnn_team TEAM = {.own = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER,
+                         .work_cv = PTHREAD_COND_INITIALIZER, .done_cv = PTHREAD_COND_INITIALIZER,
+                         .bar_cv = PTHREAD_COND_INITIALIZER};
 static pthread_once_t ATFORK_ONCE = PTHREAD_ONCE_INIT;
 
 static inline void cpu_relax(void)
@@ -84,16 +85,19 @@ static void *worker(void *p)
 {
     frnn_team *tm = &TEAM;
     const int tid = (int)(size_t)p;
-    unsigned seen = 0;
+    unsigned seen = tm->born[tid];
     for (;;) {
         wait_change(tm, &tm->job, seen, &tm->work_cv);
         seen = LOAD(&tm->job);
+        /* the caller posts the next job only after every worker reported this one, so these
+         * reads cannot see the next job's fields */
         const int nth = tm->nth;
+        const unsigned workers = (unsigned)tm->started;
         if (tid < nth) {
             frnn_par par = {tid, nth, tm};
             tm->fn(tm->arg, &par);
-            if (ADD(&tm->done, 1) == (unsigned)(nth - 1)) wake(tm, &tm->done_cv);
         }
+        if (ADD(&tm->done, 1) == workers) wake(tm, &tm->done_cv);
     }
     return NULL;
 }
@@ -101,9 +105,9 @@ static void *worker(void *p)
 /* After fork() only the forking thread exists in the child: forget the workers. */
 static void atfork_child(void)
 {
-    frnn_team fresh = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-                       PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                       PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, 0};
+    frnn_team fresh = {.own = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER,
+                         .work_cv = PTHREAD_COND_INITIALIZER, .done_cv = PTHREAD_COND_INITIALIZER,
+                         .bar_cv = PTHREAD_COND_INITIALIZER};
     TEAM = fresh;
 }
 
@@ -118,6 +122,7 @@ static int ensure_workers(frnn_team *tm, int want)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        tm->born[tm->started + 1] = LOAD(&tm->job);      /* it waits for the next job */
         int err = pthread_create(&th, &attr, worker, (void *)(size_t)(tm->started + 1));
         pthread_attr_destroy(&attr);
         if (err) break;                       /* fewer threads than asked: still correct */
@@ -145,7 +150,7 @@ void frnn_team_run(int nth, frnn_task fn, void *arg)
     wake(tm, &tm->work_cv);
     frnn_par par = {0, nth, tm};
     fn(arg, &par);
-    for (unsigned d; (d = LOAD(&tm->done)) != (unsigned)(nth - 1);)
+    for (unsigned d; (d = LOAD(&tm->done)) != (unsigned)tm->started;)
         wait_change(tm, &tm->done, d, &tm->done_cv);
     pthread_mutex_unlock(&tm->own);
 }

@@ -1,28 +1,75 @@
 /* template.h - everything typed by REAL, included twice by kernels.c (float, double). */
 #include "common.h"
+#include "recurrent.h"
 
-/* Memory for one call on the engine, in one block: the shared pack buffer of the team products
- * (N up to max_n) and `n` panel areas of need[i] floats (mem[i], NULL where need[i] is 0).
- * Returns the block to free. When it cannot be allocated the call falls back to the BLAS path. */
-static void *F(engine_mem)(frnn_ctx *cx, int max_n, const size_t *need, int n, REAL **mem)
+/* A recurrent weight operand of a call: op(W) (K, N) from W with leading dimension ldw, columns
+ * in segments of seg (the gates). N == 0: absent. */
+typedef struct {
+    const REAL *W;
+    int N, K, ldw, seg;
+} F(operand);
+
+/* The forward's operands, op(W) = W^T: [0] W_hh (GRU reset-before: its r, z rows), [1] GRU
+ * reset-before's W_hn or the LSTM projection W_hr. The backward's, op(W) = W: the same matrices. */
+static void F(operands)(const frnn_dims *d, const REAL *W_hh, const REAL *W_hr, int backward, F(operand) op[2])
 {
-    for (int i = 0; i < n; i++) mem[i] = NULL;
-    if (!cx->engine) return NULL;
-    const size_t align = 16;                  /* floats: 64-byte aligned areas */
-    size_t total = frnn_team_gemm_floats(max_n > 0 ? max_n : 1) + align;
-    for (int i = 0; i < n; i++) total += need[i] + align;
-    void *block = NULL;
-    if (posix_memalign(&block, 64, sizeof(float) * total) != 0) {
-        cx->engine = 0, cx->nth = 1, cx->pack = NULL;
-        return NULL;
+    const int H = d->H, P = d->P, GH = frnn_gates(d->cell) * H;
+    const int before = d->cell == FRNN_GRU_RESET_BEFORE, proj = d->cell == FRNN_LSTM && P != H;
+    const int n0 = before ? 2 * H : GH;
+    F(operand) none = {NULL, 0, 0, 1, 1};
+    op[0] = (F(operand)){W_hh, backward ? P : n0, backward ? n0 : P, P, backward ? P : H};
+    op[1] = before ? (F(operand)){W_hh + (size_t)2 * H * H, H, H, H, H}
+          : proj ? (F(operand)){W_hr, backward ? H : P, backward ? P : H, H, backward ? H : P} : none;
+}
+
+/* Floats of a prepacked forward operand set (header + panel areas), 0 off the engine. */
+#define FRNN_PACK_HEADER 16
+#define FRNN_PACK_ALIGN 16
+static size_t F(aligned)(size_t n) { return (n + FRNN_PACK_ALIGN - 1) / FRNN_PACK_ALIGN * FRNN_PACK_ALIGN; }
+
+/* Set up the two recurrent operands of a call: on the engine, one memory block holding the
+ * shared pack buffer of the team products (N up to max_n) and the operands' panels -- or, when
+ * `packed` holds this forward's panels made by frnn_pack_forward for the active ISA, those
+ * (nothing to pack). Returns the block to free. When the block cannot be allocated the call
+ * falls back to the BLAS path. */
+static void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int max_n, const F(operand) op[2],
+                             int trans, const void *packed, F(recmat) rec[2])
+{
+    size_t need[2], total = 0;
+    for (int i = 0; i < 2; i++) {
+        need[i] = F(recmat_floats)(cx, op[i].N, op[i].K, op[i].seg);
+        total += F(aligned)(need[i]);
     }
-    float *at = block;
-    cx->pack = at;
-    at += (frnn_team_gemm_floats(max_n > 0 ? max_n : 1) + align - 1) / align * align;
-    for (int i = 0; i < n; i++) {
-        if (need[i] == 0) continue;
-        mem[i] = (REAL *)at;
-        at += (need[i] + align - 1) / align * align;
+    const REAL *ready = NULL;
+#if FRNN_F32
+    if (cx->engine && packed != NULL && trans) {
+        int head[FRNN_PACK_HEADER];
+        memcpy(head, packed, sizeof head);
+        if (head[0] == 0x46524e4e && head[1] == frnn_nr() && head[2] == d->cell && head[3] == d->H
+            && head[4] == d->P && head[5] == (int)total)
+            ready = (const REAL *)packed + FRNN_PACK_HEADER;
+    }
+#endif
+    (void)d, (void)packed;
+    REAL *mem[2] = {NULL, NULL};
+    void *block = NULL;
+    if (cx->engine) {
+        const size_t pack = F(aligned)(frnn_team_gemm_floats(max_n > 0 ? max_n : 1));
+        if (posix_memalign(&block, 64, sizeof(float) * (pack + (ready ? 0 : total))) != 0) {
+            cx->engine = 0, cx->nth = 1, cx->pack = NULL;
+            block = NULL;
+        } else {
+            cx->pack = block;
+            REAL *at = ready ? (REAL *)ready : (REAL *)block + pack;
+            for (int i = 0; i < 2; i++) {
+                mem[i] = need[i] ? at : NULL;
+                at += F(aligned)(need[i]);
+            }
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        F(recmat_init)(&rec[i], cx, trans, op[i].N, op[i].K, op[i].W, op[i].ldw, op[i].seg, mem[i]);
+        rec[i].ready = ready != NULL;
     }
     return block;
 }
@@ -33,7 +80,6 @@ static void F(team)(const frnn_ctx *cx, frnn_task task, void *job)
     frnn_team_run(cx->engine ? cx->nth : 1, task, job);
 }
 
-#include "recurrent.h"
 #include "rnn.c"
 #include "gru.c"
 #include "lstm.c"
@@ -62,10 +108,10 @@ void F(frnn_forward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffe
 {
     frnn_ctx cx = F(ctx_start)(blas, d);
     switch (d->cell) {
-    case FRNN_RNN_TANH: case FRNN_RNN_RELU: F(rnn_forward)(&cx, d, buf, train); break;
+    case FRNN_RNN_TANH: case FRNN_RNN_RELU: F(rnn_run)(&cx, d, buf, train, 0); break;
     case FRNN_GRU: case FRNN_GRU_RESET_BEFORE: case FRNN_GRU_SIMPLIFIED:
-        F(gru_forward)(&cx, d, buf, train); break;
-    case FRNN_LSTM: F(lstm_forward)(&cx, d, buf, train); break;
+        F(gru_run)(&cx, d, buf, train, 0); break;
+    case FRNN_LSTM: F(lstm_run)(&cx, d, buf, train, 0); break;
     }
 }
 
@@ -73,9 +119,40 @@ void F(frnn_backward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buff
 {
     frnn_ctx cx = F(ctx_start)(blas, d);
     switch (d->cell) {
-    case FRNN_RNN_TANH: case FRNN_RNN_RELU: F(rnn_backward)(&cx, d, buf); break;
+    case FRNN_RNN_TANH: case FRNN_RNN_RELU: F(rnn_run)(&cx, d, buf, 1, 1); break;
     case FRNN_GRU: case FRNN_GRU_RESET_BEFORE: case FRNN_GRU_SIMPLIFIED:
-        F(gru_backward)(&cx, d, buf); break;
-    case FRNN_LSTM: F(lstm_backward)(&cx, d, buf); break;
+        F(gru_run)(&cx, d, buf, 1, 1); break;
+    case FRNN_LSTM: F(lstm_run)(&cx, d, buf, 1, 1); break;
     }
+}
+
+size_t F(frnn_packed_size)(const frnn_dims *d)
+{
+    frnn_ctx cx = F(ctx_start)(NULL, d);
+    F(operand) op[2];
+    F(operands)(d, NULL, NULL, 0, op);
+    if (!cx.engine) return 0;
+    return FRNN_PACK_HEADER + F(aligned)(F(recmat_floats)(&cx, op[0].N, op[0].K, op[0].seg))
+           + F(aligned)(F(recmat_floats)(&cx, op[1].N, op[1].K, op[1].seg));
+}
+
+int F(frnn_pack_forward)(const frnn_dims *d, const REAL *W_hh, const REAL *W_hr, REAL *out)
+{
+    frnn_ctx cx = F(ctx_start)(NULL, d);
+    if (!cx.engine) return -1;
+    F(operand) op[2];
+    F(operands)(d, W_hh, W_hr, 0, op);
+    REAL *at = out + FRNN_PACK_HEADER;
+    size_t total = 0;
+    for (int i = 0; i < 2; i++) {
+        F(recmat) r;
+        const size_t need = F(recmat_floats)(&cx, op[i].N, op[i].K, op[i].seg);
+        F(recmat_init)(&r, &cx, 1, op[i].N, op[i].K, op[i].W, op[i].ldw, op[i].seg, need ? at : NULL);
+        F(recmat_pack)(&r, 0, op[i].seg);
+        at += F(aligned)(need);
+        total += F(aligned)(need);
+    }
+    int head[FRNN_PACK_HEADER] = {0x46524e4e, frnn_nr(), d->cell, d->H, d->P, (int)total};
+    memcpy(out, head, sizeof head);
+    return 0;
 }

@@ -7,8 +7,13 @@
  * double ones, and that an inference forward gives the training forward's outputs.
  * Exits non-zero on the first failure (unlike llm.c's test_gpt2.c, a failure here fails).
  *
- * Build and run (tests/test_c_kernels.py does this, with -fsanitize=address,undefined):
- *     cc -std=c99 -O1 -g -Icsrc csrc/test_kernels.c csrc/kernels.c -lm -o test_kernels && ./test_kernels
+ * The float32 engine (on CPUs with AVX2 or AVX-512) must give bit-identical results on 1, 2 and 3
+ * threads, with and without pre-packed weights.
+ *
+ * Build and run (tests/test_c_kernels.py does this, with -fsanitize=address,undefined and again
+ * with -fsanitize=thread):
+ *     cc -std=c99 -O1 -g -pthread -Icsrc csrc/test_kernels.c csrc/kernels.c csrc/gemm.c csrc/team.c \
+ *        -lm -o test_kernels && ./test_kernels
  */
 #include <math.h>
 #include <stdio.h>
@@ -176,6 +181,86 @@ static void test_float_matches_double(int cell)
     free(y); free(h_T); free(c_T); free(work); free(c.dy); free(c.dh_T); free(c.dc_T);
 }
 
+/* The float32 engine on its own team: forward (training and inference, with and without
+ * pre-packed weights) and backward at 1, 2 and 3 threads must give bit-identical results. */
+typedef struct {
+    float *out;            /* y, h_T, c_T, then every gradient, concatenated */
+    size_t n;
+} Result;
+
+static Result run_engine(int cell, int peep, int proj, int threads, int prepack, int train)
+{
+    const int T = 5, B = 30, I = 7, H = 37, P = proj ? 20 : H, G = frnn_gates(cell);
+    const frnn_dims d = {cell, T, B, I, H, P, peep};
+    const size_t GH = (size_t)G * H;
+    size_t len[9] = {(size_t)T * B * I, (size_t)B * P, (size_t)B * H, GH * I, GH * P, GH, GH,
+                     peep ? 3 * (size_t)H : 0, proj ? (size_t)P * H : 0};
+    unsigned seed = 4321u + cell;
+    float *a[9];
+    for (int k = 0; k < 9; k++) {
+        a[k] = malloc(sizeof(float) * (len[k] ? len[k] : 1));
+        for (size_t i = 0; i < len[k]; i++) a[k][i] = (float)(0.5 * urand(&seed));
+    }
+    int lengths[30];
+    for (int b = 0; b < B; b++) lengths[b] = b % (T + 1);
+    const int lstm = cell == FRNN_LSTM;
+    Result r;
+    r.n = (size_t)T * B * P + B * P + B * H + len[0] + len[1] + len[2];
+    for (int k = 3; k < 9; k++) r.n += len[k];
+    r.out = calloc(r.n, sizeof(float));
+    float *y = r.out, *h_T = y + (size_t)T * B * P, *c_T = h_T + B * P, *g = c_T + B * H;
+    float *grads[9];
+    for (int k = 0; k < 9; k++) { grads[k] = g; g += len[k]; }
+    float *dy = malloc(sizeof(float) * T * B * P);
+    for (size_t i = 0; i < (size_t)T * B * P; i++) dy[i] = (float)urand(&seed);
+    frnn_buffers bf;
+    memset(&bf, 0, sizeof bf);
+    bf.x = a[0]; bf.h0 = a[1]; bf.c0 = lstm ? a[2] : NULL; bf.W_ih = a[3]; bf.W_hh = a[4];
+    bf.b_ih = a[5]; bf.b_hh = a[6]; bf.w_peep = peep ? a[7] : NULL; bf.W_hr = proj ? a[8] : NULL;
+    bf.lengths = lengths;
+    bf.y = y; bf.h_T = h_T; bf.c_T = lstm ? c_T : NULL;
+    float *packed = NULL;
+    if (prepack) {
+        packed = malloc(sizeof(float) * (frnn_packed_size_f32(&d) + 1));
+        if (frnn_pack_forward_f32(&d, a[4], proj ? a[8] : NULL, packed) == 0) bf.packed = packed;
+    }
+    size_t n = train ? frnn_tape_size(&d) : frnn_work_size(&d);
+    float *tape = malloc(sizeof(float) * n);
+    bf.tape = tape;
+    frnn_set_threads(threads);
+    frnn_forward_f32(&BLAS, &d, &bf, train);
+    if (train) {
+        bf.dy = dy;
+        bf.dx = grads[0]; bf.dh0 = grads[1]; bf.dc0 = lstm ? grads[2] : NULL;
+        bf.dW_ih = grads[3]; bf.dW_hh = grads[4]; bf.db_ih = grads[5]; bf.db_hh = grads[6];
+        bf.dw_peep = peep ? grads[7] : NULL; bf.dW_hr = proj ? grads[8] : NULL;
+        frnn_backward_f32(&BLAS, &d, &bf);
+    }
+    frnn_set_threads(0);
+    for (int k = 0; k < 9; k++) free(a[k]);
+    free(dy); free(tape); free(packed);
+    return r;
+}
+
+static void test_engine_threads(int cell, int peep, int proj)
+{
+    for (int train = 0; train <= 1; train++) {
+        Result one = run_engine(cell, peep, proj, 1, 0, train);
+        for (int threads = 1; threads <= 3; threads++)
+            for (int prepack = 0; prepack <= 1; prepack++) {
+                Result r = run_engine(cell, peep, proj, threads, prepack, train);
+                int same = memcmp(one.out, r.out, sizeof(float) * r.n) == 0;
+                if (!same) {
+                    fprintf(stderr, "FAIL engine: cell %d peephole %d projection %d train %d threads %d "
+                            "prepacked %d differs from one thread\n", cell, peep, proj, train, threads, prepack);
+                    failures++;
+                }
+                free(r.out);
+            }
+        free(one.out);
+    }
+}
+
 int main(void)
 {
     const int cells[] = {FRNN_RNN_TANH, FRNN_RNN_RELU, FRNN_GRU, FRNN_GRU_RESET_BEFORE,
@@ -188,11 +273,14 @@ int main(void)
                 for (int lens = 0; lens <= 1; lens++, cases++)
                     test_gradients(cells[ci], peep, proj, lens);
         test_float_matches_double(cells[ci]);
+        for (int peep = 0; peep <= lstm; peep++)
+            for (int proj = 0; proj <= lstm; proj++) test_engine_threads(cells[ci], peep, proj);
     }
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
     }
-    printf("all %d gradient cases and 6 float32 cases passed\n", cases);
+    printf("all %d gradient cases, 6 float32 cases and the engine at 1-3 threads (ISA %d) passed\n",
+           cases, frnn_isa_active());
     return 0;
 }

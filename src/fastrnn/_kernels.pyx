@@ -50,7 +50,10 @@ cdef extern from "fastrnn.h" nogil:
         void *db_hh
         void *dw_peep
         void *dW_hr
+        const void *packed
     int frnn_gates(int cell)
+    size_t frnn_packed_size_f32(const frnn_dims *d)
+    int frnn_pack_forward_f32(const frnn_dims *d, const float *W_hh, const float *W_hr, float *out)
     size_t frnn_tape_size(const frnn_dims *d)
     size_t frnn_work_size(const frnn_dims *d)
     void frnn_forward_f32(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf, int train)
@@ -218,6 +221,19 @@ cdef class _Layer:
         self.keep.append(a)
         return a
 
+    def set_packed(self, packed):
+        """Use pre-packed forward weights (see pack_forward), or None."""
+        if packed is None:
+            self.buf.packed = NULL
+            return
+        if not isinstance(packed, np.ndarray) or packed.dtype != np.float32 or packed.ndim != 1 \
+                or not packed.flags.c_contiguous:
+            raise TypeError("packed: expected the float32 array returned by pack_forward")
+        if self.f64 or <size_t>packed.shape[0] < frnn_packed_size_f32(&self.d):
+            self.buf.packed = NULL      # not for this call: the kernel packs for itself
+            return
+        self.buf.packed = _ptr(self.hold(packed))
+
     cdef object out(self, name, a, shape):
         """A checked output buffer: `a`, or a new one when `a` is None."""
         if a is None:
@@ -250,7 +266,7 @@ cdef class _Layer:
 
 
 def forward(cell, x, W_ih, W_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_peep=None, W_hr=None,
-            lengths=None, tape=None, work=None, y=None, h_T=None, c_T=None):
+            lengths=None, tape=None, work=None, y=None, h_T=None, c_T=None, packed=None):
     """Run a layer over a whole sequence; returns (y, h_T, c_T), c_T None unless cell is 'lstm'.
 
     x (T, B, I); W_ih (G*H, I), or None when x is already the input projection x @ W_ih.T
@@ -259,9 +275,12 @@ def forward(cell, x, W_ih, W_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_pe
     for packed-sequence semantics. With `tape` (1-D, >= tape_size(...) elements) this is a
     training forward that records what backward needs; without, an inference forward using
     `work` (>= work_size(...) elements, allocated when None) and keeping nothing. y, h_T, c_T
-    are written in place when given.
+    are written in place when given. `packed`: W_hh (and W_hr) as `pack_forward` returned them for
+    these very weights (skips packing; stale or foreign packs are the caller's responsibility,
+    a pack made for another ISA or size is ignored).
     """
     cdef _Layer L = _Layer(cell, x, W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, lengths)
+    L.set_packed(packed)
     cdef int train = tape is not None
     d = L.d
     lstm = d.cell == CELLS["lstm"]
@@ -285,14 +304,19 @@ def forward(cell, x, W_ih, W_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_pe
 
 
 def step(cell, x_t, h, c=None, W_ih=None, W_hh=None, b_ih=None, b_hh=None, *, w_peep=None, W_hr=None,
-         work=None, h_out=None, c_out=None):
+         work=None, h_out=None, c_out=None, packed=None):
     """One time step without a tape: x_t (B, I), h (B, P), c (B, H) -> (h', c').
 
     `work` (>= work_size(cell, 1, B, I, H, P) elements), h_out and c_out may be given so that a
-    sampling loop allocates nothing; h_out may be h itself (and c_out c) to update in place.
+    sampling loop allocates nothing; h_out may be h itself (and c_out c) to update in place, but
+    h and c must not overlap each other's buffers. `packed` as in `forward`.
     """
-    x_t = x_t[None] if isinstance(x_t, np.ndarray) and x_t.ndim == 2 else x_t
+    if not isinstance(x_t, np.ndarray) or x_t.ndim != 2:
+        raise ValueError(f"x_t: expected a 2-D numpy.ndarray (B, I), got "
+                         f"{getattr(x_t, 'shape', type(x_t).__name__)}")
+    x_t = x_t[None]
     cdef _Layer L = _Layer(cell, x_t, W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, None)
+    L.set_packed(packed)
     d = L.d
     lstm = d.cell == CELLS["lstm"]
     _check("h", h, L.dtype, (d.B, d.P))
@@ -302,6 +326,10 @@ def step(cell, x_t, h, c=None, W_ih=None, W_hh=None, b_ih=None, b_hh=None, *, w_
         c_out = L.out("c_out", c_out, (d.B, d.H))
     elif c is not None or c_out is not None:
         raise ValueError(f"c: a cell state exists only for cell 'lstm', not {cell!r}")
+    if lstm:    # in-place updates are fine (h_out is h, c_out is c); crossed buffers are not
+        for name, a, others in (("h_out", h_out, (c, c_out)), ("c_out", c_out, (h, h_out))):
+            if any(np.shares_memory(a, o) for o in others):
+                raise ValueError(f"{name}: must not share memory with the other state's buffers")
     # the kernel updates h_T/c_T in place, starting from h0/c0 (a no-op copy when they alias)
     L.buf.h0, L.buf.h_T = _ptr(L.hold(h)), _ptr(h_out)
     L.buf.c0 = _ptr(L.hold(c)) if lstm else NULL
@@ -313,6 +341,34 @@ def step(cell, x_t, h, c=None, W_ih=None, W_hh=None, b_ih=None, b_hh=None, *, w_
     with nogil:
         L.run_forward(0)
     return h_out, c_out
+
+
+def pack_forward(cell, W_hh, W_hr=None, peephole=False):
+    """W_hh (and W_hr) packed for the float32 engine's forward kernels, as a float32 array to
+    pass as `packed=` to forward/step while those weights are unchanged; None when float32 runs
+    on BLAS here (engine off, no AVX2) or the weights are float64."""
+    if not isinstance(W_hh, np.ndarray) or W_hh.dtype != np.float32:
+        return None
+    code = _cell_code(cell)
+    G = frnn_gates(code)
+    if W_hh.ndim != 2 or W_hh.shape[0] % G:
+        raise ValueError(f"W_hh: expected shape ({G}*H, P), got {W_hh.shape}")
+    H, P = W_hh.shape[0] // G, W_hh.shape[1]
+    cdef frnn_dims d = _dims(code, 1, 1, 1, H, P, peephole)
+    _check("W_hh", W_hh, np.float32, (G * H, P))
+    if P != H:
+        _check("W_hr", W_hr, np.float32, (P, H))
+    cdef size_t n = frnn_packed_size_f32(&d)
+    if n == 0:
+        return None
+    out = np.empty(n, np.float32)
+    cdef float *po = <float *>_ptr(out)
+    cdef const float *pw = <const float *>_ptr(W_hh)
+    cdef const float *pr = <const float *>_ptr(W_hr) if P != H else NULL
+    cdef int rc
+    with nogil:
+        rc = frnn_pack_forward_f32(&d, pw, pr, po)
+    return out if rc == 0 else None
 
 
 def backward(cell, tape, x, W_ih, W_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_peep=None,
@@ -507,7 +563,10 @@ def _scatter_add(real[:, ::1] dst, const cnp.int64_t[::1] ids, const real[:, ::1
 
 
 def _check_ids(ids, V):
-    ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+    arr = np.asarray(ids)
+    if arr.dtype.kind not in "iu":     # a float id would be silently truncated
+        raise TypeError(f"ids: expected integer ids, got dtype {arr.dtype.name}")
+    ids = np.ascontiguousarray(arr, dtype=np.int64).reshape(-1)
     if ids.size and (ids.min() < 0 or ids.max() >= V):
         raise ValueError(f"ids: expected values in [0, {V}), got {ids.min()}..{ids.max()}")
     return ids
