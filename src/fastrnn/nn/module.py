@@ -12,13 +12,30 @@ parameters (`load_state_dict`, `rebind`, re-layout, every `fastrnn.optim` step);
 edits `params` in place itself must call `invalidate()`. Caches derived from the weights (e.g.
 packed kernel panels) key on it, so the same value means the same numbers in the same storage.
 """
+import contextlib
 import itertools
+import threading
 
 import numpy as np
 
 from ..params import as_float_dtype
 
 _versions = itertools.count(1)      # process-wide: a version number is never reused
+
+
+_limits = threading.local()
+
+
+@contextlib.contextmanager
+def parameter_budget(n):
+    """Within this block, building a module tree of more than `n` parameters raises ValueError
+    before allocating (used by `fastrnn.load`, whose files say how many values they hold)."""
+    old = getattr(_limits, "n", None)
+    _limits.n = n
+    try:
+        yield
+    finally:
+        _limits.n = old
 
 
 class _Version:
@@ -104,6 +121,10 @@ class Module:
     def _layout(self):
         """(Root) allocate storage for the whole tree, keep the values, hand out the slices."""
         n = self._size()
+        limit = getattr(_limits, "n", None)
+        if limit is not None and n > limit:
+            raise ValueError(f"model config: asks for more than {limit} parameters "
+                             f"({type(self).__name__} reached {n})")
         values = {k: v.copy() for k, v in self._named("_views").items()}
         grads = {k: v.copy() for k, v in self._named("_grad_views").items()}
         self._bind(np.zeros(n, self.dtype), np.zeros(n, self.dtype), self._version)
