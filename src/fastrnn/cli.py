@@ -183,6 +183,9 @@ def _sample(args):
     path = _checkpoint_path(args.checkpoint, "best.npz")
     try:
         model, vocab, _ = load(path)
+        if vocab is None or not hasattr(model, "step"):
+            raise ValueError(f"{path}: holds a {type(model).__name__} without a vocabulary; "
+                             f"`fastrnn sample` needs a language-model checkpoint")
         text = generate(model, vocab, prime=args.prime, length=args.length,
                         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                         argmax=args.argmax, stop=args.stop, seed=args.seed)
