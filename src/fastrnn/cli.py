@@ -163,6 +163,10 @@ def _train(args):
         summary = trainer.fit()
     except TrainingDiverged as e:
         sys.exit(f"fastrnn: stopped: {e}")
+    except KeyboardInterrupt:
+        where = f"; the last checkpoint is {trainer.last_checkpoint}" if trainer.last_checkpoint else ""
+        print(f"fastrnn: interrupted twice, stopped{where}", file=sys.stderr)
+        sys.exit(130)
     best = summary["best_val"]
     val = f"; best validation loss {best:.4f}" if best < float("inf") else ""
     print(f"fastrnn: {summary['stopped']} after {summary['iterations']} iterations "
