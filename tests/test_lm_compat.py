@@ -72,3 +72,29 @@ def test_lm_gradients_match_finite_differences():
         p[i] = old
         model.invalidate()
         assert abs((up - down) / 2e-6 - g[i]) < 1e-7, i
+
+
+def test_an_old_training_run_resumes_to_the_same_parameters():
+    from fastrnn.data import Vocab, split
+    from fastrnn.train import Trainer
+    text = "".join(f"line {i}: the cat sat on the mat, {i * i % 97}\n" for i in range(30))
+    vocab = Vocab.build(text)
+    train_ids, val_ids, _ = split(vocab.encode(text), 0.1, 0.0)
+    trainer = Trainer.resume(os.path.join(DATA, "lm_v1_run_last.npz"), train_ids, val_ids, progress=False)
+    assert trainer.iteration == 3 and trainer.forward.state is not None
+    trainer.fit(max_iters=4)
+    expected = np.load(os.path.join(DATA, "lm_v1_run_expected.npz"))["params"]
+    np.testing.assert_array_equal(trainer.model.params, expected)
+
+
+def test_lm_load_state_dict_is_all_or_nothing():
+    model = LanguageModel(7, hidden_size=4, num_layers=1, seed=0)
+    before = model.params.copy()
+    state = {k: v + 1 for k, v in model.state_dict().items()}
+    state["head.bias"] = np.zeros(8)
+    with pytest.raises(ValueError, match="head.bias"):
+        model.load_state_dict(state)
+    state["head.bias"] = np.zeros(7, complex)
+    with pytest.raises(TypeError, match="head.bias"):
+        model.load_state_dict(state)
+    np.testing.assert_array_equal(model.params, before)

@@ -261,6 +261,10 @@ class Module:
         for k, r in rngs.items():
             r.bit_generator.state = state[k]
 
+    def __repr__(self):
+        children = ", ".join(f"{k}={v!r}" for k, v in self._children.items())
+        return f"{type(self).__name__}({children}{', ' if children else ''}parameters={self.params.size})"
+
     def train(self, mode=True):
         """Set training mode (dropout on) for the whole subtree; returns self."""
         for _, m in self.modules():
