@@ -2,6 +2,7 @@
 checked against the arrays present before anything is built, no pickle."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import fastrnn
 from fastrnn import io, nn
@@ -63,3 +64,30 @@ def test_damaged_metadata_gives_value_errors(tmp_path, meta_change):
     io.save_arrays(tmp_path / "bad.npz", arrays, dict(meta, **meta_change))
     with pytest.raises(ValueError, match="bad.npz"):
         fastrnn.load(tmp_path / "bad.npz")
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=5),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                           max_leaves=6)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(key=st.sampled_from(["vocab_size", "cell", "hidden_size", "num_layers", "dropout", "embed_size",
+                            "dtype", "seed", "extra"]), value=json_values,
+       model_type=st.sampled_from(["LanguageModel", "TinyRegressor", "Nope"]))
+def test_fuzz_load_with_any_config_value(tmp_path_factory, key, value, model_type):
+    """Whatever the metadata claims, load gives the model or a ValueError naming the file, fast."""
+    d = tmp_path_factory.mktemp("fuzz")
+    m = LanguageModel(5, hidden_size=3, num_layers=1, seed=0)
+    fastrnn.save(d / "m.npz", m, Vocab.build("abc"))
+    arrays, meta = io.load_arrays(d / "m.npz")
+    try:
+        io.save_arrays(d / "bad.npz", arrays, dict(meta, model_type=model_type, model=dict(meta["model"], **{key: value})))
+    except ValueError:          # not JSON-serialisable (NaN): nothing to load
+        return
+    try:
+        back, _, _ = fastrnn.load(d / "bad.npz")
+    except ValueError as e:
+        assert "bad.npz" in str(e)
+    else:
+        assert back.params.size == m.params.size
