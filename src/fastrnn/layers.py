@@ -50,8 +50,7 @@ class _Recurrent(Module):
         self._dropout_rng = np.random.default_rng(dropout_seq)
         self._tape = None
         self._work, self._weight_cache = {}, {}
-        for name, shape in self._specs():
-            self.add_parameter(name, shape)
+        self.add_parameters(self._specs())
         bound = 1 / np.sqrt(self.hidden_size)                  # as PyTorch: U(-1/sqrt(H), 1/sqrt(H))
         self.params[...] = np.random.default_rng(init_seq).uniform(-bound, bound, self.params.size)
 

@@ -74,11 +74,19 @@ class Module:
     # ---- declaring the tree ------------------------------------------------------------------
     def add_parameter(self, name, shape):
         """Declare a parameter (zeros; the caller initialises it); returns its view."""
-        if "." in name or name in self._views or name in self._children:
-            raise ValueError(f"name: {name!r} is taken or contains a '.'")
-        self._param_specs.append((name, tuple(int(s) for s in shape)))
+        return self.add_parameters([(name, shape)])[0]
+
+    def add_parameters(self, specs):
+        """Declare several (name, shape) parameters with one re-layout; returns their views."""
+        specs = [(name, tuple(int(s) for s in shape)) for name, shape in specs]
+        names = [n for n, _ in specs]
+        for name in names:
+            if not isinstance(name, str) or not name or "." in name or name in self._views \
+                    or name in self._children or names.count(name) > 1:
+                raise ValueError(f"name: {name!r} is taken, repeated or not a plain name")
+        self._param_specs.extend(specs)
         self._root()._layout()
-        return self._views[name]
+        return [self._views[n] for n in names]
 
     def __setattr__(self, name, value):
         if isinstance(value, Module):
@@ -125,8 +133,8 @@ class Module:
         if limit is not None and n > limit:
             raise ValueError(f"model config: asks for more than {limit} parameters "
                              f"({type(self).__name__} reached {n})")
-        values = {k: v.copy() for k, v in self._named("_views").items()}
-        grads = {k: v.copy() for k, v in self._named("_grad_views").items()}
+        # the old views keep the old buffers alive until their values are copied over
+        values, grads = self._named("_views"), self._named("_grad_views")
         self._bind(np.zeros(n, self.dtype), np.zeros(n, self.dtype), self._version)
         for which, saved in (("_views", values), ("_grad_views", grads)):
             now = self._named(which)

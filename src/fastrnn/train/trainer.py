@@ -103,6 +103,7 @@ class Trainer:
         loss or the gradients are bad) instead of taking a step that would corrupt them.
         """
         batch = self.batches[self.window]
+        self.last_items = self.items(batch)     # for the items/s display
         self.model.zero_grad()
         loss = float(self.forward(batch, True))
         self._check_loss("training loss", loss, self.loss_level)
@@ -181,8 +182,8 @@ class Trainer:
                     raise self._diverged(e) from None
                 recent.append(loss)
                 bar.update(1)
-                n = self.items(self.batches[self.window - 1 if self.window else -1])
-                bar.set_postfix({"loss": f"{loss:.3f}", rate: f"{n / (time.perf_counter() - t0):.0f}"},
+                speed = self.last_items / (time.perf_counter() - t0)
+                bar.set_postfix({"loss": f"{loss:.3f}", rate: f"{speed:.0f}"},
                                 refresh=False)
                 if self.iteration % s["eval_every"] == 0 or self.iteration == stop_at:
                     self.elapsed = time.perf_counter() - start
