@@ -52,10 +52,13 @@ def test_same_seed_same_initial_weights_and_bools_are_not_sizes():
         LanguageModel(5, dtype=None)
 
 
-def test_lm_gradients_match_finite_differences():
-    model = LanguageModel(6, cell="gru", hidden_size=4, num_layers=2, embed_size=3, dtype="float64", seed=1)
+@pytest.mark.parametrize("V,kw", [(6, dict(cell="gru", embed_size=3)), (6, dict(cell="lstm")),
+                                  (20, dict(cell="lstm")), (6, dict(cell="rnn", embed_size=2))])
+def test_lm_gradients_match_finite_differences(V, kw):
+    """Embedding and one-hot inputs (V <= B*T: rows of W_ih^T; V > B*T: columns of W_ih), every cell."""
+    model = LanguageModel(V, hidden_size=4, num_layers=2, dtype="float64", seed=1, **kw)
     rng = np.random.default_rng(0)
-    ids = rng.integers(0, 6, (2, 5))
+    ids = rng.integers(0, V, (2, 5))
     tg = np.roll(ids, -1, 1)
     model.zero_grad()
     model.forward(ids, tg)
