@@ -5,7 +5,7 @@ models, `fastrnn.reference` holds the same maths in plain NumPy.
 """
 __version__ = "0.1.0"
 
-from . import optim, reference
+from . import nn, optim, reference  # noqa: I001  (nn before layers: the layers are nn Modules)
 from .data import StreamBatches, Vocab, pad_sequences, split
 from .io import load, save
 from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimplifiedGRU
@@ -13,5 +13,5 @@ from .models import LanguageModel
 from .sample import generate
 
 __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
-           "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "optim",
+           "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "optim", "nn",
            "reference", "__version__"]

@@ -163,6 +163,10 @@ def _train(args):
         summary = trainer.fit()
     except TrainingDiverged as e:
         sys.exit(f"fastrnn: stopped: {e}")
+    except KeyboardInterrupt:
+        where = f"; the last checkpoint is {trainer.last_checkpoint}" if trainer.last_checkpoint else ""
+        print(f"fastrnn: interrupted twice, stopped{where}", file=sys.stderr)
+        sys.exit(130)
     best = summary["best_val"]
     val = f"; best validation loss {best:.4f}" if best < float("inf") else ""
     print(f"fastrnn: {summary['stopped']} after {summary['iterations']} iterations "
@@ -183,6 +187,9 @@ def _sample(args):
     path = _checkpoint_path(args.checkpoint, "best.npz")
     try:
         model, vocab, _ = load(path)
+        if vocab is None or not hasattr(model, "step"):
+            raise ValueError(f"{path}: holds a {type(model).__name__} without a vocabulary; "
+                             f"`fastrnn sample` needs a language-model checkpoint")
         text = generate(model, vocab, prime=args.prime, length=args.length,
                         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                         argmax=args.argmax, stop=args.stop, seed=args.seed)

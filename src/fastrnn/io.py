@@ -1,6 +1,6 @@
 """Checkpoints: one `.npz` of arrays plus JSON metadata; never pickle; always written atomically.
 
-`save_arrays`/`load_arrays` are the file format; `save`/`load` put a language model, its
+`save_arrays`/`load_arrays` are the file format; `save`/`load` put any registered model, its
 vocabulary and optimiser state into that format. Loading uses `allow_pickle=False`, so opening
 a checkpoint cannot execute code, and a truncated or foreign file gives a clear ValueError.
 """
@@ -69,21 +69,27 @@ def load_arrays(path):
     return arrays, meta
 
 
-# ---- models: one checkpoint file = parameters + optimiser state + metadata ---------------------
+# ---- models: one checkpoint file = model type + config + parameters + optimiser state + metadata
 
-RESERVED_META = ("format", "format_version", "fastrnn_version", "model", "vocab", "optimizer")
+RESERVED_META = ("format", "format_version", "fastrnn_version", "model", "model_type", "vocab",
+                 "optimizer")
 
 
-def save(path, model, vocab, optimizer=None, arrays=None, **meta):
-    """Save `model` (its config and parameters), `vocab` and optionally `optimizer` atomically.
+def save(path, model, vocab=None, optimizer=None, arrays=None, **meta):
+    """Save `model` (its registered type, config and parameters), optionally `vocab` and
+    `optimizer`, atomically.
 
     `arrays` adds named NumPy arrays (e.g. a carried hidden state); `meta` adds JSON-serialisable
     metadata (e.g. training progress). Load it back with `load`.
     """
     from . import __version__
+    from .models.registry import MODELS
     clash = sorted(set(meta) & set(RESERVED_META))
     if clash:
         raise ValueError(f"meta: the keys {clash} are reserved")
+    model_type = type(model).__name__
+    if MODELS.get(model_type) is not type(model):
+        raise TypeError(f"model: {model_type} is not a registered model (see fastrnn.models.register)")
     out = {f"param/{name}": value for name, value in model.named_parameters().items()}
     opt_meta = None
     if optimizer is not None:
@@ -97,28 +103,37 @@ def save(path, model, vocab, optimizer=None, arrays=None, **meta):
     for key, value in (arrays or {}).items():
         out[f"extra/{key}"] = np.asarray(value)
     save_arrays(path, out, dict(meta, fastrnn_version=__version__, model=model.config,
-                                vocab=vocab.to_dict(), optimizer=opt_meta))
+                                model_type=model_type, optimizer=opt_meta,
+                                vocab=None if vocab is None else vocab.to_dict()))
 
 
 def load(path):
-    """Load a checkpoint written by `save`: returns (model, vocab, extra).
+    """Load a checkpoint written by `save`: returns (model, vocab or None, extra).
 
     extra = {"meta": the metadata dict, "optimizer": the optimiser's state_dict or None,
-    "arrays": the additional arrays}. The file is read with allow_pickle=False.
+    "arrays": the additional arrays}. The file is read with allow_pickle=False. The model is
+    rebuilt through the registry only after its config has been checked against the parameter
+    arrays actually present (a config claiming more parameters than the file holds fails before
+    anything is allocated). Damaged or foreign files raise ValueError naming `path`.
     """
     from .data import Vocab
-    from .models import LanguageModel
+    from .models.registry import build
     arrays, meta = load_arrays(path)
+    params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
     try:
-        model = LanguageModel(**meta["model"])
-        vocab = Vocab.from_dict(meta["vocab"])
-        params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+        present = sum(int(v.size) for v in params.values())
+        # checkpoints written before the registry hold a language model and no model_type
+        model = build(meta.get("model_type", "LanguageModel"), meta["model"], max_parameters=present)
+        vocab = None if meta.get("vocab") is None else Vocab.from_dict(meta["vocab"])
         model.load_state_dict(params, strict=True)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{path}: not a fastrnn language-model checkpoint ({e})") from None
+    except (KeyError, TypeError, ValueError, OverflowError, MemoryError) as e:
+        raise ValueError(f"{path}: not a loadable fastrnn checkpoint ({type(e).__name__}: {e})") from None
     optimizer = None
     if meta.get("optimizer"):
-        optimizer = dict(meta["optimizer"]["scalars"])
+        try:
+            optimizer = dict(meta["optimizer"]["scalars"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}: bad optimizer metadata ({e})") from None
         optimizer.update({k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")})
     extra = {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
     return model, vocab, dict(meta=meta, optimizer=optimizer, arrays=extra)

@@ -10,17 +10,11 @@ L layers, D directions (2 when bidirectional), G gates.
 import numpy as np
 
 from . import _kernels
-from .params import FlatParams, as_float_dtype
+from .nn.module import Module
+from .nn.module import to_numpy as _to_numpy
 
 
-def _to_numpy(value):
-    """NumPy view of an array-like or a torch tensor (without importing torch)."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
-class _Recurrent:
+class _Recurrent(Module):
     """The machinery shared by RNN, GRU and LSTM: parameters, stacking, directions, dropout.
 
     Constructor arguments as torch.nn.RNN/GRU/LSTM: input_size I, hidden_size H, num_layers L,
@@ -28,9 +22,11 @@ class _Recurrent:
     only), bidirectional (D = 2), proj_size (LSTM: h has P = proj_size < H features). Beyond
     torch: peephole (LSTM), dtype ("float32" or "float64"), seed (initialisation as torch's,
     U(-1/sqrt(H), 1/sqrt(H)), and the dropout masks are reproducible from it). Subclasses only
-    pick the kernel cell and their torch options.
+    pick the kernel cell and their torch options. A layer is a `fastrnn.nn.Module`: alone it
+    owns its buffers, inside a model it works on the model's slices.
     """
     lstm = False
+    _rng_attrs = ("_dropout_rng",)
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype="float32",
@@ -49,14 +45,14 @@ class _Recurrent:
         self.bidirectional, self.proj_size, self.peephole = bool(bidirectional), int(proj_size), bool(peephole)
         self.D = 2 if bidirectional else 1
         self.P = self.proj_size or self.hidden_size            # size of h (the output)
-        self.dtype = as_float_dtype(dtype)
+        super().__init__(dtype)
         init_seq, dropout_seq = np.random.SeedSequence(seed).spawn(2)
         self._dropout_rng = np.random.default_rng(dropout_seq)
-        self._flat = FlatParams(self._specs(), self.dtype)
-        bound = 1 / np.sqrt(self.hidden_size)                  # as PyTorch: U(-1/sqrt(H), 1/sqrt(H))
-        self._flat.params[...] = np.random.default_rng(init_seq).uniform(-bound, bound, self._flat.size)
         self._tape = None
         self._work, self._weight_cache = {}, {}
+        self.add_parameters(self._specs())
+        bound = 1 / np.sqrt(self.hidden_size)                  # as PyTorch: U(-1/sqrt(H), 1/sqrt(H))
+        self.params[...] = np.random.default_rng(init_seq).uniform(-bound, bound, self.params.size)
 
     # ---- parameters -----------------------------------------------------------------------------
     def _specs(self):
@@ -79,69 +75,15 @@ class _Recurrent:
         """Parameter-name suffixes of layer k's directions, as torch: _l{k} and _l{k}_reverse."""
         return [f"_l{k}", f"_l{k}_reverse"][:self.D]
 
+    # params, grads, named_parameters, named_grads, zero_grad, state_dict, load_state_dict,
+    # rebind, rng_state, set_rng_state, param_version: inherited from fastrnn.nn.Module
     @property
-    def params(self):
-        """All parameters in one flat buffer (the named views share its memory)."""
-        return self._flat.params
-
-    @property
-    def grads(self):
-        """All parameter gradients in one flat buffer, laid out as `params`."""
-        return self._flat.grads
-
-    def rebind(self, params, grads, copy=True):
-        """Move the parameters and gradients into the given 1-D buffers (e.g. a model's slices)."""
-        self._flat.rebind(params, grads, copy=copy)
-        self._weight_cache = {}
-
-    def named_parameters(self):
-        """{PyTorch name: view into `params`}, in PyTorch's order."""
-        return self._flat.named_parameters()
-
-    def named_grads(self):
-        """{PyTorch name: view into `grads`}."""
-        return self._flat.named_grads()
-
-    def zero_grad(self):
-        """Set all gradients to zero (backward accumulates)."""
-        self._flat.zero_grad()
-
-    def state_dict(self):
-        """{name: copy of the parameter} as NumPy arrays."""
-        return {k: v.copy() for k, v in self.named_parameters().items()}
-
-    def load_state_dict(self, state, strict=True):
-        """Copy parameters in by name from NumPy arrays or torch tensors (converted to our dtype).
-
-        Raises KeyError naming missing/unexpected names (strict) and ValueError naming a wrong
-        shape. Everything is checked before anything is copied, so a failed load changes nothing.
-        """
-        own = self.named_parameters()
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
-        if strict and (missing or unexpected):
-            raise KeyError(f"state_dict: missing {missing}, unexpected {unexpected}")
-        values = {}
-        for name in own:
-            if name in state:
-                value = _to_numpy(state[name])
-                if value.shape != own[name].shape:
-                    raise ValueError(f"state_dict[{name!r}]: expected shape {own[name].shape}, "
-                                     f"got {value.shape}")
-                if value.dtype.kind not in "fiu":
-                    raise TypeError(f"state_dict[{name!r}]: expected a float array, got {value.dtype.name}")
-                values[name] = value
-        for name, value in values.items():
-            own[name][...] = value
+    def _flat(self):
+        """The parameter storage the kernel-facing methods read (this module itself)."""
         return self
 
-    def rng_state(self):
-        """The dropout RNG's state (JSON-serialisable), for exact resume."""
-        return self._dropout_rng.bit_generator.state
-
-    def set_rng_state(self, state):
-        """Restore a state from `rng_state`."""
-        self._dropout_rng.bit_generator.state = state
+    def _storage_changed(self):
+        self.__dict__["_weight_cache"] = {}     # cached views point into the old storage
 
     def _weights(self, k, d):
         """Kernel arguments of layer k, direction d: (W_ih, W_hh, b_ih, b_hh), {w_peep, W_hr}, grads.
@@ -527,55 +469,26 @@ class LSTM(_Recurrent):
 
 # ---- single-step cells ------------------------------------------------------------------------
 
-class _Cell:
-    """A one-layer, one-step layer with torch.nn.*Cell names (weight_ih, ...) and a backward."""
+class _Cell(Module):
+    """A one-layer, one-step layer with torch.nn.*Cell names (weight_ih, ...) and a backward.
+
+    The one-layer stack it runs is its child `layer`; the cell exports that child's parameters
+    under torch's cell names (no "layer." prefix, no "_l0" suffix).
+    """
     layer_class = None
 
     def __init__(self, input_size, hidden_size, bias=True, dtype="float32", seed=None, **options):
-        self._layer = self.layer_class(input_size, hidden_size, bias=bias, dtype=dtype, seed=seed, **options)
-        # torch.nn.*Cell names its parameters without the "_l0" suffix
-        self._names = {name: name[:-3] for name in self._layer.named_parameters()}
+        layer = self.layer_class(input_size, hidden_size, bias=bias, dtype=dtype, seed=seed, **options)
+        super().__init__(layer.dtype)
+        self.layer = layer
         self.input_size, self.hidden_size = input_size, hidden_size
-        self.dtype = self._layer.dtype
 
     @property
-    def params(self):
-        """All parameters in one flat buffer."""
-        return self._layer.params
+    def _layer(self):
+        return self.layer
 
-    @property
-    def grads(self):
-        """All parameter gradients in one flat buffer, laid out as `params`."""
-        return self._layer.grads
-
-    def rebind(self, params, grads, copy=True):
-        """Move the parameters and gradients into the given 1-D buffers."""
-        self._layer.rebind(params, grads, copy=copy)
-
-    def named_parameters(self):
-        """{torch.nn.*Cell name: view into `params`}."""
-        return {self._names[k]: v for k, v in self._layer.named_parameters().items()}
-
-    def named_grads(self):
-        """{torch.nn.*Cell name: gradient view}."""
-        return {self._names[k]: v for k, v in self._layer.named_grads().items()}
-
-    def zero_grad(self):
-        """Set all gradients to zero."""
-        self._layer.zero_grad()
-
-    def state_dict(self):
-        """{name: copy of the parameter}."""
-        return {k: v.copy() for k, v in self.named_parameters().items()}
-
-    def load_state_dict(self, state, strict=True):
-        """Load torch.nn.*Cell-named parameters (NumPy arrays or torch tensors)."""
-        inverse = {v: k for k, v in self._names.items()}
-        unknown = [k for k in state if k not in inverse]
-        if strict and unknown:
-            raise KeyError(f"state_dict: unexpected {unknown}")
-        self._layer.load_state_dict({inverse[k]: v for k, v in state.items() if k in inverse}, strict)
-        return self
+    def _export_name(self, name):
+        return name[len("layer."):-len("_l0")] if name.startswith("layer.") else name
 
     @classmethod
     def from_torch(cls, module):

@@ -57,23 +57,56 @@ def softmax_cross_entropy(logits, targets, mask=None):
     return loss, grad
 
 
-def mse(pred, target):
-    """Mean squared error and its gradient w.r.t. `pred`."""
-    pred, target = np.asarray(pred), np.asarray(target, dtype=np.asarray(pred).dtype)
+def _weights(name, mask, shape, dtype):
+    """Per-element weights (broadcast to `shape`) and their total: a mask covers the leading axes."""
+    if mask is None:
+        return None, float(np.prod(shape))
+    w = np.asarray(mask, dtype)
+    if w.shape != shape[:w.ndim]:
+        raise ValueError(f"mask: expected a shape that leads {shape}, got {w.shape}")
+    w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
+    total = float(np.broadcast_to(w, shape).sum())
+    if not total > 0:
+        raise ValueError("mask: selects no elements")
+    return w, total
+
+
+def mse(pred, target, mask=None):
+    """Mean squared error and its gradient w.r.t. `pred`.
+
+    `mask` weights the elements; its shape leads pred's (e.g. (T, B) for pred (T, B, F)); the
+    mean is over the total weight.
+    """
+    pred = np.asarray(pred)
+    if pred.dtype.kind != "f":
+        raise TypeError(f"pred: expected a float array, got {pred.dtype.name}")
+    target = np.asarray(target, dtype=pred.dtype)
     if pred.shape != target.shape:
         raise ValueError(f"target: expected shape {pred.shape} (as pred), got {target.shape}")
+    w, total = _weights("mask", mask, pred.shape, pred.dtype)
     diff = pred - target
-    return float((diff * diff).mean()), 2 * diff / diff.size
+    if w is not None:
+        diff = diff * w                  # zero where masked: both loss and gradient vanish there
+        return float((diff * (pred - target)).sum() / total), 2 * diff / total
+    return float((diff * diff).sum() / total), 2 * diff / total
 
 
-def binary_cross_entropy_with_logits(logits, targets):
-    """Mean binary cross-entropy of sigmoid(logits) against targets in [0, 1], and its gradient."""
+def binary_cross_entropy_with_logits(logits, targets, mask=None):
+    """Mean binary cross-entropy of sigmoid(logits) against targets in [0, 1], and its gradient.
+
+    `mask` as for `mse`.
+    """
     logits = np.asarray(logits)
+    if logits.dtype.kind != "f":
+        raise TypeError(f"logits: expected a float array, got {logits.dtype.name}")
     targets = np.asarray(targets, dtype=logits.dtype)
     if logits.shape != targets.shape:
         raise ValueError(f"targets: expected shape {logits.shape} (as logits), got {targets.shape}")
+    w, total = _weights("mask", mask, logits.shape, logits.dtype)
     # log(1 + exp(-|x|)) + max(x, 0) - x*t is stable for any x
     loss = np.logaddexp(0, -np.abs(logits)) + np.maximum(logits, 0) - logits * targets
     e = np.exp(-np.abs(logits))
-    sig = np.where(logits >= 0, 1 / (1 + e), e / (1 + e))
-    return float(loss.mean()), (sig - targets) / logits.size
+    grad = np.where(logits >= 0, 1 / (1 + e), e / (1 + e)) - targets     # sigmoid(x) - t
+    if w is not None:
+        loss, grad = loss * w, grad * w
+    return float(loss.sum() / total), grad / total

@@ -1,7 +1,7 @@
 """Optimisers and gradient clipping working in place on a model's flat buffers.
 
 Each optimiser takes `model` = anything with `.params` and `.grads` (1-D float arrays of the
-same shape; a model, a layer or a `FlatParams`) or a (params, grads) tuple, and updates
+same shape; a model or a layer) or a (params, grads) tuple, and updates
 `params` in one vectorised pass per step, with the formulas of torch.optim (tested against it).
 `state_dict()` holds NumPy arrays and JSON-serialisable scalars so a checkpoint needs no pickle.
 """
@@ -32,6 +32,8 @@ class Optimizer:
         if not lr >= 0:
             raise ValueError(f"lr: expected a non-negative number, got {lr!r}")
         self.params, self.grads = _buffers(model)
+        # a fastrnn Module keys weight caches on its param_version: tell it when we write
+        self._invalidate = None if isinstance(model, tuple) else getattr(model, "invalidate", None)
         self.lr, self.hyper, self.steps = float(lr), hyper, 0
         self.state = {name: np.zeros_like(self.params) for name in self.state_names}
         self._tmp = np.empty_like(self.params)        # scratch: no allocation per step
@@ -40,6 +42,8 @@ class Optimizer:
         """Update the parameters from the current gradients."""
         self.steps += 1
         self._update(self.params, self.grads, self._tmp, **self.state)
+        if self._invalidate is not None:
+            self._invalidate()
 
     def state_dict(self):
         """{"lr", "steps", hyper-parameters..., state arrays...}."""

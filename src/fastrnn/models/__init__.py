@@ -1,0 +1,6 @@
+"""Models: one short file per sequence shape, each composing `fastrnn.nn` blocks, and the
+registry through which `fastrnn.save/load` rebuild them."""
+from .lm import LanguageModel
+from .registry import MODELS, build, register
+
+__all__ = ["LanguageModel", "MODELS", "build", "register"]

@@ -1,0 +1,119 @@
+"""The character/word language model: ids -> embedding (or one-hot) -> RNN/GRU/LSTM stack ->
+`head` Linear -> softmax cross-entropy, composed from `fastrnn.nn` blocks.
+
+Its parameters are one flat buffer (`model.params`) with PyTorch-style dotted names, so the same
+model built in PyTorch maps onto it name by name:
+
+    embed.weight (V, E)            only with embed_size
+    rnn.weight_ih_l0 (G*H, E or V) ... as in the layers
+    head.weight (V, H), head.bias (V,)
+
+Dimension letters: B batch, T time steps, V vocabulary, E embedding, H hidden, G gates.
+"""
+import numpy as np
+
+from .. import layers
+from .._kernels import gather_rows, scatter_add_rows
+from ..nn import Embedding, Linear, Module, SoftmaxCrossEntropy
+from ..nn.embedding import check_ids
+from ..params import as_float_dtype
+from .registry import register
+
+CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.RNN}
+
+
+def _positive_int(name, value, none_ok=False):
+    if none_ok and value is None:
+        return None
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name}: expected {'None or ' if none_ok else ''}a positive integer, got {value!r}")
+    return int(value)
+
+
+@register
+class LanguageModel(Module):
+    """Next-token model over a vocabulary of `vocab_size` ids; see the module docstring."""
+
+    def __init__(self, vocab_size, cell="lstm", hidden_size=128, num_layers=2, dropout=0.0,
+                 embed_size=None, dtype="float32", seed=None):
+        if cell not in CELLS:
+            raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
+        V, H = _positive_int("vocab_size", vocab_size), _positive_int("hidden_size", hidden_size)
+        L, E = _positive_int("num_layers", num_layers), _positive_int("embed_size", embed_size, True)
+        super().__init__(dtype)
+        self.config = dict(vocab_size=V, cell=cell, hidden_size=H, num_layers=L, dropout=float(dropout),
+                           embed_size=E, dtype=as_float_dtype(dtype).name, seed=seed)
+        rng = np.random.default_rng(seed)       # draws in this order: stack seed, embedding, head
+        rnn_seed = int(rng.integers(2**63))
+        if E:
+            self.embed = Embedding(V, E, dtype=dtype, seed=rng)
+        self.rnn = CELLS[cell](E or V, H, num_layers=L, dropout=dropout, dtype=dtype, seed=rnn_seed)
+        self.head = Linear(H, V, dtype=dtype, seed=rng)
+        self.loss = SoftmaxCrossEntropy()
+        self._tape = None
+
+    # ---- forward / backward --------------------------------------------------------------------
+    def _input(self, ids_tm, train):
+        """The layer stack's input for time-major ids: embedding rows, or W_ih columns (one-hot)."""
+        if self.config["embed_size"]:
+            return self.embed.forward(ids_tm, train=train), False
+        # one-hot x times W_ih^T is column `id` of W_ih: a gather, no one-hot matrix. Gathering
+        # rows of a transposed copy is faster than strided columns when the copy is the smaller
+        W = self.rnn._views["weight_ih_l0"]          # (not named_parameters(): this runs per token)
+        if W.shape[1] <= ids_tm.size:
+            return gather_rows(np.ascontiguousarray(W.T), ids_tm), True
+        return gather_rows(W, ids_tm, columns=True), True
+
+    def forward(self, inputs, targets, state=None, train=True):
+        """Mean cross-entropy (nats/token) of predicting `targets` (B, T) from `inputs` (B, T).
+
+        `state` is the layer stack's state from a previous call (truncated BPTT) or None.
+        Returns (loss, state); with train=True the tape is kept for `backward`.
+        """
+        V = self.config["vocab_size"]
+        inputs = check_ids("inputs", inputs, V, ndim=2)
+        targets = check_ids("targets", targets, V, ndim=2)
+        if targets.shape != inputs.shape:
+            raise ValueError(f"targets: expected shape {inputs.shape} (as inputs), got {targets.shape}")
+        ids_tm = np.ascontiguousarray(inputs.T)                                   # (T, B)
+        x, projected = self._input(ids_tm, train)
+        y, state = self.rnn.forward(x, state, train=train, input_projected=projected)   # (T, B, H)
+        T, B, _ = y.shape
+        logits = self.head.forward(y, train=train).reshape(T * B, V)              # (T*B, V)
+        loss = self.loss.forward(logits, targets.T.reshape(-1))
+        self._tape = (ids_tm, projected) if train else None
+        return float(loss), state        # fresh arrays from the layers: safe to carry over
+
+    def backward(self):
+        """Accumulate into `model.grads` the gradient of the loss of the last training forward."""
+        if self._tape is None:
+            raise RuntimeError("backward: call forward(..., train=True) first")
+        (ids_tm, projected), self._tape = self._tape, None
+        T, B = ids_tm.shape
+        dlogits = self.loss.backward()                            # fused: (p - 1hot) / N
+        dy = self.head.backward(dlogits.reshape(T, B, -1))        # (T, B, H)
+        dx, _ = self.rnn.backward(dy)
+        if not projected:
+            self.embed.backward(dx)
+            return
+        # one-hot input: add each step's row gradient to the column of W_ih of its id (as _input)
+        gW = self.rnn.named_grads()["weight_ih_l0"]
+        dx2, flat_ids = dx.reshape(T * B, -1), ids_tm.reshape(-1)
+        if gW.shape[1] <= flat_ids.size:
+            rows = np.zeros(gW.shape[::-1], self.dtype)
+            gW += scatter_add_rows(rows, flat_ids, dx2).T
+        else:
+            scatter_add_rows(gW, flat_ids, dx2, columns=True)
+
+    def step(self, ids, state=None):
+        """Advance one token per sequence: ids (B,) -> (logits (B, V), state). Keeps no tape."""
+        ids = check_ids("ids", ids, self.config["vocab_size"], ndim=1)
+        x, projected = self._input(ids, train=False)
+        y, state = self.rnn.step(x, state, input_projected=projected)
+        return self.head.forward(y, train=False), state
+
+    def __repr__(self):
+        c = self.config
+        return (f"LanguageModel(vocab_size={c['vocab_size']}, cell={c['cell']!r}, hidden_size="
+                f"{c['hidden_size']}, num_layers={c['num_layers']}, embed_size={c['embed_size']}, "
+                f"dtype={c['dtype']!r}, parameters={self.params.size})")

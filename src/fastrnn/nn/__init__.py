@@ -1,0 +1,17 @@
+"""Composable blocks with forward + explicit backward, all parameters in one flat buffer per model.
+
+`Module` is the parameter facade (names, slices, state dicts, RNG state, parameter version);
+`Linear`, `Embedding`, `Dropout`, the recurrent layers and cells are Modules; the losses are small
+forward/backward objects over `fastrnn.losses`.
+"""
+from .module import Module  # noqa: I001  (first: fastrnn.layers builds on it)
+from ..layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimplifiedGRU
+from .dropout import Dropout
+from .embedding import Embedding
+from .linear import Linear
+from .losses import (MSE, BCEWithLogits, SoftmaxCrossEntropy, binary_cross_entropy_with_logits,
+                     mse, softmax_cross_entropy)
+
+__all__ = ["Module", "Linear", "Embedding", "Dropout", "RNN", "GRU", "LSTM", "SimplifiedGRU",
+           "RNNCell", "GRUCell", "LSTMCell", "SoftmaxCrossEntropy", "BCEWithLogits", "MSE",
+           "softmax_cross_entropy", "binary_cross_entropy_with_logits", "mse"]

@@ -1,0 +1,42 @@
+"""`Dropout`: inverted dropout (kept values scaled by 1/(1-p) in training), seeded for resume."""
+import numpy as np
+
+from .module import Module, to_numpy
+
+
+class Dropout(Module):
+    """Zero each element with probability p in training; identity in eval or with train=False.
+
+    The masks come from the module's own RNG (seeded by `seed`), saved by `rng_state`.
+    """
+    _rng_attrs = ("_rng",)
+
+    def __init__(self, p=0.5, dtype="float32", seed=None):
+        super().__init__(dtype)
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p < 1:
+            raise ValueError(f"p: expected a probability in [0, 1), got {p!r}")
+        self.p, self._rng, self._mask = float(p), np.random.default_rng(seed), None
+
+    def forward(self, x, train=True):
+        """x -> x * mask / (1 - p); the mask is kept for `backward`."""
+        x = to_numpy(x)
+        if x.dtype.kind != "f":
+            raise TypeError(f"x: expected a float array, got {x.dtype.name}")
+        if not (train and self.training and self.p):
+            self._mask = None
+            return x
+        keep = 1 - self.p
+        self._mask = (self._rng.random(x.shape) < keep).astype(x.dtype) / keep
+        return x * self._mask
+
+    __call__ = forward
+
+    def backward(self, dy):
+        """dy times the last training mask (identity if the last forward dropped nothing)."""
+        dy = to_numpy(dy)
+        if self._mask is not None and dy.shape != self._mask.shape:
+            raise ValueError(f"dy: expected shape {self._mask.shape}, got {dy.shape}")
+        return dy if self._mask is None else dy * self._mask
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"

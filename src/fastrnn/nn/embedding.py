@@ -1,0 +1,52 @@
+"""`Embedding`: rows of a (V, E) table looked up by integer ids, as torch.nn.Embedding."""
+import numpy as np
+
+from .._kernels import gather_rows, scatter_add_rows
+from .linear import _check_size, _rng
+from .module import Module, to_numpy
+
+
+def check_ids(name, ids, V, ndim=None):
+    """ids as an integer array with values in [0, V) (and `ndim` axes when given), or raise."""
+    ids = to_numpy(ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected integer ids, got {ids.dtype.name}")
+    if ndim is not None and ids.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim}-D ids, got shape {ids.shape}")
+    if ids.size and (ids.min() < 0 or ids.max() >= V):
+        raise ValueError(f"{name}: ids must be in [0, {V}), got {ids.min()}..{ids.max()}")
+    return ids
+
+
+class Embedding(Module):
+    """weight (V, E) initialised N(0, 1) as torch (from `seed`: int, None or a Generator)."""
+
+    def __init__(self, num_embeddings, embedding_dim, dtype="float32", seed=None):
+        super().__init__(dtype)
+        _check_size("num_embeddings", num_embeddings)
+        _check_size("embedding_dim", embedding_dim)
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.add_parameter("weight", (num_embeddings, embedding_dim))[...] = \
+            _rng(seed).standard_normal((num_embeddings, embedding_dim))
+        self._ids = None
+
+    def forward(self, ids, train=True):
+        """ids (any shape) -> rows (ids.shape + (E,)); train=True keeps ids for `backward`."""
+        ids = check_ids("ids", ids, self.num_embeddings)
+        self._ids = ids if train else self._ids
+        return gather_rows(self._views["weight"], ids)
+
+    __call__ = forward
+
+    def backward(self, dy):
+        """Accumulate dy (ids.shape + (E,)) into the rows of the looked-up ids (repeats add)."""
+        if self._ids is None:
+            raise RuntimeError("backward: call forward(..., train=True) first")
+        ids, self._ids = self._ids, None
+        dy = np.ascontiguousarray(to_numpy(dy), dtype=self.dtype)
+        if dy.shape != ids.shape + (self.embedding_dim,):
+            raise ValueError(f"dy: expected shape {ids.shape + (self.embedding_dim,)}, got {dy.shape}")
+        scatter_add_rows(self._grad_views["weight"], ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
+
+    def __repr__(self):
+        return f"Embedding({self.num_embeddings}, {self.embedding_dim}, dtype={self.dtype.name!r})"

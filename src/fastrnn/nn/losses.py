@@ -1,0 +1,50 @@
+"""Loss blocks: `forward(prediction, target, mask=None) -> loss`, `backward(dloss=1.0) -> dprediction`.
+
+The maths (stable, with the gradient computed in the same pass) lives in `fastrnn.losses`;
+these wrappers keep the gradient between the two calls so losses compose like other blocks.
+"""
+from .. import losses as F
+
+
+class _Loss:
+    fn = None
+
+    def __init__(self):
+        self._grad = None
+
+    def forward(self, pred, target, mask=None):
+        """The mean loss (a float); its gradient is kept for `backward`."""
+        loss, self._grad = type(self).fn(pred, target, mask)
+        return loss
+
+    __call__ = forward
+
+    def backward(self, dloss=1.0):
+        """d(dloss * loss)/d(prediction) of the last forward."""
+        if self._grad is None:
+            raise RuntimeError("backward: call forward first")
+        g, self._grad = self._grad, None
+        return g if dloss == 1.0 else g * dloss
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class SoftmaxCrossEntropy(_Loss):
+    """logits (N, V), int targets (N,), mask (N,) of row weights."""
+    fn = staticmethod(F.softmax_cross_entropy)
+
+
+class BCEWithLogits(_Loss):
+    """logits and targets in [0, 1] of one shape, mask leading their shape."""
+    fn = staticmethod(F.binary_cross_entropy_with_logits)
+
+
+class MSE(_Loss):
+    """predictions and targets of one shape, mask leading their shape."""
+    fn = staticmethod(F.mse)
+
+
+softmax_cross_entropy = F.softmax_cross_entropy
+binary_cross_entropy_with_logits = F.binary_cross_entropy_with_logits
+mse = F.mse

@@ -1,0 +1,284 @@
+"""`Module`: the one parameter facade of fastrnn (layers, blocks and models all derive from it).
+
+A module declares its own parameters (`add_parameter(name, shape)`) and its children (assigning
+a Module to an attribute, as in torch: `self.head = Linear(H, V)`). The ROOT of a tree owns one
+flat `params` buffer and one flat `grads` buffer; every module sees the contiguous span of its
+subtree, its own parameters first, then its children's in the order they were attached. Whenever
+a child is attached the root re-lays its storage (values kept) and hands each descendant its
+slice, so nobody computes offsets. Names are PyTorch's dotted paths (`rnn.weight_ih_l0`).
+
+`param_version` is one counter shared by the whole tree. It changes whenever fastrnn writes the
+parameters (`load_state_dict`, `rebind`, re-layout, every `fastrnn.optim` step); code that
+edits `params` in place itself must call `invalidate()`. Caches derived from the weights (e.g.
+packed kernel panels) key on it, so the same value means the same numbers in the same storage.
+"""
+import contextlib
+import itertools
+import threading
+
+import numpy as np
+
+from ..params import as_float_dtype
+
+_versions = itertools.count(1)      # process-wide: a version number is never reused
+
+
+_limits = threading.local()
+
+
+@contextlib.contextmanager
+def parameter_budget(n):
+    """Within this block, building a module tree of more than `n` parameters raises ValueError
+    before allocating (used by `fastrnn.load`, whose files say how many values they hold)."""
+    old = getattr(_limits, "n", None)
+    _limits.n = n
+    try:
+        yield
+    finally:
+        _limits.n = old
+
+
+class _Version:
+    """The version cell one tree shares (children adopt their root's on attach)."""
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = next(_versions)
+
+
+def to_numpy(value):
+    """NumPy view of an array-like or a torch tensor (without importing torch)."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+class Module:
+    """Base of every block and model; see the module docstring.
+
+    Subclasses call `super().__init__(dtype)` first, declare parameters with `add_parameter`,
+    attach children by attribute assignment, and list their RNG attributes in `_rng_attrs`
+    (their states are saved by `rng_state` for exact resume).
+    """
+    _rng_attrs = ()
+
+    def __init__(self, dtype="float32"):
+        d = self.__dict__       # plain dict writes: __setattr__ below needs these to exist
+        d["dtype"] = as_float_dtype(dtype)
+        d["_param_specs"], d["_children"], d["_parent"] = [], {}, None
+        d["_version"], d["training"] = _Version(), True
+        d["_views"], d["_grad_views"] = {}, {}
+        d["params"] = np.zeros(0, d["dtype"])
+        d["grads"] = np.zeros(0, d["dtype"])
+
+    # ---- declaring the tree ------------------------------------------------------------------
+    def add_parameter(self, name, shape):
+        """Declare a parameter (zeros; the caller initialises it); returns its view."""
+        return self.add_parameters([(name, shape)])[0]
+
+    def add_parameters(self, specs):
+        """Declare several (name, shape) parameters with one re-layout; returns their views."""
+        specs = [(name, tuple(int(s) for s in shape)) for name, shape in specs]
+        names = [n for n, _ in specs]
+        for name in names:
+            if not isinstance(name, str) or not name or "." in name or name in self._views \
+                    or name in self._children or names.count(name) > 1:
+                raise ValueError(f"name: {name!r} is taken, repeated or not a plain name")
+        self._param_specs.extend(specs)
+        self._root()._layout()
+        return [self._views[n] for n in names]
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Module):
+            self.add_module(name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def add_module(self, name, module):
+        """Attach `module` as child `name` (its parameters keep their values)."""
+        if not isinstance(module, Module):
+            raise TypeError(f"module: expected a fastrnn Module, got {type(module).__name__}")
+        if module._parent is not None or module is self._root():
+            raise ValueError(f"module: {type(module).__name__} already belongs to a model")
+        if module.dtype != self.dtype:
+            raise TypeError(f"module: {name!r} is {module.dtype.name}, this model {self.dtype.name}")
+        if name in self._views or name in self._children:
+            raise ValueError(f"name: {name!r} is taken")
+        self._children[name] = module
+        object.__setattr__(self, name, module)
+        module.__dict__["_parent"] = self
+        self._root()._layout()
+
+    def _root(self):
+        m = self
+        while m._parent is not None:
+            m = m._parent
+        return m
+
+    def modules(self, prefix=""):
+        """[(dotted path, module)] of this module and every descendant, in declaration order."""
+        out = [(prefix, self)]
+        for name, child in self._children.items():
+            out += child.modules(f"{prefix}.{name}" if prefix else name)
+        return out
+
+    def _size(self):
+        return sum(int(np.prod(s)) for _, s in self._param_specs) + sum(c._size() for c in self._children.values())
+
+    # ---- storage ---------------------------------------------------------------------------
+    def _layout(self):
+        """(Root) allocate storage for the whole tree, keep the values, hand out the slices."""
+        n = self._size()
+        limit = getattr(_limits, "n", None)
+        if limit is not None and n > limit:
+            raise ValueError(f"model config: asks for more than {limit} parameters "
+                             f"({type(self).__name__} reached {n})")
+        # the old views keep the old buffers alive until their values are copied over
+        values, grads = self._named("_views"), self._named("_grad_views")
+        self._bind(np.zeros(n, self.dtype), np.zeros(n, self.dtype), self._version)
+        for which, saved in (("_views", values), ("_grad_views", grads)):
+            now = self._named(which)
+            for k, v in saved.items():
+                now[k][...] = v
+        self.invalidate()
+
+    def _bind(self, params, grads, version):
+        """Point this subtree at the 1-D `params`/`grads` (its span) and the tree's version cell."""
+        d = self.__dict__
+        d["params"], d["grads"], d["_version"] = params, grads, version
+        d["_views"], d["_grad_views"] = {}, {}
+        offset = 0
+        for name, shape in self._param_specs:
+            n = int(np.prod(shape))
+            self._views[name] = params[offset:offset + n].reshape(shape)
+            self._grad_views[name] = grads[offset:offset + n].reshape(shape)
+            offset += n
+        for child in self._children.values():
+            n = child._size()
+            child._bind(params[offset:offset + n], grads[offset:offset + n], version)
+            offset += n
+        self._storage_changed()
+
+    def _storage_changed(self):
+        """Hook: the views moved (subclasses drop caches of views here)."""
+
+    def rebind(self, params, grads, copy=True):
+        """(Root only) move all storage into the given 1-D buffers, e.g. slices of a bigger one.
+
+        With copy=True the current values (parameters and gradients) are copied over first.
+        """
+        if self._parent is not None:
+            raise ValueError("rebind: this module is part of a model; rebind the model instead")
+        for arg, buf in (("params", params), ("grads", grads)):
+            if not isinstance(buf, np.ndarray) or buf.ndim != 1 or buf.shape[0] != self.params.size \
+                    or buf.dtype != self.dtype:
+                raise ValueError(f"{arg}: expected a 1-D {self.dtype.name} array of "
+                                 f"{self.params.size} elements, got {getattr(buf, 'dtype', type(buf))}"
+                                 f" {getattr(buf, 'shape', '')}")
+        if copy:
+            params[...] = self.params
+            grads[...] = self.grads
+        self._bind(params, grads, self._version)
+        self.invalidate()
+
+    @property
+    def param_version(self):
+        """An int that changes whenever fastrnn writes this tree's parameters (see invalidate)."""
+        return self._version.value
+
+    def invalidate(self):
+        """Declare the parameters changed: call this after editing `params` in place yourself."""
+        self._version.value = next(_versions)
+
+    # ---- names -------------------------------------------------------------------------------
+    def _named(self, which):
+        out = dict(getattr(self, which))
+        for cname, child in self._children.items():
+            for k, v in child._named(which).items():
+                out[f"{cname}.{k}" if cname else k] = v
+        return {self._export_name(k): v for k, v in out.items()}
+
+    def _export_name(self, name):
+        """Hook: the public name of a parameter of this subtree (identity but for cells)."""
+        return name
+
+    def named_parameters(self):
+        """{dotted name: view into `params`} in declaration order (PyTorch's names)."""
+        return self._named("_views")
+
+    def named_grads(self):
+        """{dotted name: view into `grads`}, as named_parameters."""
+        return self._named("_grad_views")
+
+    def parameters(self):
+        """The parameter views in declaration order."""
+        return list(self.named_parameters().values())
+
+    def zero_grad(self):
+        """Set every gradient of this subtree to zero (backward passes accumulate)."""
+        self.grads[...] = 0
+
+    def state_dict(self):
+        """{dotted name: copy of the parameter} as NumPy arrays (loadable by PyTorch too)."""
+        return {k: v.copy() for k, v in self.named_parameters().items()}
+
+    def load_state_dict(self, state, strict=True):
+        """Copy parameters in by name from NumPy arrays or torch tensors; all or nothing.
+
+        Raises KeyError naming missing/unexpected names (strict=True), ValueError naming a wrong
+        shape and TypeError for a non-real dtype. Everything is checked before anything is
+        copied, so a failed load changes nothing. Values are converted to the module's dtype.
+        """
+        if not hasattr(state, "items"):
+            raise TypeError(f"state: expected a mapping of names to arrays, got {type(state).__name__}")
+        own = self.named_parameters()
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"state_dict: missing {missing}, unexpected {unexpected}")
+        values = {}
+        for name in own:
+            if name not in state:
+                continue
+            value = to_numpy(state[name])
+            if value.dtype.kind not in "fiu":
+                raise TypeError(f"state_dict[{name!r}]: expected a real (float or integer) array, "
+                                f"got {value.dtype.name}")
+            if value.shape != own[name].shape:
+                raise ValueError(f"state_dict[{name!r}]: expected shape {own[name].shape}, got {value.shape}")
+            values[name] = value
+        for name, value in values.items():
+            own[name][...] = value
+        self.invalidate()
+        return self
+
+    # ---- RNGs and mode ---------------------------------------------------------------------------
+    def _rngs(self):
+        return {(f"{p}.{a}" if p else a): getattr(m, a) for p, m in self.modules() for a in m._rng_attrs}
+
+    def rng_state(self):
+        """{path: bit-generator state} of every RNG in the tree (JSON-serialisable), for exact resume."""
+        return {k: r.bit_generator.state for k, r in self._rngs().items()}
+
+    def set_rng_state(self, state):
+        """Restore the states from `rng_state` (checked: the same RNGs must be present)."""
+        rngs = self._rngs()
+        if not isinstance(state, dict) or set(state) != set(rngs):
+            raise ValueError(f"state: expected RNG states for {sorted(rngs)}, got "
+                             f"{sorted(state) if isinstance(state, dict) else type(state).__name__}")
+        for k, r in rngs.items():
+            r.bit_generator.state = state[k]
+
+    def __repr__(self):
+        children = ", ".join(f"{k}={v!r}" for k, v in self._children.items())
+        return f"{type(self).__name__}({children}{', ' if children else ''}parameters={self.params.size})"
+
+    def train(self, mode=True):
+        """Set training mode (dropout on) for the whole subtree; returns self."""
+        for _, m in self.modules():
+            m.__dict__["training"] = bool(mode)
+        return self
+
+    def eval(self):
+        """Set inference mode for the whole subtree; returns self."""
+        return self.train(False)

@@ -1,0 +1,5 @@
+"""One training loop for every model (`Trainer`) and its callbacks."""
+from .callbacks import Callback, Metric, StateCarry
+from .trainer import OPTIMIZERS, Trainer, TrainingDiverged
+
+__all__ = ["Trainer", "TrainingDiverged", "Callback", "StateCarry", "Metric", "OPTIMIZERS"]

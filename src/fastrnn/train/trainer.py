@@ -1,0 +1,351 @@
+"""One training loop for every model: validation, checkpoints, JSONL log, exact resume, Ctrl-C,
+learning-rate decay and divergence detection.
+
+A model is anything with `params`/`grads` (a `fastrnn.nn.Module`), `zero_grad()`, `backward()`
+and a forward that gives the loss of a batch: by default `model.forward(batch, train=...)`, or
+any `forward(batch, train) -> loss` function (e.g. `StateCarry` for truncated BPTT). Batches come
+from any indexable (len + [i]) source; a plain iterable is read once into a list.
+
+After every `eval_every` iterations the Trainer measures the validation loss, writes `last.npz`
+(and `best.npz` when validation improved) and appends a line to `log.jsonl`. A checkpoint holds
+everything needed to continue exactly: parameters, optimiser state, the RNG states of the whole
+model, the callbacks' state (e.g. the carried hidden state) and the position in the data.
+
+Divergence: a non-finite loss, gradient or parameter, or a loss (training or validation) far
+above its running level stops training with `TrainingDiverged` before anything is written, so
+the last checkpoint on disk is always one with finite parameters and a finite validation loss.
+"""
+import json
+import math
+import os
+import signal
+import time
+
+import numpy as np
+
+from .. import io, optim
+from .callbacks import Callback, StateCarry
+
+OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
+              "sgd": optim.SGD, "adagrad": optim.Adagrad}
+
+
+class TrainingDiverged(RuntimeError):
+    """Training blew up (non-finite or exploding loss); the last good checkpoint is kept."""
+
+
+class Trainer:
+    """Train `model` on the batches `train`, validating on `val` (see the module docstring).
+
+    optimizer: one of OPTIMIZERS; clip: global-norm gradient clipping (0/None = off);
+    lr_decay: factor applied to the learning rate after every epoch (char-rnn's exponential
+    decay), or every `lr_decay_every` iterations when that is given (step decay); epochs and/or
+    max_time (seconds) bound the run; explode_factor: a loss above explode_factor times its
+    running level (plus 1) counts as divergence (0/None = only non-finite values do);
+    out: directory for best.npz, last.npz and log.jsonl (None = keep nothing on disk);
+    forward(batch, train) -> loss (default model.forward(batch, train=train)); callbacks: see
+    `fastrnn.train.callbacks`; items(batch) -> items counted for the items/s display.
+
+    Language models keep their original form: `Trainer(model, vocab, train_ids, val_ids,
+    batch_size=50, seq_len=50, val_tokens=200_000, ...)` builds the stream batches and the
+    `StateCarry` forward, and saves `vocab` with every checkpoint.
+    """
+
+    def __init__(self, model, train, val=None, *lm_val, forward=None, callbacks=(), items=None,
+                 vocab=None, batch_size=50, seq_len=50, optimizer="adam", lr=2e-3, clip=5.0,
+                 lr_decay=1.0, lr_decay_every=None, epochs=1, max_time=None, eval_every=200,
+                 val_tokens=200_000, explode_factor=10.0, out=None, progress=True, meta=None):
+        from ..data import Vocab
+        if isinstance(train, Vocab):       # the language-model form: (model, vocab, train_ids, val_ids)
+            vocab, train, val = train, val, lm_val[0] if lm_val else None
+        elif lm_val:
+            raise TypeError("Trainer: expected (model, train, val=None) or (model, vocab, train_ids, val_ids)")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
+        for name, value in (("eval_every", eval_every), ("epochs", epochs)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        for name, value in (("clip", clip or 0), ("explode_factor", explode_factor or 0),
+                            ("lr_decay", lr_decay), ("max_time", max_time or 0)):
+            if not isinstance(value, (int, float, np.number)) or not value >= 0:
+                raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
+        self.model, self.vocab = model, vocab
+        self.callbacks = list(callbacks)
+        if vocab is not None:
+            self.batches, self.val_batches = _stream_batches(train, val, batch_size, seq_len, val_tokens)
+            forward = forward or StateCarry(model)
+            items = items or (lambda batch: batch[0].size)          # tokens
+        else:
+            self.batches, self.val_batches = _indexable(train, "train"), _indexable(val, "val")
+        if not len(self.batches):
+            raise ValueError("train: expected at least one batch")
+        self.forward = forward or (lambda batch, train: model.forward(batch, train=train))
+        if isinstance(self.forward, Callback) and self.forward not in self.callbacks:
+            self.callbacks.insert(0, self.forward)
+        self.items = items or _count_items
+        self.optimizer = OPTIMIZERS[optimizer](model, lr=lr)
+        self.settings = dict(batch_size=batch_size, seq_len=seq_len, optimizer=optimizer, lr=lr,
+                             clip=clip, lr_decay=lr_decay, lr_decay_every=lr_decay_every,
+                             epochs=epochs, max_time=max_time, eval_every=eval_every,
+                             val_tokens=val_tokens, explode_factor=explode_factor)
+        self.out, self.progress, self.meta = out, progress, dict(meta or {})
+        # where we are: everything here goes into a checkpoint
+        self.iteration, self.epoch, self.window = 0, 0, 0
+        self.best_val, self.elapsed, self.loss_level = math.inf, 0.0, None
+        self._interrupted, self._saving, self._deferred = False, False, 0
+        self.last_checkpoint = None
+
+    # ---- one iteration ---------------------------------------------------------------------
+    def train_step(self):
+        """Forward + backward + clip + update on the next batch; returns its loss.
+
+        Raises TrainingDiverged (leaving the parameters as they were before the update when the
+        loss or the gradients are bad) instead of taking a step that would corrupt them.
+        """
+        batch = self.batches[self.window]
+        self.last_items = self.items(batch)     # for the items/s display
+        self.model.zero_grad()
+        loss = float(self.forward(batch, True))
+        self._check_loss("training loss", loss, self.loss_level)
+        self.model.backward()
+        g = self.model.grads
+        if not math.isfinite(float(np.dot(g, g))):
+            raise TrainingDiverged(f"the gradients became non-finite at iteration {self.iteration}")
+        if self.settings["clip"]:
+            optim.clip_grad_norm(self.model, self.settings["clip"])
+        self.optimizer.step()
+        p = self.model.params
+        if not math.isfinite(float(np.dot(p, p))):
+            raise TrainingDiverged(f"the parameters became non-finite at iteration {self.iteration}")
+        self.loss_level = loss if self.loss_level is None else 0.9 * self.loss_level + 0.1 * loss
+        self.iteration += 1
+        self.window += 1
+        every = self.settings["lr_decay_every"]
+        if every and self.iteration % every == 0:
+            self.optimizer.lr *= self.settings["lr_decay"]
+        for cb in self.callbacks:
+            cb.on_step_end(self, loss)
+        if self.window == len(self.batches):        # epoch boundary
+            self.window = 0
+            self.epoch += 1
+            for cb in self.callbacks:
+                cb.on_epoch_end(self)
+            if not every:
+                self.optimizer.lr *= self.settings["lr_decay"]
+        return loss
+
+    def _check_loss(self, what, loss, level):
+        """Raise TrainingDiverged for a non-finite loss or one far above `level`."""
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"the {what} became {loss} at iteration {self.iteration}")
+        factor = self.settings["explode_factor"]
+        if factor and level is not None and math.isfinite(level) and loss > factor * abs(level) + 1:
+            raise TrainingDiverged(f"the {what} exploded to {loss:.4g} (running level {level:.4g}) "
+                                   f"at iteration {self.iteration}")
+
+    def evaluate(self):
+        """Mean validation loss over the validation batches, or None without any."""
+        if not self.val_batches:
+            return None
+        for cb in self.callbacks:
+            cb.on_validation_start(self)
+        return sum(float(self.forward(b, False)) for b in self.val_batches) / len(self.val_batches)
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def fit(self, max_iters=None):
+        """Train until the epochs, the time budget or `max_iters` (more iterations) run out.
+
+        Returns a summary dict (stopped, iterations, epochs, best validation loss, seconds).
+        """
+        from tqdm.auto import tqdm     # imported here: only the trainer needs a progress bar
+        s = self.settings
+        total = s["epochs"] * len(self.batches)
+        stop_at = total if max_iters is None else min(total, self.iteration + max_iters)
+        rate = "tok_s" if self.vocab is not None else "items_s"
+        bar = tqdm(total=total, initial=self.iteration, disable=not self.progress, unit="it",
+                   dynamic_ncols=True)
+        old_handler = self._catch_ctrl_c()
+        start, recent = time.perf_counter() - self.elapsed, []
+        summary = dict(stopped="done")
+        try:
+            while self.iteration < stop_at:
+                if s["max_time"] and time.perf_counter() - start >= s["max_time"]:
+                    summary["stopped"] = "time budget"
+                    break
+                if self._interrupted:
+                    summary["stopped"] = "interrupted"
+                    break
+                t0 = time.perf_counter()
+                try:
+                    loss = self.train_step()
+                except TrainingDiverged as e:
+                    raise self._diverged(e) from None
+                recent.append(loss)
+                bar.update(1)
+                speed = self.last_items / (time.perf_counter() - t0)
+                bar.set_postfix({"loss": f"{loss:.3f}", rate: f"{speed:.0f}"},
+                                refresh=False)
+                if self.iteration % s["eval_every"] == 0 or self.iteration == stop_at:
+                    self.elapsed = time.perf_counter() - start
+                    self._checkpoint(np.mean(recent), bar)
+                    recent = []
+            self.elapsed = time.perf_counter() - start
+            if recent or summary["stopped"] != "done":
+                self._checkpoint(np.mean(recent) if recent else math.nan, bar)
+        finally:
+            bar.close()
+            if old_handler is not None:
+                signal.signal(signal.SIGINT, old_handler)
+        summary.update(iterations=self.iteration, epochs=self.iteration / len(self.batches),
+                       best_val=self.best_val, seconds=self.elapsed)
+        return summary
+
+    def _diverged(self, e):
+        keep = (f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
+                else "no checkpoint was written")
+        return TrainingDiverged(f"{e}; {keep}")
+
+    def _checkpoint(self, train_loss, bar):
+        """Validate, log, write last.npz (and best.npz on improvement); never a diverged model."""
+        val = self.evaluate()
+        if val is not None:
+            try:
+                self._check_loss("validation loss", val, None if math.isinf(self.best_val) else self.best_val)
+            except TrainingDiverged as e:
+                raise self._diverged(e) from None
+        improved = val is not None and val < self.best_val
+        if improved:
+            self.best_val = val
+        record = dict(iteration=self.iteration, epoch=round(self.iteration / len(self.batches), 4),
+                      train_loss=_finite(train_loss), val_loss=_finite(val),
+                      val_ppl=_finite(math.exp(val)) if val is not None and val < 700 else None,
+                      lr=self.optimizer.lr, seconds=round(self.elapsed, 3))
+        for cb in self.callbacks:
+            record.update(cb.metrics(self))
+        if val is not None:
+            bar.write(f"iter {self.iteration}: train {train_loss:.4f}  val {val:.4f}  "
+                      f"(ppl {math.exp(min(val, 700)):.2f})" + ("  *best*" if improved else ""))
+        if self.out is None:
+            return
+        self._saving = True       # Ctrl-C waits until the files below are complete
+        try:
+            os.makedirs(self.out, exist_ok=True)
+            last = os.path.join(self.out, "last.npz")
+            self.save(last)
+            self.last_checkpoint = last
+            if improved or val is None:     # without validation, the latest is the best we know
+                self.save(os.path.join(self.out, "best.npz"))
+            with open(os.path.join(self.out, "log.jsonl"), "a") as f:
+                f.write(json.dumps(record) + "\n")
+        finally:
+            self._saving = False
+            deferred, self._deferred = self._deferred, 0
+        for _ in range(deferred):       # the interrupts that arrived during the save, in order
+            self._on_interrupt()
+
+    def _on_interrupt(self):
+        if self._interrupted:           # a second Ctrl-C stops at once (never inside a save)
+            raise KeyboardInterrupt
+        self._interrupted = True
+
+    def _catch_ctrl_c(self):
+        """Turn Ctrl-C into a flag checked between iterations; during a save, defer it."""
+        def handler(signum, frame):
+            if self._saving:
+                self._deferred += 1
+            else:
+                self._on_interrupt()
+        try:
+            return signal.signal(signal.SIGINT, handler)
+        except ValueError:                      # not the main thread: leave signals alone
+            return None
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def save(self, path):
+        """Write a checkpoint from which `Trainer.resume` continues exactly."""
+        p = self.model.params
+        if not math.isfinite(float(np.dot(p, p))):
+            raise TrainingDiverged("refusing to save non-finite parameters")
+        cb_state, extra = {}, {}
+        for cb in self.callbacks:
+            state, arrays = cb.checkpoint_state()
+            cb_state[type(cb).__name__] = state
+            extra.update(arrays)
+        training = dict(iteration=self.iteration, epoch=self.epoch, window=self.window,
+                        best_val=_finite(self.best_val), elapsed=self.elapsed,
+                        loss_level=_finite(self.loss_level), settings=self.settings,
+                        rng=self.model.rng_state(), callbacks=cb_state)
+        io.save(path, self.model, self.vocab, optimizer=self.optimizer, arrays=extra,
+                training=training, **self.meta)
+
+    @classmethod
+    def resume(cls, path, train, val=None, progress=True, forward=None, callbacks=(), **overrides):
+        """A Trainer that continues the run saved at `path` (model, optimiser, RNGs, callbacks'
+        state, data position) on the same `train`/`val` data (token ids for a language model).
+
+        `overrides` may change settings such as epochs or max_time; the rest come from the file.
+        """
+        model, vocab, extra = io.load(path)
+        training = extra["meta"].get("training")
+        if training is None:
+            raise ValueError(f"{path}: holds a model but no training state to resume from")
+        if extra["optimizer"] is None:
+            raise ValueError(f"{path}: holds no optimizer state to resume from")
+        settings = dict(training["settings"], **overrides)
+        out = settings.pop("out", None)
+        meta = {k: v for k, v in extra["meta"].items() if k not in io.RESERVED_META and k != "training"}
+        data = (vocab, train, val) if vocab is not None else (train, val)
+        trainer = cls(model, *data, forward=forward, callbacks=callbacks, out=out,
+                      progress=progress, meta=meta, **settings)
+        trainer.optimizer.load_state_dict(extra["optimizer"])
+        rng = training["rng"]
+        if "bit_generator" in rng:      # written before fastrnn.nn: the layer stack's one RNG
+            rng = {"rnn._dropout_rng": rng}
+        model.set_rng_state(rng)
+        trainer.iteration, trainer.epoch = training["iteration"], training["epoch"]
+        trainer.window, trainer.elapsed = training["window"], training["elapsed"]
+        trainer.best_val = math.inf if training["best_val"] is None else training["best_val"]
+        trainer.loss_level = training.get("loss_level")
+        for cb in trainer.callbacks:
+            cb.restore(training.get("callbacks", {}).get(type(cb).__name__, {}), extra["arrays"])
+        if trainer.window >= len(trainer.batches):
+            raise ValueError(f"{path}: data position {trainer.window} is past the end of this data "
+                             f"({len(trainer.batches)} batches); was it trained on other data?")
+        return trainer
+
+
+def _stream_batches(train_ids, val_ids, batch_size, seq_len, val_tokens):
+    """The char-rnn streams of a language model: training and (bounded) validation windows."""
+    from ..data import StreamBatches
+    batches, val_batches = StreamBatches(train_ids, batch_size, seq_len), None
+    if val_ids is not None and val_tokens:
+        val_ids = val_ids[:val_tokens + 1]    # bound the cost of each validation
+    if val_ids is not None and len(val_ids) > 1:
+        # validation may be short: shrink its batch so at least one window fits
+        val_b = max(1, min(batch_size, (len(val_ids) - 1) // seq_len))
+        if (len(val_ids) - 1) // val_b >= seq_len:
+            val_batches = StreamBatches(val_ids, val_b, seq_len)
+    return batches, val_batches
+
+
+def _indexable(batches, name):
+    """`batches` if it supports len() and [i], else a list of it (None stays None)."""
+    if batches is None or (hasattr(batches, "__len__") and hasattr(batches, "__getitem__")):
+        return batches
+    try:
+        return list(batches)
+    except TypeError:
+        raise TypeError(f"{name}: expected an indexable or iterable source of batches, "
+                        f"got {type(batches).__name__}") from None
+
+
+def _count_items(batch):
+    """Items in a batch for the rate display: the first axis of its first array."""
+    first = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
+    shape = np.shape(first)
+    return shape[0] if shape else 1
+
+
+def _finite(v):
+    """A JSON-safe float: None for None/NaN/inf."""
+    return None if v is None or not math.isfinite(v) else float(v)
