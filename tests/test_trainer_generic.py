@@ -167,6 +167,29 @@ def test_a_second_ctrl_c_during_the_final_save_does_not_lose_it(tmp_path, monkey
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_second_ctrl_c_during_the_final_validation_waits_for_the_save(tmp_path, monkeypatch):
+    trainer = lm_trainer(tmp_path, eval_every=1000)
+    evaluate = trainer.evaluate
+
+    def interrupted_evaluate():
+        os.kill(os.getpid(), signal.SIGINT)    # the second press, while validating
+        return evaluate()
+    step = trainer.train_step
+
+    def interrupting_step():
+        loss = step()
+        if trainer.iteration == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            monkeypatch.setattr(trainer, "evaluate", interrupted_evaluate)
+        return loss
+    monkeypatch.setattr(trainer, "train_step", interrupting_step)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    _, _, extra = fastrnn.load(tmp_path / "last.npz")
+    assert extra["meta"]["training"]["iteration"] == 2
+    assert (tmp_path / "best.npz").exists() and (tmp_path / "log.jsonl").read_text().count("\n") == 1
+
+
 def test_bad_trainer_arguments(tmp_path):
     with pytest.raises(TypeError, match="batches"):
         Trainer(BitClassifier(), 5)

@@ -206,7 +206,21 @@ class Trainer:
         return TrainingDiverged(f"{e}; {keep}")
 
     def _checkpoint(self, train_loss, bar):
-        """Validate, log, write last.npz (and best.npz on improvement); never a diverged model."""
+        """Validate, log, write last.npz (and best.npz on improvement); never a diverged model.
+
+        Ctrl-C waits until the checkpoint is complete (validation included): an interrupt that
+        arrives meanwhile is handled once the files are written.
+        """
+        self._saving = True
+        try:
+            self._validate_and_write(train_loss, bar)
+        finally:
+            self._saving = False
+            deferred, self._deferred = self._deferred, 0
+        for _ in range(deferred):       # the interrupts that arrived meanwhile, in order
+            self._on_interrupt()
+
+    def _validate_and_write(self, train_loss, bar):
         val = self.evaluate()
         if val is not None:
             try:
@@ -227,21 +241,14 @@ class Trainer:
                       f"(ppl {math.exp(min(val, 700)):.2f})" + ("  *best*" if improved else ""))
         if self.out is None:
             return
-        self._saving = True       # Ctrl-C waits until the files below are complete
-        try:
-            os.makedirs(self.out, exist_ok=True)
-            last = os.path.join(self.out, "last.npz")
-            self.save(last)
-            self.last_checkpoint = last
-            if improved or val is None:     # without validation, the latest is the best we know
-                self.save(os.path.join(self.out, "best.npz"))
-            with open(os.path.join(self.out, "log.jsonl"), "a") as f:
-                f.write(json.dumps(record) + "\n")
-        finally:
-            self._saving = False
-            deferred, self._deferred = self._deferred, 0
-        for _ in range(deferred):       # the interrupts that arrived during the save, in order
-            self._on_interrupt()
+        os.makedirs(self.out, exist_ok=True)
+        last = os.path.join(self.out, "last.npz")
+        self.save(last)
+        self.last_checkpoint = last
+        if improved or val is None:     # without validation, the latest is the best we know
+            self.save(os.path.join(self.out, "best.npz"))
+        with open(os.path.join(self.out, "log.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
 
     def _on_interrupt(self):
         if self._interrupted:           # a second Ctrl-C stops at once (never inside a save)
