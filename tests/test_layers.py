@@ -373,7 +373,7 @@ def test_inference_forward_keeps_the_pending_tape_and_backward_consumes_it():
 def test_dropout_masks_are_inverted_and_scaled():
     layer = fastrnn.RNN(I, 200, num_layers=3, dropout=0.25, dtype="float64", seed=0)
     layer(np.ones((T, B, I)))
-    masks = layer._tape["masks"]
+    masks = layer._buffers.tape["masks"]
     assert masks[-1] is None and len(masks) == 3     # no dropout after the last layer
     for m in masks[:2]:
         assert set(np.unique(m)) == {0.0, 1 / 0.75}

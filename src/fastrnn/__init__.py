@@ -6,6 +6,7 @@ models, `fastrnn.reference` holds the same maths in plain NumPy.
 __version__ = "0.1.0"
 
 from . import nn, optim, reference  # noqa: I001  (nn before layers: the layers are nn Modules)
+from ._kernels import get_num_threads, set_num_threads
 from .data import StreamBatches, Vocab, pad_sequences, split
 from .io import load, save
 from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimplifiedGRU
@@ -14,4 +15,4 @@ from .sample import generate
 
 __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
            "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "optim", "nn",
-           "reference", "__version__"]
+           "reference", "set_num_threads", "get_num_threads", "__version__"]

@@ -74,7 +74,8 @@ def build_parser():
     t.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this file/directory")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    t.add_argument("--threads", type=int, default=None, help="BLAS threads (default: BLAS's choice)")
+    t.add_argument("--threads", type=int, default=None,
+                   help="kernel threads: fastrnn's team and BLAS (default: the CPUs this process may use)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     s = sub.add_parser("sample", help="generate text from a checkpoint")
@@ -108,7 +109,8 @@ def _set_threads(threads, argv):
     if threads < 1:
         sys.exit("fastrnn: --threads must be at least 1")
     if os.environ.get("OPENBLAS_NUM_THREADS") != str(threads):
-        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+                   FASTRNN_NUM_THREADS=str(threads))
         argv = sys.argv[1:] if argv is None else list(argv)
         os.execve(sys.executable, [sys.executable, "-m", "fastrnn", *argv], env)
 
@@ -220,6 +222,14 @@ def _info(args):
         if var in os.environ:
             print(f"note: {var}={os.environ[var]} is set (forces an OpenBLAS kernel choice)")
     print(f"CPU features used by the kernels' activation loops: {_cpu_level()}")
+    from ._kernels import engine_info, supported_isas
+    e = engine_info()
+    if e["path"] == "engine":
+        print(f"float32 kernels: fastrnn's engine, {e['isa']} micro-kernels (supported here: "
+              f"{', '.join(supported_isas())}), {e['threads']} thread(s) of its own team")
+    else:
+        print("float32 kernels: SciPy's BLAS (FASTRNN_KERNELS=blas, or no AVX2/AVX-512 here)")
+    print("float64 kernels: SciPy's BLAS")
 
 
 def _cpu_level():

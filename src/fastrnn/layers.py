@@ -10,6 +10,7 @@ L layers, D directions (2 when bidirectional), G gates.
 import numpy as np
 
 from . import _kernels
+from ._buffers import LayerBuffers
 from .nn.module import Module
 from .nn.module import to_numpy as _to_numpy
 
@@ -24,6 +25,13 @@ class _Recurrent(Module):
     U(-1/sqrt(H), 1/sqrt(H)), and the dropout masks are reproducible from it). Subclasses only
     pick the kernel cell and their torch options. A layer is a `fastrnn.nn.Module`: alone it
     owns its buffers, inside a model it works on the model's slices.
+
+    Threads: one layer may be used by several threads at once for inference (`forward` with
+    train=False, `step`): each thread has its own workspaces, and kernel calls share fastrnn's
+    thread team one call at a time. A training forward keeps its tape for `backward` in the
+    calling thread; parameter gradients are shared, so concurrent training of one layer is not
+    meaningful. Packed weights for inference are cached while `param_version` is unchanged: call
+    `invalidate()` after editing `params` in place.
     """
     lstm = False
     _rng_attrs = ("_dropout_rng",)
@@ -48,8 +56,9 @@ class _Recurrent(Module):
         super().__init__(dtype)
         init_seq, dropout_seq = np.random.SeedSequence(seed).spawn(2)
         self._dropout_rng = np.random.default_rng(dropout_seq)
-        self._tape = None
-        self._work, self._weight_cache = {}, {}
+        # per-thread tapes and workspaces (bounded), views of the weights, packed forward weights
+        self._buffers = LayerBuffers(self.dtype, max_keys=4 * self.num_layers * (self.D + 2))
+        self._weight_cache, self._packed = {}, {}
         self.add_parameters(self._specs())
         bound = 1 / np.sqrt(self.hidden_size)                  # as PyTorch: U(-1/sqrt(H), 1/sqrt(H))
         self.params[...] = np.random.default_rng(init_seq).uniform(-bound, bound, self.params.size)
@@ -84,6 +93,7 @@ class _Recurrent(Module):
 
     def _storage_changed(self):
         self.__dict__["_weight_cache"] = {}     # cached views point into the old storage
+        self.__dict__["_packed"] = {}
 
     def _weights(self, k, d):
         """Kernel arguments of layer k, direction d: (W_ih, W_hh, b_ih, b_hh), {w_peep, W_hr}, grads.
@@ -219,11 +229,12 @@ class _Recurrent(Module):
                     args = (None,) + args[1:]
                 states = (None if h0 is None else h0[j], None if c0 is None else c0[j])
                 sizes = (self.cell, T, B, xd.shape[2], H, P, self.peephole)
-                tape = self._buffer(("tape", k, d), _kernels.tape_size(*sizes)) if train else None
-                work = None if train else self._buffer(("work", k, d), _kernels.work_size(*sizes))
+                tape = self._buffers.get(("tape", k, d), _kernels.tape_size(*sizes)) if train else None
+                work = None if train else self._buffers.get(("work", k, d), _kernels.work_size(*sizes))
                 y, _, _ = _kernels.forward(self.cell, xd, *args, *states, lengths=lengths, tape=tape,
                                            work=work, y=out if D == 1 else None, h_T=h_n[j],
-                                           c_T=None if c_n is None else c_n[j], **kw)
+                                           c_T=None if c_n is None else c_n[j],
+                                           packed=None if train else self._packed_weights(k, d), **kw)
                 if D == 2:      # [forward, backward] features; the reverse run goes back to forward time
                     out[:, :, d * P:(d + 1) * P] = y if d == 0 else _reverse(y, rev, copy=False)
                 runs[k].append((xd, tape, states))
@@ -235,8 +246,10 @@ class _Recurrent(Module):
             masks.append(mask)
             inp = out
         if train:
-            self._tape = dict(runs=runs, masks=masks, lengths=lengths, rev=rev, unbatched=unbatched,
-                              input_projected=input_projected, shape=x.shape)
+            self._buffers.tape = dict(runs=runs, masks=masks, lengths=lengths, rev=rev, unbatched=unbatched,
+                                      input_projected=input_projected, shape=x.shape)
+        else:
+            self._buffers.trim()
         y = self._from_time_major(inp, unbatched)
         if unbatched:
             h_n, c_n = h_n[:, 0], None if c_n is None else c_n[:, 0]
@@ -244,16 +257,23 @@ class _Recurrent(Module):
 
     __call__ = forward
 
-    def _buffer(self, key, size):
-        """A reusable tape/work buffer of at least `size` elements.
+    def _packed_weights(self, k, d):
+        """W_hh (and W_hr) of layer k, direction d packed for the float32 engine's forward, kept
+        while `param_version` is unchanged (None where the kernels run on BLAS). Inference and
+        `step` then pay for packing once, not at every call."""
+        version = self.param_version
+        hit = self._packed.get((k, d))
+        if hit is None or hit[0] != version:
+            args, kw, _ = self._weights(k, d)
+            hit = self._packed[(k, d)] = (version, _kernels.pack_forward(
+                self.cell, args[1], kw["W_hr"], peephole=self.peephole))
+        return hit[1]
 
-        Kept between calls (keyed by layer and direction) so a training loop allocates its tapes
-        once; a larger shape grows the buffer, a smaller one reuses its head.
-        """
-        buf = self._work.get(key)
-        if buf is None or buf.size < size:
-            buf = self._work[key] = np.empty(size, self.dtype)
-        return buf
+    def release_buffers(self):
+        """Free the calling thread's cached tapes and workspaces (and a pending tape) now; they
+        are re-created when needed."""
+        self._buffers.clear()
+        self._buffers.tape = None
 
     # ---- backward ---------------------------------------------------------------------------------
     def backward(self, dout, dh_n=None):
@@ -264,10 +284,10 @@ class _Recurrent(Module):
         the projection's); dh0 (L*D, B, P), dc0 (L*D, B, H). Parameter gradients accumulate (+=)
         into `grads`. The tape is consumed: a second backward needs a new training forward.
         """
-        tape = self._tape
+        tape = self._buffers.tape
         if tape is None:
-            raise RuntimeError("backward: no tape; call forward(..., train=True) first "
-                               "(each training forward allows one backward)")
+            raise RuntimeError("backward: no tape; call forward(..., train=True) first in this "
+                               "thread (each training forward allows one backward)")
         T, B, _ = tape["shape"]
         unbatched, lengths, rev = tape["unbatched"], tape["lengths"], tape["rev"]
         P, H, L, D = self.P, self.hidden_size, self.num_layers, self.D
@@ -302,7 +322,8 @@ class _Recurrent(Module):
             if k > 0 and tape["masks"][k - 1] is not None:
                 dx *= tape["masks"][k - 1]      # backprop through inverted dropout
             dy = dx
-        self._tape = None
+        self._buffers.tape = None
+        self._buffers.trim()
         dx = self._from_time_major(dy, unbatched)
         if unbatched:
             dh0, dc0 = dh0[:, 0], None if dc0 is None else dc0[:, 0]
@@ -315,7 +336,8 @@ class _Recurrent(Module):
         state as h_n (LSTM: (h_n, c_n)) of `forward`, or None for zeros; the given state is not
         modified, the returned one is new. Unidirectional layers only (a reverse direction needs
         the future). input_projected=True: x_t is x_t @ weight_ih_l0.T, (B, G*H). Work buffers
-        are kept per batch size, so a sampling loop allocates only its outputs.
+        (for the last few batch sizes) and the packed weights are kept, so a sampling loop
+        allocates only its outputs and packs the weights once.
         """
         if self.bidirectional:
             raise ValueError("step: a bidirectional layer cannot run one step at a time")
@@ -340,12 +362,10 @@ class _Recurrent(Module):
                 args = (None,) + args[1:]
             hk = np.zeros((B, P), self.dtype) if h is None else h[k]
             ck = None if not self.lstm else np.zeros((B, H), self.dtype) if c is None else c[k]
-            work = self._work.get(("step", k, B))       # sized once per batch size
-            if work is None:
-                work = self._work[("step", k, B)] = np.empty(_kernels.work_size(
-                    self.cell, 1, B, inp.shape[1], H, P, self.peephole), self.dtype)
+            work = self._buffers.get(("step", k, B), _kernels.work_size(
+                self.cell, 1, B, inp.shape[1], H, P, self.peephole))
             _kernels.step(self.cell, inp, hk, ck, *args, work=work, h_out=h_new[k],
-                          c_out=None if c_new is None else c_new[k], **kw)
+                          c_out=None if c_new is None else c_new[k], packed=self._packed_weights(k, 0), **kw)
             inp = h_new[k]
         y = inp.copy()          # the output must not alias the returned state
         if unbatched:
