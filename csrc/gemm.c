@@ -12,6 +12,8 @@
 
 typedef void (*panel_fn)(int M, int K, const float *A, size_t rsa, size_t csa, const float *P,
                          float *C, size_t ldc, int width, int acc);
+typedef void (*wide_fn)(int K, const float *A, size_t rsa, size_t csa, const float *P, size_t pstride,
+                        float *const *C, size_t ldc, const int *width, int acc);
 
 #if FRNN_X86
 /* ---- AVX2 + FMA: 6 x 16 ---- */
@@ -152,10 +154,38 @@ void frnn_pk_pack(const frnn_pk *pk, const float *W, size_t ldw, int trans, int 
     }
 }
 
+/* The few-row kernels: M rows (1..3) of `np` panels at once (see WIDE in microkernel.h). */
+static wide_fn wide_kernel(int nr, int M, int *np)
+{
+#if FRNN_X86
+    static const wide_fn k2[3] = {wide1x4_avx2, wide2x2_avx2, wide3x2_avx2};
+    static const wide_fn k5[3] = {wide1x4_avx512, wide2x2_avx512, wide3x2_avx512};
+    *np = M == 1 ? 4 : 2;
+    return (nr == 32 ? k5 : k2)[M - 1];
+#else
+    (void)nr, (void)M, (void)np;
+    return NULL;
+#endif
+}
+
 void frnn_pk_mul(const frnn_pk *pk, int p0, int p1, int M, const float *A, size_t rsa, size_t csa,
                  float *C, size_t ldc, int accumulate)
 {
     panel_fn run = panel_kernel(pk->nr);
+    if (M >= 1 && M <= 3) {                 /* a small batch: several panels per kernel call */
+        int np;
+        wide_fn wide = wide_kernel(pk->nr, M, &np);
+        const size_t pstride = (size_t)pk->K * pk->nr;
+        for (; p0 + np <= p1; p0 += np) {
+            float *out[4];
+            int width[4];
+            for (int q = 0; q < np; q++) {
+                out[q] = C + frnn_pk_col(pk, p0 + q);
+                width[q] = frnn_pk_width(pk, p0 + q);
+            }
+            wide(pk->K, A, rsa, csa, pk->data + (size_t)p0 * pstride, pstride, out, ldc, width, accumulate);
+        }
+    }
     for (int p = p0; p < p1; p++)
         run(M, pk->K, A, rsa, csa, pk->data + (size_t)p * pk->K * pk->nr, C + frnn_pk_col(pk, p), ldc,
             frnn_pk_width(pk, p), accumulate);

@@ -49,6 +49,40 @@ MICRO(5)
 MICRO(6)
 #undef MICRO
 
+/* Few rows (a batch of 1-3 in a time step): MR rows x NP panels at once, so that 2 * MR * NP
+ * accumulators hide the FMA latency that one row of one panel (2 accumulators) would expose.
+ * Panel q is at P + q * pstride, its output at C[q] (width[q] valid columns). Every element
+ * goes through the same fused multiply-adds in the same order as in MICRO. */
+#define WIDE(MR, NP)                                                                               \
+    TARGET static void ISA(wide##MR##x##NP)(int K, const float *A, size_t rsa, size_t csa,         \
+                                            const float *P, size_t pstride, float *const *C,       \
+                                            size_t ldc, const int *width, int acc)                 \
+    {                                                                                              \
+        VEC c[MR][2 * NP];                                                                         \
+        for (int i = 0; i < MR; i++)                                                               \
+            for (int j = 0; j < 2 * NP; j++) c[i][j] = VZERO();                                    \
+        for (int k = 0; k < K; k++) {                                                              \
+            const float *a = A + (size_t)k * csa, *w = P + (size_t)k * 2 * VL;                     \
+            for (int i = 0; i < MR; i++) {                                                         \
+                const VEC x = VBCAST(a[(size_t)i * rsa]);                                          \
+                for (int j = 0; j < 2 * NP; j++)                                                   \
+                    c[i][j] = VFMA(x, VLOAD(w + (size_t)(j / 2) * pstride + (j % 2) * VL), c[i][j]); \
+            }                                                                                      \
+        }                                                                                          \
+        for (int q = 0; q < NP; q++)                                                               \
+            for (int i = 0; i < MR; i++) {                                                         \
+                float out[2 * VL], *cq = C[q] + (size_t)i * ldc;                                   \
+                VSTORE(out, c[i][2 * q]);                                                          \
+                VSTORE(out + VL, c[i][2 * q + 1]);                                                 \
+                for (int j = 0; j < width[q]; j++) cq[j] = acc ? out[j] + cq[j] : out[j];          \
+            }                                                                                      \
+    }
+
+WIDE(1, 4)
+WIDE(2, 2)
+WIDE(3, 2)
+#undef WIDE
+
 /* Rows [0, M) of one panel: blocks of FRNN_MR, then one kernel for the remainder. */
 TARGET static void ISA(panel_rows)(int M, int K, const float *A, size_t rsa, size_t csa,
                                    const float *P, float *C, size_t ldc, int width, int acc)

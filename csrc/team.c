@@ -2,8 +2,8 @@
  *
  * Waiting is spin-then-sleep: a member first spins on an atomic (cheap when the others arrive
  * within microseconds, as they do between the time steps of one kernel call), then sleeps on a
- * condition variable so that an idle team costs no CPU. Workers go back to sleep ~50 us after a
- * task, unlike a BLAS thread pool that keeps spinning and steals the core from the caller.
+ * condition variable so that an idle team costs no CPU. Workers go back to sleep within ~50 us
+ * of a task, unlike a BLAS thread pool that keeps spinning and steals the core from the caller.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -13,7 +13,9 @@
 #include "team.h"
 
 #ifndef FRNN_SPINS
-#define FRNN_SPINS 20000           /* pause iterations before sleeping (tens of microseconds) */
+#define FRNN_SPINS 1000            /* pause iterations before sleeping (~10-50 us): long enough for
+                                      a member that is running, short enough not to burn a core
+                                      waiting for one the OS has descheduled */
 #endif
 
 struct frnn_team {
