@@ -1,4 +1,5 @@
-"""The `fastrnn` command: `fastrnn train [CORPUS]`, `fastrnn sample CHECKPOINT`, `fastrnn info`.
+"""The `fastrnn` command: `fastrnn train [CORPUS]`, `fastrnn sample CHECKPOINT`,
+`fastrnn export CHECKPOINT MODEL.onnx`, `fastrnn bench`, `fastrnn info`.
 
 With no CORPUS, `fastrnn train` learns from the Python standard library's own source code (the
 running interpreter's `*.py` files, in sorted order): a real multi-megabyte corpus that every
@@ -89,6 +90,13 @@ def build_parser():
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--threads", type=int, default=None)
 
+    e = sub.add_parser("export", help="write a language-model checkpoint as an ONNX graph")
+    e.add_argument("checkpoint", help="a .npz checkpoint, or a training directory (uses best.npz)")
+    e.add_argument("output", help="the .onnx file to write")
+    e.add_argument("--opset", type=int, default=17, help="ONNX opset (14 or later)")
+    e.add_argument("--lengths", action="store_true", help="add a lengths (B,) input for ragged batches")
+    e.add_argument("--no-initial-state", action="store_true", help="no h0/c0 inputs: start from zeros")
+
     i = sub.add_parser("info", help="versions, BLAS, threads and CPU features")
     i.add_argument("--threads", type=int, default=None)
     return p
@@ -97,8 +105,9 @@ def build_parser():
 def main(argv=None):
     """Entry point of the `fastrnn` console script."""
     args = build_parser().parse_args(argv)
-    _set_threads(args.threads, argv)
-    return {"train": _train, "sample": _sample, "info": _info}[args.command](args) or 0
+    _set_threads(getattr(args, "threads", None), argv)
+    return {"train": _train, "sample": _sample, "export": _export,
+            "info": _info}[args.command](args) or 0
 
 
 def _set_threads(threads, argv):
@@ -189,6 +198,19 @@ def _sample(args):
     except (OSError, ValueError) as e:
         sys.exit(f"fastrnn: {e}")
     print(text)
+
+
+def _export(args):
+    from .export import export_onnx
+    from .io import load
+    path = _checkpoint_path(args.checkpoint, "best.npz")
+    try:
+        model, _, _ = load(path)
+        export_onnx(model, args.output, opset=args.opset, lengths=args.lengths,
+                    initial_state=not args.no_initial_state)
+    except (OSError, ValueError, ImportError) as e:
+        sys.exit(f"fastrnn: {e}")
+    print(f"fastrnn: wrote {args.output} ({model})")
 
 
 def _info(args):
