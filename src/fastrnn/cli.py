@@ -41,6 +41,24 @@ def stdlib_corpus(max_bytes=None):
     return "\n\n".join(parts)
 
 
+def _regex(text):
+    try:
+        re.compile(text)
+    except re.error as e:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {e}") from None
+    return text
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number such as 0.1, got {text!r}")
+    return value
+
+
 def build_parser():
     """The argparse parser of the `fastrnn` command."""
     p = argparse.ArgumentParser(prog="fastrnn", description="Fast CPU recurrent language models.")
@@ -97,6 +115,18 @@ def build_parser():
     e.add_argument("--lengths", action="store_true", help="add a lengths (B,) input for ragged batches")
     e.add_argument("--no-initial-state", action="store_true", help="no h0/c0 inputs: start from zeros")
 
+    b = sub.add_parser("bench", help="measure fastrnn against fastrnn.reference and torch on this machine")
+    b.add_argument("--quick", action="store_true", help="a small subset (under a minute)")
+    b.add_argument("--filter", type=_regex, metavar="REGEX", help="only workloads whose name matches")
+    b.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: BLAS's choice)")
+    b.add_argument("--json", metavar="PATH", help="write the report as JSON (schema: docs/bench.md)")
+    b.add_argument("--markdown", metavar="PATH", help="write the report's tables as Markdown")
+    b.add_argument("--plot", metavar="PATH", help="write a PNG: speed-up over torch and %% of peak (matplotlib)")
+    b.add_argument("--compare", nargs=2, metavar=("OLD.json", "NEW.json"),
+                   help="compare two JSON reports instead of measuring; exit 1 on a slowdown")
+    b.add_argument("--threshold", type=_fraction, default=0.1,
+                   help="--compare flags new/old above 1 + THRESHOLD (default 0.1)")
+
     i = sub.add_parser("info", help="versions, BLAS, threads and CPU features")
     i.add_argument("--threads", type=int, default=None)
     return p
@@ -107,7 +137,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     _set_threads(getattr(args, "threads", None), argv)
     return {"train": _train, "sample": _sample, "export": _export,
-            "info": _info}[args.command](args) or 0
+            "bench": _bench, "info": _info}[args.command](args) or 0
 
 
 def _set_threads(threads, argv):
@@ -211,6 +241,11 @@ def _export(args):
     except (OSError, ValueError, ImportError) as e:
         sys.exit(f"fastrnn: {e}")
     print(f"fastrnn: wrote {args.output} ({model})")
+
+
+def _bench(args):
+    from .benchmarks import main as bench_main
+    return bench_main(args)
 
 
 def _info(args):
