@@ -1,7 +1,6 @@
 """Running a selection of workloads into one report (the JSON document of docs/bench.md)."""
 import datetime
 import statistics
-import sys
 import time
 
 from . import timing
@@ -52,7 +51,7 @@ def run(quick=False, pattern=None, progress=True, command=None):
     start = time.perf_counter()
     report = dict(schema=SCHEMA, created=datetime.datetime.now(datetime.timezone.utc).isoformat(),
                   mode="quick" if quick else "default", filter=pattern,
-                  command=command or " ".join(["fastrnn", "bench"] + sys.argv[2:]),
+                  command=command or "fastrnn.benchmarks.suite.run()",
                   machine=timing.machine_info(), peak=timing.measure_peak(peak_repeats), workloads=[])
     for w in tqdm(workloads, desc="fastrnn bench", unit="workload", disable=not progress):
         kind = "memory" if w.group == "memory" else "time"
