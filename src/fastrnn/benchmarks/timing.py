@@ -89,9 +89,24 @@ def _proc_status_kb(field):
     raise OSError(f"/proc/self/status has no {field}")
 
 
+def _fixed_mmap_threshold():
+    """Make glibc serve every allocation >= 128 KiB from fresh pages (mmap) and return them on free.
+
+    By default glibc raises its mmap threshold after large frees and then reuses memory the
+    process already holds, so an allocation would not show as RSS growth. This setting stays for
+    the rest of the process (the memory workloads run last).
+    """
+    import ctypes
+    try:
+        ctypes.CDLL(None).mallopt(-3, 128 * 1024)       # M_MMAP_THRESHOLD (fixed: no dynamic raise)
+    except (OSError, AttributeError):
+        pass                                            # not glibc: measure as is
+
+
 def peak_rss_growth(fn):
     """Bytes by which the process's peak RSS rose above its current RSS while fn() ran, or None
     where Linux's resettable peak (/proc/self/clear_refs, VmHWM) is unavailable."""
+    _fixed_mmap_threshold()
     gc.collect()
     try:
         with open("/proc/self/clear_refs", "w") as f:
