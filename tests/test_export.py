@@ -91,6 +91,20 @@ def test_without_initial_state_starts_from_zeros(tmp_path, cell):
     assert inputs == ["x", "lengths"]
 
 
+def test_zero_length_is_the_documented_difference(tmp_path):
+    """fastrnn.export's docstring: for a length of 0 ONNX Runtime returns a zero final state where
+    fastrnn returns the initial one; the outputs (all zero) agree."""
+    layer = GRU(I, H, seed=0)
+    x = np.ones((T, 2, I), np.float32)
+    h0 = np.full((1, 2, H), 0.5, np.float32)
+    y, h = layer.forward(x, h0, lengths=np.array([0, 3]), train=False)
+    export_onnx(layer, tmp_path / "g.onnx", lengths=True)
+    got = run_onnx(tmp_path / "g.onnx", {"x": x, "h0": h0, "lengths": np.array([0, 3])})
+    np.testing.assert_allclose(got["output"], y, **TOL)
+    np.testing.assert_allclose(got["h_n"][:, 1], h[:, 1], **TOL)
+    assert np.array_equal(h[:, 0], h0[:, 0]) and not got["h_n"][:, 0].any()
+
+
 def test_dynamic_and_fixed_axes(tmp_path):
     layer = LSTM(I, H, num_layers=2, seed=1)
     export_onnx(layer, tmp_path / "a.onnx")

@@ -130,11 +130,11 @@ class _Graph:
         return self.const(base, np.ascontiguousarray(array, dtype=np.float32))
 
     def op(self, op_type, inputs, n_out=1, out=None, **attrs):
-        """Add a node; returns its output name (or names when n_out > 1)."""
-        outs = out or [self.name(op_type.lower()) for _ in range(n_out)]
-        outs = [outs] if isinstance(outs, str) else list(outs)
+        """Add a node; returns its output name (a list of names when n_out > 1). `out` names a
+        single output (a graph output)."""
+        outs = [out] if out else [self.name(op_type.lower()) for _ in range(n_out)]
         self.nodes.append(self.h.make_node(op_type, list(inputs), outs, name=self.name(op_type), **attrs))
-        return outs[0] if n_out == 1 and out is None or isinstance(out, str) else outs
+        return outs[0] if n_out == 1 else outs
 
     def input(self, name, elem, shape):
         self.inputs.append(self.h.make_tensor_value_info(name, elem, shape))
