@@ -112,7 +112,7 @@ def test_dynamic_and_fixed_axes(tmp_path):
         check_layer(layer, tmp_path, T=T_, B=B_, seed=T_)
     proto = export_onnx(layer, tmp_path / "b.onnx", batch_size=2, seq_len=9, opset=14)
     dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
-    assert dims == [9, 2, I] and proto.opset_import[0].version == 14
+    assert dims == [9, 2, I] and proto.opset_import[0].version == 14 and proto.ir_version == 7
 
 
 def test_float64_layer_exports_float32_weights(tmp_path):

@@ -145,8 +145,10 @@ class _Graph:
 
     def model(self, graph_name, opset):
         graph = self.h.make_graph(self.nodes, graph_name, self.inputs, self.outputs, self.inits)
-        return self.h.make_model(graph, opset_imports=[self.h.make_opsetid("", opset)],
-                                 producer_name="fastrnn")
+        opsets = [self.h.make_opsetid("", opset)]
+        # the oldest IR version that carries this opset, so older runtimes open the file too
+        return self.h.make_model(graph, opset_imports=opsets, producer_name="fastrnn",
+                                 ir_version=self.h.find_min_ir_version_for(opsets))
 
 
 # ---- the recurrent stack ----------------------------------------------------------------------
