@@ -7,6 +7,7 @@ import os
 import time
 
 import numpy as np
+import pytest
 
 try:
     import torch
@@ -38,6 +39,13 @@ def record(benchmark, group, impl, fn, flops=None):
     RESULTS[(group, impl)] = benchmark.stats.stats.median
     if flops:
         FLOPS[group] = flops
+
+
+def run_workload(benchmark, workload, impl):
+    """Benchmark one implementation of a shared workload (fastrnn.benchmarks.workloads)."""
+    if impl not in workload.impls:
+        pytest.skip(f"{impl} does not run {workload.name!r} here")
+    record(benchmark, workload.name, impl, workload.builders[impl](), workload.flops)
 
 
 def sgemm_gflops(n=1024, repeats=15):

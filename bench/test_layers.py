@@ -1,6 +1,8 @@
-"""Layer benchmarks (float32): a 2-layer bidirectional LSTM vs fastrnn.reference and torch.nn.LSTM,
-streaming `step` latency at batch 1, and the Python overhead of a layer call at batch 1 (the
-layer call vs the bare kernel calls it makes; the summary prints the percentage).
+"""Layer benchmarks (float32): the shared `layers` and `latency` workloads of
+fastrnn.benchmarks.workloads (a 2-layer bidirectional LSTM vs fastrnn.reference and torch; a
+2x256 LM's batch-1 step and 100-token forward), plus two pytest-only diagnostics: streaming `step`
+latency of a bare layer against the kernel calls it makes, and the Python overhead of a layer
+call at batch 1 (the summary prints the percentage).
 
 Run: python -m pytest bench/test_layers.py -q (with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset).
 """
@@ -8,69 +10,17 @@ import numpy as np
 import pytest
 
 import fastrnn
-from fastrnn import _kernels, reference
-from conftest import OVERHEAD_GROUP, record, torch
-
-T, B, I, H = 50, 50, 128, 256
-
-
-def flops_bilstm(train):
-    """Forward FLOPs of the 2-layer bidirectional LSTM (layer 2 reads 2H features), x3 with backward."""
-    per_dir = lambda inp: 2 * T * B * (inp + H) * 4 * H
-    return 2 * (per_dir(I) + per_dir(2 * H)) * (3 if train else 1)
+from fastrnn import _kernels
+from fastrnn.benchmarks.workloads import IMPLS, select
+from conftest import OVERHEAD_GROUP, record, run_workload, torch
 
 
-def reference_bilstm(lstm, x, dy, train):
-    """The same stack in plain NumPy: fastrnn.reference per direction, reversal in time by slicing."""
-    w = lstm.named_parameters()
-    weights = [[tuple(w[f"{n}_l{k}{s}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-                for s in ("", "_reverse")] for k in range(2)]
-
-    def run():
-        inp, caches = x, []
-        for k in range(2):
-            yf, _, cf = reference.lstm_forward(inp, None, None, *weights[k][0])
-            yb, _, cb = reference.lstm_forward(inp[::-1], None, None, *weights[k][1])
-            caches.append((cf, cb))
-            inp = np.concatenate([yf, yb[::-1]], axis=2)
-        if train:
-            d = dy
-            for cf, cb in reversed(caches):
-                gf = reference.lstm_backward(np.ascontiguousarray(d[:, :, :H]), None, cf)
-                gb = reference.lstm_backward(np.ascontiguousarray(d[::-1, :, H:]), None, cb)
-                d = gf["x"] + gb["x"][::-1]
-    return run
-
-
-@pytest.mark.parametrize("impl", ["fastrnn", "reference", "torch"])
-@pytest.mark.parametrize("train", [False, True], ids=["forward", "fwd+bwd"])
-def test_bidirectional_lstm(benchmark, train, impl):
-    if impl == "torch" and torch is None:
-        pytest.skip("torch is not installed")
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((T, B, I), dtype=np.float32)
-    dy = rng.standard_normal((T, B, 2 * H), dtype=np.float32)
-    lstm = fastrnn.LSTM(I, H, num_layers=2, bidirectional=True, seed=0)
-    if impl == "fastrnn":
-        def fn():
-            y, _ = lstm(x, train=train)
-            if train:
-                lstm.backward(dy)
-    elif impl == "reference":
-        fn = reference_bilstm(lstm, x, dy, train)
-    else:
-        tl = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True)
-        xt, dyt = torch.from_numpy(x), torch.from_numpy(dy)
-
-        def fn():
-            if train:
-                y, _ = tl(xt.detach().requires_grad_(True))
-                y.backward(dyt)
-            else:
-                with torch.inference_mode():
-                    tl(xt)
-    record(benchmark, f"2-layer bi-LSTM {'fwd+bwd' if train else 'forward'} (T={T}, B={B}, I={I}, H={H})",
-           impl, fn, flops_bilstm(train))
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("workload", select(group="layers") + select(group="latency"),
+                         ids=lambda w: w.name)
+def test_layer(benchmark, workload, impl):
+    """The shared layer and latency workloads (2-layer bi-LSTM; batch-1 LM step and forward)."""
+    run_workload(benchmark, workload, impl)
 
 
 @pytest.mark.parametrize("impl", ["layer", "kernels"])

@@ -8,11 +8,12 @@ __version__ = "0.1.0"
 from . import nn, optim, reference  # noqa: I001  (nn before layers: the layers are nn Modules)
 from ._kernels import get_num_threads, set_num_threads
 from .data import StreamBatches, Vocab, pad_sequences, split
+from .export import export_onnx
 from .io import load, save
 from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimplifiedGRU
 from .models import LanguageModel
 from .sample import generate
 
 __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
-           "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "optim", "nn",
-           "reference", "set_num_threads", "get_num_threads", "__version__"]
+           "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "export_onnx", "optim",
+           "nn", "reference", "set_num_threads", "get_num_threads", "__version__"]

@@ -1,4 +1,5 @@
-"""The `fastrnn` command: `fastrnn train [CORPUS]`, `fastrnn sample CHECKPOINT`, `fastrnn info`.
+"""The `fastrnn` command: `fastrnn train [CORPUS]`, `fastrnn sample CHECKPOINT`,
+`fastrnn export CHECKPOINT MODEL.onnx`, `fastrnn bench`, `fastrnn info`.
 
 With no CORPUS, `fastrnn train` learns from the Python standard library's own source code (the
 running interpreter's `*.py` files, in sorted order): a real multi-megabyte corpus that every
@@ -38,6 +39,24 @@ def stdlib_corpus(max_bytes=None):
             if max_bytes and size >= max_bytes:
                 return "\n\n".join(parts)
     return "\n\n".join(parts)
+
+
+def _regex(text):
+    try:
+        re.compile(text)
+    except re.error as e:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {e}") from None
+    return text
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number such as 0.1, got {text!r}")
+    return value
 
 
 def build_parser():
@@ -90,6 +109,25 @@ def build_parser():
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--threads", type=int, default=None)
 
+    e = sub.add_parser("export", help="write a language-model checkpoint as an ONNX graph")
+    e.add_argument("checkpoint", help="a .npz checkpoint, or a training directory (uses best.npz)")
+    e.add_argument("output", help="the .onnx file to write")
+    e.add_argument("--opset", type=int, default=17, help="ONNX opset (14 or later)")
+    e.add_argument("--lengths", action="store_true", help="add a lengths (B,) input for ragged batches")
+    e.add_argument("--no-initial-state", action="store_true", help="no h0/c0 inputs: start from zeros")
+
+    b = sub.add_parser("bench", help="measure fastrnn against fastrnn.reference and torch on this machine")
+    b.add_argument("--quick", action="store_true", help="a small subset (under a minute)")
+    b.add_argument("--filter", type=_regex, metavar="REGEX", help="only workloads whose name matches")
+    b.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: BLAS's choice)")
+    b.add_argument("--json", metavar="PATH", help="write the report as JSON (schema: docs/bench.md)")
+    b.add_argument("--markdown", metavar="PATH", help="write the report's tables as Markdown")
+    b.add_argument("--plot", metavar="PATH", help="write a PNG: speed-up over torch and %% of peak (matplotlib)")
+    b.add_argument("--compare", nargs=2, metavar=("OLD.json", "NEW.json"),
+                   help="compare two JSON reports instead of measuring; exit 1 on a slowdown")
+    b.add_argument("--threshold", type=_fraction, default=0.1,
+                   help="--compare flags new/old above 1 + THRESHOLD (default 0.1)")
+
     i = sub.add_parser("info", help="versions, BLAS, threads and CPU features")
     i.add_argument("--threads", type=int, default=None)
     return p
@@ -98,8 +136,9 @@ def build_parser():
 def main(argv=None):
     """Entry point of the `fastrnn` console script."""
     args = build_parser().parse_args(argv)
-    _set_threads(args.threads, argv)
-    return {"train": _train, "sample": _sample, "info": _info}[args.command](args) or 0
+    _set_threads(getattr(args, "threads", None), argv)
+    return {"train": _train, "sample": _sample, "export": _export,
+            "bench": _bench, "info": _info}[args.command](args) or 0
 
 
 def _set_threads(threads, argv):
@@ -198,6 +237,24 @@ def _sample(args):
     except (OSError, ValueError) as e:
         sys.exit(f"fastrnn: {e}")
     print(text)
+
+
+def _export(args):
+    from .export import export_onnx
+    from .io import load
+    path = _checkpoint_path(args.checkpoint, "best.npz")
+    try:
+        model, _, _ = load(path)
+        export_onnx(model, args.output, opset=args.opset, lengths=args.lengths,
+                    initial_state=not args.no_initial_state)
+    except (OSError, ValueError, ImportError) as e:
+        sys.exit(f"fastrnn: {e}")
+    print(f"fastrnn: wrote {args.output} ({model})")
+
+
+def _bench(args):
+    from .benchmarks import main as bench_main
+    return bench_main(args)
 
 
 def _info(args):
