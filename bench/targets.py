@@ -1,0 +1,110 @@
+"""Issue 10's targets, measured in one process: fastrnn's engine vs the BLAS path vs PyTorch.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/targets.py [--budget 3] [--filter RE]
+
+Every workload runs three ways, interleaved round by round (`fastrnn.benchmarks.timing`): the
+float32 engine, the same fastrnn code with the engine off (`FASTRNN_KERNELS=blas`: SciPy's
+OpenBLAS), and torch with the same thread count. The float32 peak is measured first (best of
+torch.mm and fastrnn's own GEMM on 2048^2). Prints a Markdown table: medians, GFLOP/s, % of peak,
+the ratios, and each target with "met" or "MISSED" -- what was measured, nothing else.
+"""
+import argparse
+import os
+import re
+import sys
+
+import numpy as np
+
+from fastrnn import _kernels
+from fastrnn.benchmarks import runners, timing, workloads
+
+G = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def _kernel(cell, shape, train):
+    T, B, I, H = shape
+    return (f"{cell} {'fwd+bwd' if train else 'forward'} {shape}", runners.kernel(cell, T, B, I, H, "float32", train),
+            workloads.layer_flops(T, B, I, H, G[cell], train))
+
+
+def build():
+    """(name, {impl: builder}, flops, target) for every workload; target = (kind, value) or None:
+    ("torch", r): fastrnn >= r x torch; ("peak", f): >= f of the peak."""
+    rows = []
+    for cell in ("lstm", "gru", "rnn"):
+        for shape in ((100, 32, 128, 256), (50, 64, 512, 512), (100, 1, 64, 128)):
+            for train in (True, False):
+                name, b, fl = _kernel(cell, shape, train)
+                target = None
+                if shape == (100, 32, 128, 256):
+                    target = ("torch", (1.5 if cell == "lstm" else 2.5) if train else (1.1 if cell == "lstm" else 2.0))
+                elif shape == (50, 64, 512, 512):
+                    target = ("peak", 0.75) if train else ("torch", 1.1) if cell == "lstm" else ("torch", 2.0)
+                elif cell == "lstm":
+                    target = ("torch", 3.0 if train else 2.0)
+                rows.append((name, b, fl, target))
+    for train in (True, False):
+        rows.append((f"2-layer bi-LSTM {'fwd+bwd' if train else 'forward'} (50, 50, 128, 256)",
+                     runners.bilstm(50, 50, 128, 256, train),
+                     workloads.layer_flops(50, 50, 128, 256, 4, train, layers=2, directions=2),
+                     ("torch", 1.8 if train else 1.3)))
+    rows.append(("LM sampling step 2x256, batch 1", runners.lm_infer(2, 256, 1), None, ("torch", 8.0)))
+    for layers, hidden in workloads.LM_MATRIX:
+        rows.append((f"LM train iteration L={layers} H={hidden}", runners.lm_train(layers, hidden, 50, 50),
+                     workloads._lm_flops(layers, hidden, 50, 50, True), ("torch", 1.8 if layers > 1 else 1.5)))
+    return rows
+
+
+def _blas(fn):
+    """fn run with the engine off (every float32 product on SciPy's BLAS, one kernel thread)."""
+    def run():
+        _kernels.set_engine(False)
+        try:
+            fn()
+        finally:
+            _kernels.set_engine(True)
+    return run
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--budget", type=float, default=3.0, help="seconds per workload")
+    p.add_argument("--filter", default="", help="regex on workload names")
+    args = p.parse_args(argv)
+    threads = timing.blas_threads()
+    _kernels.set_num_threads(threads)
+    if runners.torch is not None:
+        runners.torch.set_num_threads(threads)
+    info = timing.machine_info()
+    peak = timing.measure_peak()
+    print(f"CPU: {info['cpu_model']} ({', '.join(info['cpu_flags'])}); threads {threads}; "
+          f"engine {_kernels.engine_info()}; {info['blas']['name']} {info['blas']['version']}")
+    print(f"float32 peak {peak['gflops']:.1f} GFLOP/s ({peak['source']}; fastrnn gemm "
+          f"{peak['fastrnn_gemm_gflops']:.1f}, torch.mm {peak['torch_mm_gflops'] or 0:.1f})\n")
+    print("| workload | engine ms | BLAS path ms | torch ms | GFLOP/s | % peak | torch/engine | BLAS/engine | target |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, builders, flops, target in build():
+        if args.filter and not re.search(args.filter, name):
+            continue
+        fast = builders["fastrnn"]()
+        fns = {"engine": fast, "blas": _blas(fast)}
+        if "torch" in builders and runners.torch is not None:
+            fns["torch"] = builders["torch"]()
+        med = {k: float(np.median(v)) for k, v in timing.time_interleaved(fns, args.budget, 5).items()}
+        e, b, t = med["engine"], med["blas"], med.get("torch")
+        gf = flops / e / 1e9 if flops else None
+        verdict = "-"
+        if target and target[0] == "torch" and t:
+            verdict = f"{'met' if t / e >= target[1] else 'MISSED'} (>= {target[1]}x torch)"
+        elif target and target[0] == "peak" and gf:
+            verdict = f"{'met' if gf / peak['gflops'] >= target[1] else 'MISSED'} (>= {target[1]:.0%} of peak)"
+        ms = lambda v: "-" if v is None else f"{v * 1e3:.3f}"
+        rate = "-" if gf is None else f"{gf:.1f}"
+        share = "-" if gf is None else f"{100 * gf / peak['gflops']:.0f}%"
+        vs_torch = "-" if t is None else f"{t / e:.2f}x"
+        print(f"| {name} | {ms(e)} | {ms(b)} | {ms(t)} | {rate} | {share} | {vs_torch} | {b / e:.2f}x | "
+              f"{verdict} |", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
