@@ -11,7 +11,10 @@ from .io import load, save
 from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimplifiedGRU
 from .models import LanguageModel
 from .sample import generate
+from .models import SequenceClassifier, SequenceRegressor, SequenceTagger
+from .data_batches import PaddedBatches
 
 __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
            "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "optim", "nn",
-           "reference", "__version__"]
+           "reference", "__version__",
+           "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches"]
