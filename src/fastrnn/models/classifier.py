@@ -8,9 +8,9 @@ pack_padded_sequence); "mean" and "max" pool the outputs over the valid steps on
 """
 import numpy as np
 
+from ..losses import softmax
 from ..nn import BCEWithLogits, Linear, SoftmaxCrossEntropy
 from ..nn.module import to_numpy
-from ..losses import softmax
 from .encoder import EncoderModel, check_choice, valid_mask
 from .lm import _positive_int
 from .registry import register
@@ -83,7 +83,7 @@ class SequenceClassifier(EncoderModel):
             if not ((targets >= 0) & (targets <= 1)).all():
                 raise ValueError("targets: expected values in [0, 1] for multi-label")
         elif targets.shape != (B,):
-            raise ValueError(f"targets: expected shape ({B},) (one class id per sequence), got {targets.shape}")
+            raise ValueError(f"targets: expected shape ({B},) (a class id per sequence), got {targets.shape}")
         return targets
 
     def forward(self, batch, train=True):

@@ -95,7 +95,7 @@ class EncoderModel(Module):
         """(inputs, targets, lengths or None) from a batch tuple (inputs, targets[, lengths])."""
         if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
             raise TypeError(f"batch: expected a tuple (inputs, targets[, lengths]), got "
-                            f"{type(batch).__name__}{'' if not hasattr(batch, '__len__') else f' of {len(batch)}'}")
+                            f"{type(batch).__name__} of {len(batch) if hasattr(batch, '__len__') else '?'}")
         return tuple(batch) + (None,) * (3 - len(batch))
 
     # ---- the encoder ------------------------------------------------------------------------------
