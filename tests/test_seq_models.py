@@ -105,6 +105,20 @@ def test_gradients_match_finite_differences(make, batch_of, kw):
     assert np.abs(analytic).max() > 0
 
 
+@pytest.mark.parametrize("make, batch_of, kw", CASES[1::2], ids=IDS[1::2])
+def test_float32_matches_float64(make, batch_of, kw):
+    m64, m32 = make(**kw), make(**dict(kw, dtype="float32"))
+    m32.load_state_dict(m64.state_dict())
+    batch, loss = batch_of(m64), {}
+    for m in (m64, m32):
+        m.zero_grad()
+        loss[m.dtype.name] = m.forward(batch)
+        m.backward()
+        assert m.grads.dtype == m.dtype
+    assert abs(loss["float32"] - loss["float64"]) < 1e-5 * max(1, abs(loss["float64"]))
+    np.testing.assert_allclose(m32.grads, m64.grads, rtol=1e-3, atol=1e-5)
+
+
 def test_padding_does_not_change_loss_or_gradients():
     """Extending the padding (and changing what is in it) changes nothing: the mask works."""
     for make, batch_of, kw in CASES:
@@ -283,6 +297,10 @@ def test_bad_input_names_the_argument():
         ml.forward((x, np.full((B, 3), 2.0), lengths))
     with pytest.raises(ValueError, match="steps"):
         r.forecast(f, 0)
+    with pytest.raises(ValueError, match="history"):
+        r.forecast(f[0, :, 0], 2)
+    with pytest.raises(TypeError, match="history"):
+        r.forecast(x, 2)
     with pytest.raises(ValueError, match="output_size"):
         make_regressor(output_size=2).forecast(f, 3)
     for bad, name in ((dict(pooling="sum"), "pooling"), (dict(cell="tcn"), "cell"),
@@ -318,7 +336,7 @@ MODELS = [make_classifier(), make_classifier(multi_label=True, vocab_size=None, 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(which=st.integers(0, len(MODELS) - 1), inputs=ARRAYS, targets=ARRAYS,
-       lengths=st.one_of(st.none(), ARRAYS), call=st.sampled_from(["forward", "predict", "forecast"]))
+       lengths=st.one_of(st.none(), ARRAYS), call=st.sampled_from(["forward", "predict", "forecast", "predict_proba"]))
 def test_fuzz_public_entry_points_raise_only_named_errors(which, inputs, targets, lengths, call):
     m = MODELS[which]
     try:
@@ -329,5 +347,7 @@ def test_fuzz_public_entry_points_raise_only_named_errors(which, inputs, targets
             m.predict(inputs, lengths)
         elif isinstance(m, SequenceRegressor):
             m.forecast(inputs, 2, lengths)
+        elif isinstance(m, SequenceClassifier):
+            m.predict_proba(inputs, lengths)
     except (ValueError, TypeError) as e:
-        assert any(n in str(e) for n in ("inputs", "targets", "lengths", "batch")), str(e)
+        assert any(n in str(e) for n in ("inputs", "targets", "lengths", "batch", "history")), str(e)

@@ -75,19 +75,20 @@ class EncoderModel(Module):
         return config, rng
 
     # ---- inputs ---------------------------------------------------------------------------------
-    def _check_inputs(self, inputs, lengths):
-        """(inputs as an array, lengths (B,) int64): (B, T) ids or (B, T, F) float features."""
+    def _check_inputs(self, inputs, lengths, name="inputs"):
+        """(inputs as an array, lengths (B,) int64): (B, T) ids or (B, T, F) float features;
+        errors name the argument `name`."""
         V, F = self.config.get("vocab_size"), self.config["input_size"]
         if V:
-            x = check_ids("inputs", inputs, V, ndim=2)
+            x = check_ids(name, inputs, V, ndim=2)
         else:
             x = to_numpy(inputs)
             if x.dtype.kind != "f":
-                raise TypeError(f"inputs: expected float features, got {x.dtype.name}")
+                raise TypeError(f"{name}: expected float features, got {x.dtype.name}")
             if x.ndim != 3 or x.shape[2] != F:
-                raise ValueError(f"inputs: expected shape (B, T, {F}), got {x.shape}")
+                raise ValueError(f"{name}: expected shape (B, T, {F}), got {x.shape}")
         if x.shape[0] == 0 or x.shape[1] == 0:
-            raise ValueError(f"inputs: expected at least one sequence of at least one step, got {x.shape}")
+            raise ValueError(f"{name}: expected at least one sequence of at least one step, got {x.shape}")
         return x, check_lengths(lengths, x.shape[0], x.shape[1])
 
     @staticmethod

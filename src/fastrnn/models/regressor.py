@@ -81,7 +81,8 @@ class SequenceRegressor(EncoderModel):
     def forecast(self, history, steps, lengths=None):
         """Continue each history `steps` steps, feeding every prediction back as the next input.
 
-        history (T, F) or (B, T, F) with lengths (B,); returns (steps, F) or (B, steps, F).
+        history (T, F) (lengths: None or (1,)) or (B, T, F) with lengths (B,) or None; returns
+        (steps, F) or (B, steps, F).
         """
         F = self.config["input_size"]
         if self.config["output_size"] != F:
@@ -91,7 +92,7 @@ class SequenceRegressor(EncoderModel):
             raise ValueError(f"steps: expected a positive integer, got {steps!r}")
         history = to_numpy(history)
         unbatched = history.ndim == 2
-        x, lengths = self._check_inputs(history[None] if unbatched else history, lengths)
+        x, lengths = self._check_inputs(history[None] if unbatched else history, lengths, "history")
         _, h_last, state = self._encode(x, lengths, train=False)   # state at each last valid step
         preds = np.empty((steps, x.shape[0], F), self.dtype)
         preds[0] = self.head.forward(h_last[0], train=False)
