@@ -13,7 +13,10 @@ from .io import load, save
 from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimplifiedGRU
 from .models import LanguageModel
 from .sample import generate
+from .models import SequenceClassifier, SequenceRegressor, SequenceTagger
+from .data_batches import PaddedBatches
 
 __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
            "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "export_onnx", "optim",
-           "nn", "reference", "set_num_threads", "get_num_threads", "__version__"]
+           "nn", "reference", "set_num_threads", "get_num_threads", "__version__",
+           "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches"]

@@ -2,5 +2,9 @@
 registry through which `fastrnn.save/load` rebuild them."""
 from .lm import LanguageModel
 from .registry import MODELS, build, register
+from .classifier import SequenceClassifier  # noqa: I001  (after registry)
+from .regressor import SequenceRegressor
+from .tagger import SequenceTagger
 
-__all__ = ["LanguageModel", "MODELS", "build", "register"]
+__all__ = ["LanguageModel", "MODELS", "build", "register",
+           "SequenceClassifier", "SequenceTagger", "SequenceRegressor"]

@@ -1,0 +1,76 @@
+"""`SequenceTagger` (many-to-many, equal lengths): one label per step, e.g. named-entity tags.
+ids or features -> (bidirectional by default) RNN/GRU/LSTM -> dropout -> `head` Linear at every
+step -> softmax cross-entropy averaged over the valid steps only (padding costs no loss).
+"""
+import numpy as np
+
+from ..nn import Linear, SoftmaxCrossEntropy
+from ..nn.module import to_numpy
+from .encoder import EncoderModel, valid_mask
+from .lm import _positive_int
+from .registry import register
+
+
+@register
+class SequenceTagger(EncoderModel):
+    """Tag every step of a padded batch; batches are (inputs, tags[, lengths]).
+
+    inputs (B, T) token ids (give vocab_size) or (B, T, input_size) floats; tags (B, T) integer
+    tag ids in [0, num_tags) at the valid steps (anything, e.g. -100, past each length).
+    """
+
+    def __init__(self, num_tags, vocab_size=None, input_size=None, embed_size=32, hidden_size=64,
+                 cell="lstm", num_layers=1, bidirectional=True, dropout=0.0, dtype="float32", seed=None):
+        K = _positive_int("num_tags", num_tags)
+        config, rng = self._init_encoder(vocab_size, input_size, embed_size, hidden_size, cell,
+                                         num_layers, bidirectional, dropout, dtype, seed)
+        self.config = dict(config, num_tags=K)
+        self.head = Linear(self.D * self.config["hidden_size"], K, dtype=dtype, seed=rng)
+        self.loss = SoftmaxCrossEntropy()
+        self._shape = None
+
+    def logits(self, inputs, lengths=None, train=False):
+        """((T, B, num_tags) time-major scores, lengths); train=True keeps the tape for `backward`."""
+        x, lengths = self._check_inputs(inputs, lengths)
+        out, _, _ = self._encode(x, lengths, train)
+        logits = self.head.forward(self.drop.forward(out, train), train=train)
+        self._shape = logits.shape if train else None
+        return logits, lengths
+
+    def _check_tags(self, tags, lengths, T):
+        """tags (B, T) as time-major (T, B) ids, checked at the valid steps, 0 elsewhere."""
+        tags = to_numpy(tags)
+        if tags.dtype.kind not in "iu":
+            raise TypeError(f"targets: expected integer tag ids, got {tags.dtype.name}")
+        if tags.shape != (len(lengths), T):
+            raise ValueError(f"targets: expected shape {(len(lengths), T)} (as inputs), got {tags.shape}")
+        valid = valid_mask(lengths, T)
+        tags_tm = np.where(valid, tags.T, 0)
+        K = self.config["num_tags"]
+        if tags_tm.min() < 0 or tags_tm.max() >= K:
+            raise ValueError(f"targets: expected tag ids in [0, {K}) within each length, got "
+                             f"{tags.T[valid].min()}..{tags.T[valid].max()}")
+        return tags_tm, valid
+
+    def forward(self, batch, train=True):
+        """Mean cross-entropy per valid step of a batch (inputs, tags[, lengths])."""
+        inputs, tags, lengths = self._split_batch(batch)
+        logits, lengths = self.logits(inputs, lengths, train)
+        T, B, K = logits.shape
+        tags_tm, valid = self._check_tags(tags, lengths, T)
+        return float(self.loss.forward(logits.reshape(T * B, K), tags_tm.reshape(-1),
+                                       valid.reshape(-1)))
+
+    def backward(self):
+        """Accumulate into `grads` the gradient of the last training forward's loss."""
+        if self._shape is None:
+            raise RuntimeError("backward: call forward(..., train=True) first")
+        shape, self._shape = self._shape, None
+        dout = self.drop.backward(self.head.backward(self.loss.backward().reshape(shape)))
+        self._encode_backward(dout)
+
+    def predict(self, inputs, lengths=None):
+        """The most likely tag of every valid step: a list of B lists of ints."""
+        logits, lengths = self.logits(inputs, lengths)
+        best = logits.argmax(axis=2).T                                     # (B, T)
+        return [best[b, :n].tolist() for b, n in enumerate(lengths)]
