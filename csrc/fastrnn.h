@@ -90,6 +90,10 @@ typedef struct {
     /* float32 engine, forward only: W_hh (and W_hr) already packed by frnn_pack_forward_f32 for
      * these dims; ignored (the call packs for itself) when it does not match the active ISA */
     const void *packed;
+    /* float32 engine: at most this many members of the team for this call (0 = the team's size;
+     * 1 = the calling thread alone, which lets independent calls, e.g. the two directions of a
+     * bidirectional layer, run side by side from two threads) */
+    int threads;
 } frnn_buffers;
 
 /* Gates per cell (G above). */

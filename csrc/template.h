@@ -86,15 +86,16 @@ static void F(team)(const frnn_ctx *cx, frnn_task task, void *job)
 
 /* This call's context: the float32 engine when it is on, with as many members as there are
  * blocks of hidden units to share (and one when a step is too small to repay a barrier). */
-static frnn_ctx F(ctx_start)(const frnn_blas *blas, const frnn_dims *d)
+static frnn_ctx F(ctx_start)(const frnn_blas *blas, const frnn_dims *d, int threads)
 {
     frnn_ctx cx = {blas, 0, 1, NULL};
-    (void)d;
+    (void)d, (void)threads;
 #if FRNN_F32
     if (frnn_engine_enabled()) {
         const int nr = frnn_nr(), blocks = (d->H + nr - 1) / nr;
         const double step_flops = 2.0 * d->B * frnn_gates(d->cell) * d->H * d->P;
         int nth = frnn_threads();
+        if (threads > 0 && threads < nth) nth = threads;
         if (nth > blocks) nth = blocks;
         if (step_flops < FRNN_MIN_STEP_FLOPS) nth = 1;
         cx.engine = 1;
@@ -106,7 +107,7 @@ static frnn_ctx F(ctx_start)(const frnn_blas *blas, const frnn_dims *d)
 
 void F(frnn_forward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf, int train)
 {
-    frnn_ctx cx = F(ctx_start)(blas, d);
+    frnn_ctx cx = F(ctx_start)(blas, d, buf->threads);
     switch (d->cell) {
     case FRNN_RNN_TANH: case FRNN_RNN_RELU: F(rnn_run)(&cx, d, buf, train, 0); break;
     case FRNN_GRU: case FRNN_GRU_RESET_BEFORE: case FRNN_GRU_SIMPLIFIED:
@@ -117,7 +118,7 @@ void F(frnn_forward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffe
 
 void F(frnn_backward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf)
 {
-    frnn_ctx cx = F(ctx_start)(blas, d);
+    frnn_ctx cx = F(ctx_start)(blas, d, buf->threads);
     switch (d->cell) {
     case FRNN_RNN_TANH: case FRNN_RNN_RELU: F(rnn_run)(&cx, d, buf, 1, 1); break;
     case FRNN_GRU: case FRNN_GRU_RESET_BEFORE: case FRNN_GRU_SIMPLIFIED:
@@ -128,7 +129,7 @@ void F(frnn_backward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buff
 
 size_t F(frnn_packed_size)(const frnn_dims *d)
 {
-    frnn_ctx cx = F(ctx_start)(NULL, d);
+    frnn_ctx cx = F(ctx_start)(NULL, d, 1);
     F(operand) op[2];
     F(operands)(d, NULL, NULL, 0, op);
     if (!cx.engine) return 0;
@@ -138,7 +139,7 @@ size_t F(frnn_packed_size)(const frnn_dims *d)
 
 int F(frnn_pack_forward)(const frnn_dims *d, const REAL *W_hh, const REAL *W_hr, REAL *out)
 {
-    frnn_ctx cx = F(ctx_start)(NULL, d);
+    frnn_ctx cx = F(ctx_start)(NULL, d, 1);
     if (!cx.engine) return -1;
     F(operand) op[2];
     F(operands)(d, W_hh, W_hr, 0, op);

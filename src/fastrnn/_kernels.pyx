@@ -51,6 +51,7 @@ cdef extern from "fastrnn.h" nogil:
         void *dw_peep
         void *dW_hr
         const void *packed
+        int threads
     int frnn_gates(int cell)
     size_t frnn_packed_size_f32(const frnn_dims *d)
     int frnn_pack_forward_f32(const frnn_dims *d, const float *W_hh, const float *W_hr, float *out)
@@ -221,6 +222,12 @@ cdef class _Layer:
         self.keep.append(a)
         return a
 
+    def set_threads(self, threads):
+        """The most threads this call may use (0: the team's size)."""
+        if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 0:
+            raise ValueError(f"threads: expected a non-negative integer, got {threads!r}")
+        self.buf.threads = min(int(threads), 256)
+
     def set_packed(self, packed):
         """Use pre-packed forward weights (see pack_forward), or None."""
         if packed is None:
@@ -266,7 +273,7 @@ cdef class _Layer:
 
 
 def forward(cell, x, W_ih, W_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_peep=None, W_hr=None,
-            lengths=None, tape=None, work=None, y=None, h_T=None, c_T=None, packed=None):
+            lengths=None, tape=None, work=None, y=None, h_T=None, c_T=None, packed=None, threads=0):
     """Run a layer over a whole sequence; returns (y, h_T, c_T), c_T None unless cell is 'lstm'.
 
     x (T, B, I); W_ih (G*H, I), or None when x is already the input projection x @ W_ih.T
@@ -277,10 +284,13 @@ def forward(cell, x, W_ih, W_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_pe
     `work` (>= work_size(...) elements, allocated when None) and keeping nothing. y, h_T, c_T
     are written in place when given. `packed`: W_hh (and W_hr) as `pack_forward` returned them for
     these very weights (skips packing; stale or foreign packs are the caller's responsibility,
-    a pack made for another ISA or size is ignored).
+    a pack made for another ISA or size is ignored). `threads`: at most this many of fastrnn's
+    threads (0: all; 1: only the calling thread, so that two independent calls can run side by
+    side from two Python threads). Calls that use the team are serialised: a second one waits.
     """
     cdef _Layer L = _Layer(cell, x, W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, lengths)
     L.set_packed(packed)
+    L.set_threads(threads)
     cdef int train = tape is not None
     d = L.d
     lstm = d.cell == CELLS["lstm"]
@@ -373,15 +383,17 @@ def pack_forward(cell, W_hh, W_hr=None, peephole=False):
 
 def backward(cell, tape, x, W_ih, W_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_peep=None,
              W_hr=None, lengths=None, dy=None, dh_T=None, dc_T=None, dx=None, dh0=None, dc0=None,
-             grads=None, need_dx=True):
+             grads=None, need_dx=True, threads=0):
     """Backpropagation through time over the tape of a training `forward` with the same arguments.
 
     dy (T, B, P), dh_T (B, P), dc_T (B, H): gradients w.r.t. the forward's outputs (None = 0).
     Returns (dx, dh0, dc0, grads): dx (T, B, I) (None when need_dx is False), dh0, dc0
     overwritten; `grads` is a dict with keys among W_ih, W_hh, b_ih, b_hh, w_peep, W_hr whose
     arrays are ACCUMULATED into (+=); a parameter without an entry gets a new zeroed array.
+    `threads` as in `forward`.
     """
     cdef _Layer L = _Layer(cell, x, W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, lengths)
+    L.set_threads(threads)
     d = L.d
     lstm = d.cell == CELLS["lstm"]
     L.buf.tape = _ptr(L.tape("tape", tape, frnn_tape_size(&L.d)))

@@ -7,6 +7,9 @@ code ported from PyTorch changes only its import. Beyond PyTorch every layer has
 Dimension letters: T time, B batch, I input features, H hidden units, P = H_out (proj_size or H),
 L layers, D directions (2 when bidirectional), G gates.
 """
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from . import _kernels
@@ -218,26 +221,32 @@ class _Recurrent(Module):
         c_n = np.empty((L * D, B, H), self.dtype) if self.lstm else None
         runs, masks = [], []     # per layer: [(x_d, tape, (h0, c0)) per direction]; dropout masks
         inp = x                  # (T, B, I) for layer 0, (T, B, D*P) above
+        side_by_side = self._side_by_side()
         for k in range(L):
             out = np.empty((T, B, D * P), self.dtype)
-            runs.append([])
-            for d in range(D):
+
+            # this thread's buffers (a helper thread running a direction must not use its own)
+            sizes = (self.cell, T, B, inp.shape[2], H, P, self.peephole)
+            bufs = [self._buffers.get(("tape", k, d), _kernels.tape_size(*sizes)) if train else
+                    self._buffers.get(("work", k, d), _kernels.work_size(*sizes)) for d in range(D)]
+
+            def run(d, inp=inp, k=k, out=out, bufs=bufs):
                 j = k * D + d
                 xd = inp if d == 0 else _reverse(inp, rev)
                 args, kw, _ = self._weights(k, d)
                 if k == 0 and input_projected:
                     args = (None,) + args[1:]
                 states = (None if h0 is None else h0[j], None if c0 is None else c0[j])
-                sizes = (self.cell, T, B, xd.shape[2], H, P, self.peephole)
-                tape = self._buffers.get(("tape", k, d), _kernels.tape_size(*sizes)) if train else None
-                work = None if train else self._buffers.get(("work", k, d), _kernels.work_size(*sizes))
+                tape, work = (bufs[d], None) if train else (None, bufs[d])
                 y, _, _ = _kernels.forward(self.cell, xd, *args, *states, lengths=lengths, tape=tape,
                                            work=work, y=out if D == 1 else None, h_T=h_n[j],
                                            c_T=None if c_n is None else c_n[j],
-                                           packed=None if train else self._packed_weights(k, d), **kw)
+                                           packed=None if train else self._packed_weights(k, d),
+                                           threads=1 if side_by_side else 0, **kw)
                 if D == 2:      # [forward, backward] features; the reverse run goes back to forward time
                     out[:, :, d * P:(d + 1) * P] = y if d == 0 else _reverse(y, rev, copy=False)
-                runs[k].append((xd, tape, states))
+                return xd, tape, states
+            runs.append(_run_directions(run, D, side_by_side))
             mask = None
             if train and self.dropout and k < L - 1:   # inverted dropout between layers
                 keep = 1 - self.dropout
@@ -256,6 +265,13 @@ class _Recurrent(Module):
         return y, ((h_n, c_n) if self.lstm else h_n)
 
     __call__ = forward
+
+    def _side_by_side(self):
+        """Run the two directions of a bidirectional float32 layer at once, one thread each (no
+        barrier per step), when fastrnn has 2 or 3 threads; with more, each direction uses the
+        whole team in turn."""
+        return self.D == 2 and 2 <= _kernels.get_num_threads() <= 3 and \
+            self.dtype == np.float32 and _kernels.engine_info()["path"] == "engine"
 
     def _packed_weights(self, k, d):
         """W_hh (and W_hr) of layer k, direction d packed for the float32 engine's forward, kept
@@ -300,9 +316,10 @@ class _Recurrent(Module):
         dc_T = self._as_state("dc_n", dc_T, B, H, unbatched)
         dh0 = np.empty((L * D, B, P), self.dtype)
         dc0 = np.empty((L * D, B, H), self.dtype) if self.lstm else None
+        side_by_side = self._side_by_side()
         for k in reversed(range(L)):        # in the reverse order of the forward pass
-            dx = None
-            for d, (xd, t_buf, states) in enumerate(tape["runs"][k]):
+            def run(d, k=k, dy=dy):
+                xd, t_buf, states = tape["runs"][k][d]
                 j = k * D + d
                 args, kw, grads = self._weights(k, d)
                 if k == 0 and tape["input_projected"]:
@@ -314,11 +331,13 @@ class _Recurrent(Module):
                 dxd, _, _, _ = _kernels.backward(
                     self.cell, t_buf, xd, *args, *states, lengths=lengths, dy=dyd,
                     dh_T=None if dh_T is None else dh_T[j], dc_T=None if dc_T is None else dc_T[j],
-                    dh0=dh0[j], dc0=None if dc0 is None else dc0[j], grads=grads, **kw)
-                if d == 0:
-                    dx = dxd
-                else:           # both directions read the same input: their gradients add
-                    dx += _reverse(dxd, rev, copy=False)
+                    dh0=dh0[j], dc0=None if dc0 is None else dc0[j], grads=grads,
+                    threads=1 if side_by_side else 0, **kw)
+                return dxd
+            dxs = _run_directions(run, D, side_by_side)
+            dx = dxs[0]
+            if D == 2:          # both directions read the same input: their gradients add
+                dx += _reverse(dxs[1], rev, copy=False)
             if k > 0 and tape["masks"][k - 1] is not None:
                 dx *= tape["masks"][k - 1]      # backprop through inverted dropout
             dy = dx
@@ -395,6 +414,23 @@ class _Recurrent(Module):
                                                                "peephole", "dropout", "batch_first")
                         if getattr(self, k, None))
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name!r})"
+
+
+_POOL, _POOL_LOCK = None, threading.Lock()
+
+
+def _run_directions(run, D, side_by_side):
+    """[run(0), ..., run(D-1)]; with side_by_side, run(0) on a helper thread while the caller
+    runs run(1) (the kernels release the GIL)."""
+    global _POOL
+    if not side_by_side:
+        return [run(d) for d in range(D)]
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastrnn-direction")
+    first = _POOL.submit(run, 0)
+    second = run(1)
+    return [first.result(), second]
 
 
 def _span(buf, first, n):
