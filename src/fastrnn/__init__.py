@@ -10,8 +10,10 @@ from .data import StreamBatches, Vocab, pad_sequences, split
 from .io import load, save
 from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimplifiedGRU
 from .models import LanguageModel
+from .models import ConditionedGenerator, GridRNN, OutputRecurrentNet, Seq2Seq, StateFromCondition
 from .sample import generate
 
 __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
            "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "optim", "nn",
-           "reference", "__version__"]
+           "reference", "__version__",
+           "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN"]

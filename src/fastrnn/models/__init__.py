@@ -2,5 +2,10 @@
 registry through which `fastrnn.save/load` rebuild them."""
 from .lm import LanguageModel
 from .registry import MODELS, build, register
+from .seq2seq import Seq2Seq
+from .conditioned import ConditionedGenerator, StateFromCondition
+from .output_recurrent import OutputRecurrentNet
+from .grid import GridRNN
 
-__all__ = ["LanguageModel", "MODELS", "build", "register"]
+__all__ = ["LanguageModel", "MODELS", "build", "register",
+           "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN"]
