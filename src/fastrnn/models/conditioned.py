@@ -57,12 +57,12 @@ class StateFromCondition(Module):
             if condition.ndim != 2 or condition.shape[1] != self.proj.in_features:
                 raise ValueError(f"condition: expected shape (B, {self.proj.in_features}), got {condition.shape}")
             z = self.proj.forward(condition, train=train)
+        B = z.shape[0]
+        if B == 0:
+            raise ValueError("condition: expected at least one condition")
         s = np.tanh(z)                                                   # (B, parts*L*H)
         if train:
             self._s = s
-        B = s.shape[0]
-        if B == 0:
-            raise ValueError("condition: expected at least one condition")
         parts = s.reshape(B, self.parts, self.L, self.H).transpose(1, 2, 0, 3)   # (parts, L, B, H)
         parts = [np.ascontiguousarray(p) for p in parts]
         return tuple(parts) if self.parts == 2 else parts[0]
@@ -79,8 +79,7 @@ class StateFromCondition(Module):
             raise ValueError(f"dstate: expected {self.parts} array(s) of shape {(self.L, s.shape[0], self.H)}")
         ds = np.stack(parts).transpose(2, 0, 1, 3).reshape(s.shape)
         dz = ds * (1 - s * s)
-        out = self.proj.backward(dz)
-        return out
+        return self.proj.backward(dz)          # (None for a class-id condition)
 
 
 @register

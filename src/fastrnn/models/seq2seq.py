@@ -17,6 +17,7 @@ import numpy as np
 from ..losses import log_softmax
 from ..nn import Embedding, Linear, Module, SoftmaxCrossEntropy
 from ..nn.embedding import check_ids
+from ..nn.module import to_numpy
 from ..params import as_float_dtype
 from .lm import CELLS, _positive_int
 from .registry import register
@@ -29,7 +30,7 @@ def check_lengths(name, lengths, ids, allow_empty=False):
         if T == 0 and not allow_empty:
             raise ValueError(f"{name}: the sequences have no steps (empty sequences are not allowed)")
         return np.full(B, T, np.int64)
-    lengths = np.asarray(lengths)
+    lengths = to_numpy(lengths)
     if lengths.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer lengths, got {lengths.dtype.name}")
     if lengths.shape != (B,):
@@ -165,7 +166,7 @@ class Seq2Seq(Module):
         """The most likely next token at every step, batched: a list of B id lists (without <eos>)."""
         max_len = _positive_int("max_len", max_len)
         state = self.encode(src, src_lengths)
-        B, eos = state[0].shape[1] if isinstance(state, tuple) else state.shape[1], self.config["eos_id"]
+        B, eos = (state[0] if isinstance(state, tuple) else state).shape[1], self.config["eos_id"]
         ids = np.full(B, self.config["bos_id"], np.int64)
         out, done = [[] for _ in range(B)], np.zeros(B, bool)
         for _ in range(max_len):
