@@ -111,9 +111,8 @@ class Seq2Seq(Module):
 
     def encode(self, src, src_lengths=None, train=False):
         """The decoder's initial state (h, or (h, c) for an LSTM; (L, B, D*H)) for src (B, T_x)."""
-        if not train:
-            src = check_ids("src", src, self.config["src_vocab"], ndim=2)
-            src_lengths = check_lengths("src_lengths", src_lengths, src)
+        src = check_ids("src", src, self.config["src_vocab"], ndim=2)
+        src_lengths = check_lengths("src_lengths", src_lengths, src)
         x = self.src_embed.forward(np.ascontiguousarray(src.T), train=train)      # (T_x, B, E)
         _, h_n = self.encoder.forward(x, lengths=src_lengths, train=train)
         return self._map_state(self._bridge, h_n)
