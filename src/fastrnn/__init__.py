@@ -11,12 +11,13 @@ from .data import StreamBatches, Vocab, pad_sequences, split
 from .export import export_onnx
 from .io import load, save
 from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimplifiedGRU
-from .models import LanguageModel
-from .sample import generate
-from .models import SequenceClassifier, SequenceRegressor, SequenceTagger
 from .data_batches import PaddedBatches
+from .models import (ConditionedGenerator, GridRNN, LanguageModel, OutputRecurrentNet, Seq2Seq,
+                     SequenceClassifier, SequenceRegressor, SequenceTagger, StateFromCondition)
+from .sample import generate
 
 __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
            "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "export_onnx", "optim",
            "nn", "reference", "set_num_threads", "get_num_threads", "__version__",
-           "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches"]
+           "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches",
+           "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN"]

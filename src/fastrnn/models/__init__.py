@@ -5,6 +5,11 @@ from .registry import MODELS, build, register
 from .classifier import SequenceClassifier  # noqa: I001  (after registry)
 from .regressor import SequenceRegressor
 from .tagger import SequenceTagger
+from .seq2seq import Seq2Seq
+from .conditioned import ConditionedGenerator, StateFromCondition
+from .output_recurrent import OutputRecurrentNet
+from .grid import GridRNN
 
 __all__ = ["LanguageModel", "MODELS", "build", "register",
-           "SequenceClassifier", "SequenceTagger", "SequenceRegressor"]
+           "SequenceClassifier", "SequenceTagger", "SequenceRegressor",
+           "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN"]

@@ -85,17 +85,21 @@ class LanguageModel(Module):
         return float(loss), state        # fresh arrays from the layers: safe to carry over
 
     def backward(self):
-        """Accumulate into `model.grads` the gradient of the loss of the last training forward."""
+        """Accumulate into `model.grads` the gradient of the loss of the last training forward.
+
+        Returns the gradient w.r.t. the `state` given to that forward (as the layer stack's
+        `backward` returns dh0), so a state computed from a condition can be trained through it.
+        """
         if self._tape is None:
             raise RuntimeError("backward: call forward(..., train=True) first")
         (ids_tm, projected), self._tape = self._tape, None
         T, B = ids_tm.shape
         dlogits = self.loss.backward()                            # fused: (p - 1hot) / N
         dy = self.head.backward(dlogits.reshape(T, B, -1))        # (T, B, H)
-        dx, _ = self.rnn.backward(dy)
+        dx, dstate = self.rnn.backward(dy)
         if not projected:
             self.embed.backward(dx)
-            return
+            return dstate
         # one-hot input: add each step's row gradient to the column of W_ih of its id (as _input)
         gW = self.rnn.named_grads()["weight_ih_l0"]
         dx2, flat_ids = dx.reshape(T * B, -1), ids_tm.reshape(-1)
@@ -104,6 +108,7 @@ class LanguageModel(Module):
             gW += scatter_add_rows(rows, flat_ids, dx2).T
         else:
             scatter_add_rows(gW, flat_ids, dx2, columns=True)
+        return dstate
 
     def step(self, ids, state=None):
         """Advance one token per sequence: ids (B,) -> (logits (B, V), state). Keeps no tape."""

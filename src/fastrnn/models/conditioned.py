@@ -1,0 +1,149 @@
+"""Conditioned generation (one-to-many): one conditioning input -> an initial recurrent state ->
+a whole sequence.
+
+`StateFromCondition` turns a class id (through an Embedding) or a real vector (through a Linear)
+into the state of any unidirectional recurrent stack: state = tanh(proj(condition)), split into
+h (L, B, H) and, for an LSTM, c (L, B, H). It is a block: `forward(condition)` -> state,
+`backward(dstate)`. Any decoder (a `LanguageModel`, a Seq2Seq decoder, a layer) can start from it.
+
+`ConditionedGenerator` composes it with a `LanguageModel`: condition -> initial state -> next-token
+model over [<bos>, y_1 .. y_{T-1}] predicting [y_1 .. y_T]; `generate(condition, length)` samples
+a sequence per condition, batched, through the layers' single-step path.
+"""
+import numpy as np
+
+from ..nn import Embedding, Linear, Module
+from ..nn.embedding import check_ids
+from ..nn.module import to_numpy
+from ..params import as_float_dtype
+from ..sample import next_token_probs
+from .lm import CELLS, LanguageModel, _positive_int
+from .registry import register
+
+
+class StateFromCondition(Module):
+    """condition -> initial state of an L-layer `cell` stack of hidden size H.
+
+    Exactly one of num_classes (condition: int ids (B,)) or condition_size (condition: float
+    (B, condition_size)) is given. The state is h (L, B, H), or (h, c) for cell="lstm".
+    """
+
+    def __init__(self, hidden_size, num_layers=1, cell="lstm", num_classes=None, condition_size=None,
+                 dtype="float32", seed=None):
+        if cell not in CELLS:
+            raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
+        if (num_classes is None) == (condition_size is None):
+            raise ValueError("num_classes, condition_size: expected exactly one of them")
+        super().__init__(dtype)
+        self.H, self.L = _positive_int("hidden_size", hidden_size), _positive_int("num_layers", num_layers)
+        self.parts = 2 if cell == "lstm" else 1
+        width = self.parts * self.L * self.H
+        if num_classes is not None:
+            self.num_classes = _positive_int("num_classes", num_classes)
+            self.proj = Embedding(self.num_classes, width, dtype=dtype, seed=seed)
+        else:
+            self.num_classes = None
+            self.proj = Linear(_positive_int("condition_size", condition_size), width, dtype=dtype, seed=seed)
+        self._s = None
+
+    def forward(self, condition, train=True):
+        """The state for `condition` (ids (B,) or vectors (B, condition_size))."""
+        if self.num_classes is not None:
+            z = self.proj.forward(check_ids("condition", condition, self.num_classes, ndim=1), train=train)
+        else:
+            condition = to_numpy(condition)
+            if condition.dtype.kind != "f":
+                raise TypeError(f"condition: expected a float array, got {condition.dtype.name}")
+            if condition.ndim != 2 or condition.shape[1] != self.proj.in_features:
+                raise ValueError(f"condition: expected shape (B, {self.proj.in_features}), got {condition.shape}")
+            z = self.proj.forward(condition, train=train)
+        B = z.shape[0]
+        if B == 0:
+            raise ValueError("condition: expected at least one condition")
+        s = np.tanh(z)                                                   # (B, parts*L*H)
+        if train:
+            self._s = s
+        parts = s.reshape(B, self.parts, self.L, self.H).transpose(1, 2, 0, 3)   # (parts, L, B, H)
+        parts = [np.ascontiguousarray(p) for p in parts]
+        return tuple(parts) if self.parts == 2 else parts[0]
+
+    __call__ = forward
+
+    def backward(self, dstate):
+        """Accumulate the gradient of a state gradient (as `forward` returned the state)."""
+        if self._s is None:
+            raise RuntimeError("backward: call forward(..., train=True) first")
+        s, self._s = self._s, None
+        parts = dstate if isinstance(dstate, tuple) else (dstate,)
+        if len(parts) != self.parts or any(np.shape(p) != (self.L, s.shape[0], self.H) for p in parts):
+            raise ValueError(f"dstate: expected {self.parts} array(s) of shape {(self.L, s.shape[0], self.H)}")
+        ds = np.stack(parts).transpose(2, 0, 1, 3).reshape(s.shape)
+        dz = ds * (1 - s * s)
+        return self.proj.backward(dz)          # (None for a class-id condition)
+
+
+@register
+class ConditionedGenerator(Module):
+    """A language model whose initial state comes from a condition (class id or vector)."""
+
+    def __init__(self, vocab_size, num_classes=None, condition_size=None, cell="lstm", hidden_size=64,
+                 num_layers=1, embed_size=16, bos_id=0, dtype="float32", seed=None):
+        V = _positive_int("vocab_size", vocab_size)
+        if not isinstance(bos_id, (int, np.integer)) or isinstance(bos_id, bool) or not 0 <= bos_id < V:
+            raise ValueError(f"bos_id: expected an id in [0, {V}), got {bos_id!r}")
+        super().__init__(dtype)
+        self.config = dict(vocab_size=V, num_classes=num_classes, condition_size=condition_size, cell=cell,
+                           hidden_size=hidden_size, num_layers=num_layers, embed_size=embed_size,
+                           bos_id=int(bos_id), dtype=as_float_dtype(dtype).name, seed=seed)
+        rng = np.random.default_rng(seed)
+        seeds = [int(s) for s in rng.integers(2**63, size=2)]
+        self.condition = StateFromCondition(hidden_size, num_layers, cell, num_classes, condition_size,
+                                            dtype=dtype, seed=seeds[0])
+        self.lm = LanguageModel(V, cell=cell, hidden_size=hidden_size, num_layers=num_layers,
+                                embed_size=embed_size, dtype=dtype, seed=seeds[1])
+
+    def forward(self, batch, train=True):
+        """Mean cross-entropy per token of batch = (condition (B,) or (B, C), tokens (B, T))."""
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise TypeError("batch: expected (condition, tokens (B, T))")
+        condition, tokens = batch
+        tokens = check_ids("tokens", tokens, self.config["vocab_size"], ndim=2)
+        if tokens.shape[1] == 0:
+            raise ValueError("tokens: expected at least one token per sequence")
+        state = self.condition.forward(condition, train=train)
+        B = (state[0] if isinstance(state, tuple) else state).shape[1]
+        if tokens.shape[0] != B:
+            raise ValueError(f"tokens: expected {B} sequences (one per condition), got {tokens.shape[0]}")
+        inputs = np.empty_like(tokens)
+        inputs[:, 0], inputs[:, 1:] = self.config["bos_id"], tokens[:, :-1]
+        loss, _ = self.lm.forward(inputs, tokens, state, train=train)
+        return loss
+
+    def backward(self):
+        """Accumulate the gradient of the last training forward (LM, then the condition)."""
+        self.condition.backward(self.lm.backward())
+
+    def generate(self, condition, length, temperature=1.0, top_k=None, top_p=None, argmax=False, seed=None):
+        """Sample `length` tokens for each condition: ids (B, length), one row per condition.
+
+        Temperature, top-k and top-p as `fastrnn.sample`; argmax=True is greedy. Reproducible from `seed`.
+        """
+        length = _positive_int("length", length)
+        rng = np.random.default_rng(seed)
+        state = self.condition.forward(condition, train=False)
+        B = (state[0] if isinstance(state, tuple) else state).shape[1]
+        ids = np.full(B, self.config["bos_id"], np.int64)
+        out = np.empty((B, length), np.int64)
+        for t in range(length):
+            logits, state = self.lm.step(ids, state)
+            if argmax:
+                ids = logits.argmax(1)
+            else:
+                for b in range(B):
+                    p = next_token_probs(logits[b], temperature, top_k, top_p)
+                    ids[b] = min(int(np.searchsorted(np.cumsum(p), rng.random(), side="right")), len(p) - 1)
+            out[:, t] = ids
+        return out
+
+    def __repr__(self):
+        return f"ConditionedGenerator(condition={self.condition.proj!r}, lm={self.lm!r})"
