@@ -157,13 +157,12 @@ void frnn_pk_pack(const frnn_pk *pk, const float *W, size_t ldw, int trans, int 
 /* The few-row kernels: M rows (1..3) of `np` panels at once (see WIDE in microkernel.h). */
 static wide_fn wide_kernel(int nr, int M, int *np)
 {
-#if FRNN_X86
-    static const wide_fn k2[3] = {wide1x4_avx2, wide2x2_avx2, wide3x2_avx2};
-    static const wide_fn k5[3] = {wide1x4_avx512, wide2x2_avx512, wide3x2_avx512};
     *np = M == 1 ? 4 : 2;
-    return (nr == 32 ? k5 : k2)[M - 1];
+#if FRNN_X86
+    if (nr == 32) return M == 1 ? wide1x4_avx512 : M == 2 ? wide2x2_avx512 : wide3x2_avx512;
+    return M == 1 ? wide1x4_avx2 : M == 2 ? wide2x2_avx2 : wide3x2_avx2;
 #else
-    (void)nr, (void)M, (void)np;
+    (void)nr;
     return NULL;
 #endif
 }
