@@ -10,6 +10,8 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def as_float_dtype(dtype):
     """Return `dtype` as a NumPy float32/float64 dtype, or raise TypeError naming it."""
+    if dtype is None:       # np.dtype(None) is float64: never pick a precision silently
+        raise TypeError("dtype: expected 'float32' or 'float64', got None")
     try:
         dt = np.dtype(dtype)
     except TypeError:
