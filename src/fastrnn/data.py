@@ -48,8 +48,11 @@ class Vocab:
         (ties in order of first appearance), at most `max_size` tokens including the two specials."""
         if not isinstance(text, str):
             raise TypeError(f"text: expected str, got {type(text).__name__}")
-        if max_size is not None and max_size < 2:
-            raise ValueError(f"max_size: expected at least 2 (room for <unk> and <eos>), got {max_size}")
+        _check_count("min_count", min_count)
+        if max_size is not None:
+            _check_count("max_size", max_size)
+            if max_size < 2:
+                raise ValueError(f"max_size: expected at least 2 (room for <unk> and <eos>), got {max_size}")
         counts = Counter(tokenize(text, level))
         counts.pop(UNK, None)
         counts.pop(EOS, None)
