@@ -11,9 +11,8 @@ from fuzz_entry_points import ENTRY_POINTS
 from fuzz_helpers import campaign_examples, run_isolated
 
 # CI examples per entry point: the slow ones (a model or layer built per case) get fewer
-CI_EXAMPLES = dict.fromkeys(ENTRY_POINTS, 80)
-CI_EXAMPLES.update(layer_forward_backward=50, layer_step=50, model=40, sampling=40,
-                   optimizers=40, checkpoint_damage=60)
+CI_EXAMPLES = dict.fromkeys(ENTRY_POINTS, 60)
+CI_EXAMPLES.update(layer_forward_backward=40, layer_step=40, model=30, sampling=30, optimizers=30)
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))

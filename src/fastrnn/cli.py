@@ -269,7 +269,7 @@ def _resume(args, given):
     try:
         _, vocab, extra = load(path)
     except (OSError, ValueError, LookupError, TypeError, AttributeError) as e:
-        sys.exit(f"fastrnn: cannot resume from {path}: {e}")
+        sys.exit(_load_error("cannot resume from", path, e))
     meta = extra["meta"]
     fractions = {}
     for k in RESUME_SPLIT:
@@ -287,12 +287,18 @@ def _resume(args, given):
         trainer = Trainer.resume(path, train_ids, val_ids, progress=not args.quiet, out=out,
                                  **overrides)
     except (OSError, ValueError, LookupError, TypeError, AttributeError) as e:
-        sys.exit(f"fastrnn: cannot resume from {path}: {e}")
+        sys.exit(_load_error("cannot resume from", path, e))
     if "lr" in given:           # the optimiser state restored its saved learning rate
         trainer.optimizer.lr = given["lr"]
     changed = "".join(f", {_flag(k)} {v}" for k, v in given.items())
     print(f"fastrnn: resuming {path} at iteration {trainer.iteration} into {out}/{changed}")
     return trainer
+
+
+def _load_error(what, path, e):
+    """One line for a checkpoint that failed to load (CheckpointError already names the file)."""
+    text = " ".join(str(e).split())
+    return f"fastrnn: {text}" if path in text else f"fastrnn: {what} {path}: {text}"
 
 
 def _checkpoint_path(path, default_name):
@@ -308,7 +314,7 @@ def _sample(args):
     try:
         model, vocab, _ = load(path)
     except (OSError, ValueError, LookupError, TypeError, AttributeError) as e:
-        sys.exit(f"fastrnn: cannot load {path}: {e}")     # one line, no traceback
+        sys.exit(_load_error("cannot load", path, e))      # one line, no traceback
     try:
         text = generate(model, vocab, prime=args.prime, length=args.length,
                         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,

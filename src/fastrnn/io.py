@@ -70,9 +70,8 @@ def save_arrays(path, arrays, meta):
     remove_stale_temps(directory)      # before writing: a killed save may have filled the disk
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=".npz")
     try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)     # "being written": held until after the rename
-        os.fchmod(fd, 0o666 & ~_umask())
+        _best_effort(fcntl and fcntl.flock, fd, fcntl and fcntl.LOCK_EX)   # "being written": held
+        _best_effort(os.fchmod, fd, 0o666 & ~_umask())                     # until after the rename
         with open(fd, "wb", closefd=False) as f:
             np.savez(f, **out)
             f.flush()
@@ -121,6 +120,15 @@ def remove_stale_temps(directory):
         finally:
             os.close(fd)
     return removed
+
+
+def _best_effort(fn, *args):
+    """fn(*args), ignoring filesystems that cannot do it (no locks on some NFS, no modes on FAT)."""
+    if fn:
+        try:
+            fn(*args)
+        except OSError:
+            pass
 
 
 def _pid_alive(pid):
