@@ -216,10 +216,11 @@ def layer_forward_backward(draw):
         kind = "junk"
     elif target == "h0 part" and h0 is not None:
         if layer.lstm:
-            h0 = (mutate(draw, h0[0], "h0[0]")[0], h0[1])
+            part, kind = mutate(draw, h0[0], "h0[0]")
+            h0 = (part, h0[1])
         else:
             h0, kind = mutate(draw, h0, "h0")
-        kind = "junk" if kind != "none" else kind
+        kind = kind if kind in SAME_VALUES else "junk"      # None is zeros, not the clean state
     elif target == "lengths":
         lengths = draw(st.one_of(st.lists(st.integers(-1, T + 1), max_size=B + 1),
                                  st.sampled_from([[0.5] * B, "x", 2])), "lengths value")
@@ -252,8 +253,9 @@ def layer_step(draw):
     if target == "x_t":
         x_t, kind = mutate(draw, x_t, "x_t")
     elif target == "state" and state is not None:
-        state = (mutate(draw, state[0], "h")[0], state[1]) if layer.lstm else mutate(draw, state, "h")[0]
-        kind = "junk"
+        part, kind = mutate(draw, state[0] if layer.lstm else state, "h")
+        state = (part, state[1]) if layer.lstm else part
+        kind = kind if kind in SAME_VALUES else "junk"
     y, new_state = layer.step(x_t, state)
     if kind in SAME_VALUES + ("none",):
         same([y], [want[0][:, 0] if layer.batch_first else want[0][0]], layer.dtype)
