@@ -20,6 +20,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ACCEPTED = (ValueError, TypeError)
 
 
+def package_root():
+    """The directory the running fastrnn was imported from (src/ or site-packages): children
+    must import the same build."""
+    import fastrnn
+    return os.path.dirname(os.path.dirname(os.path.abspath(fastrnn.__file__)))
+
+
 def campaign_examples():
     """N from FASTRNN_FUZZ_EXAMPLES (a long campaign), or None for the CI slice."""
     n = os.environ.get("FASTRNN_FUZZ_EXAMPLES")
@@ -36,7 +43,7 @@ def run_isolated(entry, examples, timeout=600):
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "case.log")
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [os.path.join(HERE, "..", "src"), HERE, os.environ.get("PYTHONPATH", "")]),
+            [package_root(), HERE, os.environ.get("PYTHONPATH", "")]),
             OPENBLAS_NUM_THREADS=os.environ.get("OPENBLAS_NUM_THREADS", "1"))
         r = subprocess.run([sys.executable, os.path.join(HERE, "fuzz_helpers.py"), entry,
                             str(examples), log], capture_output=True, text=True, timeout=timeout,

@@ -116,3 +116,18 @@ def test_sample_on_a_damaged_checkpoint_is_one_line(run):
             main(["sample", str(bad), "--length", "5", "--seed", "0"])
         except SystemExit as e:     # sys.exit("fastrnn: ...") carries the one-line message
             assert isinstance(e.code, str) and "\n" not in e.code and f"bad{k}.npz" in e.code
+
+
+@pytest.mark.parametrize("field", ["optimizer", "model"])
+def test_sample_on_hostile_metadata_is_one_line(run, field):
+    """A checkpoint with intact CRCs whose metadata the model cannot take: one line, no traceback."""
+    arrays, meta = io.load_arrays(run / "best.npz")
+    meta = {k: v for k, v in meta.items() if k not in ("format", "format_version")}
+    if field == "model":
+        meta["model"] = dict(meta["model"], hidden_size=10**5)     # 149 GiB: MemoryError at once
+    else:
+        meta["optimizer"] = "x"                                     # TypeError inside load
+    io.save_arrays(run / "hostile.npz", arrays, meta)
+    with pytest.raises(SystemExit) as e:
+        main(["sample", str(run / "hostile.npz"), "--length", "3"])
+    assert isinstance(e.value.code, str) and "\n" not in e.value.code and "hostile.npz" in e.value.code

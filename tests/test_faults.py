@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from fastrnn import io
+from fuzz_helpers import package_root
 
-SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
-ENV = dict(os.environ, PYTHONPATH=SRC, OPENBLAS_NUM_THREADS="1")
+ENV = dict(os.environ, PYTHONPATH=package_root(), OPENBLAS_NUM_THREADS="1")
 
 
 def child(code, *args, **kw):

@@ -79,6 +79,11 @@ RESUME_FIXED = ("level", "min_count", "cell", "hidden", "layers", "dropout", "em
 RESUME_SPLIT = ("val_frac", "test_frac")
 
 
+# what loading a hostile checkpoint may raise besides CheckpointError: metadata that a model or
+# optimiser cannot take (TypeError, LookupError...) or sizes it cannot allocate (MemoryError)
+_LOAD_ERRORS = (OSError, ValueError, LookupError, TypeError, AttributeError, MemoryError)
+
+
 class UsageError(Exception):
     """A bad combination of command-line options (reported like argparse's own errors)."""
 
@@ -268,7 +273,7 @@ def _resume(args, given):
     out = args.out or (args.resume if os.path.isdir(args.resume) else os.path.dirname(path) or ".")
     try:
         _, vocab, extra = load(path)
-    except (OSError, ValueError, LookupError, TypeError, AttributeError) as e:
+    except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot resume from", path, e))
     meta = extra["meta"]
     fractions = {}
@@ -286,7 +291,7 @@ def _resume(args, given):
         train_ids, val_ids, _ = split(vocab.encode(text), fractions["val_frac"], fractions["test_frac"])
         trainer = Trainer.resume(path, train_ids, val_ids, progress=not args.quiet, out=out,
                                  **overrides)
-    except (OSError, ValueError, LookupError, TypeError, AttributeError) as e:
+    except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot resume from", path, e))
     if "lr" in given:           # the optimiser state restored its saved learning rate
         trainer.optimizer.lr = given["lr"]
@@ -313,7 +318,7 @@ def _sample(args):
     path = _checkpoint_path(args.checkpoint, "best.npz")
     try:
         model, vocab, _ = load(path)
-    except (OSError, ValueError, LookupError, TypeError, AttributeError) as e:
+    except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot load", path, e))      # one line, no traceback
     try:
         text = generate(model, vocab, prime=args.prime, length=args.length,
