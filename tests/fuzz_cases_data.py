@@ -144,12 +144,34 @@ def _checkpoint_bytes():
     return _CHECKPOINT
 
 
+def _rezip(data, draw, k):
+    """The checkpoint `data` with Python syntax written into one .npy header, re-zipped."""
+    import io as _io
+    import zipfile
+    out = _io.BytesIO()
+    with zipfile.ZipFile(_io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        names = src.namelist()
+        victim = draw(st.sampled_from(names), f"entry {k}")
+        for name in names:
+            payload = bytearray(src.read(name))
+            if name == victim:
+                at = 10 + draw(st.integers(0, 60), f"offset {k}")
+                payload[at:at + 1] = draw(st.sampled_from(
+                    [b'"""', b"'", b"(", b")", b"{", b"}", b"#", b"\\", b"[", b",", b":", b"\n",
+                     b"\x00", b"9" * 30, b"((((((((((((((((((((("]), f"syntax {k}")
+            dst.writestr(name, bytes(payload))
+    return out.getvalue()
+
+
 def checkpoint_damage(draw):
     ref = _checkpoint_bytes()
-    data = bytearray(ref["data"])
+    data, crafted = bytearray(ref["data"]), False
     for k in range(draw(st.integers(1, 3), "edits")):
-        op = draw(st.sampled_from(["flip", "set", "insert", "delete", "truncate", "append", "random"]), f"op {k}")
+        op = draw(st.sampled_from(["flip", "set", "insert", "delete", "truncate", "append", "random",
+                                   "header"]), f"op {k}")
         at = draw(st.integers(0, max(len(data) - 1, 0)), f"at {k}")
+        if op == "header":      # a crafted file: valid CRCs, Python syntax inside a .npy header
+            data, crafted = bytearray(_rezip(ref["data"], draw, k)), True
         if op == "flip" and data:
             data[at] ^= 1 << draw(st.integers(0, 7), f"bit {k}")
         elif op == "set" and data:
@@ -169,6 +191,8 @@ def checkpoint_damage(draw):
         with open(path, "wb") as f:
             f.write(data)
         arrays, meta = io.load_arrays(path)        # CheckpointError (a ValueError) or intact
+        if crafted:
+            return                  # valid CRCs: a different but well-formed file may load
         want_arrays, want_meta = ref["arrays"]
         assert meta == want_meta and sorted(arrays) == sorted(want_arrays)
         for k, v in want_arrays.items():

@@ -1,4 +1,5 @@
 """Checkpoint files: round trip, atomic writes, and clear errors for anything that is not ours."""
+import io as _io
 import os
 import zipfile
 
@@ -158,6 +159,17 @@ def test_every_exception_type_becomes_checkpoint_error(tmp_path):
         io.load_arrays(path)
     np.savez(path, __meta__=np.frombuffer(b'{"format": "fastrnn-checkpoint", "format_version": "9"}', np.uint8))
     with pytest.raises(io.CheckpointError, match="format version"):  # TypeError comparing versions
+        io.load_arrays(path)
+    # a .npy header that numpy's fallback parser (tokenize) chokes on: used to escape as TokenError
+    npy = _io.BytesIO()
+    np.save(npy, np.ones(3))
+    header = npy.getvalue().replace(b"'descr'", b'"""ss', 1)
+    meta = _io.BytesIO()
+    np.save(meta, np.frombuffer(b'{"format": "fastrnn-checkpoint"}', np.uint8))
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a.npy", header)
+        z.writestr("__meta__.npy", meta.getvalue())
+    with pytest.raises(io.CheckpointError, match="deep.npz"):
         io.load_arrays(path)
     assert issubclass(io.CheckpointError, ValueError)
     import fastrnn

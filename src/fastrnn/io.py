@@ -18,6 +18,7 @@ import os
 import re
 import struct
 import tempfile
+import tokenize
 import zipfile
 import zlib
 
@@ -43,9 +44,11 @@ class CheckpointError(ValueError):
     """
 
 
-# what numpy, zipfile, zlib, struct and json raise on malformed input
+# what numpy (whose .npy header parser falls back to tokenize), zipfile, zlib, struct and json
+# raise on malformed input
 _DAMAGED = (ValueError, TypeError, LookupError, AttributeError, RuntimeError, MemoryError,
-            ArithmeticError, OSError, EOFError, zipfile.BadZipFile, struct.error, zlib.error)
+            ArithmeticError, OSError, EOFError, SyntaxError, tokenize.TokenError,
+            zipfile.BadZipFile, struct.error, zlib.error)
 
 
 def save_arrays(path, arrays, meta):
