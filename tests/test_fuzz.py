@@ -20,8 +20,9 @@ def test_entry_point_survives_hostile_arguments(entry):
     n = campaign_examples() or CI_EXAMPLES[entry]
     counts = run_isolated(entry, n)
     assert counts["ok"] + counts["rejected"] >= n
-    # a fuzzer that only ever sees rejections tests nothing beyond argument checks
-    assert counts["ok"] >= 0.1 * n, counts
+    # a fuzzer that only ever sees rejections tests nothing beyond argument checks (damaged
+    # checkpoints are rejected by design: only harmless damage, e.g. a timestamp, loads)
+    assert counts["ok"] >= (0.02 if entry == "checkpoint_damage" else 0.1) * n, counts
 
 
 def test_a_crash_fails_with_its_case(monkeypatch, tmp_path):
