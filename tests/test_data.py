@@ -69,3 +69,29 @@ def test_pad_sequences():
     ids, lengths = pad_sequences([[1, 2, 3], [4], []], pad_id=9)
     np.testing.assert_array_equal(ids, [[1, 2, 3], [4, 9, 9], [9, 9, 9]])
     np.testing.assert_array_equal(lengths, [3, 1, 0])
+
+
+def test_type_confusions_raise_instead_of_guessing():
+    from fastrnn.data import StreamBatches, Vocab, pad_sequences
+    from fastrnn.params import as_float_dtype
+    v = Vocab.build("abcabc")
+    with pytest.raises(TypeError, match="text"):
+        v.encode(b"abc")                          # used to return all <unk>
+    with pytest.raises(TypeError, match="ids"):
+        v.decode(np.array([2.7, 3.2]))            # used to truncate to [2, 3]
+    with pytest.raises(TypeError, match="ids"):
+        v.decode([2.0])
+    assert v.decode([]) == "" and v.decode(np.array([2, 3], np.uint8)) == v.decode([2, 3])
+    with pytest.raises(TypeError, match="tokens"):
+        Vocab(["<unk>", "<eos>", 5])
+    ids = np.arange(100)
+    for bad in (dict(batch_size=True), dict(seq_len=True), dict(batch_size=2.0)):
+        kw = {**dict(batch_size=2, seq_len=3), **bad}
+        with pytest.raises(TypeError, match=list(bad)[0]):
+            StreamBatches(ids, **kw)
+    with pytest.raises(TypeError, match="seqs"):
+        pad_sequences([[1, 2], [1.5]])
+    with pytest.raises(TypeError, match="pad_id"):
+        pad_sequences([[1, 2]], pad_id=0.5)
+    with pytest.raises(TypeError, match="dtype"):
+        as_float_dtype(None)                      # used to mean float64 silently

@@ -56,3 +56,40 @@ def test_word_level_generation():
     assert generate(model, vocab, prime="the cat", length=4, argmax=True) == "the cat sat on the mat"
     # an empty prime starts a line; <eos> ends the sample
     assert generate(model, vocab, length=50, argmax=True) == "the cat sat on the mat"
+
+
+def test_every_parameter_is_checked_before_anything_runs(trained):
+    model, vocab = trained
+    for bad, err in ((dict(temperature=-3), ValueError), (dict(top_p=3), ValueError),
+                     (dict(top_k=0), ValueError), (dict(temperature=float("nan")), ValueError),
+                     (dict(temperature=float("inf")), ValueError), (dict(top_k=2.5), TypeError),
+                     (dict(temperature="1"), TypeError), (dict(length=True), TypeError),
+                     (dict(stop=b"x"), TypeError)):
+        with pytest.raises(err, match=list(bad)[0]):
+            generate(model, vocab, length=0, **bad)       # length=0 samples nothing, still checked
+    with pytest.raises(TypeError, match="prime: expected str"):
+        generate(model, vocab, prime=b"hello", length=3)
+
+
+def test_tiny_temperature_is_argmax_not_overflow(trained):
+    model, vocab = trained
+    greedy = generate(model, vocab, prime="hello", length=24, argmax=True)
+    for t in (1e-320, 1e-40, 5e-324):
+        assert generate(model, vocab, prime="hello", length=24, temperature=t, seed=0) == greedy
+    logits = np.array([1e308, 1e308 * 0.5, -np.inf, 3.0])    # overflows when divided by 0.5
+    np.testing.assert_array_equal(next_token_probs(logits, temperature=0.5), [1, 0, 0, 0])
+    np.testing.assert_array_equal(next_token_probs([1.0, 2.0, 2.0], temperature=1e-320), [0, 0.5, 0.5])
+
+
+def test_nan_parameters_raise_instead_of_sampling(trained):
+    model, vocab = trained
+    broken = type(model)(**model.config)
+    broken.params[...] = model.params
+    broken.named_parameters()["head.bias"][0] = np.nan
+    for kw in (dict(seed=0), dict(argmax=True), dict(top_k=3, seed=0)):
+        with pytest.raises(ValueError, match="NaN"):
+            generate(broken, vocab, prime="he", length=5, **kw)
+    with pytest.raises(ValueError, match="NaN"):
+        next_token_probs([0.0, np.nan])
+    with pytest.raises(ValueError, match="-inf"):
+        next_token_probs([-np.inf, -np.inf])

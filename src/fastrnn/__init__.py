@@ -9,7 +9,7 @@ from . import nn, optim, reference  # noqa: I001  (nn before layers: the layers 
 from ._kernels import get_num_threads, set_num_threads
 from .data import StreamBatches, Vocab, pad_sequences, split
 from .export import export_onnx
-from .io import load, save
+from .io import CheckpointError, load, save
 from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimplifiedGRU
 from .data_batches import PaddedBatches
 from .models import (ConditionedGenerator, GridRNN, LanguageModel, OutputRecurrentNet, Seq2Seq,
@@ -17,7 +17,7 @@ from .models import (ConditionedGenerator, GridRNN, LanguageModel, OutputRecurre
 from .sample import generate
 
 __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
-           "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "export_onnx", "optim",
-           "nn", "reference", "set_num_threads", "get_num_threads", "__version__",
+           "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "CheckpointError",
+           "export_onnx", "optim", "nn", "reference", "set_num_threads", "get_num_threads", "__version__",
            "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches",
            "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN"]

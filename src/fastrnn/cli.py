@@ -6,6 +6,7 @@ running interpreter's `*.py` files, in sorted order): a real multi-megabyte corp
 Python install has, so the first command works with nothing downloaded.
 """
 import argparse
+import math
 import os
 import re
 import sys
@@ -15,11 +16,77 @@ EMBEDDED_MAX_TIME = "8m"          # the embedded default must finish within 10 m
 
 
 def parse_duration(text):
-    """Seconds in a duration such as '90', '90s', '10m', '1.5h' (used by --max-time)."""
+    """Seconds in a duration such as '90', '90s', '10m', '1.5h' (used by --max-time); must be > 0."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([smh]?)\s*", str(text))
     if not m:
         raise argparse.ArgumentTypeError(f"expected a duration such as 90s, 10m or 1h, got {text!r}")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    seconds = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive duration, got {text!r}")
+    return seconds
+
+
+def integer(low):
+    """argparse type: an integer >= low."""
+    def convert(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    return convert
+
+
+def number(low=None, high=None, low_open=False, high_open=False):
+    """argparse type: a finite float in the interval given by low/high (open or closed ends)."""
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+
+    def convert(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        ok = math.isfinite(value)
+        if low is not None:
+            ok = ok and (value > low if low_open else value >= low)
+        if high is not None:
+            ok = ok and (value < high if high_open else value <= high)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}")
+        return value
+    return convert
+
+
+POSITIVE, NON_NEGATIVE = integer(1), integer(0)
+FRACTION = number(0, 1, high_open=True)
+
+# train options: argparse leaves them None when not given, so that a resumed run can tell which
+# flags the user gave; a new run fills in these defaults
+TRAIN_DEFAULTS = dict(level="char", cell="lstm", hidden=128, layers=2, dropout=0.0, embed=None,
+                      batch=50, seq_len=50, lr=2e-3, optimizer="adam", clip=5.0, lr_decay=1.0,
+                      lr_decay_every=None, val_frac=0.05, test_frac=0.0, eval_every=200, seed=0,
+                      dtype="float32", min_count=None, epochs=None, max_time=None)
+# on --resume: these flags change the Trainer's settings (flag -> setting) ...
+RESUME_SETTINGS = dict(epochs="epochs", max_time="max_time", eval_every="eval_every", lr="lr",
+                       clip="clip", lr_decay="lr_decay", lr_decay_every="lr_decay_every")
+# ... these are fixed by the checkpoint (model, vocabulary, batching, optimiser, RNG) ...
+RESUME_FIXED = ("level", "min_count", "cell", "hidden", "layers", "dropout", "embed", "dtype",
+                "seed", "batch", "seq_len", "optimizer")
+# ... and these must match how the run split its corpus (stored in the checkpoint's metadata)
+RESUME_SPLIT = ("val_frac", "test_frac")
+
+
+# what loading a hostile checkpoint may raise besides CheckpointError: metadata that a model or
+# optimiser cannot take (TypeError, LookupError...) or sizes it cannot allocate (MemoryError)
+_LOAD_ERRORS = (OSError, ValueError, LookupError, TypeError, AttributeError, MemoryError)
+
+
+class UsageError(Exception):
+    """A bad combination of command-line options (reported like argparse's own errors)."""
 
 
 def stdlib_corpus(max_bytes=None):
@@ -66,48 +133,53 @@ def build_parser():
 
     t = sub.add_parser("train", help="train a char/word language model on a text file")
     t.add_argument("corpus", nargs="?", help="UTF-8 text file (default: the Python stdlib's source)")
-    t.add_argument("--level", choices=["char", "word"], default="char")
-    t.add_argument("--min-count", type=int, default=None,
+    t.add_argument("--level", choices=["char", "word"], help="default: char")
+    t.add_argument("--min-count", type=POSITIVE,
                    help="rarer tokens become <unk> (default: 1, or 100 on the embedded corpus)")
-    t.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
-    t.add_argument("--hidden", type=int, default=128, help="hidden units per layer")
-    t.add_argument("--layers", type=int, default=2)
-    t.add_argument("--dropout", type=float, default=0.0)
-    t.add_argument("--embed", type=int, default=None, help="embedding size (default: one-hot input)")
-    t.add_argument("--batch", type=int, default=50)
-    t.add_argument("--seq-len", type=int, default=50)
-    t.add_argument("--epochs", type=int, default=None, help="default: 10, or 1 on the embedded corpus")
-    t.add_argument("--max-time", type=parse_duration, default=None,
+    t.add_argument("--cell", choices=["lstm", "gru", "rnn"], help="default: lstm")
+    t.add_argument("--hidden", type=POSITIVE, help="hidden units per layer (default: 128)")
+    t.add_argument("--layers", type=POSITIVE, help="default: 2")
+    t.add_argument("--dropout", type=FRACTION, help="in [0, 1) (default: 0)")
+    t.add_argument("--embed", type=POSITIVE, help="embedding size (default: one-hot input)")
+    t.add_argument("--batch", type=POSITIVE, help="default: 50")
+    t.add_argument("--seq-len", type=POSITIVE, help="default: 50")
+    t.add_argument("--epochs", type=POSITIVE, help="default: 10, or 1 on the embedded corpus")
+    t.add_argument("--max-time", type=parse_duration,
                    help=f"time budget such as 90s or 10m (default: none, {EMBEDDED_MAX_TIME} on the embedded corpus)")
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--optimizer", choices=["adam", "adamw", "rmsprop", "sgd", "adagrad"], default="adam")
-    t.add_argument("--clip", type=float, default=5.0, help="global gradient-norm clip (0 = off)")
-    t.add_argument("--lr-decay", type=float, default=1.0,
-                   help="learning-rate factor per epoch (or per --lr-decay-every iterations)")
-    t.add_argument("--lr-decay-every", type=int, default=None, metavar="N",
+    t.add_argument("--lr", type=number(0, low_open=True), help="default: 0.002")
+    t.add_argument("--optimizer", choices=["adam", "adamw", "rmsprop", "sgd", "adagrad"],
+                   help="default: adam")
+    t.add_argument("--clip", type=number(0), help="global gradient-norm clip (0 = off; default: 5)")
+    t.add_argument("--lr-decay", type=number(0, 1, low_open=True),
+                   help="learning-rate factor in (0, 1] per epoch (or per --lr-decay-every iterations)")
+    t.add_argument("--lr-decay-every", type=POSITIVE, metavar="N",
                    help="decay the learning rate every N iterations instead of every epoch")
-    t.add_argument("--val-frac", type=float, default=0.05)
-    t.add_argument("--test-frac", type=float, default=0.0)
-    t.add_argument("--eval-every", type=int, default=200, help="iterations between validations")
-    t.add_argument("--out", default=DEFAULT_OUT, help="directory for best.npz, last.npz, log.jsonl")
-    t.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this file/directory")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    t.add_argument("--threads", type=int, default=None,
+    t.add_argument("--val-frac", type=FRACTION, help="in [0, 1) (default: 0.05)")
+    t.add_argument("--test-frac", type=FRACTION, help="in [0, 1) (default: 0)")
+    t.add_argument("--eval-every", type=POSITIVE, help="iterations between validations (default: 200)")
+    t.add_argument("--out", help=f"directory for best.npz, last.npz, log.jsonl (default: {DEFAULT_OUT}, "
+                   "or the resumed run's directory)")
+    t.add_argument("--resume", metavar="CHECKPOINT",
+                   help="continue the run saved in this file/directory; flags given with it change "
+                        "that run's settings where they can (epochs, time, lr, ...)")
+    t.add_argument("--seed", type=NON_NEGATIVE, help="default: 0")
+    t.add_argument("--dtype", choices=["float32", "float64"], help="default: float32")
+    t.add_argument("--threads", type=POSITIVE,
                    help="kernel threads: fastrnn's team and BLAS (default: the CPUs this process may use)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     s = sub.add_parser("sample", help="generate text from a checkpoint")
     s.add_argument("checkpoint", help="a .npz checkpoint, or a training directory (uses best.npz)")
     s.add_argument("--prime", default="")
-    s.add_argument("--length", type=int, default=500)
-    s.add_argument("--temperature", type=float, default=1.0)
-    s.add_argument("--top-k", type=int, default=None)
-    s.add_argument("--top-p", type=float, default=None)
+    s.add_argument("--length", type=NON_NEGATIVE, default=500,
+                   help="tokens to generate (0: print the prime only)")
+    s.add_argument("--temperature", type=number(0, low_open=True), default=1.0)
+    s.add_argument("--top-k", type=POSITIVE)
+    s.add_argument("--top-p", type=number(0, 1, low_open=True))
     s.add_argument("--argmax", action="store_true", help="always take the most likely token")
     s.add_argument("--stop", default=None, help="stop when this string is generated")
-    s.add_argument("--seed", type=int, default=None)
-    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--seed", type=NON_NEGATIVE)
+    s.add_argument("--threads", type=POSITIVE)
 
     e = sub.add_parser("export", help="write a language-model checkpoint as an ONNX graph")
     e.add_argument("checkpoint", help="a .npz checkpoint, or a training directory (uses best.npz)")
@@ -129,24 +201,26 @@ def build_parser():
                    help="--compare flags new/old above 1 + THRESHOLD (default 0.1)")
 
     i = sub.add_parser("info", help="versions, BLAS, threads and CPU features")
-    i.add_argument("--threads", type=int, default=None)
+    i.add_argument("--threads", type=POSITIVE)
     return p
 
 
 def main(argv=None):
     """Entry point of the `fastrnn` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     _set_threads(getattr(args, "threads", None), argv)
-    return {"train": _train, "sample": _sample, "export": _export,
-            "bench": _bench, "info": _info}[args.command](args) or 0
+    try:
+        return {"train": _train, "sample": _sample, "export": _export,
+                "bench": _bench, "info": _info}[args.command](args) or 0
+    except UsageError as e:
+        parser.error(str(e))        # one line, exit code 2
 
 
 def _set_threads(threads, argv):
     """BLAS reads its thread count when it loads, so re-run ourselves with the variable set."""
     if threads is None:
         return
-    if threads < 1:
-        sys.exit("fastrnn: --threads must be at least 1")
     if os.environ.get("OPENBLAS_NUM_THREADS") != str(threads):
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                    FASTRNN_NUM_THREADS=str(threads))
@@ -154,52 +228,32 @@ def _set_threads(threads, argv):
         os.execve(sys.executable, [sys.executable, "-m", "fastrnn", *argv], env)
 
 
-def _train(args):
-    from .data import Vocab, split
-    from .models import LanguageModel
-    from .train import Trainer, TrainingDiverged
-    embedded = args.corpus is None
-    if embedded:
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def _given(args):
+    """{option: value} of the train options given on the command line."""
+    return {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None}
+
+
+def _read_corpus(path):
+    if path is None:
         text = stdlib_corpus()
         print(f"fastrnn: no corpus given; training on the Python standard library's source "
               f"({len(text) / 1e6:.1f} M characters)")
-    else:
-        try:
-            with open(args.corpus, encoding="utf-8") as f:
-                text = f.read()
-        except (OSError, UnicodeDecodeError) as e:
-            sys.exit(f"fastrnn: cannot read corpus {args.corpus!r}: {e}")
-    epochs = args.epochs or (1 if embedded else 10)
-    max_time = args.max_time if args.max_time is not None else (
-        parse_duration(EMBEDDED_MAX_TIME) if embedded else None)
+        return text
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        sys.exit(f"fastrnn: cannot read corpus {path!r}: {e}")
 
-    if args.resume:
-        path = _checkpoint_path(args.resume, "last.npz")
-        from .io import load
-        _, vocab, _ = load(path)
-        train_ids, val_ids, _ = split(vocab.encode(text), args.val_frac, args.test_frac)
-        trainer = Trainer.resume(path, train_ids, val_ids, progress=not args.quiet,
-                                 epochs=epochs, max_time=max_time, out=args.out)
-        print(f"fastrnn: resuming {path} at iteration {trainer.iteration}")
-    else:
-        min_count = args.min_count or (100 if embedded else 1)   # the stdlib has rare unicode
-        vocab = Vocab.build(text, level=args.level, min_count=min_count)
-        train_ids, val_ids, _ = split(vocab.encode(text), args.val_frac, args.test_frac)
-        model = LanguageModel(len(vocab), cell=args.cell, hidden_size=args.hidden,
-                              num_layers=args.layers, dropout=args.dropout, embed_size=args.embed,
-                              dtype=args.dtype, seed=args.seed)
-        try:
-            trainer = Trainer(model, vocab, train_ids, val_ids, batch_size=args.batch,
-                              seq_len=args.seq_len, optimizer=args.optimizer, lr=args.lr,
-                              clip=args.clip, lr_decay=args.lr_decay,
-                              lr_decay_every=args.lr_decay_every, epochs=epochs,
-                              max_time=max_time, eval_every=args.eval_every, out=args.out,
-                              progress=not args.quiet,
-                              meta=dict(corpus=args.corpus or "<python stdlib>", seed=args.seed))
-        except ValueError as e:
-            sys.exit(f"fastrnn: {e}")
-        print(f"fastrnn: {model}, vocabulary {len(vocab)} ({args.level}), "
-              f"{len(train_ids)} training tokens")
+
+def _train(args):
+    from .train import TrainingDiverged
+    given = _given(args)
+    trainer = _resume(args, given) if args.resume else _new_run(args, given)
     try:
         summary = trainer.fit()
     except TrainingDiverged as e:
@@ -212,8 +266,89 @@ def _train(args):
     val = f"; best validation loss {best:.4f}" if best < float("inf") else ""
     print(f"fastrnn: {summary['stopped']} after {summary['iterations']} iterations "
           f"({summary['epochs']:.2f} epochs, {summary['seconds']:.0f} s){val}")
-    print(f"fastrnn: checkpoints in {args.out}/ (best.npz, last.npz, log.jsonl); "
-          f"try: fastrnn sample {args.out}")
+    print(f"fastrnn: checkpoints in {trainer.out}/ (best.npz, last.npz, log.jsonl); "
+          f"try: fastrnn sample {trainer.out}")
+
+
+def _new_run(args, given):
+    """A Trainer for a new run from the command-line options."""
+    from .data import Vocab, split
+    from .models import LanguageModel
+    from .train import Trainer
+    o = dict(TRAIN_DEFAULTS, **given)
+    if o["val_frac"] + o["test_frac"] >= 1:
+        raise UsageError(f"--val-frac + --test-frac: expected < 1, got {o['val_frac'] + o['test_frac']}")
+    embedded = args.corpus is None
+    text = _read_corpus(args.corpus)
+    epochs = o["epochs"] or (1 if embedded else 10)
+    max_time = o["max_time"] or (parse_duration(EMBEDDED_MAX_TIME) if embedded else None)
+    min_count = o["min_count"] or (100 if embedded else 1)   # the stdlib has rare unicode
+    out = args.out or DEFAULT_OUT
+    try:
+        vocab = Vocab.build(text, level=o["level"], min_count=min_count)
+        train_ids, val_ids, _ = split(vocab.encode(text), o["val_frac"], o["test_frac"])
+        model = LanguageModel(len(vocab), cell=o["cell"], hidden_size=o["hidden"],
+                              num_layers=o["layers"], dropout=o["dropout"], embed_size=o["embed"],
+                              dtype=o["dtype"], seed=o["seed"])
+        trainer = Trainer(model, vocab, train_ids, val_ids, batch_size=o["batch"],
+                          seq_len=o["seq_len"], optimizer=o["optimizer"], lr=o["lr"],
+                          clip=o["clip"], lr_decay=o["lr_decay"],
+                          lr_decay_every=o["lr_decay_every"], epochs=epochs, max_time=max_time,
+                          eval_every=o["eval_every"], out=out, progress=not args.quiet,
+                          meta=dict(corpus=args.corpus or "<python stdlib>", seed=o["seed"],
+                                    val_frac=o["val_frac"], test_frac=o["test_frac"]))
+    except (ValueError, MemoryError) as e:
+        sys.exit(f"fastrnn: {e or 'out of memory building the model'}")
+    print(f"fastrnn: {model}, vocabulary {len(vocab)} ({o['level']}), "
+          f"{len(train_ids)} training tokens")
+    return trainer
+
+
+def _resume(args, given):
+    """A Trainer continuing the run in args.resume, with the given flags applied or refused."""
+    from .data import split
+    from .io import load
+    from .train import Trainer
+    fixed = [_flag(k) for k in RESUME_FIXED if k in given]
+    if fixed:
+        raise UsageError(f"{', '.join(fixed)}: cannot be changed when resuming (the model, "
+                         f"vocabulary, batching and optimiser come from the checkpoint)")
+    path = _checkpoint_path(args.resume, "last.npz")
+    # by default a resumed run goes on writing into its own directory
+    out = args.out or (args.resume if os.path.isdir(args.resume) else os.path.dirname(path) or ".")
+    try:
+        _, vocab, extra = load(path)
+    except _LOAD_ERRORS as e:
+        sys.exit(_load_error("cannot resume from", path, e))
+    meta = extra["meta"]
+    fractions = {}
+    for k in RESUME_SPLIT:
+        fractions[k] = meta.get(k, TRAIN_DEFAULTS[k])
+        if k in given and given[k] != fractions[k]:
+            raise UsageError(f"{_flag(k)}: cannot be changed when resuming (the run was split "
+                             f"with {_flag(k)} {fractions[k]})")
+    corpus = args.corpus
+    if corpus is None and meta.get("corpus") not in (None, "<python stdlib>"):
+        corpus = meta["corpus"]         # resume on the corpus the run was trained on
+    text = _read_corpus(corpus)
+    overrides = {RESUME_SETTINGS[k]: v for k, v in given.items() if k in RESUME_SETTINGS}
+    try:
+        train_ids, val_ids, _ = split(vocab.encode(text), fractions["val_frac"], fractions["test_frac"])
+        trainer = Trainer.resume(path, train_ids, val_ids, progress=not args.quiet, out=out,
+                                 **overrides)
+    except _LOAD_ERRORS as e:
+        sys.exit(_load_error("cannot resume from", path, e))
+    if "lr" in given:           # the optimiser state restored its saved learning rate
+        trainer.optimizer.lr = given["lr"]
+    changed = "".join(f", {_flag(k)} {v}" for k, v in given.items())
+    print(f"fastrnn: resuming {path} at iteration {trainer.iteration} into {out}/{changed}")
+    return trainer
+
+
+def _load_error(what, path, e):
+    """One line for a checkpoint that failed to load (CheckpointError already names the file)."""
+    text = " ".join(str(e).split())
+    return f"fastrnn: {text}" if path in text else f"fastrnn: {what} {path}: {text}"
 
 
 def _checkpoint_path(path, default_name):
@@ -228,13 +363,16 @@ def _sample(args):
     path = _checkpoint_path(args.checkpoint, "best.npz")
     try:
         model, vocab, _ = load(path)
-        if vocab is None or not hasattr(model, "step"):
-            raise ValueError(f"{path}: holds a {type(model).__name__} without a vocabulary; "
-                             f"`fastrnn sample` needs a language-model checkpoint")
+    except _LOAD_ERRORS as e:
+        sys.exit(_load_error("cannot load", path, e))      # one line, no traceback
+    if vocab is None or not hasattr(model, "step"):
+        sys.exit(f"fastrnn: {path}: holds a {type(model).__name__} without a vocabulary; "
+                 f"`fastrnn sample` needs a language-model checkpoint")
+    try:
         text = generate(model, vocab, prime=args.prime, length=args.length,
                         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                         argmax=args.argmax, stop=args.stop, seed=args.seed)
-    except (OSError, ValueError) as e:
+    except ValueError as e:
         sys.exit(f"fastrnn: {e}")
     print(text)
 

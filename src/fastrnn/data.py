@@ -31,6 +31,8 @@ class Vocab:
 
     def __init__(self, tokens, level="char"):
         tokens = list(tokens)
+        if not all(isinstance(t, str) for t in tokens):
+            raise TypeError("tokens: expected a list of str")
         if tokens[:2] != [UNK, EOS] or len(set(tokens)) != len(tokens):
             raise ValueError("tokens: expected distinct tokens starting with '<unk>', '<eos>'")
         if level not in ("char", "word"):
@@ -46,8 +48,11 @@ class Vocab:
         (ties in order of first appearance), at most `max_size` tokens including the two specials."""
         if not isinstance(text, str):
             raise TypeError(f"text: expected str, got {type(text).__name__}")
-        if max_size is not None and max_size < 2:
-            raise ValueError(f"max_size: expected at least 2 (room for <unk> and <eos>), got {max_size}")
+        _check_count("min_count", min_count)
+        if max_size is not None:
+            _check_count("max_size", max_size)
+            if max_size < 2:
+                raise ValueError(f"max_size: expected at least 2 (room for <unk> and <eos>), got {max_size}")
         counts = Counter(tokenize(text, level))
         counts.pop(UNK, None)
         counts.pop(EOS, None)
@@ -65,14 +70,17 @@ class Vocab:
 
     def encode(self, text):
         """int64 ids of the tokens of `text` (unseen tokens -> `<unk>`)."""
+        if not isinstance(text, str):
+            raise TypeError(f"text: expected str, got {type(text).__name__}")
         get = self.stoi.get
         return np.fromiter((get(t, 0) for t in tokenize(text, self.level)), dtype=np.int64)
 
     def decode(self, ids):
         """Text of `ids`: characters joined as they are; words joined by spaces, `<eos>` -> newline."""
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        ids = _as_ids("ids", ids)
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             raise ValueError(f"ids: expected values in [0, {len(self)}), got {ids.min()}..{ids.max()}")
+        ids = ids.astype(np.int64)
         if self.level == "char":
             return "".join("\ufffd" if i == 0 else "" if i == 1 else self.tokens[i] for i in ids.tolist())
         out = []
@@ -117,8 +125,7 @@ class StreamBatches:
         if ids.ndim != 1 or ids.dtype.kind not in "iu":
             raise TypeError(f"ids: expected a 1-D integer array, got {ids.dtype} {ids.shape}")
         for name, v in (("batch_size", batch_size), ("seq_len", seq_len)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+            _check_count(name, v)
         per_stream = (len(ids) - 1) // batch_size     # each stream needs one extra id for targets
         self.windows = per_stream // seq_len
         if self.windows < 1:
@@ -148,7 +155,11 @@ class StreamBatches:
 
 def pad_sequences(seqs, pad_id=0):
     """(ids (B, T_max) int64 padded with pad_id, lengths (B,) int64) of a list of id sequences."""
-    seqs = [np.asarray(s, dtype=np.int64).reshape(-1) for s in seqs]
+    if isinstance(seqs, (str, bytes)):
+        raise TypeError(f"seqs: expected a list of id sequences, got {type(seqs).__name__}")
+    if not isinstance(pad_id, (int, np.integer)) or isinstance(pad_id, bool):
+        raise TypeError(f"pad_id: expected an integer, got {pad_id!r}")
+    seqs = [_as_ids(f"seqs[{b}]", s).astype(np.int64) for b, s in enumerate(seqs)]
     if not seqs:
         raise ValueError("seqs: expected at least one sequence")
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)
@@ -156,3 +167,23 @@ def pad_sequences(seqs, pad_id=0):
     for b, s in enumerate(seqs):
         out[b, :len(s)] = s
     return out, lengths
+
+
+def _as_ids(name, ids):
+    """`ids` as a 1-D integer array (an empty sequence is fine); float or other ids: TypeError."""
+    a = np.asarray(ids)
+    if a.ndim > 1:
+        raise ValueError(f"{name}: expected a 1-D sequence of ids, got shape {a.shape}")
+    if a.size == 0:
+        return np.zeros(0, np.int64)
+    if a.dtype.kind not in "iu":        # floats would be truncated silently
+        raise TypeError(f"{name}: expected integer ids, got {a.dtype.name}")
+    return a.reshape(-1)
+
+
+def _check_count(name, value):
+    """A positive integer (bool is not a count), else ValueError/TypeError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")

@@ -1,24 +1,62 @@
 """Checkpoints: one `.npz` of arrays plus JSON metadata; never pickle; always written atomically.
 
 `save_arrays`/`load_arrays` are the file format; `save`/`load` put any registered model, its
-vocabulary and optimiser state into that format. Loading uses `allow_pickle=False`, so opening
-a checkpoint cannot execute code, and a truncated or foreign file gives a clear ValueError.
+vocabulary and optimiser state into that format.
+
+Loading never unpickles, so opening a checkpoint cannot execute code. Every zip entry is read to
+its end (so its CRC-32 is verified) and every `.npy` header must describe exactly the bytes that
+follow it, so a flipped bit anywhere gives `CheckpointError`, never different arrays. Declared
+sizes are checked against the file's size before anything is read (no decompression bombs).
+
+Saving writes `.tmp-<pid>-<random>.npz` next to the destination, holds an exclusive `flock` on it
+while writing, and renames it over the destination only when complete. Temp files left by a killed
+save (unlocked, their process gone) are removed by the next save into the same directory.
 """
+import io as _io
 import json
 import os
+import re
+import struct
 import tempfile
+import tokenize
 import zipfile
+import zlib
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:         # not POSIX: no stale-temp cleanup (it needs a lock to be safe)
+    fcntl = None
+
 FORMAT, FORMAT_VERSION, META_KEY = "fastrnn-checkpoint", 1, "__meta__"
+TMP_PREFIX = ".tmp-"
+_TMP_NAME = re.compile(r"\.tmp-(\d+)-[A-Za-z0-9_]+\.npz")
+# deflate cannot expand more than 1032:1; a deflated entry declaring more is a bomb or garbage
+MAX_DEFLATE_RATIO = 1032
+_READ_CHUNK = 1 << 22
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable fastrnn checkpoint: damaged, truncated, foreign or too new.
+
+    The message names the file and the problem. Missing or unreadable paths raise OSError instead.
+    """
+
+
+# what numpy (whose .npy header parser falls back to tokenize), zipfile, zlib, struct and json
+# raise on malformed input
+_DAMAGED = (ValueError, TypeError, LookupError, AttributeError, RuntimeError, MemoryError,
+            ArithmeticError, OSError, EOFError, SyntaxError, tokenize.TokenError,
+            zipfile.BadZipFile, struct.error, zlib.error)
 
 
 def save_arrays(path, arrays, meta):
     """Write `arrays` ({str: ndarray}) and JSON-serialisable `meta` to one .npz, atomically.
 
     The file is written next to its destination and renamed over it only when complete, so an
-    existing checkpoint is never left half-written.
+    existing checkpoint is never left half-written. It gets the permissions of a normal new file
+    (0666 minus the umask). Stale temp files of killed saves in that directory are removed.
     """
     path = os.fspath(path)
     out = {}
@@ -32,41 +70,214 @@ def save_arrays(path, arrays, meta):
     text = json.dumps(dict(meta, format=FORMAT, format_version=FORMAT_VERSION), allow_nan=False)
     out[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
+    remove_stale_temps(directory)      # before writing: a killed save may have filled the disk
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=".npz")
     try:
-        with os.fdopen(fd, "wb") as f:
+        _best_effort(fcntl and fcntl.flock, fd, fcntl and fcntl.LOCK_EX)   # "being written": held
+        _best_effort(os.fchmod, fd, 0o666 & ~_umask())                     # until after the rename
+        with open(fd, "wb", closefd=False) as f:
             np.savez(f, **out)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
+    finally:
+        os.close(fd)
+    _fsync_dir(directory)
+
+
+def remove_stale_temps(directory):
+    """Remove temp files of killed saves (`.tmp-<pid>-*.npz`, unlocked, pid not alive); their count.
+
+    A temp file that another save (in any process or thread) is writing is locked, and one whose
+    process still runs may be about to be locked: both are left alone.
+    """
+    if fcntl is None:
+        return 0
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for name in names:
+        m = _TMP_NAME.fullmatch(name)
+        if not m or _pid_alive(int(m.group(1))):
+            continue
+        full = os.path.join(directory, name)
+        try:
+            fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.path.samestat(os.fstat(fd), os.lstat(full)):   # still the file we locked
+                os.unlink(full)
+                removed += 1
+        except OSError:
+            pass                # locked (being written) or already gone
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _best_effort(fn, *args):
+    """fn(*args), ignoring filesystems that cannot do it (no locks on some NFS, no modes on FAT)."""
+    if fn:
+        try:
+            fn(*args)
+        except OSError:
+            pass
+
+
+def _pid_alive(pid):
+    if pid == os.getpid():
+        return True             # another thread of ours may be saving
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0          # exists but not ours (or a number no pid can be)
+    return True
+
+
+def _umask():
+    """The process umask, read without changing it (os.umask would race with other threads)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(directory):
+    """Make the rename durable (best effort: some systems cannot fsync a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_arrays(path):
-    """(arrays, meta) of a file written by `save_arrays`; ValueError naming `path` if it is not one."""
+    """(arrays, meta) of a file written by `save_arrays`.
+
+    Raises CheckpointError (a ValueError) naming `path` for anything that is not an intact
+    checkpoint, and OSError (e.g. FileNotFoundError) if the path cannot be opened.
+    """
     path = os.fspath(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except FileNotFoundError:
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise ValueError(f"{path}: not a fastrnn checkpoint (unreadable or truncated: {e})") from None
-    raw = arrays.pop(META_KEY, None)
+    with open(path, "rb") as f:
+        try:
+            arrays = _read_entries(f, os.fstat(f.fileno()).st_size)
+            meta = _read_meta(arrays.pop(META_KEY, None))
+        except CheckpointError as e:
+            raise CheckpointError(f"{path}: {e}") from None
+        except _DAMAGED as e:
+            raise CheckpointError(f"{path}: not a fastrnn checkpoint (damaged or truncated: "
+                                  f"{type(e).__name__}: {e})") from None
+    return arrays, meta
+
+
+def _read_entries(f, file_size):
+    """{name: array} of every `.npy` entry of the zip `f`, each read to its end and checked."""
+    with zipfile.ZipFile(f) as z:
+        infos = z.infolist()
+        names = [i.filename for i in infos]
+        if len(set(names)) != len(names):
+            raise CheckpointError("damaged: duplicate zip entries")
+        stored = 0
+        for i in infos:     # every declared size is checked before anything is read
+            if not i.filename.endswith(".npy"):
+                raise CheckpointError(f"not a fastrnn checkpoint (foreign entry {i.filename!r})")
+            if i.compress_type == zipfile.ZIP_STORED:
+                bound = i.compress_size
+            elif i.compress_type == zipfile.ZIP_DEFLATED:
+                bound = MAX_DEFLATE_RATIO * i.compress_size + 1024
+            else:
+                raise CheckpointError(f"entry {i.filename!r}: unsupported compression {i.compress_type}")
+            if i.file_size > bound:
+                raise CheckpointError(f"damaged: entry {i.filename!r} declares {i.file_size} bytes "
+                                      f"from {i.compress_size} stored bytes")
+            stored += i.compress_size
+        if stored > file_size:
+            raise CheckpointError(f"damaged: entries declare {stored} bytes in a {file_size}-byte file")
+        return {i.filename[:-4]: _parse_npy(i.filename, _read_entry(z, i)) for i in infos}
+
+
+def _read_entry(z, info):
+    """The entry's bytes, read to the end so that zipfile verifies its CRC-32."""
+    buf = bytearray(info.file_size)
+    view, pos = memoryview(buf), 0
+    with z.open(info) as m:
+        while pos < len(buf):
+            n = m.readinto(view[pos:pos + _READ_CHUNK])
+            if not n:
+                raise CheckpointError(f"truncated: entry {info.filename!r} ends after {pos} of "
+                                      f"{len(buf)} bytes")
+            pos += n
+        if m.read(1):       # also makes zipfile reach the end of the entry and check the CRC
+            raise CheckpointError(f"damaged: entry {info.filename!r} is longer than declared")
+    return buf
+
+
+def _parse_npy(name, buf):
+    """The array in the `.npy` bytes `buf`; its header must describe exactly the bytes that follow."""
+    f = _io.BytesIO(buf)
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise CheckpointError(f"entry {name!r}: unsupported .npy version {version}")
+    if dtype.hasobject:
+        raise CheckpointError(f"entry {name!r}: holds Python objects (refused: loading them "
+                              f"would need pickle)")
+    count = 1
+    for s in shape:
+        count *= s
+    offset = f.tell()
+    if count * dtype.itemsize != len(buf) - offset:
+        raise CheckpointError(f"damaged: entry {name!r} declares {shape} {dtype} "
+                              f"({count * dtype.itemsize} bytes) but holds {len(buf) - offset}")
+    a = np.frombuffer(buf, dtype=dtype, count=count, offset=offset)
+    if offset % max(dtype.alignment, 1):
+        a = a.copy()
+    return a.reshape(shape, order="F" if fortran else "C")
+
+
+def _read_meta(raw):
+    """The metadata dict stored in the `__meta__` entry, checked for our format marker."""
     if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
-        raise ValueError(f"{path}: not a fastrnn checkpoint (no metadata)")
+        raise CheckpointError("not a fastrnn checkpoint (no metadata)")
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: not a fastrnn checkpoint (bad metadata: {e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise CheckpointError(f"not a fastrnn checkpoint (bad metadata: {e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a fastrnn checkpoint (format marker missing)")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path}: written by a newer fastrnn (format version "
-                         f"{meta['format_version']} > {FORMAT_VERSION}); upgrade fastrnn to read it")
-    return arrays, meta
+        raise CheckpointError("not a fastrnn checkpoint (format marker missing)")
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise CheckpointError(f"not a fastrnn checkpoint (format version {version!r})")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"written by a newer fastrnn (format version {version} > "
+                              f"{FORMAT_VERSION}); upgrade fastrnn to read it")
+    return meta
 
 
 # ---- models: one checkpoint file = model type + config + parameters + optimiser state + metadata

@@ -181,7 +181,10 @@ def clip_grad_norm(model, max_norm):
     """Scale the gradients so their global L2 norm is at most max_norm; returns the norm before.
 
     Same rule as torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when < 1.
+    A negative max_norm would flip the gradients (gradient ascent): ValueError.
     """
+    if not max_norm >= 0:
+        raise ValueError(f"max_norm: expected a non-negative number, got {max_norm!r}")
     _, grads = _buffers(model)
     # einsum, not np.dot: no call into NumPy's BLAS, whose threads would fight the kernels'
     norm = math.sqrt(float(np.einsum("i,i->", grads, grads, dtype=np.float64)))

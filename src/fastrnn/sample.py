@@ -3,7 +3,30 @@
 Each token costs one `model.step` (the layers' `step`: no tape, no full forward) plus drawing
 from the next-token distribution, shaped by temperature, top-k and top-p (nucleus) filtering.
 """
+import numbers
+
 import numpy as np
+
+# below this, logits / temperature can overflow float64: such a temperature means "argmax"
+MIN_TEMPERATURE = 1e-30
+
+
+def check_sampling(temperature=1.0, top_k=None, top_p=None):
+    """Raise TypeError/ValueError naming the argument unless the sampling parameters are valid."""
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise TypeError(f"temperature: expected a positive number, got {temperature!r}")
+    if not 0 < temperature < float("inf"):
+        raise ValueError(f"temperature: expected a finite positive number, got {temperature!r}")
+    if top_k is not None:
+        if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral):
+            raise TypeError(f"top_k: expected None or a positive integer, got {top_k!r}")
+        if top_k < 1:
+            raise ValueError(f"top_k: expected a positive integer, got {top_k!r}")
+    if top_p is not None:
+        if isinstance(top_p, bool) or not isinstance(top_p, numbers.Real):
+            raise TypeError(f"top_p: expected None or a number in (0, 1], got {top_p!r}")
+        if not 0 < top_p <= 1:
+            raise ValueError(f"top_p: expected a number in (0, 1], got {top_p!r}")
 
 
 def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
@@ -11,19 +34,24 @@ def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
 
     top_k keeps the k most likely tokens; top_p keeps the smallest set of most likely tokens
     whose total probability reaches top_p. What is dropped gets probability exactly 0.
+    A temperature below MIN_TEMPERATURE (or one that overflows the logits) gives the argmax.
+    Logits with NaN (e.g. from a model with non-finite parameters) raise ValueError.
     """
-    if not temperature > 0:
-        raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
-    z = np.asarray(logits, np.float64) / temperature
+    check_sampling(temperature, top_k, top_p)
+    logits = np.asarray(logits, np.float64)
+    if logits.ndim != 1 or logits.size == 0:
+        raise ValueError(f"logits: expected a non-empty 1-D array, got shape {logits.shape}")
+    if np.isnan(logits).any() or not (logits > -np.inf).any():
+        raise ValueError("logits: NaN or all -inf (does the model have non-finite parameters?)")
+    with np.errstate(over="ignore"):        # an overflow to inf is handled just below
+        z = logits / max(temperature, MIN_TEMPERATURE)
+    if temperature < MIN_TEMPERATURE or np.isposinf(z).any():
+        top = logits if temperature < MIN_TEMPERATURE else z
+        z = np.where(top == top.max(), 0.0, -np.inf)     # the limit T -> 0: mass on the maxima
     p = np.exp(z - z.max())
-    if top_k is not None:
-        if not isinstance(top_k, (int, np.integer)) or top_k < 1:
-            raise ValueError(f"top_k: expected a positive integer, got {top_k!r}")
-        if top_k < p.size:
-            p[p < np.partition(p, -top_k)[-top_k]] = 0
+    if top_k is not None and top_k < p.size:
+        p[p < np.partition(p, -top_k)[-top_k]] = 0
     if top_p is not None:
-        if not 0 < top_p <= 1:
-            raise ValueError(f"top_p: expected a number in (0, 1], got {top_p!r}")
         order = np.argsort(-p, kind="stable")
         mass = np.cumsum(p[order]) / p.sum()
         keep = np.searchsorted(mass, top_p - 1e-12) + 1   # smallest prefix reaching top_p (with rounding slack)
@@ -37,9 +65,17 @@ def generate(model, vocab, prime="", length=500, temperature=1.0, top_k=None, to
 
     argmax=True always takes the most likely token (greedy). Generation ends early at `<eos>`
     or when the generated text contains the string `stop`. Reproducible from `seed`.
+    Every argument is checked before anything runs (TypeError/ValueError naming it); a model
+    whose logits become NaN raises ValueError instead of sampling garbage.
     """
-    if not isinstance(length, (int, np.integer)) or length < 0:
+    if isinstance(length, bool) or not isinstance(length, numbers.Integral):
+        raise TypeError(f"length: expected a non-negative integer, got {length!r}")
+    if length < 0:
         raise ValueError(f"length: expected a non-negative integer, got {length!r}")
+    check_sampling(temperature, top_k, top_p)
+    for name, value in (("prime", prime), ("stop", stop)):
+        if not isinstance(value, str) and not (name == "stop" and value is None):
+            raise TypeError(f"{name}: expected str, got {type(value).__name__}")
     if len(vocab) != model.config["vocab_size"]:
         raise ValueError(f"vocab: has {len(vocab)} tokens but the model was built for "
                          f"{model.config['vocab_size']}")
@@ -57,6 +93,8 @@ def generate(model, vocab, prime="", length=500, temperature=1.0, top_k=None, to
         ids[0] = token
         logits, state = model.step(ids, state)
         if argmax:
+            if np.isnan(logits[0]).any():
+                raise ValueError("logits: NaN (does the model have non-finite parameters?)")
             token = int(np.argmax(logits[0]))
         else:
             p = next_token_probs(logits[0], temperature, top_k, top_p)

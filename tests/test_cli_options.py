@@ -1,0 +1,133 @@
+"""The `fastrnn` command's option checks and `--resume` semantics, run in-process (fast)."""
+import json
+
+import numpy as np
+import pytest
+
+from fastrnn import io
+from fastrnn.cli import main
+
+BAD_OPTIONS = [
+    ("train", "--hidden", "0"), ("train", "--layers", "0"), ("train", "--embed", "0"),
+    ("train", "--batch", "0"), ("train", "--seq-len", "-1"), ("train", "--epochs", "0"),
+    ("train", "--eval-every", "0"), ("train", "--min-count", "0"), ("train", "--threads", "0"),
+    ("train", "--lr-decay-every", "0"), ("train", "--dropout", "1.5"), ("train", "--dropout", "1"),
+    ("train", "--dropout", "-0.1"), ("train", "--val-frac", "1.5"), ("train", "--test-frac", "-0.2"),
+    ("train", "--max-time", "0"), ("train", "--max-time", "0s"), ("train", "--clip", "-5"),
+    ("train", "--lr", "0"), ("train", "--lr", "nan"), ("train", "--lr", "inf"),
+    ("train", "--lr-decay", "-1"), ("train", "--lr-decay", "0"), ("train", "--lr-decay", "1.5"),
+    ("train", "--hidden", "2.5"), ("train", "--seed", "-1"), ("train", "--dropout", "x"),
+    ("sample", "x.npz", "--length", "-1"), ("sample", "x.npz", "--temperature", "0"),
+    ("sample", "x.npz", "--temperature", "-3"), ("sample", "x.npz", "--top-k", "0"),
+    ("sample", "x.npz", "--top-p", "0"), ("sample", "x.npz", "--top-p", "1.5"),
+    ("sample", "x.npz", "--threads", "0"), ("info", "--threads", "-2"),
+]
+
+
+@pytest.mark.parametrize("argv", BAD_OPTIONS, ids=" ".join)
+def test_bad_options_are_one_line_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(list(argv))
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    flag = next(a for a in argv if a.startswith("--"))
+    assert "Traceback" not in err and flag in err.splitlines()[-1], err
+
+
+def test_fractions_must_leave_training_data(capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        main(["train", str(tmp_path / "c.txt"), "--val-frac", "0.6", "--test-frac", "0.5"])
+    assert e.value.code == 2 and "--val-frac + --test-frac" in capsys.readouterr().err
+
+
+SMALL = ["--hidden", "16", "--layers", "1", "--batch", "2", "--seq-len", "8", "--quiet"]
+
+
+@pytest.fixture()
+def run(tmp_path, monkeypatch):
+    """A finished one-epoch run in runA, with the working directory at tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text("It was the best of times, it was the worst of times.\n" * 12)
+    assert main(["train", "corpus.txt", *SMALL, "--epochs", "1", "--eval-every", "5",
+                 "--val-frac", "0.1", "--out", "runA"]) == 0
+    return tmp_path / "runA"
+
+
+def _log(run):
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_resume_continues_in_the_resumed_directory_with_the_given_flags(run, capsys):
+    capsys.readouterr()
+    before = _log(run)
+    # no --out and no corpus: into runA, on the run's own corpus and split; new lr, epochs, eval
+    assert main(["train", "--resume", "runA", "--epochs", "2", "--eval-every", "3", "--lr", "0.5",
+                 "--clip", "1", "--quiet"]) == 0
+    assert "into runA" in capsys.readouterr().out
+    assert not (run.parent / "fastrnn-run").exists()
+    after = _log(run)[len(before):]
+    assert after and after[-1]["epoch"] == pytest.approx(2)
+    assert all(r["lr"] == 0.5 for r in after)
+    steps = [r["iteration"] for r in after]
+    assert steps[0] == before[-1]["iteration"] + 3 - before[-1]["iteration"] % 3   # --eval-every 3
+    training = io.load_arrays(run / "last.npz")[1]["training"]["settings"]
+    assert training["epochs"] == 2 and training["clip"] == 1 and training["eval_every"] == 3
+
+
+@pytest.mark.parametrize("flag", [["--hidden", "32"], ["--cell", "gru"], ["--batch", "3"],
+                                  ["--optimizer", "sgd"], ["--seed", "3"], ["--val-frac", "0.3"]])
+def test_resume_rejects_flags_it_cannot_apply(run, capsys, flag):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", "runA", *flag, "--quiet"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and flag[0] in err.splitlines()[-1] and "Traceback" not in err
+
+
+def test_resume_accepts_the_same_split(run):
+    assert main(["train", "--resume", "runA", "--val-frac", "0.1", "--epochs", "2", "--quiet"]) == 0
+
+
+def test_resume_failures_are_one_line(run, capsys, tmp_path):
+    from fastrnn.data import Vocab
+    from fastrnn.models import LanguageModel
+    vocab = Vocab.build("abc")
+    io.save(tmp_path / "model_only.npz", LanguageModel(len(vocab), hidden_size=4, num_layers=1), vocab)
+    damaged = bytearray((run / "last.npz").read_bytes())
+    damaged[len(damaged) // 2] ^= 4
+    (tmp_path / "damaged.npz").write_bytes(damaged)
+    for target in ("nowhere", "model_only.npz", "damaged.npz"):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as e:
+            main(["train", "corpus.txt", "--resume", target, "--quiet"])
+        err = capsys.readouterr().err
+        assert e.value.code not in (0, None) and target in str(e.value.code), (target, e.value.code)
+        assert "Traceback" not in err
+
+
+def test_sample_on_a_damaged_checkpoint_is_one_line(run):
+    data = bytearray((run / "best.npz").read_bytes())
+    for k, at in enumerate(np.linspace(0, len(data) - 1, 7).astype(int)):
+        bad = run.parent / f"bad{k}.npz"
+        flipped = bytearray(data)
+        flipped[at] ^= 0x10
+        bad.write_bytes(flipped)
+        try:
+            main(["sample", str(bad), "--length", "5", "--seed", "0"])
+        except SystemExit as e:     # sys.exit("fastrnn: ...") carries the one-line message
+            assert isinstance(e.code, str) and "\n" not in e.code and f"bad{k}.npz" in e.code
+
+
+@pytest.mark.parametrize("field", ["optimizer", "model"])
+def test_sample_on_hostile_metadata_is_one_line(run, field):
+    """A checkpoint with intact CRCs whose metadata the model cannot take: one line, no traceback."""
+    arrays, meta = io.load_arrays(run / "best.npz")
+    meta = {k: v for k, v in meta.items() if k not in ("format", "format_version")}
+    if field == "model":
+        meta["model"] = dict(meta["model"], hidden_size=10**5)     # 149 GiB: MemoryError at once
+    else:
+        meta["optimizer"] = "x"                                     # TypeError inside load
+    io.save_arrays(run / "hostile.npz", arrays, meta)
+    with pytest.raises(SystemExit) as e:
+        main(["sample", str(run / "hostile.npz"), "--length", "3"])
+    assert isinstance(e.value.code, str) and "\n" not in e.value.code and "hostile.npz" in e.value.code
