@@ -37,19 +37,14 @@ def test_a_crash_fails_with_its_case(monkeypatch, tmp_path):
         run_isolated("crash", 1)
 
 
-# ---- defects found by fuzzing in the kernels/layers (the lead's files): flip to pass as fixed --
+# ---- defects found by fuzzing in the kernels/layers (issue 13, defects 1 and 14) --------------
 
-LEAD = "kernel/layer defect reported in issue 13 (14); the lead's fix makes this pass"
-
-
-@pytest.mark.xfail(strict=False, reason=LEAD)
 def test_kernel_step_rejects_a_multi_step_x_t():
     with pytest.raises(ValueError, match="x_t"):
         _kernels.step("rnn_tanh", np.ones((3, 1, 2), np.float32), np.zeros((1, 3), np.float32),
                       None, np.ones((3, 2), np.float32), np.ones((3, 3), np.float32))
 
 
-@pytest.mark.xfail(strict=False, reason=LEAD)
 def test_kernel_step_h_out_aliasing_c_is_rejected_or_correct():
     rng = np.random.default_rng(0)
     H, B = 3, 2
@@ -64,13 +59,11 @@ def test_kernel_step_h_out_aliasing_c_is_rejected_or_correct():
     np.testing.assert_allclose(got_h, want_h, rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=False, reason=LEAD)
 def test_scatter_add_rows_rejects_float_ids():
     with pytest.raises(TypeError, match="ids"):
         _kernels.scatter_add_rows(np.zeros((3, 2)), np.array([1.7]), np.ones((1, 2)))
 
 
-@pytest.mark.xfail(strict=False, reason="defect 1 (csrc, the lead's): size products wrap around")
 def test_tape_size_does_not_wrap_around():
     T = B = H = 2**31 - 1
     try:

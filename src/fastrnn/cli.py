@@ -9,6 +9,7 @@ import argparse
 import math
 import os
 import re
+import signal
 import sys
 
 DEFAULT_OUT = "fastrnn-run"
@@ -191,7 +192,7 @@ def build_parser():
     b = sub.add_parser("bench", help="measure fastrnn against fastrnn.reference and torch on this machine")
     b.add_argument("--quick", action="store_true", help="a small subset (under a minute)")
     b.add_argument("--filter", type=_regex, metavar="REGEX", help="only workloads whose name matches")
-    b.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: BLAS's choice)")
+    b.add_argument("--threads", type=POSITIVE, help="kernel, BLAS and torch threads (default: the CPUs this process may use)")
     b.add_argument("--json", metavar="PATH", help="write the report as JSON (schema: docs/bench.md)")
     b.add_argument("--markdown", metavar="PATH", help="write the report's tables as Markdown")
     b.add_argument("--plot", metavar="PATH", help="write a PNG: speed-up over torch and %% of peak (matplotlib)")
@@ -259,9 +260,13 @@ def _train(args):
     except TrainingDiverged as e:
         sys.exit(f"fastrnn: stopped: {e}")
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)     # exiting anyway: no traceback from a third
         where = f"; the last checkpoint is {trainer.last_checkpoint}" if trainer.last_checkpoint else ""
         print(f"fastrnn: interrupted twice, stopped{where}", file=sys.stderr)
         sys.exit(130)
+    # the Trainer has restored Ctrl-C's default; a late second press (after the final save)
+    # must not turn the clean exit into a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     best = summary["best_val"]
     val = f"; best validation loss {best:.4f}" if best < float("inf") else ""
     print(f"fastrnn: {summary['stopped']} after {summary['iterations']} iterations "

@@ -60,7 +60,8 @@ class _Recurrent(Module):
         init_seq, dropout_seq = np.random.SeedSequence(seed).spawn(2)
         self._dropout_rng = np.random.default_rng(dropout_seq)
         # per-thread tapes and workspaces (bounded), views of the weights, packed forward weights
-        self._buffers = LayerBuffers(self.dtype, max_keys=4 * self.num_layers * (self.D + 2))
+        # (a tape and a workspace per direction, step workspaces for two batch sizes per layer)
+        self._buffers = LayerBuffers(self.dtype, max_keys=2 * self.num_layers * (self.D + 1))
         self._weight_cache, self._packed = {}, {}
         self.add_parameters(self._specs())
         bound = 1 / np.sqrt(self.hidden_size)                  # as PyTorch: U(-1/sqrt(H), 1/sqrt(H))
