@@ -1,4 +1,6 @@
 """Declares the one compiled extension; everything else lives in pyproject.toml."""
+import glob
+
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -7,6 +9,7 @@ kernels = Extension(
     "fastrnn._kernels",
     sources=["src/fastrnn/_kernels.pyx", "csrc/kernels.c", "csrc/gemm.c", "csrc/team.c"],
     include_dirs=["csrc", numpy.get_include()],
+    depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/*.c")),   # headers included by kernels.c
     # -O3 for auto-vectorised gate loops; no -march=native so wheels stay portable
     # (activations.h uses target_clones, gemm.c target attributes, for AVX2/AVX-512 where the
     # CPU has them).

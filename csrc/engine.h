@@ -22,6 +22,7 @@ enum { FRNN_ISA_NONE = 0, FRNN_ISA_AVX2 = 2, FRNN_ISA_AVX512 = 3 };
 #define FRNN_MR 6          /* rows per micro-kernel call */
 #define FRNN_KC 256        /* depth of one packed block in frnn_team_gemm */
 #define FRNN_MC 96         /* rows per cache block in frnn_team_gemm (a multiple of FRNN_MR) */
+#define FRNN_SMALL_M 8     /* frnn_team_gemm reads W directly (no packing) below this many rows */
 
 /* The best ISA this CPU supports, and the active one (FASTRNN_ISA=avx512|avx2|none at first
  * use, or frnn_set_isa). frnn_set_isa returns the ISA now active (unsupported requests fail:
@@ -59,7 +60,8 @@ static inline void frnn_pk_units(const frnn_pk *pk, int q, int u0, int u1, int *
 }
 
 /* A whole product on the team, called by every member of a task: C (M, N) = A @ op(W) + beta C
- * (beta 0 or 1), K blocked by FRNN_KC through the shared `pack` buffer (frnn_team_gemm_floats).
+ * (beta 0 or 1), K blocked by FRNN_KC through the shared `pack` buffer (frnn_team_gemm_floats);
+ * fewer than FRNN_SMALL_M rows read op(W) directly and need no buffer.
  * Ends with a barrier, so C is complete for every member on return. */
 typedef struct {
     int M, N, K;

@@ -12,6 +12,8 @@
 
 typedef void (*panel_fn)(int M, int K, const float *A, size_t rsa, size_t csa, const float *P,
                          float *C, size_t ldc, int width, int acc);
+typedef void (*direct_fn)(int M, int K, const float *A, size_t rsa, size_t csa, const float *W,
+                          size_t ldw, int trans, float *C, size_t ldc, int n0, int n1, int acc);
 typedef void (*wide_fn)(int K, const float *A, size_t rsa, size_t csa, const float *P, size_t pstride,
                         float *const *C, size_t ldc, const int *width, int acc);
 
@@ -197,6 +199,22 @@ size_t frnn_team_gemm_floats(int N) { return frnn_pk_floats(FRNN_KC, N, N); }
 void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
 {
     const int tid = par->tid, nth = par->nth;
+    if (g->M < FRNN_SMALL_M && (g->csa == 1 || !g->trans_w)) {
+        /* a few rows: straight from W, the columns shared out (each element still computed by
+         * one member, the same way whatever the member count) */
+        int n0, n1;
+        frnn_split(g->N, 4 * 16, tid, nth, &n0, &n1);
+#if FRNN_X86
+        direct_fn run = frnn_nr() == 32 ? direct_avx512 : direct_avx2;
+        if (g->K > 0 && n1 > n0)
+            run(g->M, g->K, g->A, g->rsa, g->csa, g->W, g->ldw, g->trans_w, g->C, g->ldc, n0, n1, g->beta);
+        else
+#endif
+        for (int m = 0; m < g->M && !g->beta; m++)      /* K == 0: C = 0 (or kept when beta) */
+            memset(g->C + (size_t)m * g->ldc + n0, 0, sizeof(float) * (n1 > n0 ? n1 - n0 : 0));
+        frnn_sync(par);
+        return;
+    }
     int m0, m1;
     frnn_split(g->M, FRNN_MR, tid, nth, &m0, &m1);       /* rows: aligned to the kernel's blocks */
     if (g->K == 0) {                                     /* C = beta C */
@@ -240,7 +258,8 @@ static void gemm_task(void *arg, const frnn_par *par)
 
 int frnn_engine_gemm(int nth, const frnn_gemm_args *g)
 {
-    float *pack = malloc(sizeof(float) * (frnn_team_gemm_floats(g->N) + 16));
+    const int K = g->K < FRNN_KC ? g->K : FRNN_KC;
+    float *pack = malloc(sizeof(float) * (g->M < FRNN_SMALL_M ? 16 : frnn_pk_floats(K > 0 ? K : 1, g->N, g->N) + 16));
     if (pack == NULL) return -1;
     gemm_job job = {g, pack};
     frnn_team_run(nth, gemm_task, &job);

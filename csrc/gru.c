@@ -234,8 +234,7 @@ static void F(gru_run)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf,
     F(gru_job) jb = {cx, d, bf, train, frnn_tape_layout(d, train)};
     F(operand) op[2];
     F(operands)(d, bf->W_hh, NULL, backward, op);
-    const int max_n = backward ? (d->H > d->In ? d->H : d->In) : frnn_gates(d->cell) * d->H;
-    void *block = F(engine_setup)(cx, d, max_n, op, !backward, bf->packed, jb.W);
+    void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb.W);
     if (backward) {
         F(state_init)((REAL *)bf->tape + jb.L.scratch, bf->dh_T, (size_t)d->B * d->H);
         F(team)(cx, F(gru_backward_task), &jb);

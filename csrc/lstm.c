@@ -198,13 +198,11 @@ static void F(lstm_backward_task)(void *arg, const frnn_par *par)
 
 static void F(lstm_run)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train, int backward)
 {
-    const int H = d->H, P = d->P, I = d->In;
+    const int H = d->H, P = d->P;
     F(lstm_job) jb = {cx, d, bf, train, frnn_tape_layout(d, train)};
     F(operand) op[2];
     F(operands)(d, bf->W_hh, bf->W_hr, backward, op);
-    /* the widest team product: the input projection (4H), or backward's dW_hh, dW_ih/dx, dW_hr */
-    const int max_n = backward ? (P > H ? P : H) > I ? (P > H ? P : H) : I : 4 * H;
-    void *block = F(engine_setup)(cx, d, max_n, op, !backward, bf->packed, jb.W);
+    void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb.W);
     if (backward) {
         REAL *carry = (REAL *)bf->tape + jb.L.scratch;
         F(state_init)(carry, bf->dh_T, (size_t)d->B * P);

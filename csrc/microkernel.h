@@ -83,6 +83,60 @@ WIDE(2, 2)
 WIDE(3, 2)
 #undef WIDE
 
+/* A few rows straight from W, without packing (packing all of op(W) would cost as much as the
+ * product itself): C[0:M, n0:n1) (+)= A (M, K) @ op(W). With trans (op(W) = W^T, W (N, K)) each
+ * element is a dot product of two contiguous rows, vectorised along k (A's rows must be
+ * contiguous: csa == 1); else (W (K, N)) rows of W are scaled and added, vectorised along n. */
+TARGET static void ISA(direct)(int M, int K, const float *A, size_t rsa, size_t csa, const float *W,
+                               size_t ldw, int trans, float *C, size_t ldc, int n0, int n1, int acc)
+{
+    float out[4 * VL];
+    for (int m = 0; m < M; m++) {
+        const float *a = A + (size_t)m * rsa;
+        float *c = C + (size_t)m * ldc;
+        if (trans) {
+            for (int n = n0; n < n1; n += 4) {
+                const int nn = n1 - n < 4 ? n1 - n : 4;
+                const float *w[4];
+                VEC s[4];
+                for (int j = 0; j < 4; j++) {
+                    w[j] = W + (size_t)(n + (j < nn ? j : 0)) * ldw;
+                    s[j] = VZERO();
+                }
+                int k = 0;
+                for (; k + VL <= K; k += VL) {
+                    const VEC x = VLOAD(a + k);
+                    for (int j = 0; j < 4; j++) s[j] = VFMA(x, VLOAD(w[j] + k), s[j]);
+                }
+                for (int j = 0; j < nn; j++) {
+                    VSTORE(out, s[j]);
+                    float sum = 0;
+                    for (int l = 0; l < VL; l++) sum += out[l];
+                    for (int kk = k; kk < K; kk++) sum += a[kk] * w[j][kk];
+                    c[n + j] = acc ? c[n + j] + sum : sum;
+                }
+            }
+        } else {
+            int n = n0;
+            for (; n + 4 * VL <= n1; n += 4 * VL) {
+                VEC s[4] = {VZERO(), VZERO(), VZERO(), VZERO()};
+                for (int k = 0; k < K; k++) {
+                    const VEC x = VBCAST(a[(size_t)k * csa]);
+                    const float *w = W + (size_t)k * ldw + n;
+                    for (int j = 0; j < 4; j++) s[j] = VFMA(x, VLOAD(w + j * VL), s[j]);
+                }
+                for (int j = 0; j < 4; j++) VSTORE(out + j * VL, s[j]);
+                for (int j = 0; j < 4 * VL; j++) c[n + j] = acc ? c[n + j] + out[j] : out[j];
+            }
+            for (; n < n1; n++) {       /* the last < 4 VL columns */
+                float sum = 0;
+                for (int k = 0; k < K; k++) sum += a[(size_t)k * csa] * W[(size_t)k * ldw + n];
+                c[n] = acc ? c[n] + sum : sum;
+            }
+        }
+    }
+}
+
 /* Rows [0, M) of one panel: blocks of FRNN_MR, then one kernel for the remainder. */
 TARGET static void ISA(panel_rows)(int M, int K, const float *A, size_t rsa, size_t csa,
                                    const float *P, float *C, size_t ldc, int width, int acc)

@@ -104,8 +104,7 @@ static void F(rnn_run)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf,
     F(rnn_job) jb = {cx, d, bf, train, frnn_tape_layout(d, train)};
     F(operand) op[2];
     F(operands)(d, bf->W_hh, NULL, backward, op);
-    const int max_n = backward && d->In > d->H ? d->In : d->H;
-    void *block = F(engine_setup)(cx, d, max_n, op, !backward, bf->packed, jb.W);
+    void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb.W);
     if (backward) {
         F(state_init)((REAL *)bf->tape + jb.L.scratch, bf->dh_T, (size_t)d->B * d->H);
         F(team)(cx, F(rnn_backward_task), &jb);

@@ -28,13 +28,35 @@ static void F(operands)(const frnn_dims *d, const REAL *W_hh, const REAL *W_hr, 
 static size_t F(aligned)(size_t n) { return (n + FRNN_PACK_ALIGN - 1) / FRNN_PACK_ALIGN * FRNN_PACK_ALIGN; }
 
 /* Set up the two recurrent operands of a call: on the engine, one memory block holding the
- * shared pack buffer of the team products (N up to max_n) and the operands' panels -- or, when
+ * shared pack buffer of the team products and the operands' panels -- or, when
  * `packed` holds this forward's panels made by frnn_pack_forward for the active ISA, those
  * (nothing to pack). Returns the block to free. When the block cannot be allocated the call
  * falls back to the BLAS path. */
-static void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int max_n, const F(operand) op[2],
-                             int trans, const void *packed, F(recmat) rec[2])
+/* Floats of the shared pack buffer: the largest min(K, FRNN_KC) x N block among the products the
+ * call runs on the team (forward: the input projection; backward: the weight gradients and dx). */
+static size_t F(team_pack_floats)(const frnn_dims *d, int backward)
 {
+    const size_t rows = (size_t)d->T * d->B;
+    const int GH = frnn_gates(d->cell) * d->H, kr = rows < FRNN_KC ? (int)rows : FRNN_KC;
+    const int kg = GH < FRNN_KC ? GH : FRNN_KC, ki = d->In < FRNN_KC ? d->In : FRNN_KC;
+    size_t need[4] = {0, 0, 0, 0};
+    if (!backward) {
+        if (rows >= FRNN_SMALL_M) need[0] = frnn_pk_floats(ki, GH, GH);           /* x @ W_ih^T */
+    } else {
+        need[0] = frnn_pk_floats(kr, d->P, d->P);                                  /* dW_hh */
+        need[1] = frnn_pk_floats(kr, d->In, d->In);                                /* dW_ih */
+        need[2] = frnn_pk_floats(kr, d->H, d->H);                                  /* dW_hr, W_hn */
+        if (rows >= FRNN_SMALL_M) need[3] = frnn_pk_floats(kg, d->In, d->In);      /* dx */
+    }
+    size_t most = 1;
+    for (int i = 0; i < 4; i++) most = need[i] > most ? need[i] : most;
+    return most;
+}
+
+static void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int backward, const F(operand) op[2],
+                             const void *packed, F(recmat) rec[2])
+{
+    const int trans = !backward;
     size_t need[2], total = 0;
     for (int i = 0; i < 2; i++) {
         need[i] = F(recmat_floats)(cx, op[i].N, op[i].K, op[i].seg);
@@ -54,7 +76,7 @@ static void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int max_n, const 
     REAL *mem[2] = {NULL, NULL};
     void *block = NULL;
     if (cx->engine) {
-        const size_t pack = F(aligned)(frnn_team_gemm_floats(max_n > 0 ? max_n : 1));
+        const size_t pack = F(aligned)(F(team_pack_floats)(d, backward));
         if (posix_memalign(&block, 64, sizeof(float) * (pack + (ready ? 0 : total))) != 0) {
             cx->engine = 0, cx->nth = 1, cx->pack = NULL;
             block = NULL;
