@@ -90,7 +90,10 @@ def main(argv=None):
         fns = {"engine": fast, "blas": _blas(fast)}
         if "torch" in builders and runners.torch is not None:
             fns["torch"] = builders["torch"]()
-        med = {k: float(np.median(v)) for k, v in timing.time_interleaved(fns, args.budget, 5).items()}
+        # blocks of ~0.25 s per sample: the thread pools of the previous implementation (torch's
+        # OpenMP, OpenBLAS) spin for milliseconds after their last call and would tax the next one
+        samples = timing.time_interleaved(fns, args.budget, 3, sample_seconds=0.25)
+        med = {k: float(np.median(v)) for k, v in samples.items()}
         e, b, t = med["engine"], med["blas"], med.get("torch")
         gf = flops / e / 1e9 if flops else None
         verdict = "-"

@@ -264,9 +264,10 @@ def _train(args):
         where = f"; the last checkpoint is {trainer.last_checkpoint}" if trainer.last_checkpoint else ""
         print(f"fastrnn: interrupted twice, stopped{where}", file=sys.stderr)
         sys.exit(130)
-    # the Trainer has restored Ctrl-C's default; a late second press (after the final save)
-    # must not turn the clean exit into a traceback
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if summary["stopped"] == "interrupted":
+        # the Trainer has restored Ctrl-C's default; a late second press (after the final save)
+        # must not turn the clean exit into a traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     best = summary["best_val"]
     val = f"; best validation loss {best:.4f}" if best < float("inf") else ""
     print(f"fastrnn: {summary['stopped']} after {summary['iterations']} iterations "
