@@ -325,7 +325,8 @@ def load(path):
     "arrays": the additional arrays}. The file is read with allow_pickle=False. The model is
     rebuilt through the registry only after its config has been checked against the parameter
     arrays actually present (a config claiming more parameters than the file holds fails before
-    anything is allocated). Damaged or foreign files raise ValueError naming `path`.
+    anything is allocated). Damaged or foreign files raise CheckpointError (a ValueError) naming
+    `path`.
     """
     from .data import Vocab
     from .models.registry import build
@@ -338,13 +339,13 @@ def load(path):
         vocab = None if meta.get("vocab") is None else Vocab.from_dict(meta["vocab"])
         model.load_state_dict(params, strict=True)
     except (KeyError, TypeError, ValueError, OverflowError, MemoryError) as e:
-        raise ValueError(f"{path}: not a loadable fastrnn checkpoint ({type(e).__name__}: {e})") from None
+        raise CheckpointError(f"{path}: not a loadable fastrnn checkpoint ({type(e).__name__}: {e})") from None
     optimizer = None
     if meta.get("optimizer"):
         try:
             optimizer = dict(meta["optimizer"]["scalars"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}: bad optimizer metadata ({e})") from None
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise CheckpointError(f"{path}: bad optimizer metadata ({type(e).__name__}: {e})") from None
         optimizer.update({k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")})
     extra = {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
     return model, vocab, dict(meta=meta, optimizer=optimizer, arrays=extra)

@@ -7,6 +7,7 @@ code ported from PyTorch changes only its import. Beyond PyTorch every layer has
 Dimension letters: T time, B batch, I input features, H hidden units, P = H_out (proj_size or H),
 L layers, D directions (2 when bidirectional), G gates.
 """
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -57,6 +58,7 @@ class _Recurrent(Module):
         self.D = 2 if bidirectional else 1
         self.P = self.proj_size or self.hidden_size            # size of h (the output)
         super().__init__(dtype)
+        _check_fits(self._parameter_count(), self.dtype)       # fail fast, before any allocation
         init_seq, dropout_seq = np.random.SeedSequence(seed).spawn(2)
         self._dropout_rng = np.random.default_rng(dropout_seq)
         # per-thread tapes and workspaces (bounded), views of the weights, packed forward weights
@@ -83,6 +85,13 @@ class _Recurrent(Module):
                 if self.peephole:   # consecutive, so [ci, cf, co] is one (3H,) view for the kernel
                     specs += [(f"weight_c{g}{sfx}", (H,)) for g in "ifo"]
         return specs
+
+    def _parameter_count(self):
+        """Parameters of the stack, counted without building its list of shapes."""
+        H, P, GH, D = self.hidden_size, self.P, self.G * self.hidden_size, self.D
+        extra = (2 * GH if self.bias else 0) + (P * H if self.proj_size else 0) + (3 * H if self.peephole else 0)
+        first = D * (GH * (self.input_size + P) + extra)
+        return first + (self.num_layers - 1) * D * (GH * (D * P + P) + extra)
 
     def _suffixes(self, k):
         """Parameter-name suffixes of layer k's directions, as torch: _l{k} and _l{k}_reverse."""
@@ -415,6 +424,18 @@ class _Recurrent(Module):
                                                                "peephole", "dropout", "batch_first")
                         if getattr(self, k, None))
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name!r})"
+
+
+def _check_fits(count, dtype):
+    """ValueError when `count` parameters (and their gradients) exceed this machine's memory."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    need = 2 * count * np.dtype(dtype).itemsize
+    if need > memory:
+        raise ValueError(f"num_layers, hidden_size: {count:,} parameters need {need / 2**30:,.1f} GiB "
+                         f"with their gradients, more than this machine's {memory / 2**30:,.1f} GiB")
 
 
 _POOL, _POOL_LOCK = None, threading.Lock()
