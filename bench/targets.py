@@ -90,9 +90,9 @@ def main(argv=None):
         fns = {"engine": fast, "blas": _blas(fast)}
         if "torch" in builders and runners.torch is not None:
             fns["torch"] = builders["torch"]()
-        # blocks of ~0.25 s per sample: the thread pools of the previous implementation (torch's
-        # OpenMP, OpenBLAS) spin for milliseconds after their last call and would tax the next one
-        samples = timing.time_interleaved(fns, args.budget, 3, sample_seconds=0.25)
+        # blocks of ~1 s per sample: the thread pools of the previous implementation (torch's
+        # OpenMP, OpenBLAS) spin for up to ~0.1 s after their last call and would tax the next one
+        samples = timing.time_interleaved(fns, args.budget, 3, sample_seconds=1.0)
         med = {k: float(np.median(v)) for k, v in samples.items()}
         e, b, t = med["engine"], med["blas"], med.get("torch")
         gf = flops / e / 1e9 if flops else None

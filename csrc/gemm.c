@@ -224,6 +224,10 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
         return;
     }
     panel_fn run = panel_kernel(frnn_nr());
+    /* this member's copy of its block of A (rows x FRNN_KC, row-major): the kernels then read
+     * it as contiguous rows whatever A's strides (A^T read in place strides through a page per
+     * k); the values and the order of the sums are the same either way */
+    float *apk = m1 > m0 ? malloc(sizeof(float) * FRNN_MC * FRNN_KC) : NULL;
     for (int k0 = 0; k0 < g->K; k0 += FRNN_KC) {
         frnn_pk blk;
         frnn_pk_init(&blk, g->K - k0 < FRNN_KC ? g->K - k0 : FRNN_KC, g->N, g->N, pack);
@@ -236,13 +240,24 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
         /* A's rows in blocks that stay in L2 while each panel (in L1) sweeps them */
         for (int i0 = m0; i0 < m1; i0 += FRNN_MC) {
             const int rows = m1 - i0 < FRNN_MC ? m1 - i0 : FRNN_MC;
+            const float *a = A + (size_t)i0 * g->rsa;
+            size_t rsa = g->rsa, csa = g->csa;
+            if (apk != NULL) {
+                if (rsa == 1)           /* A^T: read along its rows */
+                    for (int k = 0; k < blk.K; k++)
+                        for (int i = 0; i < rows; i++) apk[(size_t)i * blk.K + k] = a[(size_t)k * csa + i];
+                else
+                    for (int i = 0; i < rows; i++)
+                        for (int k = 0; k < blk.K; k++) apk[(size_t)i * blk.K + k] = a[(size_t)i * rsa + (size_t)k * csa];
+                a = apk, rsa = blk.K, csa = 1;
+            }
             for (int p = 0; p < blk.panels; p++)
-                run(rows, blk.K, A + (size_t)i0 * g->rsa, g->rsa, g->csa,
-                    blk.data + (size_t)p * blk.K * blk.nr, g->C + (size_t)i0 * g->ldc + frnn_pk_col(&blk, p),
-                    g->ldc, frnn_pk_width(&blk, p), acc);
+                run(rows, blk.K, a, rsa, csa, blk.data + (size_t)p * blk.K * blk.nr,
+                    g->C + (size_t)i0 * g->ldc + frnn_pk_col(&blk, p), g->ldc, frnn_pk_width(&blk, p), acc);
         }
         frnn_sync(par);                                   /* the pack buffer is reused next */
     }
+    free(apk);
 }
 
 typedef struct {

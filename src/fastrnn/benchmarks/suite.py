@@ -9,7 +9,7 @@ from .workloads import select
 
 SCHEMA = "fastrnn-bench/1"
 # (seconds of timing per workload, minimum rounds, repeats of the peak measurement)
-SETTINGS = {"quick": (0.05, 3, 2), "default": (1.0, 5, 5)}
+SETTINGS = {"quick": (0.05, 3, 2), "default": (1.0, 3, 5)}
 
 
 def _time_record(w, fns, peak, budget, min_rounds):

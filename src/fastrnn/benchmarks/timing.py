@@ -55,11 +55,13 @@ def measure_peak(repeats=3, n=PEAK_N):
                 torch_mm_gflops=theirs, n=n)
 
 
-def time_interleaved(fns, budget, min_rounds, max_rounds=1000, sample_seconds=2e-3):
+def time_interleaved(fns, budget, min_rounds, max_rounds=1000, sample_seconds=0.2):
     """{impl: [seconds per call, one per round]} of the callables `fns` ({impl: fn}).
 
-    Each sample repeats a call enough times to last about `sample_seconds` (so microsecond calls
-    are not timer noise); rounds continue until `budget` seconds are spent and at least
+    Each sample repeats a call enough times to last about `sample_seconds`: microsecond calls are
+    not timer noise, and the thread pools of the implementation that ran before (torch's OpenMP
+    workers, OpenBLAS's) keep spinning for milliseconds after their last call, which must not be
+    charged to the next one's few calls; rounds continue until `budget` seconds are spent and at least
     `min_rounds` rounds are done.
     """
     reps = {}
