@@ -61,18 +61,9 @@ static void F(gru_reset_gate)(REAL *g, REAL *aux, const REAL *hprev, const int *
     }
 }
 
-typedef struct {
-    const frnn_ctx *cx;
-    const frnn_dims *d;
-    const frnn_buffers *bf;
-    int train;
-    frnn_layout L;
-    F(recmat) W[2];           /* W_hh (reset-before: W_h(rz), W_hn); op(W) = W^T forward, W backward */
-} F(gru_job);
-
 static void F(gru_forward_task)(void *arg, const frnn_par *par)
 {
-    const F(gru_job) *jb = arg;
+    const F(job) *jb = arg;
     const frnn_ctx *cx = jb->cx;
     const frnn_dims *d = jb->d;
     const frnn_buffers *bf = jb->bf;
@@ -183,7 +174,7 @@ FRNN_CLONES static void F(gru_reset_gate_backward)(REAL *dGt, REAL *direct, cons
 
 static void F(gru_backward_task)(void *arg, const frnn_par *par)
 {
-    const F(gru_job) *jb = arg;
+    const F(job) *jb = arg;
     const frnn_ctx *cx = jb->cx;
     const frnn_dims *d = jb->d;
     const frnn_buffers *bf = jb->bf;
@@ -227,22 +218,6 @@ static void F(gru_backward_task)(void *arg, const frnn_par *par)
         F(recurrent_grads)(par, cx, (size_t)T * B, GH, dGh, GH, hs, H, bf->dW_hh, bf->db_hh);
     }
     F(input_grads)(par, cx, d, bf, dG);
-}
-
-static void F(gru_run)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train, int backward)
-{
-    F(gru_job) jb = {cx, d, bf, train, frnn_tape_layout(d, train)};
-    F(operand) op[2];
-    F(operands)(d, bf->W_hh, NULL, backward, op);
-    void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb.W);
-    if (backward) {
-        F(state_init)((REAL *)bf->tape + jb.L.scratch, bf->dh_T, (size_t)d->B * d->H);
-        F(team)(cx, F(gru_backward_task), &jb);
-    } else {
-        F(state_init)(train ? (REAL *)bf->tape + jb.L.hs : (REAL *)bf->h_T, bf->h0, (size_t)d->B * d->H);
-        F(team)(cx, F(gru_forward_task), &jb);
-    }
-    free(block);
 }
 
 #undef GRU_Z

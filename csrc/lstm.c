@@ -39,18 +39,9 @@ static void F(lstm_cell)(REAL *g, const REAL *cprev, REAL *c, REAL *tc, REAL *ou
     }
 }
 
-typedef struct {
-    const frnn_ctx *cx;
-    const frnn_dims *d;
-    const frnn_buffers *bf;
-    int train;
-    frnn_layout L;
-    F(recmat) W[2];           /* W_hh, W_hr; op(W) = W^T forward, W backward (template.h) */
-} F(lstm_job);
-
 static void F(lstm_forward_task)(void *arg, const frnn_par *par)
 {
-    const F(lstm_job) *jb = arg;
+    const F(job) *jb = arg;
     const frnn_ctx *cx = jb->cx;
     const frnn_dims *d = jb->d;
     const frnn_buffers *bf = jb->bf;
@@ -149,7 +140,7 @@ FRNN_CLONES static void F(lstm_cell_backward)(REAL *dGt, REAL *dc, const REAL *d
 
 static void F(lstm_backward_task)(void *arg, const frnn_par *par)
 {
-    const F(lstm_job) *jb = arg;
+    const F(job) *jb = arg;
     const frnn_ctx *cx = jb->cx;
     const frnn_dims *d = jb->d;
     const frnn_buffers *bf = jb->bf;
@@ -194,24 +185,4 @@ static void F(lstm_backward_task)(void *arg, const frnn_par *par)
     F(input_grads)(par, cx, d, bf, dG);
     if (proj)  /* dW_hr += dhs.T @ m */
         F(prod)(par, cx, P, H, (size_t)T * B, dhs, P, 1, tape + L.aux, H, 0, 1, bf->dW_hr, H);
-}
-
-static void F(lstm_run)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train, int backward)
-{
-    const int H = d->H, P = d->P;
-    F(lstm_job) jb = {cx, d, bf, train, frnn_tape_layout(d, train)};
-    F(operand) op[2];
-    F(operands)(d, bf->W_hh, bf->W_hr, backward, op);
-    void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb.W);
-    if (backward) {
-        REAL *carry = (REAL *)bf->tape + jb.L.scratch;
-        F(state_init)(carry, bf->dh_T, (size_t)d->B * P);
-        F(state_init)(carry + 3 * (size_t)d->B * P, bf->dc_T, (size_t)d->B * H);   /* dc */
-        F(team)(cx, F(lstm_backward_task), &jb);
-    } else {
-        F(state_init)(train ? (REAL *)bf->tape + jb.L.hs : (REAL *)bf->h_T, bf->h0, (size_t)d->B * P);
-        F(state_init)(train ? (REAL *)bf->tape + jb.L.cs : (REAL *)bf->c_T, bf->c0, (size_t)d->B * H);
-        F(team)(cx, F(lstm_forward_task), &jb);
-    }
-    free(block);
 }

@@ -28,18 +28,9 @@ FRNN_CLONES static void F(rnn_cell_backward)(REAL *dpre, const REAL *dh, const R
     }
 }
 
-typedef struct {
-    const frnn_ctx *cx;
-    const frnn_dims *d;
-    const frnn_buffers *bf;
-    int train;
-    frnn_layout L;
-    F(recmat) W[2];           /* W_hh (and nothing); op(W) = W^T forward, W backward */
-} F(rnn_job);
-
 static void F(rnn_forward_task)(void *arg, const frnn_par *par)
 {
-    const F(rnn_job) *jb = arg;
+    const F(job) *jb = arg;
     const frnn_ctx *cx = jb->cx;
     const frnn_dims *d = jb->d;
     const frnn_buffers *bf = jb->bf;
@@ -72,7 +63,7 @@ static void F(rnn_forward_task)(void *arg, const frnn_par *par)
 
 static void F(rnn_backward_task)(void *arg, const frnn_par *par)
 {
-    const F(rnn_job) *jb = arg;
+    const F(job) *jb = arg;
     const frnn_ctx *cx = jb->cx;
     const frnn_dims *d = jb->d;
     const frnn_buffers *bf = jb->bf;
@@ -97,20 +88,4 @@ static void F(rnn_backward_task)(void *arg, const frnn_par *par)
         memcpy((REAL *)bf->dh0 + (size_t)b * H + u0, carry + (size_t)b * H + u0, sizeof(REAL) * (u1 - u0));
     F(recurrent_grads)(par, cx, (size_t)T * B, H, dG, H, hs, H, bf->dW_hh, bf->db_hh);
     F(input_grads)(par, cx, d, bf, dG);
-}
-
-static void F(rnn_run)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train, int backward)
-{
-    F(rnn_job) jb = {cx, d, bf, train, frnn_tape_layout(d, train)};
-    F(operand) op[2];
-    F(operands)(d, bf->W_hh, NULL, backward, op);
-    void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb.W);
-    if (backward) {
-        F(state_init)((REAL *)bf->tape + jb.L.scratch, bf->dh_T, (size_t)d->B * d->H);
-        F(team)(cx, F(rnn_backward_task), &jb);
-    } else {
-        F(state_init)(train ? (REAL *)bf->tape + jb.L.hs : (REAL *)bf->h_T, bf->h0, (size_t)d->B * d->H);
-        F(team)(cx, F(rnn_forward_task), &jb);
-    }
-    free(block);
 }

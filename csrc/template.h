@@ -96,10 +96,39 @@ static void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int backward, con
     return block;
 }
 
-/* Run a cell's task on the call's members. */
-static void F(team)(const frnn_ctx *cx, frnn_task task, void *job)
+/* What a cell's task gets: the call, its tape layout, and its two recurrent operands. */
+typedef struct {
+    const frnn_ctx *cx;
+    const frnn_dims *d;
+    const frnn_buffers *bf;
+    int train;
+    frnn_layout L;
+    F(recmat) W[2];          /* W_hh (GRU reset-before: W_h(rz)), and W_hn or W_hr; op(W) = W^T
+                                forward, W backward */
+} F(job);
+
+/* Run a cell's forward or backward task on the call's members: set up the operands, the
+ * initial states (forward: h0 [c0] into the first state slot; backward: the gradients reaching
+ * h_T [c_T] into the carry at the start of the scratch area), then the team. */
+static void F(run_cell)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train,
+                        int backward, frnn_task task)
 {
-    frnn_team_run(cx->engine ? cx->nth : 1, task, job);
+    F(job) jb = {cx, d, bf, train, frnn_tape_layout(d, train)};
+    F(operand) op[2];
+    F(operands)(d, bf->W_hh, bf->W_hr, backward, op);
+    void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb.W);
+    const size_t BP = (size_t)d->B * d->P, BH = (size_t)d->B * d->H;
+    const int lstm = d->cell == FRNN_LSTM;
+    REAL *tape = bf->tape;
+    if (backward) {
+        F(state_init)(tape + jb.L.scratch, bf->dh_T, BP);
+        if (lstm) F(state_init)(tape + jb.L.scratch + 3 * BP, bf->dc_T, BH);    /* LSTM's dc */
+    } else {
+        F(state_init)(train ? tape + jb.L.hs : (REAL *)bf->h_T, bf->h0, BP);
+        if (lstm) F(state_init)(train ? tape + jb.L.cs : (REAL *)bf->c_T, bf->c0, BH);
+    }
+    frnn_team_run(cx->engine ? cx->nth : 1, task, &jb);
+    free(block);
 }
 
 #include "rnn.c"
@@ -131,10 +160,10 @@ void F(frnn_forward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffe
 {
     frnn_ctx cx = F(ctx_start)(blas, d, buf->threads);
     switch (d->cell) {
-    case FRNN_RNN_TANH: case FRNN_RNN_RELU: F(rnn_run)(&cx, d, buf, train, 0); break;
+    case FRNN_RNN_TANH: case FRNN_RNN_RELU: F(run_cell)(&cx, d, buf, train, 0, F(rnn_forward_task)); break;
     case FRNN_GRU: case FRNN_GRU_RESET_BEFORE: case FRNN_GRU_SIMPLIFIED:
-        F(gru_run)(&cx, d, buf, train, 0); break;
-    case FRNN_LSTM: F(lstm_run)(&cx, d, buf, train, 0); break;
+        F(run_cell)(&cx, d, buf, train, 0, F(gru_forward_task)); break;
+    case FRNN_LSTM: F(run_cell)(&cx, d, buf, train, 0, F(lstm_forward_task)); break;
     }
 }
 
@@ -142,10 +171,10 @@ void F(frnn_backward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buff
 {
     frnn_ctx cx = F(ctx_start)(blas, d, buf->threads);
     switch (d->cell) {
-    case FRNN_RNN_TANH: case FRNN_RNN_RELU: F(rnn_run)(&cx, d, buf, 1, 1); break;
+    case FRNN_RNN_TANH: case FRNN_RNN_RELU: F(run_cell)(&cx, d, buf, 1, 1, F(rnn_backward_task)); break;
     case FRNN_GRU: case FRNN_GRU_RESET_BEFORE: case FRNN_GRU_SIMPLIFIED:
-        F(gru_run)(&cx, d, buf, 1, 1); break;
-    case FRNN_LSTM: F(lstm_run)(&cx, d, buf, 1, 1); break;
+        F(run_cell)(&cx, d, buf, 1, 1, F(gru_backward_task)); break;
+    case FRNN_LSTM: F(run_cell)(&cx, d, buf, 1, 1, F(lstm_backward_task)); break;
     }
 }
 
