@@ -36,36 +36,33 @@ static void F(prod)(const frnn_par *par, const frnn_ctx *cx, size_t M, int N, si
                     const REAL *A, int lda, int trans_a, const REAL *W, int ldw, int trans_w,
                     int beta, REAL *C, int ldc)
 {
-    if (M == 0 || N == 0) return;
-#if FRNN_F32
-    if (cx->engine) {
-        for (size_t m0 = 0; m0 < M; m0 += FRNN_ROWS_MAX) {
-            for (size_t k0 = 0; k0 < K || k0 == 0; k0 += FRNN_ROWS_MAX) {
-                const int m = (int)(M - m0 < FRNN_ROWS_MAX ? M - m0 : FRNN_ROWS_MAX);
-                const int k = (int)(K - k0 < FRNN_ROWS_MAX ? K - k0 : FRNN_ROWS_MAX);
-                const float *a = trans_a ? A + k0 * lda + m0 : A + m0 * lda + k0;
-                const float *w = trans_w ? W + k0 : W + k0 * ldw;
-                frnn_gemm_args g = {m, N, k, a, trans_a ? 1 : (size_t)lda, trans_a ? (size_t)lda : 1,
-                                    w, (size_t)ldw, trans_w, C + m0 * ldc, (size_t)ldc, beta || k0 > 0};
-                frnn_team_gemm(par, &g, cx->pack);
-                if (K == 0) break;
-            }
-        }
-        return;
-    }
-#endif
     (void)par;
+    if (M == 0 || N == 0) return;
     for (size_t m0 = 0; m0 < M; m0 += FRNN_ROWS_MAX) {
         for (size_t k0 = 0; k0 < K || k0 == 0; k0 += FRNN_ROWS_MAX) {
             const int m = (int)(M - m0 < FRNN_ROWS_MAX ? M - m0 : FRNN_ROWS_MAX);
             const int k = (int)(K - k0 < FRNN_ROWS_MAX ? K - k0 : FRNN_ROWS_MAX);
             const REAL *a = trans_a ? A + k0 * lda + m0 : A + m0 * lda + k0;
             const REAL *w = trans_w ? W + k0 : W + k0 * ldw;
-            F(frnn_gemm)(cx->blas, trans_a, trans_w, m, N, k, 1, a, lda, w, ldw,
-                         beta || k0 > 0 ? 1 : 0, C + m0 * ldc, ldc);
+            const int b = beta || k0 > 0;                 /* later pieces of K add up */
+#if FRNN_F32
+            if (cx->engine) {
+                frnn_gemm_args g = {m, N, k, a, trans_a ? 1 : (size_t)lda, trans_a ? (size_t)lda : 1,
+                                    w, (size_t)ldw, trans_w, C + m0 * ldc, (size_t)ldc, b};
+                frnn_team_gemm(par, &g, cx->pack);
+            } else
+#endif
+            F(frnn_gemm)(cx->blas, trans_a, trans_w, m, N, k, 1, a, lda, w, ldw, b, C + m0 * ldc, ldc);
             if (K == 0) break;
         }
     }
+}
+
+/* Columns [c0, c1) of the B rows of dst (B, W) = src (nothing when they are the same buffer). */
+static void F(copy_cols)(REAL *dst, const REAL *src, int B, int W, int c0, int c1)
+{
+    if (dst == src || c1 <= c0) return;
+    for (int b = 0; b < B; b++) memcpy(dst + (size_t)b * W + c0, src + (size_t)b * W + c0, sizeof(REAL) * (c1 - c0));
 }
 
 /* Sequence b is live at step t under packed-sequence semantics. */

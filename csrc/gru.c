@@ -106,10 +106,7 @@ static void F(gru_forward_task)(void *arg, const frnn_par *par)
         F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * H : NULL, h, bf->lengths, t, B, H, u0, u1);
         frnn_sync(par);                                       /* the next step reads all of h */
     }
-    const REAL *hT = train ? hbuf[0] + (size_t)T * hstep : hbuf[T & 1];
-    if (hT != bf->h_T)
-        for (int b = 0; b < B; b++)
-            memcpy((REAL *)bf->h_T + (size_t)b * H + u0, hT + (size_t)b * H + u0, sizeof(REAL) * (u1 - u0));
+    F(copy_cols)((REAL *)bf->h_T, train ? hbuf[0] + (size_t)T * hstep : hbuf[T & 1], B, H, u0, u1);
 }
 
 /* Pointwise backward of one step, units [j0, j1), for every row. From dh (gradient reaching h_t)
@@ -207,8 +204,7 @@ static void F(gru_backward_task)(void *arg, const frnn_par *par)
             F(carry_back)(&jb->W[0], u0, u1, dGh + o, GH, 1, direct, carry, bf->lengths, t, B);
         }
     }
-    for (int b = 0; b < B; b++)
-        memcpy((REAL *)bf->dh0 + (size_t)b * H + u0, carry + (size_t)b * H + u0, sizeof(REAL) * (u1 - u0));
+    F(copy_cols)((REAL *)bf->dh0, carry, B, H, u0, u1);
     if (cell == FRNN_GRU_RESET_BEFORE) {
         REAL *dW_hh = bf->dW_hh, *db_hh = bf->db_hh;
         F(recurrent_grads)(par, cx, (size_t)T * B, 2 * H, dG, GH, hs, H, dW_hh, db_hh);

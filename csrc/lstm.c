@@ -90,14 +90,8 @@ static void F(lstm_forward_task)(void *arg, const frnn_par *par)
         F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * P : NULL, h, lengths, t, B, P, p0, p1);
         frnn_sync(par);                                       /* the next step reads all of h */
     }
-    const REAL *hT = train ? hbuf[0] + (size_t)T * hstep : hbuf[T & 1];
-    if (hT != bf->h_T)
-        for (int b = 0; b < B; b++)
-            memcpy((REAL *)bf->h_T + (size_t)b * P + p0, hT + (size_t)b * P + p0, sizeof(REAL) * (p1 - p0));
-    if (train)
-        for (int b = 0; b < B; b++)
-            memcpy((REAL *)bf->c_T + (size_t)b * H + u0, cs + (size_t)T * B * H + (size_t)b * H + u0,
-                   sizeof(REAL) * (u1 - u0));
+    F(copy_cols)((REAL *)bf->h_T, train ? hbuf[0] + (size_t)T * hstep : hbuf[T & 1], B, P, p0, p1);
+    F(copy_cols)((REAL *)bf->c_T, cs + (size_t)T * cstep, B, H, u0, u1);   /* in place in inference */
 }
 
 /* Pointwise backward of one step, units [j0, j1). dm: gradient reaching o * tanh(c_t); dc:
@@ -177,10 +171,8 @@ static void F(lstm_backward_task)(void *arg, const frnn_par *par)
         /* dh_{t-1} = dG_t @ W_hh */
         F(carry_back)(&jb->W[0], p0, p1, dG + (size_t)t * B * G4, G4, 0, next, carry, lengths, t, B);
     }
-    for (int b = 0; b < B; b++) {
-        memcpy((REAL *)bf->dh0 + (size_t)b * P + p0, carry + (size_t)b * P + p0, sizeof(REAL) * (p1 - p0));
-        memcpy((REAL *)bf->dc0 + (size_t)b * H + u0, dc + (size_t)b * H + u0, sizeof(REAL) * (u1 - u0));
-    }
+    F(copy_cols)((REAL *)bf->dh0, carry, B, P, p0, p1);
+    F(copy_cols)((REAL *)bf->dc0, dc, B, H, u0, u1);
     F(recurrent_grads)(par, cx, (size_t)T * B, G4, dG, G4, hs, P, bf->dW_hh, bf->db_hh);
     F(input_grads)(par, cx, d, bf, dG);
     if (proj)  /* dW_hr += dhs.T @ m */

@@ -88,6 +88,5 @@ static void F(carry_back)(const F(recmat) *W, int c0, int c1, const REAL *dGt, i
     /* direct = dG_t @ W_hh + beta * direct */
     F(rec_mul)(W, c0, c1, B, dGt, ldg, beta, direct, P);
     F(keep_finished_rows)(direct, carry, lengths, t, B, P, c0, c1);
-    for (int b = 0; b < B; b++)
-        memcpy(carry + (size_t)b * P + c0, direct + (size_t)b * P + c0, sizeof(REAL) * (c1 - c0));
+    F(copy_cols)(carry, direct, B, P, c0, c1);
 }

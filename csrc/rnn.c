@@ -55,10 +55,7 @@ static void F(rnn_forward_task)(void *arg, const frnn_par *par)
         F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * H : NULL, h, bf->lengths, t, B, H, u0, u1);
         frnn_sync(par);                                       /* the next step reads all of h */
     }
-    const REAL *hT = train ? hbuf[0] + (size_t)T * hstep : hbuf[T & 1];
-    if (hT != bf->h_T)
-        for (int b = 0; b < B; b++)
-            memcpy((REAL *)bf->h_T + (size_t)b * H + u0, hT + (size_t)b * H + u0, sizeof(REAL) * (u1 - u0));
+    F(copy_cols)((REAL *)bf->h_T, train ? hbuf[0] + (size_t)T * hstep : hbuf[T & 1], B, H, u0, u1);
 }
 
 static void F(rnn_backward_task)(void *arg, const frnn_par *par)
@@ -84,8 +81,7 @@ static void F(rnn_backward_task)(void *arg, const frnn_par *par)
         /* dh_{t-1} = dG_t @ W_hh */
         F(carry_back)(&jb->W[0], u0, u1, dGt, H, 0, next, carry, bf->lengths, t, B);
     }
-    for (int b = 0; b < B; b++)
-        memcpy((REAL *)bf->dh0 + (size_t)b * H + u0, carry + (size_t)b * H + u0, sizeof(REAL) * (u1 - u0));
+    F(copy_cols)((REAL *)bf->dh0, carry, B, H, u0, u1);
     F(recurrent_grads)(par, cx, (size_t)T * B, H, dG, H, hs, H, bf->dW_hh, bf->db_hh);
     F(input_grads)(par, cx, d, bf, dG);
 }
