@@ -33,8 +33,9 @@ def test_old_checkpoint_gives_the_same_loss_and_gradients(name):
 
 def test_sample_command_reads_an_old_checkpoint():
     path = os.path.join(DATA, FILES[0])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [os.path.abspath("src"),
-                                                                  os.environ.get("PYTHONPATH", "")] if p))
+    # the fastrnn this test imported (installed, or a source tree with the extension built)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(fastrnn.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [here, os.environ.get("PYTHONPATH", "")] if p))
     out = subprocess.run([sys.executable, "-m", "fastrnn", "sample", path, "--length", "20", "--seed", "1"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
