@@ -10,7 +10,8 @@ from ._kernels import get_num_threads, set_num_threads
 from .data import StreamBatches, Vocab, pad_sequences, split
 from .export import export_onnx
 from .io import CheckpointError, load, save
-from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimplifiedGRU
+from .cells import GRUCell, LSTMCell, RNNCell
+from .layers import GRU, LSTM, RNN, SimplifiedGRU
 from .data_batches import PaddedBatches
 from .models import (ConditionedGenerator, GridRNN, LanguageModel, OutputRecurrentNet, Seq2Seq,
                      SequenceClassifier, SequenceRegressor, SequenceTagger, StateFromCondition)

@@ -5,7 +5,8 @@
 forward/backward objects over `fastrnn.losses`.
 """
 from .module import Module  # noqa: I001  (first: fastrnn.layers builds on it)
-from ..layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimplifiedGRU
+from ..cells import GRUCell, LSTMCell, RNNCell
+from ..layers import GRU, LSTM, RNN, SimplifiedGRU
 from .dropout import Dropout
 from .embedding import Embedding
 from .linear import Linear
