@@ -24,18 +24,22 @@ def check_choice(name, value, choices):
     return value
 
 
-def check_lengths(lengths, B, T):
-    """lengths as int64 (B,) in [1, T] (None: every sequence is T long); empty ones are refused."""
+def check_lengths(lengths, B, T, name="lengths", allow_empty=False):
+    """lengths as int64 (B,) in [1, T] ([0, T] with allow_empty; None: every sequence is T long);
+    errors name the argument `name`."""
     if lengths is None:
+        if T == 0 and not allow_empty:
+            raise ValueError(f"{name}: the sequences have no steps (empty sequences are not allowed)")
         return np.full(B, T, np.int64)
     lengths = to_numpy(lengths)
     if lengths.dtype.kind not in "iu":
-        raise TypeError(f"lengths: expected integers, got {lengths.dtype.name}")
+        raise TypeError(f"{name}: expected integers, got {lengths.dtype.name}")
     if lengths.shape != (B,):
-        raise ValueError(f"lengths: expected shape ({B},) (one per sequence), got {lengths.shape}")
-    if lengths.min() < 1 or lengths.max() > T:
-        raise ValueError(f"lengths: expected values in [1, {T}] (no empty sequences, none longer "
-                         f"than the padded inputs), got {lengths.min()}..{lengths.max()}")
+        raise ValueError(f"{name}: expected shape ({B},) (one per sequence), got {lengths.shape}")
+    low = 0 if allow_empty else 1
+    if B and (lengths.min() < low or lengths.max() > T):
+        what = "" if allow_empty else " (no empty sequences, none longer than the padded inputs)"
+        raise ValueError(f"{name}: expected values in [{low}, {T}]{what}, got {lengths.min()}..{lengths.max()}")
     return lengths.astype(np.int64)
 
 

@@ -17,7 +17,7 @@ from ..nn.module import to_numpy
 from ..params import as_float_dtype
 from .lm import _positive_int
 from .registry import register
-from .seq2seq import check_lengths
+from .encoder import check_lengths
 
 
 @register
@@ -56,7 +56,7 @@ class OutputRecurrentNet(Module):
         B, T = x.shape[:2]
         mask = None
         if len(batch) == 3 and batch[2] is not None:
-            lengths = check_lengths("lengths", batch[2], np.empty((B, T)))
+            lengths = check_lengths(batch[2], B, T)
             mask = (np.arange(T) < lengths[:, None]).astype(self.dtype)       # (B, T)
         prev = np.zeros_like(y)
         prev[:, 1:] = y[:, :-1]                     # teacher forcing: o_{t-1} := y_{t-1}

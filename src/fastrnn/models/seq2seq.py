@@ -17,29 +17,10 @@ import numpy as np
 from ..losses import log_softmax
 from ..nn import Embedding, Linear, Module, SoftmaxCrossEntropy
 from ..nn.embedding import check_ids
-from ..nn.module import to_numpy
 from ..params import as_float_dtype
+from .encoder import check_lengths
 from .lm import CELLS, _positive_int
 from .registry import register
-
-
-def check_lengths(name, lengths, ids, allow_empty=False):
-    """lengths (B,) ints in [1, T] (or [0, T]) matching ids (B, T); ValueError/TypeError naming `name`."""
-    B, T = ids.shape
-    if lengths is None:
-        if T == 0 and not allow_empty:
-            raise ValueError(f"{name}: the sequences have no steps (empty sequences are not allowed)")
-        return np.full(B, T, np.int64)
-    lengths = to_numpy(lengths)
-    if lengths.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected integer lengths, got {lengths.dtype.name}")
-    if lengths.shape != (B,):
-        raise ValueError(f"{name}: expected shape ({B},) (one per sequence), got {lengths.shape}")
-    low = 0 if allow_empty else 1
-    if B and (lengths.min() < low or lengths.max() > T):
-        what = "" if allow_empty else " (empty sequences are not allowed)"
-        raise ValueError(f"{name}: expected values in [{low}, {T}]{what}, got {lengths.min()}..{lengths.max()}")
-    return lengths.astype(np.int64)
 
 
 def gnmt_penalty(n, alpha):
@@ -106,13 +87,13 @@ class Seq2Seq(Module):
             raise ValueError(f"tgt: expected {src.shape[0]} sequences (as src), got {tgt.shape[0]}")
         if src.shape[0] == 0:
             raise ValueError("src: expected at least one sequence")
-        return (src, check_lengths("src_lengths", src_lengths, src), tgt,
-                check_lengths("tgt_lengths", tgt_lengths, tgt, allow_empty=True))
+        return (src, check_lengths(src_lengths, *src.shape, name="src_lengths"), tgt,
+                check_lengths(tgt_lengths, *tgt.shape, name="tgt_lengths", allow_empty=True))
 
     def encode(self, src, src_lengths=None, train=False):
         """The decoder's initial state (h, or (h, c) for an LSTM; (L, B, D*H)) for src (B, T_x)."""
         src = check_ids("src", src, self.config["src_vocab"], ndim=2)
-        src_lengths = check_lengths("src_lengths", src_lengths, src)
+        src_lengths = check_lengths(src_lengths, *src.shape, name="src_lengths")
         x = self.src_embed.forward(np.ascontiguousarray(src.T), train=train)      # (T_x, B, E)
         _, h_n = self.encoder.forward(x, lengths=src_lengths, train=train)
         return self._map_state(self._bridge, h_n)
