@@ -28,16 +28,7 @@ typedef void (*wide_fn)(int K, const float *A, size_t rsa, size_t csa, const flo
 #define VSTORE(p, v) _mm256_storeu_ps((p), (v))
 #define VBCAST(x) _mm256_set1_ps(x)
 #define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#include "microkernel.h"
-#undef ISA
-#undef TARGET
-#undef VEC
-#undef VL
-#undef VZERO
-#undef VLOAD
-#undef VSTORE
-#undef VBCAST
-#undef VFMA
+#include "microkernel.h"   /* (undefines the ISA macros at its end) */
 
 /* ---- AVX-512: 6 x 32 ---- */
 #define ISA(name) name##_avx512
@@ -49,16 +40,7 @@ typedef void (*wide_fn)(int K, const float *A, size_t rsa, size_t csa, const flo
 #define VSTORE(p, v) _mm512_storeu_ps((p), (v))
 #define VBCAST(x) _mm512_set1_ps(x)
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-#include "microkernel.h"
-#undef ISA
-#undef TARGET
-#undef VEC
-#undef VL
-#undef VZERO
-#undef VLOAD
-#undef VSTORE
-#undef VBCAST
-#undef VFMA
+#include "microkernel.h"   /* (undefines the ISA macros at its end) */
 #endif
 
 /* ---- which ISA ---- */

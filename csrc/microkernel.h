@@ -155,3 +155,13 @@ TARGET static void ISA(panel_rows)(int M, int K, const float *A, size_t rsa, siz
     default: break;
     }
 }
+
+#undef ISA
+#undef TARGET
+#undef VEC
+#undef VL
+#undef VZERO
+#undef VLOAD
+#undef VSTORE
+#undef VBCAST
+#undef VFMA
