@@ -100,8 +100,8 @@ static void F(input_projection)(const frnn_par *par, const frnn_ctx *cx, size_t 
         if (W_ih != NULL)
             for (size_t r = r0 + 1; r < r1; r++) memcpy(out + r * GH, first, sizeof(REAL) * GH);
     }
-    if (W_ih == NULL) { frnn_sync(par); return; }
-    /* (the product's first barrier orders these bias rows before any member adds to them) */
+    frnn_sync(par);               /* every bias row is written before any member adds to it */
+    if (W_ih == NULL) return;
     /* out = x @ W_ih.T + out */
     F(prod)(par, cx, rows, GH, I, x, I, 0, W_ih, I, 1, 1, out, GH);
 }
@@ -154,10 +154,11 @@ static void F(add_colsum)(REAL *db, const REAL *m, size_t rows, int ldm, int c0,
         for (int j = c0; j < c1; j++) db[j] += m[r * ldm + j];
 }
 
-/* After the time loop: the input-side gradients of all T steps as large products.
+/* After the time loop: the input-side gradients of all T steps as large products (dx_done: dx
+ * was already written chunk by chunk).
  * dG (T*B, GH) holds the gradients of the gate pre-activations (zero rows past a sequence's end). */
 static void F(input_grads)(const frnn_par *par, const frnn_ctx *cx, const frnn_dims *d,
-                           const frnn_buffers *bf, const REAL *dG)
+                           const frnn_buffers *bf, const REAL *dG, int dx_done)
 {
     const size_t rows = (size_t)d->T * d->B;
     const int GH = frnn_gates(d->cell) * d->H, I = d->In;
@@ -166,7 +167,7 @@ static void F(input_grads)(const frnn_par *par, const frnn_ctx *cx, const frnn_d
     /* db_ih += dG.sum(0) */
     F(add_colsum)((REAL *)bf->db_ih, dG, rows, GH, c0, c1);
     if (bf->W_ih == NULL) {  /* projected input: its gradient is dG itself */
-        if (bf->dx)
+        if (bf->dx && !dx_done)
             for (size_t r = rows * par->tid / par->nth; r < rows * (par->tid + 1) / par->nth; r++)
                 memcpy((REAL *)bf->dx + r * GH, dG + r * GH, sizeof(REAL) * GH);
         frnn_sync(par);
@@ -174,8 +175,8 @@ static void F(input_grads)(const frnn_par *par, const frnn_ctx *cx, const frnn_d
     }
     /* dW_ih += dG.T @ x */
     F(prod)(par, cx, GH, I, rows, dG, GH, 1, (const REAL *)bf->x, I, 0, 1, (REAL *)bf->dW_ih, I);
-    /* dx = dG @ W_ih */
-    if (bf->dx)
+    /* dx = dG @ W_ih (unless a wavefront produced it chunk by chunk) */
+    if (bf->dx && !dx_done)
         F(prod)(par, cx, rows, I, GH, dG, GH, 0, (const REAL *)bf->W_ih, I, 0, 0, (REAL *)bf->dx, I);
 }
 

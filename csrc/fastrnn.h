@@ -122,6 +122,39 @@ void frnn_forward_f64(const frnn_blas *blas, const frnn_dims *d, const frnn_buff
 void frnn_backward_f32(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf);
 void frnn_backward_f64(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf);
 
+/* A stack of L layers x D directions (D = 2: bidirectional) run by one call. Layer k reads
+ * acts[k] (T, B, F_k) and writes acts[k + 1] (T, B, D*P); going back, grads[k + 1] (the gradient
+ * at layer k's output, grads[L] given) gives grads[k] (grads[0] = dx, NULL = not wanted).
+ * run[k*D + d] holds the dims and buffers of layer k, direction d: parameters, states, tape,
+ * lengths, packed, as for one layer. With D == 1 the call points x, y, dy, dx of every layer at
+ * acts/grads itself. With D == 2 the caller gives each direction scratch of its own (T, B, F_k)
+ * x (direction 1: the call writes each sequence reversed within its length there; direction 0
+ * reads acts[k] -- give x = acts[k]), (T, B, P) y, and going back (T, B, P) dy and (T, B, F_k) dx.
+ * masks[k] (k >= 1, (T, B, D*P), NULL = none) is the inter-layer inverted-dropout mask: the call
+ * multiplies it into acts[k] in place going forward and into grads[k] in place going back.
+ *
+ * Scheduling (float32 engine): the directions of a layer run side by side on two halves of the
+ * team; the layers of a unidirectional stack run as a wavefront -- each on its own group of
+ * members, layer k + 1 starting a chunk of steps as soon as layer k has finished it (and going
+ * back, layer k - 1 as soon as layer k has produced the chunk's dx) -- when that beats splitting
+ * every step over the team (FASTRNN_WAVEFRONT=0/1 forces the choice). Results are the same bits
+ * either way, for any thread count. */
+typedef struct {
+    int L, D;
+    const frnn_dims *dims;          /* L * D */
+    frnn_buffers *run;              /* L * D */
+    void **acts;                    /* L + 1 */
+    void **grads;                   /* L + 1 (backward) */
+    const void **masks;             /* L (masks[0] unused), or NULL for no dropout */
+    int threads;                    /* as frnn_buffers.threads */
+} frnn_stack;
+
+/* Return 0, or -1 when memory for the call's bookkeeping cannot be allocated (nothing was run). */
+int frnn_stack_forward_f32(const frnn_blas *blas, const frnn_stack *st, int train);
+int frnn_stack_forward_f64(const frnn_blas *blas, const frnn_stack *st, int train);
+int frnn_stack_backward_f32(const frnn_blas *blas, const frnn_stack *st);
+int frnn_stack_backward_f64(const frnn_blas *blas, const frnn_stack *st);
+
 /* Elementwise activations over n values (in == out allowed), exposed for tests. */
 void frnn_sigmoid_f32(float *out, const float *in, size_t n);
 void frnn_sigmoid_f64(double *out, const double *in, size_t n);

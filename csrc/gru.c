@@ -67,7 +67,7 @@ static void F(gru_forward_task)(void *arg, const frnn_par *par)
     const frnn_ctx *cx = jb->cx;
     const frnn_dims *d = jb->d;
     const frnn_buffers *bf = jb->bf;
-    const int T = d->T, B = d->B, I = d->In, H = d->H, cell = d->cell, GH = frnn_gates(cell) * H;
+    const int T = d->T, B = d->B, H = d->H, cell = d->cell, GH = frnn_gates(cell) * H;
     const int train = jb->train;
     REAL *tape = bf->tape;
     REAL *gates = tape + jb->L.gates;                                 /* (T, B, GH) */
@@ -81,9 +81,8 @@ static void F(gru_forward_task)(void *arg, const frnn_par *par)
     F(recmat_pack)(&jb->W[1], u0, u1);
 
     /* FRNN_GRU keeps b_hn inside r * (W_hn h + b_hn): fold only b_hr, b_hz into the projection */
-    F(input_projection)(par, cx, (size_t)T * B, GH, I, bf->x, bf->W_ih, bf->b_ih, bf->b_hh,
-                        cell == FRNN_GRU ? 2 * H : GH, gates);
     for (int t = 0; t < T; t++) {
+        F(chunk_forward)(par, jb, t, cell == FRNN_GRU ? 2 * H : GH, gates);
         REAL *hprev = train ? hbuf[0] + t * hstep : hbuf[t & 1];
         REAL *h = train ? hprev + hstep : hbuf[(t + 1) & 1];
         REAL *g = gates + (size_t)t * B * GH, *a = aux + t * astep;
@@ -105,6 +104,7 @@ static void F(gru_forward_task)(void *arg, const frnn_par *par)
         F(keep_finished_rows)(h, hprev, bf->lengths, t, B, H, u0, u1);
         F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * H : NULL, h, bf->lengths, t, B, H, u0, u1);
         frnn_sync(par);                                       /* the next step reads all of h */
+        F(forward_done)(par, jb, t);
     }
     F(copy_cols)((REAL *)bf->h_T, train ? hbuf[0] + (size_t)T * hstep : hbuf[T & 1], B, H, u0, u1);
 }
@@ -188,6 +188,7 @@ static void F(gru_backward_task)(void *arg, const frnn_par *par)
 
     for (int t = T - 1; t >= 0; t--) {
         const size_t o = (size_t)t * B * GH, oh = (size_t)t * B * H;
+        F(chunk_backward)(par, jb, t);
         F(step_grad_in)(dh, dy ? dy + oh : NULL, carry, B, H, u0, u1);
         F(gru_cell_backward)(cell, dG + o, cell == FRNN_GRU ? dGh + o : NULL, direct, dh, gates + o,
                              aux + oh, hs + oh, bf->lengths, t, B, H, u0, u1);
@@ -203,6 +204,7 @@ static void F(gru_backward_task)(void *arg, const frnn_par *par)
             /* dh_{t-1} = direct + dGh @ W_hh */
             F(carry_back)(&jb->W[0], u0, u1, dGh + o, GH, 1, direct, carry, bf->lengths, t, B);
         }
+        F(backward_done)(par, jb, t, dG);
     }
     F(copy_cols)((REAL *)bf->dh0, carry, B, H, u0, u1);
     if (cell == FRNN_GRU_RESET_BEFORE) {
@@ -213,7 +215,7 @@ static void F(gru_backward_task)(void *arg, const frnn_par *par)
     } else {
         F(recurrent_grads)(par, cx, (size_t)T * B, GH, dGh, GH, hs, H, bf->dW_hh, bf->db_hh);
     }
-    F(input_grads)(par, cx, d, bf, dG);
+    F(input_grads)(par, cx, d, bf, dG, jb->out != NULL);
 }
 
 #undef GRU_Z

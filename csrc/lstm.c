@@ -45,7 +45,7 @@ static void F(lstm_forward_task)(void *arg, const frnn_par *par)
     const frnn_ctx *cx = jb->cx;
     const frnn_dims *d = jb->d;
     const frnn_buffers *bf = jb->bf;
-    const int T = d->T, B = d->B, I = d->In, H = d->H, P = d->P, G4 = 4 * H, proj = P != H, train = jb->train;
+    const int T = d->T, B = d->B, H = d->H, P = d->P, G4 = 4 * H, proj = P != H, train = jb->train;
     const frnn_layout L = jb->L;
     const REAL *w_peep = bf->w_peep;
     const int *lengths = bf->lengths;
@@ -64,8 +64,8 @@ static void F(lstm_forward_task)(void *arg, const frnn_par *par)
     F(recmat_pack)(&jb->W[0], u0, u1);
     F(recmat_pack)(&jb->W[1], p0, p1);
 
-    F(input_projection)(par, cx, (size_t)T * B, G4, I, bf->x, bf->W_ih, bf->b_ih, bf->b_hh, G4, gates);
     for (int t = 0; t < T; t++) {
+        F(chunk_forward)(par, jb, t, G4, gates);               /* the input projection, by chunks */
         REAL *hprev = train ? hbuf[0] + t * hstep : hbuf[t & 1];
         REAL *h = train ? hprev + hstep : hbuf[(t + 1) & 1];
         REAL *cprev = cs + t * cstep, *c = cprev + cstep;
@@ -89,6 +89,7 @@ static void F(lstm_forward_task)(void *arg, const frnn_par *par)
         F(keep_finished_rows)(c, cprev, lengths, t, B, H, u0, u1);
         F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * P : NULL, h, lengths, t, B, P, p0, p1);
         frnn_sync(par);                                       /* the next step reads all of h */
+        F(forward_done)(par, jb, t);
     }
     F(copy_cols)((REAL *)bf->h_T, train ? hbuf[0] + (size_t)T * hstep : hbuf[T & 1], B, P, p0, p1);
     F(copy_cols)((REAL *)bf->c_T, cs + (size_t)T * cstep, B, H, u0, u1);   /* in place in inference */
@@ -156,6 +157,7 @@ static void F(lstm_backward_task)(void *arg, const frnn_par *par)
 
     for (int t = T - 1; t >= 0; t--) {
         const size_t oc = (size_t)t * B * H;
+        F(chunk_backward)(par, jb, t);
         REAL *dht = proj ? dhs + (size_t)t * B * P : dh;
         F(step_grad_in)(dht, dy ? dy + (size_t)t * B * P : NULL, carry, B, P, p0, p1);
         if (proj) {
@@ -170,11 +172,12 @@ static void F(lstm_backward_task)(void *arg, const frnn_par *par)
         frnn_sync(par);                                             /* the product reads all of dG_t */
         /* dh_{t-1} = dG_t @ W_hh */
         F(carry_back)(&jb->W[0], p0, p1, dG + (size_t)t * B * G4, G4, 0, next, carry, lengths, t, B);
+        F(backward_done)(par, jb, t, dG);
     }
     F(copy_cols)((REAL *)bf->dh0, carry, B, P, p0, p1);
     F(copy_cols)((REAL *)bf->dc0, dc, B, H, u0, u1);
     F(recurrent_grads)(par, cx, (size_t)T * B, G4, dG, G4, hs, P, bf->dW_hh, bf->db_hh);
-    F(input_grads)(par, cx, d, bf, dG);
+    F(input_grads)(par, cx, d, bf, dG, jb->out != NULL);
     if (proj)  /* dW_hr += dhs.T @ m */
         F(prod)(par, cx, P, H, (size_t)T * B, dhs, P, 1, tape + L.aux, H, 0, 1, bf->dW_hr, H);
 }

@@ -34,7 +34,7 @@ static void F(rnn_forward_task)(void *arg, const frnn_par *par)
     const frnn_ctx *cx = jb->cx;
     const frnn_dims *d = jb->d;
     const frnn_buffers *bf = jb->bf;
-    const int T = d->T, B = d->B, I = d->In, H = d->H, relu = d->cell == FRNN_RNN_RELU, train = jb->train;
+    const int T = d->T, B = d->B, H = d->H, relu = d->cell == FRNN_RNN_RELU, train = jb->train;
     REAL *tape = bf->tape;
     REAL *gates = tape + jb->L.gates;                                 /* (T, B, H) */
     REAL *hbuf[2] = {train ? tape + jb->L.hs : (REAL *)bf->h_T, tape + jb->L.scratch};
@@ -43,8 +43,8 @@ static void F(rnn_forward_task)(void *arg, const frnn_par *par)
     F(my_cols)(par, cx, H, &u0, &u1);
     F(recmat_pack)(&jb->W[0], u0, u1);
 
-    F(input_projection)(par, cx, (size_t)T * B, H, I, bf->x, bf->W_ih, bf->b_ih, bf->b_hh, H, gates);
     for (int t = 0; t < T; t++) {
+        F(chunk_forward)(par, jb, t, H, gates);                /* the input projection, by chunks */
         REAL *hprev = train ? hbuf[0] + t * hstep : hbuf[t & 1];
         REAL *h = train ? hprev + hstep : hbuf[(t + 1) & 1];
         REAL *g = gates + (size_t)t * B * H;
@@ -54,6 +54,7 @@ static void F(rnn_forward_task)(void *arg, const frnn_par *par)
         F(keep_finished_rows)(h, hprev, bf->lengths, t, B, H, u0, u1);
         F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * H : NULL, h, bf->lengths, t, B, H, u0, u1);
         frnn_sync(par);                                       /* the next step reads all of h */
+        F(forward_done)(par, jb, t);
     }
     F(copy_cols)((REAL *)bf->h_T, train ? hbuf[0] + (size_t)T * hstep : hbuf[T & 1], B, H, u0, u1);
 }
@@ -75,13 +76,15 @@ static void F(rnn_backward_task)(void *arg, const frnn_par *par)
 
     for (int t = T - 1; t >= 0; t--) {
         REAL *dGt = dG + (size_t)t * B * H;
+        F(chunk_backward)(par, jb, t);
         F(step_grad_in)(dh, dy ? dy + (size_t)t * B * H : NULL, carry, B, H, u0, u1);
         F(rnn_cell_backward)(dGt, dh, hs + (size_t)(t + 1) * B * H, relu, bf->lengths, t, B, H, u0, u1);
         frnn_sync(par);                                       /* the product reads all of dG_t */
         /* dh_{t-1} = dG_t @ W_hh */
         F(carry_back)(&jb->W[0], u0, u1, dGt, H, 0, next, carry, bf->lengths, t, B);
+        F(backward_done)(par, jb, t, dG);
     }
     F(copy_cols)((REAL *)bf->dh0, carry, B, H, u0, u1);
     F(recurrent_grads)(par, cx, (size_t)T * B, H, dG, H, hs, H, bf->dW_hh, bf->db_hh);
-    F(input_grads)(par, cx, d, bf, dG);
+    F(input_grads)(par, cx, d, bf, dG, jb->out != NULL);
 }

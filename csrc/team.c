@@ -29,8 +29,7 @@ struct frnn_team {
     unsigned job;                  /* job generation: bumped to start a task */
     unsigned done;                 /* workers (all of them, needed or not) done with the job */
     unsigned born[FRNN_MAX_THREADS]; /* job generation when each worker was created */
-    unsigned bar_count;               /* members arrived at the current barrier */
-    unsigned bar_gen;              /* barrier generation */
+    frnn_bar bar;                  /* the barrier over all members of the task */
 };
 
 static frnn_team TEAM = {.own = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -73,14 +72,39 @@ void frnn_sync(const frnn_par *par)
 {
     frnn_team *tm = par->team;
     if (par->nth <= 1) return;
-    unsigned gen = LOAD(&tm->bar_gen);
-    if (ADD(&tm->bar_count, 1) == (unsigned)par->nth) {   /* the last to arrive opens the barrier */
-        STORE(&tm->bar_count, 0);
-        ADD(&tm->bar_gen, 1);
+    frnn_bar *bar = par->bar ? par->bar : &tm->bar;    /* groups' barriers share the team's cv */
+    unsigned gen = LOAD(&bar->gen);
+    if (ADD(&bar->count, 1) == (unsigned)par->nth) {   /* the last to arrive opens the barrier */
+        STORE(&bar->count, 0);
+        ADD(&bar->gen, 1);
         wake(tm, &tm->bar_cv);
         return;
     }
-    wait_change(tm, &tm->bar_gen, gen, &tm->bar_cv);
+    wait_change(tm, &bar->gen, gen, &tm->bar_cv);
+}
+
+void frnn_publish(const frnn_par *par, int *counter, int value)
+{
+    STORE(counter, value);
+    wake(par->team, &par->team->bar_cv);
+}
+
+static int passed(const int *counter, int value, int up)
+{
+    const int v = LOAD(counter);
+    return up ? v >= value : v <= value;
+}
+
+void frnn_wait_for(const frnn_par *par, const int *counter, int value, int up)
+{
+    frnn_team *tm = par->team;
+    for (int i = 0; i < 20 * FRNN_SPINS; i++) {     /* a chunk of steps takes longer than a step */
+        if (passed(counter, value, up)) return;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&tm->lock);
+    while (!passed(counter, value, up)) pthread_cond_wait(&tm->bar_cv, &tm->lock);
+    pthread_mutex_unlock(&tm->lock);
 }
 
 static void *worker(void *p)
@@ -96,7 +120,7 @@ static void *worker(void *p)
         const int nth = tm->nth;
         const unsigned workers = (unsigned)tm->started;
         if (tid < nth) {
-            frnn_par par = {tid, nth, tm};
+            frnn_par par = {tid, nth, tm, NULL};
             tm->fn(tm->arg, &par);
         }
         if (ADD(&tm->done, 1) == workers) wake(tm, &tm->done_cv);
@@ -138,7 +162,7 @@ void frnn_team_run(int nth, frnn_task fn, void *arg)
     frnn_team *tm = &TEAM;
     if (nth > FRNN_MAX_THREADS) nth = FRNN_MAX_THREADS;
     if (nth <= 1) {
-        frnn_par par = {0, 1, tm};
+        frnn_par par = {0, 1, tm, NULL};
         fn(arg, &par);
         return;
     }
@@ -150,7 +174,7 @@ void frnn_team_run(int nth, frnn_task fn, void *arg)
     STORE(&tm->done, 0);
     ADD(&tm->job, 1);
     wake(tm, &tm->work_cv);
-    frnn_par par = {0, nth, tm};
+    frnn_par par = {0, nth, tm, NULL};
     fn(arg, &par);
     for (unsigned d; (d = LOAD(&tm->done)) != (unsigned)tm->started;)
         wait_change(tm, &tm->done, d, &tm->done_cv);

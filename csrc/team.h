@@ -15,10 +15,17 @@
 
 typedef struct frnn_team frnn_team;
 
-/* What a task member knows: its index, the member count, and the team (for frnn_sync). */
+/* A barrier of its own for a group of members (zero-initialise it). */
+typedef struct {
+    unsigned count, gen;
+} frnn_bar;
+
+/* What a task member knows: its index, the member count, the team, and the barrier frnn_sync
+ * uses (NULL: the team's own, over every member of the task). */
 typedef struct {
     int tid, nth;
     frnn_team *team;
+    frnn_bar *bar;
 } frnn_par;
 
 typedef void (*frnn_task)(void *arg, const frnn_par *par);
@@ -29,6 +36,21 @@ void frnn_team_run(int nth, frnn_task fn, void *arg);
 
 /* Barrier over the members of the running task (spins briefly, then sleeps). */
 void frnn_sync(const frnn_par *par);
+
+/* Members [first, first + n) of par's task as a group with barrier `bar`: the member's place in
+ * it (tid - first of n). Groups run independent work side by side, each syncing only itself. */
+static inline frnn_par frnn_group(const frnn_par *par, int first, int n, frnn_bar *bar)
+{
+    frnn_par g = {par->tid - first, n, par->team, n > 1 ? bar : NULL};
+    return g;
+}
+
+/* Progress counters between groups (e.g. a layer's finished time steps, read by the layer above
+ * it): publish stores `value` (release: the writes before it are visible to whoever sees it) and
+ * wakes sleepers; wait returns once the counter has passed `value` (>= when up, <= when down),
+ * spinning briefly, then sleeping. */
+void frnn_publish(const frnn_par *par, int *counter, int value);
+void frnn_wait_for(const frnn_par *par, const int *counter, int value, int up);
 
 /* The default member count: FASTRNN_NUM_THREADS if set, else the CPUs this process may use. */
 int frnn_default_threads(void);

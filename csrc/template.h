@@ -96,6 +96,16 @@ static void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int backward, con
     return block;
 }
 
+/* A wavefront link of a stack call (stack.h): the rows of a layer's input -- x going forward, dy
+ * going backward -- arrive chunk by chunk from the neighbouring layer, run by other members. */
+typedef struct {
+    const int *progress;     /* the producer's finished steps, counting up from 0 (forward) or down
+                                from T (backward); NULL: the rows are all there */
+    const REAL *mask;        /* inverted-dropout mask multiplied into the rows as they arrive, or NULL */
+    REAL *rows;              /* (T, B, width) */
+    int width;
+} F(link);
+
 /* What a cell's task gets: the call, its tape layout, and its two recurrent operands. */
 typedef struct {
     const frnn_ctx *cx;
@@ -105,28 +115,100 @@ typedef struct {
     frnn_layout L;
     F(recmat) W[2];          /* W_hh (GRU reset-before: W_h(rz)), and W_hn or W_hr; op(W) = W^T
                                 forward, W backward */
+    int chunk;               /* steps whose input rows are projected (forward) or whose dx is
+                                produced (backward) together: T outside a wavefront */
+    const F(link) *in;       /* wavefront: where the input rows come from (NULL: all there) */
+    int *out;                /* wavefront: this run's progress, read by the next layer (NULL: none) */
 } F(job);
 
-/* Run a cell's forward or backward task on the call's members: set up the operands, the
+/* Prepare a cell's forward or backward run: the job (one chunk, no links), its operands, the
  * initial states (forward: h0 [c0] into the first state slot; backward: the gradients reaching
- * h_T [c_T] into the carry at the start of the scratch area), then the team. */
-static void F(run_cell)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train,
-                        int backward, frnn_task task)
+ * h_T [c_T] into the carry at the start of the scratch area). Returns the memory block to free
+ * after the run. */
+static void *F(job_start)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf,
+                          int train, int backward)
 {
-    F(job) jb = {cx, d, bf, train, frnn_tape_layout(d, train)};
+    memset(jb, 0, sizeof *jb);
+    jb->cx = cx, jb->d = d, jb->bf = bf, jb->train = train, jb->L = frnn_tape_layout(d, train);
+    jb->chunk = d->T > 0 ? d->T : 1;
     F(operand) op[2];
     F(operands)(d, bf->W_hh, bf->W_hr, backward, op);
-    void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb.W);
+    void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb->W);
     const size_t BP = (size_t)d->B * d->P, BH = (size_t)d->B * d->H;
     const int lstm = d->cell == FRNN_LSTM;
     REAL *tape = bf->tape;
     if (backward) {
-        F(state_init)(tape + jb.L.scratch, bf->dh_T, BP);
-        if (lstm) F(state_init)(tape + jb.L.scratch + 3 * BP, bf->dc_T, BH);    /* LSTM's dc */
+        F(state_init)(tape + jb->L.scratch, bf->dh_T, BP);
+        if (lstm) F(state_init)(tape + jb->L.scratch + 3 * BP, bf->dc_T, BH);    /* LSTM's dc */
     } else {
-        F(state_init)(train ? tape + jb.L.hs : (REAL *)bf->h_T, bf->h0, BP);
-        if (lstm) F(state_init)(train ? tape + jb.L.cs : (REAL *)bf->c_T, bf->c0, BH);
+        F(state_init)(train ? tape + jb->L.hs : (REAL *)bf->h_T, bf->h0, BP);
+        if (lstm) F(state_init)(train ? tape + jb->L.cs : (REAL *)bf->c_T, bf->c0, BH);
     }
+    return block;
+}
+
+/* The rows of steps [t0, t1) of a link have arrived: wait for their producer, then multiply in
+ * the dropout mask (each member its share of the rows). */
+static void F(arrive)(const frnn_par *par, const F(link) *in, int t0, int t1, int B, int forward)
+{
+    if (in == NULL) return;
+    if (in->progress) frnn_wait_for(par, in->progress, forward ? t1 : t0, forward);
+    if (in->mask == NULL) return;
+    const size_t first = (size_t)t0 * B * in->width, n = (size_t)(t1 - t0) * B * in->width;
+    const size_t i1 = first + n * (par->tid + 1) / par->nth;
+    for (size_t i = first + n * par->tid / par->nth; i < i1; i++) in->rows[i] *= in->mask[i];
+    frnn_sync(par);
+}
+
+/* Forward, before step t: when t starts a chunk, its input rows arrive and their projection
+ * (input_projection, with `fold` as there) fills their rows of `gates`. */
+static void F(chunk_forward)(const frnn_par *par, const F(job) *jb, int t, int fold, REAL *gates)
+{
+    if (t % jb->chunk) return;
+    const frnn_dims *d = jb->d;
+    const frnn_buffers *bf = jb->bf;
+    const int GH = frnn_gates(d->cell) * d->H, t1 = d->T - t > jb->chunk ? t + jb->chunk : d->T;
+    const size_t r0 = (size_t)t * d->B;
+    F(arrive)(par, jb->in, t, t1, d->B, 1);
+    F(input_projection)(par, jb->cx, (size_t)(t1 - t) * d->B, GH, d->In, (const REAL *)bf->x + r0 * d->In,
+                        bf->W_ih, bf->b_ih, bf->b_hh, fold, gates + r0 * GH);
+}
+
+/* Forward, after step t and its barrier: report a finished chunk to the layer above. */
+static void F(forward_done)(const frnn_par *par, const F(job) *jb, int t)
+{
+    if (jb->out && par->tid == 0 && ((t + 1) % jb->chunk == 0 || t + 1 == jb->d->T))
+        frnn_publish(par, jb->out, t + 1);
+}
+
+/* Backward, before step t (going down): when t is the last step of a chunk, its dy rows arrive. */
+static void F(chunk_backward)(const frnn_par *par, const F(job) *jb, int t)
+{
+    if (t + 1 != jb->d->T && (t + 1) % jb->chunk) return;
+    F(arrive)(par, jb->in, t - t % jb->chunk, t + 1, jb->d->B, 0);
+}
+
+/* Backward, after step t: when t is the first step of a chunk and the layer below waits, the
+ * chunk's dx = dG @ W_ih (dG: the input-side gate gradients, complete for the chunk's rows). */
+static void F(backward_done)(const frnn_par *par, const F(job) *jb, int t, const REAL *dG)
+{
+    const frnn_dims *d = jb->d;
+    const frnn_buffers *bf = jb->bf;
+    if (jb->out == NULL || t % jb->chunk) return;
+    const int GH = frnn_gates(d->cell) * d->H, t1 = d->T - t > jb->chunk ? t + jb->chunk : d->T;
+    const size_t r0 = (size_t)t * d->B;
+    F(prod)(par, jb->cx, (size_t)(t1 - t) * d->B, d->In, GH, dG + r0 * GH, GH, 0,
+            (const REAL *)bf->W_ih, d->In, 0, 0, (REAL *)bf->dx + r0 * d->In, d->In);
+    frnn_sync(par);                         /* (the BLAS path's product has no barrier of its own) */
+    if (par->tid == 0) frnn_publish(par, jb->out, t);
+}
+
+/* Run a cell's forward or backward task on the call's members. */
+static void F(run_cell)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf, int train,
+                        int backward, frnn_task task)
+{
+    F(job) jb;
+    void *block = F(job_start)(&jb, cx, d, bf, train, backward);
     frnn_team_run(cx->engine ? cx->nth : 1, task, &jb);
     free(block);
 }
@@ -155,6 +237,8 @@ static frnn_ctx F(ctx_start)(const frnn_blas *blas, const frnn_dims *d, int thre
 #endif
     return cx;
 }
+
+#include "stack.h"
 
 void F(frnn_forward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf, int train)
 {

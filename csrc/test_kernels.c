@@ -261,6 +261,8 @@ static void test_engine_threads(int cell, int peep, int proj)
     }
 }
 
+int frnn_test_stack(const frnn_blas *blas);    /* test_stack.c */
+
 int main(void)
 {
     const int cells[] = {FRNN_RNN_TANH, FRNN_RNN_RELU, FRNN_GRU, FRNN_GRU_RESET_BEFORE,
@@ -276,11 +278,13 @@ int main(void)
         for (int peep = 0; peep <= lstm; peep++)
             for (int proj = 0; proj <= lstm; proj++) test_engine_threads(cells[ci], peep, proj);
     }
+    failures += frnn_test_stack(&BLAS);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
     }
-    printf("all %d gradient cases, 6 float32 cases and the engine at 1-3 threads (ISA %d) passed\n",
+    printf("all %d gradient cases, 6 float32 cases, the engine and the stack calls at 1-3 threads "
+           "(ISA %d) passed\n",
            cases, frnn_isa_active());
     return 0;
 }

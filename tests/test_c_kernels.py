@@ -1,5 +1,5 @@
 """The C kernels on their own (csrc/test_kernels.c: naive BLAS, finite differences, the float32
-engine at 1-3 threads), built with AddressSanitizer + UndefinedBehaviorSanitizer and again with
+engine at 1-3 threads; csrc/test_stack.c: whole stacks), built with AddressSanitizer + UndefinedBehaviorSanitizer and again with
 ThreadSanitizer when the compiler supports them."""
 import os
 import shutil
@@ -10,7 +10,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
-SOURCES = ["test_kernels.c", "kernels.c", "gemm.c", "team.c"]
+SOURCES = ["test_kernels.c", "test_stack.c", "kernels.c", "gemm.c", "team.c"]
 SANITIZERS = {
     "address,undefined": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
                           "-fno-sanitize-recover=all"],

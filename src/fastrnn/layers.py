@@ -8,8 +8,6 @@ Dimension letters: T time, B batch, I input features, H hidden units, P = H_out 
 L layers, D directions (2 when bidirectional), G gates.
 """
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -224,51 +222,38 @@ class _Recurrent(Module):
         h0 = self._as_state("h0", h0, B, self.P, unbatched)
         c0 = self._as_state("c0", c0, B, self.hidden_size, unbatched)
         lengths = self._lengths(lengths, T, B)
-        # the reverse direction runs the forward kernel on each sequence reversed within its length
-        rev = _reverse_index(T, B, lengths) if self.bidirectional else None
         P, H, L, D = self.P, self.hidden_size, self.num_layers, self.D
         h_n = np.empty((L * D, B, P), self.dtype)
         c_n = np.empty((L * D, B, H), self.dtype) if self.lstm else None
-        runs, masks = [], []     # per layer: [(x_d, tape, (h0, c0)) per direction]; dropout masks
-        inp = x                  # (T, B, I) for layer 0, (T, B, D*P) above
-        side_by_side = self._side_by_side()
-        for k in range(L):
-            out = np.empty((T, B, D * P), self.dtype)
-
-            # this thread's buffers (a helper thread running a direction must not use its own)
-            sizes = (self.cell, T, B, inp.shape[2], H, P, self.peephole)
-            bufs = [self._buffers.get(("tape", k, d), _kernels.tape_size(*sizes)) if train else
-                    self._buffers.get(("work", k, d), _kernels.work_size(*sizes)) for d in range(D)]
-
-            def run(d, inp=inp, k=k, out=out, bufs=bufs):
-                j = k * D + d
-                xd = inp if d == 0 else _reverse(inp, rev)
-                args, kw, _ = self._weights(k, d)
-                if k == 0 and input_projected:
-                    args = (None,) + args[1:]
-                states = (None if h0 is None else h0[j], None if c0 is None else c0[j])
-                tape, work = (bufs[d], None) if train else (None, bufs[d])
-                y, _, _ = _kernels.forward(self.cell, xd, *args, *states, lengths=lengths, tape=tape,
-                                           work=work, y=out if D == 1 else None, h_T=h_n[j],
-                                           c_T=None if c_n is None else c_n[j],
-                                           packed=None if train else self._packed_weights(k, d),
-                                           threads=1 if side_by_side else 0, **kw)
-                if D == 2:      # [forward, backward] features; the reverse run goes back to forward time
-                    out[:, :, d * P:(d + 1) * P] = y if d == 0 else _reverse(y, rev, copy=False)
-                return xd, tape, states
-            runs.append(_run_directions(run, D, side_by_side))
-            mask = None
-            if train and self.dropout and k < L - 1:   # inverted dropout between layers
-                keep = 1 - self.dropout
-                mask = (self._dropout_rng.random(out.shape) < keep).astype(self.dtype) / keep
-                out *= mask
-            masks.append(mask)
-            inp = out
+        # acts[k] is layer k's input, acts[k + 1] its output (dropout applied in place by the call)
+        acts = [x] + [np.empty((T, B, D * P), self.dtype) for _ in range(L)]
+        masks = [None] * L                       # masks[k]: inverted dropout on layer k's input
+        if train and self.dropout:
+            keep = 1 - self.dropout
+            for k in range(1, L):
+                masks[k] = (self._dropout_rng.random((T, B, D * P)) < keep).astype(self.dtype) / keep
+        runs = [(k, d) for k in range(L) for d in range(D)]
+        # this thread's cached tapes / workspaces, one per layer and direction
+        kind, size = ("tape", _kernels.tape_size) if train else ("work", _kernels.work_size)
+        tapes = [self._buffers.get((kind, k, d), size(self.cell, T, B, acts[k].shape[2], H, P, self.peephole))
+                 for k, d in runs]
+        xs = ys = None
+        if D == 2:      # direction 1's input (each sequence reversed within its length), and outputs
+            xs = [acts[k] if d == 0 else np.empty_like(acts[k]) for k, d in runs]
+            ys = [np.empty((T, B, P), self.dtype) for _ in runs]
+        states = [(None if h0 is None else h0[j], None if c0 is None else c0[j]) for j in range(L * D)]
+        _kernels.stack_forward(
+            self.cell, self._stack_params(input_projected), acts, directions=D, train=train,
+            tapes=tapes, h0=[s[0] for s in states], c0=[s[1] for s in states], h_T=list(h_n),
+            c_T=None if c_n is None else list(c_n), lengths=lengths, masks=masks, xs=xs, ys=ys,
+            packed=None if train else [self._packed_weights(k, d) for k, d in runs])
         if train:
-            self._buffers.tape = dict(runs=runs, masks=masks, lengths=lengths, rev=rev, unbatched=unbatched,
+            self._buffers.tape = dict(acts=acts, masks=masks, xs=xs, tapes=tapes, states=states,
+                                      lengths=lengths, unbatched=unbatched,
                                       input_projected=input_projected, shape=x.shape)
         else:
             self._buffers.trim()
+        inp = acts[-1]
         y = self._from_time_major(inp, unbatched)
         if unbatched:
             h_n, c_n = h_n[:, 0], None if c_n is None else c_n[:, 0]
@@ -276,12 +261,17 @@ class _Recurrent(Module):
 
     __call__ = forward
 
-    def _side_by_side(self):
-        """Run the two directions of a bidirectional float32 layer at once, one thread each (no
-        barrier per step), when fastrnn has 2 or 3 threads; with more, each direction uses the
-        whole team in turn."""
-        return self.D == 2 and 2 <= _kernels.get_num_threads() <= 3 and \
-            self.dtype == np.float32 and _kernels.engine_info()["path"] == "engine"
+    def _stack_params(self, input_projected):
+        """The kernels' (W_ih, W_hh, b_ih, b_hh, w_peep, W_hr) of every layer and direction (layer
+        0's W_ih None when the input is already projected)."""
+        params = []
+        for k in range(self.num_layers):
+            for d in range(self.D):
+                args, kw, _ = self._weights(k, d)
+                if k == 0 and input_projected:
+                    args = (None,) + args[1:]
+                params.append(args + (kw["w_peep"], kw["W_hr"]))
+        return params
 
     def _packed_weights(self, k, d):
         """W_hh (and W_hr) of layer k, direction d packed for the float32 engine's forward, kept
@@ -315,7 +305,7 @@ class _Recurrent(Module):
             raise RuntimeError("backward: no tape; call forward(..., train=True) first in this "
                                "thread (each training forward allows one backward)")
         T, B, _ = tape["shape"]
-        unbatched, lengths, rev = tape["unbatched"], tape["lengths"], tape["rev"]
+        unbatched, lengths = tape["unbatched"], tape["lengths"]
         P, H, L, D = self.P, self.hidden_size, self.num_layers, self.D
         dy, dy_unbatched = self._as_input("dout", dout, D * P)
         if dy.shape[:2] != (T, B) or dy_unbatched != unbatched:
@@ -326,31 +316,27 @@ class _Recurrent(Module):
         dc_T = self._as_state("dc_n", dc_T, B, H, unbatched)
         dh0 = np.empty((L * D, B, P), self.dtype)
         dc0 = np.empty((L * D, B, H), self.dtype) if self.lstm else None
-        side_by_side = self._side_by_side()
-        for k in reversed(range(L)):        # in the reverse order of the forward pass
-            def run(d, k=k, dy=dy):
-                xd, t_buf, states = tape["runs"][k][d]
-                j = k * D + d
-                args, kw, grads = self._weights(k, d)
-                if k == 0 and tape["input_projected"]:
-                    args = (None,) + args[1:]
-                    grads = {n: g for n, g in grads.items() if n != "W_ih"}
-                # this direction's slice of dy, in the time order its kernel ran in
-                dyd = dy if D == 1 else dy[:, :, :P] if d == 0 else dy[:, :, P:]
-                dyd = np.ascontiguousarray(dyd) if d == 0 else _reverse(dyd, rev)
-                dxd, _, _, _ = _kernels.backward(
-                    self.cell, t_buf, xd, *args, *states, lengths=lengths, dy=dyd,
-                    dh_T=None if dh_T is None else dh_T[j], dc_T=None if dc_T is None else dc_T[j],
-                    dh0=dh0[j], dc0=None if dc0 is None else dc0[j], grads=grads,
-                    threads=1 if side_by_side else 0, **kw)
-                return dxd
-            dxs = _run_directions(run, D, side_by_side)
-            dx = dxs[0]
-            if D == 2:          # both directions read the same input: their gradients add
-                dx += _reverse(dxs[1], rev, copy=False)
-            if k > 0 and tape["masks"][k - 1] is not None:
-                dx *= tape["masks"][k - 1]      # backprop through inverted dropout
-            dy = dx
+        acts, runs = tape["acts"], [(k, d) for k in range(L) for d in range(D)]
+        # grads[k]: the gradient at layer k's input (grads[0] = dx), grads[L] = dout
+        grads = [np.empty_like(a) for a in acts[:-1]] + [dy]
+        param_grads = []
+        for k, d in runs:
+            g = self._weights(k, d)[2]
+            if k == 0 and tape["input_projected"]:
+                g = {n: v for n, v in g.items() if n != "W_ih"}
+            param_grads.append(g)
+        dys = dxs = None
+        if D == 2:          # each direction's half of the output gradient, and its input gradient
+            dys = [np.empty((T, B, P), self.dtype) for _ in runs]
+            dxs = [np.empty_like(acts[k]) for k, d in runs]
+        states = tape["states"]
+        _kernels.stack_backward(
+            self.cell, self._stack_params(tape["input_projected"]), acts, grads, directions=D,
+            tapes=tape["tapes"], h0=[s[0] for s in states], c0=[s[1] for s in states],
+            dh_T=None if dh_T is None else list(dh_T), dc_T=None if dc_T is None else list(dc_T),
+            dh0=list(dh0), dc0=None if dc0 is None else list(dc0), param_grads=param_grads,
+            lengths=lengths, masks=tape["masks"], xs=tape["xs"], dys=dys, dxs=dxs)
+        dy = grads[0]
         self._buffers.tape = None
         self._buffers.trim()
         dx = self._from_time_major(dy, unbatched)
@@ -438,47 +424,11 @@ def _check_fits(count, dtype):
                          f"with their gradients, more than this machine's {memory / 2**30:,.1f} GiB")
 
 
-_POOL, _POOL_LOCK = None, threading.Lock()
-
-
-def _run_directions(run, D, side_by_side):
-    """[run(0), ..., run(D-1)]; with side_by_side, run(0) on a helper thread while the caller
-    runs run(1) (the kernels release the GIL)."""
-    global _POOL
-    if not side_by_side:
-        return [run(d) for d in range(D)]
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastrnn-direction")
-    first = _POOL.submit(run, 0)
-    second = run(1)
-    return [first.result(), second]
-
-
 def _span(buf, first, n):
     """The n elements of the 1-D `buf` starting where its view `first` starts (adjacent parameters
     as one array, e.g. the three peephole vectors)."""
     start = (first.__array_interface__["data"][0] - buf.__array_interface__["data"][0]) // buf.itemsize
     return buf[start:start + n]
-
-
-def _reverse_index(T, B, lengths):
-    """Index (t (T, B), b (1, B)) reversing every sequence within its own length; None (plain
-    reversal in time) without lengths. Positions past a length map to themselves."""
-    if lengths is None:
-        return None
-    t = np.arange(T)[:, None]
-    return np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t), np.arange(B)[None, :]
-
-
-def _reverse(a, rev, copy=True):
-    """a (T, B, F) with each sequence reversed within its length (`rev` from _reverse_index).
-
-    The reversal is its own inverse, so it also brings a reverse run back to forward time.
-    copy=True gives a new C-contiguous array (for the kernels); copy=False may return a view.
-    """
-    r = a[::-1] if rev is None else a[rev]
-    return np.ascontiguousarray(r) if copy else r
 
 
 class RNN(_Recurrent):

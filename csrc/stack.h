@@ -1,0 +1,236 @@
+/* stack.h - L layers x D directions in one call (template, included by template.h after the
+ * cells; the API and the data flow are described at frnn_stack in fastrnn.h).
+ *
+ * Three schedules, all giving the same bits (each output element is still computed by one
+ * member, in the same order; chunked input projections and dx products are row-independent):
+ *   - layer after layer, each step shared by all members (one group);
+ *   - bidirectional: per layer, direction 0 on one half of the team and direction 1 on the other,
+ *     each half syncing only itself (no barrier per step between the halves);
+ *   - wavefront (unidirectional): G groups, layer k on group k % G; a layer projects its input
+ *     chunk by chunk as the layer below publishes finished steps (going back, the layer below
+ *     takes the dx chunks the layer above publishes), so the layers' time loops overlap.
+ */
+
+#define FRNN_MAX_GROUPS 64
+
+static frnn_task F(cell_task)(int cell, int backward)
+{
+    switch (cell) {
+    case FRNN_RNN_TANH: case FRNN_RNN_RELU: return backward ? F(rnn_backward_task) : F(rnn_forward_task);
+    case FRNN_LSTM: return backward ? F(lstm_backward_task) : F(lstm_forward_task);
+    default: return backward ? F(gru_backward_task) : F(gru_forward_task);
+    }
+}
+
+/* Rows (t, b) of dst (T, B, ldd) in this member's share: dst (+)= src (T, B, lds) at step t, or
+ * (reverse) at each sequence's step reversed within its length (steps past it map to
+ * themselves), W columns each. */
+static void F(move_rows)(const frnn_par *par, REAL *dst, int ldd, const REAL *src, int lds, int W,
+                         int T, int B, const int *lengths, int reverse, int add)
+{
+    const size_t rows = (size_t)T * B, r1 = rows * (par->tid + 1) / par->nth;
+    for (size_t r = rows * par->tid / par->nth; r < r1; r++) {
+        const int t = (int)(r / B), b = (int)(r % B);
+        const int len = lengths ? lengths[b] : T;
+        const int ts = reverse && t < len ? len - 1 - t : t;
+        REAL *o = dst + r * ldd;
+        const REAL *i = src + ((size_t)ts * B + b) * lds;
+        if (add) for (int j = 0; j < W; j++) o[j] += i[j];
+        else memcpy(o, i, sizeof(REAL) * W);
+    }
+}
+
+/* rows (n values) *= mask, this member's share. */
+static void F(apply_mask)(const frnn_par *par, REAL *rows, const REAL *mask, size_t n)
+{
+    const size_t i1 = n * (par->tid + 1) / par->nth;
+    for (size_t i = n * par->tid / par->nth; i < i1; i++) rows[i] *= mask[i];
+}
+
+typedef struct {
+    const frnn_stack *st;
+    F(job) *jobs;            /* L * D */
+    int backward, groups;
+    frnn_bar bars[FRNN_MAX_GROUPS];     /* per group: the members running one layer's task */
+    frnn_bar whole[FRNN_MAX_GROUPS];    /* per group: all its members, between tasks */
+} F(stack_run);
+
+/* Members [first, first + n) of par's task form group g of G. */
+static void F(group_of)(const frnn_par *par, int G, int g, int *first, int *n)
+{
+    *first = par->nth * g / G;
+    *n = par->nth * (g + 1) / G - *first;
+}
+
+/* Run job i on the first members of group g (as many as its context asked for), then sync the
+ * whole group (its results are complete, and members the task had no use for do not run ahead
+ * into the group's next task). */
+static void F(run_job)(F(stack_run) *sr, int i, const frnn_par *par, int g, int first, int n)
+{
+    const F(job) *jb = &sr->jobs[i];
+    const int m = jb->cx->nth;
+    if (par->tid - first < m) {
+        frnn_par sub = frnn_group(par, first, m, &sr->bars[g]);
+        F(cell_task)(jb->d->cell, sr->backward)((void *)jb, &sub);
+    }
+    frnn_par all = frnn_group(par, first, n, &sr->whole[g]);
+    frnn_sync(&all);
+}
+
+/* Unidirectional: the layers of group g in their order (a wavefront when G > 1). */
+static void F(stack_layers)(F(stack_run) *sr, const frnn_par *par)
+{
+    const int L = sr->st->L, G = sr->groups;
+    int g = 0, first, n;
+    while (g + 1 < G && par->tid >= par->nth * (g + 1) / G) g++;
+    F(group_of)(par, G, g, &first, &n);
+    for (int s = 0; s < L; s++) {
+        const int k = sr->backward ? L - 1 - s : s;
+        if (k % G == g) F(run_job)(sr, k, par, g, first, n);
+    }
+}
+
+/* Bidirectional: layer by layer, the two directions side by side (G == 2) or in turn. */
+static void F(stack_directions)(F(stack_run) *sr, const frnn_par *par)
+{
+    const frnn_stack *st = sr->st;
+    const int L = st->L, G = sr->groups, back = sr->backward;
+    for (int s = 0; s < L; s++) {
+        const int k = back ? L - 1 - s : s;
+        const frnn_dims *d = &st->dims[2 * k];
+        const int T = d->T, B = d->B, P = d->P, In = d->In;
+        const int *lengths = st->run[2 * k].lengths;
+        /* the dropout mask between layers k - 1 and k, on the way in (forward: into layer k's
+         * input; backward: into the gradient at layer k's output, which is layer k + 1's input) */
+        const int mk = back ? k + 1 : k;
+        REAL *masked = back ? st->grads[k + 1] : st->acts[k];
+        if (st->masks && mk >= 1 && mk < L && st->masks[mk] && masked) {
+            F(apply_mask)(par, masked, st->masks[mk], (size_t)T * B * 2 * P);
+            frnn_sync(par);
+        }
+        for (int dir = 0; dir < 2; dir++) {
+            int first = 0, n = par->nth;
+            if (G == 2) {
+                F(group_of)(par, 2, dir, &first, &n);
+                if (par->tid < first || par->tid >= first + n) continue;   /* the other half's */
+            }
+            const int g = G == 2 ? dir : 0;
+            frnn_par grp = frnn_group(par, first, n, &sr->whole[g]);
+            const frnn_buffers *bf = &st->run[2 * k + dir];
+            if (!back && dir == 1)           /* direction 1 reads each sequence backwards */
+                F(move_rows)(&grp, (REAL *)bf->x, In, st->acts[k], In, In, T, B, lengths, 1, 0);
+            if (back && bf->dy && st->grads[k + 1])   /* its half of the output gradient, in its time order */
+                F(move_rows)(&grp, (REAL *)bf->dy, P, (const REAL *)st->grads[k + 1] + dir * P, 2 * P,
+                             P, T, B, lengths, dir, 0);
+            frnn_sync(&grp);
+            F(run_job)(sr, 2 * k + dir, par, g, first, n);
+            if (!back)                       /* its half of the output, back in forward time */
+                F(move_rows)(&grp, (REAL *)st->acts[k + 1] + dir * P, 2 * P, bf->y, P, P, T, B,
+                             lengths, dir, 0);
+        }
+        frnn_sync(par);
+        if (back && st->grads[k]) {          /* both directions read the input: gradients add */
+            F(move_rows)(par, st->grads[k], In, st->run[2 * k].dx, In, In, T, B, lengths, 0, 0);
+            F(move_rows)(par, st->grads[k], In, st->run[2 * k + 1].dx, In, In, T, B, lengths, 1, 1);
+            frnn_sync(par);
+        }
+    }
+}
+
+static void F(stack_task)(void *arg, const frnn_par *par)
+{
+    F(stack_run) *sr = arg;
+    if (sr->st->D == 2) F(stack_directions)(sr, par);
+    else F(stack_layers)(sr, par);
+}
+
+/* The wavefront for a unidirectional stack on nth members: worth it with 2+ layers and 2+ members
+ * (no barrier between the layers' steps; the cost is one chunk of fill and drain per layer).
+ * FASTRNN_WAVEFRONT=0/1 forces the choice (for A/B runs). */
+static int F(wavefront)(const frnn_stack *st, int nth)
+{
+    const char *env = getenv("FASTRNN_WAVEFRONT");
+    if (st->D != 1 || st->L < 2 || nth < 2 || st->dims[0].T < 2) return 0;
+    if (env && *env) return env[0] != '0';
+    return 1;
+}
+
+/* Steps per chunk of a wavefront: enough rows for an efficient input product, few enough steps
+ * that the fill and drain stay short. */
+static int F(chunk_steps)(const frnn_dims *d)
+{
+    const int by_rows = (32 + d->B - 1) / d->B, by_fill = (d->T + 15) / 16;
+    const int s = by_rows > by_fill ? by_rows : by_fill;
+    return s < d->T ? s : d->T;
+}
+
+static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train, int back)
+{
+    const int L = st->L, D = st->D, n = L * D;
+    int nth = 1;
+#if FRNN_F32
+    if (frnn_engine_enabled()) {
+        nth = frnn_threads();
+        if (st->threads > 0 && st->threads < nth) nth = st->threads;
+    }
+#endif
+    F(stack_run) sr;
+    memset(&sr, 0, sizeof sr);
+    sr.st = st, sr.backward = back, sr.groups = 1;
+    if (D == 2 && nth >= 2) sr.groups = 2;
+    else if (F(wavefront)(st, nth)) sr.groups = nth < L ? nth : L;
+    if (sr.groups > FRNN_MAX_GROUPS) sr.groups = FRNN_MAX_GROUPS;
+    frnn_ctx *cx = malloc(sizeof *cx * n);
+    F(job) *jobs = malloc(sizeof *jobs * n);
+    F(link) *links = malloc(sizeof *links * n);
+    void **blocks = calloc(n, sizeof *blocks);
+    int *progress = malloc(sizeof *progress * L);
+    if (!cx || !jobs || !links || !blocks || !progress) {
+        free(cx), free(jobs), free(links), free(blocks), free(progress);
+        return -1;
+    }
+    sr.jobs = jobs;
+    const int wave = D == 1 && sr.groups > 1;
+    for (int i = 0; i < n; i++) {
+        const int k = i / D;
+        const frnn_dims *d = &st->dims[i];
+        frnn_buffers *bf = &st->run[i];
+        if (D == 1) {                      /* the layers read and write the stack's buffers */
+            bf->x = st->acts[k], bf->y = st->acts[k + 1];
+            bf->dy = st->grads ? st->grads[k + 1] : NULL, bf->dx = st->grads ? st->grads[k] : NULL;
+        }
+        /* the members of the job's group: a direction's half, a wavefront layer's group, or all */
+        const int G = sr.groups, g = D == 2 ? i % 2 : k % G;
+        cx[i] = F(ctx_start)(blas, d, G > 1 ? nth * (g + 1) / G - nth * g / G : nth);
+        blocks[i] = F(job_start)(&jobs[i], &cx[i], d, bf, train, back);
+        if (D != 1) continue;
+        /* the rows arriving from the neighbour: layer k - 1's output (forward) or layer k + 1's
+         * input gradient (backward), with the dropout mask between them */
+        const int from = back ? k + 1 : k - 1, mk = back ? k + 1 : k;
+        const void *mask = st->masks && mk >= 1 && mk < L ? st->masks[mk] : NULL;
+        progress[k] = back ? d->T : 0;
+        if (from >= 0 && from < L) {
+            links[i] = (F(link)){wave ? &progress[from] : NULL, mask, back ? st->grads[k + 1] : st->acts[k],
+                                 back ? d->P : d->In};
+            jobs[i].in = &links[i];
+        }
+        if (wave) {
+            jobs[i].chunk = F(chunk_steps)(d);
+            if (back ? k > 0 && bf->dx : k < L - 1) jobs[i].out = &progress[k];
+        }
+    }
+    frnn_team_run(nth, F(stack_task), &sr);
+    for (int i = 0; i < n; i++) free(blocks[i]);
+    free(cx), free(jobs), free(links), free(blocks), free(progress);
+    return 0;
+}
+
+int F(frnn_stack_forward)(const frnn_blas *blas, const frnn_stack *st, int train)
+{
+    return F(stack_call)(blas, st, train, 0);
+}
+
+int F(frnn_stack_backward)(const frnn_blas *blas, const frnn_stack *st)
+{
+    return F(stack_call)(blas, st, 1, 1);
+}
