@@ -5,6 +5,8 @@
   the vector width, B = 1..70, lengths).
 - The engine equals the BLAS path (`FASTRNN_KERNELS=blas`) within float32 rounding.
 - Pre-packed forward weights (`pack_forward`) give the same bits as packing per call.
+- Whole stacks (layers x directions in one call: the wavefront, directions side by side) give
+  the same bits at 1, 2 and 3 threads and with the wavefront forced off, with dropout and lengths.
 - Two Python threads calling kernels at once stay correct (calls are serialised on the team).
 - The kernel and layer test files pass on every engine path this CPU supports and on BLAS.
 """
@@ -104,6 +106,41 @@ def test_settings_are_validated_and_reported():
     _kernels.set_num_threads(3)
     assert _kernels.get_num_threads() == 3
     _kernels.set_num_threads(None)
+
+
+def _stack_run(cls, L, bi, dropout, T, B, lengths, seed):
+    """Training forward + backward and an inference forward of a float32 stack."""
+    import fastrnn
+    layer = getattr(fastrnn, cls)(6, 40, num_layers=L, bidirectional=bi, dropout=dropout,
+                                  dtype="float32", seed=seed)
+    layer._dropout_rng = np.random.default_rng(seed)        # the same masks in every run
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal((T, B, 6)).astype(np.float32)
+    lens = rng.integers(0, T + 1, B) if lengths else None
+    y, _ = layer.forward(x, lengths=lens)
+    dx, _ = layer.backward(rng.standard_normal(y.shape).astype(np.float32))
+    y_inf, _ = layer.forward(x, lengths=lens, train=False)
+    return y, dx, layer.grads.copy(), y_inf
+
+
+@needs_engine
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(cls=st.sampled_from(["LSTM", "GRU", "RNN"]), L=st.integers(1, 3), bi=st.booleans(),
+       dropout=st.sampled_from([0.0, 0.3]), T=st.integers(1, 12), B=st.integers(1, 40),
+       lengths=st.booleans(), seed=st.integers(0, 99))
+def test_stacks_give_the_same_bits_for_every_schedule(cls, L, bi, dropout, T, B, lengths, seed):
+    runs = []
+    for threads, wavefront in ((1, "1"), (2, "1"), (3, "1"), (2, "0")):
+        os.environ["FASTRNN_WAVEFRONT"] = wavefront
+        _kernels.set_num_threads(threads)
+        try:
+            runs.append(_stack_run(cls, L, bi, dropout, T, B, lengths, seed))
+        finally:
+            _kernels.set_num_threads(None)
+            del os.environ["FASTRNN_WAVEFRONT"]
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            assert np.array_equal(a, b)
 
 
 def test_two_python_threads_at_once_stay_correct():
