@@ -31,13 +31,14 @@ def tanh(x, out=None):
 
 
 def gemm(a, b, trans_b=False, out=None, *, trans_a=False, accumulate=False):
-    """Row-major a @ b for 2-D float32/float64 arrays through SciPy's BLAS (a.T / b.T with trans_a
-    / trans_b). `out` (m, n), when given, must be C-contiguous of the same dtype; it is
-    overwritten, or added to with accumulate=True (out += a @ b).
+    """Row-major a @ b for 2-D float32/float64 arrays (a.T / b.T with trans_a / trans_b): float32
+    on the engine's packed micro-kernels and thread team (SciPy's BLAS when the engine is off),
+    float64 through SciPy's BLAS. `out` (m, n), when given, must be C-contiguous of the same
+    dtype; it is overwritten, or added to with accumulate=True (out += a @ b).
 
-    The models use this rather than `@` so that every product runs on the one BLAS (SciPy's)
-    whose threads the kernels already keep busy: NumPy's `@` goes through NumPy's own OpenBLAS,
-    and two thread pools spinning on the same cores slow each other down severalfold.
+    The models use this rather than `@` so that every product runs on the threads the kernels
+    already keep busy: NumPy's `@` goes through NumPy's own OpenBLAS, and two thread pools
+    spinning on the same cores slow each other down severalfold.
     """
     if not isinstance(a, np.ndarray) or a.dtype not in _FLOATS:
         raise TypeError(f"a: expected a float32 or float64 numpy.ndarray, got {getattr(a, 'dtype', type(a).__name__)}")
