@@ -47,8 +47,6 @@ class Graph:
     def linear(self, x, weight, bias, base="head", out=None):
         """x @ weight^T + bias over x's last axis (a Linear layer)."""
         y = self.op("MatMul", [x, self.weight(f"{base}_wT", np.asarray(weight).T)])
-        if bias is None:
-            return self.op("Identity", [y], out=out) if out else y
         return self.op("Add", [y, self.weight(f"{base}_b", bias)], out=out)
 
     def input(self, name, elem, shape):
