@@ -1,9 +1,12 @@
-"""Language-model benchmarks: the torch-rnn matrix and batch-1 sampling, fastrnn vs PyTorch.
+"""Model benchmarks: the torch-rnn matrix, one training iteration per model shape, and batch-1
+sampling, fastrnn vs PyTorch.
 
 Training: the shared `models` workloads of fastrnn.benchmarks.workloads -- seconds per iteration
 (forward + backward + global-norm clip + Adam step) of a char-level LSTM, one-hot input over 65
 characters, batch 50, seq 50, 1/2/3 layers x hidden 64/128/256/512 (the table of
-jcjohnson/torch-rnn's README). Sampling (pytest-only, needs the tiny-shakespeare file): tokens/s at
+jcjohnson/torch-rnn's README) -- and one training iteration (Adam) of each model shape
+(classifier, tagger, regressor, seq2seq, conditioned generator, output->hidden net, GridRNN;
+fastrnn.benchmarks.shapes) against the same model in torch. Sampling (pytest-only, needs the tiny-shakespeare file): tokens/s at
 batch 1 of a 2-layer LSTM (hidden 256), fastrnn.generate vs stepping torch.nn.LSTM.
 
 Run: python -m pytest bench/test_models.py -q (with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset).
@@ -35,7 +38,7 @@ def shakespeare():
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("workload", select(group="models"), ids=lambda w: w.name)
 def test_train_iteration(benchmark, workload, impl):
-    """The shared torch-rnn matrix workloads (random ids over a 65-character vocabulary)."""
+    """The shared `models` workloads: the torch-rnn matrix and the model shapes (no reference)."""
     run_workload(benchmark, workload, impl)
 
 

@@ -1,14 +1,18 @@
 """`fastrnn bench`: the quick run's JSON against the schema of docs/bench.md, --compare, --plot,
-the workload definitions and bad arguments. No timing assertions."""
+the workload definitions, the model-shape workloads (they run; their torch models compute
+fastrnn's loss, gradients and Adam step for the same weights) and bad arguments. No timing
+assertions."""
 import json
 import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fastrnn.benchmarks import report as rep, workloads
+from fastrnn.benchmarks import report as rep, shapes, workloads
+from fastrnn import optim as fastrnn_optim
 from fastrnn.cli import main
 
 IMPLS = {"fastrnn", "reference", "torch"}
@@ -215,7 +219,10 @@ def test_workload_definitions():
     assert min(p["B"] for p in kernels) == 1 and max(p["B"] for p in kernels) == 64
     assert min(p["T"] for p in kernels) == 25 and max(p["T"] for p in kernels) == 150
     assert sum(p["deepbench"] for p in kernels) == 2 * len(workloads.DEEPBENCH_LSTM)
-    assert len([w for w in every if w.group == "models"]) == 12
+    models = [w for w in every if w.group == "models"]
+    assert len([w for w in models if w.name.startswith("LM train")]) == 12
+    assert [w.params.get("shape") for w in models[12:]] == list(shapes.SHAPES)   # one per shape
+    assert all(w.flops > 0 and set(w.impls) <= {"fastrnn", "torch"} for w in models)
     # FLOPs: 2 (I + H) G H per step and sequence, backward twice forward
     w = next(w for w in every if w.name == "kernel gru fwd+bwd float32 T=25 B=64 I=512 H=512")
     assert w.flops == 3 * 25 * 64 * 2 * (512 + 512) * 3 * 512
@@ -230,3 +237,73 @@ def test_bad_arguments(capsys):
                           (["--filter", "no such workload"], "no workload matches")]:
         code, _, err = run_main(["bench", *args], capsys)
         assert code not in (0, None) and message in err, (args, err)
+
+
+# ---- the model-shape workloads (fastrnn.benchmarks.shapes) ----------------------------------------
+
+TINY = dict(classifier=dict(V=20, E=5, H=6, C=3, B=4, T=7), tagger=dict(V=20, E=5, H=6, K=4, B=4, T=7),
+            regressor=dict(F=3, H=6, B=4, T=7), seq2seq=dict(V=12, E=5, H=6, B=4, T=7),
+            conditioned=dict(V=11, C=3, E=5, H=6, B=4, T=7), output_recurrent=dict(I=3, O=2, H=6, B=4, T=7),
+            grid=dict(N=3, side=5, C=2, K=4, classes=3))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread: at tiny sizes its 2-thread pool only spins against the other tests."""
+    if shapes.torch is None:
+        yield
+        return
+    threads = shapes.torch.get_num_threads()
+    shapes.torch.set_num_threads(1)
+    yield
+    shapes.torch.set_num_threads(threads)
+
+
+def test_every_shape_has_tiny_sizes():
+    assert set(TINY) == set(shapes.SHAPES)
+    assert all(set(TINY[k]) == set(s.sizes) for k, s in shapes.SHAPES.items())
+
+
+@pytest.mark.parametrize("name", list(shapes.SHAPES))
+def test_shape_workloads_run(name, one_torch_thread):
+    """Each implementation's iteration runs (twice: the optimiser's state is reused) at tiny sizes."""
+    builders = shapes.train(name, **TINY[name])
+    impls = ["fastrnn"] + (["torch"] if shapes.torch is not None else [])
+    for impl in impls:
+        iteration = builders[impl]()
+        iteration()
+        iteration()
+
+
+@pytest.mark.parametrize("name", list(shapes.SHAPES))
+def test_shape_torch_model_is_fastrnns_model(name, one_torch_thread):
+    """float64, same weights: the torch loss, every gradient and the parameters after one Adam
+    step equal fastrnn's (so the benchmark times the same computation on both sides)."""
+    torch = pytest.importorskip("torch")
+    shape = shapes.SHAPES[name]
+    model, batch = shape.make("float64", **TINY[name])
+    m, tb = shapes.torch_model(shape, model), shapes.torch_batch(batch)
+    fast_opt, torch_opt = fastrnn_optim.Adam(model, lr=0.01), torch.optim.Adam(m.parameters(), lr=0.01)
+    model.zero_grad()
+    loss = model.forward(batch)
+    model.backward()
+    fast_opt.step()
+    torch_loss = shape.torch_loss(m, tb)
+    torch_loss.backward()
+    torch_opt.step()
+    assert loss == pytest.approx(torch_loss.item(), rel=1e-12, abs=1e-12)
+    grads, params = model.named_grads(), model.named_parameters()
+    for n, p in m.named_parameters():
+        np.testing.assert_allclose(grads[n], p.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=n)
+        np.testing.assert_allclose(params[n], p.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=n)
+    assert model.forward(batch, train=False) != loss          # the step changed the model
+
+
+def test_torch_model_rejects_different_names():
+    torch = pytest.importorskip("torch")
+    shape = shapes.SHAPES["regressor"]
+    model, _ = shape.make("float64", **TINY["regressor"])
+    wrong = shapes.Shape(shape.title, shape.make, lambda m: {"rnn": torch.nn.LSTM(3, 6)},
+                         shape.torch_loss, shape.flops, shape.sizes)
+    with pytest.raises(ValueError, match="head.weight"):
+        shapes.torch_model(wrong, model)

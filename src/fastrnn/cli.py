@@ -182,12 +182,14 @@ def build_parser():
     s.add_argument("--seed", type=NON_NEGATIVE)
     s.add_argument("--threads", type=POSITIVE)
 
-    e = sub.add_parser("export", help="write a language-model checkpoint as an ONNX graph")
+    e = sub.add_parser("export", help="write a checkpoint (language model, classifier, tagger or "
+                       "regressor) as an ONNX graph")
     e.add_argument("checkpoint", help="a .npz checkpoint, or a training directory (uses best.npz)")
     e.add_argument("output", help="the .onnx file to write")
     e.add_argument("--opset", type=int, default=17, help="ONNX opset (14 or later)")
     e.add_argument("--lengths", action="store_true", help="add a lengths (B,) input for ragged batches")
-    e.add_argument("--no-initial-state", action="store_true", help="no h0/c0 inputs: start from zeros")
+    e.add_argument("--no-initial-state", action="store_true", help="no h0/c0 inputs: start from zeros "
+                   "(the classifier, tagger and regressor always do)")
 
     b = sub.add_parser("bench", help="measure fastrnn against fastrnn.reference and torch on this machine")
     b.add_argument("--quick", action="store_true", help="a small subset (under a minute)")
@@ -390,8 +392,8 @@ def _export(args):
     try:
         model, _, _ = load(path)
         export_onnx(model, args.output, opset=args.opset, lengths=args.lengths,
-                    initial_state=not args.no_initial_state)
-    except (OSError, ValueError, ImportError) as e:
+                    initial_state=False if args.no_initial_state else None)
+    except (OSError, ValueError, TypeError, ImportError) as e:
         sys.exit(f"fastrnn: {e}")
     print(f"fastrnn: wrote {args.output} ({model})")
 

@@ -1,7 +1,8 @@
 """Benchmarks shipped with the package: `fastrnn bench` and the pytest-benchmark suite in bench/.
 
 workloads.py defines what is measured (one list for both), runners.py the code each
-implementation (fastrnn, fastrnn.reference, torch) runs, timing.py how it is measured, suite.py
+implementation (fastrnn, fastrnn.reference, torch) runs, shapes.py one training iteration per
+model shape in fastrnn and in torch, timing.py how it is measured, suite.py
 runs a selection into a report, report.py turns reports into Markdown, a plot or a comparison.
 The report's JSON schema is documented in docs/bench.md.
 """

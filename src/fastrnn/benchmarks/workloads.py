@@ -6,7 +6,9 @@ Groups:
            plus DeepBench's LSTM training rows that fall in that range (float32)
   layers   a 2-layer bidirectional LSTM (T=50, B=50, I=128, H=256)
   models   the torch-rnn char-LM matrix: LSTM 1/2/3 layers x hidden 64/128/256/512, one training
-           iteration at batch 50, seq 50 (one-hot input over 65 characters, clip 5, Adam)
+           iteration at batch 50, seq 50 (one-hot input over 65 characters, clip 5, Adam); and one
+           training iteration (Adam) per model shape: classifier, tagger, regressor, seq2seq,
+           conditioned generator, output->hidden net, GridRNN (shapes.py; fastrnn vs torch)
   latency  a 2x256 LSTM language model at batch 1: one sampling step, and a 100-step forward
   memory   peak RSS growth of a 2-layer LSTM forward+backward against the tape the maths needs
 
@@ -17,7 +19,7 @@ its one-hot input as a gather (I = 0 for layer 0).
 import re
 from dataclasses import dataclass, field
 
-from . import runners
+from . import runners, shapes
 
 IMPLS = ("fastrnn", "reference", "torch")
 KERNEL_GRID = [(100, 1, 128), (150, 16, 256), (25, 64, 512), (25, 32, 1024)]     # (T, B, H)
@@ -28,7 +30,8 @@ LM_MATRIX = [(layers, hidden) for layers in (1, 2, 3) for hidden in (64, 128, 25
 QUICK = {"kernel lstm fwd+bwd float32 T=100 B=1 I=128 H=128", "kernel gru forward float32 T=100 B=1 I=128 H=128",
          "kernel rnn fwd+bwd float64 T=100 B=1 I=128 H=128", "kernel lstm forward float32 T=150 B=16 I=256 H=256",
          "LM train iteration LSTM L=1 H=64 B=50 T=50", "LM sampling step LSTM 2x256 B=1",
-         "LM forward LSTM 2x256 B=1 T=100", "memory LSTM 2x256 fwd+bwd T=100 B=32"}
+         "LM forward LSTM 2x256 B=1 T=100", "memory LSTM 2x256 fwd+bwd T=100 B=32",
+         "classifier train iteration bi-LSTM mean-pool V=10000 E=128 H=128 C=5 B=32 T=100"}
 
 
 @dataclass
@@ -92,6 +95,10 @@ def all_workloads():
         out.append(Workload(f"LM train iteration LSTM L={layers} H={hidden} B=50 T=50", "models",
                             runners.lm_train(layers, hidden, 50, 50), _lm_flops(layers, hidden, 50, 50, True),
                             dict(layers=layers, hidden=hidden, B=50, T=50, vocab=runners.VOCAB)))
+    for key, shape in shapes.SHAPES.items():
+        sizes = shape.sizes
+        out.append(Workload(f"{shape.title} " + " ".join(f"{k}={v}" for k, v in sizes.items()), "models",
+                            shapes.train(key), float(shape.flops(**sizes)), dict(shape=key, **sizes)))
     out.append(Workload("LM sampling step LSTM 2x256 B=1", "latency", runners.lm_infer(2, 256, 1),
                         _lm_flops(2, 256, 1, 1, False), dict(layers=2, hidden=256, B=1, T=1)))
     out.append(Workload("LM forward LSTM 2x256 B=1 T=100", "latency", runners.lm_infer(2, 256, 100),
