@@ -34,14 +34,23 @@ def read_lines(path):
 
     A line that is not UTF-8 raises FormatError; a missing file raises OSError.
     """
+    for number, text, error in _lines(path):
+        if error is not None:
+            raise error
+        yield number, text
+
+
+def _lines(path):
+    """(line number, text or None, FormatError or None) of every line: decoding errors are
+    yielded, not raised, so a caller collecting errors can go on reading."""
     f = sys.stdin.buffer if path == "-" else open(path, "rb")
     try:
         for number, raw in enumerate(f, 1):
             try:
-                yield number, raw.decode("utf-8").rstrip("\r\n")
+                yield number, raw.decode("utf-8").rstrip("\r\n"), None
             except UnicodeDecodeError as e:
-                raise FormatError(_name(path), number, f"not UTF-8 text ({e.reason} at byte "
-                                                       f"{e.start})") from None
+                yield number, None, FormatError(_name(path), number, f"not UTF-8 text ({e.reason} "
+                                                                     f"at byte {e.start})")
     finally:
         if f is not sys.stdin.buffer:
             f.close()
@@ -51,28 +60,34 @@ def _name(path):
     return "<stdin>" if path == "-" else str(path)
 
 
+def report(errors, error):
+    """Raise `error`, or append it to `errors` (a list) to go on with the next record."""
+    if errors is None:
+        raise error
+    errors.append(error)
+
+
+def _checked_lines(path, errors):
+    """(number, text) of the lines that decode; the others are reported (see _report)."""
+    for number, text, error in _lines(path):
+        if error is None:
+            yield number, text
+        else:
+            report(errors, error)
+
+
 def _collect(path, errors, parse_line):
     """Records from parse_line(number, text) -> Record or None (skip); errors as in the module doc."""
-    records, lines = [], read_lines(path)
-    while True:
-        try:
-            number, text = next(lines)
-        except StopIteration:
-            return records
-        except FormatError as e:            # an undecodable line: report it, keep reading
-            if errors is None:
-                raise
-            errors.append(e)
-            continue
+    records = []
+    for number, text in _checked_lines(path, errors):
         try:
             record = parse_line(number, text)
         except FormatError as e:
-            if errors is None:
-                raise
-            errors.append(e)
+            report(errors, e)
             continue
         if record is not None:
             records.append(record)
+    return records
 
 
 def _pair(path, labelled, first, second, exactly_one_tab):
@@ -115,36 +130,24 @@ def read_conll(path, labelled=True, errors=None):
     A sentence with a bad line is dropped as a whole (and reported once per bad line).
     """
     records, tokens, tags, start, bad = [], [], [], None, False
-    lines = read_lines(path)
 
     def flush():
         if tokens and not bad:
             records.append(Record(start, list(tokens), list(tags) if labelled else None))
 
-    while True:
-        try:
-            number, text = next(lines)
-        except StopIteration:
-            break
-        except FormatError as e:
-            if errors is None:
-                raise
-            errors.append(e)
-            bad = True
-            continue
-        cols = text.split()
-        if not cols or cols[0] == "-DOCSTART-":
+    for number, text, error in _lines(path):
+        cols = [] if error is not None else text.split()
+        if error is None and (not cols or cols[0] == "-DOCSTART-"):
             flush()
             tokens, tags, start, bad = [], [], None, False
             continue
         if start is None:
             start = number
-        if labelled and len(cols) < 2:
-            e = FormatError(_name(path), number, f"expected token<whitespace>tag, found one column "
-                                                 f"({cols[0][:40]!r})")
-            if errors is None:
-                raise e
-            errors.append(e)
+        if error is None and labelled and len(cols) < 2:
+            error = FormatError(_name(path), number, f"expected token<whitespace>tag, found one "
+                                                     f"column ({cols[0][:40]!r})")
+        if error is not None:
+            report(errors, error)
             bad = True
             continue
         tokens.append(cols[0])
@@ -179,9 +182,7 @@ def read_csv(path, errors=None):
                     raise FormatError(_name(path), number, f"column {k + 1}: expected a finite "
                                                            f"number, found {cell[:40]!r}")
         except FormatError as e:
-            if errors is None:
-                raise
-            errors.append(e)
+            report(errors, e)
             continue
         rows.append(values)
         numbers.append(number)
@@ -189,19 +190,6 @@ def read_csv(path, errors=None):
     names = header or [str(k) for k in range(width)]
     values = np.array(rows, np.float64).reshape(len(rows), width)
     return names, values, numbers
-
-
-def _checked_lines(path, errors):
-    lines = read_lines(path)
-    while True:
-        try:
-            yield next(lines)
-        except StopIteration:
-            return
-        except FormatError as e:
-            if errors is None:
-                raise
-            errors.append(e)
 
 
 def _float(cell):

@@ -6,16 +6,9 @@ from ..data import Vocab
 from ..models import Seq2Seq, SequenceClassifier, SequenceTagger
 from . import metrics as M
 from .base import Task, build_vocab, ids_of, in_batches, tokens_of
-from .formats import FormatError, read_classify, read_conll, read_seq2seq
+from .formats import FormatError, read_classify, read_conll, read_seq2seq, report
 
 BOS = "<bos>"
-
-
-def report(errors, error):
-    """Raise `error`, or append it to `errors` (a list) to go on."""
-    if errors is None:
-        raise error
-    errors.append(error)
 
 
 def _encoder_options(o):
