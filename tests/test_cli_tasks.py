@@ -2,6 +2,7 @@
 end to end on small generated files, in-process (fast)."""
 import json
 import math
+import os
 import random
 
 import numpy as np
@@ -309,3 +310,25 @@ def test_sample_a_conditioned_generator(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["sample", str(path)])
     assert "--condition: required" in str(e.value.code)
+
+
+def test_ctrl_c_saves_a_task_run_and_it_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    data = seq2seq_file(tmp_path / "s.tsv", n=400)
+    out = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "fastrnn", "train", "--task", "seq2seq", str(data),
+                          *SMALL, "--epochs", "1000", "--eval-every", "5", "--out", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(fastrnn.__file__))))
+    deadline = time.time() + 120
+    while not (out / "log.jsonl").exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.1)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 0 and "interrupted after" in stdout and "Traceback" not in stderr, stderr
+    stopped_at = _log(out)[-1]["iteration"]
+    assert main(["train", "--resume", str(out), "--max-time", "1s", "--quiet"]) == 0
+    assert _log(out)[-1]["iteration"] > stopped_at

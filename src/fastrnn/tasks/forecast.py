@@ -77,10 +77,12 @@ class Forecast(Task):
         inputs = [z[t - W:t] for t in starts]
         targets = np.array([z[t:t + Hz, self.state["target"]] for t in starts],
                            self.o["dtype"]).reshape(len(inputs), Hz)
+        if not inputs and data.first_target:
+            raise ValueError(f"--val-frac: the validation part (the last {len(z) - data.first_target}"
+                             f" rows) is shorter than --horizon {Hz}; give a larger fraction or 0")
         if not inputs:
-            need = W + Hz + (data.first_target - min(data.first_target, W))
             raise FormatError(path, data.lines[-1] if data.lines else 1,
-                              f"expected at least {need} rows for one window of {W} rows and "
+                              f"expected at least {W + Hz} rows for one window of {W} rows and "
                               f"{Hz} target rows, found {len(z)}")
         return inputs, targets, list(starts)
 
