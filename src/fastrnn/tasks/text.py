@@ -3,6 +3,7 @@ SequenceTagger) and `seq2seq` (source<TAB>target -> Seq2Seq with greedy or beam 
 import numpy as np
 
 from ..data import Vocab
+from ..data_batches import PaddedBatches
 from ..models import Seq2Seq, SequenceClassifier, SequenceTagger
 from . import metrics as M
 from .base import Task, build_vocab, ids_of, in_batches, tokens_of
@@ -20,18 +21,25 @@ def _encoder_options(o):
 class _Labelled(Task):
     """Shared by classify and tag: a token vocabulary and a list of labels."""
 
-    _vocab = None
+    _vocab = _index = None
 
     @property
     def vocab(self):
+        """The token Vocab of `state` (built once)."""
         if self._vocab is None:
             self._vocab = Vocab.from_dict(self.state["vocab"])
         return self._vocab
 
+    @property
+    def label_index(self):
+        """{label: id} of `state` (built once)."""
+        if self._index is None:
+            self._index = {label: i for i, label in enumerate(self.state["labels"])}
+        return self._index
+
     def _label_ids(self, labels, record, path, errors):
         """ids of a record's labels, or None after reporting one unseen in training."""
-        index = self._index = getattr(self, "_index", None) or {
-            label: i for i, label in enumerate(self.state["labels"])}
+        index = self.label_index
         unseen = [y for y in labels if y not in index]
         if unseen:
             known = ", ".join(self.state["labels"][:10]) + (", ..." if len(index) > 10 else "")
@@ -113,7 +121,6 @@ class Tag(_Labelled):
         return inputs, targets, kept
 
     def batches(self, encoded, batch_size, shuffle, seed=0):
-        from ..data_batches import PaddedBatches
         return PaddedBatches(encoded[0], encoded[1], batch_size=batch_size, shuffle=shuffle,
                              seed=seed, targets_per_step=True)
 
