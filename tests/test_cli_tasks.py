@@ -174,6 +174,14 @@ def test_bad_files_are_one_line_errors_and_leave_nothing(task, text, message, tm
     assert not (tmp_path / "run").exists()
 
 
+def test_a_split_that_leaves_no_training_examples_is_an_error(tmp_path, capsys):
+    path = tmp_path / "two.tsv"
+    path.write_text("a\tx\nb\ty\n")
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--task", "classify", str(path), "--val-frac", "0.9", "--out", str(tmp_path / "run")])
+    assert "no training examples left" in failure(e, capsys)[1] and not (tmp_path / "run").exists()
+
+
 def test_predict_reports_bad_lines_and_predicts_the_rest(tmp_path, capsys):
     data = classify_file(tmp_path / "c.tsv", n=40)
     out = tmp_path / "run"

@@ -118,7 +118,9 @@ def _prepare(task, path, o, fit):
         _fail(e)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    return enc_train, enc_val
+    if not len(enc_train[0]):
+        _fail(f"{path}: no training examples left after taking --val-frac {o['val_frac']} for validation")
+    return enc_train, enc_val if enc_val is not None and len(enc_val[0]) else None
 
 
 def _task_pieces(task, o, enc_train, enc_val):
