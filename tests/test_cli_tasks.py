@@ -340,3 +340,42 @@ def test_ctrl_c_saves_a_task_run_and_it_resumes(tmp_path):
     stopped_at = _log(out)[-1]["iteration"]
     assert main(["train", "--resume", str(out), "--max-time", "1s", "--quiet"]) == 0
     assert _log(out)[-1]["iteration"] > stopped_at
+
+
+def test_forecast_normalises_with_the_training_rows_and_splits_chronologically(tmp_path):
+    rows = [(t, 100 + t if t < 80 else 1000.0) for t in range(100)]    # the last rows jump
+    path = tmp_path / "f.csv"
+    path.write_text("".join(f"{a},{b}\n" for a, b in rows))
+    out = tmp_path / "run"
+    assert main(["train", "--task", "forecast", str(path), *SMALL, "--window", "4", "--target", "1",
+                 "--val-frac", "0.2", "--epochs", "1", "--out", str(out)]) == 0
+    state = io.load(out / "last.npz")[2]["meta"]["task_state"]
+    train = np.array(rows[:80], np.float64)
+    np.testing.assert_allclose(state["mean"], train.mean(axis=0))
+    np.testing.assert_allclose(state["std"], train.std(axis=0))
+    assert state["columns"] == ["0", "1"] and state["target"] == 1
+    # validation: the 20 windows whose targets are the last 20 rows (all 1000): the persistence
+    # forecast is wrong only on the first of them, by 1000 - 179
+    assert _log(out)[-1]["val_persistence_mae"] == pytest.approx((1000 - 179) / 20)
+
+
+def test_seq2seq_char_to_word_levels(tmp_path, capsys, monkeypatch):
+    import io as stdio
+    import sys
+    path = tmp_path / "g2p.tsv"
+    words = {"cat": "K AE1 T", "dog": "D AO1 G", "cot": "K AA1 T", "dot": "D AA1 T"}
+    path.write_text("".join(f"{w}\t{p}\n" for w, p in words.items()) * 10)
+    out = tmp_path / "run"
+    assert main(["train", "--task", "seq2seq", str(path), *SMALL, "--level", "char:word",
+                 "--epochs", "1", "--out", str(out)]) == 0
+    state = io.load(out / "last.npz")[2]["meta"]["task_state"]
+    assert {"K", "AE1", "T", "<bos>"} <= set(state["tgt_vocab"]["tokens"])
+    assert set("catdog") <= set(state["src_vocab"]["tokens"]) and "ter" in str(_log(out)[-1])
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdin", stdio.TextIOWrapper(stdio.BytesIO(b"cat\ndot\n")))
+    assert main(["predict", str(out), "-"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main(["predict", str(out), str(path)]) == 0
+    predicted = capsys.readouterr().out.splitlines()
+    tokens = {t for line in predicted for t in line.split()}
+    assert len(predicted) == 40 and tokens <= set(state["tgt_vocab"]["tokens"])
