@@ -137,6 +137,20 @@ def test_seq2seq_resume_and_beam(tmp_path, capsys):
     assert len(capsys.readouterr().out.splitlines()) == 60
 
 
+@pytest.mark.parametrize("argv", [
+    ("train", "--horizon", "0"), ("train", "--window", "-1"), ("train", "--beam", "0"),
+    ("train", "--pool", "sum"), ("train", "--task", "regress"), ("train", "--split", "random"),
+    ("train", "--level", "byte"), ("predict", "x.npz", "--beam", "0"),
+    ("evaluate", "x.npz", "y.tsv", "--batch", "0"), ("sample", "x.npz", "--condition"),
+], ids=" ".join)
+def test_bad_task_options_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(list(argv))
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "Traceback" not in err
+    assert next(a for a in argv if a.startswith("--")) in err.splitlines()[-1], err
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--hidden", "32"], "--hidden: cannot be changed"),
     (["--task", "tag"], "--task tag: cannot be changed"),

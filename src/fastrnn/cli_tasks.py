@@ -32,7 +32,8 @@ def add_train_options(t):
     t.add_argument("--task", choices=TASK_NAMES,
                    help="lm (default): a language model on a text corpus; classify: text<TAB>label "
                         "lines; tag: CoNLL token/tag lines; seq2seq: source<TAB>target lines; "
-                        "forecast: a CSV of numbers")
+                        "forecast: a CSV of numbers (task defaults: --hidden 64 --layers 1 --embed 32 "
+                        "--batch 32 --epochs 10 --val-frac 0.1, validation every epoch)")
     t.add_argument("--split", choices=["tail", "interleaved"],
                    help="language models: validation is the corpus' tail (default) or the last "
                         "--val-frac of every batch stream (char-rnn)")
