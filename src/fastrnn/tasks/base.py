@@ -30,7 +30,8 @@ class Task:
         raise NotImplementedError
 
     def split(self, data, val_frac, seed):
-        """(training part, validation part) of `data`: a seeded random choice of examples."""
+        """(training part, validation part or None) of `data`: a seeded random `val_frac` of
+        the examples (the same for the same seed, so `--resume` redoes it exactly)."""
         n_val = int(round(len(data) * val_frac))
         order = np.random.default_rng(seed).permutation(len(data))
         val = sorted(order[:n_val].tolist())
