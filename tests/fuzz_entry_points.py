@@ -13,6 +13,7 @@ from fuzz_cases_data import (checkpoint_damage, optimizers, padding, sampling, s
                              stream_batches, vocab)
 from fuzz_cases_nn import (cell_call, kernel_backward, kernel_forward, kernel_gemm, kernel_rows,
                            kernel_step, layer_forward_backward, layer_step, model_forward_step)
+from fuzz_cases_tasks import task_metrics, task_predict, task_readers
 
 ENTRY_POINTS = {
     "kernel_forward": kernel_forward, "kernel_step": kernel_step, "kernel_backward": kernel_backward,
@@ -21,4 +22,5 @@ ENTRY_POINTS = {
     "model": model_forward_step, "sampling": sampling, "vocab": vocab,
     "stream_batches": stream_batches, "split": splitting, "pad_sequences": padding, "optimizers": optimizers,
     "checkpoint_damage": checkpoint_damage,
+    "task_readers": task_readers, "task_metrics": task_metrics, "task_predict": task_predict,
 }

@@ -1,5 +1,6 @@
 """The `fastrnn` command: `fastrnn train [CORPUS]`, `fastrnn sample CHECKPOINT`,
-`fastrnn export CHECKPOINT MODEL.onnx`, `fastrnn bench`, `fastrnn info`.
+`fastrnn export CHECKPOINT MODEL.onnx`, `fastrnn bench`, `fastrnn info`; the task side
+(`train --task ...`, `predict`, `evaluate`, `sample --condition`) lives in `cli_tasks`.
 
 With no CORPUS, `fastrnn train` learns from the Python standard library's own source code (the
 running interpreter's `*.py` files, in sorted order): a real multi-megabyte corpus that every
@@ -70,7 +71,7 @@ FRACTION = number(0, 1, high_open=True)
 TRAIN_DEFAULTS = dict(level="char", cell="lstm", hidden=128, layers=2, dropout=0.0, embed=None,
                       batch=50, seq_len=50, lr=2e-3, optimizer="adam", clip=5.0, lr_decay=1.0,
                       lr_decay_every=None, val_frac=0.05, test_frac=0.0, eval_every=200, seed=0,
-                      dtype="float32", min_count=None, epochs=None, max_time=None)
+                      dtype="float32", min_count=None, epochs=None, max_time=None, split="tail")
 # on --resume: these flags change the Trainer's settings (flag -> setting) ...
 RESUME_SETTINGS = dict(epochs="epochs", max_time="max_time", eval_every="eval_every", lr="lr",
                        clip="clip", lr_decay="lr_decay", lr_decay_every="lr_decay_every")
@@ -78,7 +79,7 @@ RESUME_SETTINGS = dict(epochs="epochs", max_time="max_time", eval_every="eval_ev
 RESUME_FIXED = ("level", "min_count", "cell", "hidden", "layers", "dropout", "embed", "dtype",
                 "seed", "batch", "seq_len", "optimizer")
 # ... and these must match how the run split its corpus (stored in the checkpoint's metadata)
-RESUME_SPLIT = ("val_frac", "test_frac")
+RESUME_SPLIT = ("val_frac", "test_frac", "split")
 
 
 # what loading a hostile checkpoint may raise besides CheckpointError: metadata that a model or
@@ -129,12 +130,15 @@ def _fraction(text):
 
 def build_parser():
     """The argparse parser of the `fastrnn` command."""
+    from . import cli_tasks
     p = argparse.ArgumentParser(prog="fastrnn", description="Fast CPU recurrent language models.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a char/word language model on a text file")
-    t.add_argument("corpus", nargs="?", help="UTF-8 text file (default: the Python stdlib's source)")
-    t.add_argument("--level", choices=["char", "word"], help="default: char")
+    t = sub.add_parser("train", help="train a language model on a text file, or a --task model")
+    t.add_argument("corpus", nargs="?", help="UTF-8 text file (default: the Python stdlib's source), "
+                   "or the --task's labelled file")
+    t.add_argument("--level", choices=cli_tasks.LEVELS,
+                   help="default: char (seq2seq: SOURCE:TARGET levels such as char:word)")
     t.add_argument("--min-count", type=POSITIVE,
                    help="rarer tokens become <unk> (default: 1, or 100 on the embedded corpus)")
     t.add_argument("--cell", choices=["lstm", "gru", "rnn"], help="default: lstm")
@@ -168,6 +172,7 @@ def build_parser():
     t.add_argument("--threads", type=POSITIVE,
                    help="kernel threads: fastrnn's team and BLAS (default: the CPUs this process may use)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    cli_tasks.add_train_options(t)
 
     s = sub.add_parser("sample", help="generate text from a checkpoint")
     s.add_argument("checkpoint", help="a .npz checkpoint, or a training directory (uses best.npz)")
@@ -180,7 +185,9 @@ def build_parser():
     s.add_argument("--argmax", action="store_true", help="always take the most likely token")
     s.add_argument("--stop", default=None, help="stop when this string is generated")
     s.add_argument("--seed", type=NON_NEGATIVE)
+    s.add_argument("--condition", metavar="LABEL", help="a ConditionedGenerator's condition")
     s.add_argument("--threads", type=POSITIVE)
+    cli_tasks.add_parsers(sub)
 
     e = sub.add_parser("export", help="write a checkpoint (language model, classifier, tagger or "
                        "regressor) as an ONNX graph")
@@ -214,8 +221,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     _set_threads(getattr(args, "threads", None), argv)
     try:
-        return {"train": _train, "sample": _sample, "export": _export,
-                "bench": _bench, "info": _info}[args.command](args) or 0
+        from . import cli_tasks
+        return {"train": _train, "sample": _sample, "export": _export, "bench": _bench,
+                "info": _info, "predict": cli_tasks.predict,
+                "evaluate": cli_tasks.evaluate}[args.command](args) or 0
     except UsageError as e:
         parser.error(str(e))        # one line, exit code 2
 
@@ -254,9 +263,13 @@ def _read_corpus(path):
 
 
 def _train(args):
+    from . import cli_tasks
     from .train import TrainingDiverged
-    given = _given(args)
-    trainer = _resume(args, given) if args.resume else _new_run(args, given)
+    if cli_tasks.wants_task(args):
+        trainer, hint = cli_tasks.train(args, DEFAULT_OUT), "predict"
+    else:
+        given = _given(args)
+        trainer, hint = _resume(args, given) if args.resume else _new_run(args, given), "sample"
     try:
         summary = trainer.fit()
     except TrainingDiverged as e:
@@ -275,14 +288,14 @@ def _train(args):
     print(f"fastrnn: {summary['stopped']} after {summary['iterations']} iterations "
           f"({summary['epochs']:.2f} epochs, {summary['seconds']:.0f} s){val}")
     print(f"fastrnn: checkpoints in {trainer.out}/ (best.npz, last.npz, log.jsonl); "
-          f"try: fastrnn sample {trainer.out}")
+          f"try: fastrnn {hint} {trainer.out}")
 
 
 def _new_run(args, given):
     """A Trainer for a new run from the command-line options."""
-    from .data import Vocab, split
+    from .data import Vocab
     from .models import LanguageModel
-    from .train import Trainer
+    from .tasks.interleaved import lm_data
     o = dict(TRAIN_DEFAULTS, **given)
     if o["val_frac"] + o["test_frac"] >= 1:
         raise UsageError(f"--val-frac + --test-frac: expected < 1, got {o['val_frac'] + o['test_frac']}")
@@ -294,29 +307,30 @@ def _new_run(args, given):
     out = args.out or DEFAULT_OUT
     try:
         vocab = Vocab.build(text, level=o["level"], min_count=min_count)
-        train_ids, val_ids, _ = split(vocab.encode(text), o["val_frac"], o["test_frac"])
+        trainer_class, train, val, n_train = lm_data(o["split"], vocab.encode(text), o["batch"],
+                                                     o["seq_len"], o["val_frac"], o["test_frac"])
         model = LanguageModel(len(vocab), cell=o["cell"], hidden_size=o["hidden"],
                               num_layers=o["layers"], dropout=o["dropout"], embed_size=o["embed"],
                               dtype=o["dtype"], seed=o["seed"])
-        trainer = Trainer(model, vocab, train_ids, val_ids, batch_size=o["batch"],
+        trainer = trainer_class(model, vocab, train, val, batch_size=o["batch"],
                           seq_len=o["seq_len"], optimizer=o["optimizer"], lr=o["lr"],
                           clip=o["clip"], lr_decay=o["lr_decay"],
                           lr_decay_every=o["lr_decay_every"], epochs=epochs, max_time=max_time,
                           eval_every=o["eval_every"], out=out, progress=not args.quiet,
                           meta=dict(corpus=args.corpus or "<python stdlib>", seed=o["seed"],
-                                    val_frac=o["val_frac"], test_frac=o["test_frac"]))
+                                    val_frac=o["val_frac"], test_frac=o["test_frac"],
+                                    split=o["split"]))
     except (ValueError, MemoryError) as e:
         sys.exit(f"fastrnn: {e or 'out of memory building the model'}")
     print(f"fastrnn: {model}, vocabulary {len(vocab)} ({o['level']}), "
-          f"{len(train_ids)} training tokens")
+          f"{n_train} training tokens")
     return trainer
 
 
 def _resume(args, given):
     """A Trainer continuing the run in args.resume, with the given flags applied or refused."""
-    from .data import split
     from .io import load
-    from .train import Trainer
+    from .tasks.interleaved import lm_data
     fixed = [_flag(k) for k in RESUME_FIXED if k in given]
     if fixed:
         raise UsageError(f"{', '.join(fixed)}: cannot be changed when resuming (the model, "
@@ -341,9 +355,10 @@ def _resume(args, given):
     text = _read_corpus(corpus)
     overrides = {RESUME_SETTINGS[k]: v for k, v in given.items() if k in RESUME_SETTINGS}
     try:
-        train_ids, val_ids, _ = split(vocab.encode(text), fractions["val_frac"], fractions["test_frac"])
-        trainer = Trainer.resume(path, train_ids, val_ids, progress=not args.quiet, out=out,
-                                 **overrides)
+        s = meta["training"]["settings"]
+        trainer_class, train, val, _ = lm_data(fractions["split"], vocab.encode(text), s["batch_size"],
+                                               s["seq_len"], fractions["val_frac"], fractions["test_frac"])
+        trainer = trainer_class.resume(path, train, val, progress=not args.quiet, out=out, **overrides)
     except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot resume from", path, e))
     if "lr" in given:           # the optimiser state restored its saved learning rate
@@ -370,9 +385,12 @@ def _sample(args):
     from .sample import generate
     path = _checkpoint_path(args.checkpoint, "best.npz")
     try:
-        model, vocab, _ = load(path)
+        model, vocab, extra = load(path)
     except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot load", path, e))      # one line, no traceback
+    if args.condition is not None or type(model).__name__ == "ConditionedGenerator":
+        from .cli_tasks import sample_conditioned
+        return sample_conditioned(model, vocab, extra["meta"], args)
     if vocab is None or not hasattr(model, "step"):
         sys.exit(f"fastrnn: {path}: holds a {type(model).__name__} without a vocabulary; "
                  f"`fastrnn sample` needs a language-model checkpoint")

@@ -1,0 +1,130 @@
+"""What every task shares: the Task interface, token vocabularies, the validation split, batching
+for prediction, and the Trainer callback that puts the task's metrics into the log.
+
+A task turns a labelled file into padded batches for one model of `fastrnn.models`, and a
+trained model back into metrics and printed predictions. Everything fitted on the training part
+(vocabularies, label list, normaliser, ...) lives in `task.state`, a JSON-serialisable dict that
+goes into the checkpoint's metadata, so `predict` and `evaluate` need only the checkpoint.
+"""
+from collections import Counter
+
+import numpy as np
+
+from ..data import EOS, UNK, Vocab, tokenize
+from ..data_batches import PaddedBatches
+from ..train import Callback
+
+
+class Task:
+    """Base class; subclasses implement the methods below for one file format and model."""
+
+    name = None
+    metric_names = ()       # the names `metrics` returns, best-known first (the headline metric)
+
+    def __init__(self, options, state=None):
+        self.o, self.state = dict(options), state
+
+    # ---- data --------------------------------------------------------------------------------
+    def read(self, path, labelled=True, errors=None):
+        """The examples of a file (FormatError naming file and line; see tasks.formats)."""
+        raise NotImplementedError
+
+    def split(self, data, val_frac, seed):
+        """(training part, validation part or None) of `data`: a seeded random `val_frac` of
+        the examples (the same for the same seed, so `--resume` redoes it exactly)."""
+        n_val = int(round(len(data) * val_frac))
+        order = np.random.default_rng(seed).permutation(len(data))
+        val = sorted(order[:n_val].tolist())
+        train = sorted(order[n_val:].tolist())
+        return [data[i] for i in train], [data[i] for i in val] if val else None
+
+    def fit(self, train, everything):
+        """Set `self.state` (vocabularies, normaliser, ...) from the training part; label lists
+        come from `everything` (a label seen only in validation is still a label)."""
+        raise NotImplementedError
+
+    def encode(self, data, path, errors=None):
+        """(inputs, targets, kept examples) as the model's arrays; an example the state cannot
+        encode (e.g. a label unseen in training) raises FormatError, or is reported into
+        `errors` and left out."""
+        raise NotImplementedError
+
+    def batches(self, encoded, batch_size, shuffle, seed=0):
+        """PaddedBatches of encoded (inputs, targets, examples)."""
+        return PaddedBatches(encoded[0], encoded[1], batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+    # ---- model -------------------------------------------------------------------------------
+    def build_model(self):
+        """A new model for `self.state` and the options."""
+        raise NotImplementedError
+
+    def forward(self, model):
+        """forward(batch, train) -> loss for the Trainer (None: model.forward)."""
+        return None
+
+    def metrics(self, model, encoded):
+        """{name: value} of the model on encoded labelled data."""
+        raise NotImplementedError
+
+    def predict(self, model, encoded):
+        """One output string per example (may hold several lines)."""
+        raise NotImplementedError
+
+    def predict_file(self, model, data, path, errors):
+        """The output strings for the unlabelled examples `data` read from `path`; examples that
+        cannot be encoded are reported into `errors` and left out."""
+        encoded = self.encode(data, path, errors)
+        return self.predict(model, encoded) if len(encoded[0]) else []
+
+
+# ---- tokens and vocabularies -------------------------------------------------------------------
+
+def tokens_of(text, level):
+    """The tokens of one line of text (characters, or words and punctuation without <eos>)."""
+    tokens = tokenize(text, level)
+    return [t for t in tokens if t != EOS] if level == "word" else tokens
+
+
+def build_vocab(sequences, level, min_count=1, extra=()):
+    """A Vocab of the tokens in `sequences` seen at least `min_count` times, most frequent first
+    (ties in order of first appearance), after <unk>, <eos> and the `extra` special tokens."""
+    counts = Counter(t for s in sequences for t in s)
+    specials = [UNK, EOS, *extra]
+    for t in specials:
+        counts.pop(t, None)
+    kept = [t for t, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n >= min_count]
+    return Vocab(specials + kept, level)
+
+
+def ids_of(vocab, tokens):
+    """int64 ids of `tokens` (unknown tokens -> <unk>)."""
+    get = vocab.stoi.get
+    return np.fromiter((get(t, vocab.unk_id) for t in tokens), np.int64, len(tokens))
+
+
+def in_batches(encoded_inputs, batch_size):
+    """(indices, inputs (B, T...), lengths) over fixed-order padded batches of the inputs."""
+    dummy = np.zeros(len(encoded_inputs), np.int64)
+    batches = PaddedBatches(encoded_inputs, dummy, batch_size=batch_size, shuffle=False)
+    for k in range(len(batches)):
+        inputs, _, lengths = batches[k]
+        yield np.arange(k * batch_size, k * batch_size + len(lengths)), inputs, lengths
+
+
+class TaskMetrics(Callback):
+    """The task's metrics on the validation part at every checkpoint: in the log as `val_<name>`
+    and printed above the progress bar."""
+
+    def __init__(self, task, encoded_val):
+        self.task, self.val = task, encoded_val
+
+    def metrics(self, trainer):
+        if self.val is None or not len(self.val[0]):
+            return {}
+        values = self.task.metrics(trainer.model, self.val)
+        if trainer.progress:
+            from tqdm.auto import tqdm
+            tqdm.write(f"iter {trainer.iteration}: " + "  ".join(
+                f"val {k} {v:.4f}" for k, v in values.items() if v is not None))
+        return {f"val_{k}": (None if v is None or not np.isfinite(v) else float(v))
+                for k, v in values.items()}

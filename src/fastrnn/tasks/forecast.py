@@ -1,0 +1,125 @@
+"""The `forecast` task: a CSV of series (one column each) -> SequenceRegressor(output="last").
+
+An example is a window of `--window` consecutive rows of every column, normalised with the mean
+and standard deviation of the TRAINING rows only (stored in the checkpoint); its target is the
+next `--horizon` values of the `--target` column (a header name or a 0-based index; default:
+the last column). The split is chronological: validation holds the last `--val-frac` of the rows
+(its windows may look back into the training rows, their targets never do). Metrics are in the
+data's units: MAE and RMSE, and the MAE of the persistence forecast (the last value repeated)
+as the baseline to beat.
+"""
+import numpy as np
+
+from ..models import SequenceRegressor
+from . import metrics as M
+from .base import Task
+from .formats import FormatError, read_csv
+
+
+class Series:
+    """The rows (N, F) of a CSV file, their column names and line numbers, and where the
+    examples' targets start (0, or the first validation row)."""
+
+    def __init__(self, names, values, lines, path, first_target=0):
+        self.names, self.values, self.lines, self.path = names, values, lines, path
+        self.first_target = first_target
+
+    def __len__(self):
+        return len(self.values)
+
+
+class Forecast(Task):
+    """See the module docstring."""
+
+    name, metric_names = "forecast", ("mae", "rmse", "persistence_mae")
+
+    def read(self, path, labelled=True, errors=None):
+        names, values, lines = read_csv(path, errors)
+        if self.state is not None and values.shape[1] != len(self.state["columns"]):
+            where = FormatError(path, lines[0] if lines else 1,
+                                f"expected {len(self.state['columns'])} columns (as in training: "
+                                f"{', '.join(self.state['columns'])}), found {values.shape[1]}")
+            raise where
+        return Series(names, values, lines, path)
+
+    def split(self, data, val_frac, seed):
+        n_val = int(round(len(data) * val_frac))
+        n_train = len(data) - n_val
+        train = Series(data.names, data.values[:n_train], data.lines[:n_train], data.path)
+        if not n_val:
+            return train, None
+        return train, Series(data.names, data.values, data.lines, data.path, first_target=n_train)
+
+    def _target_column(self, names):
+        target = self.o["target"]
+        if target is None:
+            return len(names) - 1
+        if target in names:
+            return names.index(target)
+        if target.isdigit() and int(target) < len(names):
+            return int(target)
+        raise ValueError(f"--target: expected a column name ({', '.join(names)}) or an index "
+                         f"below {len(names)}, got {target!r}")
+
+    def fit(self, train, everything):
+        data = train
+        mean, std = data.values.mean(axis=0), data.values.std(axis=0)
+        std[~(std > 1e-12)] = 1.0               # a constant column: centre it only
+        self.state = dict(columns=list(data.names), target=self._target_column(data.names),
+                          mean=mean.tolist(), std=std.tolist())
+
+    def encode(self, data, path, errors=None):
+        """Windows (W, F) float and targets (horizon,) for every target position of `data`."""
+        W, Hz = self.o["window"], self.o["horizon"]
+        z = (data.values - self.state["mean"]) / self.state["std"]
+        z = z.astype(self.o["dtype"])
+        starts = range(max(W, data.first_target), len(z) - Hz + 1)
+        inputs = [z[t - W:t] for t in starts]
+        targets = np.array([z[t:t + Hz, self.state["target"]] for t in starts],
+                           self.o["dtype"]).reshape(len(inputs), Hz)
+        if not inputs and data.first_target:
+            raise ValueError(f"--val-frac: the validation part (the last {len(z) - data.first_target}"
+                             f" rows) is shorter than --horizon {Hz}; give a larger fraction or 0")
+        if not inputs:
+            raise FormatError(path, data.lines[-1] if data.lines else 1,
+                              f"expected at least {W + Hz} rows for one window of {W} rows and "
+                              f"{Hz} target rows, found {len(z)}")
+        return inputs, targets, list(starts)
+
+    def build_model(self):
+        o = self.o
+        return SequenceRegressor(len(self.state["columns"]), output_size=o["horizon"],
+                                 hidden_size=o["hidden"], cell=o["cell"], num_layers=o["layers"],
+                                 output="last", dropout=o["dropout"], dtype=o["dtype"], seed=o["seed"])
+
+    def _unscale(self, y):
+        k = self.state["target"]
+        return np.asarray(y, np.float64) * self.state["std"][k] + self.state["mean"][k]
+
+    def forecasts(self, model, inputs):
+        """(N, horizon) forecasts in the data's units."""
+        x = np.stack(inputs)
+        out = np.concatenate([model.predict(x[i:i + self.o["batch"]])
+                              for i in range(0, len(x), self.o["batch"])])
+        return self._unscale(out)
+
+    def metrics(self, model, encoded):
+        inputs, targets, _ = encoded
+        gold, predicted = self._unscale(targets), self.forecasts(model, inputs)
+        last = self._unscale(np.stack([w[-1, self.state["target"]] for w in inputs]))
+        persistence = np.repeat(last[:, None], gold.shape[1], axis=1)
+        return {"mae": M.mae(predicted, gold), "rmse": M.rmse(predicted, gold),
+                "persistence_mae": M.mae(persistence, gold)}
+
+    def predict_file(self, model, data, path, errors):
+        """One line per forecast step: the forecast from the last window of `data`."""
+        return [f"{v:.6g}" for v in self.predict_last(model, data)]
+
+    def predict_last(self, model, data):
+        """The forecast (horizon,) from the last window of `data` (FormatError if too short)."""
+        W = self.o["window"]
+        if len(data) < W:
+            raise FormatError(data.path, data.lines[-1] if data.lines else 1,
+                              f"expected at least {W} rows (one window), found {len(data)}")
+        z = ((data.values[-W:] - self.state["mean"]) / self.state["std"]).astype(self.o["dtype"])
+        return self.forecasts(model, [z])[0]

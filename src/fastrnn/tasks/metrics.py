@@ -1,0 +1,116 @@
+"""Task metrics: accuracy, token accuracy, BIO entity precision/recall/F1, exact match, edit
+distance and error rates (character / token, e.g. phoneme), MAE and RMSE.
+
+Entity spans follow conlleval: an entity starts at `B-X`, or at `I-X` when the previous tag is
+not part of an X entity (an I- without its B-); it ends before any tag that does not continue it
+(`O`, any `B-`, an `I-` of another type). Tags without a `B-`/`I-` prefix count as `O`.
+Precision with nothing predicted, and recall with nothing to find, are 1 (nothing was wrong), so
+two empty sets give F1 = 1.
+"""
+import numpy as np
+
+
+def accuracy(predicted, gold):
+    """Share of equal items (NaN for no items)."""
+    predicted, gold = list(predicted), list(gold)
+    _same_length(predicted, gold)
+    return sum(p == g for p, g in zip(predicted, gold)) / len(gold) if gold else float("nan")
+
+
+def token_accuracy(predicted, gold):
+    """Share of equal tags over all tokens of all sentences (lists of tag lists)."""
+    predicted, gold = list(predicted), list(gold)
+    _same_length(predicted, gold)
+    right = total = 0
+    for k, (p, g) in enumerate(zip(predicted, gold)):
+        if len(p) != len(g):
+            raise ValueError(f"predicted[{k}]: expected {len(g)} tags (as gold), got {len(p)}")
+        right += sum(a == b for a, b in zip(p, g))
+        total += len(g)
+    return right / total if total else float("nan")
+
+
+def is_bio(tags):
+    """True when every tag is O or B-X / I-X (entity F1 is meaningful)."""
+    return all(t == "O" or (t[:2] in ("B-", "I-") and len(t) > 2) for t in tags)
+
+
+def bio_spans(tags):
+    """The entities of one tag sequence: a list of (type, start, end) with end exclusive."""
+    spans, start, kind = [], None, None
+    for i, tag in enumerate(list(tags) + ["O"]):
+        prefix, kind_here = (tag[0], tag[2:]) if tag[:2] in ("B-", "I-") else ("O", None)
+        if start is not None and (prefix != "I" or kind_here != kind):
+            spans.append((kind, start, i))
+            start = None
+        if prefix == "B" or (prefix == "I" and start is None):
+            start, kind = i, kind_here
+    return spans
+
+
+def entity_prf(predicted, gold):
+    """(precision, recall, F1) of exact entity spans over all sentences (see the module doc)."""
+    predicted, gold = list(predicted), list(gold)
+    _same_length(predicted, gold)
+    tp = n_pred = n_gold = 0
+    for p, g in zip(predicted, gold):
+        ps, gs = set(bio_spans(p)), set(bio_spans(g))
+        tp += len(ps & gs)
+        n_pred += len(ps)
+        n_gold += len(gs)
+    precision = tp / n_pred if n_pred else 1.0
+    recall = tp / n_gold if n_gold else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def edit_distance(a, b):
+    """Levenshtein distance between two sequences (strings or lists): insertions, deletions
+    and substitutions each cost 1."""
+    a, b = list(a), list(b)
+    if len(a) < len(b):
+        a, b = b, a
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+def error_rate(predicted, gold):
+    """Total edit distance over total gold length (CER on strings, PER/WER on token lists)."""
+    predicted, gold = list(predicted), list(gold)
+    _same_length(predicted, gold)
+    total = sum(len(g) for g in gold)
+    dist = sum(edit_distance(p, g) for p, g in zip(predicted, gold))
+    return dist / total if total else float("nan")
+
+
+def exact_match(predicted, gold):
+    """Share of sequences predicted exactly."""
+    return accuracy([tuple(p) for p in predicted], [tuple(g) for g in gold])
+
+
+def mae(predicted, gold):
+    """Mean absolute error."""
+    p, g = _arrays(predicted, gold)
+    return float(np.mean(np.abs(p - g))) if g.size else float("nan")
+
+
+def rmse(predicted, gold):
+    """Root mean squared error."""
+    p, g = _arrays(predicted, gold)
+    return float(np.sqrt(np.mean((p - g) ** 2))) if g.size else float("nan")
+
+
+def _arrays(predicted, gold):
+    p, g = np.asarray(predicted, np.float64), np.asarray(gold, np.float64)
+    if p.shape != g.shape:
+        raise ValueError(f"predicted: expected shape {g.shape} (as gold), got {p.shape}")
+    return p, g
+
+
+def _same_length(predicted, gold):
+    if len(predicted) != len(gold):
+        raise ValueError(f"predicted: expected {len(gold)} items (as gold), got {len(predicted)}")
