@@ -10,8 +10,8 @@
 #define FRNN_X86 0
 #endif
 
-typedef void (*panel_fn)(int M, int K, const float *A, size_t rsa, size_t csa, const float *P,
-                         float *C, size_t ldc, int width, int acc);
+typedef void (*panel_fn)(int M, int K, const float *A, size_t rsa, size_t csa, size_t tsa,
+                         const float *P, float *C, size_t ldc, int width, int acc);
 typedef void (*direct_fn)(int M, int K, const float *A, size_t rsa, size_t csa, const float *W,
                           size_t ldw, int trans, float *C, size_t ldc, int n0, int n1, int acc);
 typedef void (*wide_fn)(int K, const float *A, size_t rsa, size_t csa, const float *P, size_t pstride,
@@ -170,8 +170,8 @@ void frnn_pk_mul(const frnn_pk *pk, int p0, int p1, int M, const float *A, size_
         }
     }
     for (int p = p0; p < p1; p++)
-        run(M, pk->K, A, rsa, csa, pk->data + (size_t)p * pk->K * pk->nr, C + frnn_pk_col(pk, p), ldc,
-            frnn_pk_width(pk, p), accumulate);
+        run(M, pk->K, A, rsa, csa, FRNN_MR * rsa, pk->data + (size_t)p * pk->K * pk->nr,
+            C + frnn_pk_col(pk, p), ldc, frnn_pk_width(pk, p), accumulate);
 }
 
 /* ---- whole products on the team ---- */
@@ -206,9 +206,10 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
         return;
     }
     panel_fn run = panel_kernel(frnn_nr());
-    /* this member's copy of its block of A (rows x FRNN_KC, row-major): the kernels then read
-     * it as contiguous rows whatever A's strides (A^T read in place strides through a page per
-     * k); the values and the order of the sums are the same either way */
+    /* this member's copy of its block of A, in tiles of FRNN_MR rows interleaved by k (BLIS's
+     * layout): the kernel's broadcasts then read one contiguous run per k whatever A's strides
+     * (A^T read in place strides through a page per k); the values and the order of the sums
+     * are the same either way */
     float *apk = m1 > m0 ? malloc(sizeof(float) * FRNN_MC * FRNN_KC) : NULL;
     for (int k0 = 0; k0 < g->K; k0 += FRNN_KC) {
         frnn_pk blk;
@@ -223,18 +224,19 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
         for (int i0 = m0; i0 < m1; i0 += FRNN_MC) {
             const int rows = m1 - i0 < FRNN_MC ? m1 - i0 : FRNN_MC;
             const float *a = A + (size_t)i0 * g->rsa;
-            size_t rsa = g->rsa, csa = g->csa;
+            size_t rsa = g->rsa, csa = g->csa, tsa = FRNN_MR * rsa;
             if (apk != NULL) {
-                if (rsa == 1)           /* A^T: read along its rows */
+                for (int t0 = 0; t0 < rows; t0 += FRNN_MR) {
+                    const int r = rows - t0 < FRNN_MR ? rows - t0 : FRNN_MR;
+                    float *dst = apk + (size_t)t0 * blk.K;
+                    const float *src = a + (size_t)t0 * rsa;
                     for (int k = 0; k < blk.K; k++)
-                        for (int i = 0; i < rows; i++) apk[(size_t)i * blk.K + k] = a[(size_t)k * csa + i];
-                else
-                    for (int i = 0; i < rows; i++)
-                        for (int k = 0; k < blk.K; k++) apk[(size_t)i * blk.K + k] = a[(size_t)i * rsa + (size_t)k * csa];
-                a = apk, rsa = blk.K, csa = 1;
+                        for (int i = 0; i < r; i++) dst[(size_t)k * FRNN_MR + i] = src[(size_t)i * rsa + (size_t)k * csa];
+                }
+                a = apk, rsa = 1, csa = FRNN_MR, tsa = (size_t)FRNN_MR * blk.K;
             }
             for (int p = 0; p < blk.panels; p++)
-                run(rows, blk.K, a, rsa, csa, blk.data + (size_t)p * blk.K * blk.nr,
+                run(rows, blk.K, a, rsa, csa, tsa, blk.data + (size_t)p * blk.K * blk.nr,
                     g->C + (size_t)i0 * g->ldc + frnn_pk_col(&blk, p), g->ldc, frnn_pk_width(&blk, p), acc);
         }
         frnn_sync(par);                                   /* the pack buffer is reused next */

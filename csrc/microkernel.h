@@ -137,14 +137,16 @@ TARGET static void ISA(direct)(int M, int K, const float *A, size_t rsa, size_t 
     }
 }
 
-/* Rows [0, M) of one panel: blocks of FRNN_MR, then one kernel for the remainder. */
-TARGET static void ISA(panel_rows)(int M, int K, const float *A, size_t rsa, size_t csa,
+/* Rows [0, M) of one panel: tiles of FRNN_MR rows, then one kernel for the remainder. Tile t of
+ * A starts at A + t * tsa: tsa = 6 * rsa for A in place, 6 * K for A packed in tiles whose six
+ * rows are interleaved by k (rsa 1, csa 6: one contiguous run of broadcasts per k). */
+TARGET static void ISA(panel_rows)(int M, int K, const float *A, size_t rsa, size_t csa, size_t tsa,
                                    const float *P, float *C, size_t ldc, int width, int acc)
 {
     int i = 0;
     for (; i + 6 <= M; i += 6)
-        ISA(micro6)(K, A + (size_t)i * rsa, rsa, csa, P, C + (size_t)i * ldc, ldc, width, acc);
-    const float *a = A + (size_t)i * rsa;
+        ISA(micro6)(K, A + (size_t)(i / 6) * tsa, rsa, csa, P, C + (size_t)i * ldc, ldc, width, acc);
+    const float *a = A + (size_t)(i / 6) * tsa;
     float *c = C + (size_t)i * ldc;
     switch (M - i) {
     case 5: ISA(micro5)(K, a, rsa, csa, P, c, ldc, width, acc); break;
