@@ -168,6 +168,9 @@ def build_parser():
     t.add_argument("--threads", type=POSITIVE,
                    help="kernel threads: fastrnn's team and BLAS (default: the CPUs this process may use)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI (detected by itself under mpiexec/mpirun; needs "
+                        "fastrnn[mpi]); --batch is the global batch, split across the ranks")
 
     s = sub.add_parser("sample", help="generate text from a checkpoint")
     s.add_argument("checkpoint", help="a .npz checkpoint, or a training directory (uses best.npz)")
@@ -208,9 +211,16 @@ def build_parser():
 
 def main(argv=None):
     """Entry point of the `fastrnn` console script."""
+    from . import distributed as mpi
     parser = build_parser()
     args = parser.parse_args(argv)
-    _set_threads(getattr(args, "threads", None), argv)
+    threads = getattr(args, "threads", None)
+    if mpi.launched():
+        # several ranks: they share this host's cores, and only rank 0 prints
+        threads = threads or mpi.default_threads()
+        if mpi.launch_rank() != 0:
+            sys.stdout = open(os.devnull, "w")
+    _set_threads(threads, argv)
     try:
         return {"train": _train, "sample": _sample, "export": _export,
                 "bench": _bench, "info": _info}[args.command](args) or 0
@@ -254,7 +264,11 @@ def _read_corpus(path):
 def _train(args):
     from .train import TrainingDiverged
     given = _given(args)
-    trainer = _resume(args, given) if args.resume else _new_run(args, given)
+    distributed = True if args.distributed else None       # None: detect an MPI launch
+    try:
+        trainer = _resume(args, given, distributed) if args.resume else _new_run(args, given, distributed)
+    except ImportError as e:        # --distributed (or mpiexec) without mpi4py
+        sys.exit(f"fastrnn: {e}")
     try:
         summary = trainer.fit()
     except TrainingDiverged as e:
@@ -276,7 +290,7 @@ def _train(args):
           f"try: fastrnn sample {trainer.out}")
 
 
-def _new_run(args, given):
+def _new_run(args, given, distributed=None):
     """A Trainer for a new run from the command-line options."""
     from .data import Vocab, split
     from .models import LanguageModel
@@ -301,6 +315,7 @@ def _new_run(args, given):
                           clip=o["clip"], lr_decay=o["lr_decay"],
                           lr_decay_every=o["lr_decay_every"], epochs=epochs, max_time=max_time,
                           eval_every=o["eval_every"], out=out, progress=not args.quiet,
+                          distributed=distributed,
                           meta=dict(corpus=args.corpus or "<python stdlib>", seed=o["seed"],
                                     val_frac=o["val_frac"], test_frac=o["test_frac"]))
     except (ValueError, MemoryError) as e:
@@ -310,7 +325,7 @@ def _new_run(args, given):
     return trainer
 
 
-def _resume(args, given):
+def _resume(args, given, distributed=None):
     """A Trainer continuing the run in args.resume, with the given flags applied or refused."""
     from .data import split
     from .io import load
@@ -341,7 +356,7 @@ def _resume(args, given):
     try:
         train_ids, val_ids, _ = split(vocab.encode(text), fractions["val_frac"], fractions["test_frac"])
         trainer = Trainer.resume(path, train_ids, val_ids, progress=not args.quiet, out=out,
-                                 **overrides)
+                                 distributed=distributed, **overrides)
     except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot resume from", path, e))
     if "lr" in given:           # the optimiser state restored its saved learning rate
@@ -431,6 +446,8 @@ def _info(args):
     else:
         print("float32 kernels: SciPy's BLAS (FASTRNN_KERNELS=blas, or no AVX2/AVX-512 here)")
     print("float64 kernels: SciPy's BLAS")
+    from .distributed import describe
+    print(describe())
 
 
 def _cpu_level():
