@@ -3,6 +3,7 @@ trains the same seeded float64 models (a language model, a classifier and a tagg
 padded batches) with one global batch size, and writes the checkpoints into OUT/<model>/.
 
 Usage: python distributed_worker.py OUT MODE [args]; MODE is `train` (20 steps of each model),
+`overlap` (the same with the bucketed non-blocking reduction),
 `resume` (continue OUT/<model>/last.npz for 10 more steps into OUT/<model>-resumed/),
 `hang` (rank 1 stops at step 13 and prints its pid: the test kills it),
 `nan` (rank 1's loss becomes NaN at step 13), `raise` (rank 1 raises at step 13): after
@@ -88,8 +89,8 @@ def main():
     out, mode = sys.argv[1], sys.argv[2]
     names = sys.argv[3:] or ["lm", "classifier", "tagger"]
     for name in names:
-        if mode == "train":
-            trainer(name, out).fit(max_iters=STEPS)
+        if mode in ("train", "overlap"):
+            trainer(name, out, overlap=mode == "overlap").fit(max_iters=STEPS)
         elif mode == "resume":
             resume(name, out).fit(max_iters=10)
         else:

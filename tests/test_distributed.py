@@ -102,24 +102,28 @@ def _log(path):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """20 steps of each model: one process with the global batch, and 2 ranks sharing it."""
+    """20 steps of each model: one process with the global batch, 2 ranks sharing it, and 2 ranks
+    with the bucketed non-blocking reduction."""
     if not _mpi_available():
         pytest.fail("FASTRNN_REQUIRE_MPI=1 but mpi4py or mpiexec is missing") if \
             os.environ.get("FASTRNN_REQUIRE_MPI") == "1" else pytest.skip("needs mpi4py and mpiexec")
     root = tmp_path_factory.mktemp("dist")
-    one, two = str(root / "one"), str(root / "two")
+    one, two, overlap = str(root / "one"), str(root / "two"), str(root / "overlap")
     _checked(_run(1, one, "train"))
     proc = _checked(_run(2, two, "train"))
-    return one, two, proc
+    _checked(_run(2, overlap, "overlap"))
+    return one, two, proc, overlap
 
 
 @needs_mpi
+@pytest.mark.parametrize("overlap", [False, True], ids=["allreduce", "overlap"])
 @pytest.mark.parametrize("name", MODELS)
-def test_two_ranks_train_as_one_process_with_the_global_batch(runs, name):
+def test_two_ranks_train_as_one_process_with_the_global_batch(runs, name, overlap):
     # K=2 ranks x 3 examples/streams == 1 process x 6, to 1e-10 in float64, after 20 steps with
     # clipping, Adam, validation and checkpoints; the padded batches are ragged (the last one of
     # each epoch has 5 examples: 2 + 3 on the ranks, different token counts too)
-    one, two, _ = runs
+    one, two, _, with_overlap = runs
+    two = with_overlap if overlap else two
     for file in ("last.npz", "best.npz"):
         _assert_same_checkpoint(os.path.join(one, name, file), os.path.join(two, name, file))
     la, lb = _log(os.path.join(one, name, "log.jsonl")), _log(os.path.join(two, name, "log.jsonl"))
@@ -131,7 +135,7 @@ def test_two_ranks_train_as_one_process_with_the_global_batch(runs, name):
 
 @needs_mpi
 def test_only_rank_zero_prints_and_writes(runs):
-    one, two, proc = runs
+    one, two, proc, _ = runs
     # 3 models x 2 validations: printed once (rank 0), as by the single process
     assert proc.stdout.count("iter 10:") == 3 and proc.stdout.count("iter 20:") == 3
     assert sorted(os.listdir(os.path.join(two, "lm"))) == ["best.npz", "last.npz", "log.jsonl"]
@@ -142,7 +146,7 @@ def test_only_rank_zero_prints_and_writes(runs):
 def test_resume_restores_every_rank(runs, tmp_path):
     # a checkpoint resumed by 2 ranks (each reads it and takes its share of the carried LM
     # state) continues as the same checkpoint resumed by one process
-    one, _, _ = runs
+    one = runs[0]
     for d in ("a", "b"):
         shutil.copytree(one, tmp_path / d)
     _checked(_run(1, str(tmp_path / "a"), "resume"))

@@ -417,6 +417,10 @@ def _bench(args):
 
 
 def _info(args):
+    from .distributed import describe, launch_rank, launched
+    if launched() and launch_rank() != 0:
+        describe()          # may be collective (the ranks per host); rank 0 prints
+        return
     import platform
 
     import numpy
@@ -446,7 +450,6 @@ def _info(args):
     else:
         print("float32 kernels: SciPy's BLAS (FASTRNN_KERNELS=blas, or no AVX2/AVX-512 here)")
     print("float64 kernels: SciPy's BLAS")
-    from .distributed import describe
     print(describe())
 
 

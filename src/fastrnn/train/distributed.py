@@ -247,47 +247,50 @@ class DataParallel:
 
 
 class _Buckets:
-    """Non-blocking reduction in buckets: one per top-level child of the model (its contiguous
-    span of the flat gradient), in reverse order of attachment (the order backward reaches
-    them: head before encoder before embedding), plus a final bucket for the rest (the root's
-    own parameters and the numbers after the gradient).
+    """Non-blocking reduction in buckets, one per top-level child of the model (its contiguous
+    span of the flat gradient), plus a final one for the rest (the root's own parameters, the
+    children whose backward was not seen, and the numbers after the gradient).
 
-    Every rank must start the same reductions in the same order, so bucket k starts once its
-    child and all buckets before it are ready (as DDP); a rank without data (an empty share)
-    starts them all in `finish`. Each top-level child's backward must run once per step (a
-    block shared by two paths cannot use overlap: its second backward raises)."""
+    The first step is reduced in one call while it records the order in which the children's
+    backward starts; the ranks agree on it (allgather). From then on, when child k's backward
+    starts, the buckets of the children before it in that order are started (the model has
+    moved on to lower layers: their gradients are final); the rest starts when backward has
+    returned. Every rank starts the same reductions in the same order (a rank without data starts
+    them all at the end). A child whose backward runs twice per step (a shared block), or a
+    backward order that changes, turns overlap off (first step) or is an error (later)."""
 
     def __init__(self, dp, model):
-        self.dp, self.w = dp, 1.0
+        self.dp, self.model, self.w = dp, model, 1.0
         base = model.params.__array_interface__["data"][0]
-        self.order, self.spans = [], {}
-        for name, child in reversed(list(model._children.items())):
+        self.spans = {}
+        for name, child in model._children.items():
             if child.params.size:
                 lo = (child.params.__array_interface__["data"][0] - base) // model.params.itemsize
                 self.spans[name] = (lo, lo + child.params.size)
-                self.order.append(name)
                 self._wrap(name, child)
+        self.order, self.learning, self.enabled = [], True, True
         self.start(1.0)
 
     def _wrap(self, name, child):
         original = child.backward
 
         def backward(*args, **kwargs):
-            out = original(*args, **kwargs)
-            self._ready(name)
-            return out
+            self._entered(name)
+            return original(*args, **kwargs)
         object.__setattr__(child, "backward", backward)       # on this instance only
 
     def start(self, w):
         """A new step whose gradients get weight w."""
-        self.requests, self.ready, self.issued, self.w = [], set(), 0, w
+        self.requests, self.seen, self.issued, self.w = [], [], 0, w
 
-    def _ready(self, name):
-        if name in self.ready:
-            raise RuntimeError(f"overlap: module {name!r} ran backward twice in one step; "
-                               "train without overlap")
-        self.ready.add(name)
-        while self.issued < len(self.order) and self.order[self.issued] in self.ready:
+    def _entered(self, name):
+        if self.learning or not self.enabled:
+            self.seen.append(name)
+            return
+        if name not in self.order or self.order.index(name) < self.issued:
+            raise RuntimeError(f"overlap: module {name!r} ran backward out of the order of the "
+                               f"first step ({self.order}); train without overlap")
+        while self.order[self.issued] != name:     # the children before it are done
             self._issue(self.order[self.issued])
 
     def _issue(self, name):
@@ -299,13 +302,20 @@ class _Buckets:
         self.issued += 1
 
     def finish(self, w):
-        """Start the buckets not started yet and the rest (one call), then wait for all."""
+        """Reduce what has not been started (the whole buffer while learning) and wait."""
+        MPI, buf, g = self.dp.MPI, self.dp.buf, self.dp.model.grads
         self.w = w
+        if self.learning or not self.enabled:
+            np.multiply(g, w, out=buf[:g.size])
+            self.dp.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            if self.learning:
+                self._agree()
+            return self.start(1.0)
         while self.issued < len(self.order):
             self._issue(self.order[self.issued])
-        MPI, buf, g = self.dp.MPI, self.dp.buf, self.dp.model.grads
         rest = np.ones(buf.size, bool)
-        for lo, hi in self.spans.values():
+        for name in self.order:
+            lo, hi = self.spans[name]
             rest[lo:hi] = False
         idx = np.flatnonzero(rest)
         own = idx[idx < g.size]
@@ -313,3 +323,11 @@ class _Buckets:
         MPI.Request.Waitall(self.requests + [self.dp.comm.Iallreduce(MPI.IN_PLACE, packed, op=MPI.SUM)])
         buf[idx] = packed
         self.start(1.0)
+
+    def _agree(self):
+        """After the first step: every rank takes the same order, or turns overlap off."""
+        orders = [o for o in self.dp.comm.allgather(self.seen) if o]
+        self.learning = False
+        self.order = orders[0] if orders else []
+        self.enabled = bool(self.order) and all(o == self.order for o in orders) \
+            and len(set(self.order)) == len(self.order)
