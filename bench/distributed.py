@@ -11,7 +11,8 @@ on tiny-shakespeare (65 characters; ../shared/data, else the Python stdlib's sou
   2 ranks x 1 thread,  global batch 50 (25 each) (the same optimisation, split by streams)
   2 ranks x 1 thread,  global batch 100 (50 each)(each rank keeps the baseline's batch)
 and the 2-rank runs again with overlap=True (bucketed non-blocking reduction). For each: tokens/s
-over `--steps` timed iterations after 3 warm-up ones, the time per iteration spent in (waiting
+over `--steps` timed iterations after 3 warm-up ones (each set-up run `--repeats` times,
+interleaved; medians reported), the time per iteration spent in (waiting
 for) the reduction, and the bare Allreduce of the gradient buffer alone (after a barrier).
 
 Then the table for a cluster: bytes per step (4 x parameters, float32) of the torch-rnn LM sizes
@@ -106,15 +107,23 @@ def ring_table(ks=(2, 8)):
     return rows
 
 
+def _median(runs, key, fmt):
+    values = [r[key] for r in runs if r[key] is not None]
+    return "-" if not values else fmt.format(float(np.median(values)))
+
+
 def markdown(results, ks=(2, 8)):
-    lines = ["| set-up | batch per rank | tokens/s | ms/iter | reduce ms/iter (incl. waiting) | bare Allreduce ms |",
-             "|---|---|---|---|---|---|"]
-    for r in results:
+    """The throughput table (medians over the repeats, tokens/s with its range) and the ring table."""
+    lines = ["| set-up | batch per rank | tokens/s median (min-max) | ms/iter | reduce ms/iter "
+             "(incl. waiting) | bare Allreduce ms |", "|---|---|---|---|---|---|"]
+    for runs in results:
+        r = runs[0]
         setup = f"{r['ranks']} rank(s) x {r['threads']} thread(s)" + (", overlap" if r["overlap"] else "")
-        red = "-" if r["reduce_ms_per_iter"] is None else f"{r['reduce_ms_per_iter']:.2f}"
-        bare = "-" if r["bare_allreduce_ms"] is None else f"{r['bare_allreduce_ms']:.3f}"
-        lines.append(f"| {setup} | {r['batch'] // r['ranks']} | {r['tokens_per_s']:.0f} | "
-                     f"{r['ms_per_iter']:.1f} | {red} | {bare} |")
+        tok = [x["tokens_per_s"] for x in runs]
+        lines.append(f"| {setup} | {r['batch'] // r['ranks']} | {np.median(tok):.0f} ({min(tok):.0f}-"
+                     f"{max(tok):.0f}) | {_median(runs, 'ms_per_iter', '{:.1f}')} | "
+                     f"{_median(runs, 'reduce_ms_per_iter', '{:.2f}')} | "
+                     f"{_median(runs, 'bare_allreduce_ms', '{:.3f}')} |")
     lines += ["", "| LSTM | parameters | bytes/step | " +
               " | ".join(f"ring {g} Gbit/s, K={k}" for g in (10, 100) for k in ks) + " |",
               "|---|---|---|" + "---|" * (2 * len(ks))]
@@ -127,6 +136,7 @@ def markdown(results, ks=(2, 8)):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each set-up, interleaved")
     ap.add_argument("--markdown", help="also write the tables here")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=50, help=argparse.SUPPRESS)
@@ -136,10 +146,11 @@ def main():
         return worker(args.steps, args.batch, args.overlap)
     runs = [(1, 2, 50, False), (1, 1, 50, False), (2, 1, 50, False), (2, 1, 50, True),
             (2, 1, 100, False), (2, 1, 100, True)]      # (ranks, threads, global batch, overlap)
-    results = []
-    for ranks, threads, batch, overlap in runs:
-        results.append(_launch(ranks, threads, batch, args.steps, overlap))
-        print(json.dumps(results[-1]), file=sys.stderr)
+    results = [[] for _ in runs]
+    for _ in range(args.repeats):       # interleaved: a busy spell of a shared machine hits all
+        for k, (ranks, threads, batch, overlap) in enumerate(runs):
+            results[k].append(_launch(ranks, threads, batch, args.steps, overlap))
+            print(json.dumps(results[k][-1]), file=sys.stderr)
     text = markdown(results)
     print(text)
     if args.markdown:

@@ -254,6 +254,7 @@ def test_launch_detection_reads_the_launchers_variables():
     assert not mpi.launched({"PMI_SIZE": "1"})
     assert mpi.local_ranks(environ={"MPI_LOCALNRANKS": "2"}) == 2
     assert mpi.default_threads(environ={"MPI_LOCALNRANKS": "64"}) == 1
+    assert mpi.local_ranks(environ={}) is None and mpi.default_threads(environ={}) is None
 
 
 def test_without_mpi4py_distributed_says_how_to_install(monkeypatch):
@@ -265,6 +266,18 @@ def test_without_mpi4py_distributed_says_how_to_install(monkeypatch):
     # not launched: auto-detection trains as before
     assert fastrnn.train.Trainer(model, batches, progress=False).dist is None
     assert "not available" in mpi.describe() or "not launched" in mpi.describe()
+
+
+def test_cli_distributed_without_mpi4py_says_how_to_install(monkeypatch, tmp_path, capsys):
+    from fastrnn import cli
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("hello world, hello fastrnn\n" * 40)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", str(corpus), "--distributed", "--quiet", "--batch", "2", "--seq-len", "5",
+                  "--out", str(tmp_path / "run")])
+    assert 'pip install "fastrnn[mpi]"' in str(e.value.code)
+    assert not (tmp_path / "run").exists()
 
 
 def test_trainer_rejects_a_bad_communicator():

@@ -216,7 +216,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     threads = getattr(args, "threads", None)
     if mpi.launched():
-        # several ranks: they share this host's cores, and only rank 0 prints
+        # several ranks: they share this host's cores (None: the Trainer asks MPI), only rank 0 prints
         threads = threads or mpi.default_threads()
         if mpi.launch_rank() != 0:
             sys.stdout = open(os.devnull, "w")

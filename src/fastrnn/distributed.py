@@ -68,23 +68,28 @@ def library_version():
 
 
 def local_ranks(comm=None, environ=None):
-    """Ranks on this host: the launcher's variable, else a shared-memory split of `comm`."""
+    """Ranks on this host: the launcher's variable, else a shared-memory split of `comm`; None
+    when neither tells."""
     n = _env_int(_LOCAL_SIZE_VARS, os.environ if environ is None else environ)
     if n is None and comm is not None:
         MPI = import_mpi()
         node = comm.Split_type(MPI.COMM_TYPE_SHARED)
         n = node.Get_size()
         node.Free()
-    return max(1, n or 1)
+    return None if n is None else max(1, n)
 
 
 def default_threads(comm=None, environ=None):
-    """Kernel threads per rank: the CPUs this process may use, shared by the ranks on its host."""
+    """Kernel threads per rank: the CPUs this process may use, shared by the ranks on its host
+    (None when the ranks per host are unknown: no launcher variable and no `comm`)."""
+    ranks = local_ranks(comm, environ)
+    if ranks is None:
+        return None
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:          # not Linux
         cores = os.cpu_count() or 1
-    return max(1, cores // local_ranks(comm, environ))
+    return max(1, cores // ranks)
 
 
 def abort(comm, message, code=1, detail=""):

@@ -22,6 +22,7 @@ the children below it are still in backward.
 import contextlib
 import os
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -187,7 +188,6 @@ class DataParallel:
 
     def _reduce(self, w):
         """Sum self.buf over the ranks (gradient part scaled by w first), timing the wait."""
-        import time
         t0 = time.perf_counter()
         P = self.model.grads.size
         if self.buckets is not None:
@@ -217,7 +217,7 @@ class DataParallel:
         parts = self.comm.gather(arrays, root=0)
         if self.rank != 0:
             return None
-        names = [n for n in parts[0]] if parts[0] else [n for p in parts for n in p][:len(arrays)]
+        names = list(dict.fromkeys(n for p in parts for n in p))    # a rank without data has none
         return {n: np.concatenate([p[n] for p in parts if n in p], axis=axis) for n in names}
 
     def local_arrays(self, callback, arrays):

@@ -276,10 +276,11 @@ class Trainer:
         self.last_checkpoint = last
         if improved or val is None:     # without validation, the latest is the best we know
             self.save(os.path.join(self.out, "best.npz"))
-        if not self.is_root:
-            return
-        with open(os.path.join(self.out, "log.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+        if self.is_root:
+            with open(os.path.join(self.out, "log.jsonl"), "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if self.dist is not None:       # when any rank goes on, the files are there
+            self.dist.comm.Barrier()
 
     def _on_interrupt(self):
         if self._interrupted:           # a second Ctrl-C stops at once (never inside a save)
