@@ -56,7 +56,8 @@ def _run(ranks, *args, timeout=120):
     cmd = [sys.executable, WORKER, *args]
     if ranks > 1:
         cmd = [_mpiexec(), "-n", str(ranks)] + cmd
-    return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
 
 
 def _checked(proc):
@@ -166,7 +167,8 @@ def _intact_checkpoint(out, name="classifier", iteration=10):
 def test_a_killed_rank_ends_the_job(tmp_path):
     out = str(tmp_path)
     cmd = [_mpiexec(), "-n", "2", sys.executable, WORKER, out, "hang", "classifier"]
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL)
     try:
         line = proc.stdout.readline()
         while line and "hanging pid" not in line:
@@ -209,7 +211,8 @@ def test_a_nan_on_one_rank_stops_every_rank(tmp_path):
 @needs_mpi
 def test_info_under_mpiexec():
     cmd = [_mpiexec(), "-n", "2", sys.executable, "-m", "fastrnn", "info"]
-    proc = _checked(subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=60))
+    proc = _checked(subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=60,
+                                   stdin=subprocess.DEVNULL))
     assert proc.stdout.count("fastrnn 0.") == 1            # rank 0 prints
     assert "MPI: 2 ranks (MPICH" in proc.stdout or "MPI: 2 ranks (" in proc.stdout, proc.stdout
     assert "kernel thread(s) per rank" in proc.stdout
