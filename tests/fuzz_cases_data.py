@@ -199,3 +199,31 @@ def checkpoint_damage(draw):
             assert arrays[k].dtype == v.dtype and arrays[k].tobytes() == v.tobytes(), k
         model, _, _ = io.load(path)
         np.testing.assert_array_equal(model.params, ref["params"])
+
+
+def shard(draw):
+    """fastrnn.train.distributed.shard_batch: each rank's rows of a batch; together the shares
+    are the batch, other values pass through."""
+    from fastrnn.train.distributed import shard_batch
+    broken = draw(st.sampled_from(["batch", "rank", "size", "none", "none", "none"]), "broken argument")
+    n = draw(st.integers(0, 6), "rows")
+    rows = st.sampled_from([np.arange(n * 2).reshape(n, 2), np.arange(n), np.zeros((n, 0), np.int64)])
+    other = st.sampled_from([np.zeros(n + 1), np.float64(1.0), None, 7, "x", (1, 2)])
+    valid = st.one_of(rows, st.tuples(rows, st.lists(st.one_of(rows, other), max_size=3)).map(
+        lambda t: (t[0], *t[1])), st.lists(rows, min_size=1, max_size=3))
+    junk = st.one_of(st.sampled_from([None, "ab", 3, {}, np.float64(2.0), (None, 1)]),
+                     st.lists(other, max_size=3))
+    batch = pick(draw, valid, junk, broken, "batch")
+    size = pick(draw, st.integers(1, 4), st.sampled_from([0, -1, 1.5, True, None]), broken, "size")
+    rank = pick(draw, st.just(0), st.sampled_from([-1, 0.0, False, 9]), broken, "rank")
+    shard_batch(batch, rank, size)          # bad arguments are rejected here
+    shares = [shard_batch(batch, r, size) for r in range(size)]
+    # every rank's share: together, the batch's arrays in order; the rest passed through
+    items = [batch] if isinstance(batch, np.ndarray) else list(batch)
+    first = next(a for a in items if isinstance(a, np.ndarray) and a.ndim)
+    for k, a in enumerate(items):
+        got = [(s if isinstance(batch, np.ndarray) else s[k]) for s in shares if s is not None]
+        if isinstance(a, np.ndarray) and a.ndim and len(a) == len(first):
+            np.testing.assert_array_equal(np.concatenate(got) if got else a[:0], a)
+        else:
+            assert all(g is a for g in got)

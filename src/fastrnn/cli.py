@@ -173,6 +173,9 @@ def build_parser():
                    help="kernel threads: fastrnn's team and BLAS (default: the CPUs this process may use)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     cli_tasks.add_train_options(t)
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI (detected by itself under mpiexec/mpirun; needs "
+                        "fastrnn[mpi]); --batch is the global batch, split across the ranks")
 
     s = sub.add_parser("sample", help="generate text from a checkpoint")
     s.add_argument("checkpoint", help="a .npz checkpoint, or a training directory (uses best.npz)")
@@ -217,9 +220,16 @@ def build_parser():
 
 def main(argv=None):
     """Entry point of the `fastrnn` console script."""
+    from . import distributed as mpi
     parser = build_parser()
     args = parser.parse_args(argv)
-    _set_threads(getattr(args, "threads", None), argv)
+    threads = getattr(args, "threads", None)
+    if mpi.launched():
+        # several ranks: they share this host's cores (None: the Trainer asks MPI), only rank 0 prints
+        threads = threads or mpi.default_threads()
+        if mpi.launch_rank() != 0:
+            sys.stdout = open(os.devnull, "w")
+    _set_threads(threads, argv)
     try:
         from . import cli_tasks
         return {"train": _train, "sample": _sample, "export": _export, "bench": _bench,
@@ -265,11 +275,16 @@ def _read_corpus(path):
 def _train(args):
     from . import cli_tasks
     from .train import TrainingDiverged
-    if cli_tasks.wants_task(args):
-        trainer, hint = cli_tasks.train(args, DEFAULT_OUT), "predict"
-    else:
-        given = _given(args)
-        trainer, hint = _resume(args, given) if args.resume else _new_run(args, given), "sample"
+    distributed = True if args.distributed else None       # None: detect an MPI launch
+    try:
+        if cli_tasks.wants_task(args):
+            trainer, hint = cli_tasks.train(args, DEFAULT_OUT, distributed), "predict"
+        else:
+            given = _given(args)
+            trainer = _resume(args, given, distributed) if args.resume else _new_run(args, given, distributed)
+            hint = "sample"
+    except ImportError as e:        # --distributed (or mpiexec) without mpi4py
+        sys.exit(f"fastrnn: {e}")
     try:
         summary = trainer.fit()
     except TrainingDiverged as e:
@@ -291,7 +306,7 @@ def _train(args):
           f"try: fastrnn {hint} {trainer.out}")
 
 
-def _new_run(args, given):
+def _new_run(args, given, distributed=None):
     """A Trainer for a new run from the command-line options."""
     from .data import Vocab
     from .models import LanguageModel
@@ -317,6 +332,7 @@ def _new_run(args, given):
                           clip=o["clip"], lr_decay=o["lr_decay"],
                           lr_decay_every=o["lr_decay_every"], epochs=epochs, max_time=max_time,
                           eval_every=o["eval_every"], out=out, progress=not args.quiet,
+                          distributed=distributed,
                           meta=dict(corpus=args.corpus or "<python stdlib>", seed=o["seed"],
                                     val_frac=o["val_frac"], test_frac=o["test_frac"],
                                     split=o["split"]))
@@ -327,7 +343,7 @@ def _new_run(args, given):
     return trainer
 
 
-def _resume(args, given):
+def _resume(args, given, distributed=None):
     """A Trainer continuing the run in args.resume, with the given flags applied or refused."""
     from .io import load
     from .tasks.interleaved import lm_data
@@ -358,7 +374,8 @@ def _resume(args, given):
         s = meta["training"]["settings"]
         trainer_class, train, val, _ = lm_data(fractions["split"], vocab.encode(text), s["batch_size"],
                                                s["seq_len"], fractions["val_frac"], fractions["test_frac"])
-        trainer = trainer_class.resume(path, train, val, progress=not args.quiet, out=out, **overrides)
+        trainer = trainer_class.resume(path, train, val, progress=not args.quiet, out=out,
+                                             distributed=distributed, **overrides)
     except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot resume from", path, e))
     if "lr" in given:           # the optimiser state restored its saved learning rate
@@ -422,6 +439,10 @@ def _bench(args):
 
 
 def _info(args):
+    from .distributed import describe, launch_rank, launched
+    if launched() and launch_rank() != 0:
+        describe()          # may be collective (the ranks per host); rank 0 prints
+        return
     import platform
 
     import numpy
@@ -451,6 +472,7 @@ def _info(args):
     else:
         print("float32 kernels: SciPy's BLAS (FASTRNN_KERNELS=blas, or no AVX2/AVX-512 here)")
     print("float64 kernels: SciPy's BLAS")
+    print(describe())
 
 
 def _cpu_level():

@@ -132,16 +132,17 @@ def _task_pieces(task, o, enc_train, enc_val):
     return train_b, val_b, [train_b, TaskMetrics(task, enc_val)]
 
 
-def train(args, out_default):
-    """A Trainer for `fastrnn train --task ...` (new or resumed)."""
+def train(args, out_default, distributed=None):
+    """A Trainer for `fastrnn train --task ...` (new or resumed); distributed as for the Trainer
+    (None: data-parallel over MPI when launched under mpiexec)."""
     given = _given(args)
     lm_flags = [_flag(k) for k in LM_ONLY if k in given]
     if lm_flags:
         raise UsageError(f"{', '.join(lm_flags)}: only for language models (--task lm)")
-    return _resume(args, given) if args.resume else _new_run(args, given, out_default)
+    return _resume(args, given, distributed) if args.resume else _new_run(args, given, out_default, distributed)
 
 
-def _new_run(args, given, out_default):
+def _new_run(args, given, out_default, distributed):
     from .tasks import TASKS
     from .train import Trainer
     o = dict(TASK_DEFAULTS, **given)
@@ -159,7 +160,7 @@ def _new_run(args, given, out_default):
                           lr_decay=o["lr_decay"], lr_decay_every=o["lr_decay_every"],
                           epochs=o["epochs"], max_time=o["max_time"],
                           eval_every=o["eval_every"] or len(train_b), out=args.out or out_default,
-                          progress=not args.quiet,
+                          progress=not args.quiet, distributed=distributed,
                           meta=dict(task=task.name, task_options=o, task_state=task.state,
                                     corpus=args.corpus, seed=o["seed"], val_frac=o["val_frac"]))
     except (ValueError, MemoryError) as e:
@@ -169,7 +170,7 @@ def _new_run(args, given, out_default):
     return trainer
 
 
-def _resume(args, given):
+def _resume(args, given, distributed):
     from .io import load
     from .tasks import TASKS
     from .train import Trainer
@@ -195,7 +196,7 @@ def _resume(args, given):
         train_b, val_b, callbacks = _task_pieces(task, o, enc_train, enc_val)
         forward = task.forward(None)
         trainer = Trainer.resume(path, train_b, val_b, progress=not args.quiet, forward=forward,
-                                 callbacks=callbacks, out=out, **overrides)
+                                 callbacks=callbacks, out=out, distributed=distributed, **overrides)
     except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot resume from", path, e))
     if forward is not None:

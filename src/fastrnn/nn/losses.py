@@ -3,6 +3,8 @@
 The maths (stable, with the gradient computed in the same pass) lives in `fastrnn.losses`;
 these wrappers keep the gradient between the two calls so losses compose like other blocks.
 """
+import numpy as np
+
 from .. import losses as F
 
 
@@ -10,12 +12,22 @@ class _Loss:
     fn = None
 
     def __init__(self):
-        self._grad = None
+        self._grad, self.total = None, None
 
     def forward(self, pred, target, mask=None):
-        """The mean loss (a float); its gradient is kept for `backward`."""
+        """The mean loss (a float); its gradient is kept for `backward`.
+
+        `total` becomes the weight the mean was taken over (items, or the mask's sum): data-parallel
+        training averages the ranks' gradients weighted by it, as one process over all items would.
+        """
         loss, self._grad = type(self).fn(pred, target, mask)
+        self.total = self._total(pred, mask)
         return loss
+
+    @staticmethod
+    def _total(pred, mask):
+        """The elements the mean runs over: every element of `pred`, or the mask's weight."""
+        return F._weights("mask", mask, np.shape(pred), np.float64)[1]
 
     __call__ = forward
 
@@ -33,6 +45,10 @@ class _Loss:
 class SoftmaxCrossEntropy(_Loss):
     """logits (N, V), int targets (N,), mask (N,) of row weights."""
     fn = staticmethod(F.softmax_cross_entropy)
+
+    @staticmethod
+    def _total(pred, mask):
+        return float(len(pred) if mask is None else np.sum(np.asarray(mask, np.float64)))
 
 
 class BCEWithLogits(_Loss):

@@ -37,7 +37,10 @@ class StateCarry(Callback):
     state from one window to the next (reset at each epoch and at each validation pass).
 
     Use as `Trainer(model, batches, forward=StateCarry(model))`; batches are (inputs, targets).
+    Its arrays are (layers, batch, hidden): data-parallel ranks each carry their streams' rows,
+    and a checkpoint joins them along `sharded_axis`.
     """
+    sharded_axis = 1
 
     def __init__(self, model):
         self.model, self.state, self.val_state = model, None, None

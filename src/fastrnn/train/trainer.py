@@ -14,6 +14,10 @@ model, the callbacks' state (e.g. the carried hidden state) and the position in 
 Divergence: a non-finite loss, gradient or parameter, or a loss (training or validation) far
 above its running level stops training with `TrainingDiverged` before anything is written, so
 the last checkpoint on disk is always one with finite parameters and a finite validation loss.
+
+Data-parallel over MPI (`distributed=`, detected by default under `mpiexec`): every rank takes
+its share of each global batch and the gradients are averaged by one all-reduce
+(`fastrnn.train.distributed`); only rank 0 prints and writes files, every rank can resume.
 """
 import json
 import math
@@ -45,6 +49,9 @@ class Trainer:
     out: directory for best.npz, last.npz and log.jsonl (None = keep nothing on disk);
     forward(batch, train) -> loss (default model.forward(batch, train=train)); callbacks: see
     `fastrnn.train.callbacks`; items(batch) -> items counted for the items/s display.
+    distributed: None (detect an MPI launch), True, False or an mpi4py communicator; batches
+    are global (each rank trains on its share of every batch, see fastrnn.train.distributed);
+    overlap=True reduces gradients in buckets while backward still runs.
 
     Language models keep their original form: `Trainer(model, vocab, train_ids, val_ids,
     batch_size=50, seq_len=50, val_tokens=200_000, ...)` builds the stream batches and the
@@ -54,7 +61,8 @@ class Trainer:
     def __init__(self, model, train, val=None, *lm_val, forward=None, callbacks=(), items=None,
                  vocab=None, batch_size=50, seq_len=50, optimizer="adam", lr=2e-3, clip=5.0,
                  lr_decay=1.0, lr_decay_every=None, epochs=1, max_time=None, eval_every=200,
-                 val_tokens=200_000, explode_factor=10.0, out=None, progress=True, meta=None):
+                 val_tokens=200_000, explode_factor=10.0, out=None, progress=True, meta=None,
+                 distributed=None, overlap=False):
         from ..data import Vocab
         if isinstance(train, Vocab):       # the language-model form: (model, vocab, train_ids, val_ids)
             vocab, train, val = train, val, lm_val[0] if lm_val else None
@@ -83,6 +91,11 @@ class Trainer:
         if isinstance(self.forward, Callback) and self.forward not in self.callbacks:
             self.callbacks.insert(0, self.forward)
         self.items = items or _count_items
+        self.dist = _data_parallel(distributed, model, self.items, overlap)
+        self.is_root = self.dist is None or self.dist.rank == 0
+        if self.dist is not None:
+            self.batches, self.val_batches = self.dist.shard(self.batches), self.dist.shard(self.val_batches)
+            progress = progress and self.is_root
         self.optimizer = OPTIMIZERS[optimizer](model, lr=lr)
         self.settings = dict(batch_size=batch_size, seq_len=seq_len, optimizer=optimizer, lr=lr,
                              clip=clip, lr_decay=lr_decay, lr_decay_every=lr_decay_every,
@@ -103,11 +116,16 @@ class Trainer:
         loss or the gradients are bad) instead of taking a step that would corrupt them.
         """
         batch = self.batches[self.window]
-        self.last_items = self.items(batch)     # for the items/s display
         self.model.zero_grad()
-        loss = float(self.forward(batch, True))
-        self._check_loss("training loss", loss, self.loss_level)
-        self.model.backward()
+        if self.dist is None:
+            self.last_items = self.items(batch)     # for the items/s display
+            loss = float(self.forward(batch, True))
+            self._check_loss("training loss", loss, self.loss_level)
+            self.model.backward()
+        else:       # this rank's share, then one all-reduce: the global batch's loss and gradient
+            loss = self.dist.gradients(self.forward, batch)
+            self.last_items = self.dist.global_items
+            self._check_loss("training loss", loss, self.loss_level)
         g = self.model.grads
         if not math.isfinite(float(np.dot(g, g))):
             raise TrainingDiverged(f"the gradients became non-finite at iteration {self.iteration}")
@@ -149,6 +167,8 @@ class Trainer:
             return None
         for cb in self.callbacks:
             cb.on_validation_start(self)
+        if self.dist is not None:
+            return self.dist.mean_loss(self.forward, self.val_batches)
         return sum(float(self.forward(b, False)) for b in self.val_batches) / len(self.val_batches)
 
     # ---- the loop ----------------------------------------------------------------------------
@@ -156,7 +176,14 @@ class Trainer:
         """Train until the epochs, the time budget or `max_iters` (more iterations) run out.
 
         Returns a summary dict (stopped, iterations, epochs, best validation loss, seconds).
+        Distributed, an exception on one rank ends the whole job (MPI_Abort) after printing it.
         """
+        if self.dist is None:
+            return self._fit(max_iters)
+        with self.dist.abort_on_error():
+            return self._fit(max_iters)
+
+    def _fit(self, max_iters):
         from tqdm.auto import tqdm     # imported here: only the trainer needs a progress bar
         s = self.settings
         total = s["epochs"] * len(self.batches)
@@ -169,11 +196,12 @@ class Trainer:
         summary = dict(stopped="done")
         try:
             while self.iteration < stop_at:
-                if s["max_time"] and time.perf_counter() - start >= s["max_time"]:
-                    summary["stopped"] = "time budget"
-                    break
-                if self._interrupted:
-                    summary["stopped"] = "interrupted"
+                stop = ("time budget" if s["max_time"] and time.perf_counter() - start >= s["max_time"]
+                        else "interrupted" if self._interrupted else None)
+                if self.dist is not None:   # the ranks stop together, at the first step any asked
+                    self.dist.stop_request, stop = stop, self.dist.agreed_stop
+                if stop:
+                    summary["stopped"] = stop
                     break
                 t0 = time.perf_counter()
                 try:
@@ -236,19 +264,23 @@ class Trainer:
                       lr=self.optimizer.lr, seconds=round(self.elapsed, 3))
         for cb in self.callbacks:
             record.update(cb.metrics(self))
-        if val is not None:
+        if val is not None and self.is_root:
             bar.write(f"iter {self.iteration}: train {train_loss:.4f}  val {val:.4f}  "
                       f"(ppl {math.exp(min(val, 700)):.2f})" + ("  *best*" if improved else ""))
         if self.out is None:
             return
-        os.makedirs(self.out, exist_ok=True)
+        if self.is_root:
+            os.makedirs(self.out, exist_ok=True)
         last = os.path.join(self.out, "last.npz")
         self.save(last)
         self.last_checkpoint = last
         if improved or val is None:     # without validation, the latest is the best we know
             self.save(os.path.join(self.out, "best.npz"))
-        with open(os.path.join(self.out, "log.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+        if self.is_root:
+            with open(os.path.join(self.out, "log.jsonl"), "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if self.dist is not None:       # when any rank goes on, the files are there
+            self.dist.comm.Barrier()
 
     def _on_interrupt(self):
         if self._interrupted:           # a second Ctrl-C stops at once (never inside a save)
@@ -269,7 +301,8 @@ class Trainer:
 
     # ---- checkpoints -------------------------------------------------------------------------
     def save(self, path):
-        """Write a checkpoint from which `Trainer.resume` continues exactly."""
+        """Write a checkpoint from which `Trainer.resume` continues exactly (distributed: every
+        rank calls it, rank 0 writes the file with every rank's share of the callbacks' state)."""
         p = self.model.params
         if not math.isfinite(float(np.dot(p, p))):
             raise TrainingDiverged("refusing to save non-finite parameters")
@@ -277,7 +310,11 @@ class Trainer:
         for cb in self.callbacks:
             state, arrays = cb.checkpoint_state()
             cb_state[type(cb).__name__] = state
-            extra.update(arrays)
+            if self.dist is not None:
+                arrays = self.dist.gather_arrays(cb, arrays)
+            extra.update(arrays or {})
+        if not self.is_root:
+            return
         training = dict(iteration=self.iteration, epoch=self.epoch, window=self.window,
                         best_val=_finite(self.best_val), elapsed=self.elapsed,
                         loss_level=_finite(self.loss_level), settings=self.settings,
@@ -286,11 +323,13 @@ class Trainer:
                 training=training, **self.meta)
 
     @classmethod
-    def resume(cls, path, train, val=None, progress=True, forward=None, callbacks=(), **overrides):
+    def resume(cls, path, train, val=None, progress=True, forward=None, callbacks=(),
+               distributed=None, overlap=False, **overrides):
         """A Trainer that continues the run saved at `path` (model, optimiser, RNGs, callbacks'
         state, data position) on the same `train`/`val` data (token ids for a language model).
 
         `overrides` may change settings such as epochs or max_time; the rest come from the file.
+        Distributed, every rank reads `path` and takes its share of the saved state.
         """
         model, vocab, extra = io.load(path)
         training = extra["meta"].get("training")
@@ -303,22 +342,33 @@ class Trainer:
         meta = {k: v for k, v in extra["meta"].items() if k not in io.RESERVED_META and k != "training"}
         data = (vocab, train, val) if vocab is not None else (train, val)
         trainer = cls(model, *data, forward=forward, callbacks=callbacks, out=out,
-                      progress=progress, meta=meta, **settings)
+                      progress=progress, meta=meta, distributed=distributed, overlap=overlap,
+                      **settings)
         trainer.optimizer.load_state_dict(extra["optimizer"])
         rng = training["rng"]
         if "bit_generator" in rng:      # written before fastrnn.nn: the layer stack's one RNG
             rng = {"rnn._dropout_rng": rng}
         model.set_rng_state(rng)
+        if trainer.dist is not None:
+            trainer.dist.decorrelate_rngs()
         trainer.iteration, trainer.epoch = training["iteration"], training["epoch"]
         trainer.window, trainer.elapsed = training["window"], training["elapsed"]
         trainer.best_val = math.inf if training["best_val"] is None else training["best_val"]
         trainer.loss_level = training.get("loss_level")
         for cb in trainer.callbacks:
-            cb.restore(training.get("callbacks", {}).get(type(cb).__name__, {}), extra["arrays"])
+            arrays = extra["arrays"] if trainer.dist is None else trainer.dist.local_arrays(cb, extra["arrays"])
+            cb.restore(training.get("callbacks", {}).get(type(cb).__name__, {}), arrays)
         if trainer.window >= len(trainer.batches):
             raise ValueError(f"{path}: data position {trainer.window} is past the end of this data "
                              f"({len(trainer.batches)} batches); was it trained on other data?")
         return trainer
+
+
+def _data_parallel(distributed, model, items, overlap):
+    """A DataParallel helper when `distributed` asks for (or detects) MPI, else None."""
+    from . import distributed as dp
+    comm = dp.communicator(distributed)
+    return None if comm is None else dp.DataParallel(comm, model, items, overlap=overlap)
 
 
 def _stream_batches(train_ids, val_ids, batch_size, seq_len, val_tokens):
