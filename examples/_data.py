@@ -67,6 +67,59 @@ def sunspots():
     return d["YEAR"].to_numpy(float), d["SUNACTIVITY"].to_numpy(float)
 
 
+class SunspotTask:
+    """One-step-ahead forecasting of the yearly sunspot number: the last `test_years` years are
+    the test set; the model sees the `window` years before each test year. Values are scaled by
+    the training years' mean and standard deviation (`scale`/`unscale`)."""
+
+    def __init__(self, window=40, test_years=60):
+        self.years, self.values = sunspots()
+        self.window, self.n_train = window, len(self.values) - test_years
+        train = self.values[:self.n_train]
+        self.mean, self.std = train.mean(), train.std()
+        self.z = self.scale(self.values)
+        self.test_idx = np.arange(self.n_train, len(self.values))
+
+    def scale(self, v):
+        return ((np.asarray(v) - self.mean) / self.std).astype(np.float32)
+
+    def unscale(self, z):
+        return np.asarray(z, float) * self.std + self.mean
+
+    def train_windows(self):
+        """(inputs (N, window, 1), targets (N, window, 1)): every window of the training years and
+        the same window shifted one year ahead."""
+        z = self.z[:self.n_train]
+        starts = np.arange(self.n_train - self.window)
+        idx = starts[:, None] + np.arange(self.window)
+        return z[idx][..., None], z[idx + 1][..., None]
+
+    def test_windows(self):
+        """(N_test, window, 1): the `window` years before each test year."""
+        idx = self.test_idx[:, None] - self.window + np.arange(self.window)
+        return self.z[idx][..., None]
+
+    def errors(self, pred_z):
+        """MAE / RMSE (sunspot numbers) of scaled one-step predictions for the test years."""
+        return forecast_errors(self.unscale(pred_z), self.values[self.test_idx])
+
+    def baselines(self, ar_order=9):
+        """MAE / RMSE of persistence (last year), the 11-year cycle (11 years ago), the training
+        mean, and a linear AR(ar_order) model fitted by least squares on the training years."""
+        v, t = self.values, self.test_idx
+        train = v[:self.n_train]
+        lags = np.arange(1, ar_order + 1)
+        rows = np.arange(ar_order, self.n_train)
+        X = np.column_stack([train[rows - k] for k in lags] + [np.ones(len(rows))])
+        coef = np.linalg.lstsq(X, train[rows], rcond=None)[0]
+        ar = np.column_stack([v[t - k] for k in lags] + [np.ones(len(t))]) @ coef
+        out = {}
+        for name, pred in (("persistence", v[t - 1]), ("cycle_11y", v[t - 11]),
+                           ("train_mean", np.full(len(t), self.mean)), (f"ar{ar_order}", ar)):
+            out.update({f"{name}_{k}": e for k, e in forecast_errors(pred, v[t]).items()})
+        return out
+
+
 def forecast_errors(pred, true):
     """{"mae": ..., "rmse": ...} of two equal-length arrays."""
     err = np.asarray(pred, float) - np.asarray(true, float)
