@@ -5,6 +5,7 @@ Scripts import this as `from _common import ...` (examples/ is on sys.path when 
 and the tests put it there).
 """
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -79,3 +80,19 @@ def report(args, metrics):
         for k, v in metrics.items():
             print(f"  {k:<{width}}  {v:.4f}" if isinstance(v, float) else f"  {k:<{width}}  {v}")
     return metrics
+
+
+@contextlib.contextmanager
+def kernel_threads(n):
+    """Run the block with `n` fastrnn kernel threads, then restore the previous count.
+
+    Used around batch-1 decoding: on this commit the float32 engine with 2 threads gives wrong
+    outputs for a batch of ONE sequence with hidden size >= ~96 (a race, see the examples
+    branch's report); one thread is exact."""
+    import fastrnn
+    old = fastrnn.get_num_threads()
+    fastrnn.set_num_threads(n)
+    try:
+        yield
+    finally:
+        fastrnn.set_num_threads(old)
