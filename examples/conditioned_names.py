@@ -49,17 +49,17 @@ def main(argv=None):
         print("equivalent command: none for training (`fastrnn sample CHECKPOINT --condition "
               "class` samples from a saved ConditionedGenerator)")
     timer = Timer()
-    found = identifiers(stdlib_sources(120 if args.quick else 10_000, seed=args.seed))
+    found = identifiers(stdlib_sources(80 if args.quick else 10_000, seed=args.seed))
     alphabet = sorted({c for names in found.values() for name in names for c in name})
     stoi = {c: i + 2 for i, c in enumerate(alphabet)}               # 0 <bos>, 1 <eos>
     encode = lambda name: [stoi[c] for c in name]                   # noqa: E731
     split = {kind: split_indices(len(found[kind]), 0.15, args.seed) for kind in KINDS}
     train_names = [(found[k][i], c) for c, k in enumerate(KINDS) for i in split[k][0]]
-    train_set = batches_by_length([n for n, _ in train_names], [c for _, c in train_names], encode, 32,
+    train_set = batches_by_length([n for n, _ in train_names], [c for _, c in train_names], encode, 64,
                                   args.seed)
     test_sets = {k: batches_by_length([found[k][i] for i in split[k][1]], [c] * len(split[k][1]),
                                       encode, 256, 0) for c, k in enumerate(KINDS)}
-    epochs = 4 if args.quick else 15
+    epochs = 3 if args.quick else 10
     metrics = {}
     for label, classes in (("conditioned", len(KINDS)), ("unconditioned", 1)):
         model = fastrnn.ConditionedGenerator(len(alphabet) + 2, num_classes=classes, hidden_size=128,

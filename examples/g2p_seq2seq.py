@@ -68,7 +68,7 @@ def main(argv=None):
     tr, te = split_indices(len(pairs), 2000 / len(pairs), args.seed)
     train_pairs, test_pairs = [pairs[i] for i in tr], [pairs[i] for i in te]
     if args.quick:
-        train_pairs, test_pairs = train_pairs[::16], test_pairs[:200]
+        train_pairs, test_pairs = train_pairs[::16], test_pairs[:150]
     show_command(args, "fastrnn train --task seq2seq {data} --level word --cell lstm --hidden 128 "
                        "--embed 64 --batch 64 --epochs 1 --beam 4   (source: letters separated by spaces)",
                  lambda: [f"{' '.join(w)}\t{' '.join(ph)}" for w, ph in pairs])
@@ -89,7 +89,7 @@ def main(argv=None):
         words, idx, lengths = batch
         ys, y_lengths = fastrnn.pad_sequences([tgt[i] for i in idx])
         return model.forward((words, lengths, ys, y_lengths), train=train)
-    seconds = train(model, batches, epochs=5 if args.quick else 1, lr=3e-3, args=args, forward=forward)
+    seconds = train(model, batches, epochs=3 if args.quick else 1, lr=3e-3, args=args, forward=forward)
 
     words, refs = [w for w, _ in test_pairs], [p for _, p in test_pairs]
     test_src, test_len = fastrnn.pad_sequences([[src_id[c] for c in w] for w in words])
