@@ -86,9 +86,10 @@ def report(args, metrics):
 def kernel_threads(n):
     """Run the block with `n` fastrnn kernel threads, then restore the previous count.
 
-    Used around batch-1 decoding: on this commit the float32 engine with 2 threads gives wrong
-    outputs for a batch of ONE sequence with hidden size >= ~96 (a race, see the examples
-    branch's report); one thread is exact."""
+    Used around step-by-step decoding of few sequences: on this commit the float32 engine with
+    2 threads gives wrong outputs (errors ~0.1-0.5, varying run to run: a race) for `step` on
+    fewer than 8 sequences and for `forward` on one sequence with hidden size >= ~96; with one
+    thread it is exact (see the examples branch's report)."""
     import fastrnn
     old = fastrnn.get_num_threads()
     fastrnn.set_num_threads(n)

@@ -35,7 +35,9 @@ from fastrnn.train.callbacks import Callback, StateCarry
 def interleaved_split(ids, batch_size, seq_len, train_frac=0.95):
     """char-rnn's windows: ([(x, y) train windows], [(x, y) validation windows]), each (B, T).
 
-    y is x shifted by one, the last target wrapping to the first id (as char-rnn's ydata)."""
+    y is x shifted by one, the last target wrapping to the first id (as char-rnn's ydata).
+    Written here because fastrnn.data has no interleaved split yet (the CLI's `--split
+    interleaved` is being added separately)."""
     n = len(ids) - len(ids) % (batch_size * seq_len)
     if n == 0:
         raise ValueError(f"ids: {len(ids)} tokens are fewer than one window of "

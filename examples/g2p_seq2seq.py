@@ -96,7 +96,7 @@ def main(argv=None):
     decode = lambda ids: [phones[i] for i in ids]                       # noqa: E731
     greedy = [decode(y) for k in range(0, len(words), 256)
               for y in model.greedy(test_src[k:k + 256], test_len[k:k + 256], max_len=30)]
-    with kernel_threads(1):          # beams start from a batch of one: see kernel_threads
+    with kernel_threads(1):          # steps of at most 4 beams: see kernel_threads
         beam = [decode(y) for y, _ in model.beam_search(test_src, test_len, beam_width=args.beam,
                                                         max_len=30)]
     metrics = {}
