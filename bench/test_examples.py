@@ -61,4 +61,4 @@ def test_conditioned_names():
 @pytest.mark.skipif(not os.path.exists(CORPUS), reason="needs ../shared/data/tinyshakespeare.txt")
 def test_charrnn_shakespeare(tmp_path):
     m = run("charrnn_shakespeare", CORPUS, "--out", str(tmp_path))
-    assert m["best_val_loss"] <= 1.45          # char-rnn publishes 1.3950 at epoch 30
+    assert m["final_val_loss"] <= 1.40         # char-rnn publishes 1.3950 at epoch 30
