@@ -5,7 +5,6 @@ Scripts import this as `from _common import ...` (examples/ is on sys.path when 
 and the tests put it there).
 """
 import argparse
-import contextlib
 import importlib
 import json
 import os
@@ -81,20 +80,3 @@ def report(args, metrics):
         for k, v in metrics.items():
             print(f"  {k:<{width}}  {v:.4f}" if isinstance(v, float) else f"  {k:<{width}}  {v}")
     return metrics
-
-
-@contextlib.contextmanager
-def kernel_threads(n):
-    """Run the block with `n` fastrnn kernel threads, then restore the previous count.
-
-    Used around step-by-step decoding of few sequences: on this commit the float32 engine with
-    2 threads gives wrong outputs (errors ~0.1-0.5, varying run to run: a race) for `step` on
-    fewer than 8 sequences and for `forward` on one sequence with hidden size >= ~96; with one
-    thread it is exact (see the examples branch's report)."""
-    import fastrnn
-    old = fastrnn.get_num_threads()
-    fastrnn.set_num_threads(n)
-    try:
-        yield
-    finally:
-        fastrnn.set_num_threads(old)

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from _common import Timer, kernel_threads, parser, report
+from _common import Timer, parser, report
 from _data import identifiers, split_indices, stdlib_sources, train
 
 import fastrnn
@@ -84,8 +84,7 @@ def main(argv=None):
 
 def sample_names(model, kind, alphabet, seed, count=6):
     """`count` names sampled (temperature 0.8) for one kind, each cut at its <eos>."""
-    with kernel_threads(1):          # a step of a few sequences: see kernel_threads
-        ids = model.generate(np.full(count, kind), 30, temperature=0.8, seed=seed)
+    ids = model.generate(np.full(count, kind), 30, temperature=0.8, seed=seed)
     names = []
     for row in ids.tolist():
         row = row[:row.index(EOS)] if EOS in row else row

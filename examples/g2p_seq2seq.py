@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from _common import Timer, kernel_threads, parser, report, show_command
+from _common import Timer, parser, report, show_command
 from _data import g2p_pairs, split_indices, train
 
 import fastrnn
@@ -96,9 +96,8 @@ def main(argv=None):
     decode = lambda ids: [phones[i] for i in ids]                       # noqa: E731
     greedy = [decode(y) for k in range(0, len(words), 256)
               for y in model.greedy(test_src[k:k + 256], test_len[k:k + 256], max_len=30)]
-    with kernel_threads(1):          # steps of at most 4 beams: see kernel_threads
-        beam = [decode(y) for y, _ in model.beam_search(test_src, test_len, beam_width=args.beam,
-                                                        max_len=30)]
+    beam = [decode(y) for y, _ in model.beam_search(test_src, test_len, beam_width=args.beam,
+                                                    max_len=30)]
     metrics = {}
     for name, hyps in (("greedy", greedy), (f"beam{args.beam}", beam),
                        ("suffix_neighbour", suffix_neighbour(train_pairs, words))):

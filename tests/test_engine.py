@@ -147,17 +147,19 @@ def test_stacks_give_the_same_bits_for_every_schedule(cls, L, bi, dropout, T, B,
 def test_steps_of_a_few_sequences_are_exact_on_every_thread_count():
     """Regression: below 8 rows the input projection's product reads W in place, its columns
     shared out -- it once started before every member had written its bias rows (wrong `step`
-    outputs at 2 threads, varying run to run)."""
+    and short-sequence outputs at 2 threads, varying run to run)."""
     import fastrnn
     for H, B in ((64, 2), (64, 7), (200, 1), (512, 3)):
         layer = fastrnn.LSTM(30, H, num_layers=2, dtype="float32", seed=1)
         x = np.random.default_rng(B).standard_normal((B, 30)).astype(np.float32)
+        xs = np.random.default_rng(H).standard_normal((3, 1, 30)).astype(np.float32)  # 3 rows
         _kernels.set_num_threads(1)
-        want = layer.step(x)[0]
+        want, want_seq = layer.step(x)[0], layer.forward(xs, train=False)[0]
         _kernels.set_num_threads(2)
         try:
             for _ in range(20):
                 assert np.array_equal(layer.step(x)[0], want), (H, B)
+                assert np.array_equal(layer.forward(xs, train=False)[0], want_seq), H
         finally:
             _kernels.set_num_threads(None)
 
