@@ -82,10 +82,11 @@ static void F(my_cols)(const frnn_par *par, const frnn_ctx *cx, int n, int *c0, 
 
 /* out (rows, GH) = x (rows, I) @ W_ih^T + bias (x itself when W_ih is NULL), where bias = b_ih + b_hh
  * on the columns [0, fold_hh) and b_ih alone after (GRU keeps b_hn inside r * (W_hn h + b_hn)).
- * This is the input projection of all T steps in one product. */
+ * The input projection of all T steps in one product, or of a wavefront's chunk (packed_ih:
+ * W_ih^T packed once for every chunk, float32 engine; NULL: the product packs for itself). */
 static void F(input_projection)(const frnn_par *par, const frnn_ctx *cx, size_t rows, int GH, int I,
                                 const REAL *x, const REAL *W_ih, const REAL *b_ih, const REAL *b_hh,
-                                int fold_hh, REAL *out)
+                                int fold_hh, const float *packed_ih, REAL *out)
 {
     const size_t r0 = rows * par->tid / par->nth, r1 = rows * (par->tid + 1) / par->nth;
     if (r1 > r0) {
@@ -102,7 +103,11 @@ static void F(input_projection)(const frnn_par *par, const frnn_ctx *cx, size_t 
     }
     frnn_sync(par);               /* every bias row is written before any member adds to it */
     if (W_ih == NULL) return;
-    /* out = x @ W_ih.T + out */
+    /* out = x @ W_ih.T + out (W_ih^T packed once for all chunks: frnn_kpk_pack) */
+#if FRNN_F32
+    if (packed_ih) { frnn_kpk_mul(par, packed_ih, I, GH, (int)rows, x, I, out, GH, 1); return; }
+#endif
+    (void)packed_ih;
     F(prod)(par, cx, rows, GH, I, x, I, 0, W_ih, I, 1, 1, out, GH);
 }
 

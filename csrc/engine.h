@@ -77,6 +77,14 @@ typedef struct {
 size_t frnn_team_gemm_floats(int N);
 void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack);
 
+/* op(W) (K, N) packed once, in blocks of FRNN_KC rows of K as frnn_team_gemm packs them, for a
+ * product repeated on new rows (a wavefront's chunks): frnn_kpk_mul gives frnn_team_gemm's bits
+ * for >= FRNN_SMALL_M rows without packing again. Rows are shared out; ends with a barrier. */
+size_t frnn_kpk_floats(int K, int N);
+void frnn_kpk_pack(float *mem, int K, int N, const float *W, size_t ldw, int trans_w);
+void frnn_kpk_mul(const frnn_par *par, const float *mem, int K, int N, int M, const float *A,
+                  size_t lda, float *C, size_t ldc, int beta);
+
 /* The same product as a task of its own (allocates its pack buffer); returns 0, or -1 when the
  * buffer cannot be allocated (then nothing was computed). */
 int frnn_engine_gemm(int nth, const frnn_gemm_args *g);

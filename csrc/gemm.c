@@ -244,6 +244,38 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
     free(apk);
 }
 
+size_t frnn_kpk_floats(int K, int N)
+{
+    size_t n = 0;
+    for (int k0 = 0; k0 < K; k0 += FRNN_KC) n += frnn_pk_floats(K - k0 < FRNN_KC ? K - k0 : FRNN_KC, N, N);
+    return n;
+}
+
+void frnn_kpk_pack(float *mem, int K, int N, const float *W, size_t ldw, int trans_w)
+{
+    for (int k0 = 0; k0 < K; k0 += FRNN_KC) {
+        frnn_pk blk;
+        frnn_pk_init(&blk, K - k0 < FRNN_KC ? K - k0 : FRNN_KC, N, N, mem);
+        frnn_pk_pack(&blk, W, ldw, trans_w, k0, 0, blk.panels);
+        mem += frnn_pk_floats(blk.K, N, N);
+    }
+}
+
+void frnn_kpk_mul(const frnn_par *par, const float *mem, int K, int N, int M, const float *A,
+                  size_t lda, float *C, size_t ldc, int beta)
+{
+    int m0, m1;
+    frnn_split(M, FRNN_MR, par->tid, par->nth, &m0, &m1);
+    for (int k0 = 0; k0 < K && m1 > m0; k0 += FRNN_KC) {
+        frnn_pk blk;
+        frnn_pk_init(&blk, K - k0 < FRNN_KC ? K - k0 : FRNN_KC, N, N, (float *)mem);
+        frnn_pk_mul(&blk, 0, blk.panels, m1 - m0, A + (size_t)m0 * lda + k0, lda, 1,
+                    C + (size_t)m0 * ldc, ldc, beta || k0 > 0);
+        mem += frnn_pk_floats(blk.K, N, N);
+    }
+    frnn_sync(par);
+}
+
 typedef struct {
     const frnn_gemm_args *g;
     float *pack;

@@ -144,22 +144,36 @@ static void F(stack_task)(void *arg, const frnn_par *par)
     else F(stack_layers)(sr, par);
 }
 
+/* Steps at most this big (2 * B * G * H * P flops) run as a wavefront by default. Measured on a
+ * 2-core Zen 3 (docs/performance.md): quiet, the wavefront is 1.04-1.17x the per-step split
+ * below this and 0.85-0.93x above it (a split step of that size already keeps both members busy
+ * between barriers); with neighbours stealing cores, it is 1.2-3x faster at every size tried,
+ * because no member ever waits at a barrier for a descheduled one. */
+#define FRNN_WAVE_STEP_FLOPS 16e6
+
 /* The wavefront for a unidirectional stack on nth members: worth it with 2+ layers and 2+ members
- * (no barrier between the layers' steps; the cost is one chunk of fill and drain per layer).
- * FASTRNN_WAVEFRONT=0/1 forces the choice (for A/B runs). */
+ * (no barrier between the layers' steps; the cost is one chunk of fill and drain per layer) when
+ * the steps are small. FASTRNN_WAVEFRONT=0/1 forces the choice (for A/B runs). */
 static int F(wavefront)(const frnn_stack *st, int nth)
 {
     const char *env = getenv("FASTRNN_WAVEFRONT");
     if (st->D != 1 || st->L < 2 || nth < 2 || st->dims[0].T < 2) return 0;
     if (env && *env) return env[0] != '0';
-    return 1;
+    double most = 0;
+    for (int k = 0; k < st->L; k++) {
+        const frnn_dims *d = &st->dims[k];
+        const double flops = 2.0 * d->B * frnn_gates(d->cell) * d->H * d->P;
+        most = flops > most ? flops : most;
+    }
+    return most <= FRNN_WAVE_STEP_FLOPS;
 }
 
-/* Steps per chunk of a wavefront: enough rows for an efficient input product, few enough steps
- * that the fill and drain stay short. */
+/* Steps per chunk of a wavefront: few enough that the fill and drain stay short, and at least
+ * FRNN_SMALL_M rows, so that a chunk's products take the same path (and give the same bits) as
+ * the whole sequence's. */
 static int F(chunk_steps)(const frnn_dims *d)
 {
-    const int by_rows = (32 + d->B - 1) / d->B, by_fill = (d->T + 15) / 16;
+    const int by_rows = (FRNN_SMALL_M + d->B - 1) / d->B, by_fill = (d->T + 15) / 16;
     const int s = by_rows > by_fill ? by_rows : by_fill;
     return s < d->T ? s : d->T;
 }
@@ -184,9 +198,10 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
     F(job) *jobs = malloc(sizeof *jobs * n);
     F(link) *links = malloc(sizeof *links * n);
     void **blocks = calloc(n, sizeof *blocks);
+    float **packed = calloc(n, sizeof *packed);
     int *progress = malloc(sizeof *progress * L);
-    if (!cx || !jobs || !links || !blocks || !progress) {
-        free(cx), free(jobs), free(links), free(blocks), free(progress);
+    if (!cx || !jobs || !links || !blocks || !progress || !packed) {
+        free(cx), free(jobs), free(links), free(blocks), free(progress), free(packed);
         return -1;
     }
     sr.jobs = jobs;
@@ -217,11 +232,21 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
         if (wave) {
             jobs[i].chunk = F(chunk_steps)(d);
             if (back ? k > 0 && bf->dx : k < L - 1) jobs[i].out = &progress[k];
+#if FRNN_F32
+            /* the chunks' products reuse one packing of W_ih (else each chunk packs it again);
+             * without the memory they pack for themselves */
+            const int GH = frnn_gates(d->cell) * d->H, K = back ? GH : d->In, N = back ? d->In : GH;
+            const int needs = cx[i].engine && bf->W_ih && d->T > jobs[i].chunk && (!back || jobs[i].out);
+            if (needs && (packed[i] = malloc(sizeof(float) * frnn_kpk_floats(K, N))) != NULL) {
+                frnn_kpk_pack(packed[i], K, N, bf->W_ih, d->In, !back);
+                jobs[i].packed_ih = packed[i];
+            }
+#endif
         }
     }
     frnn_team_run(nth, F(stack_task), &sr);
-    for (int i = 0; i < n; i++) free(blocks[i]);
-    free(cx), free(jobs), free(links), free(blocks), free(progress);
+    for (int i = 0; i < n; i++) free(blocks[i]), free(packed[i]);
+    free(cx), free(jobs), free(links), free(blocks), free(progress), free(packed);
     return 0;
 }
 

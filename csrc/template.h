@@ -119,6 +119,8 @@ typedef struct {
                                 produced (backward) together: T outside a wavefront */
     const F(link) *in;       /* wavefront: where the input rows come from (NULL: all there) */
     int *out;                /* wavefront: this run's progress, read by the next layer (NULL: none) */
+    const float *packed_ih;  /* wavefront, float32 engine: op(W_ih) packed once for the chunks'
+                                products (forward W_ih^T, backward W_ih; frnn_kpk_pack), or NULL */
 } F(job);
 
 /* Prepare a cell's forward or backward run: the job (one chunk, no links), its operands, the
@@ -171,7 +173,7 @@ static void F(chunk_forward)(const frnn_par *par, const F(job) *jb, int t, int f
     const size_t r0 = (size_t)t * d->B;
     F(arrive)(par, jb->in, t, t1, d->B, 1);
     F(input_projection)(par, jb->cx, (size_t)(t1 - t) * d->B, GH, d->In, (const REAL *)bf->x + r0 * d->In,
-                        bf->W_ih, bf->b_ih, bf->b_hh, fold, gates + r0 * GH);
+                        bf->W_ih, bf->b_ih, bf->b_hh, fold, jb->packed_ih, gates + r0 * GH);
 }
 
 /* Forward, after step t and its barrier: report a finished chunk to the layer above. */
@@ -197,8 +199,15 @@ static void F(backward_done)(const frnn_par *par, const F(job) *jb, int t, const
     if (jb->out == NULL || t % jb->chunk) return;
     const int GH = frnn_gates(d->cell) * d->H, t1 = d->T - t > jb->chunk ? t + jb->chunk : d->T;
     const size_t r0 = (size_t)t * d->B;
-    F(prod)(par, jb->cx, (size_t)(t1 - t) * d->B, d->In, GH, dG + r0 * GH, GH, 0,
-            (const REAL *)bf->W_ih, d->In, 0, 0, (REAL *)bf->dx + r0 * d->In, d->In);
+    const size_t rows = (size_t)(t1 - t) * d->B;
+#if FRNN_F32
+    if (jb->packed_ih)
+        frnn_kpk_mul(par, jb->packed_ih, GH, d->In, (int)rows, dG + r0 * GH, GH, (REAL *)bf->dx + r0 * d->In,
+                     d->In, 0);
+    else
+#endif
+    F(prod)(par, jb->cx, rows, d->In, GH, dG + r0 * GH, GH, 0, (const REAL *)bf->W_ih, d->In, 0, 0,
+            (REAL *)bf->dx + r0 * d->In, d->In);
     frnn_sync(par);                         /* (the BLAS path's product has no barrier of its own) */
     if (par->tid == 0) frnn_publish(par, jb->out, t);
 }
