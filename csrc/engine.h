@@ -21,7 +21,7 @@ enum { FRNN_ISA_NONE = 0, FRNN_ISA_AVX2 = 2, FRNN_ISA_AVX512 = 3 };
 
 #define FRNN_MR 6          /* rows per micro-kernel call */
 #define FRNN_KC 256        /* depth of one packed block in frnn_team_gemm */
-#define FRNN_MC 192        /* rows per cache block in frnn_team_gemm (a multiple of FRNN_MR) */
+#define FRNN_MC 96         /* rows per cache block in frnn_team_gemm (a multiple of FRNN_MR) */
 #define FRNN_SMALL_M 8     /* frnn_team_gemm reads W directly (no packing) below this many rows */
 
 /* The best ISA this CPU supports, and the active one (FASTRNN_ISA=avx512|avx2|none at first

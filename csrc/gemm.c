@@ -206,10 +206,11 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
         return;
     }
     panel_fn run = panel_kernel(frnn_nr());
-    /* this member's copy of its block of A, in tiles of FRNN_MR rows interleaved by k (BLIS's
-     * layout): the kernel's broadcasts then read one contiguous run per k whatever A's strides
-     * (A^T read in place strides through a page per k); the values and the order of the sums
-     * are the same either way */
+    /* this member's copy of its block of A (rows x FRNN_KC, row-major): the kernels then read
+     * it as contiguous rows whatever A's strides (A^T read in place strides through a page per
+     * k); the values and the order of the sums are the same either way. (Tiles of 6 rows
+     * interleaved by k, BLIS's layout, measured no faster here: the kernel's path for csa == 1
+     * is the tighter loop.) */
     float *apk = m1 > m0 ? malloc(sizeof(float) * FRNN_MC * FRNN_KC) : NULL;
     for (int k0 = 0; k0 < g->K; k0 += FRNN_KC) {
         frnn_pk blk;
@@ -226,14 +227,13 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
             const float *a = A + (size_t)i0 * g->rsa;
             size_t rsa = g->rsa, csa = g->csa, tsa = FRNN_MR * rsa;
             if (apk != NULL) {
-                for (int t0 = 0; t0 < rows; t0 += FRNN_MR) {
-                    const int r = rows - t0 < FRNN_MR ? rows - t0 : FRNN_MR;
-                    float *dst = apk + (size_t)t0 * blk.K;
-                    const float *src = a + (size_t)t0 * rsa;
+                if (rsa == 1)           /* A^T: read along its rows */
                     for (int k = 0; k < blk.K; k++)
-                        for (int i = 0; i < r; i++) dst[(size_t)k * FRNN_MR + i] = src[(size_t)i * rsa + (size_t)k * csa];
-                }
-                a = apk, rsa = 1, csa = FRNN_MR, tsa = (size_t)FRNN_MR * blk.K;
+                        for (int i = 0; i < rows; i++) apk[(size_t)i * blk.K + k] = a[(size_t)k * csa + i];
+                else
+                    for (int i = 0; i < rows; i++)
+                        for (int k = 0; k < blk.K; k++) apk[(size_t)i * blk.K + k] = a[(size_t)i * rsa + (size_t)k * csa];
+                a = apk, rsa = blk.K, csa = 1, tsa = (size_t)FRNN_MR * blk.K;
             }
             for (int p = 0; p < blk.panels; p++)
                 run(rows, blk.K, a, rsa, csa, tsa, blk.data + (size_t)p * blk.K * blk.nr,
