@@ -19,18 +19,9 @@ from _common import Timer, parser, report, show_command
 from _data import g2p_pairs, split_indices, train
 
 import fastrnn
+from fastrnn.tasks.metrics import edit_distance   # the one `fastrnn evaluate` uses
 
 BOS, EOS = "<s>", "</s>"
-
-
-def edit_distance(a, b):
-    """Levenshtein distance between two sequences (insertions, deletions, substitutions cost 1)."""
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
-    return row[-1]
 
 
 def error_rates(hyps, refs):
