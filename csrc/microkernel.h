@@ -13,7 +13,12 @@
                                       const float *P, float *C, size_t ldc, int width, int acc)    \
     {                                                                                              \
         VEC c0[MR], c1[MR];                                                                        \
-        for (int i = 0; i < MR; i++) c0[i] = c1[i] = VZERO();                                      \
+        for (int i = 0; i < MR; i++) {                                                             \
+            c0[i] = c1[i] = VZERO();                                                               \
+            /* the C tile is read and written after the k loop: fetch it meanwhile */              \
+            __builtin_prefetch(C + (size_t)i * ldc, 1, 3);                                         \
+            __builtin_prefetch(C + (size_t)i * ldc + 2 * VL - 1, 1, 3);                            \
+        }                                                                                          \
         for (int k = 0; k < K; k++) {                                                              \
             const VEC w0 = VLOAD(P + (size_t)k * 2 * VL), w1 = VLOAD(P + (size_t)k * 2 * VL + VL); \
             const float *a = A + (size_t)k * csa;                                                  \
