@@ -40,13 +40,6 @@ static void F(move_rows)(const frnn_par *par, REAL *dst, int ldd, const REAL *sr
     }
 }
 
-/* rows (n values) *= mask, this member's share. */
-static void F(apply_mask)(const frnn_par *par, REAL *rows, const REAL *mask, size_t n)
-{
-    const size_t i1 = n * (par->tid + 1) / par->nth;
-    for (size_t i = n * par->tid / par->nth; i < i1; i++) rows[i] *= mask[i];
-}
-
 typedef struct {
     const frnn_stack *st;
     F(job) *jobs;            /* L * D */
@@ -55,11 +48,11 @@ typedef struct {
     frnn_bar whole[FRNN_MAX_GROUPS];    /* per group: all its members, between tasks */
 } F(stack_run);
 
-/* Members [first, first + n) of par's task form group g of G. */
-static void F(group_of)(const frnn_par *par, int G, int g, int *first, int *n)
+/* Members [first, first + n) of nth form group g of G. */
+static void F(group_of)(int nth, int G, int g, int *first, int *n)
 {
-    *first = par->nth * g / G;
-    *n = par->nth * (g + 1) / G - *first;
+    *first = nth * g / G;
+    *n = nth * (g + 1) / G - *first;
 }
 
 /* Run job i on the first members of group g (as many as its context asked for), then sync the
@@ -82,8 +75,8 @@ static void F(stack_layers)(F(stack_run) *sr, const frnn_par *par)
 {
     const int L = sr->st->L, G = sr->groups;
     int g = 0, first, n;
-    while (g + 1 < G && par->tid >= par->nth * (g + 1) / G) g++;
-    F(group_of)(par, G, g, &first, &n);
+    F(group_of)(par->nth, G, g, &first, &n);
+    while (par->tid >= first + n) F(group_of)(par->nth, G, ++g, &first, &n);     /* this member's */
     for (int s = 0; s < L; s++) {
         const int k = sr->backward ? L - 1 - s : s;
         if (k % G == g) F(run_job)(sr, k, par, g, first, n);
@@ -111,7 +104,7 @@ static void F(stack_directions)(F(stack_run) *sr, const frnn_par *par)
         for (int dir = 0; dir < 2; dir++) {
             int first = 0, n = par->nth;
             if (G == 2) {
-                F(group_of)(par, 2, dir, &first, &n);
+                F(group_of)(par->nth, 2, dir, &first, &n);
                 if (par->tid < first || par->tid >= first + n) continue;   /* the other half's */
             }
             const int g = G == 2 ? dir : 0;
@@ -215,8 +208,9 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
             bf->dy = st->grads ? st->grads[k + 1] : NULL, bf->dx = st->grads ? st->grads[k] : NULL;
         }
         /* the members of the job's group: a direction's half, a wavefront layer's group, or all */
-        const int G = sr.groups, g = D == 2 ? i % 2 : k % G;
-        cx[i] = F(ctx_start)(blas, d, G > 1 ? nth * (g + 1) / G - nth * g / G : nth);
+        int first, members;
+        F(group_of)(nth, sr.groups, D == 2 ? i % 2 : k % sr.groups, &first, &members);
+        cx[i] = F(ctx_start)(blas, d, members);
         blocks[i] = F(job_start)(&jobs[i], &cx[i], d, bf, train, back);
         if (D != 1) continue;
         /* the rows arriving from the neighbour: layer k - 1's output (forward) or layer k + 1's

@@ -149,16 +149,22 @@ static void *F(job_start)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const fr
     return block;
 }
 
+/* rows (n values) *= mask (inverted dropout), this member's share. */
+static void F(apply_mask)(const frnn_par *par, REAL *rows, const REAL *mask, size_t n)
+{
+    const size_t i1 = n * (par->tid + 1) / par->nth;
+    for (size_t i = n * par->tid / par->nth; i < i1; i++) rows[i] *= mask[i];
+}
+
 /* The rows of steps [t0, t1) of a link have arrived: wait for their producer, then multiply in
- * the dropout mask (each member its share of the rows). */
+ * the dropout mask. */
 static void F(arrive)(const frnn_par *par, const F(link) *in, int t0, int t1, int B, int forward)
 {
     if (in == NULL) return;
     if (in->progress) frnn_wait_for(par, in->progress, forward ? t1 : t0, forward);
     if (in->mask == NULL) return;
-    const size_t first = (size_t)t0 * B * in->width, n = (size_t)(t1 - t0) * B * in->width;
-    const size_t i1 = first + n * (par->tid + 1) / par->nth;
-    for (size_t i = first + n * par->tid / par->nth; i < i1; i++) in->rows[i] *= in->mask[i];
+    const size_t first = (size_t)t0 * B * in->width;
+    F(apply_mask)(par, in->rows + first, in->mask + first, (size_t)(t1 - t0) * B * in->width);
     frnn_sync(par);
 }
 
@@ -208,7 +214,7 @@ static void F(backward_done)(const frnn_par *par, const F(job) *jb, int t, const
 #endif
     F(prod)(par, jb->cx, rows, d->In, GH, dG + r0 * GH, GH, 0, (const REAL *)bf->W_ih, d->In, 0, 0,
             (REAL *)bf->dx + r0 * d->In, d->In);
-    frnn_sync(par);                         /* (the BLAS path's product has no barrier of its own) */
+    /* both products end with a barrier on the engine; the BLAS path has one member */
     if (par->tid == 0) frnn_publish(par, jb->out, t);
 }
 

@@ -80,8 +80,11 @@ def test_lm_gradients_match_finite_differences(V, kw):
 
 @pytest.mark.parametrize("engine", [False, True], ids=["blas", "engine"])
 def test_an_old_training_run_resumes_to_the_same_parameters(engine):
-    """Bit-identical on the BLAS path the old run used; the float32 engine sums in another order,
-    so there it is the same run up to float32 rounding."""
+    """The old run continues to the parameters it reached when it was written: on the BLAS path to
+    float32 rounding only (OpenBLAS picks its kernels by CPU -- the fixture was written with its
+    Haswell kernels on a Zen 3; on an AVX-512 CPU its SkylakeX kernels sum in another order: 3e-8
+    apart), on the float32 engine, which sums in its own order, within a looser bound. That a
+    resume is bit-identical to an uninterrupted run on one machine is tested in test_train.py."""
     from fastrnn import _kernels
     from fastrnn.data import Vocab, split
     from fastrnn.train import Trainer
@@ -99,7 +102,7 @@ def test_an_old_training_run_resumes_to_the_same_parameters(engine):
     if engine and _kernels.engine_info()["path"] == "engine":
         np.testing.assert_allclose(trainer.model.params, expected, rtol=1e-4, atol=1e-5)
     else:
-        np.testing.assert_array_equal(trainer.model.params, expected)
+        np.testing.assert_allclose(trainer.model.params, expected, rtol=1e-5, atol=1e-7)
 
 
 def test_lm_load_state_dict_is_all_or_nothing():

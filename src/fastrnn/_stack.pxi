@@ -49,7 +49,7 @@ cdef class _Stack:
         free(self.st.grads)
         free(self.st.masks)
 
-    cdef void setup(self, list layers, int L, int D, acts, grads, masks, threads) except *:
+    cdef void setup(self, list layers, int L, int D, acts, grads, masks) except *:
         cdef _Layer first = layers[0]
         cdef _Layer lay
         cdef int i, n = L * D
@@ -85,9 +85,7 @@ cdef class _Stack:
         for k in range(L):
             m = masks[k] if masks is not None and k > 0 else None
             self.st.masks[k] = _ptr(self.hold(_check(f"masks[{k}]", m, dt, (T, B, D * P), optional=True)))
-        if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 0:
-            raise ValueError(f"threads: expected a non-negative integer, got {threads!r}")
-        self.st.threads = min(int(threads), 256)
+        self.st.threads = first.buf.threads     # checked by each layer's set_threads
 
     cdef object hold(self, a):
         self.keep.append(a)
@@ -146,7 +144,7 @@ def stack_forward(cell, params, acts, *, directions=1, train=False, tapes, h0=No
                                      lengths, tapes[i] if train else None,
                                      None if train else tapes[i], y, h_T[i], c_T[i], packed[i], threads))
     cdef _Stack s = _Stack()
-    s.setup(layers, L, D, acts, None, masks, threads)
+    s.setup(layers, L, D, acts, None, masks)
     s.run(False, train)
 
 
@@ -188,5 +186,5 @@ def stack_backward(cell, params, acts, grads, *, directions=1, tapes, h0=None, c
                                       W_hr, lengths, dy, dh_T[i], dc_T[i], dx, dh0[i], dc0[i],
                                       param_grads[i], dx is not None, threads))
     cdef _Stack s = _Stack()
-    s.setup(layers, L, D, acts, grads, masks, threads)
+    s.setup(layers, L, D, acts, grads, masks)
     s.run(True, True)
