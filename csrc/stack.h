@@ -238,7 +238,11 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
 #endif
         }
     }
-    frnn_team_run(nth, F(stack_task), &sr);
+    /* jobs that all asked for one member (steps too small to repay a barrier) run on the caller:
+     * no worker to wake */
+    int busiest = 0;
+    for (int i = 0; i < n; i++) busiest = cx[i].nth > busiest ? cx[i].nth : busiest;
+    frnn_team_run(sr.groups == 1 && busiest <= 1 ? 1 : nth, F(stack_task), &sr);
     for (int i = 0; i < n; i++) free(blocks[i]), free(packed[i]);
     free(cx), free(jobs), free(links), free(blocks), free(progress), free(packed);
     return 0;

@@ -2,13 +2,15 @@
  *
  * Waiting is spin-then-sleep: a member first spins on an atomic (cheap when the others arrive
  * within microseconds, as they do between the time steps of one kernel call), then sleeps on a
- * condition variable so that an idle team costs no CPU. Workers go back to sleep within ~50 us
- * of a task, unlike a BLAS thread pool that keeps spinning and steals the core from the caller.
+ * condition variable so that an idle team costs no CPU. An idle worker spins for the next job
+ * for FASTRNN_SPIN_US (default 200 us; 0: sleep at once) and then sleeps, unlike a BLAS or
+ * OpenMP thread pool that keeps spinning for milliseconds and steals the core from the caller.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include "team.h"
 
@@ -48,16 +50,58 @@ static inline void cpu_relax(void)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
 
-/* Spin until *p != old, then sleep on cv until it is. */
-static void wait_change(frnn_team *tm, const unsigned *p, unsigned old, pthread_cond_t *cv)
+#ifndef FRNN_IDLE_SPIN_US
+#define FRNN_IDLE_SPIN_US 200      /* how long an idle worker keeps spinning for the next job */
+#endif
+static long IDLE_SPIN_NS = -1;     /* FASTRNN_SPIN_US or the default, read once */
+
+static long idle_spin_ns(void)
+{
+    long ns = LOAD(&IDLE_SPIN_NS);
+    if (ns < 0) {
+        const char *env = getenv("FASTRNN_SPIN_US");
+        char *end;
+        long us = env && *env ? strtol(env, &end, 10) : FRNN_IDLE_SPIN_US;
+        if (env && *env && (*end != '\0' || us < 0)) us = FRNN_IDLE_SPIN_US;
+        ns = (us > 1000000 ? 1000000 : us) * 1000;
+        STORE(&IDLE_SPIN_NS, ns);
+    }
+    return ns;
+}
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Spin until *p != old -- FRNN_SPINS pauses, then on for `spin_ns` more nanoseconds -- then sleep
+ * on cv until it is. */
+static void wait_change_for(frnn_team *tm, const unsigned *p, unsigned old, pthread_cond_t *cv,
+                            long spin_ns)
 {
     for (int i = 0; i < FRNN_SPINS; i++) {
         if (LOAD(p) != old) return;
         cpu_relax();
     }
+    if (spin_ns > 0) {
+        const long long end = now_ns() + spin_ns;
+        do {
+            for (int i = 0; i < 64; i++) {
+                if (LOAD(p) != old) return;
+                cpu_relax();
+            }
+        } while (now_ns() < end);
+    }
     pthread_mutex_lock(&tm->lock);
     while (LOAD(p) == old) pthread_cond_wait(cv, &tm->lock);
     pthread_mutex_unlock(&tm->lock);
+}
+
+static void wait_change(frnn_team *tm, const unsigned *p, unsigned old, pthread_cond_t *cv)
+{
+    wait_change_for(tm, p, old, cv, 0);
 }
 
 /* Wake whoever sleeps on cv (after the atomic it waits on has changed). */
@@ -113,7 +157,9 @@ static void *worker(void *p)
     const int tid = (int)(size_t)p;
     unsigned seen = tm->born[tid];
     for (;;) {
-        wait_change(tm, &tm->job, seen, &tm->work_cv);
+        /* between two calls the caller runs Python for tens of microseconds: a worker that
+         * slept would cost every call a wake-up (tens of microseconds on a VM) */
+        wait_change_for(tm, &tm->job, seen, &tm->work_cv, idle_spin_ns());
         seen = LOAD(&tm->job);
         /* the caller posts the next job only after every worker reported this one, so these
          * reads cannot see the next job's fields */
