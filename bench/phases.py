@@ -74,7 +74,8 @@ def main(argv=None):
             "weight gradients": med["weight gradients"],
             "recurrent (bwd)": med["forward+backward"] - med["forward"] - med["weight gradients"]}
     print(f"{a.cell.upper()} (T, B, I, H) = {tuple(a.shape)}, {threads} threads, float32; "
-          f"peak {peak['gflops']:.1f} GFLOP/s ({peak['source']}); {timing._cpu()}")
+          f"peak {peak['gflops']:.1f} GFLOP/s ({peak['source']}); {timing._cpu()[0]}, engine "
+          f"{_kernels.engine_info()}")
     print("| phase | ms | GFLOP/s | % of peak |\n|---|---|---|---|")
     for k, s in secs.items():
         gf = flops[k] / s / 1e9 if s > 0 else float("nan")
