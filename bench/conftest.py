@@ -1,34 +1,35 @@
-"""Shared benchmark plumbing: thread settings, the machine's SGEMM peak, and a summary table.
+"""Shared benchmark plumbing: thread settings, the machine's float32 peak, and a summary table.
 
 Every figure is printed next to the same workload run by fastrnn.reference and (when installed)
-PyTorch in the same process, so ratios are measured on the same machine at the same time.
+PyTorch in the same process, so ratios are measured on the same machine at the same time. The
+threads and the peak are those of `fastrnn bench` (fastrnn.benchmarks.timing), so both report
+the same "% of peak".
 """
-import os
-import time
-
-import numpy as np
 import pytest
 
-try:
-    import torch
-except ImportError:  # the torch columns are simply absent
-    torch = None
+from fastrnn import _kernels
+from fastrnn.benchmarks import timing
+from fastrnn.benchmarks.runners import torch  # noqa: F401  (None without torch; tests import it from here)
 
 RESULTS = {}   # (group, impl) -> median seconds
 FLOPS = {}     # group -> floating-point operations of one call
+MEMORY = {}    # (workload name, impl) -> peak RSS growth in bytes (bench/test_memory.py)
+PEAK = {}      # timing.measure_peak()'s record, measured before the first benchmark
+THREADS = {}   # timing.machine_info()'s thread counts
 OVERHEAD_GROUP = "python overhead: LSTM(64, 128) fwd+bwd, T=100, B=1"   # impls "layer", "kernels"
 
 
-def blas_threads():
-    """Threads OpenBLAS uses (its environment variables, else one per available core)."""
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    return len(os.sched_getaffinity(0))
-
-
-if torch is not None:
-    torch.set_num_threads(blas_threads())
+@pytest.fixture(scope="session", autouse=True)
+def same_threads_and_peak():
+    """One thread count for fastrnn, torch and OpenBLAS (fastrnn's team size, i.e.
+    FASTRNN_NUM_THREADS or the CPUs this process may use), and the float32 peak measured with it
+    at the start of the session, as `fastrnn bench` does."""
+    count = _kernels.get_num_threads()
+    restore = timing.apply_threads(count)
+    THREADS.update(timing.machine_info(count)["threads"])
+    PEAK.update(timing.measure_peak())
+    yield
+    restore()
 
 
 def record(benchmark, group, impl, fn, flops=None):
@@ -48,32 +49,23 @@ def run_workload(benchmark, workload, impl):
     record(benchmark, workload.name, impl, workload.builders[impl](), workload.flops)
 
 
-def sgemm_gflops(n=1024, repeats=15):
-    """Median SGEMM GFLOP/s of an n x n x n product through SciPy's BLAS (the machine's peak)."""
-    from scipy.linalg.blas import sgemm
-    rng = np.random.default_rng(0)
-    a = np.asfortranarray(rng.standard_normal((n, n), dtype=np.float32))
-    b = np.asfortranarray(rng.standard_normal((n, n), dtype=np.float32))
-    sgemm(1.0, a, b)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        sgemm(1.0, a, b)
-        times.append(time.perf_counter() - t0)
-    return 2 * n ** 3 / np.median(times) / 1e9
-
-
 def pytest_terminal_summary(terminalreporter):
-    if not RESULTS:
+    """The summary table: medians, ratios, GFLOP/s and % of the peak; then memory and overhead."""
+    if not RESULTS and not MEMORY:
         return
-    peak = sgemm_gflops()
+    peak = PEAK["gflops"]
     w = terminalreporter.write_line
     w("")
-    w(f"fastrnn benchmark summary (medians; BLAS threads {blas_threads()}; "
-      f"SGEMM peak {peak:.1f} GFLOP/s measured now)")
-    w("| workload | fastrnn ms | reference ms | torch ms | ref/fastrnn | torch/fastrnn | GFLOP/s | % SGEMM |")
-    w("|---|---|---|---|---|---|---|---|")
-    for group in dict.fromkeys(g for g, _ in RESULTS if g != OVERHEAD_GROUP):
+    mismatch = timing.thread_mismatch(THREADS)
+    w(f"fastrnn benchmark summary (medians; threads {THREADS['count']}: fastrnn {THREADS['fastrnn']}, "
+      f"OpenBLAS {THREADS['blas']}, torch {THREADS['torch'] or '-'}"
+      + (f" - WARNING: {mismatch}" if mismatch else "")
+      + f"; float32 peak {peak:.1f} GFLOP/s, {PEAK['source']} on {PEAK['n']}², measured at the start)")
+    groups = list(dict.fromkeys(g for g, _ in RESULTS if g != OVERHEAD_GROUP))
+    if groups:
+        w("| workload | fastrnn ms | reference ms | torch ms | ref/fastrnn | torch/fastrnn | GFLOP/s | % of peak |")
+        w("|---|---|---|---|---|---|---|---|")
+    for group in groups:
         fast = RESULTS.get((group, "fastrnn"))
         ref = RESULTS.get((group, "reference"))
         tch = RESULTS.get((group, "torch"))
@@ -82,6 +74,13 @@ def pytest_terminal_summary(terminalreporter):
         gf = FLOPS.get(group, 0) / fast / 1e9 if fast and group in FLOPS else None
         w(f"| {group} | {cell(fast)} | {cell(ref)} | {cell(tch)} | {ratio(ref)} | {ratio(tch)} | "
           f"{'-' if gf is None else f'{gf:.1f}'} | {'-' if gf is None else f'{100 * gf / peak:.0f}%'} |")
+    if MEMORY:
+        mb = lambda b: "-" if b is None else f"{b / 2**20:.1f}"
+        w("| memory workload | fastrnn peak RSS growth MB | reference MB | torch MB |")
+        w("|---|---|---|---|")
+        for name in dict.fromkeys(n for n, _ in MEMORY):
+            w(f"| {name} | " + " | ".join(mb(MEMORY.get((name, i))) for i in ("fastrnn", "reference", "torch"))
+              + " |")
     layer, kernels = RESULTS.get((OVERHEAD_GROUP, "layer")), RESULTS.get((OVERHEAD_GROUP, "kernels"))
     if layer and kernels:
         w(f"{OVERHEAD_GROUP}: layer {layer * 1e3:.3f} ms, bare kernels {kernels * 1e3:.3f} ms, "

@@ -1,5 +1,6 @@
-"""`fastrnn bench`: the quick run's JSON against the schema of docs/bench.md, --compare, --plot,
-the workload definitions, the model-shape workloads (they run; their torch models compute
+"""`fastrnn bench`: the quick run's JSON against the schema of docs/bench.md (and its arithmetic:
+GFLOP/s, % of peak, ratios), the memory measurement (bounded by the tape, independent of what ran
+before), --compare, --plot on a real report, the workload definitions, the model-shape workloads (they run; their torch models compute
 fastrnn's loss, gradients and Adam step for the same weights) and bad arguments. No timing
 assertions."""
 import json
@@ -54,22 +55,31 @@ def validate_report(r):
     check_type("duration_s", r["duration_s"], NUM)
     m = r["machine"]
     check_keys("machine", m, ["cpu_model", "cpu_count", "platform", "cpu_flags", "kernel_level",
-                              "blas", "versions", "threads"])
+                              "engine", "blas", "versions", "threads"])
     for k in ("cpu_model", "platform", "kernel_level"):
         check_type(f"machine.{k}", m[k], str)
     check_type("machine.cpu_count", m["cpu_count"], int, nullable=True)
     assert all(isinstance(f, str) for f in m["cpu_flags"])
-    check_keys("machine.blas", m["blas"], ["name", "version", "openblas_coretype", "openblas_l2_size"])
+    check_keys("machine.engine", m["engine"], ["path", "isa", "threads"])
+    assert m["engine"]["path"] in ("engine", "blas")
+    check_type("machine.engine.isa", m["engine"]["isa"], str)
+    check_type("machine.engine.threads", m["engine"]["threads"], int)
+    check_keys("machine.blas", m["blas"], ["name", "version", "openblas_core", "openblas_coretype",
+                                           "openblas_l2_size"])
     for k, v in m["blas"].items():
-        check_type(f"machine.blas.{k}", v, str, nullable=True)
+        check_type(f"machine.blas.{k}", v, str, nullable=k != "openblas_core")
+    assert m["blas"]["openblas_core"]
     check_keys("machine.versions", m["versions"], ["fastrnn", "python", "numpy", "scipy", "torch"])
     for k, v in m["versions"].items():
         check_type(f"machine.versions.{k}", v, str, nullable=k == "torch")
     t = m["threads"]
-    check_keys("machine.threads", t, ["blas", "torch", "openblas_num_threads", "omp_num_threads"])
-    check_type("threads.blas", t["blas"], int)
+    check_keys("machine.threads", t, ["count", "fastrnn", "blas", "blas_source", "torch",
+                                      "fastrnn_num_threads", "openblas_num_threads", "omp_num_threads"])
+    for k in ("count", "fastrnn", "blas"):
+        check_type(f"threads.{k}", t[k], int)
+    assert t["blas_source"] in ("threadpoolctl", "environment")
     check_type("threads.torch", t["torch"], int, nullable=True)
-    for k in ("openblas_num_threads", "omp_num_threads"):
+    for k in ("fastrnn_num_threads", "openblas_num_threads", "omp_num_threads"):
         check_type(f"threads.{k}", t[k], str, nullable=True)
     p = r["peak"]
     check_keys("peak", p, ["gflops", "source", "fastrnn_gemm_gflops", "torch_mm_gflops", "n"])
@@ -81,10 +91,12 @@ def validate_report(r):
     names = [w["name"] for w in r["workloads"]]
     assert names and len(set(names)) == len(names), "workload names must be unique"
     for w in r["workloads"]:
-        validate_workload(w)
+        validate_workload(w, p["gflops"])
 
 
-def validate_workload(w):
+def validate_workload(w, peak):
+    """Assert the schema of one workload record, and that its derived numbers (GFLOP/s, % of the
+    peak `peak`, ratios) follow from the measured ones."""
     where = f"workload {w.get('name')!r}"
     check_keys(where, w, ["name", "group", "kind", "params", "flops", "rounds", "results", "ratios"])
     assert w["group"] in ("kernels", "layers", "models", "latency", "memory")
@@ -100,6 +112,9 @@ def validate_workload(w):
             assert 0 < res["min_s"] <= res["median_s"] <= res["max_s"]
             for k in ("gflops", "pct_peak"):
                 check_type(f"{where}.{impl}.{k}", res[k], NUM, nullable=w["flops"] is None)
+            if w["flops"] is not None:
+                assert res["gflops"] == pytest.approx(w["flops"] / res["median_s"] / 1e9, rel=1e-12)
+                assert res["pct_peak"] == pytest.approx(100 * res["gflops"] / peak, rel=1e-12)
         else:
             check_keys(f"{where}.{impl}", res, ["peak_rss_bytes"])
             check_type(f"{where}.{impl}.peak_rss_bytes", res["peak_rss_bytes"], int, nullable=True)
@@ -107,23 +122,96 @@ def validate_workload(w):
     for k, v in w["ratios"].items():
         check_type(f"{where}.ratios.{k}", v, NUM)
         assert k.split("/")[0] in w["results"]
+    key = "median_s" if w["kind"] == "time" else "peak_rss_bytes"
+    base = w["results"]["fastrnn"][key]
+    for impl in ("reference", "torch"):
+        if impl in w["results"]:                          # both ran: the ratio is there
+            other = w["results"][impl][key]
+            if w["kind"] == "memory" and (base is None or other is None or base == 0):
+                continue                                  # nothing to divide (documented)
+            assert w["ratios"][f"{impl}/fastrnn"] == pytest.approx(other / base, rel=1e-12), (where, impl)
 
 
 # ---- the quick run end to end ---------------------------------------------------------------
 
-def test_quick_run_json_markdown_and_compare(tmp_path):
-    out, md = tmp_path / "run.json", tmp_path / "run.md"
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """(report, its JSON path, the Markdown text, stdout) of `fastrnn bench --quick --threads 1`."""
+    d = tmp_path_factory.mktemp("quick")
+    out, md = d / "run.json", d / "run.md"
     # one thread: the smoke test must not fight the other tests for both cores
     r = fastrnn("bench", "--quick", "--threads", 1, "--json", out, "--markdown", md)
-    report = json.loads(out.read_text())
+    return json.loads(out.read_text()), out, md.read_text(), r.stdout
+
+
+def test_quick_run_json_markdown_and_compare(quick_run):
+    report, out, md, stdout = quick_run
     validate_report(report)
-    assert report["mode"] == "quick" and report["machine"]["threads"]["blas"] == 1
+    threads = report["machine"]["threads"]
+    assert report["mode"] == "quick" and threads["count"] == threads["fastrnn"] == 1
+    assert report["machine"]["engine"]["threads"] == 1
+    if threads["blas_source"] == "threadpoolctl":
+        assert threads["blas"] == 1
+    if threads["torch"] is not None:
+        assert threads["torch"] == 1
     assert {w["name"] for w in report["workloads"]} == workloads.QUICK
     assert {w["group"] for w in report["workloads"]} == {"kernels", "models", "latency", "memory"}
-    assert "% of peak" in md.read_text() and "| workload |" in r.stdout
-    # a report compared with itself has no slowdown
+    assert "% of peak" in md and "| workload |" in stdout
+    assert "fastrnn engine:" in md and "core " + report["machine"]["blas"]["openblas_core"] in md
+    # a report compared with itself has no slowdown and no warning
     r = fastrnn("bench", "--compare", out, out)
-    assert r.returncode == 0 and "0 workload(s) slower" in r.stdout
+    assert r.returncode == 0 and "0 workload(s) slower" in r.stdout and "warning" not in r.stdout
+
+
+MEMORY = "memory LSTM 2x256 fwd+bwd T=100 B=32"
+
+
+def memory_row(report):
+    return next(w for w in report["workloads"] if w["name"] == MEMORY)
+
+
+@pytest.fixture(scope="module")
+def filtered_run(tmp_path_factory):
+    """(report, plot path or None) of a --quick --filter run where a timed workload runs before the
+    memory one, with --plot when matplotlib is installed."""
+    d = tmp_path_factory.mktemp("filtered")
+    plot = d / "plot.png"
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        plot = None
+    fastrnn("bench", "--quick", "--threads", 1, "--filter", "^LM forward|^memory", "--json", d / "r.json",
+            *(["--plot", plot] if plot else []))
+    return json.loads((d / "r.json").read_text()), plot
+
+
+def test_plot_of_a_real_report(filtered_run):
+    report, plot = filtered_run
+    if plot is None:
+        pytest.skip("matplotlib is not installed")
+    validate_report(report)
+    assert [w["group"] for w in report["workloads"]] == ["latency", "memory"]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_memory_is_bounded_by_the_tape_and_independent_of_earlier_workloads(quick_run, filtered_run, tmp_path):
+    """fastrnn's peak RSS growth of a 2-layer LSTM forward+backward holds the tape the maths needs
+    (0.5x is slack for untouched pages) and not much more (measured ~2.5x: fastrnn's tape keeps
+    more than the minimum, plus the layer's weights, gradients, outputs and input gradients); and
+    it reads the same alone, after one timed workload and after the whole quick run."""
+    fastrnn("bench", "--quick", "--threads", 1, "--filter", "^memory", "--json", tmp_path / "alone.json")
+    alone = memory_row(json.loads((tmp_path / "alone.json").read_text()))
+    validate_workload(alone, 1.0)
+    needed = alone["params"]["minimal_tape_bytes"]
+    for impl, res in alone["results"].items():
+        assert res["peak_rss_bytes"] >= 0.5 * needed, (impl, res, needed)   # everyone keeps a tape
+    fast = alone["results"]["fastrnn"]["peak_rss_bytes"]
+    assert 0.5 * needed <= fast <= 4 * needed, (fast, needed)
+    after = [memory_row(quick_run[0]), memory_row(filtered_run[0])]
+    for row in after:
+        for impl, res in row["results"].items():
+            a, b = res["peak_rss_bytes"], alone["results"][impl]["peak_rss_bytes"]
+            assert 1 / 1.5 <= a / b <= 1.5, (impl, a, b)
 
 
 def synthetic(medians, kind="time"):
@@ -169,6 +257,33 @@ def run_main(args, capsys):
         code = e.code
     out, err = capsys.readouterr()
     return code, out, err + (code if isinstance(code, str) else "")
+
+
+def test_compare_zeros_and_missing_values():
+    """An old 0 is a value, not "new": 0 -> 0 is a ratio of 1, 0 -> more is a rise; a null gets
+    no ratio."""
+    old = synthetic({"zero": 0, "grew": 0, "none": None, "ok": 2**20}, "memory")
+    new = synthetic({"zero": 0, "grew": 2**20, "none": 2**20, "ok": 2**20}, "memory")
+    lines, slower = rep.compare(old, new)
+    rows = {line.split("|")[1].strip(): line for line in lines[2:]}
+    assert slower == ["grew"] and "MORE MEMORY" in rows["grew"] and "old 0" in rows["grew"]
+    assert "1.000" in rows["zero"] and "new" not in rows["zero"]
+    assert "no old measurement" in rows["none"] and "1.000" in rows["ok"]
+
+
+def test_compare_warns_when_conditions_differ(tmp_path):
+    machine = lambda cpu, threads, isa: {"cpu_model": cpu, "kernel_level": "x86-64-v4",
+                                         "threads": {"count": threads}, "engine": {"isa": isa}}
+    old = dict(synthetic({"a": 1e-3}), mode="quick", machine=machine("A", 2, "avx512"))
+    same = dict(synthetic({"a": 1e-3}), mode="quick", machine=machine("A", 2, "avx512"))
+    new = dict(synthetic({"a": 1e-3}), mode="default", machine=machine("B", 1, "avx2"))
+    assert rep.differences(old, same) == []
+    warnings = rep.differences(old, new)
+    assert len(warnings) == 4 and all(w in " ".join(warnings) for w in ("mode", "thread count", "CPU model", "ISA"))
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    r = fastrnn("bench", "--compare", tmp_path / "old.json", tmp_path / "new.json")
+    assert r.returncode == 0 and r.stdout.count("warning:") == 4     # a warning, not a failure
 
 
 def test_compare_bad_files(tmp_path, capsys):

@@ -2,7 +2,8 @@
 
 workloads.py defines what is measured (one list for both), runners.py the code each
 implementation (fastrnn, fastrnn.reference, torch) runs, shapes.py one training iteration per
-model shape in fastrnn and in torch, timing.py how it is measured, suite.py
+model shape in fastrnn and in torch, timing.py how it is measured (threads, peak, timing
+rounds, machine info), memory.py the peak memory (in a fresh process), suite.py
 runs a selection into a report, report.py turns reports into Markdown, a plot or a comparison.
 The report's JSON schema is documented in docs/bench.md.
 """
@@ -23,6 +24,8 @@ def main(args):
                 sys.exit(f"fastrnn: --compare: cannot read {path}: {e}")
             if not isinstance(reports[-1], dict) or "workloads" not in reports[-1]:
                 sys.exit(f"fastrnn: --compare: {path} is not a fastrnn bench report")
+        for warning in rep.differences(*reports):
+            print(f"warning: {warning}")
         lines, slower = rep.compare(*reports, threshold=args.threshold)
         print("\n".join(lines))
         print(f"{len(slower)} workload(s) slower than {1 + args.threshold:.2f}x the old run"
@@ -39,7 +42,8 @@ def main(args):
         if getattr(args, flag) is not None:
             command += [f"--{flag}", repr(args.filter) if flag == "filter" else str(getattr(args, flag))]
     try:
-        result = run(quick=args.quick, pattern=args.filter, progress=True, command=" ".join(command))
+        result = run(quick=args.quick, pattern=args.filter, progress=True, command=" ".join(command),
+                     threads=args.threads)
     except ValueError as e:
         sys.exit(f"fastrnn: {e}")
     text = rep.to_markdown(result)

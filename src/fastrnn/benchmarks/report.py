@@ -15,19 +15,31 @@ def _x(v):
 def machine_lines(report):
     """Short human-readable lines describing the machine and the run."""
     m, p = report["machine"], report["peak"]
-    blas, th, v = m["blas"], m["threads"], m["versions"]
+    blas, th, v, e = m["blas"], m["threads"], m["versions"], m["engine"]
     torch_mm = "-" if p["torch_mm_gflops"] is None else f"{p['torch_mm_gflops']:.1f}"
+    mismatch = _thread_mismatch(th)
     return [
         f"command: `{report['command']}` ({report['mode']} run, {report['duration_s']:.0f} s, {report['created']})",
         f"CPU: {m['cpu_model']} ({m['cpu_count']} CPUs; kernels use {m['kernel_level']}; "
         f"flags {' '.join(m['cpu_flags']) or '-'})",
-        f"BLAS: {blas['name']} {blas['version'] or ''} (OPENBLAS_CORETYPE="
-        f"{blas['openblas_coretype'] or 'unset'}); threads: BLAS {th['blas']}, torch {th['torch'] or '-'}",
+        f"fastrnn engine: float32 on the {e['path']} path, ISA {e['isa']}, team of {e['threads']} threads",
+        f"BLAS: {blas['name']} {blas['version'] or ''}, core {blas['openblas_core']} "
+        f"(OPENBLAS_CORETYPE={blas['openblas_coretype'] or 'unset'})",
+        f"threads: {th['count']} for everyone: fastrnn {th['fastrnn']}, OpenBLAS {th['blas']} "
+        f"({'as threadpoolctl reads it' if th['blas_source'] == 'threadpoolctl' else 'from its environment'}), "
+        f"torch {th['torch'] or '-'}" + (f" — WARNING: {mismatch}" if mismatch else ""),
         f"versions: fastrnn {v['fastrnn']}, Python {v['python']}, numpy {v['numpy']}, scipy {v['scipy']}, "
         f"torch {v['torch'] or 'not installed'}",
         f"float32 peak: {p['gflops']:.1f} GFLOP/s ({p['source']} on {p['n']}²; fastrnn gemm "
         f"{p['fastrnn_gemm_gflops']:.1f}, torch.mm {torch_mm})",
     ]
+
+
+def _thread_mismatch(threads):
+    # imported here: timing imports torch, which --compare and --plot alone do not need
+    
+    from .timing import thread_mismatch
+    return thread_mismatch(threads)
 
 
 def to_markdown(report):
@@ -49,7 +61,7 @@ def to_markdown(report):
                      f"{_x(q.get('reference/fastrnn'))} | {_x(q.get('torch/fastrnn'))} | {gflops} | {pct} |")
     if memory:
         mb = lambda b: "-" if b is None else f"{b / 2**20:.1f}"
-        lines += ["", "| workload | fastrnn peak RSS MB | reference MB | torch MB | fastrnn tape MB "
+        lines += ["", "| workload | fastrnn peak RSS growth MB | reference MB | torch MB | fastrnn tape MB "
                   "| tape the maths needs MB |", "|---|---|---|---|---|---|"]
         for w in memory:
             r = {k: v["peak_rss_bytes"] for k, v in w["results"].items()}
@@ -93,7 +105,12 @@ def plot(report, path):
     names = [w["name"] for w in rows][::-1]
     speedup = [w["ratios"].get("torch/fastrnn", float("nan")) for w in rows][::-1]
     peak = [w["results"]["fastrnn"]["pct_peak"] or 0 for w in rows][::-1]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(14, 1.5 + 0.22 * len(rows)), sharey=True)
+    # the layout is set in inches: labels get the width their longest one needs (tight_layout
+    # gave up on the default run's 90 rows and cut the long ones), the bars a fixed width each
+    # and every row the same height, however many workloads the report holds
+    panel, row, top, bottom = 5.5, 0.22, 0.5, 0.6
+    height = top + bottom + row * (len(rows) + 1)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(2 * panel + 4, height), sharey=True)
     # bars grow from 1x on a log axis: a 2x win and a 2x loss look the same size
     a.barh(names, [s - 1 for s in speedup], left=1,
            color=["tab:green" if s >= 1 else "tab:red" for s in speedup])
@@ -103,11 +120,19 @@ def plot(report, path):
     a.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
     a.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     a.set_xlabel("speed-up over torch (torch time / fastrnn time)")
+    a.set_ylim(-0.7, len(rows) - 0.3)
     b.barh(names, peak, color="tab:blue")
     b.set_xlabel(f"fastrnn GFLOP/s as % of the float32 peak ({report['peak']['gflops']:.0f} GFLOP/s)")
     a.tick_params(axis="y", labelsize=7)
     fig.suptitle(f"fastrnn bench ({report['mode']}): {report['machine']['cpu_model']}", fontsize=9)
-    fig.tight_layout()
+    renderer = fig.canvas.get_renderer()
+    # + ticks, their pad and a margin (text extents measured before drawing run a little short)
+    label = max(t.get_window_extent(renderer).width for t in a.get_yticklabels()) / fig.dpi + 0.5
+    gap, right = 0.3, 0.3
+    width = label + 2 * panel + gap + right
+    fig.set_size_inches(width, height)
+    fig.subplots_adjust(left=label / width, right=1 - right / width, wspace=gap / panel,
+                        bottom=bottom / height, top=1 - top / height)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".png")
     os.close(fd)
     try:
@@ -128,24 +153,54 @@ def _metric(w):
 
 def compare(old, new, threshold=0.1):
     """(lines, slower names): per-workload new/old ratios of fastrnn's time (or memory), flagging
-    those more than `threshold` (0.1 = 10%) above the old run."""
+    those more than `threshold` (0.1 = 10%) above the old run.
+
+    A workload only in `new`, or without a measurement on one side (null: no /proc), gets no
+    ratio. An old value of 0 (a memory growth) gives 1 when the new one is 0 too, and counts as
+    a rise when the new one is not.
+    """
     before = {w["name"]: w for w in old["workloads"]}
     lines = ["| workload | old | new | new/old | |", "|---|---|---|---|---|"]
     slower = []
     for w in new["workloads"]:
         o = before.pop(w["name"], None)
         a, b = (None if o is None else _metric(o)), _metric(w)
-        if not a or b is None:
-            lines.append(f"| {w['name']} | - | {_fmt(w, b)} | - | new |")
+        if o is None or a is None or b is None:
+            note = "new" if o is None else f"no {'old' if a is None else 'new'} measurement"
+            lines.append(f"| {w['name']} | {_fmt(w, a)} | {_fmt(w, b)} | - | {note} |")
             continue
-        ratio = b / a
+        if a == 0:
+            ratio, shown = (1.0, "1.000") if b == 0 else (float("inf"), "inf (old 0)")
+        else:
+            ratio = b / a
+            shown = f"{ratio:.3f}"
         flag = ""
         if ratio > 1 + threshold:
             flag = f"SLOWER (> {1 + threshold:.2f}x)" if w["kind"] == "time" else f"MORE MEMORY (> {1 + threshold:.2f}x)"
             slower.append(w["name"])
-        lines.append(f"| {w['name']} | {_fmt(w, a)} | {_fmt(w, b)} | {ratio:.3f} | {flag} |")
+        lines.append(f"| {w['name']} | {_fmt(w, a)} | {_fmt(w, b)} | {shown} | {flag} |")
     lines += [f"| {name} | {_fmt(o, _metric(o))} | - | - | missing in new |" for name, o in before.items()]
     return lines, slower
+
+
+def _get(report, *keys):
+    for k in keys:
+        report = report.get(k) if isinstance(report, dict) else None
+    return report
+
+
+def differences(old, new):
+    """Sentences naming what differs between two reports' conditions (mode, thread count, CPU
+    model, the engine's ISA): their ratios then measure the change of conditions too."""
+    out = []
+    for what, keys in (("mode", ("mode",)), ("thread count", ("machine", "threads", "count")),
+                       ("CPU model", ("machine", "cpu_model")), ("ISA", ("machine", "engine", "isa")),
+                       ("kernel level", ("machine", "kernel_level"))):
+        a, b = _get(old, *keys), _get(new, *keys)
+        if a != b:
+            out.append(f"the reports differ in {what}: {a if a is not None else 'unknown'} (old) "
+                       f"vs {b if b is not None else 'unknown'} (new)")
+    return out
 
 
 def _fmt(w, v):

@@ -1,10 +1,10 @@
 """Running a selection of workloads into one report (the JSON document of docs/bench.md)."""
 import datetime
 import statistics
+import sys
 import time
 
-from . import timing
-from .runners import torch
+from . import memory, timing
 from .workloads import select
 
 SCHEMA = "fastrnn-bench/1"
@@ -23,46 +23,65 @@ def _time_record(w, fns, peak, budget, min_rounds):
     return results, len(next(iter(samples.values())))
 
 
-def _memory_record(fns):
-    return {impl: dict(peak_rss_bytes=timing.peak_rss_growth(fn)) for impl, fn in fns.items()}, 1
+def _memory_record(w, threads):
+    # each implementation in its own fresh process: in this one, earlier workloads' freed heap
+    # would be reused and hide the allocation (memory.py)
+    return {impl: dict(peak_rss_bytes=memory.measure(w.name, impl, threads)) for impl in w.impls}, 1
 
 
 def _ratios(kind, results):
-    """{other/fastrnn: ratio} of medians (time: > 1 means fastrnn is faster) or of peak RSS."""
+    """{other/fastrnn: ratio} of medians (time: > 1 means fastrnn is faster) or of peak RSS growth.
+
+    Present whenever both ran and measured something; a memory growth of 0 for fastrnn gives no
+    ratio (it would be infinite, which JSON cannot hold), nor does a null (no /proc).
+    """
     key = "median_s" if kind == "time" else "peak_rss_bytes"
     base = results.get("fastrnn", {}).get(key)
     out = {}
     for impl in ("reference", "torch"):
         other = results.get(impl, {}).get(key)
-        if base and other is not None:
+        if base is not None and base > 0 and other is not None:
             out[f"{impl}/fastrnn"] = other / base
     return out
 
 
-def run(quick=False, pattern=None, progress=True, command=None):
-    """Measure the peak, then every selected workload; returns the report dict."""
+def run(quick=False, pattern=None, progress=True, command=None, threads=None):
+    """Measure the peak, then every selected workload; returns the report dict.
+
+    `threads` (default: fastrnn's team size, i.e. FASTRNN_NUM_THREADS or the CPUs this process may
+    use) is given to fastrnn, torch and OpenBLAS alike for the run, then the old settings return.
+    """
     from tqdm import tqdm
+
+    from .. import _kernels
     budget, min_rounds, peak_repeats = SETTINGS["quick" if quick else "default"]
-    if torch is not None:
-        torch.set_num_threads(timing.blas_threads())      # the same thread count for everyone
     workloads = select(quick=quick, pattern=pattern)
     if not workloads:
         raise ValueError(f"--filter: no workload matches {pattern!r}")
-    start = time.perf_counter()
-    report = dict(schema=SCHEMA, created=datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                  mode="quick" if quick else "default", filter=pattern,
-                  command=command or "fastrnn.benchmarks.suite.run()",
-                  machine=timing.machine_info(), peak=timing.measure_peak(peak_repeats), workloads=[])
-    for w in tqdm(workloads, desc="fastrnn bench", unit="workload", disable=not progress):
-        kind = "memory" if w.group == "memory" else "time"
-        fns = {impl: w.builders[impl]() for impl in w.impls}
-        if kind == "time":
-            results, rounds = _time_record(w, fns, report["peak"], budget, min_rounds)
-        else:
-            results, rounds = _memory_record(fns)
-        report["workloads"].append(dict(name=w.name, group=w.group, kind=kind, params=w.params,
-                                        flops=w.flops, rounds=rounds, results=results,
-                                        ratios=_ratios(kind, results)))
-        del fns
-    report["duration_s"] = time.perf_counter() - start
+    count = threads or _kernels.get_num_threads()
+    restore = timing.apply_threads(count)
+    try:
+        start = time.perf_counter()
+        report = dict(schema=SCHEMA, created=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                      mode="quick" if quick else "default", filter=pattern,
+                      command=command or "fastrnn.benchmarks.suite.run()",
+                      machine=timing.machine_info(count), peak=timing.measure_peak(peak_repeats),
+                      workloads=[])
+        mismatch = timing.thread_mismatch(report["machine"]["threads"])
+        if mismatch:
+            print(f"fastrnn bench: warning: {mismatch} (install threadpoolctl, or set "
+                  f"OPENBLAS_NUM_THREADS={count} before starting)", file=sys.stderr)
+        for w in tqdm(workloads, desc="fastrnn bench", unit="workload", disable=not progress):
+            if w.group == "memory":
+                kind, (results, rounds) = "memory", _memory_record(w, count)
+            else:
+                fns = {impl: w.builders[impl]() for impl in w.impls}
+                kind, (results, rounds) = "time", _time_record(w, fns, report["peak"], budget, min_rounds)
+                del fns
+            report["workloads"].append(dict(name=w.name, group=w.group, kind=kind, params=w.params,
+                                            flops=w.flops, rounds=rounds, results=results,
+                                            ratios=_ratios(kind, results)))
+        report["duration_s"] = time.perf_counter() - start
+    finally:
+        restore()
     return report

@@ -1,10 +1,11 @@
-"""Measuring: the float32 peak, interleaved timing rounds, peak RSS growth, machine info.
+"""Measuring: thread settings, the float32 peak, interleaved timing rounds, machine info.
+
+(Peak memory is measured in a fresh process per implementation: memory.py.)
 
 All implementations of a workload are timed in the same process with the same thread count, in
 interleaved rounds (each round runs every implementation once, in a rotating order), so a load
 change on a shared machine hits them alike.
 """
-import gc
 import math
 import os
 import platform
@@ -18,11 +19,108 @@ PEAK_N = 2048
 
 
 def blas_threads():
-    """Threads OpenBLAS uses (its environment variables, else one per available core)."""
+    """Threads OpenBLAS starts with (its environment variables, else one per available core);
+    threadpoolctl may change it later (apply_threads), which openblas_threads() sees."""
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         if os.environ.get(var, "").isdigit():
             return int(os.environ[var])
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _openblas_pools():
+    """threadpoolctl's records of the loaded OpenBLAS libraries, SciPy's first (fastrnn's float64
+    path and its engine-off path call SciPy's BLAS); [] without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    pools = [p for p in threadpool_info() if p.get("internal_api") == "openblas"]
+    return sorted(pools, key=lambda p: "scipy.libs" not in (p.get("filepath") or ""))
+
+
+def openblas_threads():
+    """(threads, source): OpenBLAS's thread count as the library reports it (threadpoolctl; the
+    smallest over the loaded copies) or, without threadpoolctl, as its environment sets it."""
+    pools = _openblas_pools()
+    if pools:
+        return min(p["num_threads"] for p in pools), "threadpoolctl"
+    return blas_threads(), "environment"
+
+
+def apply_threads(n):
+    """Give fastrnn's team, torch and OpenBLAS the same `n` threads; returns a function that
+    restores the previous settings.
+
+    OpenBLAS fixes its pool size from the environment when it loads, so in a running process only
+    threadpoolctl can change it; without threadpoolctl a different count stays and is reported
+    (machine_info's threads, the Markdown header).
+    """
+    from .. import _kernels
+    before_fastrnn = _kernels.get_num_threads()
+    before_torch = None if torch is None else torch.get_num_threads()
+    _kernels.set_num_threads(n)
+    if torch is not None:
+        torch.set_num_threads(n)
+    limiter = None
+    try:
+        from threadpoolctl import threadpool_limits
+        limiter = threadpool_limits(limits=n, user_api="blas")     # in force until restored
+    except ImportError:
+        pass
+
+    def restore():
+        _kernels.set_num_threads(before_fastrnn)
+        if torch is not None:
+            torch.set_num_threads(before_torch)
+        if limiter is not None:
+            limiter.restore_original_limits()
+    return restore
+
+
+def thread_mismatch(threads):
+    """A sentence naming the thread counts that differ from `threads["count"]`, or None."""
+    off = {k: threads.get(k) for k in ("fastrnn", "blas", "torch")
+           if threads.get(k) is not None and threads.get(k) != threads.get("count")}
+    if not off:
+        return None
+    return (f"not every implementation runs {threads['count']} threads: "
+            + ", ".join(f"{k} {v}" for k, v in off.items()))
+
+
+def openblas_core():
+    """The OpenBLAS core (kernel family) picked at run time, e.g. 'Haswell' or 'SkylakeX':
+    threadpoolctl's `architecture`, else OpenBLAS's own get_corename through ctypes, else 'unknown'.
+
+    OPENBLAS_CORETYPE only overrides the choice; this is what the library actually runs.
+    """
+    cores = list(dict.fromkeys(p["architecture"] for p in _openblas_pools() if p.get("architecture")))
+    if cores:
+        return ", ".join(cores)
+    return _corename_ctypes() or "unknown"
+
+
+def _corename_ctypes():
+    """get_corename of the first loaded OpenBLAS that exports one (SciPy's wheels prefix the
+    symbols with scipy_, the 64-bit-integer build also suffixes 64_), or None."""
+    import ctypes
+    try:
+        with open("/proc/self/maps") as f:
+            paths = list(dict.fromkeys(line.split()[-1] for line in f
+                                       if "openblas" in line.lower() and ".so" in line))
+    except OSError:
+        return None
+    for path in sorted(paths, key=lambda p: "scipy.libs" not in p):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for sym in ("scipy_openblas_get_corename", "scipy_openblas_get_corename64_",
+                    "openblas_get_corename", "openblas_get_corename64_"):
+            fn = getattr(lib, sym, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                return fn().decode()
+    return None
 
 
 def _best_seconds(fn, repeats):
@@ -83,43 +181,6 @@ def time_interleaved(fns, budget, min_rounds, max_rounds=1000, sample_seconds=0.
     return samples
 
 
-def _proc_status_kb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise OSError(f"/proc/self/status has no {field}")
-
-
-def _fixed_mmap_threshold():
-    """Make glibc serve every allocation >= 128 KiB from fresh pages (mmap) and return them on free.
-
-    By default glibc raises its mmap threshold after large frees and then reuses memory the
-    process already holds, so an allocation would not show as RSS growth. This setting stays for
-    the rest of the process (the memory workloads run last).
-    """
-    import ctypes
-    try:
-        ctypes.CDLL(None).mallopt(-3, 128 * 1024)       # M_MMAP_THRESHOLD (fixed: no dynamic raise)
-    except (OSError, AttributeError):
-        pass                                            # not glibc: measure as is
-
-
-def peak_rss_growth(fn):
-    """Bytes by which the process's peak RSS rose above its current RSS while fn() ran, or None
-    where Linux's resettable peak (/proc/self/clear_refs, VmHWM) is unavailable."""
-    _fixed_mmap_threshold()
-    gc.collect()
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")                        # reset VmHWM (peak RSS) to the current RSS
-        base = _proc_status_kb("VmRSS")
-        fn()
-        return max(0, _proc_status_kb("VmHWM") - base) * 1024
-    except OSError:
-        return None
-
-
 def _cpu():
     """(model name, flags) from /proc/cpuinfo, else (platform.processor(), set())."""
     model, flags = None, set()
@@ -141,23 +202,30 @@ VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "
                 "avx512cd", "avx512_vnni", "avx512_bf16", "amx_tile")
 
 
-def machine_info():
-    """CPU, flags used, BLAS and its core type, versions and thread counts, for every report."""
+def machine_info(count=None):
+    """CPU, flags used, fastrnn's engine, BLAS and its core, versions and thread counts (`count`:
+    the one count the run asked every implementation to use), for every report."""
     import numpy
     import scipy
 
-    from .. import __version__
+    from .. import __version__, _kernels
     from ..cli import _cpu_level
     model, flags = _cpu()
     blas = scipy.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    engine = _kernels.engine_info()
+    openblas, source = openblas_threads()
     return dict(
         cpu_model=model, cpu_count=os.cpu_count(), cpu_flags=[f for f in VECTOR_FLAGS if f in flags],
         kernel_level=_cpu_level(), platform=platform.platform(),
-        blas=dict(name=blas.get("name"), version=blas.get("version"),
+        engine=dict(path=engine["path"], isa=engine["isa"], threads=engine["threads"]),
+        blas=dict(name=blas.get("name"), version=blas.get("version"), openblas_core=openblas_core(),
                   openblas_coretype=os.environ.get("OPENBLAS_CORETYPE"),
                   openblas_l2_size=os.environ.get("OPENBLAS_L2_SIZE")),
         versions=dict(fastrnn=__version__, python=platform.python_version(), numpy=numpy.__version__,
                       scipy=scipy.__version__, torch=None if torch is None else torch.__version__),
-        threads=dict(blas=blas_threads(), torch=None if torch is None else torch.get_num_threads(),
+        threads=dict(count=engine["threads"] if count is None else count, fastrnn=engine["threads"],
+                     blas=openblas, blas_source=source,
+                     torch=None if torch is None else torch.get_num_threads(),
+                     fastrnn_num_threads=os.environ.get("FASTRNN_NUM_THREADS"),
                      openblas_num_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
                      omp_num_threads=os.environ.get("OMP_NUM_THREADS")))
