@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+import fastrnn
 from fastrnn import io
 from fastrnn.cli import main
 
@@ -17,6 +18,9 @@ BAD_OPTIONS = [
     ("train", "--lr", "0"), ("train", "--lr", "nan"), ("train", "--lr", "inf"),
     ("train", "--lr-decay", "-1"), ("train", "--lr-decay", "0"), ("train", "--lr-decay", "1.5"),
     ("train", "--hidden", "2.5"), ("train", "--seed", "-1"), ("train", "--dropout", "x"),
+    ("train", "--clip-value", "-1"), ("train", "--clip-value", "nan"), ("train", "--init-range", "0"),
+    ("train", "--init-range", "-0.08"), ("train", "--lr-decay-after", "-1"),
+    ("train", "--lr-decay-after", "1.5"),
     ("sample", "x.npz", "--length", "-1"), ("sample", "x.npz", "--temperature", "0"),
     ("sample", "x.npz", "--temperature", "-3"), ("sample", "x.npz", "--top-k", "0"),
     ("sample", "x.npz", "--top-p", "0"), ("sample", "x.npz", "--top-p", "1.5"),
@@ -131,3 +135,41 @@ def test_sample_on_hostile_metadata_is_one_line(run, field):
     with pytest.raises(SystemExit) as e:
         main(["sample", str(run / "hostile.npz"), "--length", "3"])
     assert isinstance(e.value.code, str) and "\n" not in e.value.code and "hostile.npz" in e.value.code
+
+
+CHARRNN = ["--clip", "0", "--clip-value", "5", "--init-range", "0.08", "--lr-decay", "0.5",
+           "--lr-decay-after", "2"]
+
+
+def test_charrnn_options_are_recorded_and_resume_keeps_or_changes_them(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text("It was the best of times, it was the worst of times.\n" * 12)
+    assert main(["train", "corpus.txt", *SMALL, "--epochs", "2", "--lr", "0.01", "--split",
+                 "interleaved", *CHARRNN, "--out", "run"]) == 0
+    _, meta = io.load_arrays("run/last.npz")
+    s = meta["training"]["settings"]
+    assert (s["clip"], s["clip_value"], s["lr_decay_after"], meta["init_range"]) == (0, 5, 2, 0.08)
+    # decay after epoch e only when e >= 2 (char-rnn): two epochs halve the rate once
+    assert [r["lr"] for r in _log(tmp_path / "run")][-1] == pytest.approx(0.005)
+    # the initialisation is fixed by the checkpoint; the clamp and the decay's start may change
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", "run", "--init-range", "0.1"])
+    assert e.value.code == 2 and "--init-range: cannot be changed" in capsys.readouterr().err
+    assert main(["train", "--resume", "run", "--epochs", "3", "--clip-value", "1",
+                 "--lr-decay-after", "5", "--quiet"]) == 0
+    s = io.load_arrays("run/last.npz")[1]["training"]["settings"]
+    assert (s["clip_value"], s["lr_decay_after"], s["epochs"]) == (1, 5, 3)
+    assert _log(tmp_path / "run")[-1]["lr"] == pytest.approx(0.005)      # epoch 3 < 5: no decay
+
+
+def test_init_range_is_charrnns_initialisation(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text("abcdefgh " * 40)
+    assert main(["train", "corpus.txt", *SMALL, "--epochs", "1", "--lr", "1e-9", "--init-range",
+                 "0.08", "--out", "run"]) == 0
+    model, _, _ = fastrnn.load("run/last.npz")
+    p, H = model.named_parameters(), 16
+    # lr 1e-9: still the initial draw
+    np.testing.assert_allclose(p["rnn.bias_ih_l0"][H:2 * H], 1.0, atol=1e-6)      # forget gate
+    rest = [a for name, a in p.items() if name != "rnn.bias_ih_l0"] + [p["rnn.bias_ih_l0"][:H]]
+    assert max(np.abs(a).max() for a in rest) <= 0.08 + 1e-6

@@ -205,7 +205,9 @@ def test_predict_reports_bad_lines_and_predicts_the_rest(tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", str(out), str(bad)]) == 1
     captured = capsys.readouterr()
-    assert len(captured.out.splitlines()) == 2
+    # one output line per input line: the bad ones (2: empty text, 3: not UTF-8) are blank
+    out_lines = captured.out.split("\n")[:-1]
+    assert len(out_lines) == 4 and out_lines[1] == out_lines[2] == "" and "\t" in out_lines[3]
     assert "in.tsv:2: empty text" in captured.err and "in.tsv:3: not UTF-8" in captured.err
     # an unseen label at evaluate time: reported per line, the rest evaluated
     labelled = tmp_path / "l.tsv"
@@ -393,3 +395,51 @@ def test_seq2seq_char_to_word_levels(tmp_path, capsys, monkeypatch):
     predicted = capsys.readouterr().out.splitlines()
     tokens = {t for line in predicted for t in line.split()}
     assert len(predicted) == 40 and tokens <= set(state["tgt_vocab"]["tokens"])
+
+
+@pytest.mark.parametrize("task", ["classify", "seq2seq"])
+def test_predict_answers_line_for_line(task, tmp_path, capsys, monkeypatch):
+    import io as _io
+    import sys
+    data = FILES[task](tmp_path / "d.tsv", n=40)
+    out = tmp_path / "run"
+    assert main(["train", "--task", task, str(data), *SMALL, "--epochs", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    # blank and bad lines (a lone tab is an empty text) answer with an empty line, trailing ones too
+    stdin = b"good\n\tx\n\nnice\n\n"
+    monkeypatch.setattr(sys, "stdin", _io.TextIOWrapper(_io.BytesIO(stdin)))
+    assert main(["predict", str(out), "-"]) == 1
+    captured = capsys.readouterr()
+    lines = captured.out.split("\n")[:-1]
+    assert len(lines) == 5 and lines[1] == lines[2] == lines[4] == "", lines
+    if task == "classify":
+        assert lines[0] and lines[3]
+    assert captured.err.strip() == "fastrnn: <stdin>:2: empty source" if task == "seq2seq" else \
+        captured.err.strip() == "fastrnn: <stdin>:2: empty text"
+
+
+def test_resume_from_another_directory_finds_the_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    classify_file(tmp_path / "cls.tsv", n=40)
+    (tmp_path / "lm.txt").write_text("the cat sat on the mat. " * 40)
+    assert main(["train", "--task", "classify", "cls.tsv", *SMALL, "--epochs", "1", "--out", "c"]) == 0
+    assert main(["train", "lm.txt", "--hidden", "8", "--layers", "1", "--batch", "2", "--seq-len",
+                 "8", "--epochs", "1", "--quiet", "--out", "l"]) == 0
+    assert io.load_arrays("c/last.npz")[1]["corpus"] == str(tmp_path / "cls.tsv")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["train", "--resume", str(tmp_path / "c"), "--epochs", "2", "--quiet"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "l"), "--epochs", "2", "--quiet"]) == 0
+    assert [r["epoch"] for r in _log(tmp_path / "c")] == [1.0, 2.0]
+
+
+def test_validation_line_has_no_perplexity_and_the_bar_shows_the_metric(tmp_path, capsys):
+    data = classify_file(tmp_path / "c.tsv", n=40)
+    assert main(["train", "--task", "classify", str(data), "--hidden", "16", "--embed", "8",
+                 "--batch", "8", "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    captured = capsys.readouterr()
+    line = next(x for x in captured.out.splitlines() if "train " in x and " val " in x)
+    assert "ppl" not in line, line
+    assert "val_accuracy=" in captured.err            # tqdm's postfix, after the first validation
+    assert _log(tmp_path / "run")[0]["val_ppl"] is None

@@ -218,6 +218,44 @@ def test_info_under_mpiexec():
     assert "kernel thread(s) per rank" in proc.stdout
 
 
+def _cli(ranks, *args, cwd=None):
+    """`fastrnn ARGS` as one process or under mpiexec -n ranks."""
+    cmd = [sys.executable, "-m", "fastrnn", *args]
+    if ranks > 1:
+        cmd = [_mpiexec(), "-n", str(ranks)] + cmd
+    return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL, cwd=cwd)
+
+
+@needs_mpi
+def test_cli_task_metrics_are_those_of_the_whole_validation_part(tmp_path):
+    # each rank computes the metric statistics of its half of the validation examples and one
+    # all-reduce sums them: the logged metrics equal the single process's (seq2seq: exact match
+    # and cer from summed edit distances; classify: accuracy from summed counts)
+    sys.path.insert(0, HERE)
+    from test_cli_tasks import classify_file, seq2seq_file
+    for task, make in (("classify", classify_file), ("seq2seq", seq2seq_file)):
+        data = str(make(tmp_path / f"{task}.tsv", n=61))      # 6 validation examples: 3 + 3
+        logs = []
+        for ranks in (1, 2):
+            out = str(tmp_path / f"{task}{ranks}")
+            _checked(_cli(ranks, "train", "--task", task, data, "--hidden", "8", "--embed", "4",
+                          "--batch", "8", "--epochs", "2", "--dtype", "float64", "--quiet",
+                          "--out", out))
+            logs.append(_log(os.path.join(out, "log.jsonl")))
+        for ra, rb in zip(*logs):
+            metrics = [k for k in ra if k.startswith("val_") and k not in ("val_loss", "val_ppl")]
+            assert metrics and all(ra[k] == pytest.approx(rb[k], abs=1e-12) for k in metrics), (ra, rb)
+
+
+@needs_mpi
+def test_a_bad_file_is_reported_once(tmp_path):
+    (tmp_path / "bad.tsv").write_text("no tab here\n")
+    proc = _cli(2, "train", "--task", "classify", "bad.tsv", "--quiet", cwd=str(tmp_path))
+    assert proc.returncode != 0
+    assert proc.stderr.count("bad.tsv:1: expected text<TAB>label, found no tab") == 1, proc.stderr
+
+
 # ---- without MPI --------------------------------------------------------------------------------
 
 def test_bounds_partition_every_size():

@@ -49,16 +49,17 @@ def test_conditioned_names_condition_helps():
 
 
 def test_charrnn_interleaved_split_by_hand():
-    split = importlib.import_module("charrnn_shakespeare").interleaved_split
+    # the example's split: the shipped interleaved split in char-rnn's exact layout (wrap=True)
+    from fastrnn.tasks.interleaved import interleaved_split
     ids = np.arange(13)                              # cut to 12 = 2 streams x 3 windows of 2
-    train, val = split(ids, batch_size=2, seq_len=2, train_frac=0.67)
+    train, val = interleaved_split(ids, batch_size=2, seq_len=2, val_frac=0.33, wrap=True)
     assert len(train) == 2 and len(val) == 1         # floor(3 * 0.67) = 2
     np.testing.assert_array_equal(train[0][0], [[0, 1], [6, 7]])
     np.testing.assert_array_equal(train[1][1], [[3, 4], [9, 10]])
     np.testing.assert_array_equal(val[0][0], [[4, 5], [10, 11]])
     np.testing.assert_array_equal(val[0][1], [[5, 6], [11, 0]])    # the last target wraps
     with pytest.raises(ValueError, match="ids"):
-        split(np.arange(3), batch_size=2, seq_len=2)
+        interleaved_split(np.arange(3), batch_size=2, seq_len=2, wrap=True)
 
 
 def test_charrnn_quick_beats_unigram(tmp_path):

@@ -15,7 +15,42 @@ def test_classify_lines(tmp_path):
     path = write(tmp_path, "c.tsv", "good film\tpos\n\nbad\tfilm\tneg \n")
     records = read_classify(path)
     assert [(r.line, r.x, r.y) for r in records] == [(1, "good film", "pos"), (3, "bad\tfilm", "neg")]
-    assert [r.x for r in read_classify(path, labelled=False)] == ["good film", "bad"]
+    # unlabelled: the text before the LAST tab, as training takes it; a blank line is a placeholder
+    assert [r.x for r in read_classify(path, labelled=False)] == ["good film", None, "bad\tfilm"]
+
+
+def test_a_lone_tab_is_an_empty_text_not_a_blank_line(tmp_path):
+    path = write(tmp_path, "c.tsv", "a\tx\n\t\n  \n")
+    for labelled in (True, False):
+        errors = []
+        records = read_classify(path, labelled, errors)
+        assert [(e.line, e.message[:10]) for e in errors] == [(2, "empty text")]
+        assert [r.line for r in records] == ([1] if labelled else [1, 3])   # line 3 is blank
+
+
+def test_unlabelled_input_takes_what_training_takes(tmp_path):
+    path = write(tmp_path, "s.tsv", "ab\tba\ncd\nx\ty\tz\n")
+    assert [r.x for r in read_seq2seq(path, labelled=False)] == ["ab", "cd", "x\ty"]
+    path = write(tmp_path, "c.tsv", "no label\nwith\ttabs\tpos\n")
+    labelled_text = read_classify(write(tmp_path, "l.tsv", "with\ttabs\tpos\n"))[0].x
+    assert [r.x for r in read_classify(path, labelled=False)] == ["no label", labelled_text]
+
+
+def test_stdin_is_named_stdin_in_every_error(monkeypatch):
+    import io
+    import sys
+
+    from fastrnn.tasks import Forecast
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a,b\n1,2\n3\n")))
+    errors = []
+    read_csv("-", errors)
+    assert str(errors[0]).startswith("<stdin>:3: ")
+    task = Forecast(dict(window=4, horizon=1, dtype="float32", target=None, batch=2),
+                    dict(columns=["a", "b"], target=1, mean=[0, 0], std=[1, 1]))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a,b\n1,2\n3,4\n")))
+    with pytest.raises(FormatError) as e:
+        task.predict_last(None, task.read("-"))
+    assert str(e.value).startswith("<stdin>:3: expected at least 4 rows")
 
 
 @pytest.mark.parametrize("text, line, expected", [

@@ -7,7 +7,7 @@ import pytest
 from fastrnn import io
 from fastrnn.data import Vocab, split
 from fastrnn.models import LanguageModel
-from fastrnn.train import Trainer, TrainingDiverged
+from fastrnn.train import Trainer, TrainingDiverged, init_uniform
 
 TEXT = "".join(f"line {i}: the cat sat on the mat, {i * i % 97}\n" for i in range(60))
 
@@ -95,3 +95,50 @@ def test_learning_rate_decay_per_epoch_and_per_step(tmp_path):
     stepwise, _, _ = setup(tmp_path / "b", epochs=1, lr=1e-3, lr_decay=0.5, lr_decay_every=3)
     stepwise.fit(max_iters=7)
     assert stepwise.optimizer.lr == pytest.approx(1e-3 * 0.25)
+
+
+def test_learning_rate_decay_starts_after_n_epochs(tmp_path):
+    # char-rnn's learning_rate_decay_after: after epoch e, decay only when e >= N
+    trainer, _, _ = setup(tmp_path / "a", epochs=3, lr=1e-3, lr_decay=0.5, lr_decay_after=2)
+    per_epoch = len(trainer.batches)
+    lrs = []
+    for _ in range(3):
+        trainer.fit(max_iters=per_epoch)
+        lrs.append(trainer.optimizer.lr)
+    assert lrs == pytest.approx([1e-3, 5e-4, 2.5e-4])
+    with pytest.raises(ValueError, match="lr_decay_after"):
+        setup(tmp_path / "b", lr_decay_after=-1)
+
+
+def test_clip_value_clamps_every_gradient_element(tmp_path, monkeypatch):
+    trainer, _, _ = setup(tmp_path, dropout=0.0, clip=None, clip_value=1e-4, lr=1.0, optimizer="sgd")
+    before = trainer.model.params.copy()
+    trainer.train_step()
+    step = np.abs(trainer.model.params - before)        # SGD lr 1: the step is the gradient
+    assert step.max() <= 1e-4 * (1 + 1e-3) and step.max() > 0.5e-4
+    with pytest.raises(ValueError, match="clip_value"):
+        setup(tmp_path, clip_value=-1)
+
+
+def test_init_uniform_sets_lstm_forget_biases_of_every_layer_and_direction():
+    from fastrnn.models import SequenceClassifier
+    model = SequenceClassifier(3, vocab_size=7, embed_size=4, hidden_size=5, num_layers=2,
+                               bidirectional=True, seed=0)
+    init_uniform(model, 0.05, seed=1)
+    for name, p in model.named_parameters().items():
+        if name.startswith("rnn.bias_ih_l"):
+            np.testing.assert_array_equal(p[5:10], 1.0, err_msg=name)
+            assert np.abs(np.r_[p[:5], p[10:]]).max() <= 0.05
+        else:
+            assert np.abs(p).max() <= 0.05, name
+    a = init_uniform(LanguageModel(9, hidden_size=4, num_layers=1, seed=0), 0.08, seed=3).params.copy()
+    b = init_uniform(LanguageModel(9, hidden_size=4, num_layers=1, seed=5), 0.08, seed=3).params
+    np.testing.assert_array_equal(a, b)                 # the draw depends on `seed` only
+    with pytest.raises(ValueError, match="init_range"):
+        init_uniform(model, 0)
+
+
+def test_the_validation_line_shows_perplexity_only_for_a_token_cross_entropy(tmp_path, capsys):
+    trainer, _, _ = setup(tmp_path, progress=True, epochs=1)
+    trainer.fit(max_iters=4)
+    assert "(ppl " in capsys.readouterr().out

@@ -71,13 +71,15 @@ FRACTION = number(0, 1, high_open=True)
 TRAIN_DEFAULTS = dict(level="char", cell="lstm", hidden=128, layers=2, dropout=0.0, embed=None,
                       batch=50, seq_len=50, lr=2e-3, optimizer="adam", clip=5.0, lr_decay=1.0,
                       lr_decay_every=None, val_frac=0.05, test_frac=0.0, eval_every=200, seed=0,
-                      dtype="float32", min_count=None, epochs=None, max_time=None, split="tail")
+                      dtype="float32", min_count=None, epochs=None, max_time=None, split="tail",
+                      clip_value=None, lr_decay_after=None, init_range=None)
 # on --resume: these flags change the Trainer's settings (flag -> setting) ...
 RESUME_SETTINGS = dict(epochs="epochs", max_time="max_time", eval_every="eval_every", lr="lr",
-                       clip="clip", lr_decay="lr_decay", lr_decay_every="lr_decay_every")
+                       clip="clip", lr_decay="lr_decay", lr_decay_every="lr_decay_every",
+                       clip_value="clip_value", lr_decay_after="lr_decay_after")
 # ... these are fixed by the checkpoint (model, vocabulary, batching, optimiser, RNG) ...
 RESUME_FIXED = ("level", "min_count", "cell", "hidden", "layers", "dropout", "embed", "dtype",
-                "seed", "batch", "seq_len", "optimizer")
+                "seed", "batch", "seq_len", "optimizer", "init_range")
 # ... and these must match how the run split its corpus (stored in the checkpoint's metadata)
 RESUME_SPLIT = ("val_frac", "test_frac", "split")
 
@@ -237,6 +239,10 @@ def main(argv=None):
                 "evaluate": cli_tasks.evaluate}[args.command](args) or 0
     except UsageError as e:
         parser.error(str(e))        # one line, exit code 2
+    except SystemExit as e:         # a bad file or checkpoint: every rank finds it, rank 0 says it
+        if mpi.launched() and mpi.launch_rank() != 0 and isinstance(e.code, str):
+            raise SystemExit(1) from None
+        raise
 
 
 def _set_threads(threads, argv):
@@ -308,6 +314,7 @@ def _train(args):
 
 def _new_run(args, given, distributed=None):
     """A Trainer for a new run from the command-line options."""
+    from .cli_tasks import init_weights, schedule, stored_path
     from .data import Vocab
     from .models import LanguageModel
     from .tasks.interleaved import lm_data
@@ -324,18 +331,17 @@ def _new_run(args, given, distributed=None):
         vocab = Vocab.build(text, level=o["level"], min_count=min_count)
         trainer_class, train, val, n_train = lm_data(o["split"], vocab.encode(text), o["batch"],
                                                      o["seq_len"], o["val_frac"], o["test_frac"])
-        model = LanguageModel(len(vocab), cell=o["cell"], hidden_size=o["hidden"],
-                              num_layers=o["layers"], dropout=o["dropout"], embed_size=o["embed"],
-                              dtype=o["dtype"], seed=o["seed"])
+        model = init_weights(LanguageModel(len(vocab), cell=o["cell"], hidden_size=o["hidden"],
+                                           num_layers=o["layers"], dropout=o["dropout"],
+                                           embed_size=o["embed"], dtype=o["dtype"], seed=o["seed"]), o)
         trainer = trainer_class(model, vocab, train, val, batch_size=o["batch"],
-                          seq_len=o["seq_len"], optimizer=o["optimizer"], lr=o["lr"],
-                          clip=o["clip"], lr_decay=o["lr_decay"],
-                          lr_decay_every=o["lr_decay_every"], epochs=epochs, max_time=max_time,
-                          eval_every=o["eval_every"], out=out, progress=not args.quiet,
-                          distributed=distributed,
-                          meta=dict(corpus=args.corpus or "<python stdlib>", seed=o["seed"],
-                                    val_frac=o["val_frac"], test_frac=o["test_frac"],
-                                    split=o["split"]))
+                                seq_len=o["seq_len"], **schedule(o), epochs=epochs,
+                                max_time=max_time, eval_every=o["eval_every"], out=out,
+                                progress=not args.quiet, distributed=distributed,
+                                meta=dict(corpus=stored_path(args.corpus) or "<python stdlib>",
+                                          seed=o["seed"], val_frac=o["val_frac"],
+                                          test_frac=o["test_frac"], split=o["split"],
+                                          init_range=o["init_range"]))
     except (ValueError, MemoryError) as e:
         sys.exit(f"fastrnn: {e or 'out of memory building the model'}")
     print(f"fastrnn: {model}, vocabulary {len(vocab)} ({o['level']}), "

@@ -11,8 +11,8 @@ import argparse
 import os
 import sys
 
-from .cli import (_LOAD_ERRORS, POSITIVE, RESUME_SETTINGS, UsageError, _checkpoint_path, _flag,
-                  _load_error)
+from .cli import (_LOAD_ERRORS, NON_NEGATIVE, POSITIVE, RESUME_SETTINGS, UsageError,
+                  _checkpoint_path, _flag, _load_error, number)
 
 TASK_NAMES = ("lm", "classify", "tag", "seq2seq", "forecast")
 LEVELS = ("char", "word", "char:word", "word:char")
@@ -21,14 +21,25 @@ TASK_DEFAULTS = dict(level="char", min_count=1, cell="lstm", hidden=64, layers=1
                      embed=32, batch=32, lr=2e-3, optimizer="adam", clip=5.0, lr_decay=1.0,
                      lr_decay_every=None, val_frac=0.1, eval_every=None, seed=0, dtype="float32",
                      epochs=10, max_time=None, bidirectional=None, pool="last", target=None,
-                     horizon=1, window=24, beam=None)
+                     horizon=1, window=24, beam=None, clip_value=None, lr_decay_after=None,
+                     init_range=None)
 TASK_ONLY = ("bidirectional", "pool", "target", "horizon", "window", "beam")
 LM_ONLY = ("seq_len", "test_frac", "split")
 RESUME_FREE = tuple(RESUME_SETTINGS) + ("beam",)        # may change on --resume
 
 
 def add_train_options(t):
-    """The task options of `fastrnn train`."""
+    """The options of `fastrnn train` added here: char-rnn's schedule and initialisation (every
+    model), --split (language models) and the task options."""
+    t.add_argument("--clip-value", type=number(0), metavar="V",
+                   help="also clamp every gradient element to [-V, V] (char-rnn's grad_clip; "
+                        "0 = off, the default); use --clip 0 for the clamp alone")
+    t.add_argument("--lr-decay-after", type=NON_NEGATIVE, metavar="N",
+                   help="apply --lr-decay only once N epochs are done (char-rnn's "
+                        "learning_rate_decay_after; default: 0, from the start)")
+    t.add_argument("--init-range", type=number(0, low_open=True), metavar="R",
+                   help="initialise every parameter uniform in [-R, R] and LSTM forget-gate "
+                        "biases to 1, as char-rnn (0.08); default: each layer's own initialisation")
     t.add_argument("--task", choices=TASK_NAMES,
                    help="lm (default): a language model on a text corpus; classify: text<TAB>label "
                         "lines; tag: CoNLL token/tag lines; seq2seq: source<TAB>target lines; "
@@ -64,6 +75,26 @@ def add_parsers(sub):
 def _given(args):
     return {k: getattr(args, k) for k in (*TASK_DEFAULTS, *LM_ONLY)
             if getattr(args, k, None) is not None}
+
+
+def schedule(o):
+    """The Trainer's optimiser, clipping and learning-rate arguments from the options `o`."""
+    return {k: o[k] for k in ("optimizer", "lr", "clip", "clip_value", "lr_decay",
+                              "lr_decay_every", "lr_decay_after")}
+
+
+def init_weights(model, o):
+    """char-rnn's uniform initialisation when --init-range was given (seeded by --seed)."""
+    if o.get("init_range"):
+        from .train import init_uniform
+        init_uniform(model, o["init_range"], seed=o["seed"])
+    return model
+
+
+def stored_path(path):
+    """The data file's path as the checkpoint records it: absolute, so that `--resume` finds it
+    from any directory (stdin, '-', stays as it is)."""
+    return path if path in (None, "-") else os.path.abspath(path)
 
 
 def wants_task(args):
@@ -153,16 +184,15 @@ def _new_run(args, given, out_default, distributed):
     task = TASKS[args.task](o)
     enc_train, enc_val = _prepare(task, args.corpus, o, fit=True)
     try:
-        model = task.build_model()
+        model = init_weights(task.build_model(), o)
         train_b, val_b, callbacks = _task_pieces(task, o, enc_train, enc_val)
         trainer = Trainer(model, train_b, val_b, forward=task.forward(model), callbacks=callbacks,
-                          optimizer=o["optimizer"], lr=o["lr"], clip=o["clip"],
-                          lr_decay=o["lr_decay"], lr_decay_every=o["lr_decay_every"],
-                          epochs=o["epochs"], max_time=o["max_time"],
+                          **schedule(o), epochs=o["epochs"], max_time=o["max_time"],
                           eval_every=o["eval_every"] or len(train_b), out=args.out or out_default,
                           progress=not args.quiet, distributed=distributed,
                           meta=dict(task=task.name, task_options=o, task_state=task.state,
-                                    corpus=args.corpus, seed=o["seed"], val_frac=o["val_frac"]))
+                                    corpus=stored_path(args.corpus), seed=o["seed"],
+                                    val_frac=o["val_frac"]))
     except (ValueError, MemoryError) as e:
         _fail(e or "out of memory building the model")
     n_val = len(enc_val[0]) if enc_val else 0
@@ -239,7 +269,9 @@ def _report(errors):
 
 
 def predict(args):
-    """`fastrnn predict`: one result per input example on stdout, bad lines on stderr."""
+    """`fastrnn predict`: one result per input example on stdout, bad lines on stderr; for the
+    line-oriented tasks (classify, seq2seq) output line k answers input line k (blank for a
+    blank or bad input line), so the output can be pasted beside the input."""
     from .tasks import FormatError
     model, task = _load_task(args)
     errors = []

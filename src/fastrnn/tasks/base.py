@@ -19,7 +19,10 @@ class Task:
     """Base class; subclasses implement the methods below for one file format and model."""
 
     name = None
-    metric_names = ()       # the names `metrics` returns, best-known first (the headline metric)
+    metric_names = ()       # the names `metrics` returns, best-known first
+    headline_names = None   # the metric(s) for the progress bar, in preference (None: metric_names)
+    stats_size = 0          # the length of `metric_stats`' vector
+    line_oriented = False   # one example per input line: `predict` answers line for line
 
     def __init__(self, options, state=None):
         self.o, self.state = dict(options), state
@@ -64,7 +67,26 @@ class Task:
 
     def metrics(self, model, encoded):
         """{name: value} of the model on encoded labelled data."""
+        return self.metrics_from_stats(self.metric_stats(model, encoded))
+
+    def metric_stats(self, model, encoded):
+        """The sufficient statistics of `metrics` on encoded labelled data (at least one
+        example): a float64 vector of `stats_size` sums over the examples (counts, error sums,
+        edit distances, span counts). Disjoint parts' vectors add up to the whole's, which is how
+        data-parallel validation combines the ranks' shares."""
         raise NotImplementedError
+
+    def metrics_from_stats(self, stats):
+        """{name: value} from a (summed) `metric_stats` vector."""
+        raise NotImplementedError
+
+    def headline(self, values):
+        """(name, value) of the metric shown in the progress bar, from `metrics`' values (the
+        first of `headline_names` that has a value), or None."""
+        for name in self.headline_names or self.metric_names:
+            if values.get(name) is not None and np.isfinite(values[name]):
+                return name, values[name]
+        return None
 
     def predict(self, model, encoded):
         """One output string per example (may hold several lines)."""
@@ -72,9 +94,19 @@ class Task:
 
     def predict_file(self, model, data, path, errors):
         """The output strings for the unlabelled examples `data` read from `path`; examples that
-        cannot be encoded are reported into `errors` and left out."""
-        encoded = self.encode(data, path, errors)
-        return self.predict(model, encoded) if len(encoded[0]) else []
+        cannot be encoded are reported into `errors`.
+
+        A line-oriented task returns one string per input line, an empty one for a blank line
+        (a record whose x is None) or a bad one (its error is in `errors`), so that output line
+        k always answers input line k; the others leave bad examples out."""
+        real = [r for r in data if r.x is not None]
+        encoded = self.encode(real, path, errors)
+        outputs = self.predict(model, encoded) if len(encoded[0]) else []
+        if not self.line_oriented:
+            return outputs
+        by_line = {r.line: text for r, text in zip(encoded[2], outputs)}
+        last = max([r.line for r in data] + [e.line for e in errors], default=0)
+        return [by_line.get(n, "") for n in range(1, last + 1)]
 
 
 # ---- tokens and vocabularies -------------------------------------------------------------------
@@ -112,19 +144,38 @@ def in_batches(encoded_inputs, batch_size):
 
 
 class TaskMetrics(Callback):
-    """The task's metrics on the validation part at every checkpoint: in the log as `val_<name>`
-    and printed above the progress bar."""
+    """The task's metrics on the validation part at every checkpoint: in the log as `val_<name>`,
+    printed above the progress bar, and the headline metric in the bar itself.
+
+    Data-parallel, each rank computes the statistics of its share of the validation examples
+    (rank r of K: examples [r*n//K, (r+1)*n//K)) and one all-reduce sums them: the metrics are
+    those of the whole validation part, for 1/K of the work per rank (seq2seq decoding is costly).
+    """
 
     def __init__(self, task, encoded_val):
-        self.task, self.val = task, encoded_val
+        self.task, self.val, self.shown = task, encoded_val, None
 
     def metrics(self, trainer):
+        self.shown = None
         if self.val is None or not len(self.val[0]):
             return {}
-        values = self.task.metrics(trainer.model, self.val)
+        dp = trainer.dist
+        if dp is None:
+            values = self.task.metrics(trainer.model, self.val)
+        else:
+            from ..train.distributed import bounds
+            lo, hi = bounds(len(self.val[0]), dp.rank, dp.size)
+            stats = (self.task.metric_stats(trainer.model, tuple(part[lo:hi] for part in self.val))
+                     if hi > lo else np.zeros(self.task.stats_size))
+            values = self.task.metrics_from_stats(dp.sum_over_ranks(stats))
+        self.shown = self.task.headline(values)
         if trainer.progress:
             from tqdm.auto import tqdm
             tqdm.write(f"iter {trainer.iteration}: " + "  ".join(
                 f"val {k} {v:.4f}" for k, v in values.items() if v is not None))
         return {f"val_{k}": (None if v is None or not np.isfinite(v) else float(v))
                 for k, v in values.items()}
+
+    def postfix(self, trainer):
+        """The headline validation metric for the progress bar (e.g. val_accuracy=0.9312)."""
+        return {} if self.shown is None else {f"val_{self.shown[0]}": f"{self.shown[1]:.4f}"}

@@ -11,7 +11,6 @@ as the baseline to beat.
 import numpy as np
 
 from ..models import SequenceRegressor
-from . import metrics as M
 from .base import Task
 from .formats import FormatError, read_csv
 
@@ -31,7 +30,7 @@ class Series:
 class Forecast(Task):
     """See the module docstring."""
 
-    name, metric_names = "forecast", ("mae", "rmse", "persistence_mae")
+    name, metric_names, stats_size = "forecast", ("mae", "rmse", "persistence_mae"), 4
 
     def read(self, path, labelled=True, errors=None):
         names, values, lines = read_csv(path, errors)
@@ -103,13 +102,19 @@ class Forecast(Task):
                               for i in range(0, len(x), self.o["batch"])])
         return self._unscale(out)
 
-    def metrics(self, model, encoded):
+    def metric_stats(self, model, encoded):
+        """[sum of |error|, sum of error^2, values, sum of the persistence forecast's |error|]."""
         inputs, targets, _ = encoded
         gold, predicted = self._unscale(targets), self.forecasts(model, inputs)
         last = self._unscale(np.stack([w[-1, self.state["target"]] for w in inputs]))
-        persistence = np.repeat(last[:, None], gold.shape[1], axis=1)
-        return {"mae": M.mae(predicted, gold), "rmse": M.rmse(predicted, gold),
-                "persistence_mae": M.mae(persistence, gold)}
+        return np.array([np.abs(predicted - gold).sum(), ((predicted - gold) ** 2).sum(), gold.size,
+                         np.abs(last[:, None] - gold).sum()], np.float64)
+
+    def metrics_from_stats(self, stats):
+        abs_sum, sq_sum, n, persistence = stats
+        if not n:
+            return dict.fromkeys(self.metric_names, float("nan"))
+        return {"mae": abs_sum / n, "rmse": float(np.sqrt(sq_sum / n)), "persistence_mae": persistence / n}
 
     def predict_file(self, model, data, path, errors):
         """One line per forecast step: the forecast from the last window of `data`."""

@@ -6,12 +6,14 @@
     seq2seq    source<TAB>target         one pair per line (exactly one tab)
     forecast   CSV of numbers            one column per series, optional header row
 
-Blank lines are skipped (classify, seq2seq) or separate sentences (tag); lines starting with
+Blank lines (whitespace without a tab) are skipped (classify, seq2seq) or separate sentences
+(tag); a line holding a tab is never blank (a lone tab is an empty text). Lines starting with
 `-DOCSTART-` (CoNLL-2003 document markers) are skipped. A problem raises `FormatError` ("FILE:LINE:
-what was expected"); with `errors=[]` a reader instead appends the error to that list and goes
-on with the next record, which is how `fastrnn predict` reports bad lines and predicts the rest.
-Unlabelled input (`labelled=False`, for predict) takes the text before any tab (classify,
-seq2seq) or the first column (tag).
+what was expected", stdin named `<stdin>`); with `errors=[]` a reader instead appends the error to
+that list and goes on with the next record, which is how `fastrnn predict` reports bad lines and
+predicts the rest. Unlabelled input (`labelled=False`, for predict) takes the text before the
+LAST tab, as training does (classify, seq2seq; the whole line without a tab), or the first column
+(tag); its blank lines become records with x None, so that predict can answer line for line.
 """
 import sys
 from collections import namedtuple
@@ -25,7 +27,7 @@ class FormatError(ValueError):
     """A line that does not follow its format: `str(e)` is 'FILE:LINE: what was expected'."""
 
     def __init__(self, path, line, message):
-        super().__init__(f"{path}:{line}: {message}")
+        super().__init__(f"{_name(path)}:{line}: {message}")
         self.path, self.line, self.message = path, line, message
 
 
@@ -93,10 +95,12 @@ def _collect(path, errors, parse_line):
 def _pair(path, labelled, first, second, exactly_one_tab):
     """A parser of 'first<TAB>second' lines (the two names say what each side is)."""
     def parse(number, text):
-        if not text.strip():
-            return None
+        if "\t" not in text and not text.strip():
+            # predict keeps a placeholder so that its output lines stay aligned with its input's
+            return None if labelled else Record(number, None, None)
         if not labelled:
-            x = text.split("\t", 1)[0]
+            # the same text as training would take from this line: before the last tab
+            x = text.rsplit("\t", 1)[0]
             if not x.strip():
                 raise FormatError(_name(path), number, f"empty {first}")
             return Record(number, x, None)

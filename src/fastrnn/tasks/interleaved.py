@@ -11,6 +11,10 @@ What char-rnn does, and where we differ:
 - windows: char-rnn cuts the data to a multiple of batch_size * seq_length and makes the last
   target wrap around to the first token; here each stream is (N - 1) // batch_size tokens long and
   every target is the true next token (no wrap-around), as in `fastrnn.data.StreamBatches`.
+  `interleaved_split(..., wrap=True)` lays the streams out exactly as char-rnn does instead (what
+  examples/charrnn_shakespeare.py uses, so that its measured run is char-rnn's data to the token);
+  the CLI keeps the true targets (its streams are (N - 1) // batch_size tokens long rather than
+  char-rnn's, so each window's text is shifted by a few tokens).
 - counts: with no test part char-rnn gives floor(windows * train_frac) windows to training and
   the rest to validation; with a test part, floor(windows * val_frac) to validation and the rest
   to test. We do the same with train_frac = 1 - val_frac - test_frac (the test windows are unused
@@ -40,8 +44,21 @@ class StreamWindows(StreamBatches):
         self.windows = count
 
 
-def interleaved_split(ids, batch_size, seq_len, val_frac=0.05, test_frac=0.0):
-    """(training windows, validation windows or None) of an id stream, char-rnn style."""
+def interleaved_split(ids, batch_size, seq_len, val_frac=0.05, test_frac=0.0, wrap=False):
+    """(training windows, validation windows or None) of an id stream, char-rnn style.
+
+    wrap=True: char-rnn's exact layout (CharSplitLMMinibatchLoader): the ids cut to a multiple of
+    batch_size * seq_len, stream b holding the b-th part, and the very last target wrapping
+    around to the first id."""
+    if wrap:
+        ids = np.asarray(ids)
+        n = len(ids) - len(ids) % (batch_size * seq_len)
+        if n == 0:
+            raise ValueError(f"ids: {len(ids)} tokens are fewer than one window of "
+                             f"batch_size={batch_size} x seq_len={seq_len}")
+        # StreamBatches on n + 1 ids makes streams of n / batch_size steps whose extra target is
+        # the next stream's first id: for the last stream that is the appended first id
+        ids = np.concatenate([ids[:n], ids[:1]])
     n = len(StreamBatches(ids, batch_size, seq_len))
     if test_frac == 0:
         n_train = math.floor(n * (1 - val_frac) + 1e-9)

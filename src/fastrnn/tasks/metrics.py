@@ -50,6 +50,12 @@ def bio_spans(tags):
 
 def entity_prf(predicted, gold):
     """(precision, recall, F1) of exact entity spans over all sentences (see the module doc)."""
+    return prf(*entity_counts(predicted, gold))
+
+
+def entity_counts(predicted, gold):
+    """(spans found, spans predicted, gold spans) over all sentences: the sums that entity_prf
+    turns into ratios (sums of parts add up, ratios do not)."""
     predicted, gold = list(predicted), list(gold)
     _same_length(predicted, gold)
     tp = n_pred = n_gold = 0
@@ -58,6 +64,11 @@ def entity_prf(predicted, gold):
         tp += len(ps & gs)
         n_pred += len(ps)
         n_gold += len(gs)
+    return tp, n_pred, n_gold
+
+
+def prf(tp, n_pred, n_gold):
+    """(precision, recall, F1) from entity_counts (see the module doc for the empty cases)."""
     precision = tp / n_pred if n_pred else 1.0
     recall = tp / n_gold if n_gold else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0

@@ -52,7 +52,7 @@ class _Labelled(Task):
 class Classify(_Labelled):
     """text<TAB>label lines -> one label per text; metric: accuracy."""
 
-    name, metric_names = "classify", ("accuracy",)
+    name, metric_names, stats_size, line_oriented = "classify", ("accuracy",), 2, True
 
     def read(self, path, labelled=True, errors=None):
         return read_classify(path, labelled, errors)
@@ -87,9 +87,13 @@ class Classify(_Labelled):
             probs[idx] = model.predict_proba(x, lengths)
         return probs
 
-    def metrics(self, model, encoded):
+    def metric_stats(self, model, encoded):
         predicted = self._probabilities(model, encoded[0]).argmax(axis=1)
-        return {"accuracy": M.accuracy(predicted, encoded[1])}
+        return np.array([np.sum(predicted == encoded[1]), len(predicted)], np.float64)
+
+    def metrics_from_stats(self, stats):
+        right, n = stats
+        return {"accuracy": right / n if n else float("nan")}
 
     def predict(self, model, encoded):
         probs = self._probabilities(model, encoded[0])
@@ -102,6 +106,7 @@ class Tag(_Labelled):
     recall and F1 when the tags are BIO."""
 
     name, metric_names = "tag", ("token_acc", "entity_f1", "entity_precision", "entity_recall")
+    headline_names, stats_size = ("entity_f1", "token_acc"), 5
 
     def read(self, path, labelled=True, errors=None):
         return read_conll(path, labelled, errors)
@@ -137,13 +142,20 @@ class Tag(_Labelled):
                 out[i] = [labels[k] for k in ids]
         return out
 
-    def metrics(self, model, encoded):
+    def metric_stats(self, model, encoded):
+        """[right tags, tags, entity spans found, predicted, gold]."""
         labels = self.state["labels"]
         predicted = self._tags(model, encoded[0])
         gold = [[labels[k] for k in t] for t in encoded[1]]
-        values = {"token_acc": M.token_accuracy(predicted, gold)}
-        if M.is_bio(labels):
-            p, r, f1 = M.entity_prf(predicted, gold)
+        right = sum(a == b for p, g in zip(predicted, gold) for a, b in zip(p, g))
+        return np.array([right, sum(len(g) for g in gold), *M.entity_counts(predicted, gold)],
+                        np.float64)
+
+    def metrics_from_stats(self, stats):
+        right, total, *spans = stats
+        values = {"token_acc": right / total if total else float("nan")}
+        if M.is_bio(self.state["labels"]):
+            p, r, f1 = M.prf(*spans)
             values.update(entity_f1=f1, entity_precision=p, entity_recall=r)
         return values
 
@@ -169,7 +181,7 @@ class Translate(Task):
     """source<TAB>target lines -> Seq2Seq; metrics: exact match and the token error rate
     (`cer` for character targets, `ter` for word/phoneme targets)."""
 
-    name = "seq2seq"
+    name, stats_size, line_oriented = "seq2seq", 4, True
 
     @property
     def levels(self):
@@ -180,6 +192,10 @@ class Translate(Task):
     @property
     def metric_names(self):
         return ("exact_match", "cer" if self.levels[1] == "char" else "ter")
+
+    @property
+    def headline_names(self):
+        return self.metric_names[1:]            # the error rate: exact match is often 0 early on
 
     def read(self, path, labelled=True, errors=None):
         return read_seq2seq(path, labelled, errors)
@@ -237,11 +253,18 @@ class Translate(Task):
                 out[i] = ids
         return out
 
-    def metrics(self, model, encoded):
+    def metric_stats(self, model, encoded):
+        """[exact matches, examples, total edit distance, total gold length]."""
         predicted = self.decode(model, encoded[0])
         gold = [row[1:1 + row[0]].tolist() for row in encoded[1]]
-        return {"exact_match": M.exact_match(predicted, gold),
-                self.metric_names[1]: M.error_rate(predicted, gold)}
+        return np.array([sum(list(p) == g for p, g in zip(predicted, gold)), len(gold),
+                         sum(M.edit_distance(p, g) for p, g in zip(predicted, gold)),
+                         sum(len(g) for g in gold)], np.float64)
+
+    def metrics_from_stats(self, stats):
+        exact, n, dist, total = stats
+        return {"exact_match": exact / n if n else float("nan"),
+                self.metric_names[1]: dist / total if total else float("nan")}
 
     def predict(self, model, encoded):
         tgt = self.vocabs()[1]

@@ -2,6 +2,7 @@
 
 A callback may implement any of: `on_step_end(trainer, loss)`, `on_epoch_end(trainer)`,
 `on_validation_start(trainer)`, `metrics(trainer) -> {name: float}` (added to each log line),
+`postfix(trainer) -> {name: str}` (shown in the progress bar until the next checkpoint),
 `checkpoint_state() -> (json_dict, {array name: ndarray})` and `restore(json_dict, arrays)`
 (for exact resume). `Callback` gives no-op defaults.
 """
@@ -22,6 +23,11 @@ class Callback:
 
     def metrics(self, trainer):
         """Extra numbers for this checkpoint's log line."""
+        return {}
+
+    def postfix(self, trainer):
+        """{name: text} to show in the progress bar after this checkpoint (called after
+        `metrics`), e.g. the validation accuracy."""
         return {}
 
     def checkpoint_state(self):

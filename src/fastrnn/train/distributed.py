@@ -208,6 +208,13 @@ class DataParallel:
         with np.errstate(invalid="ignore"):
             return float(np.mean(sums[0] / sums[1]))
 
+    def sum_over_ranks(self, values):
+        """The element-wise sum over the ranks of a vector of numbers, as float64 on every rank
+        (e.g. the task metrics' sufficient statistics of each rank's validation share)."""
+        out = np.array(values, np.float64).ravel()
+        self.comm.Allreduce(self.MPI.IN_PLACE, out, op=self.MPI.SUM)
+        return out
+
     def gather_arrays(self, callback, arrays):
         """On rank 0, a callback's per-rank arrays joined along its `sharded_axis` in rank order
         (e.g. the carried LM state of every stream); other ranks get None."""

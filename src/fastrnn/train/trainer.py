@@ -42,8 +42,11 @@ class Trainer:
     """Train `model` on the batches `train`, validating on `val` (see the module docstring).
 
     optimizer: one of OPTIMIZERS; clip: global-norm gradient clipping (0/None = off);
-    lr_decay: factor applied to the learning rate after every epoch (char-rnn's exponential
-    decay), or every `lr_decay_every` iterations when that is given (step decay); epochs and/or
+    clip_value: clamp every gradient element to [-clip_value, clip_value] after that (char-rnn's
+    grad_clip; 0/None = off); lr_decay: factor applied to the learning rate after every epoch
+    (char-rnn's exponential decay), or every `lr_decay_every` iterations when that is given (step
+    decay), in both cases only once `lr_decay_after` epochs are complete (char-rnn's
+    learning_rate_decay_after; None/0 = from the start); epochs and/or
     max_time (seconds) bound the run; explode_factor: a loss above explode_factor times its
     running level (plus 1) counts as divergence (0/None = only non-finite values do);
     out: directory for best.npz, last.npz and log.jsonl (None = keep nothing on disk);
@@ -60,7 +63,8 @@ class Trainer:
 
     def __init__(self, model, train, val=None, *lm_val, forward=None, callbacks=(), items=None,
                  vocab=None, batch_size=50, seq_len=50, optimizer="adam", lr=2e-3, clip=5.0,
-                 lr_decay=1.0, lr_decay_every=None, epochs=1, max_time=None, eval_every=200,
+                 clip_value=None, lr_decay=1.0, lr_decay_every=None, lr_decay_after=None, epochs=1,
+                 max_time=None, eval_every=200,
                  val_tokens=200_000, explode_factor=10.0, out=None, progress=True, meta=None,
                  distributed=None, overlap=False):
         from ..data import Vocab
@@ -73,7 +77,11 @@ class Trainer:
         for name, value in (("eval_every", eval_every), ("epochs", epochs)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-        for name, value in (("clip", clip or 0), ("explode_factor", explode_factor or 0),
+        if lr_decay_after is not None and (not isinstance(lr_decay_after, (int, np.integer))
+                                           or isinstance(lr_decay_after, bool) or lr_decay_after < 0):
+            raise ValueError(f"lr_decay_after: expected None or an integer >= 0, got {lr_decay_after!r}")
+        for name, value in (("clip", clip or 0), ("clip_value", clip_value or 0),
+                            ("explode_factor", explode_factor or 0),
                             ("lr_decay", lr_decay), ("max_time", max_time or 0)):
             if not isinstance(value, (int, float, np.number)) or not value >= 0:
                 raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
@@ -98,10 +106,14 @@ class Trainer:
             progress = progress and self.is_root
         self.optimizer = OPTIMIZERS[optimizer](model, lr=lr)
         self.settings = dict(batch_size=batch_size, seq_len=seq_len, optimizer=optimizer, lr=lr,
-                             clip=clip, lr_decay=lr_decay, lr_decay_every=lr_decay_every,
+                             clip=clip, clip_value=clip_value, lr_decay=lr_decay,
+                             lr_decay_every=lr_decay_every, lr_decay_after=lr_decay_after,
                              epochs=epochs, max_time=max_time, eval_every=eval_every,
                              val_tokens=val_tokens, explode_factor=explode_factor)
         self.out, self.progress, self.meta = out, progress, dict(meta or {})
+        # perplexity means something only for a mean token cross-entropy (not for MSE, ...)
+        self.perplexity = _token_cross_entropy(model, vocab)
+        self._postfix = {}          # the callbacks' headline metrics, shown in the progress bar
         # where we are: everything here goes into a checkpoint
         self.iteration, self.epoch, self.window = 0, 0, 0
         self.best_val, self.elapsed, self.loss_level = math.inf, 0.0, None
@@ -131,6 +143,8 @@ class Trainer:
             raise TrainingDiverged(f"the gradients became non-finite at iteration {self.iteration}")
         if self.settings["clip"]:
             optim.clip_grad_norm(self.model, self.settings["clip"])
+        if self.settings.get("clip_value"):
+            optim.clip_grad_value(self.model, self.settings["clip_value"])
         self.optimizer.step()
         p = self.model.params
         if not math.isfinite(float(np.dot(p, p))):
@@ -139,7 +153,8 @@ class Trainer:
         self.iteration += 1
         self.window += 1
         every = self.settings["lr_decay_every"]
-        if every and self.iteration % every == 0:
+        decaying = self.epoch >= (self.settings.get("lr_decay_after") or 0)
+        if every and self.iteration % every == 0 and decaying:
             self.optimizer.lr *= self.settings["lr_decay"]
         for cb in self.callbacks:
             cb.on_step_end(self, loss)
@@ -148,7 +163,7 @@ class Trainer:
             self.epoch += 1
             for cb in self.callbacks:
                 cb.on_epoch_end(self)
-            if not every:
+            if not every and self.epoch >= (self.settings.get("lr_decay_after") or 0):
                 self.optimizer.lr *= self.settings["lr_decay"]
         return loss
 
@@ -211,12 +226,13 @@ class Trainer:
                 recent.append(loss)
                 bar.update(1)
                 speed = self.last_items / (time.perf_counter() - t0)
-                bar.set_postfix({"loss": f"{loss:.3f}", rate: f"{speed:.0f}"},
-                                refresh=False)
                 if self.iteration % s["eval_every"] == 0 or self.iteration == stop_at:
                     self.elapsed = time.perf_counter() - start
                     self._checkpoint(np.mean(recent), bar)
                     recent = []
+                # after the checkpoint: the bar shows its metrics from this step on
+                bar.set_postfix({"loss": f"{loss:.3f}", **self._postfix, rate: f"{speed:.0f}"},
+                                refresh=False)
             self.elapsed = time.perf_counter() - start
             if recent or summary["stopped"] != "done":
                 self._checkpoint(np.mean(recent) if recent else math.nan, bar)
@@ -260,13 +276,18 @@ class Trainer:
             self.best_val = val
         record = dict(iteration=self.iteration, epoch=round(self.iteration / len(self.batches), 4),
                       train_loss=_finite(train_loss), val_loss=_finite(val),
-                      val_ppl=_finite(math.exp(val)) if val is not None and val < 700 else None,
+                      val_ppl=(_finite(math.exp(val)) if self.perplexity and val is not None
+                               and val < 700 else None),
                       lr=self.optimizer.lr, seconds=round(self.elapsed, 3))
+        self._postfix = {}
         for cb in self.callbacks:
             record.update(cb.metrics(self))
+            if hasattr(cb, "postfix"):      # a hook newer than some duck-typed callbacks
+                self._postfix.update(cb.postfix(self))
         if val is not None and self.is_root:
-            bar.write(f"iter {self.iteration}: train {train_loss:.4f}  val {val:.4f}  "
-                      f"(ppl {math.exp(min(val, 700)):.2f})" + ("  *best*" if improved else ""))
+            ppl = f"  (ppl {math.exp(min(val, 700)):.2f})" if self.perplexity else ""
+            bar.write(f"iter {self.iteration}: train {train_loss:.4f}  val {val:.4f}{ppl}"
+                      + ("  *best*" if improved else ""))
         if self.out is None:
             return
         if self.is_root:
@@ -362,6 +383,13 @@ class Trainer:
             raise ValueError(f"{path}: data position {trainer.window} is past the end of this data "
                              f"({len(trainer.batches)} batches); was it trained on other data?")
         return trainer
+
+
+def _token_cross_entropy(model, vocab):
+    """True when the model's loss is a mean cross-entropy over tokens (a language model, a
+    conditioned generator, a seq2seq decoder), so that exp(loss) is a perplexity."""
+    from ..models import ConditionedGenerator, LanguageModel, Seq2Seq
+    return vocab is not None or isinstance(model, (LanguageModel, ConditionedGenerator, Seq2Seq))
 
 
 def _data_parallel(distributed, model, items, overlap):

@@ -1,0 +1,35 @@
+"""char-rnn's initialisation, for any model: every parameter uniform in [-R, R], then the forget
+gates' input biases of every LSTM set to 1 (`fastrnn train --init-range R`).
+
+char-rnn (model_utils / train.lua) draws every weight and bias from U(-0.08, 0.08) and then fills
+the forget-gate block of each layer's input-to-hidden bias with 1, so that the cells start out
+remembering; the hidden-to-hidden bias keeps its uniform draw. fastrnn's LSTMs hold their gates
+in PyTorch's order (input, forget, cell, output), so the forget block is the second quarter of
+`bias_ih_l{k}` (and of `bias_ih_l{k}_reverse` in a bidirectional layer).
+"""
+import re
+
+import numpy as np
+
+_INPUT_BIAS = re.compile(r"bias_ih_l\d+(_reverse)?")
+
+
+def init_uniform(model, init_range, seed=None, forget_bias=1.0):
+    """Draw every parameter of `model` from U(-init_range, init_range) with one draw over the flat
+    buffer (numpy's default_rng(seed)), then set the LSTM forget-gate input biases to
+    `forget_bias` (None: leave them uniform). Returns the model."""
+    from ..layers import LSTM
+    if not (isinstance(init_range, (int, float, np.number)) and 0 < init_range < float("inf")):
+        raise ValueError(f"init_range: expected a positive number, got {init_range!r}")
+    rng = np.random.default_rng(seed)
+    model.params[:] = rng.uniform(-init_range, init_range, model.params.size)
+    if forget_bias is not None:
+        for _, module in model.modules():
+            if not isinstance(module, LSTM):
+                continue
+            for name, p in module.named_parameters().items():
+                if _INPUT_BIAS.fullmatch(name):
+                    H = p.size // 4
+                    p[H:2 * H] = forget_bias
+    model.invalidate()          # weight caches are keyed on the parameters' version
+    return model
