@@ -173,3 +173,20 @@ def test_init_range_is_charrnns_initialisation(tmp_path, monkeypatch):
     np.testing.assert_allclose(p["rnn.bias_ih_l0"][H:2 * H], 1.0, atol=1e-6)      # forget gate
     rest = [a for name, a in p.items() if name != "rnn.bias_ih_l0"] + [p["rnn.bias_ih_l0"][:H]]
     assert max(np.abs(a).max() for a in rest) <= 0.08 + 1e-6
+
+
+def test_threads_option_reexecutes_when_any_thread_variable_differs(monkeypatch):
+    """--threads N re-runs fastrnn with OpenBLAS, OpenMP and fastrnn's team all at N: one variable
+    already at N (here OpenBLAS's) must not hide another (fastrnn's) that is not."""
+    from fastrnn import cli
+    calls = []
+    monkeypatch.setattr(cli.os, "execve", lambda exe, args, env: calls.append(env))
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("FASTRNN_NUM_THREADS", "2")
+    cli._set_threads(1, ["train", "--threads", "1"])
+    assert len(calls) == 1
+    assert {calls[0][k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "FASTRNN_NUM_THREADS")} == {"1"}
+    monkeypatch.setenv("FASTRNN_NUM_THREADS", "1")
+    cli._set_threads(1, ["train", "--threads", "1"])          # all at 1 already: no re-run
+    assert len(calls) == 1

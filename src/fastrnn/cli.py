@@ -249,9 +249,9 @@ def _set_threads(threads, argv):
     """BLAS reads its thread count when it loads, so re-run ourselves with the variable set."""
     if threads is None:
         return
-    if os.environ.get("OPENBLAS_NUM_THREADS") != str(threads):
-        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
-                   FASTRNN_NUM_THREADS=str(threads))
+    want = {k: str(threads) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "FASTRNN_NUM_THREADS")}
+    if any(os.environ.get(k) != v for k, v in want.items()):
+        env = dict(os.environ, **want)
         argv = sys.argv[1:] if argv is None else list(argv)
         os.execve(sys.executable, [sys.executable, "-m", "fastrnn", *argv], env)
 
