@@ -91,15 +91,19 @@ static void F(input_projection)(const frnn_par *par, const frnn_ctx *cx, size_t 
     const size_t r0 = rows * par->tid / par->nth, r1 = rows * (par->tid + 1) / par->nth;
     if (r1 > r0) {
         REAL *first = out + r0 * GH;
-        for (int j = 0; j < GH; j++) {
-            REAL v = (b_ih ? b_ih[j] : 0) + (b_hh && j < fold_hh ? b_hh[j] : 0);
-            if (W_ih == NULL)  /* x is already projected (I == GH), e.g. a one-hot row gather */
-                for (size_t r = r0; r < r1; r++) out[r * GH + j] = v + x[r * GH + j];
-            else
-                first[j] = v;
-        }
-        if (W_ih != NULL)
+        if (W_ih == NULL) {   /* x is already projected (I == GH), e.g. a one-hot row gather:
+                               * row by row (a column walk strides through every row) */
+            const int fold = fold_hh < GH ? fold_hh : GH;
+            for (size_t r = r0; r < r1; r++) {
+                REAL *o = out + r * GH;
+                const REAL *xr = x + r * GH;
+                for (int j = 0; j < fold; j++) o[j] = ((b_ih ? b_ih[j] : 0) + (b_hh ? b_hh[j] : 0)) + xr[j];
+                for (int j = fold; j < GH; j++) o[j] = ((b_ih ? b_ih[j] : 0) + 0) + xr[j];
+            }
+        } else {
+            for (int j = 0; j < GH; j++) first[j] = (b_ih ? b_ih[j] : 0) + (b_hh && j < fold_hh ? b_hh[j] : 0);
             for (size_t r = r0 + 1; r < r1; r++) memcpy(out + r * GH, first, sizeof(REAL) * GH);
+        }
     }
     frnn_sync(par);               /* every bias row is written before any member adds to it */
     if (W_ih == NULL) return;

@@ -227,9 +227,13 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
             const float *a = A + (size_t)i0 * g->rsa;
             size_t rsa = g->rsa, csa = g->csa, tsa = FRNN_MR * rsa;
             if (apk != NULL) {
-                if (rsa == 1)           /* A^T: read along its rows */
-                    for (int k = 0; k < blk.K; k++)
-                        for (int i = 0; i < rows; i++) apk[(size_t)i * blk.K + k] = a[(size_t)k * csa + i];
+                if (rsa == 1)           /* A^T: 16 k at a time, so that each row's 16 values
+                                         * are written to one cache line (the reads stay in L1) */
+                    for (int k0 = 0; k0 < blk.K; k0 += 16) {
+                        const int k1 = blk.K - k0 < 16 ? blk.K : k0 + 16;
+                        for (int i = 0; i < rows; i++)
+                            for (int k = k0; k < k1; k++) apk[(size_t)i * blk.K + k] = a[(size_t)k * csa + i];
+                    }
                 else
                     for (int i = 0; i < rows; i++)
                         for (int k = 0; k < blk.K; k++) apk[(size_t)i * blk.K + k] = a[(size_t)i * rsa + (size_t)k * csa];
