@@ -227,3 +227,36 @@ def shard(draw):
             np.testing.assert_array_equal(np.concatenate(got) if got else a[:0], a)
         else:
             assert all(g is a for g in got)
+
+
+def init_and_clip(draw):
+    """fastrnn.train.init_uniform (char-rnn's initialisation) and optim.clip_grad_value on a
+    random model: accepted values give parameters inside the range (forget-gate input biases at
+    forget_bias) and gradients inside [-clip, clip]."""
+    from fastrnn.train import init_uniform
+    kind = draw(st.sampled_from(["lstm", "bilstm", "gru", "lm"]), "model")
+    model = {"lstm": lambda: fastrnn.LSTM(3, 4, num_layers=2, seed=0),
+             "bilstm": lambda: fastrnn.LSTM(3, 4, bidirectional=True, seed=0),
+             "gru": lambda: fastrnn.GRU(3, 4, seed=0),
+             "lm": lambda: fastrnn.LanguageModel(6, hidden_size=4, num_layers=1, seed=0)}[kind]()
+    numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3),
+                        st.sampled_from([True, None, "0.1", np.float32(0.05)]))
+    R = draw(numbers, "init_range")
+    forget = draw(st.one_of(numbers, st.just(1.0)), "forget_bias")
+    seed = draw(st.sampled_from([None, 0, 7, -1, "s", 1.5]), "seed")
+    init_uniform(model, R, seed=seed, forget_bias=forget)
+    lstm = [m for _, m in model.modules() if isinstance(m, fastrnn.LSTM)]
+    forget_blocks = 0
+    for layer in lstm:
+        for name, p in layer.named_parameters().items():
+            if name.startswith("bias_ih"):
+                H = p.size // 4
+                if forget is not None:
+                    assert np.all(p[H:2 * H] == np.float32(forget)), name
+                    forget_blocks += H
+    inside = np.abs(model.params) <= np.float32(R) * (1 + 1e-6)
+    assert np.count_nonzero(~inside) <= forget_blocks
+    model.grads[...] = np.random.default_rng(1).standard_normal(model.grads.shape) * 10
+    clip = draw(numbers, "clip")
+    optim.clip_grad_value(model, clip)
+    assert np.all(np.abs(model.grads) <= np.float32(clip))

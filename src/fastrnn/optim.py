@@ -196,7 +196,8 @@ def clip_grad_norm(model, max_norm):
 
 def clip_grad_value(model, clip):
     """Clip every gradient to [-clip, clip] in place (min-char-rnn's np.clip)."""
-    if not clip >= 0:
+    if isinstance(clip, (bool, np.bool_)) or not isinstance(clip, (int, float, np.integer, np.floating)) \
+            or not clip >= 0:
         raise ValueError(f"clip: expected a non-negative number, got {clip!r}")
     _, grads = _buffers(model)
     np.clip(grads, -clip, clip, out=grads)
