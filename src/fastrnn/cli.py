@@ -403,14 +403,20 @@ def _checkpoint_path(path, default_name):
     return path
 
 
-def _sample(args):
+def _load_checkpoint(checkpoint):
+    """(path, model, vocab, extra) of a checkpoint file or run directory (its best.npz); one that
+    cannot be loaded ends the command with one line, no traceback."""
     from .io import load
-    from .sample import generate
-    path = _checkpoint_path(args.checkpoint, "best.npz")
+    path = _checkpoint_path(checkpoint, "best.npz")
     try:
-        model, vocab, extra = load(path)
+        return (path,) + tuple(load(path))
     except _LOAD_ERRORS as e:
-        sys.exit(_load_error("cannot load", path, e))      # one line, no traceback
+        sys.exit(_load_error("cannot load", path, e))
+
+
+def _sample(args):
+    from .sample import generate
+    path, model, vocab, extra = _load_checkpoint(args.checkpoint)
     if args.condition is not None or type(model).__name__ == "ConditionedGenerator":
         from .cli_tasks import sample_conditioned
         return sample_conditioned(model, vocab, extra["meta"], args)
@@ -428,10 +434,8 @@ def _sample(args):
 
 def _export(args):
     from .export import export_onnx
-    from .io import load
-    path = _checkpoint_path(args.checkpoint, "best.npz")
+    _, model, _, _ = _load_checkpoint(args.checkpoint)
     try:
-        model, _, _ = load(path)
         export_onnx(model, args.output, opset=args.opset, lengths=args.lengths,
                     initial_state=False if args.no_initial_state else None)
     except (OSError, ValueError, TypeError, ImportError) as e:

@@ -12,7 +12,7 @@ import os
 import sys
 
 from .cli import (_LOAD_ERRORS, NON_NEGATIVE, POSITIVE, RESUME_SETTINGS, UsageError,
-                  _checkpoint_path, _flag, _load_error, number)
+                  _checkpoint_path, _flag, _load_checkpoint, _load_error, number)
 
 TASK_NAMES = ("lm", "classify", "tag", "seq2seq", "forecast")
 LEVELS = ("char", "word", "char:word", "word:char")
@@ -241,13 +241,8 @@ def _resume(args, given, distributed):
 
 def _load_task(args):
     """(model, task) of a task checkpoint, with --beam/--batch applied."""
-    from .io import load
     from .tasks import TASKS
-    path = _checkpoint_path(args.checkpoint, "best.npz")
-    try:
-        model, _, extra = load(path)
-    except _LOAD_ERRORS as e:
-        sys.exit(_load_error("cannot load", path, e))
+    path, model, _, extra = _load_checkpoint(args.checkpoint)
     meta = extra["meta"]
     if meta.get("task") not in TASKS:
         _fail(f"{path}: holds a {type(model).__name__} without a task; `fastrnn {args.command}` "
