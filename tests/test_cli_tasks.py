@@ -441,5 +441,7 @@ def test_validation_line_has_no_perplexity_and_the_bar_shows_the_metric(tmp_path
     captured = capsys.readouterr()
     line = next(x for x in captured.out.splitlines() if "train " in x and " val " in x)
     assert "ppl" not in line, line
+    assert " val_accuracy " in line, line                  # the task's metric, in the same line
+    assert sum(x.startswith("iter ") for x in captured.out.splitlines()) == 1   # one per validation
     assert "val_accuracy=" in captured.err            # tqdm's postfix, after the first validation
     assert _log(tmp_path / "run")[0]["val_ppl"] is None

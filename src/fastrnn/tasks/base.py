@@ -145,7 +145,7 @@ def in_batches(encoded_inputs, batch_size):
 
 class TaskMetrics(Callback):
     """The task's metrics on the validation part at every checkpoint: in the log as `val_<name>`,
-    printed above the progress bar, and the headline metric in the bar itself.
+    in the trainer's validation line, and the headline metric in the progress bar itself.
 
     Data-parallel, each rank computes the statistics of its share of the validation examples
     (rank r of K: examples [r*n//K, (r+1)*n//K)) and one all-reduce sums them: the metrics are
@@ -169,10 +169,6 @@ class TaskMetrics(Callback):
                      if hi > lo else np.zeros(self.task.stats_size))
             values = self.task.metrics_from_stats(dp.sum_over_ranks(stats))
         self.shown = self.task.headline(values)
-        if trainer.progress:
-            from tqdm.auto import tqdm
-            tqdm.write(f"iter {trainer.iteration}: " + "  ".join(
-                f"val {k} {v:.4f}" for k, v in values.items() if v is not None))
         return {f"val_{k}": (None if v is None or not np.isfinite(v) else float(v))
                 for k, v in values.items()}
 

@@ -279,14 +279,16 @@ class Trainer:
                       val_ppl=(_finite(math.exp(val)) if self.perplexity and val is not None
                                and val < 700 else None),
                       lr=self.optimizer.lr, seconds=round(self.elapsed, 3))
-        self._postfix = {}
+        self._postfix, extra = {}, {}
         for cb in self.callbacks:
-            record.update(cb.metrics(self))
+            extra.update(cb.metrics(self))
             if hasattr(cb, "postfix"):      # a hook newer than some duck-typed callbacks
                 self._postfix.update(cb.postfix(self))
-        if val is not None and self.is_root:
+        record.update(extra)
+        if val is not None and self.is_root:    # one line per validation, the callbacks' metrics in it
             ppl = f"  (ppl {math.exp(min(val, 700)):.2f})" if self.perplexity else ""
-            bar.write(f"iter {self.iteration}: train {train_loss:.4f}  val {val:.4f}{ppl}"
+            shown = "".join(f"  {k} {v:.4f}" for k, v in extra.items() if isinstance(v, (int, float)))
+            bar.write(f"iter {self.iteration}: train {train_loss:.4f}  val {val:.4f}{ppl}{shown}"
                       + ("  *best*" if improved else ""))
         if self.out is None:
             return
