@@ -480,7 +480,8 @@ def _info(args):
         print(f"float32 kernels: fastrnn's engine, {e['isa']} micro-kernels (supported here: "
               f"{', '.join(supported_isas())}), {e['threads']} thread(s) of its own team")
     else:
-        print("float32 kernels: SciPy's BLAS (FASTRNN_KERNELS=blas, FASTRNN_ISA=none or a set this CPU lacks, or no AVX2/AVX-512 here)")
+        print("float32 kernels: SciPy's BLAS (FASTRNN_KERNELS=blas, FASTRNN_ISA=none or a set this "
+              "CPU lacks, or no AVX2/AVX-512 here)")
     print("float64 kernels: SciPy's BLAS")
     print(describe())
 
