@@ -44,10 +44,13 @@ def heldout_loss(model, batches):
 
 
 def main(argv=None):
-    args = parser(__doc__, write_data=False).parse_args(argv)
+    p = parser(__doc__, write_data=False)
+    p.add_argument("--save", metavar="PATH", help="also save the conditioned model, for "
+                   "`fastrnn sample PATH --condition function|class|constant`")
+    args = p.parse_args(argv)
     if not args.json:
-        print("equivalent command: none for training (`fastrnn sample CHECKPOINT --condition "
-              "class` samples from a saved ConditionedGenerator)")
+        print("equivalent command: none for training; `fastrnn sample CHECKPOINT --condition "
+              "class` samples from the model saved with --save CHECKPOINT")
     timer = Timer()
     found = identifiers(stdlib_sources(80 if args.quick else 10_000, seed=args.seed))
     alphabet = sorted({c for names in found.values() for name in names for c in name})
@@ -73,6 +76,8 @@ def main(argv=None):
             metrics[f"{label}_{kind}_loss"] = heldout_loss(model, [relabel(b) for b in batches])
         if classes > 1:
             samples = {k: sample_names(model, c, alphabet, args.seed) for c, k in enumerate(KINDS)}
+            if args.save:       # the Vocab's ids are the script's: 0 (<unk>; here <bos>), 1 <eos>, then the alphabet
+                fastrnn.save(args.save, model, fastrnn.Vocab(["<unk>", "<eos>"] + alphabet), labels=KINDS)
     metrics.update({f"{k}_names": len(found[k]) for k in KINDS}, seconds=timer.seconds)
     if args.json:
         metrics["samples"] = samples

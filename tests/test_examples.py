@@ -39,13 +39,20 @@ def test_char_tags_by_hand():
     assert got == "N_O_NN__CCC_N_O_SSSS_"
 
 
-def test_conditioned_names_condition_helps():
-    m = run("conditioned_names")
+def test_conditioned_names_condition_helps(tmp_path, capsys):
+    saved = tmp_path / "names.npz"
+    m = run("conditioned_names", "--save", str(saved))
     kinds = ("function", "class", "constant")
     cond = np.mean([m[f"conditioned_{k}_loss"] for k in kinds])
     uncond = np.mean([m[f"unconditioned_{k}_loss"] for k in kinds])
     assert cond < uncond - 0.03, m
     assert all(isinstance(s, str) for names in m["samples"].values() for s in names)
+    # the saved model samples from the command line, by class name
+    from fastrnn.cli import main
+    capsys.readouterr()
+    assert main(["sample", str(saved), "--condition", "constant", "--length", "20", "--seed", "1"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert 0 < len(out) <= 20 and "<unk>" not in out, out
 
 
 def test_charrnn_interleaved_split_by_hand():
