@@ -86,6 +86,12 @@ def test_bad_settings(tmp_path):
         setup(tmp_path, optimizer="lbfgs")
     with pytest.raises(ValueError, match="eval_every"):
         setup(tmp_path, eval_every=0)
+    for name in ("clip", "clip_value", "lr_decay", "max_time", "explode_factor"):   # True is no number
+        with pytest.raises(ValueError, match=name):
+            setup(tmp_path, **{name: True})
+    for name, bad in (("clip_value", "x"), ("clip_value", -1.0), ("lr_decay_after", 1.5)):
+        with pytest.raises(ValueError, match=name):
+            setup(tmp_path, **{name: bad})
 
 
 def test_learning_rate_decay_per_epoch_and_per_step(tmp_path):

@@ -83,7 +83,8 @@ class Trainer:
         for name, value in (("clip", clip or 0), ("clip_value", clip_value or 0),
                             ("explode_factor", explode_factor or 0),
                             ("lr_decay", lr_decay), ("max_time", max_time or 0)):
-            if not isinstance(value, (int, float, np.number)) or not value >= 0:
+            if (not isinstance(value, (int, float, np.number)) or isinstance(value, (bool, np.bool_))
+                    or not value >= 0):
                 raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
         self.model, self.vocab = model, vocab
         self.callbacks = list(callbacks)
