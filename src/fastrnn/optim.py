@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from .params import is_real
+
 
 def _buffers(model):
     """(params, grads) of a model-like object or a tuple, checked."""
@@ -196,8 +198,7 @@ def clip_grad_norm(model, max_norm):
 
 def clip_grad_value(model, clip):
     """Clip every gradient to [-clip, clip] in place (min-char-rnn's np.clip)."""
-    if isinstance(clip, (bool, np.bool_)) or not isinstance(clip, (int, float, np.integer, np.floating)) \
-            or not clip >= 0:
+    if not is_real(clip) or not clip >= 0:
         raise ValueError(f"clip: expected a non-negative number, got {clip!r}")
     _, grads = _buffers(model)
     np.clip(grads, -clip, clip, out=grads)

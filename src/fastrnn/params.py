@@ -1,8 +1,13 @@
-"""Parameter dtypes: fastrnn computes in float32 or float64 (the flat parameter storage itself
-lives in `fastrnn.nn.module.Module`)."""
+"""Parameter dtypes and number arguments: fastrnn computes in float32 or float64 (the flat
+parameter storage itself lives in `fastrnn.nn.module.Module`)."""
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def is_real(x):
+    """A real number -- int or float, NumPy's included -- and not a bool (True is no number)."""
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
 
 def as_float_dtype(dtype):

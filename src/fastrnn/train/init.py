@@ -11,12 +11,9 @@ import re
 
 import numpy as np
 
+from ..params import is_real
+
 _INPUT_BIAS = re.compile(r"bias_ih_l\d+(_reverse)?")
-
-
-def _real(x):
-    """A real number, and not a bool (True is no range)."""
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
 
 def init_uniform(model, init_range, seed=None, forget_bias=1.0):
@@ -24,9 +21,9 @@ def init_uniform(model, init_range, seed=None, forget_bias=1.0):
     buffer (numpy's default_rng(seed)), then set the LSTM forget-gate input biases to
     `forget_bias` (None: leave them uniform). Returns the model."""
     from ..layers import LSTM
-    if not _real(init_range) or not 0 < init_range < float("inf"):
+    if not is_real(init_range) or not 0 < init_range < float("inf"):
         raise ValueError(f"init_range: expected a positive finite number, got {init_range!r}")
-    if forget_bias is not None and (not _real(forget_bias) or not np.isfinite(forget_bias)):
+    if forget_bias is not None and (not is_real(forget_bias) or not np.isfinite(forget_bias)):
         raise ValueError(f"forget_bias: expected None or a finite number, got {forget_bias!r}")
     try:
         rng = np.random.default_rng(seed)

@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from .. import io, optim
+from ..params import is_real
 from .callbacks import Callback, StateCarry
 
 OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
@@ -83,8 +84,7 @@ class Trainer:
         for name, value in (("clip", clip or 0), ("clip_value", clip_value or 0),
                             ("explode_factor", explode_factor or 0),
                             ("lr_decay", lr_decay), ("max_time", max_time or 0)):
-            if (not isinstance(value, (int, float, np.number)) or isinstance(value, (bool, np.bool_))
-                    or not value >= 0):
+            if not is_real(value) or not value >= 0:
                 raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
         self.model, self.vocab = model, vocab
         self.callbacks = list(callbacks)
