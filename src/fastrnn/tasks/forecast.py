@@ -11,6 +11,7 @@ as the baseline to beat.
 import numpy as np
 
 from ..models import SequenceRegressor
+from . import metrics as M
 from .base import Task
 from .formats import FormatError, read_csv
 
@@ -107,14 +108,13 @@ class Forecast(Task):
         inputs, targets, _ = encoded
         gold, predicted = self._unscale(targets), self.forecasts(model, inputs)
         last = self._unscale(np.stack([w[-1, self.state["target"]] for w in inputs]))
-        return np.array([np.abs(predicted - gold).sum(), ((predicted - gold) ** 2).sum(), gold.size,
-                         np.abs(last[:, None] - gold).sum()], np.float64)
+        persistence = np.repeat(last[:, None], gold.shape[1], axis=1)
+        return np.array([*M.error_sums(predicted, gold), M.error_sums(persistence, gold)[0]], np.float64)
 
     def metrics_from_stats(self, stats):
         abs_sum, sq_sum, n, persistence = stats
-        if not n:
-            return dict.fromkeys(self.metric_names, float("nan"))
-        return {"mae": abs_sum / n, "rmse": float(np.sqrt(sq_sum / n)), "persistence_mae": persistence / n}
+        return {"mae": M.ratio(abs_sum, n), "rmse": float(np.sqrt(M.ratio(sq_sum, n))),
+                "persistence_mae": M.ratio(persistence, n)}
 
     def predict_file(self, model, data, path, errors):
         """One line per forecast step: the forecast from the last window of `data`."""

@@ -6,19 +6,32 @@ not part of an X entity (an I- without its B-); it ends before any tag that does
 (`O`, any `B-`, an `I-` of another type). Tags without a `B-`/`I-` prefix count as `O`.
 Precision with nothing predicted, and recall with nothing to find, are 1 (nothing was wrong), so
 two empty sets give F1 = 1.
+
+Each ratio is built on a `*_counts`/`*_sums` function returning the sums behind it: sums over
+disjoint parts add up (data-parallel validation adds the ranks' sums), ratios do not.
 """
 import numpy as np
 
 
-def accuracy(predicted, gold):
-    """Share of equal items (NaN for no items)."""
+def ratio(part, whole):
+    """part / whole, NaN when there is nothing to count."""
+    return part / whole if whole else float("nan")
+
+
+def accuracy_counts(predicted, gold):
+    """(equal items, items)."""
     predicted, gold = list(predicted), list(gold)
     _same_length(predicted, gold)
-    return sum(p == g for p, g in zip(predicted, gold)) / len(gold) if gold else float("nan")
+    return sum(p == g for p, g in zip(predicted, gold)), len(gold)
 
 
-def token_accuracy(predicted, gold):
-    """Share of equal tags over all tokens of all sentences (lists of tag lists)."""
+def accuracy(predicted, gold):
+    """Share of equal items (NaN for no items)."""
+    return ratio(*accuracy_counts(predicted, gold))
+
+
+def token_counts(predicted, gold):
+    """(equal tags, tags) over all tokens of all sentences (lists of tag lists)."""
     predicted, gold = list(predicted), list(gold)
     _same_length(predicted, gold)
     right = total = 0
@@ -27,7 +40,12 @@ def token_accuracy(predicted, gold):
             raise ValueError(f"predicted[{k}]: expected {len(g)} tags (as gold), got {len(p)}")
         right += sum(a == b for a, b in zip(p, g))
         total += len(g)
-    return right / total if total else float("nan")
+    return right, total
+
+
+def token_accuracy(predicted, gold):
+    """Share of equal tags over all tokens of all sentences (lists of tag lists)."""
+    return ratio(*token_counts(predicted, gold))
 
 
 def is_bio(tags):
@@ -89,30 +107,44 @@ def edit_distance(a, b):
     return row[-1]
 
 
-def error_rate(predicted, gold):
-    """Total edit distance over total gold length (CER on strings, PER/WER on token lists)."""
+def edit_counts(predicted, gold):
+    """(total edit distance, total gold length)."""
     predicted, gold = list(predicted), list(gold)
     _same_length(predicted, gold)
-    total = sum(len(g) for g in gold)
-    dist = sum(edit_distance(p, g) for p, g in zip(predicted, gold))
-    return dist / total if total else float("nan")
+    return sum(edit_distance(p, g) for p, g in zip(predicted, gold)), sum(len(g) for g in gold)
+
+
+def error_rate(predicted, gold):
+    """Total edit distance over total gold length (CER on strings, PER/WER on token lists)."""
+    return ratio(*edit_counts(predicted, gold))
+
+
+def exact_counts(predicted, gold):
+    """(sequences predicted exactly, sequences)."""
+    return accuracy_counts([tuple(p) for p in predicted], [tuple(g) for g in gold])
 
 
 def exact_match(predicted, gold):
     """Share of sequences predicted exactly."""
-    return accuracy([tuple(p) for p in predicted], [tuple(g) for g in gold])
+    return ratio(*exact_counts(predicted, gold))
+
+
+def error_sums(predicted, gold):
+    """(sum of |error|, sum of error^2, values)."""
+    p, g = _arrays(predicted, gold)
+    return float(np.abs(p - g).sum()), float(((p - g) ** 2).sum()), g.size
 
 
 def mae(predicted, gold):
     """Mean absolute error."""
-    p, g = _arrays(predicted, gold)
-    return float(np.mean(np.abs(p - g))) if g.size else float("nan")
+    abs_sum, _, n = error_sums(predicted, gold)
+    return ratio(abs_sum, n)
 
 
 def rmse(predicted, gold):
     """Root mean squared error."""
-    p, g = _arrays(predicted, gold)
-    return float(np.sqrt(np.mean((p - g) ** 2))) if g.size else float("nan")
+    _, sq_sum, n = error_sums(predicted, gold)
+    return float(np.sqrt(ratio(sq_sum, n)))
 
 
 def _arrays(predicted, gold):

@@ -89,11 +89,10 @@ class Classify(_Labelled):
 
     def metric_stats(self, model, encoded):
         predicted = self._probabilities(model, encoded[0]).argmax(axis=1)
-        return np.array([np.sum(predicted == encoded[1]), len(predicted)], np.float64)
+        return np.array(M.accuracy_counts(predicted, encoded[1]), np.float64)
 
     def metrics_from_stats(self, stats):
-        right, n = stats
-        return {"accuracy": right / n if n else float("nan")}
+        return {"accuracy": M.ratio(*stats)}
 
     def predict(self, model, encoded):
         probs = self._probabilities(model, encoded[0])
@@ -147,13 +146,11 @@ class Tag(_Labelled):
         labels = self.state["labels"]
         predicted = self._tags(model, encoded[0])
         gold = [[labels[k] for k in t] for t in encoded[1]]
-        right = sum(a == b for p, g in zip(predicted, gold) for a, b in zip(p, g))
-        return np.array([right, sum(len(g) for g in gold), *M.entity_counts(predicted, gold)],
-                        np.float64)
+        return np.array([*M.token_counts(predicted, gold), *M.entity_counts(predicted, gold)], np.float64)
 
     def metrics_from_stats(self, stats):
         right, total, *spans = stats
-        values = {"token_acc": right / total if total else float("nan")}
+        values = {"token_acc": M.ratio(right, total)}
         if M.is_bio(self.state["labels"]):
             p, r, f1 = M.prf(*spans)
             values.update(entity_f1=f1, entity_precision=p, entity_recall=r)
@@ -257,14 +254,11 @@ class Translate(Task):
         """[exact matches, examples, total edit distance, total gold length]."""
         predicted = self.decode(model, encoded[0])
         gold = [row[1:1 + row[0]].tolist() for row in encoded[1]]
-        return np.array([sum(list(p) == g for p, g in zip(predicted, gold)), len(gold),
-                         sum(M.edit_distance(p, g) for p, g in zip(predicted, gold)),
-                         sum(len(g) for g in gold)], np.float64)
+        return np.array([*M.exact_counts(predicted, gold), *M.edit_counts(predicted, gold)], np.float64)
 
     def metrics_from_stats(self, stats):
         exact, n, dist, total = stats
-        return {"exact_match": exact / n if n else float("nan"),
-                self.metric_names[1]: dist / total if total else float("nan")}
+        return {"exact_match": M.ratio(exact, n), self.metric_names[1]: M.ratio(dist, total)}
 
     def predict(self, model, encoded):
         tgt = self.vocabs()[1]
