@@ -154,9 +154,8 @@ class Trainer:
         self.iteration += 1
         self.window += 1
         every = self.settings["lr_decay_every"]
-        decaying = self.epoch >= (self.settings.get("lr_decay_after") or 0)
-        if every and self.iteration % every == 0 and decaying:
-            self.optimizer.lr *= self.settings["lr_decay"]
+        if every and self.iteration % every == 0:
+            self._decay_lr()
         for cb in self.callbacks:
             cb.on_step_end(self, loss)
         if self.window == len(self.batches):        # epoch boundary
@@ -164,9 +163,15 @@ class Trainer:
             self.epoch += 1
             for cb in self.callbacks:
                 cb.on_epoch_end(self)
-            if not every and self.epoch >= (self.settings.get("lr_decay_after") or 0):
-                self.optimizer.lr *= self.settings["lr_decay"]
+            if not every:
+                self._decay_lr()
         return loss
+
+    def _decay_lr(self):
+        """One step of learning-rate decay, once `lr_decay_after` epochs are complete (a
+        checkpoint from before that setting has none: decay from the start)."""
+        if self.epoch >= (self.settings.get("lr_decay_after") or 0):
+            self.optimizer.lr *= self.settings["lr_decay"]
 
     def _check_loss(self, what, loss, level):
         """Raise TrainingDiverged for a non-finite loss or one far above `level`."""
