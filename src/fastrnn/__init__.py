@@ -6,6 +6,7 @@ models, `fastrnn.reference` holds the same maths in plain NumPy.
 __version__ = "0.1.0"
 
 from . import nn, optim, reference  # noqa: I001  (nn before layers: the layers are nn Modules)
+from ._buffers import release_buffers
 from ._kernels import get_num_threads, set_num_threads
 from .data import StreamBatches, Vocab, pad_sequences, split
 from .export import export_onnx
@@ -20,5 +21,6 @@ from .sample import generate
 __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
            "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "CheckpointError",
            "export_onnx", "optim", "nn", "reference", "set_num_threads", "get_num_threads", "__version__",
+           "release_buffers",
            "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches",
            "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN"]

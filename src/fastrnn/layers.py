@@ -61,7 +61,7 @@ class _Recurrent(Module):
         self._dropout_rng = np.random.default_rng(dropout_seq)
         # per-thread tapes and workspaces (bounded), views of the weights, packed forward weights
         # (a tape and a workspace per direction, step workspaces for two batch sizes per layer)
-        self._buffers = LayerBuffers(self.dtype, max_keys=2 * self.num_layers * (self.D + 1))
+        self._buffers = LayerBuffers(self.dtype, max_keys=2 * self.num_layers * (self.D + 1), owner=self)
         self._weight_cache, self._packed = {}, {}
         self.add_parameters(self._specs())
         bound = 1 / np.sqrt(self.hidden_size)                  # as PyTorch: U(-1/sqrt(H), 1/sqrt(H))
@@ -286,10 +286,11 @@ class _Recurrent(Module):
         return hit[1]
 
     def release_buffers(self):
-        """Free the calling thread's cached tapes and workspaces (and a pending tape) now; they
-        are re-created when needed."""
+        """Free the calling thread's cached tapes and workspaces (and a pending tape) and the
+        packed inference weights now; they are re-created when needed."""
         self._buffers.clear()
         self._buffers.tape = None
+        self._packed.clear()
 
     # ---- backward ---------------------------------------------------------------------------------
     def backward(self, dout, dh_n=None):
