@@ -16,10 +16,10 @@ from .layers import GRU, LSTM, RNN, SimplifiedGRU
 from .data_batches import PaddedBatches
 from .models import (ConditionedGenerator, GridRNN, LanguageModel, OutputRecurrentNet, Seq2Seq,
                      SequenceClassifier, SequenceRegressor, SequenceTagger, StateFromCondition)
-from .sample import generate
+from .sample import beam_search, generate
 
 __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
-           "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "CheckpointError",
+           "StreamBatches", "split", "pad_sequences", "generate", "beam_search", "save", "load", "CheckpointError",
            "export_onnx", "optim", "nn", "reference", "set_num_threads", "get_num_threads", "__version__",
            "release_buffers",
            "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches",

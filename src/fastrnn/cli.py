@@ -191,6 +191,9 @@ def build_parser():
     s.add_argument("--stop", default=None, help="stop when this string is generated")
     s.add_argument("--seed", type=NON_NEGATIVE)
     s.add_argument("--condition", metavar="LABEL", help="a ConditionedGenerator's condition")
+    s.add_argument("--stream", action="store_true", help="print the text as it is generated")
+    s.add_argument("--beam", type=POSITIVE, metavar="N", help="beam search with N beams: the most "
+                   "likely text (by mean log-probability per token) instead of a sample")
     s.add_argument("--threads", type=POSITIVE)
     cli_tasks.add_parsers(sub)
 
@@ -415,7 +418,18 @@ def _load_checkpoint(checkpoint):
 
 
 def _sample(args):
-    from .sample import generate
+    from .sample import MAX_BEAM, beam_search, stream
+    if args.beam is not None:
+        if args.beam > MAX_BEAM:
+            raise UsageError(f"--beam: expected an integer in [1, {MAX_BEAM}], got {args.beam}")
+        mixed = [flag for flag, on in (("--stream", args.stream), ("--argmax", args.argmax),
+                                       ("--temperature", args.temperature != 1.0),
+                                       ("--top-k", args.top_k is not None),
+                                       ("--top-p", args.top_p is not None),
+                                       ("--condition", args.condition is not None)) if on]
+        if mixed:
+            raise UsageError(f"--beam: cannot be combined with {', '.join(mixed)} (beam search "
+                             f"finds the most likely text: it neither samples nor streams)")
     path, model, vocab, extra = _load_checkpoint(args.checkpoint)
     if args.condition is not None or type(model).__name__ == "ConditionedGenerator":
         from .cli_tasks import sample_conditioned
@@ -424,12 +438,25 @@ def _sample(args):
         sys.exit(f"fastrnn: {path}: holds a {type(model).__name__} without a vocabulary; "
                  f"`fastrnn sample` needs a language-model checkpoint")
     try:
-        text = generate(model, vocab, prime=args.prime, length=args.length,
+        if args.beam is not None:
+            print(beam_search(model, vocab, prime=args.prime, length=args.length, beam=args.beam,
+                              stop=args.stop))
+            return
+        pieces = stream(model, vocab, prime=args.prime, length=args.length,
                         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                         argmax=args.argmax, stop=args.stop, seed=args.seed)
+        if not args.stream:
+            print(args.prime + "".join(pieces))
+            return
+        print(args.prime, end="", flush=True)
+        for piece in pieces:          # each token as it is drawn; the same text as without --stream
+            print(piece, end="", flush=True)
+        print()
+    except BrokenPipeError:           # the reader went away (`| head`): stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())    # no error at exit's flush
+        sys.exit(1)
     except ValueError as e:
         sys.exit(f"fastrnn: {e}")
-    print(text)
 
 
 def _export(args):
