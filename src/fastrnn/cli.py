@@ -362,7 +362,7 @@ def _new_run(args, given, distributed=None):
 
 def _resume(args, given, distributed=None):
     """A Trainer continuing the run in args.resume, with the given flags applied or refused."""
-    from .data_digest import file_digest, text_digest
+    from .data_digest import file_digest, resume_data, stdin_resume, text_digest
     from .io import load
     from .tasks.interleaved import lm_data
     fixed = [_flag(k) for k in RESUME_FIXED if k in given]
@@ -389,8 +389,8 @@ def _resume(args, given, distributed=None):
     if corpus == "-" and args.corpus is None:
         raise UsageError(stdin_resume(args.resume))
     text = _read_corpus(corpus)
-    data = _resume_data(path, meta, corpus or "<python stdlib>",
-                        file_digest(corpus) if corpus else text_digest(text), args, meta.get("training"))
+    data = resume_data(path, meta, corpus or "<python stdlib>",
+                       file_digest(corpus) if corpus else text_digest(text), args, meta.get("training"))
     overrides = {RESUME_SETTINGS[k]: v for k, v in given.items() if k in RESUME_SETTINGS}
     try:
         s = meta["training"]["settings"]
@@ -406,23 +406,6 @@ def _resume(args, given, distributed=None):
     changed = "".join(f", {_flag(k)} {v}" for k, v in given.items())
     print(f"fastrnn: resuming {path} at iteration {trainer.iteration} into {out}/{changed}")
     return trainer
-
-
-def stdin_resume(resume):
-    """The one line for resuming, with no data given, a run that was trained from stdin."""
-    return (f"--resume {resume}: the run was trained on data read from stdin, which cannot be read "
-            f"again; give its data: fastrnn train --resume {resume} FILE (or - with the data piped in)")
-
-
-def _resume_data(path, meta, name, digest, args, training):
-    """The data-digest metadata a resumed run records; ends the command with one line when the
-    data changed since the run started and --data-changed-ok was not given."""
-    from .data_digest import check_resume_data
-    iteration = training.get("iteration") if isinstance(training, dict) else None
-    try:
-        return check_resume_data(path, meta, name, digest, args.data_changed_ok, iteration)
-    except ValueError as e:
-        sys.exit(f"fastrnn: {e}")
 
 
 def _load_error(what, path, e):

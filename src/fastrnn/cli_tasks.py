@@ -12,8 +12,7 @@ import os
 import sys
 
 from .cli import (_LOAD_ERRORS, NON_NEGATIVE, POSITIVE, RESUME_SETTINGS, UsageError,
-                  _checkpoint_path, _flag, _load_checkpoint, _load_error, _resume_data, number,
-                  stdin_resume)
+                  _checkpoint_path, _flag, _load_checkpoint, _load_error, number)
 
 TASK_NAMES = ("lm", "classify", "tag", "seq2seq", "forecast")
 LEVELS = ("char", "word", "char:word", "word:char")
@@ -203,7 +202,7 @@ def _new_run(args, given, out_default, distributed):
 
 
 def _resume(args, given, distributed):
-    from .data_digest import file_digest
+    from .data_digest import file_digest, resume_data, stdin_resume
     from .io import load
     from .tasks import TASKS
     from .train import Trainer
@@ -229,7 +228,7 @@ def _resume(args, given, distributed):
     if not isinstance(data, str):
         raise UsageError(f"--resume {args.resume}: the checkpoint names no data file; give it: "
                          f"fastrnn train --resume {args.resume} FILE")
-    digest = _resume_data(path, meta, data, file_digest(data), args, meta.get("training"))
+    digest = resume_data(path, meta, data, file_digest(data), args, meta.get("training"))
     enc_train, enc_val = _prepare(task, data, o, fit=False)
     overrides = {RESUME_SETTINGS[k]: v for k, v in given.items() if k in RESUME_SETTINGS}
     try:

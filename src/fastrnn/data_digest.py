@@ -8,6 +8,7 @@ cannot be read again: it has no digest.
 import hashlib
 import os
 import stat
+import sys
 
 _CHUNK = 1 << 20
 
@@ -61,3 +62,21 @@ def check_resume_data(checkpoint, meta, name, digest, changed_ok, iteration):
     history = list(history) if isinstance(history, list) else []
     update["data_changed_ok"] = history + [dict(iteration=iteration, sha256=recorded.get("sha256"))]
     return update
+
+
+# ---- the command line's side ------------------------------------------------------------------
+
+def stdin_resume(resume):
+    """The one line for resuming, with no data given, a run that was trained from stdin."""
+    return (f"--resume {resume}: the run was trained on data read from stdin, which cannot be read "
+            f"again; give its data: fastrnn train --resume {resume} FILE (or - with the data piped in)")
+
+
+def resume_data(path, meta, name, digest, args, training):
+    """`check_resume_data` for `fastrnn train --resume`: the metadata to record, or the command
+    ends with one line (exit 1) when the data changed and --data-changed-ok was not given."""
+    iteration = training.get("iteration") if isinstance(training, dict) else None
+    try:
+        return check_resume_data(path, meta, name, digest, args.data_changed_ok, iteration)
+    except ValueError as e:
+        sys.exit(f"fastrnn: {e}")
