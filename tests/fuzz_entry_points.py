@@ -14,6 +14,7 @@ from fuzz_cases_data import (checkpoint_damage, init_and_clip, optimizers, paddi
                              splitting, stream_batches, vocab)
 from fuzz_cases_nn import (cell_call, kernel_backward, kernel_forward, kernel_gemm, kernel_rows,
                            kernel_step, layer_forward_backward, layer_step, model_forward_step)
+from fuzz_cases_runs import checkpoint_meta, run_log
 from fuzz_cases_tasks import task_metrics, task_predict, task_readers
 
 ENTRY_POINTS = {
@@ -26,4 +27,5 @@ ENTRY_POINTS = {
     "task_readers": task_readers, "task_metrics": task_metrics, "task_predict": task_predict,
     "init_and_clip": init_and_clip,
     "beam_search": beam_search_case, "sample_stream": stream_case,
+    "checkpoint_meta": checkpoint_meta, "run_log": run_log,
 }

@@ -169,6 +169,9 @@ def build_parser():
     t.add_argument("--resume", metavar="CHECKPOINT",
                    help="continue the run saved in this file/directory; flags given with it change "
                         "that run's settings where they can (epochs, time, lr, ...)")
+    t.add_argument("--data-changed-ok", action="store_true",
+                   help="with --resume: go on although the data file changed since the run started "
+                        "(recorded in the checkpoints)")
     t.add_argument("--seed", type=NON_NEGATIVE, help="default: 0")
     t.add_argument("--dtype", choices=["float32", "float64"], help="default: float32")
     t.add_argument("--threads", type=POSITIVE,
@@ -285,6 +288,11 @@ def _train(args):
     from . import cli_tasks
     from .train import TrainingDiverged
     distributed = True if args.distributed else None       # None: detect an MPI launch
+    out = args.out or (None if args.resume else DEFAULT_OUT)
+    if out is not None and os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out {out}: exists and is not a directory")
+    if args.data_changed_ok and not args.resume:
+        raise UsageError("--data-changed-ok: only with --resume")
     try:
         if cli_tasks.wants_task(args):
             trainer, hint = cli_tasks.train(args, DEFAULT_OUT, distributed), "predict"
@@ -319,6 +327,7 @@ def _new_run(args, given, distributed=None):
     """A Trainer for a new run from the command-line options."""
     from .cli_tasks import init_weights, schedule, stored_path
     from .data import Vocab
+    from .data_digest import file_digest, text_digest
     from .models import LanguageModel
     from .tasks.interleaved import lm_data
     o = dict(TRAIN_DEFAULTS, **given)
@@ -344,7 +353,9 @@ def _new_run(args, given, distributed=None):
                                 meta=dict(corpus=stored_path(args.corpus) or "<python stdlib>",
                                           seed=o["seed"], val_frac=o["val_frac"],
                                           test_frac=o["test_frac"], split=o["split"],
-                                          init_range=o["init_range"]))
+                                          init_range=o["init_range"],
+                                          data_digest=file_digest(args.corpus) if args.corpus
+                                          else text_digest(text)))
     except (ValueError, MemoryError) as e:
         sys.exit(f"fastrnn: {e or 'out of memory building the model'}")
     print(f"fastrnn: {model}, vocabulary {len(vocab)} ({o['level']}), "
@@ -354,6 +365,7 @@ def _new_run(args, given, distributed=None):
 
 def _resume(args, given, distributed=None):
     """A Trainer continuing the run in args.resume, with the given flags applied or refused."""
+    from .data_digest import file_digest, resume_data, stdin_resume, text_digest
     from .io import load
     from .tasks.interleaved import lm_data
     fixed = [_flag(k) for k in RESUME_FIXED if k in given]
@@ -377,7 +389,11 @@ def _resume(args, given, distributed=None):
     corpus = args.corpus
     if corpus is None and meta.get("corpus") not in (None, "<python stdlib>"):
         corpus = meta["corpus"]         # resume on the corpus the run was trained on
+    if corpus == "-" and args.corpus is None:
+        raise UsageError(stdin_resume(args.resume))
     text = _read_corpus(corpus)
+    data = resume_data(path, meta, corpus or "<python stdlib>",
+                       file_digest(corpus) if corpus else text_digest(text), args, meta.get("training"))
     overrides = {RESUME_SETTINGS[k]: v for k, v in given.items() if k in RESUME_SETTINGS}
     try:
         s = meta["training"]["settings"]
@@ -387,6 +403,7 @@ def _resume(args, given, distributed=None):
                                              distributed=distributed, **overrides)
     except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot resume from", path, e))
+    trainer.meta.update(data)
     if "lr" in given:           # the optimiser state restored its saved learning rate
         trainer.optimizer.lr = given["lr"]
     changed = "".join(f", {_flag(k)} {v}" for k, v in given.items())

@@ -174,6 +174,7 @@ def train(args, out_default, distributed=None):
 
 
 def _new_run(args, given, out_default, distributed):
+    from .data_digest import file_digest
     from .tasks import TASKS
     from .train import Trainer
     o = dict(TASK_DEFAULTS, **given)
@@ -192,7 +193,7 @@ def _new_run(args, given, out_default, distributed):
                           progress=not args.quiet, distributed=distributed,
                           meta=dict(task=task.name, task_options=o, task_state=task.state,
                                     corpus=stored_path(args.corpus), seed=o["seed"],
-                                    val_frac=o["val_frac"]))
+                                    val_frac=o["val_frac"], data_digest=file_digest(args.corpus)))
     except (ValueError, MemoryError) as e:
         _fail(e or "out of memory building the model")
     n_val = len(enc_val[0]) if enc_val else 0
@@ -201,6 +202,7 @@ def _new_run(args, given, out_default, distributed):
 
 
 def _resume(args, given, distributed):
+    from .data_digest import file_digest, resume_data, stdin_resume
     from .io import load
     from .tasks import TASKS
     from .train import Trainer
@@ -220,7 +222,14 @@ def _resume(args, given, distributed):
                          f"split and batching come from the checkpoint)")
     task.o.update((k, v) for k, v in given.items() if k == "beam")
     o = task.o
-    enc_train, enc_val = _prepare(task, args.corpus or meta.get("corpus"), o, fit=False)
+    data = args.corpus or meta.get("corpus")
+    if args.corpus is None and meta.get("corpus") == "-":
+        raise UsageError(stdin_resume(args.resume))
+    if not isinstance(data, str):
+        raise UsageError(f"--resume {args.resume}: the checkpoint names no data file; give it: "
+                         f"fastrnn train --resume {args.resume} FILE")
+    digest = resume_data(path, meta, data, file_digest(data), args, meta.get("training"))
+    enc_train, enc_val = _prepare(task, data, o, fit=False)
     overrides = {RESUME_SETTINGS[k]: v for k, v in given.items() if k in RESUME_SETTINGS}
     try:
         train_b, val_b, callbacks = _task_pieces(task, o, enc_train, enc_val)
@@ -229,6 +238,7 @@ def _resume(args, given, distributed):
                                  callbacks=callbacks, out=out, distributed=distributed, **overrides)
     except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot resume from", path, e))
+    trainer.meta.update(digest)
     if forward is not None:
         forward.model = trainer.model
     if "lr" in given:           # the optimiser state restored its saved learning rate

@@ -67,6 +67,7 @@ def save_arrays(path, arrays, meta):
         if value.dtype.hasobject:
             raise TypeError(f"arrays[{key!r}]: object arrays cannot be saved without pickle")
         out[key] = value
+    check_meta(meta)
     text = json.dumps(dict(meta, format=FORMAT, format_version=FORMAT_VERSION), allow_nan=False)
     out[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     directory = os.path.dirname(os.path.abspath(path))
@@ -89,6 +90,35 @@ def save_arrays(path, arrays, meta):
     finally:
         os.close(fd)
     _fsync_dir(directory)
+
+
+def check_meta(meta):
+    """Raise ValueError naming the first value of `meta` that strict JSON cannot hold (NaN or
+    infinity, an object of another type), so that a save refuses it before writing anything."""
+    try:
+        json.dumps(meta, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as e:
+        raise ValueError(f"{_json_problem(meta, 'meta') or f'meta: {e}'} (checkpoint metadata "
+                         f"is JSON: finite numbers, strings, lists, dicts, None)") from None
+
+
+def _json_problem(value, where):
+    """'where[key]...: what is wrong' for the first value json.dumps(allow_nan=False) refuses."""
+    if isinstance(value, float):
+        return None if value - value == 0 else f"{where}: expected a finite number, got {value}"
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    elif value is None or isinstance(value, (str, int)):
+        return None
+    else:
+        return f"{where}: a {type(value).__name__} is not JSON"
+    for key, item in items:
+        problem = _json_problem(item, f"{where}[{key!r}]")
+        if problem:
+            return problem
+    return None
 
 
 def remove_stale_temps(directory):

@@ -6,8 +6,9 @@ and a forward that gives the loss of a batch: by default `model.forward(batch, t
 any `forward(batch, train) -> loss` function (e.g. `StateCarry` for truncated BPTT). Batches come
 from any indexable (len + [i]) source; a plain iterable is read once into a list.
 
-After every `eval_every` iterations the Trainer measures the validation loss, writes `last.npz`
-(and `best.npz` when validation improved) and appends a line to `log.jsonl`. A checkpoint holds
+After every `eval_every` iterations the Trainer measures the validation loss, writes `best.npz`
+(when validation improved), appends a line to `log.jsonl`, then writes `last.npz`: in that order,
+so that a crash at any instant leaves files that a resume reconciles (`run_files`). A checkpoint holds
 everything needed to continue exactly: parameters, optimiser state, the RNG states of the whole
 model, the callbacks' state (e.g. the carried hidden state) and the position in the data.
 
@@ -19,7 +20,6 @@ Data-parallel over MPI (`distributed=`, detected by default under `mpiexec`): ev
 its share of each global batch and the gradients are averaged by one all-reduce
 (`fastrnn.train.distributed`); only rank 0 prints and writes files, every rank can resume.
 """
-import json
 import math
 import os
 import signal
@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import io, optim
 from ..params import is_real
+from . import run_files
 from .callbacks import Callback, StateCarry
 
 OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
@@ -86,6 +87,8 @@ class Trainer:
                             ("lr_decay", lr_decay), ("max_time", max_time or 0)):
             if not is_real(value) or not value >= 0:
                 raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
+        run_files.check_out(out)
+        io.check_meta(meta or {})     # NaN/inf or non-JSON metadata: refused before training, not at the first save
         self.model, self.vocab = model, vocab
         self.callbacks = list(callbacks)
         if vocab is not None:
@@ -120,6 +123,8 @@ class Trainer:
         self.best_val, self.elapsed, self.loss_level = math.inf, 0.0, None
         self._interrupted, self._saving, self._deferred = False, False, 0
         self.last_checkpoint = None
+        # the iteration of the latest checkpoint on disk; a new run starts its log.jsonl afresh
+        self._saved_at, self._fresh_log = None, True
 
     # ---- one iteration ---------------------------------------------------------------------
     def train_step(self):
@@ -240,7 +245,8 @@ class Trainer:
                 bar.set_postfix({"loss": f"{loss:.3f}", **self._postfix, rate: f"{speed:.0f}"},
                                 refresh=False)
             self.elapsed = time.perf_counter() - start
-            if recent or summary["stopped"] != "done":
+            # a stop right after a checkpoint has nothing new to save (no second line for it)
+            if recent or (summary["stopped"] != "done" and self._saved_at != self.iteration):
                 self._checkpoint(np.mean(recent) if recent else math.nan, bar)
         finally:
             bar.close()
@@ -294,20 +300,25 @@ class Trainer:
         if val is not None and self.is_root:    # one line per validation, the callbacks' metrics in it
             ppl = f"  (ppl {math.exp(min(val, 700)):.2f})" if self.perplexity else ""
             shown = "".join(f"  {k} {v:.4f}" for k, v in extra.items() if isinstance(v, (int, float)))
-            bar.write(f"iter {self.iteration}: train {train_loss:.4f}  val {val:.4f}{ppl}{shown}"
+            train = f"{train_loss:.4f}" if math.isfinite(train_loss) else "-"    # no step since resuming
+            bar.write(f"iter {self.iteration}: train {train}  val {val:.4f}{ppl}{shown}"
                       + ("  *best*" if improved else ""))
         if self.out is None:
             return
-        if self.is_root:
-            os.makedirs(self.out, exist_ok=True)
-        last = os.path.join(self.out, "last.npz")
-        self.save(last)
-        self.last_checkpoint = last
-        if improved or val is None:     # without validation, the latest is the best we know
-            self.save(os.path.join(self.out, "best.npz"))
-        if self.is_root:
-            with open(os.path.join(self.out, "log.jsonl"), "a") as f:
-                f.write(json.dumps(record) + "\n")
+        # best, log line, last: last.npz changes last, and a resume reconciles the others with
+        # it (train/run_files.py); a first save that fails removes the directories it created
+        created = run_files.make_out(self.out) if self.is_root else []
+        try:
+            if improved or val is None:     # without validation, the latest is the best we know
+                self.save(os.path.join(self.out, run_files.BEST))
+            if self.is_root:
+                run_files.append_log(self.out, record, fresh=self._fresh_log)
+            self.save(os.path.join(self.out, run_files.LAST))
+        except BaseException:
+            run_files.remove_created(created)
+            raise
+        self.last_checkpoint = os.path.join(self.out, run_files.LAST)
+        self._saved_at, self._fresh_log = self.iteration, False
         if self.dist is not None:       # when any rank goes on, the files are there
             self.dist.comm.Barrier()
 
@@ -390,6 +401,7 @@ class Trainer:
         if trainer.window >= len(trainer.batches):
             raise ValueError(f"{path}: data position {trainer.window} is past the end of this data "
                              f"({len(trainer.batches)} batches); was it trained on other data?")
+        run_files.reconcile(trainer, path)     # best.npz and log.jsonl as last.npz vouches for them
         return trainer
 
 
