@@ -222,12 +222,24 @@ def fact(value, size=None):
     """(digest, short description) of a value the ranks compare: the value itself when short."""
     h = hashlib.sha256()
     _feed(h, value)
-    text = repr(value) if not isinstance(value, np.ndarray) else ""
-    if size is None and 0 < len(text) <= 60:
+    text = _short(value) if size is None else ""
+    if text:
         return h.hexdigest(), text
     if size is None:
         size = f"{len(value)} items" if hasattr(value, "__len__") else type(value).__name__
     return h.hexdigest(), f"{size}, sha256 {h.hexdigest()[:12]}"
+
+
+def _short(value):
+    """repr of a scalar, a short string or a short list of them ('' for anything else: its repr
+    could cost more than its digest)."""
+    scalars = (type(None), bool, int, float, str)
+    if isinstance(value, (list, tuple)) and len(value) <= 20:
+        ok = all(isinstance(v, scalars) and (not isinstance(v, str) or len(v) <= 60) for v in value)
+    else:
+        ok = isinstance(value, scalars) and (not isinstance(value, str) or len(value) <= 60)
+    text = repr(value) if ok else ""
+    return text if len(text) <= 60 else ""
 
 
 def _feed(h, value):
@@ -240,6 +252,10 @@ def _feed(h, value):
         for k in sorted(value, key=str):
             _feed(h, str(k))
             _feed(h, value[k])
+    elif isinstance(value, (list, tuple)) and _same_kind_arrays(value):     # e.g. sequences: at once
+        h.update(b"L%d" % len(value))
+        _feed(h, np.array([v.shape for v in value]))
+        _feed(h, np.concatenate([v.ravel() for v in value]))
     elif isinstance(value, (list, tuple, np.ndarray)):
         h.update(b"l%d" % len(value))
         for v in value:
@@ -252,6 +268,14 @@ def _feed(h, value):
         h.update(("r" + repr(value)).encode())
     else:       # another object: its type only (its repr may hold an address, different per rank)
         h.update(("o" + type(value).__qualname__).encode())
+
+
+def _same_kind_arrays(items):
+    """True for a non-empty list of numeric arrays of one dtype and one number of dimensions."""
+    first = items[0] if len(items) else None
+    return (isinstance(first, np.ndarray) and first.dtype != object and first.ndim > 0 and
+            all(isinstance(v, np.ndarray) and v.dtype == first.dtype and v.ndim == first.ndim
+                for v in items))
 
 
 def _failure(error):
