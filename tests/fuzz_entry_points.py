@@ -11,6 +11,7 @@ To fuzz a new model or entry point, add one case function (fuzz_cases_*.py) and 
 """
 from fuzz_cases_data import (checkpoint_damage, init_and_clip, optimizers, padding, sampling, shard,
                              splitting, stream_batches, vocab)
+from fuzz_cases_distributed import setup_agreement
 from fuzz_cases_nn import (cell_call, kernel_backward, kernel_forward, kernel_gemm, kernel_rows,
                            kernel_step, layer_forward_backward, layer_step, model_forward_step)
 from fuzz_cases_tasks import task_metrics, task_predict, task_readers
@@ -23,5 +24,5 @@ ENTRY_POINTS = {
     "stream_batches": stream_batches, "split": splitting, "pad_sequences": padding, "optimizers": optimizers,
     "checkpoint_damage": checkpoint_damage, "shard_batch": shard,
     "task_readers": task_readers, "task_metrics": task_metrics, "task_predict": task_predict,
-    "init_and_clip": init_and_clip,
+    "init_and_clip": init_and_clip, "setup_agreement": setup_agreement,
 }

@@ -227,7 +227,7 @@ def fact(value, size=None):
         return h.hexdigest(), text
     if size is None:
         size = f"{len(value)} items" if hasattr(value, "__len__") else type(value).__name__
-    return h.hexdigest(), f"{size}, sha256 {h.hexdigest()[:12]}"
+    return h.hexdigest(), f"{' '.join(str(size).split())}, sha256 {h.hexdigest()[:12]}"
 
 
 def _short(value):
@@ -302,6 +302,7 @@ def agree(comm, facts, error=None):
     failed = [(r, e) for r, (e, _) in enumerate(reports) if e is not None]
     if failed:
         (first, (text, code)), others = failed[0], [str(r) for r, _ in failed[1:]]
+        text = " ".join(str(text).split())          # one line
         if len(failed) == size and len({e for _, e in failed}) == 1:
             raise SetupFailed(text, code, rank, unanimous=True)
         also = f" (rank{'s' * (len(others) > 1)} {', '.join(others)} failed too)" if others else ""
