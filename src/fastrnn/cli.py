@@ -223,9 +223,10 @@ def build_parser():
 
 def main(argv=None):
     """Entry point of the `fastrnn` console script."""
+    from . import cli_distributed
     from . import distributed as mpi
     parser = build_parser()
-    args = _parse(parser, argv)
+    args = cli_distributed.parse_args(parser, argv)     # parse_args; under MPI see cli_distributed
     threads = getattr(args, "threads", None)
     if mpi.launched():
         # several ranks: they share this host's cores (None: the Trainer asks MPI), only rank 0 prints
@@ -241,57 +242,11 @@ def main(argv=None):
     except UsageError as e:
         parser.error(str(e))        # one line, exit code 2
     except mpi.SetupFailed as e:    # every rank raises it, rank 0 says which rank failed or differs
-        _setup_failed(e)
+        cli_distributed.setup_failed(e)
     except SystemExit as e:         # a bad file or checkpoint: every rank finds it, rank 0 says it
         if mpi.launched() and mpi.launch_rank() != 0 and isinstance(e.code, str):
             raise SystemExit(1) from None
         raise
-
-
-# the commands that never join a distributed run's agreement (see _parse)
-_LOCAL_COMMANDS = ("sample", "export", "bench", "info", "predict", "evaluate")
-
-
-def _parse(parser, argv):
-    """parser.parse_args(argv). Under an MPI launch, a `train` command line that does not parse
-    still meets the other ranks at the end of their setup (distributed.Setup), which would
-    otherwise wait for it forever, and only rank 0 shows argparse's message."""
-    import contextlib
-    import io
-
-    from . import distributed as mpi
-    words = sys.argv[1:] if argv is None else list(argv)
-    if not mpi.launched() or words[:1] and words[0] in _LOCAL_COMMANDS:
-        return parser.parse_args(argv)
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            return parser.parse_args(argv)
-    except SystemExit as e:
-        code, lines = e.code, err.getvalue().strip().splitlines()
-    from .train.distributed import communicator
-    try:
-        comm = communicator(True)
-    except ImportError:
-        comm = None                 # no MPI here: no rank can be waiting for this one in it
-    try:
-        with mpi.Setup(comm):
-            error = UsageError(lines[-1] if lines else f"exited with status {code}")
-            error.exit_code = code          # argparse's: 2, or 0 after --help
-            raise error
-    except UsageError:              # every rank failed alike: rank 0 shows argparse's message
-        sys.stdout.write(out.getvalue())
-        sys.stderr.write(err.getvalue())
-        sys.exit(code)
-    except mpi.SetupFailed as e:
-        _setup_failed(e)
-
-
-def _setup_failed(e):
-    """Exit with a SetupFailed's status; rank 0 prints its one line."""
-    if e.rank == 0:
-        print(f"fastrnn: {e}", file=sys.stderr)
-    sys.exit(e.code)
 
 
 def _set_threads(threads, argv):
@@ -329,15 +284,13 @@ def _read_corpus(path):
 
 def _train(args):
     from . import cli_tasks
-    from . import distributed as mpi
+    from .cli_distributed import train_setup
     from .train import TrainingDiverged
-    from .train.distributed import communicator
     try:
-        # MPI first (None: detect a launch): a rank whose setup fails must still meet the others
-        # at the end of setup (mpi.Setup) -- ready, with the same data and options, or failed
-        comm = communicator(True if args.distributed else None)
-        distributed = False if comm is None else comm
-        with mpi.Setup(comm):
+        # under MPI: every rank leaves this setup ready with the same data and options, or the
+        # whole job ends with the failing rank's message (see cli_distributed)
+        setup, distributed = train_setup(args.distributed)
+        with setup:
             if cli_tasks.wants_task(args):
                 trainer, hint = cli_tasks.train(args, DEFAULT_OUT, distributed), "predict"
             else:
@@ -369,6 +322,7 @@ def _train(args):
 
 def _new_run(args, given, distributed=None):
     """A Trainer for a new run from the command-line options."""
+    from .cli_distributed import expect_lm
     from .cli_tasks import init_weights, schedule, stored_path
     from .data import Vocab
     from .models import LanguageModel
@@ -384,7 +338,7 @@ def _new_run(args, given, distributed=None):
     out = args.out or DEFAULT_OUT
     try:
         vocab = Vocab.build(text, level=o["level"], min_count=min_count)
-        _expect(dict(o, epochs=epochs, max_time=max_time, min_count=min_count), vocab, text)
+        expect_lm(dict(o, epochs=epochs, max_time=max_time, min_count=min_count), vocab, text)
         trainer_class, train, val, n_train = lm_data(o["split"], vocab.encode(text), o["batch"],
                                                      o["seq_len"], o["val_frac"], o["test_frac"])
         model = init_weights(LanguageModel(len(vocab), cell=o["cell"], hidden_size=o["hidden"],
@@ -407,6 +361,7 @@ def _new_run(args, given, distributed=None):
 
 def _resume(args, given, distributed=None):
     """A Trainer continuing the run in args.resume, with the given flags applied or refused."""
+    from .cli_distributed import expect_lm
     from .io import load
     from .tasks.interleaved import lm_data
     fixed = [_flag(k) for k in RESUME_FIXED if k in given]
@@ -431,7 +386,7 @@ def _resume(args, given, distributed=None):
     if corpus is None and meta.get("corpus") not in (None, "<python stdlib>"):
         corpus = meta["corpus"]         # resume on the corpus the run was trained on
     text = _read_corpus(corpus)
-    _expect(given, vocab, text, path)
+    expect_lm(given, vocab, text, path)         # under MPI: what every rank must share
     overrides = {RESUME_SETTINGS[k]: v for k, v in given.items() if k in RESUME_SETTINGS}
     try:
         s = meta["training"]["settings"]
@@ -446,18 +401,6 @@ def _resume(args, given, distributed=None):
     changed = "".join(f", {_flag(k)} {v}" for k, v in given.items())
     print(f"fastrnn: resuming {path} at iteration {trainer.iteration} into {out}/{changed}")
     return trainer
-
-
-def _expect(options, vocab, text, checkpoint=None):
-    """What every rank of a distributed language-model run must share (distributed.Setup)."""
-    from . import distributed as mpi
-    if not mpi.expecting():
-        return
-    mpi.expect_options(options)
-    mpi.expect("vocabulary", vocab.tokens, f"{len(vocab)} tokens")
-    mpi.expect("corpus", text, f"{len(text)} characters")
-    if checkpoint is not None:
-        mpi.expect_file("checkpoint", checkpoint)
 
 
 def _load_error(what, path, e):

@@ -155,21 +155,6 @@ def _prepare(task, path, o, fit):
     return enc_train, enc_val if enc_val is not None and len(enc_val[0]) else None
 
 
-def _expect(task, o, enc_train, enc_val, checkpoint=None):
-    """What every rank of a distributed task run must share (distributed.Setup): options,
-    the fitted state (vocabularies, labels, normaliser), the encoded data, the checkpoint."""
-    from . import distributed as mpi
-    if not mpi.expecting():
-        return
-    mpi.expect_options(o)
-    for k, v in task.state.items():
-        mpi.expect(k, v, f"{len(v['tokens'])} tokens" if isinstance(v, dict) and "tokens" in v else None)
-    for name, enc in (("training data", enc_train), ("validation data", enc_val)):
-        mpi.expect(name, enc and enc[:2], f"{len(enc[0]) if enc else 0} examples")
-    if checkpoint is not None:
-        mpi.expect_file("checkpoint", checkpoint)
-
-
 def _task_pieces(task, o, enc_train, enc_val):
     """(training batches, validation batches, callbacks) of an encoded split."""
     from .tasks.base import TaskMetrics
@@ -189,6 +174,7 @@ def train(args, out_default, distributed=None):
 
 
 def _new_run(args, given, out_default, distributed):
+    from .cli_distributed import expect_task
     from .tasks import TASKS
     from .train import Trainer
     o = dict(TASK_DEFAULTS, **given)
@@ -198,7 +184,7 @@ def _new_run(args, given, out_default, distributed):
         raise UsageError(f"--task {args.task}: expected a FILE to train on")
     task = TASKS[args.task](o)
     enc_train, enc_val = _prepare(task, args.corpus, o, fit=True)
-    _expect(task, o, enc_train, enc_val)
+    expect_task(task, o, enc_train, enc_val)        # under MPI: what every rank must share
     try:
         model = init_weights(task.build_model(), o)
         train_b, val_b, callbacks = _task_pieces(task, o, enc_train, enc_val)
@@ -217,6 +203,7 @@ def _new_run(args, given, out_default, distributed):
 
 
 def _resume(args, given, distributed):
+    from .cli_distributed import expect_task
     from .io import load
     from .tasks import TASKS
     from .train import Trainer
@@ -237,7 +224,7 @@ def _resume(args, given, distributed):
     task.o.update((k, v) for k, v in given.items() if k == "beam")
     o = task.o
     enc_train, enc_val = _prepare(task, args.corpus or meta.get("corpus"), o, fit=False)
-    _expect(task, dict(o, **given), enc_train, enc_val, path)
+    expect_task(task, dict(o, **given), enc_train, enc_val, path)
     overrides = {RESUME_SETTINGS[k]: v for k, v in given.items() if k in RESUME_SETTINGS}
     try:
         train_b, val_b, callbacks = _task_pieces(task, o, enc_train, enc_val)
