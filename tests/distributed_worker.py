@@ -7,7 +7,8 @@ Usage: python distributed_worker.py OUT MODE [args]; MODE is `train` (20 steps o
 `resume` (continue OUT/<model>/last.npz for 10 more steps into OUT/<model>-resumed/),
 `hang` (rank 1 stops at step 13 and prints its pid: the test kills it),
 `nan` (rank 1's loss becomes NaN at step 13), `raise` (rank 1 raises at step 13): after
-the checkpoint of step 10, which must stay intact.
+the checkpoint of step 10, which must stay intact; `mismatch` (rank 1 builds a wider model:
+every rank must refuse to train at the start of fit).
 """
 import os
 import sys
@@ -43,7 +44,7 @@ def padded_data(per_step):
             fastrnn.PaddedBatches(val, val_t, batch_size=B_GLOBAL, shuffle=False, **kw))
 
 
-def trainer(name, out, **kw):
+def trainer(name, out, hidden=8, **kw):
     common = dict(lr=0.01, epochs=100, eval_every=10, out=os.path.join(out, name), progress=False)
     common.update(kw)
     if name == "lm":
@@ -53,7 +54,7 @@ def trainer(name, out, **kw):
     per_step = name == "tagger"
     train, val = padded_data(per_step)
     cls = fastrnn.SequenceTagger if per_step else fastrnn.SequenceClassifier
-    model = cls(3, vocab_size=7, embed_size=5, hidden_size=8, dtype="float64", seed=4)
+    model = cls(3, vocab_size=7, embed_size=5, hidden_size=hidden, dtype="float64", seed=4)
     return Trainer(model, train, val, callbacks=[train], **common)
 
 
@@ -93,6 +94,13 @@ def main():
             trainer(name, out, overlap=mode == "overlap").fit(max_iters=STEPS)
         elif mode == "resume":
             resume(name, out).fit(max_iters=10)
+        elif mode == "mismatch":
+            from fastrnn.distributed import SetupFailed, launch_rank
+            try:
+                trainer(name, out, hidden=8 + launch_rank()).fit(max_iters=STEPS)
+            except SetupFailed as e:
+                print(f"rank {launch_rank()}: {e}", flush=True)
+                sys.exit(4)
         else:
             t = trainer(name, out)
             rank = t.dist.rank if t.dist is not None else 0

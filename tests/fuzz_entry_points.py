@@ -12,6 +12,7 @@ To fuzz a new model or entry point, add one case function (fuzz_cases_*.py) and 
 from fuzz_cases_beam import beam_search_case, stream_case
 from fuzz_cases_data import (checkpoint_damage, init_and_clip, optimizers, padding, sampling, shard,
                              splitting, stream_batches, vocab)
+from fuzz_cases_distributed import setup_agreement
 from fuzz_cases_nn import (cell_call, kernel_backward, kernel_forward, kernel_gemm, kernel_rows,
                            kernel_step, layer_forward_backward, layer_step, model_forward_step)
 from fuzz_cases_runs import checkpoint_meta, run_log
@@ -27,5 +28,5 @@ ENTRY_POINTS = {
     "task_readers": task_readers, "task_metrics": task_metrics, "task_predict": task_predict,
     "init_and_clip": init_and_clip,
     "beam_search": beam_search_case, "sample_stream": stream_case,
-    "checkpoint_meta": checkpoint_meta, "run_log": run_log,
+    "checkpoint_meta": checkpoint_meta, "run_log": run_log, "setup_agreement": setup_agreement,
 }

@@ -91,6 +91,7 @@ _LOAD_ERRORS = (OSError, ValueError, LookupError, TypeError, AttributeError, Mem
 
 class UsageError(Exception):
     """A bad combination of command-line options (reported like argparse's own errors)."""
+    exit_code = 2       # argparse's (distributed.Setup reports it with this status)
 
 
 def stdlib_corpus(max_bytes=None):
@@ -228,9 +229,10 @@ def build_parser():
 
 def main(argv=None):
     """Entry point of the `fastrnn` console script."""
+    from . import cli_distributed
     from . import distributed as mpi
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = cli_distributed.parse_args(parser, argv)     # parse_args; under MPI see cli_distributed
     threads = getattr(args, "threads", None)
     if mpi.launched():
         # several ranks: they share this host's cores (None: the Trainer asks MPI), only rank 0 prints
@@ -245,6 +247,8 @@ def main(argv=None):
                 "evaluate": cli_tasks.evaluate}[args.command](args) or 0
     except UsageError as e:
         parser.error(str(e))        # one line, exit code 2
+    except mpi.SetupFailed as e:    # every rank raises it, rank 0 says which rank failed or differs
+        cli_distributed.setup_failed(e)
     except SystemExit as e:         # a bad file or checkpoint: every rank finds it, rank 0 says it
         if mpi.launched() and mpi.launch_rank() != 0 and isinstance(e.code, str):
             raise SystemExit(1) from None
@@ -286,20 +290,24 @@ def _read_corpus(path):
 
 def _train(args):
     from . import cli_tasks
+    from .cli_distributed import train_setup
     from .train import TrainingDiverged
-    distributed = True if args.distributed else None       # None: detect an MPI launch
     out = args.out or (None if args.resume else DEFAULT_OUT)
     if out is not None and os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"--out {out}: exists and is not a directory")
     if args.data_changed_ok and not args.resume:
         raise UsageError("--data-changed-ok: only with --resume")
     try:
-        if cli_tasks.wants_task(args):
-            trainer, hint = cli_tasks.train(args, DEFAULT_OUT, distributed), "predict"
-        else:
-            given = _given(args)
-            trainer = _resume(args, given, distributed) if args.resume else _new_run(args, given, distributed)
-            hint = "sample"
+        # under MPI: every rank leaves this setup ready with the same data and options, or the
+        # whole job ends with the failing rank's message (see cli_distributed)
+        setup, distributed = train_setup(args.distributed)
+        with setup:
+            if cli_tasks.wants_task(args):
+                trainer, hint = cli_tasks.train(args, DEFAULT_OUT, distributed), "predict"
+            else:
+                given = _given(args)
+                trainer = _resume(args, given, distributed) if args.resume else _new_run(args, given, distributed)
+                hint = "sample"
     except ImportError as e:        # --distributed (or mpiexec) without mpi4py
         sys.exit(f"fastrnn: {e}")
     try:
@@ -325,6 +333,7 @@ def _train(args):
 
 def _new_run(args, given, distributed=None):
     """A Trainer for a new run from the command-line options."""
+    from .cli_distributed import expect_lm
     from .cli_tasks import init_weights, schedule, stored_path
     from .data import Vocab
     from .data_digest import file_digest, text_digest
@@ -341,6 +350,7 @@ def _new_run(args, given, distributed=None):
     out = args.out or DEFAULT_OUT
     try:
         vocab = Vocab.build(text, level=o["level"], min_count=min_count)
+        expect_lm(dict(o, epochs=epochs, max_time=max_time, min_count=min_count), vocab, text)
         trainer_class, train, val, n_train = lm_data(o["split"], vocab.encode(text), o["batch"],
                                                      o["seq_len"], o["val_frac"], o["test_frac"])
         model = init_weights(LanguageModel(len(vocab), cell=o["cell"], hidden_size=o["hidden"],
@@ -366,6 +376,7 @@ def _new_run(args, given, distributed=None):
 def _resume(args, given, distributed=None):
     """A Trainer continuing the run in args.resume, with the given flags applied or refused."""
     from .data_digest import file_digest, resume_data, stdin_resume, text_digest
+    from .cli_distributed import expect_lm
     from .io import load
     from .tasks.interleaved import lm_data
     fixed = [_flag(k) for k in RESUME_FIXED if k in given]
@@ -394,6 +405,7 @@ def _resume(args, given, distributed=None):
     text = _read_corpus(corpus)
     data = resume_data(path, meta, corpus or "<python stdlib>",
                        file_digest(corpus) if corpus else text_digest(text), args, meta.get("training"))
+    expect_lm(given, vocab, text, path)         # under MPI: what every rank must share
     overrides = {RESUME_SETTINGS[k]: v for k, v in given.items() if k in RESUME_SETTINGS}
     try:
         s = meta["training"]["settings"]

@@ -175,6 +175,7 @@ def train(args, out_default, distributed=None):
 
 def _new_run(args, given, out_default, distributed):
     from .data_digest import file_digest
+    from .cli_distributed import expect_task
     from .tasks import TASKS
     from .train import Trainer
     o = dict(TASK_DEFAULTS, **given)
@@ -184,6 +185,7 @@ def _new_run(args, given, out_default, distributed):
         raise UsageError(f"--task {args.task}: expected a FILE to train on")
     task = TASKS[args.task](o)
     enc_train, enc_val = _prepare(task, args.corpus, o, fit=True)
+    expect_task(task, o, enc_train, enc_val)        # under MPI: what every rank must share
     try:
         model = init_weights(task.build_model(), o)
         train_b, val_b, callbacks = _task_pieces(task, o, enc_train, enc_val)
@@ -203,6 +205,7 @@ def _new_run(args, given, out_default, distributed):
 
 def _resume(args, given, distributed):
     from .data_digest import file_digest, resume_data, stdin_resume
+    from .cli_distributed import expect_task
     from .io import load
     from .tasks import TASKS
     from .train import Trainer
@@ -230,6 +233,7 @@ def _resume(args, given, distributed):
                          f"fastrnn train --resume {args.resume} FILE")
     digest = resume_data(path, meta, data, file_digest(data), args, meta.get("training"))
     enc_train, enc_val = _prepare(task, data, o, fit=False)
+    expect_task(task, dict(o, **given), enc_train, enc_val, path)
     overrides = {RESUME_SETTINGS[k]: v for k, v in given.items() if k in RESUME_SETTINGS}
     try:
         train_b, val_b, callbacks = _task_pieces(task, o, enc_train, enc_val)

@@ -106,11 +106,14 @@ class DataParallel:
         MPI = mpi.import_mpi()
         self.MPI, self.comm, self.model, self.items = MPI, comm, model, items
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
-        if "FASTRNN_NUM_THREADS" not in os.environ:     # the ranks on a host share its cores
-            from .._kernels import set_num_threads
-            set_num_threads(mpi.default_threads(comm))
-        comm.Bcast(model.params, root=0)            # every rank starts from rank 0's weights
-        model.invalidate()
+        # no collective before `start`: a rank whose setup fails must find the others at the
+        # agreement point (the CLI's Setup block), not in a broadcast they wait in forever
+        setup = mpi.current_setup(comm)
+        self.facts, self.agreed, self.started = (setup.facts if setup else {}), setup is not None, False
+        self.batch_counts = []
+        self.facts["model"] = mpi.fact(
+            (type(model).__name__, getattr(model, "config", None), model.params.size, str(model.dtype)),
+            f"{type(model).__name__} of {model.params.size} {model.dtype} parameters")
         self.decorrelate_rngs()
         P = model.params.size
         self.buf = np.zeros(P + _FLAGS + self.size, model.dtype)
@@ -120,6 +123,22 @@ class DataParallel:
         self.buckets = _Buckets(self, model) if overlap else None
 
     # ---- setup -------------------------------------------------------------------------------
+    def start(self):
+        """The run's first collectives (once; every collective method calls it): the agreement
+        on the facts (unless the Setup block the Trainer was built in held it), the kernel
+        threads of this host's share of cores, and rank 0's weights on every rank."""
+        if self.started:
+            return
+        self.started = True
+        if not self.agreed:
+            mpi.agree(self.comm, self.facts)
+            self.agreed = True
+        if "FASTRNN_NUM_THREADS" not in os.environ:     # the ranks on a host share its cores
+            from .._kernels import set_num_threads
+            set_num_threads(mpi.default_threads(self.comm))
+        self.comm.Bcast(self.model.params, root=0)      # every rank starts from rank 0's weights
+        self.model.invalidate()
+
     def decorrelate_rngs(self):
         """Give every rank its own dropout stream (as DDP: different masks on different data),
         derived from rank 0's state: rank r jumps r times ahead."""
@@ -134,7 +153,10 @@ class DataParallel:
                 bg.state = type(bg)(np.random.SeedSequence([self.rank, *seed])).state
 
     def shard(self, batches):
-        """This rank's view of an indexable batch source (None stays None)."""
+        """This rank's view of an indexable batch source (None stays None); its number of
+        batches joins the facts the ranks agree on."""
+        self.batch_counts.append(None if batches is None else len(batches))
+        self.facts["batches (training, validation)"] = mpi.fact(self.batch_counts)
         return None if batches is None else Shard(batches, self.rank, self.size)
 
     # ---- one training step -------------------------------------------------------------------
@@ -160,6 +182,7 @@ class DataParallel:
         model.grads holds the gradient of the global batch's mean loss on every rank. Returns the
         global mean loss; raises TrainingDiverged on every rank if any rank's loss or gradient
         was not finite."""
+        self.start()
         loss, w = self._local_loss(forward, batch, True)
         bad = not np.isfinite(loss)
         if self.buckets is not None and batch is not None and not bad:
@@ -200,6 +223,7 @@ class DataParallel:
     # ---- validation, checkpoints -------------------------------------------------------------
     def mean_loss(self, forward, batches):
         """Mean over the global batches of each one's mean loss (as one process computes it)."""
+        self.start()
         sums = np.zeros((2, len(batches)))
         for k in range(len(batches)):
             loss, w = self._local_loss(forward, batches[k], False)
@@ -211,6 +235,7 @@ class DataParallel:
     def sum_over_ranks(self, values):
         """The element-wise sum over the ranks of a vector of numbers, as float64 on every rank
         (e.g. the task metrics' sufficient statistics of each rank's validation share)."""
+        self.start()
         out = np.array(values, np.float64).ravel()
         self.comm.Allreduce(self.MPI.IN_PLACE, out, op=self.MPI.SUM)
         return out
@@ -221,6 +246,7 @@ class DataParallel:
         axis = getattr(callback, "sharded_axis", None)
         if axis is None:
             return arrays
+        self.start()
         parts = self.comm.gather(arrays, root=0)
         if self.rank != 0:
             return None
@@ -242,12 +268,13 @@ class DataParallel:
     @contextlib.contextmanager
     def abort_on_error(self):
         """An exception on one rank ends every rank (they would wait for it forever in the next
-        collective). TrainingDiverged is decided on reduced numbers, so every rank raises it
-        together: it propagates normally."""
+        collective). TrainingDiverged is decided on reduced numbers, and SetupFailed by the
+        agreement at the start, so every rank raises them together: they propagate normally."""
         from .trainer import TrainingDiverged
         try:
+            self.start()
             yield
-        except TrainingDiverged:
+        except (TrainingDiverged, mpi.SetupFailed):
             raise
         except BaseException as e:      # noqa: B036 (KeyboardInterrupt too: the others would hang)
             mpi.abort(self.comm, f"{type(e).__name__}: {e}", detail=traceback.format_exc())
