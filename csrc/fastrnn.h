@@ -155,6 +155,49 @@ int frnn_stack_forward_f64(const frnn_blas *blas, const frnn_stack *st, int trai
 int frnn_stack_backward_f32(const frnn_blas *blas, const frnn_stack *st);
 int frnn_stack_backward_f64(const frnn_blas *blas, const frnn_stack *st);
 
+/* Generation from a language model -- embedding or one-hot input, a unidirectional stack of L
+ * layers, a linear head -- token by token in one call (csrc/generate.h, csrc/sampling.h).
+ * Pointers are float* or double* by the dtype of the function called (the state, scratch, table
+ * and head), int* or double* where typed. */
+typedef struct {
+    int L, B, V;              /* layers, sequences generated side by side, vocabulary */
+    const frnn_dims *dims;    /* L: each layer's sizes with T == 1 and B rows */
+    const frnn_buffers *run;  /* L: parameters (W_ih NULL for a one-hot layer 0), packed, and tape =
+                                 a frnn_work_size() workspace; x, h0, c0, h_T, c_T, y are set here */
+    const void *table;        /* (V, dims[0].In): layer 0's input row of each token (embedding rows,
+                                 or the rows of W_ih_l0^T for a one-hot input) */
+    const void *W_head;       /* (V, P of the last layer) */
+    const void *b_head;       /* (V) or NULL */
+    void *h;                  /* the state, updated in place: layer k's (B, P_k) one after another */
+    void *c;                  /* LSTM: layer k's (B, H_k) one after another; else NULL */
+    void *x, *logits;         /* scratch (B, dims[0].In), (B, V) */
+    double *z, *scratch;      /* scratch (V), (2 V) */
+    int *iscratch;            /* scratch (2 V) */
+    double temperature;       /* < 1e-30: argmax */
+    double top_p;             /* 0: off */
+    int top_k;                /* 0: off */
+    int argmax;               /* 1: always the most likely token (no draws) */
+    int eos;                  /* ends a sequence (not emitted), or -1 */
+    const char *text;         /* stop strings: every token's UTF-8 text back to back ... */
+    const int *offsets;       /* (V + 1) ... token v is text[offsets[v] : offsets[v + 1]] */
+    int word;                 /* word level: tokens joined by spaces, eos as a newline */
+    const char *stop;         /* UTF-8 bytes ending a sequence once generated (kept), or NULL */
+    int stop_len, stop_window;/* its bytes, and its characters (tokens decoded to look for it) */
+    char *stop_buf;           /* scratch: stop_window * (longest token + 1) bytes */
+    int *token;               /* (B) each sequence's next input token */
+    int *out;                 /* (max_len, B) generated tokens */
+    int *n_out;               /* (B) tokens generated so far */
+    int *done;                /* (B) 1 once eos, the stop string or max_len ended the sequence */
+    int max_len;
+} frnn_gen;
+
+/* feed != NULL: advance the state over tokens feed (steps, B), no output. feed == NULL: up to
+ * `steps` rounds of: every sequence's token in, logits out, the next token of each live sequence
+ * chosen (u (steps, B): its uniform draws in [0, 1), unused with argmax). Returns the rounds run
+ * (fewer when every sequence is done), or -1 - b when sequence b's logits were NaN or all -inf. */
+int frnn_generate_f32(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u);
+int frnn_generate_f64(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u);
+
 /* Elementwise activations over n values (in == out allowed), exposed for tests. */
 void frnn_sigmoid_f32(float *out, const float *in, size_t n);
 void frnn_sigmoid_f64(double *out, const double *in, size_t n);

@@ -7,6 +7,7 @@
 #include "layout.h"
 #include "engine.h"
 #include "team.h"
+#include "sampling.h"
 
 int frnn_gates(int cell)
 {

@@ -254,6 +254,7 @@ static frnn_ctx F(ctx_start)(const frnn_blas *blas, const frnn_dims *d, int thre
 }
 
 #include "stack.h"
+#include "generate.h"
 
 void F(frnn_forward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf, int train)
 {

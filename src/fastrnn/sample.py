@@ -60,14 +60,50 @@ def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
 
 
 def generate(model, vocab, prime="", length=500, temperature=1.0, top_k=None, top_p=None,
-             argmax=False, stop=None, seed=None):
+             argmax=False, stop=None, seed=None, num_samples=None):
     """Continue `prime` by up to `length` tokens sampled from `model`; returns prime + generated text.
 
     argmax=True always takes the most likely token (greedy). Generation ends early at `<eos>`
-    or when the generated text contains the string `stop`. Reproducible from `seed`.
+    or when the generated text contains the string `stop`. Reproducible from `seed`: the same
+    seed gives the same text on every run and thread count. num_samples=n generates n sequences
+    side by side (one batch through the model) and returns a list of n texts.
     Every argument is checked before anything runs (TypeError/ValueError naming it); a model
     whose logits become NaN raises ValueError instead of sampling garbage.
+
+    A language model with a native loop (`model.generator`) runs the whole loop in C -- prime,
+    steps, head, temperature/top-k/top-p, the draw and the stop test -- in one call per
+    CHUNK tokens; other models step through `model.step` in Python (`generate_stepwise`).
     """
+    _check_generate(model, vocab, length, temperature, top_k, top_p, prime, stop, num_samples)
+    if not hasattr(model, "generator"):
+        texts = [generate_stepwise(model, vocab, prime, length, temperature, top_k, top_p, argmax,
+                                   stop, rng) for rng in _rngs(seed, num_samples)]
+        return texts[0] if num_samples is None else texts
+    B = 1 if num_samples is None else num_samples
+    gen = model.generator(B, length, temperature=temperature, top_k=top_k or 0,
+                          top_p=0.0 if top_p is None else top_p, argmax=argmax,
+                          eos=vocab.eos_id, token_text=_token_texts(vocab),
+                          word=vocab.level == "word", stop=stop or None)
+    start = _start_ids(vocab, prime)
+    if len(start) > 1:
+        gen.feed(np.repeat(np.asarray(start[:-1], np.int32)[:, None], B, axis=1))
+    gen.start(np.full(B, start[-1], np.int32))
+    rng = np.random.default_rng(seed)
+    done = 0
+    while done < length and not gen.done.all():
+        steps = min(CHUNK, length - done)
+        # the draws in the order the stepwise loop makes them, one per token and sequence
+        u = None if argmax else rng.random((steps, B))
+        done += gen.sample(steps, u)
+    texts = [prime + _join(vocab, prime, gen.out[:gen.n_out[b], b]) for b in range(B)]
+    return texts[0] if num_samples is None else texts
+
+
+#: tokens generated per native call between two looks at the loop from Python
+CHUNK = 1024
+
+
+def _check_generate(model, vocab, length, temperature, top_k, top_p, prime, stop, num_samples):
     if isinstance(length, bool) or not isinstance(length, numbers.Integral):
         raise TypeError(f"length: expected a non-negative integer, got {length!r}")
     if length < 0:
@@ -76,14 +112,44 @@ def generate(model, vocab, prime="", length=500, temperature=1.0, top_k=None, to
     for name, value in (("prime", prime), ("stop", stop)):
         if not isinstance(value, str) and not (name == "stop" and value is None):
             raise TypeError(f"{name}: expected str, got {type(value).__name__}")
+    if num_samples is not None:
+        if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral):
+            raise TypeError(f"num_samples: expected None or a positive integer, got {num_samples!r}")
+        if not 1 <= num_samples <= 4096:
+            raise ValueError(f"num_samples: expected None or an integer in [1, 4096], got {num_samples!r}")
     if len(vocab) != model.config["vocab_size"]:
         raise ValueError(f"vocab: has {len(vocab)} tokens but the model was built for "
                          f"{model.config['vocab_size']}")
+
+
+def _rngs(seed, num_samples):
+    """One generator per sequence of the stepwise path: the seed's, then its spawned children."""
     rng = np.random.default_rng(seed)
+    return [rng] if num_samples is None else rng.spawn(num_samples)
+
+
+def _start_ids(vocab, prime):
+    """The prime's ids (the last one is the first input of the sampling loop), or a start token."""
     prime_ids = list(vocab.encode(prime)) if prime else []
     if vocab.level == "word" and prime_ids and prime_ids[-1] == vocab.eos_id and not prime.endswith("\n"):
         prime_ids.pop()             # the word tokenizer ends text with <eos>; continue the line instead
-    start = prime_ids or [_start_token(vocab)]
+    return prime_ids or [_start_token(vocab)]
+
+
+def _token_texts(vocab):
+    """Every token's text as Vocab.decode writes it (for the native loop's stop test)."""
+    if vocab.level == "char":
+        return ["\ufffd" if i == 0 else "" if i == 1 else t for i, t in enumerate(vocab.tokens)]
+    return ["\n" if i == vocab.eos_id else t for i, t in enumerate(vocab.tokens)]
+
+
+def generate_stepwise(model, vocab, prime="", length=500, temperature=1.0, top_k=None, top_p=None,
+                      argmax=False, stop=None, rng=None):
+    """`generate` as a Python loop over `model.step`: for models without a native loop, and the
+    reference the native loop is tested against. rng: a numpy Generator (or a seed)."""
+    _check_generate(model, vocab, length, temperature, top_k, top_p, prime, stop, None)
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    start = _start_ids(vocab, prime)
     state, ids = None, np.empty(1, np.int64)     # one reused id buffer: nothing allocated per token
     for token in start[:-1]:        # warm the state up on the prime
         ids[0] = token

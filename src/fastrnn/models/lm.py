@@ -117,6 +117,21 @@ class LanguageModel(Module):
         y, state = self.rnn.step(x, state, input_projected=projected)
         return self.head.forward(y, train=False), state
 
+    def generator(self, batch, max_len, **sampling):
+        """A native generation loop (`fastrnn._kernels.Generator`) over this model's current
+        weights for `batch` sequences of at most `max_len` tokens; `sampling` as its keywords.
+        The loop runs the same products as `step` + the head, so greedy decoding gives the same
+        tokens; the weights must not change while it is used."""
+        from .._kernels import Generator
+        layers = self.rnn.step_operands()
+        if self.config["embed_size"]:
+            table = self.embed._views["weight"]                          # (V, E) rows
+        else:   # one-hot: token v's input projection is column v of W_ih_l0
+            table = np.ascontiguousarray(layers[0][0].T)                  # (V, G*H)
+            layers[0] = (None,) + layers[0][1:]
+        return Generator(self.rnn.cell, layers, table, self.head._views["weight"],
+                         self.head._views.get("bias"), batch=batch, max_len=max_len, **sampling)
+
     def __repr__(self):
         c = self.config
         return (f"LanguageModel(vocab_size={c['vocab_size']}, cell={c['cell']!r}, hidden_size="
