@@ -262,6 +262,7 @@ static void test_engine_threads(int cell, int peep, int proj)
 }
 
 int frnn_test_stack(const frnn_blas *blas);    /* test_stack.c */
+int frnn_test_generate(const frnn_blas *blas); /* test_generate.c */
 
 int main(void)
 {
@@ -279,12 +280,13 @@ int main(void)
             for (int proj = 0; proj <= lstm; proj++) test_engine_threads(cells[ci], peep, proj);
     }
     failures += frnn_test_stack(&BLAS);
+    failures += frnn_test_generate(&BLAS);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
     }
     printf("all %d gradient cases, 6 float32 cases, the engine and the stack calls at 1-3 threads "
-           "(ISA %d) passed\n",
+           "(ISA %d) and the generation loop passed\n",
            cases, frnn_isa_active());
     return 0;
 }
