@@ -225,6 +225,34 @@ def lm_infer(layers, hidden, T):
     return {"fastrnn": fast, "torch": slow_torch}
 
 
+def lm_sample(layers, hidden, B, tokens=200):
+    """{impl: builder} of generating `tokens` tokens for each of B sequences from a char LSTM LM:
+    fastrnn.generate (the native loop), and torch stepping nn.LSTM + Linear + softmax +
+    torch.multinomial in a Python loop, as a torch user samples."""
+    from ..data import EOS, UNK, Vocab
+    from ..sample import generate
+    vocab = Vocab([UNK, EOS] + [chr(0x21 + i) for i in range(VOCAB - 2)])
+
+    def fast():
+        model = LanguageModel(VOCAB, hidden_size=hidden, num_layers=layers, seed=0)
+        model.head._views["bias"][vocab.eos_id] = -1e30   # no early <eos>: every run is full length
+        model.invalidate()
+        return lambda: generate(model, vocab, length=tokens, seed=0, num_samples=None if B == 1 else B)
+
+    def slow_torch():
+        model, gen = torch_lm(VOCAB, layers, hidden), torch.Generator().manual_seed(0)
+
+        def run():
+            with torch.inference_mode():
+                x, state = torch.zeros((1, B), dtype=torch.long), None
+                for _ in range(tokens):
+                    logits, state = model(x, state)
+                    p = torch.softmax(logits[0], dim=-1)
+                    x = torch.multinomial(p, 1, generator=gen).T
+        return run
+    return {"fastrnn": fast, "torch": slow_torch}
+
+
 # ---- memory: a forward+backward of a 2-layer LSTM -----------------------------------------------
 
 def memory(T, B, I, H, layers):
