@@ -46,8 +46,28 @@ typedef enum {
     FRNN_GRU = 2,            /* PyTorch/cuDNN: n = tanh(W_in x + b_in + r*(W_hn h + b_hn)) */
     FRNN_GRU_RESET_BEFORE = 3, /* Cho et al.:  n = tanh(W_in x + b_in + W_hn (r*h) + b_hn) */
     FRNN_GRU_SIMPLIFIED = 4, /* update gate only: z, n = tanh(W_in x + b_in + W_hn h + b_hn) */
-    FRNN_LSTM = 5            /* i f g o, optional peepholes and projection */
+    FRNN_LSTM = 5,           /* i f g o, optional peepholes and projection */
+    FRNN_MGU = 6,            /* minimal gated unit: f, n = tanh(W_in x + b_in + W_hn (f*h) + b_hn) */
+    FRNN_NUM_CELLS = 7
 } frnn_cell;
+
+/* A row of the cell table (csrc/cells.h): what the generic time loop, the tape layout and the
+ * binding know of a cell besides its step functions. */
+typedef struct {
+    const char *name;        /* as the binding and Python name it */
+    int gates;               /* G: gate blocks of H rows in W_ih, W_hh and the biases */
+    int has_c;               /* a cell state c (B, H) besides h: state parts 2 */
+    int aux;                 /* a per-step (B, H) tape part (GRU: W_hn h + b_hn; r*h; f*h) */
+    int recurrent_copy;      /* the gate gradients have a recurrent-side copy (dGh) */
+    int first_gates;         /* gates of the first per-step product, 0 for all; the rest multiply
+                                the aux part after a barrier */
+    int folded_gates;        /* gates whose b_hh joins the input projection (the rest stay inside) */
+    int barriers;            /* barriers per forward step (the LSTM projection adds one) */
+} frnn_cell_row;
+
+/* The row of a cell, NULL for an unknown cell (nothing runs for one: every entry point that
+ * takes dims returns early, and the binding refuses it). */
+const frnn_cell_row *frnn_cell_info(int cell);
 
 /* Sizes of one layer in one direction. */
 typedef struct {
@@ -96,7 +116,7 @@ typedef struct {
     int threads;
 } frnn_buffers;
 
-/* Gates per cell (G above). */
+/* Gates per cell (G above), 0 for an unknown cell. */
 int frnn_gates(int cell);
 
 /* Elements of the tape a training forward writes (and backward reuses as scratch). */
@@ -149,7 +169,8 @@ typedef struct {
     int threads;                    /* as frnn_buffers.threads */
 } frnn_stack;
 
-/* Return 0, or -1 when memory for the call's bookkeeping cannot be allocated (nothing was run). */
+/* Return 0, -1 when memory for the call's bookkeeping cannot be allocated, or -2 for an unknown cell
+ * (nothing was run either way). */
 int frnn_stack_forward_f32(const frnn_blas *blas, const frnn_stack *st, int train);
 int frnn_stack_forward_f64(const frnn_blas *blas, const frnn_stack *st, int train);
 int frnn_stack_backward_f32(const frnn_blas *blas, const frnn_stack *st);
