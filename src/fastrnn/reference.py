@@ -393,3 +393,15 @@ def lstm_backward(dy, dstate, cache):
     dh_T, dc_T = (None, None) if dstate is None else dstate
     dx, (dh0, dc0), g = _run_backward(dy, [dh_T, dc_T], cache)
     return dict(x=dx, h0=dh0, c0=dc0, **g)
+
+
+#: kernel cell (csrc/cells.h) -> (forward, backward, keyword arguments) of its reference
+CELLS = {
+    "rnn_tanh": (rnn_forward, rnn_backward, dict(nonlinearity="tanh")),
+    "rnn_relu": (rnn_forward, rnn_backward, dict(nonlinearity="relu")),
+    "gru": (gru_forward, gru_backward, dict(reset_after=True)),
+    "gru_reset_before": (gru_forward, gru_backward, dict(reset_after=False)),
+    "gru_simplified": (simplified_gru_forward, simplified_gru_backward, {}),
+    "lstm": (lstm_forward, lstm_backward, {}),
+    "mgu": (mgu_forward, mgu_backward, {}),
+}

@@ -10,16 +10,19 @@ model built in PyTorch maps onto it name by name:
 
 Dimension letters: B batch, T time steps, V vocabulary, E embedding, H hidden, G gates.
 """
+import functools
+
 import numpy as np
 
-from .. import layers
 from .._kernels import gather_rows, scatter_add_rows
 from ..nn import Embedding, Linear, Module, SoftmaxCrossEntropy
 from ..nn.embedding import check_ids
+from ..nn.recurrent import block_names, build_block
 from ..params import as_float_dtype
 from .registry import register
 
-CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.RNN}
+# cell name -> layer constructor, from the one registry of recurrent blocks (fastrnn.nn.recurrent)
+CELLS = {name: functools.partial(build_block, name) for name in block_names()}
 
 
 def _positive_int(name, value, none_ok=False):
