@@ -46,8 +46,28 @@ typedef enum {
     FRNN_GRU = 2,            /* PyTorch/cuDNN: n = tanh(W_in x + b_in + r*(W_hn h + b_hn)) */
     FRNN_GRU_RESET_BEFORE = 3, /* Cho et al.:  n = tanh(W_in x + b_in + W_hn (r*h) + b_hn) */
     FRNN_GRU_SIMPLIFIED = 4, /* update gate only: z, n = tanh(W_in x + b_in + W_hn h + b_hn) */
-    FRNN_LSTM = 5            /* i f g o, optional peepholes and projection */
+    FRNN_LSTM = 5,           /* i f g o, optional peepholes and projection */
+    FRNN_MGU = 6,            /* minimal gated unit: f, n = tanh(W_in x + b_in + W_hn (f*h) + b_hn) */
+    FRNN_NUM_CELLS = 7
 } frnn_cell;
+
+/* A row of the cell table (csrc/cells.h): what the generic time loop, the tape layout and the
+ * binding know of a cell besides its step functions. */
+typedef struct {
+    const char *name;        /* as the binding and Python name it */
+    int gates;               /* G: gate blocks of H rows in W_ih, W_hh and the biases */
+    int has_c;               /* a cell state c (B, H) besides h: state parts 2 */
+    int aux;                 /* a per-step (B, H) tape part (GRU: W_hn h + b_hn; r*h; f*h) */
+    int recurrent_copy;      /* the gate gradients have a recurrent-side copy (dGh) */
+    int first_gates;         /* gates of the first per-step product, 0 for all; the rest multiply
+                                the aux part after a barrier */
+    int folded_gates;        /* gates whose b_hh joins the input projection (the rest stay inside) */
+    int barriers;            /* barriers per forward step (the LSTM projection adds one) */
+} frnn_cell_row;
+
+/* The row of a cell, NULL for an unknown cell (nothing runs for one: every entry point that
+ * takes dims returns early, and the binding refuses it). */
+const frnn_cell_row *frnn_cell_info(int cell);
 
 /* Sizes of one layer in one direction. */
 typedef struct {
@@ -96,7 +116,7 @@ typedef struct {
     int threads;
 } frnn_buffers;
 
-/* Gates per cell (G above). */
+/* Gates per cell (G above), 0 for an unknown cell. */
 int frnn_gates(int cell);
 
 /* Elements of the tape a training forward writes (and backward reuses as scratch). */
@@ -149,11 +169,55 @@ typedef struct {
     int threads;                    /* as frnn_buffers.threads */
 } frnn_stack;
 
-/* Return 0, or -1 when memory for the call's bookkeeping cannot be allocated (nothing was run). */
+/* Return 0, -1 when memory for the call's bookkeeping cannot be allocated, or -2 for an unknown cell
+ * (nothing was run either way). */
 int frnn_stack_forward_f32(const frnn_blas *blas, const frnn_stack *st, int train);
 int frnn_stack_forward_f64(const frnn_blas *blas, const frnn_stack *st, int train);
 int frnn_stack_backward_f32(const frnn_blas *blas, const frnn_stack *st);
 int frnn_stack_backward_f64(const frnn_blas *blas, const frnn_stack *st);
+
+/* Generation from a language model -- embedding or one-hot input, a unidirectional stack of L
+ * layers, a linear head -- token by token in one call (csrc/generate.h, csrc/sampling.h).
+ * Pointers are float* or double* by the dtype of the function called (the state, scratch, table
+ * and head), int* or double* where typed. */
+typedef struct {
+    int L, B, V;              /* layers, sequences generated side by side, vocabulary */
+    const frnn_dims *dims;    /* L: each layer's sizes with T == 1 and B rows */
+    const frnn_buffers *run;  /* L: parameters (W_ih NULL for a one-hot layer 0), packed, and tape =
+                                 a frnn_work_size() workspace; x, h0, c0, h_T, c_T, y are set here */
+    const void *table;        /* (V, dims[0].In): layer 0's input row of each token (embedding rows,
+                                 or the rows of W_ih_l0^T for a one-hot input) */
+    const void *W_head;       /* (V, P of the last layer) */
+    const void *b_head;       /* (V) or NULL */
+    void *h;                  /* the state, updated in place: layer k's (B, P_k) one after another */
+    void *c;                  /* LSTM: layer k's (B, H_k) one after another; else NULL */
+    void *x, *logits;         /* scratch (B, dims[0].In), (B, V) */
+    double *z, *scratch;      /* scratch (V), (2 V) */
+    int *iscratch;            /* scratch (2 V) */
+    double temperature;       /* < 1e-30: argmax */
+    double top_p;             /* 0: off */
+    int top_k;                /* 0: off */
+    int argmax;               /* 1: always the most likely token (no draws) */
+    int eos;                  /* ends a sequence (not emitted), or -1 */
+    const char *text;         /* stop strings: every token's UTF-8 text back to back ... */
+    const int *offsets;       /* (V + 1) ... token v is text[offsets[v] : offsets[v + 1]] */
+    int word;                 /* word level: tokens joined by spaces, eos as a newline */
+    const char *stop;         /* UTF-8 bytes ending a sequence once generated (kept), or NULL */
+    int stop_len, stop_window;/* its bytes, and its characters (tokens decoded to look for it) */
+    char *stop_buf;           /* scratch: stop_window * (longest token + 1) bytes */
+    int *token;               /* (B) each sequence's next input token */
+    int *out;                 /* (max_len, B) generated tokens */
+    int *n_out;               /* (B) tokens generated so far */
+    int *done;                /* (B) 1 once eos, the stop string or max_len ended the sequence */
+    int max_len;
+} frnn_gen;
+
+/* feed != NULL: advance the state over tokens feed (steps, B), no output. feed == NULL: up to
+ * `steps` rounds of: every sequence's token in, logits out, the next token of each live sequence
+ * chosen (u (steps, B): its uniform draws in [0, 1), unused with argmax). Returns the rounds run
+ * (fewer when every sequence is done), or -1 - b when sequence b's logits were NaN or all -inf. */
+int frnn_generate_f32(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u);
+int frnn_generate_f64(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u);
 
 /* Elementwise activations over n values (in == out allowed), exposed for tests. */
 void frnn_sigmoid_f32(float *out, const float *in, size_t n);

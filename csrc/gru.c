@@ -5,8 +5,7 @@
  * and always h' = (1 - z) * n + z * h.
  * Tape: gates (T, B, GH) post-activation [r] z n; hs (T+1, B, H); aux (T, B, H) holds
  * W_hn h + b_hn (FRNN_GRU) or r * h (reset-before).
- * Each member of the team owns hidden units [u0, u1) of every gate; reset-before needs a second
- * barrier per step, since W_hn (r * h) reads every unit's r * h. */
+ * Reset-before needs a second barrier per step, since W_hn (r * h) reads every unit's r * h. */
 
 /* Column offsets of the z and n gates in a row of gates. */
 #define GRU_Z(cell, H) ((cell) == FRNN_GRU_SIMPLIFIED ? 0 : (H))
@@ -61,52 +60,28 @@ static void F(gru_reset_gate)(REAL *g, REAL *aux, const REAL *hprev, const int *
     }
 }
 
-static void F(gru_forward_task)(void *arg, const frnn_par *par)
+static void F(gru_forward)(const F(fstep) *s)
 {
-    const F(job) *jb = arg;
-    const frnn_ctx *cx = jb->cx;
+    const F(job) *jb = s->jb;
     const frnn_dims *d = jb->d;
-    const frnn_buffers *bf = jb->bf;
-    const int T = d->T, B = d->B, H = d->H, cell = d->cell, GH = frnn_gates(cell) * H;
-    const int train = jb->train;
-    REAL *tape = bf->tape;
-    REAL *gates = tape + jb->L.gates;                                 /* (T, B, GH) */
-    REAL *hg = tape + jb->L.scratch;                                  /* (B, GH) */
-    REAL *hbuf[2] = {train ? tape + jb->L.hs : (REAL *)bf->h_T, hg + (size_t)B * GH};
-    REAL *aux = tape + jb->L.aux;                                     /* (T, B, H) or (B, H) */
-    const size_t hstep = (size_t)B * H, astep = train ? (size_t)B * H : 0;
-    int u0, u1;
-    F(my_cols)(par, cx, H, &u0, &u1);
-    F(recmat_pack)(&jb->W[0], u0, u1);
-    F(recmat_pack)(&jb->W[1], u0, u1);
-
-    /* FRNN_GRU keeps b_hn inside r * (W_hn h + b_hn): fold only b_hr, b_hz into the projection */
-    for (int t = 0; t < T; t++) {
-        F(chunk_forward)(par, jb, t, cell == FRNN_GRU ? 2 * H : GH, gates);
-        REAL *hprev = train ? hbuf[0] + t * hstep : hbuf[t & 1];
-        REAL *h = train ? hprev + hstep : hbuf[(t + 1) & 1];
-        REAL *g = gates + (size_t)t * B * GH, *a = aux + t * astep;
-        if (cell == FRNN_GRU) {
-            /* hg = h_{t-1} @ W_hh.T */
-            F(rec_mul)(&jb->W[0], u0, u1, B, hprev, H, 0, hg, GH);
-            F(zero_finished_rows)(a, bf->lengths, t, B, H, u0, u1);
-        } else if (cell == FRNN_GRU_RESET_BEFORE) {
-            /* g[:, :2H] += h_{t-1} @ W_h(rz).T;  r = sigmoid, a = r * h_{t-1};  g[:, 2H:] += a @ W_hn.T */
-            F(rec_mul)(&jb->W[0], u0, u1, B, hprev, H, 1, g, GH);
-            F(gru_reset_gate)(g, a, hprev, bf->lengths, t, B, H, u0, u1);
-            frnn_sync(par);                                   /* W_hn (r * h) reads every unit */
-            F(rec_mul)(&jb->W[1], u0, u1, B, a, H, 1, g + 2 * H, GH);
-        } else {
-            /* g += h_{t-1} @ W_hh.T */
-            F(rec_mul)(&jb->W[0], u0, u1, B, hprev, H, 1, g, GH);
-        }
-        F(gru_cell)(cell, g, hg, bf->b_hh, a, hprev, h, bf->lengths, t, B, H, u0, u1);
-        F(keep_finished_rows)(h, hprev, bf->lengths, t, B, H, u0, u1);
-        F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * H : NULL, h, bf->lengths, t, B, H, u0, u1);
-        frnn_sync(par);                                       /* the next step reads all of h */
-        F(forward_done)(par, jb, t);
+    const int B = d->B, H = d->H, cell = d->cell, GH = frnn_gates(cell) * H, u0 = s->u0, u1 = s->u1;
+    const int *lengths = jb->bf->lengths;
+    REAL *hg = s->scratch;                                    /* (B, GH) FRNN_GRU's recurrent part */
+    if (cell == FRNN_GRU) {
+        /* hg = h_{t-1} @ W_hh.T (b_hn stays inside r * (W_hn h + b_hn): not folded) */
+        F(rec_mul)(&jb->W[0], u0, u1, B, s->hprev, H, 0, hg, GH);
+        F(zero_finished_rows)(s->aux, lengths, s->t, B, H, u0, u1);
+    } else if (cell == FRNN_GRU_RESET_BEFORE) {
+        /* g[:, :2H] += h_{t-1} @ W_h(rz).T;  r = sigmoid, a = r * h_{t-1};  g[:, 2H:] += a @ W_hn.T */
+        F(rec_mul)(&jb->W[0], u0, u1, B, s->hprev, H, 1, s->g, GH);
+        F(gru_reset_gate)(s->g, s->aux, s->hprev, lengths, s->t, B, H, u0, u1);
+        frnn_sync(s->par);                                    /* W_hn (r * h) reads every unit */
+        F(rec_mul)(&jb->W[1], u0, u1, B, s->aux, H, 1, s->g + 2 * H, GH);
+    } else {
+        /* g += h_{t-1} @ W_hh.T */
+        F(rec_mul)(&jb->W[0], u0, u1, B, s->hprev, H, 1, s->g, GH);
     }
-    F(copy_cols)((REAL *)bf->h_T, train ? hbuf[0] + (size_t)T * hstep : hbuf[T & 1], B, H, u0, u1);
+    F(gru_cell)(cell, s->g, hg, jb->bf->b_hh, s->aux, s->hprev, s->h, lengths, s->t, B, H, u0, u1);
 }
 
 /* Pointwise backward of one step, units [j0, j1), for every row. From dh (gradient reaching h_t)
@@ -169,54 +144,45 @@ FRNN_CLONES static void F(gru_reset_gate_backward)(REAL *dGt, REAL *direct, cons
     }
 }
 
-static void F(gru_backward_task)(void *arg, const frnn_par *par)
+static void F(gru_backward)(const F(bstep) *s)
 {
-    const F(job) *jb = arg;
-    const frnn_ctx *cx = jb->cx;
+    const F(job) *jb = s->jb;
     const frnn_dims *d = jb->d;
-    const frnn_buffers *bf = jb->bf;
-    const int T = d->T, B = d->B, H = d->H, cell = d->cell, GH = frnn_gates(cell) * H;
-    REAL *tape = bf->tape;
-    const REAL *gates = tape + jb->L.gates, *hs = tape + jb->L.hs, *aux = tape + jb->L.aux, *dy = bf->dy;
-    REAL *dG = tape + jb->L.dG;                                       /* (T, B, GH) */
-    REAL *dGh = cell == FRNN_GRU ? tape + jb->L.dGh : dG;             /* recurrent side */
-    REAL *carry = tape + jb->L.scratch, *dh = carry + B * H, *direct = dh + B * H, *da = direct + B * H;
-    int u0, u1;
-    F(my_cols)(par, cx, H, &u0, &u1);
-    F(recmat_pack)(&jb->W[0], u0, u1);
-    F(recmat_pack)(&jb->W[1], u0, u1);
-
-    for (int t = T - 1; t >= 0; t--) {
-        const size_t o = (size_t)t * B * GH, oh = (size_t)t * B * H;
-        F(chunk_backward)(par, jb, t);
-        F(step_grad_in)(dh, dy ? dy + oh : NULL, carry, B, H, u0, u1);
-        F(gru_cell_backward)(cell, dG + o, cell == FRNN_GRU ? dGh + o : NULL, direct, dh, gates + o,
-                             aux + oh, hs + oh, bf->lengths, t, B, H, u0, u1);
-        frnn_sync(par);                                       /* the products read all of dG_t */
-        if (cell == FRNN_GRU_RESET_BEFORE) {
-            /* da = dn_pre @ W_hn */
-            F(rec_mul)(&jb->W[1], u0, u1, B, dG + o + 2 * H, GH, 0, da, H);
-            F(gru_reset_gate_backward)(dG + o, direct, da, gates + o, hs + oh, bf->lengths, t, B, H, u0, u1);
-            frnn_sync(par);                                   /* ... and all of its r column */
-            /* dh_{t-1} = direct + dG[:, :2H] @ W_h(rz) */
-            F(carry_back)(&jb->W[0], u0, u1, dG + o, GH, 1, direct, carry, bf->lengths, t, B);
-        } else {
-            /* dh_{t-1} = direct + dGh @ W_hh */
-            F(carry_back)(&jb->W[0], u0, u1, dGh + o, GH, 1, direct, carry, bf->lengths, t, B);
-        }
-        F(backward_done)(par, jb, t, dG);
-    }
-    F(copy_cols)((REAL *)bf->dh0, carry, B, H, u0, u1);
+    const int B = d->B, H = d->H, cell = d->cell, GH = frnn_gates(cell) * H, u0 = s->u0, u1 = s->u1;
+    const int *lengths = jb->bf->lengths;
+    F(gru_cell_backward)(cell, s->dGt, cell == FRNN_GRU ? s->dGht : NULL, s->direct, s->dh, s->g, s->aux,
+                         s->hprev, lengths, s->t, B, H, u0, u1);
+    frnn_sync(s->par);                                        /* the products read all of dG_t */
     if (cell == FRNN_GRU_RESET_BEFORE) {
-        REAL *dW_hh = bf->dW_hh, *db_hh = bf->db_hh;
-        F(recurrent_grads)(par, cx, (size_t)T * B, 2 * H, dG, GH, hs, H, dW_hh, db_hh);
-        F(recurrent_grads)(par, cx, (size_t)T * B, H, dG + 2 * H, GH, aux, H, dW_hh + (size_t)2 * H * H,
+        /* da = dn_pre @ W_hn */
+        F(rec_mul)(&jb->W[1], u0, u1, B, s->dGt + 2 * H, GH, 0, s->extra, H);
+        F(gru_reset_gate_backward)(s->dGt, s->direct, s->extra, s->g, s->hprev, lengths, s->t, B, H, u0, u1);
+        frnn_sync(s->par);                                    /* ... and all of its r column */
+        /* dh_{t-1} = direct + dG[:, :2H] @ W_h(rz) */
+        F(carry_back)(&jb->W[0], u0, u1, s->dGt, GH, 1, s->direct, s->carry, lengths, s->t, B);
+    } else {
+        /* dh_{t-1} = direct + dGh @ W_hh */
+        F(carry_back)(&jb->W[0], u0, u1, s->dGht, GH, 1, s->direct, s->carry, lengths, s->t, B);
+    }
+}
+
+static void F(gru_weight_grads)(const frnn_par *par, const F(job) *jb, const REAL *dG, const REAL *dGh)
+{
+    const frnn_dims *d = jb->d;
+    const int H = d->H, GH = frnn_gates(d->cell) * H;
+    const size_t rows = (size_t)d->T * d->B;
+    const REAL *tape = jb->bf->tape, *hs = tape + jb->L.hs, *aux = tape + jb->L.aux;
+    REAL *dW_hh = jb->bf->dW_hh, *db_hh = jb->bf->db_hh;
+    if (d->cell == FRNN_GRU_RESET_BEFORE) {   /* W_h(rz) multiplied h_{t-1}, W_hn r * h_{t-1} */
+        F(recurrent_grads)(par, jb->cx, rows, 2 * H, dG, GH, hs, H, dW_hh, db_hh);
+        F(recurrent_grads)(par, jb->cx, rows, H, dG + 2 * H, GH, aux, H, dW_hh + (size_t)2 * H * H,
                            db_hh ? db_hh + 2 * H : NULL);
     } else {
-        F(recurrent_grads)(par, cx, (size_t)T * B, GH, dGh, GH, hs, H, bf->dW_hh, bf->db_hh);
+        F(recurrent_grads)(par, jb->cx, rows, GH, dGh, GH, hs, H, dW_hh, db_hh);
     }
-    F(input_grads)(par, cx, d, bf, dG, jb->out != NULL);
 }
+
+static const F(cell_steps) F(gru_steps) = {F(gru_forward), F(gru_backward), F(gru_weight_grads)};
 
 #undef GRU_Z
 #undef GRU_N

@@ -7,23 +7,15 @@
 #include "layout.h"
 #include "engine.h"
 #include "team.h"
+#include "sampling.h"
 
-int frnn_gates(int cell)
-{
-    switch (cell) {
-    case FRNN_RNN_TANH: case FRNN_RNN_RELU: return 1;
-    case FRNN_GRU_SIMPLIFIED: return 2;
-    case FRNN_GRU: case FRNN_GRU_RESET_BEFORE: return 3;
-    case FRNN_LSTM: return 4;
-    default: return 0;
-    }
-}
+#include "cells.h"
 
 frnn_layout frnn_tape_layout(const frnn_dims *d, int train)
 {
-    const size_t T = d->T, B = d->B, H = d->H, P = d->P, GH = (size_t)frnn_gates(d->cell) * d->H;
-    const int lstm = d->cell == FRNN_LSTM, proj = lstm && d->P != d->H;
-    const int gru = d->cell == FRNN_GRU || d->cell == FRNN_GRU_RESET_BEFORE;
+    const frnn_cell_row *row = frnn_cell_info(d->cell);
+    const size_t T = d->T, B = d->B, H = d->H, P = d->P, GH = (size_t)row->gates * d->H;
+    const int lstm = row->has_c, proj = lstm && d->P != d->H;
     const size_t steps = train ? T : 1;  /* inference keeps one step of per-step buffers */
     frnn_layout L;
     size_t at = 0;
@@ -32,17 +24,17 @@ frnn_layout frnn_tape_layout(const frnn_dims *d, int train)
     L.hs = at;      at += train ? (T + 1) * B * P : 0;              /* (T+1, B, P) h_0..h_T */
     L.cs = at;      at += train && lstm ? (T + 1) * B * H : 0;      /* (T+1, B, H) c_0..c_T */
     L.tc = at;      at += lstm ? steps * B * H : 0;                 /* (T, B, H) tanh(c_t) */
-    L.aux = at;     at += gru || proj ? steps * B * H : 0;          /* (T, B, H) hn | r*h | m */
+    L.aux = at;     at += row->aux || proj ? steps * B * H : 0;     /* (T, B, H) hn | r*h | f*h | m */
     L.dG = at;      at += train ? T * B * GH : 0;                   /* (T, B, GH) */
-    L.dGh = at;     at += train && d->cell == FRNN_GRU ? T * B * GH : 0;
+    L.dGh = at;     at += train && row->recurrent_copy ? T * B * GH : 0;
     L.dhs = at;     at += train && proj ? T * B * P : 0;            /* (T, B, P) */
     L.scratch = at; at += B * (GH + 3 * P + 3 * H);
     L.total = at;
     return L;
 }
 
-size_t frnn_tape_size(const frnn_dims *d) { return frnn_tape_layout(d, 1).total; }
-size_t frnn_work_size(const frnn_dims *d) { return frnn_tape_layout(d, 0).total; }
+size_t frnn_tape_size(const frnn_dims *d) { return frnn_cell_info(d->cell) ? frnn_tape_layout(d, 1).total : 0; }
+size_t frnn_work_size(const frnn_dims *d) { return frnn_cell_info(d->cell) ? frnn_tape_layout(d, 0).total : 0; }
 
 /* Engine settings (process-wide, like the team they drive): the engine on or off
  * (FASTRNN_KERNELS=blas turns it off at start-up), and the thread count (0: the default). */

@@ -6,9 +6,8 @@
  * Tape: gates (T, B, 4H) post-activation, hs (T+1, B, P), cs (T+1, B, H), tc (T, B, H) = tanh(c_t),
  * aux (T, B, H) = o * tanh(c_t) when projecting.
  *
- * Each member of the team owns hidden units [u0, u1) (all four gates of them) and columns
- * [p0, p1) of h (the same units unless projecting): its recurrent tile, then its gate maths,
- * then one barrier per step (two with a projection, whose product needs every unit's m).
+ * A member's step: its recurrent tile, then its gate maths (one barrier per step; two with a
+ * projection, whose product needs every unit's m).
  */
 
 /* Pointwise forward of one step for live rows and units [j0, j1): gates g in place, c (may
@@ -39,60 +38,29 @@ static void F(lstm_cell)(REAL *g, const REAL *cprev, REAL *c, REAL *tc, REAL *ou
     }
 }
 
-static void F(lstm_forward_task)(void *arg, const frnn_par *par)
+static void F(lstm_forward)(const F(fstep) *s)
 {
-    const F(job) *jb = arg;
-    const frnn_ctx *cx = jb->cx;
+    const F(job) *jb = s->jb;
     const frnn_dims *d = jb->d;
-    const frnn_buffers *bf = jb->bf;
-    const int T = d->T, B = d->B, H = d->H, P = d->P, G4 = 4 * H, proj = P != H, train = jb->train;
-    const frnn_layout L = jb->L;
-    const REAL *w_peep = bf->w_peep;
-    const int *lengths = bf->lengths;
-    REAL *tape = bf->tape;
-    REAL *gates = tape + L.gates;                                     /* (T, B, 4H) */
-    REAL *hproj = tape + L.scratch;                                   /* (B, P) */
-    /* h_0..h_T: tape slots in training; in inference two (B, P) buffers in turn (a member
-     * writes h_t while the others may still read h_{t-1}) */
-    REAL *hbuf[2] = {train ? tape + L.hs : (REAL *)bf->h_T, tape + L.scratch + (size_t)B * P};
-    REAL *cs = train ? tape + L.cs : (REAL *)bf->c_T;                 /* (T+1, B, H) or (B, H) */
-    REAL *tcs = tape + L.tc, *ms = tape + L.aux;                      /* (T, B, H) or (B, H) */
-    const size_t hstep = (size_t)B * P, cstep = train ? (size_t)B * H : 0;
-    int u0, u1, p0, p1;
-    F(my_cols)(par, cx, H, &u0, &u1);
-    F(my_cols)(par, cx, P, &p0, &p1);
-    F(recmat_pack)(&jb->W[0], u0, u1);
-    F(recmat_pack)(&jb->W[1], p0, p1);
-
-    for (int t = 0; t < T; t++) {
-        F(chunk_forward)(par, jb, t, G4, gates);               /* the input projection, by chunks */
-        REAL *hprev = train ? hbuf[0] + t * hstep : hbuf[t & 1];
-        REAL *h = train ? hprev + hstep : hbuf[(t + 1) & 1];
-        REAL *cprev = cs + t * cstep, *c = cprev + cstep;
-        REAL *g = gates + (size_t)t * B * G4, *tc = tcs + t * cstep, *m = ms + t * cstep;
-        /* g[:, own units of every gate] += h_{t-1} @ W_hh.T */
-        F(rec_mul)(&jb->W[0], u0, u1, B, hprev, P, 1, g, G4);
-        F(zero_finished_rows)(tc, lengths, t, B, H, u0, u1);
-        if (proj) {
-            F(zero_finished_rows)(m, lengths, t, B, H, u0, u1);
-            F(lstm_cell)(g, cprev, c, tc, m, H, w_peep, lengths, t, B, H, u0, u1);
-            frnn_sync(par);                                   /* the projection reads all of m */
-            /* h[:, own] = m @ W_hr.T, kept only for live rows */
-            F(rec_mul)(&jb->W[1], p0, p1, B, m, H, 0, hproj, P);
-            for (int b = 0; b < B; b++)
-                if (F(live)(lengths, b, t) && p1 > p0)
-                    memcpy(h + (size_t)b * P + p0, hproj + (size_t)b * P + p0, sizeof(REAL) * (p1 - p0));
-        } else {
-            F(lstm_cell)(g, cprev, c, tc, h, P, w_peep, lengths, t, B, H, u0, u1);
-        }
-        F(keep_finished_rows)(h, hprev, lengths, t, B, P, p0, p1);
-        F(keep_finished_rows)(c, cprev, lengths, t, B, H, u0, u1);
-        F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * P : NULL, h, lengths, t, B, P, p0, p1);
-        frnn_sync(par);                                       /* the next step reads all of h */
-        F(forward_done)(par, jb, t);
+    const int B = d->B, H = d->H, P = d->P, t = s->t, u0 = s->u0, u1 = s->u1, p0 = s->p0, p1 = s->p1;
+    const REAL *w_peep = jb->bf->w_peep;
+    const int *lengths = jb->bf->lengths;
+    /* g[:, own units of every gate] += h_{t-1} @ W_hh.T */
+    F(rec_mul)(&jb->W[0], u0, u1, B, s->hprev, P, 1, s->g, 4 * H);
+    F(zero_finished_rows)(s->tc, lengths, t, B, H, u0, u1);
+    if (P == H) {
+        F(lstm_cell)(s->g, s->cprev, s->c, s->tc, s->h, P, w_peep, lengths, t, B, H, u0, u1);
+        return;
     }
-    F(copy_cols)((REAL *)bf->h_T, train ? hbuf[0] + (size_t)T * hstep : hbuf[T & 1], B, P, p0, p1);
-    F(copy_cols)((REAL *)bf->c_T, cs + (size_t)T * cstep, B, H, u0, u1);   /* in place in inference */
+    REAL *m = s->aux, *hproj = s->scratch;                    /* (B, H), (B, P) */
+    F(zero_finished_rows)(m, lengths, t, B, H, u0, u1);
+    F(lstm_cell)(s->g, s->cprev, s->c, s->tc, m, H, w_peep, lengths, t, B, H, u0, u1);
+    frnn_sync(s->par);                                        /* the projection reads all of m */
+    /* h[:, own] = m @ W_hr.T, kept only for live rows */
+    F(rec_mul)(&jb->W[1], p0, p1, B, m, H, 0, hproj, P);
+    for (int b = 0; b < B; b++)
+        if (F(live)(lengths, b, t) && p1 > p0)
+            memcpy(s->h + (size_t)b * P + p0, hproj + (size_t)b * P + p0, sizeof(REAL) * (p1 - p0));
 }
 
 /* Pointwise backward of one step, units [j0, j1). dm: gradient reaching o * tanh(c_t); dc:
@@ -133,51 +101,38 @@ FRNN_CLONES static void F(lstm_cell_backward)(REAL *dGt, REAL *dc, const REAL *d
     }
 }
 
-static void F(lstm_backward_task)(void *arg, const frnn_par *par)
+static void F(lstm_backward)(const F(bstep) *s)
 {
-    const F(job) *jb = arg;
-    const frnn_ctx *cx = jb->cx;
+    const F(job) *jb = s->jb;
     const frnn_dims *d = jb->d;
     const frnn_buffers *bf = jb->bf;
-    const int T = d->T, B = d->B, H = d->H, P = d->P, G4 = 4 * H, proj = P != H;
-    const frnn_layout L = jb->L;
+    const int B = d->B, H = d->H, P = d->P, t = s->t, proj = P != H;
     const int *lengths = bf->lengths;
-    REAL *tape = bf->tape;
-    const REAL *gates = tape + L.gates, *hs = tape + L.hs, *cs = tape + L.cs, *tcs = tape + L.tc;
-    const REAL *dy = bf->dy;
-    REAL *dG = tape + L.dG, *dhs = tape + L.dhs;                       /* (T, B, 4H), (T, B, P) */
-    REAL *carry = tape + L.scratch, *dh = carry + B * P, *next = dh + B * P;  /* (B, P) each */
-    REAL *dc = next + B * P, *dm = dc + B * H;                         /* (B, H) each */
-    REAL *dw_peep = bf->w_peep ? (REAL *)bf->dw_peep : NULL;
-    int u0, u1, p0, p1;
-    F(my_cols)(par, cx, H, &u0, &u1);
-    F(my_cols)(par, cx, P, &p0, &p1);
-    F(recmat_pack)(&jb->W[0], p0, p1);
-    F(recmat_pack)(&jb->W[1], u0, u1);
-
-    for (int t = T - 1; t >= 0; t--) {
-        const size_t oc = (size_t)t * B * H;
-        F(chunk_backward)(par, jb, t);
-        REAL *dht = proj ? dhs + (size_t)t * B * P : dh;
-        F(step_grad_in)(dht, dy ? dy + (size_t)t * B * P : NULL, carry, B, P, p0, p1);
-        if (proj) {
-            F(zero_finished_rows)(dht, lengths, t, B, P, p0, p1);   /* dW_hr sums dhs over all rows */
-            frnn_sync(par);                                         /* dm reads all of dh */
-            /* dm = dh @ W_hr */
-            F(rec_mul)(&jb->W[1], u0, u1, B, dht, P, 0, dm, H);
-        }
-        F(lstm_cell_backward)(dG + (size_t)t * B * G4, dc, proj ? dm : dht, gates + (size_t)t * B * G4,
-                              cs + oc, cs + oc + (size_t)B * H, tcs + oc, bf->w_peep, dw_peep,
-                              lengths, t, B, H, u0, u1);
-        frnn_sync(par);                                             /* the product reads all of dG_t */
-        /* dh_{t-1} = dG_t @ W_hh */
-        F(carry_back)(&jb->W[0], p0, p1, dG + (size_t)t * B * G4, G4, 0, next, carry, lengths, t, B);
-        F(backward_done)(par, jb, t, dG);
+    REAL *dm = s->extra;                                      /* (B, H) */
+    if (proj) {
+        F(zero_finished_rows)(s->dh, lengths, t, B, P, s->p0, s->p1);   /* dW_hr sums dhs over all rows */
+        frnn_sync(s->par);                                    /* dm reads all of dh */
+        /* dm = dh @ W_hr */
+        F(rec_mul)(&jb->W[1], s->u0, s->u1, B, s->dh, P, 0, dm, H);
     }
-    F(copy_cols)((REAL *)bf->dh0, carry, B, P, p0, p1);
-    F(copy_cols)((REAL *)bf->dc0, dc, B, H, u0, u1);
-    F(recurrent_grads)(par, cx, (size_t)T * B, G4, dG, G4, hs, P, bf->dW_hh, bf->db_hh);
-    F(input_grads)(par, cx, d, bf, dG, jb->out != NULL);
-    if (proj)  /* dW_hr += dhs.T @ m */
-        F(prod)(par, cx, P, H, (size_t)T * B, dhs, P, 1, tape + L.aux, H, 0, 1, bf->dW_hr, H);
+    F(lstm_cell_backward)(s->dGt, s->dc, proj ? dm : s->dh, s->g, s->cprev, s->c, s->tc, bf->w_peep,
+                          bf->w_peep ? (REAL *)bf->dw_peep : NULL, lengths, t, B, H, s->u0, s->u1);
+    frnn_sync(s->par);                                        /* the product reads all of dG_t */
+    /* dh_{t-1} = dG_t @ W_hh */
+    F(carry_back)(&jb->W[0], s->p0, s->p1, s->dGt, 4 * H, 0, s->next, s->carry, lengths, t, B);
 }
+
+static void F(lstm_weight_grads)(const frnn_par *par, const F(job) *jb, const REAL *dG, const REAL *dGh)
+{
+    const frnn_dims *d = jb->d;
+    const frnn_buffers *bf = jb->bf;
+    const int H = d->H, P = d->P;
+    const size_t rows = (size_t)d->T * d->B;
+    const REAL *tape = bf->tape;
+    (void)dGh;
+    F(recurrent_grads)(par, jb->cx, rows, 4 * H, dG, 4 * H, tape + jb->L.hs, P, bf->dW_hh, bf->db_hh);
+    if (P != H)  /* dW_hr += dhs.T @ m */
+        F(prod)(par, jb->cx, P, H, rows, tape + jb->L.dhs, P, 1, tape + jb->L.aux, H, 0, 1, bf->dW_hr, H);
+}
+
+static const F(cell_steps) F(lstm_steps) = {F(lstm_forward), F(lstm_backward), F(lstm_weight_grads)};

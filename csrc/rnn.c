@@ -1,6 +1,6 @@
 /* rnn.c - vanilla RNN (template, compiled by kernels.c):  h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
  * act = tanh or relu. Tape: gates (T, B, H) unused beyond the projection, hs (T+1, B, H).
- * Each member of the team owns hidden units [u0, u1): its tile, its activations, one barrier per step. */
+ * A member's step: its tile of the product, then the activations of its units (timeloop.h). */
 
 /* h (B, H) = act(pre) for live rows, units [j0, j1). */
 static void F(rnn_cell)(REAL *h, const REAL *pre, int relu, const int *lengths, int t, int B, int H,
@@ -28,63 +28,33 @@ FRNN_CLONES static void F(rnn_cell_backward)(REAL *dpre, const REAL *dh, const R
     }
 }
 
-static void F(rnn_forward_task)(void *arg, const frnn_par *par)
+static void F(rnn_forward)(const F(fstep) *s)
 {
-    const F(job) *jb = arg;
-    const frnn_ctx *cx = jb->cx;
-    const frnn_dims *d = jb->d;
-    const frnn_buffers *bf = jb->bf;
-    const int T = d->T, B = d->B, H = d->H, relu = d->cell == FRNN_RNN_RELU, train = jb->train;
-    REAL *tape = bf->tape;
-    REAL *gates = tape + jb->L.gates;                                 /* (T, B, H) */
-    REAL *hbuf[2] = {train ? tape + jb->L.hs : (REAL *)bf->h_T, tape + jb->L.scratch};
-    const size_t hstep = (size_t)B * H;
-    int u0, u1;
-    F(my_cols)(par, cx, H, &u0, &u1);
-    F(recmat_pack)(&jb->W[0], u0, u1);
-
-    for (int t = 0; t < T; t++) {
-        F(chunk_forward)(par, jb, t, H, gates);                /* the input projection, by chunks */
-        REAL *hprev = train ? hbuf[0] + t * hstep : hbuf[t & 1];
-        REAL *h = train ? hprev + hstep : hbuf[(t + 1) & 1];
-        REAL *g = gates + (size_t)t * B * H;
-        /* g[:, own] += h_{t-1} @ W_hh.T */
-        F(rec_mul)(&jb->W[0], u0, u1, B, hprev, H, 1, g, H);
-        F(rnn_cell)(h, g, relu, bf->lengths, t, B, H, u0, u1);
-        F(keep_finished_rows)(h, hprev, bf->lengths, t, B, H, u0, u1);
-        F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * H : NULL, h, bf->lengths, t, B, H, u0, u1);
-        frnn_sync(par);                                       /* the next step reads all of h */
-        F(forward_done)(par, jb, t);
-    }
-    F(copy_cols)((REAL *)bf->h_T, train ? hbuf[0] + (size_t)T * hstep : hbuf[T & 1], B, H, u0, u1);
+    const frnn_dims *d = s->jb->d;
+    const int B = d->B, H = d->H;
+    /* g[:, own] += h_{t-1} @ W_hh.T */
+    F(rec_mul)(&s->jb->W[0], s->u0, s->u1, B, s->hprev, H, 1, s->g, H);
+    F(rnn_cell)(s->h, s->g, d->cell == FRNN_RNN_RELU, s->jb->bf->lengths, s->t, B, H, s->u0, s->u1);
 }
 
-static void F(rnn_backward_task)(void *arg, const frnn_par *par)
+static void F(rnn_backward)(const F(bstep) *s)
 {
-    const F(job) *jb = arg;
-    const frnn_ctx *cx = jb->cx;
-    const frnn_dims *d = jb->d;
-    const frnn_buffers *bf = jb->bf;
-    const int T = d->T, B = d->B, H = d->H, relu = d->cell == FRNN_RNN_RELU;
-    REAL *tape = bf->tape;
-    const REAL *hs = tape + jb->L.hs, *dy = bf->dy;
-    REAL *dG = tape + jb->L.dG;                                       /* (T, B, H) */
-    REAL *carry = tape + jb->L.scratch, *dh = carry + B * H, *next = dh + B * H;  /* (B, H) each */
-    int u0, u1;
-    F(my_cols)(par, cx, H, &u0, &u1);
-    F(recmat_pack)(&jb->W[0], u0, u1);
-
-    for (int t = T - 1; t >= 0; t--) {
-        REAL *dGt = dG + (size_t)t * B * H;
-        F(chunk_backward)(par, jb, t);
-        F(step_grad_in)(dh, dy ? dy + (size_t)t * B * H : NULL, carry, B, H, u0, u1);
-        F(rnn_cell_backward)(dGt, dh, hs + (size_t)(t + 1) * B * H, relu, bf->lengths, t, B, H, u0, u1);
-        frnn_sync(par);                                       /* the product reads all of dG_t */
-        /* dh_{t-1} = dG_t @ W_hh */
-        F(carry_back)(&jb->W[0], u0, u1, dGt, H, 0, next, carry, bf->lengths, t, B);
-        F(backward_done)(par, jb, t, dG);
-    }
-    F(copy_cols)((REAL *)bf->dh0, carry, B, H, u0, u1);
-    F(recurrent_grads)(par, cx, (size_t)T * B, H, dG, H, hs, H, bf->dW_hh, bf->db_hh);
-    F(input_grads)(par, cx, d, bf, dG, jb->out != NULL);
+    const frnn_dims *d = s->jb->d;
+    const int B = d->B, H = d->H;
+    F(rnn_cell_backward)(s->dGt, s->dh, s->h, d->cell == FRNN_RNN_RELU, s->jb->bf->lengths, s->t, B, H,
+                         s->u0, s->u1);
+    frnn_sync(s->par);                                        /* the product reads all of dG_t */
+    /* dh_{t-1} = dG_t @ W_hh */
+    F(carry_back)(&s->jb->W[0], s->u0, s->u1, s->dGt, H, 0, s->next, s->carry, s->jb->bf->lengths, s->t, B);
 }
+
+/* dW_hh += dG.T @ h_{t-1}, db_hh += dG.sum(0), over all steps */
+static void F(rnn_weight_grads)(const frnn_par *par, const F(job) *jb, const REAL *dG, const REAL *dGh)
+{
+    const frnn_dims *d = jb->d;
+    const REAL *hs = (const REAL *)jb->bf->tape + jb->L.hs;
+    (void)dGh;
+    F(recurrent_grads)(par, jb->cx, (size_t)d->T * d->B, d->H, dG, d->H, hs, d->H, jb->bf->dW_hh, jb->bf->db_hh);
+}
+
+static const F(cell_steps) F(rnn_steps) = {F(rnn_forward), F(rnn_backward), F(rnn_weight_grads)};

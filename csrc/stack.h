@@ -13,13 +13,9 @@
 
 #define FRNN_MAX_GROUPS 64
 
-static frnn_task F(cell_task)(int cell, int backward)
+static frnn_task F(cell_task)(int backward)
 {
-    switch (cell) {
-    case FRNN_RNN_TANH: case FRNN_RNN_RELU: return backward ? F(rnn_backward_task) : F(rnn_forward_task);
-    case FRNN_LSTM: return backward ? F(lstm_backward_task) : F(lstm_forward_task);
-    default: return backward ? F(gru_backward_task) : F(gru_forward_task);
-    }
+    return backward ? F(backward_task) : F(forward_task);
 }
 
 /* Rows (t, b) of dst (T, B, ldd) in this member's share: dst (+)= src (T, B, lds) at step t, or
@@ -64,7 +60,7 @@ static void F(run_job)(F(stack_run) *sr, int i, const frnn_par *par, int g, int 
     const int m = jb->cx->nth;
     if (par->tid - first < m) {
         frnn_par sub = frnn_group(par, first, m, &sr->bars[g]);
-        F(cell_task)(jb->d->cell, sr->backward)((void *)jb, &sub);
+        F(cell_task)(sr->backward)((void *)jb, &sub);
     }
     frnn_par all = frnn_group(par, first, n, &sr->whole[g]);
     frnn_sync(&all);
@@ -248,12 +244,20 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
     return 0;
 }
 
+/* -2 for an unknown cell in any run (nothing runs) */
+static int F(unknown_cell)(const frnn_stack *st)
+{
+    for (int i = 0; i < st->L * st->D; i++)
+        if (frnn_cell_info(st->dims[i].cell) == NULL) return 1;
+    return 0;
+}
+
 int F(frnn_stack_forward)(const frnn_blas *blas, const frnn_stack *st, int train)
 {
-    return F(stack_call)(blas, st, train, 0);
+    return F(unknown_cell)(st) ? -2 : F(stack_call)(blas, st, train, 0);
 }
 
 int F(frnn_stack_backward)(const frnn_blas *blas, const frnn_stack *st)
 {
-    return F(stack_call)(blas, st, 1, 1);
+    return F(unknown_cell)(st) ? -2 : F(stack_call)(blas, st, 1, 1);
 }

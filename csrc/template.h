@@ -9,16 +9,18 @@ typedef struct {
     int N, K, ldw, seg;
 } F(operand);
 
-/* The forward's operands, op(W) = W^T: [0] W_hh (GRU reset-before: its r, z rows), [1] GRU
- * reset-before's W_hn or the LSTM projection W_hr. The backward's, op(W) = W: the same matrices. */
+/* The forward's operands, op(W) = W^T: [0] W_hh (or its rows of the cell's first gates, cells.h),
+ * [1] the rest of W_hh (the gate that multiplies the aux part: GRU reset-before's W_hn, MGU's)
+ * or the LSTM projection W_hr. The backward's, op(W) = W: the same matrices. */
 static void F(operands)(const frnn_dims *d, const REAL *W_hh, const REAL *W_hr, int backward, F(operand) op[2])
 {
-    const int H = d->H, P = d->P, GH = frnn_gates(d->cell) * H;
-    const int before = d->cell == FRNN_GRU_RESET_BEFORE, proj = d->cell == FRNN_LSTM && P != H;
-    const int n0 = before ? 2 * H : GH;
+    const frnn_cell_row *row = frnn_cell_info(d->cell);
+    const int H = d->H, P = d->P, GH = row->gates * H;
+    const int split = row->first_gates > 0, proj = row->has_c && P != H;
+    const int n0 = split ? row->first_gates * H : GH, n1 = GH - n0;
     F(operand) none = {NULL, 0, 0, 1, 1};
     op[0] = (F(operand)){W_hh, backward ? P : n0, backward ? n0 : P, P, backward ? P : H};
-    op[1] = before ? (F(operand)){W_hh + (size_t)2 * H * H, H, H, H, H}
+    op[1] = split ? (F(operand)){W_hh + (size_t)n0 * H, n1, H, H, H}
           : proj ? (F(operand)){W_hr, backward ? H : P, backward ? P : H, H, backward ? H : P} : none;
 }
 
@@ -137,7 +139,7 @@ static void *F(job_start)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const fr
     F(operands)(d, bf->W_hh, bf->W_hr, backward, op);
     void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb->W);
     const size_t BP = (size_t)d->B * d->P, BH = (size_t)d->B * d->H;
-    const int lstm = d->cell == FRNN_LSTM;
+    const int lstm = frnn_cell_info(d->cell)->has_c;
     REAL *tape = bf->tape;
     if (backward) {
         F(state_init)(tape + jb->L.scratch, bf->dh_T, BP);
@@ -228,9 +230,20 @@ static void F(run_cell)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf
     free(block);
 }
 
+#include "timeloop.h"
 #include "rnn.c"
 #include "gru.c"
 #include "lstm.c"
+#include "mgu.c"
+
+/* Each cell's step functions, in the order of the cell table (cells.h). */
+static const F(cell_steps) *const F(CELL_STEPS)[FRNN_NUM_CELLS] = {
+    [FRNN_RNN_TANH] = &F(rnn_steps), [FRNN_RNN_RELU] = &F(rnn_steps), [FRNN_GRU] = &F(gru_steps),
+    [FRNN_GRU_RESET_BEFORE] = &F(gru_steps), [FRNN_GRU_SIMPLIFIED] = &F(gru_steps),
+    [FRNN_LSTM] = &F(lstm_steps), [FRNN_MGU] = &F(mgu_steps),
+};
+
+static const F(cell_steps) *F(steps_of)(int cell) { return F(CELL_STEPS)[cell]; }
 
 /* This call's context: the float32 engine when it is on, with as many members as there are
  * blocks of hidden units to share (and one when a step is too small to repay a barrier). */
@@ -254,31 +267,25 @@ static frnn_ctx F(ctx_start)(const frnn_blas *blas, const frnn_dims *d, int thre
 }
 
 #include "stack.h"
+#include "generate.h"
 
 void F(frnn_forward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf, int train)
 {
+    if (frnn_cell_info(d->cell) == NULL) return;      /* an unknown cell: nothing runs */
     frnn_ctx cx = F(ctx_start)(blas, d, buf->threads);
-    switch (d->cell) {
-    case FRNN_RNN_TANH: case FRNN_RNN_RELU: F(run_cell)(&cx, d, buf, train, 0, F(rnn_forward_task)); break;
-    case FRNN_GRU: case FRNN_GRU_RESET_BEFORE: case FRNN_GRU_SIMPLIFIED:
-        F(run_cell)(&cx, d, buf, train, 0, F(gru_forward_task)); break;
-    case FRNN_LSTM: F(run_cell)(&cx, d, buf, train, 0, F(lstm_forward_task)); break;
-    }
+    F(run_cell)(&cx, d, buf, train, 0, F(forward_task));
 }
 
 void F(frnn_backward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf)
 {
+    if (frnn_cell_info(d->cell) == NULL) return;
     frnn_ctx cx = F(ctx_start)(blas, d, buf->threads);
-    switch (d->cell) {
-    case FRNN_RNN_TANH: case FRNN_RNN_RELU: F(run_cell)(&cx, d, buf, 1, 1, F(rnn_backward_task)); break;
-    case FRNN_GRU: case FRNN_GRU_RESET_BEFORE: case FRNN_GRU_SIMPLIFIED:
-        F(run_cell)(&cx, d, buf, 1, 1, F(gru_backward_task)); break;
-    case FRNN_LSTM: F(run_cell)(&cx, d, buf, 1, 1, F(lstm_backward_task)); break;
-    }
+    F(run_cell)(&cx, d, buf, 1, 1, F(backward_task));
 }
 
 size_t F(frnn_packed_size)(const frnn_dims *d)
 {
+    if (frnn_cell_info(d->cell) == NULL) return 0;
     frnn_ctx cx = F(ctx_start)(NULL, d, 1);
     F(operand) op[2];
     F(operands)(d, NULL, NULL, 0, op);
@@ -289,6 +296,7 @@ size_t F(frnn_packed_size)(const frnn_dims *d)
 
 int F(frnn_pack_forward)(const frnn_dims *d, const REAL *W_hh, const REAL *W_hr, REAL *out)
 {
+    if (frnn_cell_info(d->cell) == NULL) return -1;
     frnn_ctx cx = F(ctx_start)(NULL, d, 1);
     if (!cx.engine) return -1;
     F(operand) op[2];

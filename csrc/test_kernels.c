@@ -262,13 +262,13 @@ static void test_engine_threads(int cell, int peep, int proj)
 }
 
 int frnn_test_stack(const frnn_blas *blas);    /* test_stack.c */
+int frnn_test_generate(const frnn_blas *blas); /* test_generate.c */
 
 int main(void)
 {
-    const int cells[] = {FRNN_RNN_TANH, FRNN_RNN_RELU, FRNN_GRU, FRNN_GRU_RESET_BEFORE,
-                         FRNN_GRU_SIMPLIFIED, FRNN_LSTM};
     int cases = 0;
-    for (int ci = 0; ci < 6; ci++) {
+    for (int ci = 0; ci < FRNN_NUM_CELLS; ci++) {      /* every row of the cell table */
+        const int cells[FRNN_NUM_CELLS] = {0, 1, 2, 3, 4, 5, 6};
         int lstm = cells[ci] == FRNN_LSTM;
         for (int peep = 0; peep <= lstm; peep++)
             for (int proj = 0; proj <= lstm; proj++)
@@ -279,12 +279,17 @@ int main(void)
             for (int proj = 0; proj <= lstm; proj++) test_engine_threads(cells[ci], peep, proj);
     }
     failures += frnn_test_stack(&BLAS);
+    failures += frnn_test_generate(&BLAS);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
     }
-    printf("all %d gradient cases, 6 float32 cases, the engine and the stack calls at 1-3 threads "
-           "(ISA %d) passed\n",
-           cases, frnn_isa_active());
+    if (frnn_cell_info(FRNN_NUM_CELLS) != NULL || frnn_cell_info(-1) != NULL || frnn_gates(FRNN_NUM_CELLS)) {
+        fprintf(stderr, "FAIL: an unknown cell has a table row\n");
+        return 1;
+    }
+    printf("all %d gradient cases, %d float32 cases, the engine and the stack calls at 1-3 threads "
+           "(ISA %d) and the generation loop passed\n",
+           cases, FRNN_NUM_CELLS, frnn_isa_active());
     return 0;
 }

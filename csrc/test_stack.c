@@ -160,9 +160,9 @@ static float *run_layers(const frnn_blas *blas, int cell, int L, size_t *n)
 
 int frnn_test_stack(const frnn_blas *blas)
 {
-    const int cells[] = {FRNN_RNN_TANH, FRNN_GRU, FRNN_GRU_RESET_BEFORE, FRNN_LSTM};
+    const int cells[] = {FRNN_RNN_TANH, FRNN_GRU, FRNN_GRU_RESET_BEFORE, FRNN_LSTM, FRNN_MGU};
     int failures = 0;
-    for (int ci = 0; ci < 4; ci++)
+    for (int ci = 0; ci < 5; ci++)
         for (int D = 1; D <= 2; D++)
             for (int L = 1; L <= MAXL; L++)
                 for (int train = 0; train <= 1; train++) {

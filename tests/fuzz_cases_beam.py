@@ -4,7 +4,8 @@ from hypothesis import strategies as st
 
 import fastrnn
 from fastrnn.data import Vocab
-from fastrnn.sample import MAX_BEAM, beam_search, generate, stream
+from fastrnn.beam import MAX_BEAM, beam_search
+from fastrnn.sample import generate, stream
 from fuzz_mutations import pick
 
 _VOCAB = Vocab.build("abcdef ghij\n")

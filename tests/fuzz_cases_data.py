@@ -18,7 +18,7 @@ _SAMPLE_VOCAB = Vocab.build("abcdef ghij\n")
 def sampling(draw):
     model = fastrnn.LanguageModel(len(_SAMPLE_VOCAB), hidden_size=4, num_layers=1, seed=0)
     broken = draw(st.sampled_from(["length", "temperature", "top_k", "top_p", "prime", "stop",
-                                   "seed", "nan", "none"]), "broken argument")
+                                   "seed", "num_samples", "nan", "none"]), "broken argument")
     numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 5),
                         st.sampled_from([1e-320, 5e-324, 1e-31, True, None, "1"]))
     kw = dict(length=pick(draw, st.integers(0, 12), st.one_of(st.integers(-3, -1), st.sampled_from(
@@ -34,15 +34,22 @@ def sampling(draw):
                         st.sampled_from([b"a", 3]), broken, "stop"),
               seed=pick(draw, st.one_of(st.none(), st.integers(0, 2**70)),
                         st.sampled_from([-1, 1.5, "s"]), broken, "seed"),
+              num_samples=pick(draw, st.one_of(st.none(), st.integers(1, 3)),
+                               st.sampled_from([0, -1, 5000, 2.0, True, "2"]), broken, "num_samples"),
               argmax=draw(st.booleans(), "argmax"))
     if broken == "nan":         # a model with non-finite parameters
         model.params[draw(st.integers(0, model.params.size - 1), "nan at")] = np.nan
-    text = generate(model, _SAMPLE_VOCAB, **kw)
+    texts = generate(model, _SAMPLE_VOCAB, **kw)
     assert broken in ("none", "nan", "top_p", "temperature"), f"accepted a bad {broken}"
-    assert isinstance(text, str) and text.startswith(kw["prime"])
-    assert len(text) - len(kw["prime"]) <= kw["length"]
+    if kw["num_samples"] is None:
+        texts = [texts]
+    assert isinstance(texts, list) and len(texts) == (kw["num_samples"] or 1)
+    for text in texts:
+        assert isinstance(text, str) and text.startswith(kw["prime"])
+        assert len(text) - len(kw["prime"]) <= kw["length"]
     if kw["temperature"] < MIN_TEMPERATURE and not kw["argmax"]:
-        assert text == generate(model, _SAMPLE_VOCAB, **dict(kw, argmax=True))
+        greedy = generate(model, _SAMPLE_VOCAB, **dict(kw, argmax=True, num_samples=None))
+        assert texts == [greedy] * len(texts)
 
 
 def vocab(draw):

@@ -17,6 +17,7 @@ CASES = {
     "gru": ("gru", False, False),
     "gru_reset_before": ("gru_reset_before", False, False),
     "gru_simplified": ("gru_simplified", False, False),
+    "mgu": ("mgu", False, False),
     "lstm": ("lstm", False, False),
     "lstm_peephole": ("lstm", True, False),
     "lstm_proj": ("lstm", False, True),
@@ -91,6 +92,9 @@ def run_reference(c):
         elif cell == "gru_simplified":
             y, h_T, cache = reference.simplified_gru_forward(c["x"], c["h0"], *weights, lengths=lengths)
             g = reference.simplified_gru_backward(c["dy"], c["dh_T"], cache)
+        elif cell == "mgu":
+            y, h_T, cache = reference.mgu_forward(c["x"], c["h0"], *weights, lengths=lengths)
+            g = reference.mgu_backward(c["dy"], c["dh_T"], cache)
         else:
             y, h_T, cache = reference.gru_forward(c["x"], c["h0"], *weights, reset_after=cell == "gru",
                                                   lengths=lengths)

@@ -121,8 +121,10 @@ def test_matches_torch_in_float32(cell):
     lambda: layers.SimplifiedGRU(I, H, num_layers=2, bias=False, dtype="float64", seed=1),
     lambda: layers.SimplifiedGRU(I, H, bidirectional=True, dtype="float64", seed=1),
     lambda: fastrnn.LSTM(I, H, num_layers=2, bidirectional=True, peephole=True, dtype="float64", seed=1),
+    lambda: fastrnn.MGU(I, H, num_layers=2, dtype="float64", seed=1),
+    lambda: fastrnn.MGU(I, H, num_layers=2, bidirectional=True, batch_first=True, dtype="float64", seed=1),
 ], ids=["lstm-peephole-proj", "gru-reset-before", "bi-gru-reset-before", "simplified-gru",
-        "bi-simplified-gru", "bi-lstm-peephole"])
+        "bi-simplified-gru", "bi-lstm-peephole", "mgu", "bi-mgu"])
 def test_options_torch_lacks_match_finite_differences(make):
     """Central differences (float64) of a random projection of (output, h_n[, c_n]) w.r.t. every
     parameter (sampled entries), the input and the initial state; relative error < 1e-6."""
@@ -171,6 +173,7 @@ def test_options_torch_lacks_match_finite_differences(make):
     lambda: fastrnn.LSTM(I, H, num_layers=3, proj_size=2, peephole=True, dtype="float64", seed=2),
     lambda: fastrnn.GRU(I, H, num_layers=2, reset_after=False, dtype="float64", seed=2),
     lambda: fastrnn.RNN(I, H, num_layers=2, nonlinearity="relu", batch_first=True, dtype="float64", seed=2),
+    lambda: fastrnn.MGU(I, H, num_layers=2, dtype="float64", seed=2),
 ])
 def test_step_t_times_equals_forward(make):
     layer = make()

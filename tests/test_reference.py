@@ -15,6 +15,7 @@ CELLS = {
     "gru": (ref.gru_forward, ref.gru_backward, 3, dict(reset_after=True), False, False, False),
     "gru_reset_before": (ref.gru_forward, ref.gru_backward, 3, dict(reset_after=False), False, False, False),
     "gru_simplified": (ref.simplified_gru_forward, ref.simplified_gru_backward, 2, {}, False, False, False),
+    "mgu": (ref.mgu_forward, ref.mgu_backward, 2, {}, False, False, False),
     "lstm": (ref.lstm_forward, ref.lstm_backward, 4, {}, True, False, False),
     "lstm_peephole": (ref.lstm_forward, ref.lstm_backward, 4, {}, True, True, False),
     "lstm_proj": (ref.lstm_forward, ref.lstm_backward, 4, {}, True, False, True),

@@ -11,7 +11,8 @@ import pytest
 import fastrnn
 from fastrnn.cli import main
 from fastrnn.data import Vocab
-from fastrnn.sample import MAX_BEAM, beam_search, generate, stream
+from fastrnn.beam import MAX_BEAM, beam_search
+from fastrnn.sample import generate, stream
 from lm_helpers import memorise
 
 TEXT = "the cat sat on the mat. a dog ate the hat. the cat ran to a tree. one bat can see.\n" * 3

@@ -13,12 +13,14 @@ from .export import export_onnx
 from .io import CheckpointError, load, save
 from .cells import GRUCell, LSTMCell, RNNCell
 from .layers import GRU, LSTM, RNN, SimplifiedGRU
+from .nn.recurrent import MGU
 from .data_batches import PaddedBatches
 from .models import (ConditionedGenerator, GridRNN, LanguageModel, OutputRecurrentNet, Seq2Seq,
                      SequenceClassifier, SequenceRegressor, SequenceTagger, StateFromCondition)
-from .sample import beam_search, generate
+from .beam import beam_search
+from .sample import generate
 
-__all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
+__all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "MGU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
            "StreamBatches", "split", "pad_sequences", "generate", "beam_search", "save", "load", "CheckpointError",
            "export_onnx", "optim", "nn", "reference", "set_num_threads", "get_num_threads", "__version__",
            "release_buffers",

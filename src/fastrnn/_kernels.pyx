@@ -53,6 +53,11 @@ cdef extern from "fastrnn.h" nogil:
         const void *packed
         int threads
     int frnn_gates(int cell)
+    ctypedef struct frnn_cell_row:
+        const char *name
+        int gates, has_c, aux, recurrent_copy, first_gates, folded_gates, barriers
+    const frnn_cell_row *frnn_cell_info(int cell)
+    enum: FRNN_NUM_CELLS
     size_t frnn_packed_size_f32(const frnn_dims *d)
     int frnn_pack_forward_f32(const frnn_dims *d, const float *W_hh, const float *W_hr, float *out)
     size_t frnn_tape_size(const frnn_dims *d)
@@ -98,8 +103,19 @@ cdef frnn_blas BLAS
 BLAS.sgemm = sgemm
 BLAS.dgemm = dgemm
 
-#: cell name -> frnn_cell code
-CELLS = {"rnn_tanh": 0, "rnn_relu": 1, "gru": 2, "gru_reset_before": 3, "gru_simplified": 4, "lstm": 5}
+def cell_table():
+    """The C cell table (csrc/cells.h): name -> dict(code, gates, state_parts, barriers)."""
+    cdef const frnn_cell_row *row
+    out = {}
+    for code in range(FRNN_NUM_CELLS):
+        row = frnn_cell_info(code)
+        out[row.name.decode()] = dict(code=code, gates=row.gates, state_parts=2 if row.has_c else 1,
+                                      barriers=row.barriers)
+    return out
+
+
+#: cell name -> frnn_cell code, from the C table
+CELLS = {name: row["code"] for name, row in cell_table().items()}
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _INT_MAX = 2 ** 31 - 1
 
@@ -460,3 +476,4 @@ cdef _Layer _backward_layer(cell, tape, x, W_ih, W_hh, b_ih, b_hh, h0, c0, w_pee
 
 include "_ops.pxi"
 include "_stack.pxi"
+include "_generate.pxi"

@@ -134,6 +134,7 @@ def _fraction(text):
 def build_parser():
     """The argparse parser of the `fastrnn` command."""
     from . import cli_tasks
+    from .nn.recurrent import block_names
     p = argparse.ArgumentParser(prog="fastrnn", description="Fast CPU recurrent language models.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -144,7 +145,7 @@ def build_parser():
                    help="default: char (seq2seq: SOURCE:TARGET levels such as char:word)")
     t.add_argument("--min-count", type=POSITIVE,
                    help="rarer tokens become <unk> (default: 1, or 100 on the embedded corpus)")
-    t.add_argument("--cell", choices=["lstm", "gru", "rnn"], help="default: lstm")
+    t.add_argument("--cell", choices=block_names(), help="default: lstm")
     t.add_argument("--hidden", type=POSITIVE, help="hidden units per layer (default: 128)")
     t.add_argument("--layers", type=POSITIVE, help="default: 2")
     t.add_argument("--dropout", type=FRACTION, help="in [0, 1) (default: 0)")
@@ -447,7 +448,8 @@ def _load_checkpoint(checkpoint):
 
 
 def _sample(args):
-    from .sample import MAX_BEAM, beam_search, stream
+    from .beam import MAX_BEAM, beam_search
+    from .sample import stream
     if args.beam is not None:
         if args.beam > MAX_BEAM:
             raise UsageError(f"--beam: expected an integer in [1, {MAX_BEAM}], got {args.beam}")

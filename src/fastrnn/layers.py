@@ -285,6 +285,17 @@ class _Recurrent(Module):
                 self.cell, args[1], kw["W_hr"], peephole=self.peephole))
         return hit[1]
 
+    def step_operands(self):
+        """Per layer, what one inference step of direction 0 needs, as the native generation loop
+        (`fastrnn._kernels.Generator`) takes it: (W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, packed)."""
+        if self.bidirectional:
+            raise ValueError("step_operands: a bidirectional layer cannot run one step at a time")
+        out = []
+        for k in range(self.num_layers):
+            (W_ih, W_hh, b_ih, b_hh), kw, _ = self._weights(k, 0)
+            out.append((W_ih, W_hh, b_ih, b_hh, kw["w_peep"], kw["W_hr"], self._packed_weights(k, 0)))
+        return out
+
     def release_buffers(self):
         """Free the calling thread's cached tapes and workspaces (and a pending tape) and the
         packed inference weights now; they are re-created when needed."""

@@ -282,6 +282,45 @@ def simplified_gru_backward(dy, dh_T, cache):
     return rnn_backward(dy, dh_T, cache)
 
 
+# ---- minimal gated unit (Zhou et al. 2016): one forget gate --------------------------------------
+#   f = σ(W_if x + b_if + W_hf h + b_hf);  n = tanh(W_in x + b_in + W_hn (f * h) + b_hn)
+#   h' = (1 - f) * h + f * n;  weights (2H, ·) in gate order f n
+
+def _mgu_step(x_t, states, p):
+    (h,) = states
+    H = h.shape[1]
+    f_, n_ = slice(0, H), slice(H, 2 * H)
+    gi = _lin(x_t, p["W_ih"], p["b_ih"])                                      # (B, 2H)
+    f = sigmoid(gi[:, f_] + _lin(h, p["W_hh"], p["b_hh"], f_))
+    n = np.tanh(gi[:, n_] + _lin(f * h, p["W_hh"], p["b_hh"], n_))            # W_hn (f h) + b_hn
+    return ((1 - f) * h + f * n,), (f, n)
+
+
+def _mgu_back(dnew, x_t, states, sc, p, g):
+    (dh_new,), (h,), (f, n) = dnew, states, sc
+    H = h.shape[1]
+    f_, n_ = slice(0, H), slice(H, 2 * H)
+    dan = dh_new * f * (1 - n * n)                                            # h' = ... + f n; tanh
+    dfh = _lin_back(dan, f * h, p["W_hh"], g["W_hh"], g["b_hh"], n_)         # d(f * h)
+    daf = (dh_new * (n - h) + dfh * h) * f * (1 - f)                          # through σ
+    dh = dh_new * (1 - f) + dfh * f + _lin_back(daf, h, p["W_hh"], g["W_hh"], g["b_hh"], f_)
+    dx = _lin_back(np.concatenate([daf, dan], axis=1), x_t, p["W_ih"], g["W_ih"], g["b_ih"])
+    return dx, [dh]
+
+
+def mgu_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None):
+    """Minimal gated unit over x (T, B, I) from h0 (B, H); returns (y, h_T, cache)."""
+    x, p, masks = _check_layer(x, W_ih, W_hh, b_ih, b_hh, 2, lengths)
+    h0 = _state("h0", h0, x.shape[1], p["W_hh"].shape[1], x.dtype)
+    y, (h_T,), cache = _run_forward((_mgu_step, _mgu_back), x, (h0,), p, masks)
+    return y, h_T, cache
+
+
+def mgu_backward(dy, dh_T, cache):
+    """Gradients of a `mgu_forward`: dict(x, h0, W_ih, W_hh, b_ih, b_hh)."""
+    return rnn_backward(dy, dh_T, cache)
+
+
 # ---- LSTM -------------------------------------------------------------------------------------
 #   i = σ(a_i + w_ci * c)   f = σ(a_f + w_cf * c)   g = tanh(a_g)      (a = W_ih x + b_ih + W_hh h + b_hh)
 #   c' = f * c + i * g      o = σ(a_o + w_co * c')  h' = W_hr (o * tanh(c'))
@@ -354,3 +393,15 @@ def lstm_backward(dy, dstate, cache):
     dh_T, dc_T = (None, None) if dstate is None else dstate
     dx, (dh0, dc0), g = _run_backward(dy, [dh_T, dc_T], cache)
     return dict(x=dx, h0=dh0, c0=dc0, **g)
+
+
+#: kernel cell (csrc/cells.h) -> (forward, backward, keyword arguments) of its reference
+CELLS = {
+    "rnn_tanh": (rnn_forward, rnn_backward, dict(nonlinearity="tanh")),
+    "rnn_relu": (rnn_forward, rnn_backward, dict(nonlinearity="relu")),
+    "gru": (gru_forward, gru_backward, dict(reset_after=True)),
+    "gru_reset_before": (gru_forward, gru_backward, dict(reset_after=False)),
+    "gru_simplified": (simplified_gru_forward, simplified_gru_backward, {}),
+    "lstm": (lstm_forward, lstm_backward, {}),
+    "mgu": (mgu_forward, mgu_backward, {}),
+}

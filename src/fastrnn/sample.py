@@ -60,17 +60,41 @@ def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
 
 
 def generate(model, vocab, prime="", length=500, temperature=1.0, top_k=None, top_p=None,
-             argmax=False, stop=None, seed=None):
+             argmax=False, stop=None, seed=None, num_samples=None):
     """Continue `prime` by up to `length` tokens sampled from `model`; returns prime + generated text.
 
     argmax=True always takes the most likely token (greedy). Generation ends early at `<eos>`
-    or when the generated text contains the string `stop`. Reproducible from `seed`.
+    or when the generated text contains the string `stop`. Reproducible from `seed`: the same
+    seed gives the same text on every run and thread count. num_samples=n generates n sequences
+    side by side (one batch through the model) and returns a list of n texts.
     Every argument is checked before anything runs (TypeError/ValueError naming it); a model
     whose logits become NaN raises ValueError instead of sampling garbage. `stream` yields the
     same text piece by piece; `beam_search` looks for the most likely continuation instead.
+
+    A language model with a native loop (`model.generator`) runs the whole loop in C -- prime,
+    steps, head, temperature/top-k/top-p, the draw and the stop test -- in one call per
+    CHUNK tokens; other models step through `model.step` in Python (`generate_stepwise`).
     """
-    return prime + "".join(stream(model, vocab, prime, length, temperature, top_k, top_p, argmax,
-                                  stop, seed))
+    _check_generate(model, vocab, length, temperature, top_k, top_p, prime, stop, num_samples)
+    if not hasattr(model, "generator"):
+        texts = [generate_stepwise(model, vocab, prime, length, temperature, top_k, top_p, argmax,
+                                   stop, rng) for rng in _rngs(seed, num_samples)]
+        return texts[0] if num_samples is None else texts
+    B = 1 if num_samples is None else num_samples
+    gen = _native(model, vocab, prime, B, length, temperature, top_k, top_p, argmax, stop)
+    rng = np.random.default_rng(seed)
+    done = 0
+    while done < length and not gen.done.all():
+        steps = min(CHUNK, length - done)
+        # the draws in the order the stepwise loop makes them, one per token and sequence
+        u = None if argmax else rng.random((steps, B))
+        done += gen.sample(steps, u)
+    texts = [prime + _join(vocab, prime, gen.out[:gen.n_out[b], b]) for b in range(B)]
+    return texts[0] if num_samples is None else texts
+
+
+#: tokens generated per native call between two looks at the loop from Python
+CHUNK = 1024
 
 
 def stream(model, vocab, prime="", length=500, temperature=1.0, top_k=None, top_p=None,
@@ -79,10 +103,36 @@ def stream(model, vocab, prime="", length=500, temperature=1.0, top_k=None, top_
     per token, each yielded as soon as its token is drawn. With the same arguments,
     `prime + "".join(stream(...)) == generate(...)`. Arguments are checked at the call, not at
     the first `next`."""
-    _check_request(model, vocab, prime, length, stop)
-    check_sampling(temperature, top_k, top_p)
-    return _sampled_pieces(model, vocab, prime, length, temperature, top_k, top_p, argmax, stop,
-                           np.random.default_rng(seed))
+    _check_generate(model, vocab, length, temperature, top_k, top_p, prime, stop, None)
+    if not hasattr(model, "generator"):
+        return _sampled_pieces(model, vocab, prime, length, temperature, top_k, top_p, argmax, stop,
+                               np.random.default_rng(seed))
+    gen = _native(model, vocab, prime, 1, length, temperature, top_k, top_p, argmax, stop)
+    return _native_pieces(gen, vocab, prime, length, argmax, np.random.default_rng(seed))
+
+
+def _native(model, vocab, prime, B, length, temperature, top_k, top_p, argmax, stop):
+    """The model's native generation loop for B sequences, primed and ready to sample."""
+    gen = model.generator(B, length, temperature=temperature, top_k=top_k or 0,
+                          top_p=0.0 if top_p is None else top_p, argmax=argmax,
+                          eos=vocab.eos_id, token_text=_token_texts(vocab),
+                          word=vocab.level == "word", stop=stop or None)
+    start = _start_ids(vocab, prime)
+    if len(start) > 1:
+        gen.feed(np.repeat(np.asarray(start[:-1], np.int32)[:, None], B, axis=1))
+    gen.start(np.full(B, start[-1], np.int32))
+    return gen
+
+
+def _native_pieces(gen, vocab, prime, length, argmax, rng):
+    """The native loop one token at a time (the same draws as `generate`'s chunks)."""
+    for _ in range(length):
+        if gen.done[0]:
+            return
+        n = int(gen.n_out[0])
+        gen.sample(1, None if argmax else rng.random((1, 1)))
+        if gen.n_out[0] > n:
+            yield _piece(vocab, prime, gen.out[:n + 1, 0])
 
 
 def _check_request(model, vocab, prime, length, stop):
@@ -98,17 +148,55 @@ def _check_request(model, vocab, prime, length, stop):
                          f"{model.config['vocab_size']}")
 
 
-def _primed(model, vocab, prime):
-    """(state after all but the prime's last token, that token): where generation starts."""
+def _check_generate(model, vocab, length, temperature, top_k, top_p, prime, stop, num_samples):
+    _check_request(model, vocab, prime, length, stop)
+    check_sampling(temperature, top_k, top_p)
+    if num_samples is not None:
+        if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral):
+            raise TypeError(f"num_samples: expected None or a positive integer, got {num_samples!r}")
+        if not 1 <= num_samples <= 4096:
+            raise ValueError(f"num_samples: expected None or an integer in [1, 4096], got {num_samples!r}")
+
+
+def _rngs(seed, num_samples):
+    """One generator per sequence of the stepwise path: the seed's, then its spawned children."""
+    rng = np.random.default_rng(seed)
+    return [rng] if num_samples is None else rng.spawn(num_samples)
+
+
+def _start_ids(vocab, prime):
+    """The prime's ids (the last one is the first input of the sampling loop), or a start token."""
     prime_ids = list(vocab.encode(prime)) if prime else []
     if vocab.level == "word" and prime_ids and prime_ids[-1] == vocab.eos_id and not prime.endswith("\n"):
         prime_ids.pop()             # the word tokenizer ends text with <eos>; continue the line instead
-    start = prime_ids or [_start_token(vocab)]
+    return prime_ids or [_start_token(vocab)]
+
+
+def _token_texts(vocab):
+    """Every token's text as Vocab.decode writes it (for the native loop's stop test)."""
+    if vocab.level == "char":
+        return ["\ufffd" if i == 0 else "" if i == 1 else t for i, t in enumerate(vocab.tokens)]
+    return ["\n" if i == vocab.eos_id else t for i, t in enumerate(vocab.tokens)]
+
+
+def _primed(model, vocab, prime):
+    """(state after all but the prime's last token, that token): where stepwise generation starts."""
+    start = _start_ids(vocab, prime)
     state, ids = None, np.empty(1, np.int64)
     for token in start[:-1]:        # warm the state up on the prime
         ids[0] = token
         _, state = model.step(ids, state)
     return state, start[-1]
+
+
+def generate_stepwise(model, vocab, prime="", length=500, temperature=1.0, top_k=None, top_p=None,
+                      argmax=False, stop=None, rng=None):
+    """`generate` as a Python loop over `model.step`: for models without a native loop, and the
+    reference the native loop is tested against. rng: a numpy Generator (or a seed)."""
+    _check_generate(model, vocab, length, temperature, top_k, top_p, prime, stop, None)
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    return prime + "".join(_sampled_pieces(model, vocab, prime, length, temperature, top_k, top_p,
+                                           argmax, stop, rng))
 
 
 def _sampled_pieces(model, vocab, prime, length, temperature, top_k, top_p, argmax, stop, rng):
@@ -139,90 +227,6 @@ def _piece(vocab, prime, ids):
     if len(ids) == 1:
         return _join(vocab, prime, ids)
     return vocab.decode(ids[-2:])[len(vocab.decode(ids[-2:-1])):]
-
-
-MAX_BEAM = 256      # the beams are one batch of `step`s: a wider beam is refused, not allocated
-
-
-def beam_search(model, vocab, prime="", length=100, beam=5, alpha=1.0, stop=None):
-    """Continue `prime` with the most likely text that beam search finds; returns prime + text.
-
-    Keeps the `beam` partial continuations with the highest total log-probability at each step
-    (run as one batch of `model.step`). A hypothesis ends at `<eos>` (not part of its text, but
-    its log-probability and length count), when its text contains `stop`, or after `length`
-    generated tokens; an ended hypothesis frees its place, so the search stops once `beam` have
-    ended. The answer is the ended hypothesis with the best length-normalised score
-    sum(log p) / n**alpha over its n tokens: alpha=1 (default) compares mean log-probabilities
-    per token, alpha=0 total ones (which favours ending early). beam=1 is greedy decoding, the
-    text of `generate(..., argmax=True)`. Deterministic (no seed). Arguments are checked before
-    anything runs (beam: an integer in [1, MAX_BEAM]; alpha: a finite number >= 0), with
-    TypeError/ValueError naming the bad one; logits that become NaN raise ValueError.
-    """
-    _check_request(model, vocab, prime, length, stop)
-    if isinstance(beam, bool) or not isinstance(beam, numbers.Integral):
-        raise TypeError(f"beam: expected an integer in [1, {MAX_BEAM}], got {beam!r}")
-    if not 1 <= beam <= MAX_BEAM:
-        raise ValueError(f"beam: expected an integer in [1, {MAX_BEAM}], got {beam!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha: expected a finite number >= 0, got {alpha!r}")
-    if not 0 <= alpha < float("inf"):
-        raise ValueError(f"alpha: expected a finite number >= 0, got {alpha!r}")
-    state, token = _primed(model, vocab, prime)
-    V, eos = len(vocab), vocab.eos_id
-    tokens, sums = np.array([token], np.int64), np.zeros(1)    # live hypotheses: last token, sum log p
-    back = np.zeros(1, np.int64)           # live hypothesis -> its candidate index in steps[-1]
-    steps, ended = [], []   # steps[t]: (parent candidate in steps[t - 1], token); ended: (sum, t, candidate)
-    for t in range(length):
-        logits, state = model.step(tokens, state)
-        logits = np.asarray(logits, np.float64)
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            z = logits - logits.max(axis=1, keepdims=True)
-            cand = (sums[:, None] + z - np.log(np.exp(z).sum(axis=1, keepdims=True))).ravel()
-        if np.isnan(cand).any():
-            raise ValueError("logits: NaN (does the model have non-finite parameters?)")
-        width = beam - len(ended)          # >= the live hypotheses; 1 means exactly one is live
-        if width == 1:
-            top = np.array([int(np.argmax(logits[0]))])        # exactly generate's argmax
-        else:
-            top = np.argpartition(-cand, width - 1)[:width] if width < cand.size else np.arange(cand.size)
-            top = top[np.lexsort((top, -cand[top]))]           # best first, ties by index
-        parents, tokens, sums = top // V, top % V, cand[top]
-        steps.append((back[parents], tokens))
-        done = tokens == eos
-        if stop:
-            for row in np.flatnonzero(~done):
-                done[row] = stop in vocab.decode(_trace(steps, t, row, len(stop)))
-        ended += [(sums[row], t, row) for row in np.flatnonzero(done)]
-        live = np.flatnonzero(~done)
-        if live.size == 0:
-            break
-        state = _take_rows(state, parents[live])
-        tokens, sums, back = tokens[live], sums[live], live
-    else:                                  # `length` tokens (or length 0): the live ones end here
-        ended += [(sums[row], length - 1, back[row]) for row in range(len(tokens) if length else 0)]
-    if not ended:
-        return prime
-    best = max(range(len(ended)), key=lambda i: ended[i][0] / (ended[i][1] + 1) ** alpha)
-    _, t, c = ended[best]
-    ids = _trace(steps, t, c, t + 1)
-    return prime + _join(vocab, prime, ids[:-1] if ids[-1] == eos else ids)
-
-
-def _trace(steps, t, c, k):
-    """The last k tokens (at most) of the hypothesis that is candidate c of step t."""
-    out = []
-    while t >= 0 and len(out) < k:
-        parent, tokens = steps[t]
-        out.append(int(tokens[c]))
-        c, t = parent[c], t - 1
-    return out[::-1]
-
-
-def _take_rows(state, rows):
-    """A model state (arrays (layers, batch, width), in tuples for an LSTM) for the given rows."""
-    if isinstance(state, (tuple, list)):
-        return type(state)(_take_rows(s, rows) for s in state)
-    return None if state is None else state[:, rows]
 
 
 def _start_token(vocab):

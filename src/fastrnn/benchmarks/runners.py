@@ -10,13 +10,15 @@ import numpy as np
 from .. import _kernels, optim, reference
 from ..layers import LSTM
 from ..models import LanguageModel
+from ..nn.recurrent import BLOCKS
 
 try:
     import torch
 except ImportError:          # the torch implementations are then simply not run
     torch = None
 
-CELLS = {"rnn": ("rnn_tanh", 1), "gru": ("gru", 3), "lstm": ("lstm", 4)}   # kernel cell, G
+# block name -> (kernel cell, G), from the one registry of recurrent blocks
+CELLS = {name: (kernel, _kernels.gates(kernel)) for name, (_, _, kernel) in BLOCKS.items()}
 VOCAB = 65                   # tiny-shakespeare's character vocabulary (the text itself is not needed)
 
 
@@ -52,21 +54,26 @@ def kernel_fastrnn(cell, a, train):
 
 def kernel_reference(cell, a, train):
     """The same layer in plain NumPy (fastrnn.reference)."""
-    fwd = getattr(reference, f"{cell}_forward")
-    bwd = getattr(reference, f"{cell}_backward")
+    fwd, bwd, kw = reference.CELLS[CELLS[cell][0]]
     state = (a["h0"], a["c0"]) if cell == "lstm" else (a["h0"],)
 
     def run():
-        _, _, cache = fwd(a["x"], *state, a["W_ih"], a["W_hh"], a["b_ih"], a["b_hh"])
+        _, _, cache = fwd(a["x"], *state, a["W_ih"], a["W_hh"], a["b_ih"], a["b_hh"], **kw)
         if train:
             bwd(a["dy"], (None, None) if cell == "lstm" else None, cache)
     return run
 
 
+#: block name -> the torch module class and options of the same layer (the cells torch has)
+TORCH_CELLS = {"rnn": ("RNN", {}), "rnn_relu": ("RNN", {"nonlinearity": "relu"}), "gru": ("GRU", {}),
+               "lstm": ("LSTM", {})}
+
+
 def kernel_torch(cell, a, train):
     """torch.nn.RNN/GRU/LSTM with the same weights and dtype."""
     (T, B, I), H = a["x"].shape, a["h0"].shape[1]
-    mod = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell](I, H)
+    name, options = TORCH_CELLS[cell]
+    mod = getattr(torch.nn, name)(I, H, **options)
     mod = mod.to(torch.from_numpy(a["x"]).dtype)
     with torch.no_grad():
         for name, key in (("weight_ih_l0", "W_ih"), ("weight_hh_l0", "W_hh"),
@@ -92,9 +99,12 @@ def _torch_step(fn, x, dy, train):
 def kernel(cell, T, B, I, H, dtype, train):
     """{impl: builder} of a kernel workload."""
     a = lambda: kernel_inputs(cell, T, B, I, H, dtype)
-    return {"fastrnn": lambda: kernel_fastrnn(cell, a(), train),
-            "reference": lambda: kernel_reference(cell, a(), train),
-            "torch": lambda: kernel_torch(cell, a(), train)}
+    out = {"fastrnn": lambda: kernel_fastrnn(cell, a(), train),
+           "reference": lambda: kernel_reference(cell, a(), train),
+           "torch": lambda: kernel_torch(cell, a(), train)}
+    if cell not in TORCH_CELLS:             # no such layer in torch (e.g. the MGU)
+        del out["torch"]
+    return out
 
 
 # ---- layers: the 2-layer bidirectional LSTM -----------------------------------------------------
@@ -221,6 +231,34 @@ def lm_infer(layers, hidden, T):
         def run():
             with torch.inference_mode():
                 model(x, state)
+        return run
+    return {"fastrnn": fast, "torch": slow_torch}
+
+
+def lm_sample(layers, hidden, B, tokens=200):
+    """{impl: builder} of generating `tokens` tokens for each of B sequences from a char LSTM LM:
+    fastrnn.generate (the native loop), and torch stepping nn.LSTM + Linear + softmax +
+    torch.multinomial in a Python loop, as a torch user samples."""
+    from ..data import EOS, UNK, Vocab
+    from ..sample import generate
+    vocab = Vocab([UNK, EOS] + [chr(0x21 + i) for i in range(VOCAB - 2)])
+
+    def fast():
+        model = LanguageModel(VOCAB, hidden_size=hidden, num_layers=layers, seed=0)
+        model.head._views["bias"][vocab.eos_id] = -1e30   # no early <eos>: every run is full length
+        model.invalidate()
+        return lambda: generate(model, vocab, length=tokens, seed=0, num_samples=None if B == 1 else B)
+
+    def slow_torch():
+        model, gen = torch_lm(VOCAB, layers, hidden), torch.Generator().manual_seed(0)
+
+        def run():
+            with torch.inference_mode():
+                x, state = torch.zeros((1, B), dtype=torch.long), None
+                for _ in range(tokens):
+                    logits, state = model(x, state)
+                    p = torch.softmax(logits[0], dim=-1)
+                    x = torch.multinomial(p, 1, generator=gen).T
         return run
     return {"fastrnn": fast, "torch": slow_torch}
 

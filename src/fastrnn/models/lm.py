@@ -10,16 +10,19 @@ model built in PyTorch maps onto it name by name:
 
 Dimension letters: B batch, T time steps, V vocabulary, E embedding, H hidden, G gates.
 """
+import functools
+
 import numpy as np
 
-from .. import layers
 from .._kernels import gather_rows, scatter_add_rows
 from ..nn import Embedding, Linear, Module, SoftmaxCrossEntropy
 from ..nn.embedding import check_ids
+from ..nn.recurrent import block_names, build_block
 from ..params import as_float_dtype
 from .registry import register
 
-CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.RNN}
+# cell name -> layer constructor, from the one registry of recurrent blocks (fastrnn.nn.recurrent)
+CELLS = {name: functools.partial(build_block, name) for name in block_names()}
 
 
 def _positive_int(name, value, none_ok=False):
@@ -116,6 +119,21 @@ class LanguageModel(Module):
         x, projected = self._input(ids, train=False)
         y, state = self.rnn.step(x, state, input_projected=projected)
         return self.head.forward(y, train=False), state
+
+    def generator(self, batch, max_len, **sampling):
+        """A native generation loop (`fastrnn._kernels.Generator`) over this model's current
+        weights for `batch` sequences of at most `max_len` tokens; `sampling` as its keywords.
+        The loop runs the same products as `step` + the head, so greedy decoding gives the same
+        tokens; the weights must not change while it is used."""
+        from .._kernels import Generator
+        layers = self.rnn.step_operands()
+        if self.config["embed_size"]:
+            table = self.embed._views["weight"]                          # (V, E) rows
+        else:   # one-hot: token v's input projection is column v of W_ih_l0
+            table = np.ascontiguousarray(layers[0][0].T)                  # (V, G*H)
+            layers[0] = (None,) + layers[0][1:]
+        return Generator(self.rnn.cell, layers, table, self.head._views["weight"],
+                         self.head._views.get("bias"), batch=batch, max_len=max_len, **sampling)
 
     def __repr__(self):
         c = self.config

@@ -10,9 +10,11 @@ from ..layers import GRU, LSTM, RNN, SimplifiedGRU
 from .dropout import Dropout
 from .embedding import Embedding
 from .linear import Linear
+from .recurrent import BLOCKS, MGU, block_names, build_block
 from .losses import (MSE, BCEWithLogits, SoftmaxCrossEntropy, binary_cross_entropy_with_logits,
                      mse, softmax_cross_entropy)
 
-__all__ = ["Module", "Linear", "Embedding", "Dropout", "RNN", "GRU", "LSTM", "SimplifiedGRU",
+__all__ = ["Module", "Linear", "Embedding", "Dropout", "RNN", "GRU", "LSTM", "SimplifiedGRU", "MGU",
+           "BLOCKS", "block_names", "build_block",
            "RNNCell", "GRUCell", "LSTMCell", "SoftmaxCrossEntropy", "BCEWithLogits", "MSE",
            "softmax_cross_entropy", "binary_cross_entropy_with_logits", "mse"]

@@ -1,0 +1,173 @@
+# Included by _kernels.pyx: the binding of csrc/generate.h (a language model's generation loop
+# in one call per batch of sequences).
+
+from libc.stdlib cimport calloc, free
+
+cdef extern from "fastrnn.h" nogil:
+    ctypedef struct frnn_gen:
+        int L, B, V
+        const frnn_dims *dims
+        const frnn_buffers *run
+        const void *table
+        const void *W_head
+        const void *b_head
+        void *h
+        void *c
+        void *x
+        void *logits
+        double *z
+        double *scratch
+        int *iscratch
+        double temperature, top_p
+        int top_k, argmax, eos
+        const char *text
+        const int *offsets
+        int word
+        const char *stop
+        int stop_len, stop_window
+        char *stop_buf
+        int *token
+        int *out
+        int *n_out
+        int *done
+        int max_len
+    int frnn_generate_f32(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u)
+    int frnn_generate_f64(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u)
+
+
+cdef class Generator:
+    """B sequences generated side by side from a language model: `layers` of one cell (per layer
+    (W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, packed), W_ih None for a one-hot layer 0), `table` (V, F0)
+    the input row of each token, the head (W_head (V, P), b_head (V,) or None). The state starts at
+    zeros; `feed` advances it over given tokens, `sample` generates. Outputs: `out` (max_len, B) and
+    `n_out` (B,) tokens, `done` (B,). Sampling settings as fastrnn.sample.next_token_probs (top_k 0
+    and top_p 0 mean off); `token_text` (every token's text), `word`, `eos` and `stop` as Vocab.decode
+    and fastrnn.generate use them.
+    """
+    cdef frnn_gen g
+    cdef frnn_dims *dims
+    cdef frnn_buffers *run
+    cdef list keep
+    cdef bint f64
+    cdef public object out, n_out, done, token
+
+    def __cinit__(self):
+        self.dims = NULL
+        self.run = NULL
+
+    def __dealloc__(self):
+        free(self.dims)
+        free(self.run)
+
+    def __init__(self, cell, layers, table, W_head, b_head, *, batch, max_len, temperature=1.0,
+                 top_k=0, top_p=0.0, argmax=False, eos=-1, token_text=(), word=False, stop=None):
+        cdef int L = len(layers), k
+        cdef _Layer lay
+        if L < 1:
+            raise ValueError("layers: expected at least one layer")
+        if not isinstance(table, np.ndarray) or table.dtype not in _FLOATS or table.ndim != 2:
+            raise TypeError("table: expected a 2-D float32 or float64 numpy.ndarray")
+        dt = table.dtype
+        V = table.shape[0]
+        B, n = int(batch), int(max_len)
+        if not 1 <= B <= 1 << 20 or not 0 <= n <= 1 << 30:
+            raise ValueError(f"batch, max_len: expected 1..2^20 and 0..2^30, got {batch}, {max_len}")
+        self.f64 = dt == np.float64
+        self.keep = []
+        self.dims = <frnn_dims *>calloc(L, sizeof(frnn_dims))
+        self.run = <frnn_buffers *>calloc(L, sizeof(frnn_buffers))
+        if self.dims == NULL or self.run == NULL:
+            raise MemoryError()
+        width, h_size, c_size = table.shape[1], 0, 0
+        for k in range(L):
+            W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, packed = layers[k]
+            lay = _Layer(cell, np.empty((1, B, width), dt), W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, None)
+            lay.set_packed(packed)
+            work = np.empty(frnn_work_size(&lay.d), dt)
+            lay.buf.tape = _ptr(work)
+            self.dims[k], self.run[k] = lay.d, lay.buf
+            self.keep += [lay, work]
+            width = lay.d.P
+            h_size += B * lay.d.P
+            c_size += B * lay.d.H
+        lstm = self.dims[0].cell == CELLS["lstm"]
+        _check("table", table, dt, (V, self.dims[0].In))
+        _check("W_head", W_head, dt, (V, width))
+        _check("b_head", b_head, dt, (V,), optional=True)
+        self.token = np.zeros(B, np.int32)
+        self.out = np.zeros((n, B), np.int32)
+        self.n_out = np.zeros(B, np.int32)
+        self.done = np.zeros(B, np.int32) if n else np.ones(B, np.int32)
+        h, c = np.zeros(h_size, dt), np.zeros(c_size, dt) if lstm else None
+        x, logits = np.empty((B, self.dims[0].In), dt), np.empty((B, V), dt)
+        z, scratch, iscratch = np.empty(V), np.empty(2 * V), np.empty(2 * V, np.int32)
+        texts = [str(t).encode("utf-8", "surrogatepass") for t in token_text]
+        if texts and len(texts) != V:
+            raise ValueError(f"token_text: expected {V} texts, got {len(texts)}")
+        offsets = np.zeros(V + 1, np.int32)
+        offsets[1:] = np.cumsum([len(t) for t in texts] or [0] * V)
+        text = np.frombuffer(b"".join(texts) + b"\0", np.uint8)
+        stop_bytes = stop.encode("utf-8", "surrogatepass") if stop else b""
+        if stop_bytes and not texts:
+            raise ValueError("stop: needs token_text")
+        window = len(stop) if stop else 0
+        longest = max([len(t) for t in texts] or [0])
+        stop_arr = np.frombuffer(stop_bytes + b"\0", np.uint8)
+        stop_buf = np.empty(window * (longest + 1) + 1, np.uint8)
+        self.keep += [table, W_head, b_head, h, c, x, logits, z, scratch, iscratch, offsets, text,
+                      stop_arr, stop_buf]
+        g = &self.g
+        g.L, g.B, g.V = L, B, V
+        g.dims, g.run = self.dims, self.run
+        g.table, g.W_head, g.b_head = _ptr(table), _ptr(W_head), _ptr(b_head)
+        g.h, g.c, g.x, g.logits = _ptr(h), _ptr(c), _ptr(x), _ptr(logits)
+        g.z, g.scratch, g.iscratch = <double *>_ptr(z), <double *>_ptr(scratch), <int *>_ptr(iscratch)
+        g.temperature, g.top_p, g.top_k = float(temperature), float(top_p), int(top_k)
+        g.argmax, g.eos, g.word = bool(argmax), int(eos), bool(word)
+        g.text, g.offsets = <const char *>_ptr(text), <const int *>_ptr(offsets)
+        g.stop = <const char *>_ptr(stop_arr) if stop_bytes else NULL
+        g.stop_len, g.stop_window, g.stop_buf = len(stop_bytes), window, <char *>_ptr(stop_buf)
+        g.token, g.out = <int *>_ptr(self.token), <int *>_ptr(self.out)
+        g.n_out, g.done, g.max_len = <int *>_ptr(self.n_out), <int *>_ptr(self.done), n
+
+    def _tokens(self, name, ids, rows):
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        if ids.shape != (rows, self.g.B):
+            raise ValueError(f"{name}: expected shape ({rows}, {self.g.B}), got {ids.shape}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.g.V):
+            raise ValueError(f"{name}: expected ids in [0, {self.g.V}), got {ids.min()}..{ids.max()}")
+        return ids
+
+    def feed(self, ids):
+        """Advance the state over ids (steps, B): every sequence's tokens, one row per step."""
+        ids = self._tokens("ids", ids, len(ids))
+        cdef const int *p = <const int *>_ptr(ids)
+        cdef int steps = ids.shape[0]
+        with nogil:
+            if self.f64:
+                frnn_generate_f64(&BLAS, &self.g, p, steps, NULL)
+            else:
+                frnn_generate_f32(&BLAS, &self.g, p, steps, NULL)
+
+    def start(self, ids):
+        """Set each sequence's next input token, ids (B,)."""
+        self.token[:] = self._tokens("ids", np.asarray(ids).reshape(1, -1), 1)[0]
+
+    def sample(self, int steps, u=None):
+        """Run up to `steps` rounds (u (steps, B) uniform draws in [0, 1), None with argmax); returns
+        the rounds run. ValueError when a sequence's logits are NaN or all -inf."""
+        if not 0 <= steps <= 1 << 30:
+            raise ValueError(f"steps: expected 0..2^30, got {steps}")
+        if not self.g.argmax:
+            u = _check("u", u, np.float64, (steps, self.g.B))
+        cdef const double *pu = <const double *>_ptr(u) if u is not None else NULL
+        cdef int rc
+        with nogil:
+            if self.f64:
+                rc = frnn_generate_f64(&BLAS, &self.g, NULL, steps, pu)
+            else:
+                rc = frnn_generate_f32(&BLAS, &self.g, NULL, steps, pu)
+        if rc < 0:
+            raise ValueError(f"logits: NaN or all -inf for sequence {-1 - rc} (does the model have "
+                             f"non-finite parameters?)")
+        return rc
