@@ -62,7 +62,7 @@ class Forecast(Task):
         window = self.o.get("window")
         tail = window if not labelled and type(window) is int and window > 0 else None
         names, values, lines = read_csv(path, errors, tail=tail)
-        if self.state is not None and values.shape[1] != len(self.state["columns"]):
+        if self.state is not None and names and values.shape[1] != len(self.state["columns"]):
             where = FormatError(path, lines[0] if lines else 1,
                                 f"expected {len(self.state['columns'])} columns (as in training: "
                                 f"{', '.join(self.state['columns'])}), found {values.shape[1]}")
