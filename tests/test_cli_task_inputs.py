@@ -49,8 +49,20 @@ def test_dev_zero_is_one_line_in_bounded_memory(command, classify_run, tmp_path,
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    one_line_failure(e, capsys, "/dev/zero:1: line longer than 1048576 bytes")
+    one_line_failure(e, capsys, f"/dev/zero:1: line longer than {F.MAX_LINE_BYTES} bytes")
     assert peak < 8 * F.MAX_LINE_BYTES, peak
+
+
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate"])
+def test_a_bad_limit_in_the_environment_is_one_line(command, classify_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FASTRNN_MAX_LINE_BYTES", "0")
+    data = str(classify_file(tmp_path / "c.tsv", n=10))
+    argv = {"train": ["train", "--task", "classify", data, "--out", str(tmp_path / "r")],
+            "predict": ["predict", str(classify_run), data],
+            "evaluate": ["evaluate", str(classify_run), data]}[command]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    one_line_failure(e, capsys, "FASTRNN_MAX_LINE_BYTES: expected a positive number of bytes, got '0'")
 
 
 def test_lm_corpus_from_dev_zero_stops_at_the_limit(tmp_path, capsys, monkeypatch):

@@ -77,6 +77,17 @@ def test_a_line_past_the_limit_ends_the_read_even_when_collecting(tmp_path, monk
         read_conll(write(tmp_path, "tok O\n" * 30))
 
 
+def test_the_line_limit_can_be_set_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTRNN_MAX_LINE_BYTES", "10")
+    path = write(tmp_path, "abcdefgh\tx\nabcdefghi\tx\n")      # 10 bytes, then 11
+    with pytest.raises(FormatError, match="line longer than 10 bytes") as e:
+        read_classify(path, errors=[])
+    assert e.value.line == 2
+    monkeypatch.setenv("FASTRNN_MAX_LINE_BYTES", "ten")
+    with pytest.raises(ValueError, match="FASTRNN_MAX_LINE_BYTES: expected a positive number of bytes"):
+        read_classify(path)
+
+
 def test_no_newline_at_all_is_bounded(tmp_path):
     # /dev/zero: an endless line; every reader stops at the limit instead of running out of memory
     tracemalloc.start()

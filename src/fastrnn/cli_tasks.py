@@ -327,7 +327,12 @@ def predict(args):
     blank or bad input line), so the output can be pasted beside the input. The input is read
     and answered piece by piece (stdin may be a pipe that never ends)."""
     from .tasks import FormatError
+    from .tasks.formats import max_line_bytes
     model, task = _load_task(args)
+    try:
+        max_line_bytes()
+    except ValueError as e:                 # FASTRNN_MAX_LINE_BYTES is not a number of bytes
+        _fail(e)
     bad = _BadLines(args.file)
     try:
         for outputs, errors in _predictions(task, model, args.file):

@@ -54,15 +54,20 @@ def iter_tokens(text, level):
 
 def max_input_bytes():
     """MAX_INPUT_BYTES, or FASTRNN_MAX_INPUT_BYTES when set (ValueError if not a positive integer)."""
-    value = os.environ.get("FASTRNN_MAX_INPUT_BYTES")
+    return env_limit("FASTRNN_MAX_INPUT_BYTES", MAX_INPUT_BYTES)
+
+
+def env_limit(variable, default):
+    """The positive integer in environment `variable`, or `default` when it is not set."""
+    value = os.environ.get(variable)
     if value is None:
-        return MAX_INPUT_BYTES
+        return default
     try:
         n = int(value)
     except ValueError:
         n = 0
     if n < 1:
-        raise ValueError(f"FASTRNN_MAX_INPUT_BYTES: expected a positive number of bytes, got {value!r}")
+        raise ValueError(f"{variable}: expected a positive number of bytes, got {value!r}")
     return n
 
 

@@ -17,7 +17,7 @@ LAST tab, as training does (classify, seq2seq; the whole line without a tab), or
 
 Lines end at \\n, \\r\\n or \\r (universal newlines); a UTF-8 byte-order mark before the first
 line is dropped. Memory stays bounded: no line (and no CoNLL sentence) may be longer than
-MAX_LINE_BYTES, and the `read_*` functions, which hold a whole file, stop at
+`max_line_bytes()`, and the `read_*` functions, which hold a whole file, stop at
 `fastrnn.data.max_input_bytes()`; past either limit a FormatError ends the read even when errors
 are being collected (an endless line cannot be skipped). The `iter_*` readers stream: they hold
 one line (or sentence) at a time.
@@ -30,12 +30,15 @@ from collections import deque, namedtuple
 
 import numpy as np
 
-from ..data import max_input_bytes
+from ..data import env_limit, max_input_bytes
 
 Record = namedtuple("Record", "line x y")          # x: input (text / tokens), y: label or None
 
-MAX_LINE_BYTES = 1 << 20
-"""The longest line (1 MiB) a reader holds; also the most characters of one CoNLL sentence."""
+MAX_LINE_BYTES = 1 << 16
+"""The longest line a reader takes (64 KiB; FASTRNN_MAX_LINE_BYTES overrides it), also the most
+characters of one CoNLL sentence. It bounds more than the reader: an example is padded with its
+batch, so one line of T characters costs a char-level model's training about 1 KB x T x --batch
+(with the defaults, a 64 KiB line among short ones takes 1.8 GB; a 1 MiB one, over 20 GB)."""
 _CHUNK = 1 << 16
 _BREAK = re.compile(rb"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
@@ -63,14 +66,15 @@ class Lines:
 
     text is the line without its ending, or None when the line is not UTF-8: error is then its
     FormatError, yielded rather than raised so that a caller collecting errors can go on. The
-    input is read in pieces: a line longer than MAX_LINE_BYTES, or more than `max_bytes` bytes in
-    all (when given), raises FormatError. `waiting` is True when no complete line is left in
+    input is read in pieces: a line longer than max_line_bytes(), or more than `max_bytes` bytes
+    in all (when given), raises FormatError. `waiting` is True when no complete line is left in
     what was read, so that the next one needs a read that may block: predict answers the lines
     it has before that read.
     """
 
     def __init__(self, path, max_bytes=None):
         self.path, self.max_bytes, self.waiting = path, max_bytes, True
+        self.max_line = max_line_bytes()
 
     def __iter__(self):
         f = sys.stdin.buffer if self.path == "-" else open(self.path, "rb")
@@ -108,19 +112,24 @@ class Lines:
                 start = m.end()
             pending = data[start:]
             for k, (a, b) in enumerate(spans):
-                if b - a > MAX_LINE_BYTES:
+                if b - a > self.max_line:
                     self._too_long(done + 1)
                 self.waiting = k == len(spans) - 1
                 done += 1
                 yield data[a:b]
-            if len(pending) > MAX_LINE_BYTES:
+            if len(pending) > self.max_line:
                 self._too_long(done + 1)
         if pending:
             yield pending[:-1] if pending.endswith(b"\r") else pending
 
     def _too_long(self, number):
-        raise FormatError(self.path, number, f"line longer than {MAX_LINE_BYTES} bytes, the "
-                                             f"longest line fastrnn reads")
+        raise FormatError(self.path, number, f"line longer than {self.max_line} bytes, the longest "
+                                             f"line fastrnn reads (FASTRNN_MAX_LINE_BYTES raises it)")
+
+
+def max_line_bytes():
+    """MAX_LINE_BYTES, or FASTRNN_MAX_LINE_BYTES when set (ValueError if not a positive integer)."""
+    return env_limit("FASTRNN_MAX_LINE_BYTES", MAX_LINE_BYTES)
 
 
 def read_lines(path):
@@ -215,8 +224,8 @@ def read_seq2seq(path, labelled=True, errors=None):
 def iter_conll(lines, labelled=True, errors=None):
     """Sentences of CoNLL Lines as records (first line, tokens, tags), one at a time (tags: None
     if not labelled). A sentence with a bad line is dropped as a whole (and reported once per
-    bad line); a sentence longer than MAX_LINE_BYTES characters raises FormatError."""
-    path = lines.path
+    bad line); a sentence longer than max_line_bytes() characters raises FormatError."""
+    path, longest = lines.path, lines.max_line
     tokens, tags, start, bad, size = [], [], None, False, 0
     for number, text, error in lines:
         cols = [] if error is not None else text.split()
@@ -228,9 +237,9 @@ def iter_conll(lines, labelled=True, errors=None):
         if start is None:
             start = number
         size += len(text or "")
-        if size > MAX_LINE_BYTES:
-            raise FormatError(path, start, f"sentence longer than {MAX_LINE_BYTES} characters "
-                                           f"(a blank line ends a sentence)")
+        if size > longest:
+            raise FormatError(path, start, f"sentence longer than {longest} characters (a blank "
+                                           f"line ends a sentence; FASTRNN_MAX_LINE_BYTES raises it)")
         if error is None and labelled and len(cols) < 2:
             error = FormatError(_name(path), number, f"expected token<whitespace>tag, found one "
                                                      f"column ({cols[0][:40]!r})")
