@@ -183,6 +183,22 @@ def test_forecast_statistics_do_not_overflow(scale):
     json.dumps(task.state, allow_nan=False)     # what the checkpoint's metadata needs
 
 
+def test_forecast_statistics_that_cannot_normalise_are_refused_in_one_line(tmp_path, capsys):
+    """A column near the float64 limit whose normalised values would still overflow."""
+    rows = [[-1.7e308, 0.0]] + [[1.7e308, k] for k in range(1, 100)]
+    task, series = _forecast(rows)
+    with pytest.raises(DataError, match=r"^f.csv: column 1: values too large to normalise"):
+        task.fit(series, series)
+    from fastrnn.cli import main
+    path = tmp_path / "s.csv"
+    path.write_text("a,b\n" + "".join(f"{a!r},{b!r}\n" for a, b in rows))
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--task", "forecast", str(path), "--window", "3", "--out", str(tmp_path / "r")])
+    assert e.value.code == f"fastrnn: {path}: column 1: values too large to normalise (largest " \
+                           f"magnitude 1.7e+308); rescale the data"
+    assert capsys.readouterr().err == "" and not (tmp_path / "r").exists()
+
+
 def test_forecast_constant_column_is_centred_and_far_values_are_refused():
     values = np.array([[5.0, k] for k in range(20)])
     task, series = _forecast(values)
