@@ -101,6 +101,21 @@ def test_predict_answers_each_line_while_stdin_is_still_open(classify_run):
     assert p.returncode == 1 and err.decode().strip() == "fastrnn: <stdin>:2: empty text"
 
 
+def test_predict_answers_the_lines_before_one_past_the_limit(classify_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FASTRNN_MAX_LINE_BYTES", "100")
+    path = tmp_path / "in.tsv"
+    path.write_text("abc\n\tx\nab1\n" + "z" * 101 + "\nabc\n")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["predict", str(classify_run), str(path)])
+    captured = capsys.readouterr()
+    out = captured.out.split("\n")[:-1]
+    assert len(out) == 3 and out[0] and out[1] == "" and out[2], out
+    assert captured.err == f"fastrnn: {path}:2: empty text\n"
+    assert e.value.code == f"fastrnn: {path}:4: line longer than 100 bytes, the longest line fastrnn " \
+                           f"reads (FASTRNN_MAX_LINE_BYTES raises it)"
+
+
 def test_predict_of_a_long_input_matches_reading_it_whole(classify_run, tmp_path, capsys):
     """Pieces of PREDICT_PIECE lines: the same answers, line for line, as one batch would give."""
     lines = [f"{'ab' * (k % 5)}{k % 10 if k % 3 else ''}" for k in range(700)]

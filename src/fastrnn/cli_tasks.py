@@ -298,7 +298,7 @@ def _predictions(task, model, path):
     """(output strings, errors) of successive pieces of the input, each answered as soon as it
     is read (at most PREDICT_PIECE examples, or what was there before a read that may block):
     memory stays bounded however long the input. forecast answers once, from the last window."""
-    from .tasks.formats import STREAMS, Lines
+    from .tasks.formats import STREAMS, FormatError, Lines
     if task.name not in STREAMS:
         errors = []
         data = task.read(path, labelled=False, errors=errors)
@@ -307,7 +307,11 @@ def _predictions(task, model, path):
     lines, errors, piece, first = Lines(path), [], [], 1
     records = STREAMS[task.name](lines, labelled=False, errors=errors)
     while True:
-        record = next(records, None)
+        try:
+            record = next(records, None)
+        except FormatError:                 # a line past the limit: answer what came before it
+            yield task.predict_file(model, piece, path, errors, first_line=first), errors
+            raise
         if record is not None:
             piece.append(record)
         if record is None or len(piece) >= PREDICT_PIECE or lines.waiting:
