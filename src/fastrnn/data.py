@@ -85,7 +85,7 @@ def read_corpus(path, max_bytes=None):
             f.close()
     if len(data) > limit:
         raise ValueError(f"{name}: more than {limit} bytes, the most fastrnn reads as a whole "
-                         f"(set FASTRNN_MAX_INPUT_BYTES to raise the limit)")
+                         f"(FASTRNN_MAX_INPUT_BYTES raises it)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
