@@ -6,13 +6,24 @@ import numpy as np
 from hypothesis import strategies as st
 
 from fastrnn.tasks import TASKS, metrics as M
-from fastrnn.tasks.formats import FormatError, read_classify, read_conll, read_csv, read_seq2seq
+from fastrnn.tasks.formats import (MAX_LINE_BYTES, FormatError, read_classify, read_conll, read_csv,
+                                   read_seq2seq)
 
-# pieces that make lines interesting to each format: separators, numbers, specials, bad UTF-8
+# pieces that make lines interesting to each format: separators, line ends (CR-only too), numbers
+# (1_5, Arabic-Indic digits, 1e308 and 1e200 too), quotes, a BOM, specials, NUL, bad UTF-8
 _PIECES = st.sampled_from(["a", "bc", " ", "\t", "\n", "\n\n", ",", "1", "-2.5", "nan", "inf", "1e400",
-                           "B-PER", "I-LOC", "O", "-DOCSTART-", "\r\n", "\u00e9", "\x00"])
+                           "B-PER", "I-LOC", "O", "-DOCSTART-", "\r\n", "\u00e9", "\x00", "\r",
+                           "\ufeff", '"', '"a, b"', "1_5", "\u0661\u0662", "1e308", "-1e308", "1e200"])
+# a line just past the limit (with or without a newline after it): the read must stop there
+_HUGE = st.tuples(st.binary(max_size=8), st.integers(1, 70000), st.sampled_from([b"", b"\n", b"\r"]),
+                  st.binary(max_size=8)).map(lambda t: t[0] + b"z" * (MAX_LINE_BYTES + t[1]) + t[2] + t[3])
 _CONTENT = st.one_of(st.lists(_PIECES, max_size=30).map(lambda p: "".join(p).encode()),
-                     st.binary(max_size=40))
+                     st.lists(_PIECES, max_size=30).map(lambda p: b"\xef\xbb\xbf" + "".join(p).encode()),
+                     st.binary(max_size=40), _HUGE)
+
+
+def _is_limit(e):
+    return "longer than" in str(e)
 _READERS = {"classify": read_classify, "seq2seq": read_seq2seq, "tag": read_conll}
 
 
@@ -31,7 +42,15 @@ def task_readers(draw):
         read = (lambda errors: read_csv(path, errors)) if fmt == "csv" else \
             (lambda errors: _READERS[fmt](path, labelled, errors))
         errors = []
-        collected = read(errors)            # never raises: every problem is in `errors`
+        try:
+            collected = read(errors)        # raises only past a limit: other problems are in `errors`
+        except FormatError as e:
+            assert _is_limit(e), e
+            try:
+                read(None)
+            except FormatError:             # the strict read stops there too, or at an earlier problem
+                raise e from None
+            raise AssertionError("the strict read went past the limit") from None
         assert all(isinstance(e, FormatError) and e.line >= 1 for e in errors)
         if fmt == "csv":
             names, values, lines = collected

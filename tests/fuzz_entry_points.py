@@ -16,6 +16,7 @@ from fuzz_cases_distributed import setup_agreement
 from fuzz_cases_nn import (cell_call, kernel_backward, kernel_forward, kernel_gemm, kernel_rows,
                            kernel_step, layer_forward_backward, layer_step, model_forward_step)
 from fuzz_cases_runs import checkpoint_meta, run_log
+from fuzz_cases_task_files import task_cli_files
 from fuzz_cases_tasks import task_metrics, task_predict, task_readers
 
 ENTRY_POINTS = {
@@ -29,4 +30,5 @@ ENTRY_POINTS = {
     "init_and_clip": init_and_clip,
     "beam_search": beam_search_case, "sample_stream": stream_case,
     "checkpoint_meta": checkpoint_meta, "run_log": run_log, "setup_agreement": setup_agreement,
+    "task_cli_files": task_cli_files,
 }

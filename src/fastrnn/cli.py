@@ -282,10 +282,12 @@ def _read_corpus(path):
         print(f"fastrnn: no corpus given; training on the Python standard library's source "
               f"({len(text) / 1e6:.1f} M characters)")
         return text
+    from .data import read_corpus
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError) as e:
+        return read_corpus(path)        # bounded, BOM dropped, universal newlines
+    except ValueError as e:
+        sys.exit(f"fastrnn: {e}")
+    except OSError as e:
         sys.exit(f"fastrnn: cannot read corpus {path!r}: {e}")
 
 

@@ -126,11 +126,10 @@ def _fail(e):
 
 
 def _read(task, path, labelled=True, errors=None):
-    from .tasks import FormatError
     try:
         return task.read(path, labelled, errors)
-    except (OSError, FormatError) as e:
-        _fail(e if isinstance(e, FormatError) else f"cannot read {path!r}: {e}")
+    except (OSError, ValueError) as e:        # FormatError, or a bad FASTRNN_MAX_INPUT_BYTES
+        _fail(e if isinstance(e, ValueError) else f"cannot read {path!r}: {e}")
 
 
 def _prepare(task, path, o, fit):
@@ -152,7 +151,21 @@ def _prepare(task, path, o, fit):
         raise UsageError(str(e)) from None
     if not len(enc_train[0]):
         _fail(f"{path}: no training examples left after taking --val-frac {o['val_frac']} for validation")
+    _refuse_nothing_to_learn(task, path, o, len(data), enc_val)
     return enc_train, enc_val if enc_val is not None and len(enc_val[0]) else None
+
+
+def _refuse_nothing_to_learn(task, path, o, n, enc_val):
+    """One line, before training, for data that would train without a word and learn nothing:
+    a single label (classify) or tag (tag), or too few examples to give --val-frac any."""
+    labels = (task.state or {}).get("labels")
+    if labels is not None and len(labels) < 2:
+        what = "token has the tag" if task.name == "tag" else "example has the label"
+        _fail(f"{path}: every {what} {labels[0]!r}: nothing to learn (at least two are needed)")
+    if o["val_frac"] > 0 and (enc_val is None or not len(enc_val[0])):
+        unit = ("row" if task.name == "forecast" else "example") + ("s are" if n > 1 else " is")
+        _fail(f"{path}: {n} {unit} too few for --val-frac {o['val_frac']}: none is left for "
+              f"validation (give more, or --val-frac 0 to train without validation)")
 
 
 def _task_pieces(task, o, enc_train, enc_val):
@@ -271,49 +284,109 @@ def _load_task(args):
     return model, task
 
 
-def _report(errors):
-    for e in sorted(errors, key=lambda e: e.line):
-        print(f"fastrnn: {e}", file=sys.stderr)
-    return 1 if errors else 0
+SHOWN_ERRORS = 20      # bad lines reported one by one by predict and evaluate; then a count
+PREDICT_PIECE = 256    # the most examples predict holds before it answers them
+
+
+class _BadLines:
+    """Reports bad lines on stderr: the first SHOWN_ERRORS one by one, then how many in all."""
+
+    def __init__(self, path):
+        self.name, self.count = "<stdin>" if path == "-" else path, 0
+
+    def add(self, errors):
+        for e in sorted(errors, key=lambda e: e.line):
+            self.count += 1
+            if self.count <= SHOWN_ERRORS:
+                print(f"fastrnn: {e}", file=sys.stderr)
+
+    def done(self):
+        """The exit status: 1 if any line was bad."""
+        if self.count > SHOWN_ERRORS:
+            print(f"fastrnn: {self.name}: {self.count} bad lines in all (the first {SHOWN_ERRORS} "
+                  f"shown)", file=sys.stderr)
+        return 1 if self.count else 0
+
+
+def _predictions(task, model, path):
+    """(output strings, errors) of successive pieces of the input, each answered as soon as it
+    is read (at most PREDICT_PIECE examples, or what was there before a read that may block):
+    memory stays bounded however long the input. forecast answers once, from the last window."""
+    from .tasks.formats import STREAMS, FormatError, Lines
+    if task.name not in STREAMS:
+        errors = []
+        data = task.read(path, labelled=False, errors=errors)
+        yield task.predict_file(model, data, path, errors), errors
+        return
+    lines, errors, piece, first = Lines(path), [], [], 1
+    records = STREAMS[task.name](lines, labelled=False, errors=errors)
+    while True:
+        try:
+            record = next(records, None)
+        except FormatError:                 # a line past the limit: answer what came before it
+            yield task.predict_file(model, piece, path, errors, first_line=first), errors
+            raise
+        if record is not None:
+            piece.append(record)
+        if record is None or len(piece) >= PREDICT_PIECE or lines.waiting:
+            reported = errors[:]
+            del errors[:]
+            outputs = task.predict_file(model, piece, path, reported, first_line=first)
+            yield outputs, reported
+            first += len(outputs) if task.line_oriented else 0
+            piece = []
+        if record is None:
+            return
 
 
 def predict(args):
     """`fastrnn predict`: one result per input example on stdout, bad lines on stderr; for the
     line-oriented tasks (classify, seq2seq) output line k answers input line k (blank for a
-    blank or bad input line), so the output can be pasted beside the input."""
+    blank or bad input line), so the output can be pasted beside the input. The input is read
+    and answered piece by piece (stdin may be a pipe that never ends)."""
     from .tasks import FormatError
+    from .tasks.formats import max_line_bytes
     model, task = _load_task(args)
-    errors = []
-    data = _read(task, args.file, labelled=False, errors=errors)
     try:
-        outputs = task.predict_file(model, data, args.file, errors)
-    except FormatError as e:
+        max_line_bytes()
+    except ValueError as e:                 # FASTRNN_MAX_LINE_BYTES is not a number of bytes
         _fail(e)
+    bad = _BadLines(args.file)
     try:
-        for text in outputs:
-            print(text)
-        sys.stdout.flush()
-    except BrokenPipeError:     # e.g. `| head`: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return _report(errors)
+        for outputs, errors in _predictions(task, model, args.file):
+            try:
+                for text in outputs:
+                    print(text)
+                sys.stdout.flush()
+            except BrokenPipeError:     # e.g. `| head`: the reader has what it wanted
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                bad.add(errors)
+                break
+            bad.add(errors)
+    except (OSError, FormatError) as e:     # a line past the limit, a forecast input too short
+        bad.done()
+        _fail(e if isinstance(e, FormatError) else f"cannot read {args.file!r}: {e}")
+    return bad.done()
 
 
 def evaluate(args):
     """`fastrnn evaluate`: the task's metrics on a labelled file (bad lines reported, skipped)."""
     from .tasks import FormatError
     model, task = _load_task(args)
-    errors = []
+    errors, bad = [], _BadLines(args.file)
     data = _read(task, args.file, labelled=True, errors=errors)
     try:
         encoded = task.encode(data, args.file, errors)
     except FormatError as e:
         _fail(e)
+    bad.add(errors)
     if not len(encoded[0]):
+        bad.done()
         _fail(f"{args.file}: no examples to evaluate")
     print(f"examples\t{len(encoded[0])}")
     for name, value in task.metrics(model, encoded).items():
         print(f"{name}\t{value:.6g}")
-    return _report(errors)
+    return bad.done()
 
 
 def sample_conditioned(model, vocab, meta, args):

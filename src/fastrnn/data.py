@@ -4,13 +4,24 @@ Char-rnn style batching (truncated BPTT): the id stream is cut into `batch_size`
 streams; window k holds steps [k*T, (k+1)*T) of every stream, so row b of window k+1 continues
 row b of window k and the hidden state can be carried from one window to the next.
 """
+import os
 import re
+import sys
 from collections import Counter
 
 import numpy as np
 
 UNK, EOS = "<unk>", "<eos>"
 _WORD = re.compile(r"\w+|[^\w\s]")
+# a word, a punctuation mark, or a line break as str.splitlines sees one (each break ends a line)
+_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_WORD_OR_BREAK = re.compile(r"(\w+|[^\w\s])|\r\n|[" + _BREAKS + "]")
+
+MAX_INPUT_BYTES = 1 << 30
+"""The most bytes fastrnn reads as a whole: a language model's corpus, a task's training or
+evaluation file (1 GiB; FASTRNN_MAX_INPUT_BYTES overrides it). Past it, a clear error, never an
+out-of-memory: reading /dev/zero or an endless pipe ends there."""
+_BOM = "\ufeff"
 
 
 def tokenize(text, level):
@@ -24,6 +35,68 @@ def tokenize(text, level):
         tokens.extend(_WORD.findall(line))
         tokens.append(EOS)
     return tokens
+
+
+def iter_tokens(text, level):
+    """The tokens of `tokenize(text, level)` one at a time, without building their list (a
+    large corpus' list of word strings would take many times the text's memory)."""
+    if level == "char":
+        yield from text
+        return
+    if level != "word":
+        raise ValueError(f"level: expected 'char' or 'word', got {level!r}")
+    for m in _WORD_OR_BREAK.finditer(text):
+        yield m.group() if m.group(1) else EOS
+    # splitlines: text after the last break is one more line (a break at the very end is not)
+    if text and text[-1] not in _BREAKS:
+        yield EOS
+
+
+def max_input_bytes():
+    """MAX_INPUT_BYTES, or FASTRNN_MAX_INPUT_BYTES when set (ValueError if not a positive integer)."""
+    return env_limit("FASTRNN_MAX_INPUT_BYTES", MAX_INPUT_BYTES)
+
+
+def env_limit(variable, default):
+    """The positive integer in environment `variable`, or `default` when it is not set."""
+    value = os.environ.get(variable)
+    if value is None:
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"{variable}: expected a positive number of bytes, got {value!r}")
+    return n
+
+
+def read_corpus(path, max_bytes=None):
+    """The text of a UTF-8 corpus file (or stdin for '-'): at most `max_bytes` bytes (default:
+    max_input_bytes()), a leading BOM dropped, \\r\\n and \\r read as \\n. ValueError naming the
+    file (and the line of a byte that is not UTF-8); OSError if it cannot be opened."""
+    limit = max_input_bytes() if max_bytes is None else max_bytes
+    name = "<stdin>" if path == "-" else str(path)
+    f = sys.stdin.buffer if path == "-" else open(path, "rb")
+    try:
+        data = f.read(limit + 1)
+    finally:
+        if f is not sys.stdin.buffer:
+            f.close()
+    if len(data) > limit:
+        raise ValueError(f"{name}: more than {limit} bytes, the most fastrnn reads as a whole "
+                         f"(FASTRNN_MAX_INPUT_BYTES raises it)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{name}:{line}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    del data
+    if text.startswith(_BOM):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 class Vocab:
@@ -53,7 +126,7 @@ class Vocab:
             _check_count("max_size", max_size)
             if max_size < 2:
                 raise ValueError(f"max_size: expected at least 2 (room for <unk> and <eos>), got {max_size}")
-        counts = Counter(tokenize(text, level))
+        counts = Counter(iter_tokens(text, level))
         counts.pop(UNK, None)
         counts.pop(EOS, None)
         # Counter keeps first-appearance order, and sorted() is stable: ties stay in that order
@@ -73,7 +146,8 @@ class Vocab:
         if not isinstance(text, str):
             raise TypeError(f"text: expected str, got {type(text).__name__}")
         get = self.stoi.get
-        return np.fromiter((get(t, 0) for t in tokenize(text, self.level)), dtype=np.int64)
+        count = len(text) if self.level == "char" else -1
+        return np.fromiter((get(t, 0) for t in iter_tokens(text, self.level)), np.int64, count)
 
     def decode(self, ids):
         """Text of `ids`: characters joined as they are; words joined by spaces, `<eos>` -> newline."""

@@ -92,13 +92,14 @@ class Task:
         """One output string per example (may hold several lines)."""
         raise NotImplementedError
 
-    def predict_file(self, model, data, path, errors):
+    def predict_file(self, model, data, path, errors, first_line=1):
         """The output strings for the unlabelled examples `data` read from `path`; examples that
         cannot be encoded are reported into `errors`.
 
-        A line-oriented task returns one string per input line, an empty one for a blank line
-        (a record whose x is None) or a bad one (its error is in `errors`), so that output line
-        k always answers input line k; the others leave bad examples out."""
+        A line-oriented task returns one string per input line from `first_line` on (data and
+        errors hold a piece of the input that starts there), an empty one for a blank line (a
+        record whose x is None) or a bad one (its error is in `errors`), so that output line k
+        always answers input line k; the others leave bad examples out."""
         real = [r for r in data if r.x is not None]
         encoded = self.encode(real, path, errors)
         outputs = self.predict(model, encoded) if len(encoded[0]) else []
@@ -106,7 +107,7 @@ class Task:
             return outputs
         by_line = {r.line: text for r, text in zip(encoded[2], outputs)}
         last = max([r.line for r in data] + [e.line for e in errors], default=0)
-        return [by_line.get(n, "") for n in range(1, last + 1)]
+        return [by_line.get(n, "") for n in range(first_line, last + 1)]
 
 
 # ---- tokens and vocabularies -------------------------------------------------------------------
