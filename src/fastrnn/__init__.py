@@ -16,9 +16,11 @@ from .data_batches import PaddedBatches
 from .models import (ConditionedGenerator, GridRNN, LanguageModel, OutputRecurrentNet, Seq2Seq,
                      SequenceClassifier, SequenceRegressor, SequenceTagger, StateFromCondition)
 from .sample import generate
+from .nn.grad import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
            "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "CheckpointError",
            "export_onnx", "optim", "nn", "reference", "set_num_threads", "get_num_threads", "__version__",
            "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches",
-           "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN"]
+           "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN",
+           "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]

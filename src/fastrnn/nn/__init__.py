@@ -9,10 +9,12 @@ from ..cells import GRUCell, LSTMCell, RNNCell
 from ..layers import GRU, LSTM, RNN, SimplifiedGRU
 from .dropout import Dropout
 from .embedding import Embedding
+from .grad import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .linear import Linear
 from .losses import (MSE, BCEWithLogits, SoftmaxCrossEntropy, binary_cross_entropy_with_logits,
                      mse, softmax_cross_entropy)
 
 __all__ = ["Module", "Linear", "Embedding", "Dropout", "RNN", "GRU", "LSTM", "SimplifiedGRU",
            "RNNCell", "GRUCell", "LSTMCell", "SoftmaxCrossEntropy", "BCEWithLogits", "MSE",
-           "softmax_cross_entropy", "binary_cross_entropy_with_logits", "mse"]
+           "softmax_cross_entropy", "binary_cross_entropy_with_logits", "mse",
+           "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]

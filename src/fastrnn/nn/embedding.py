@@ -30,10 +30,12 @@ class Embedding(Module):
             _rng(seed).standard_normal((num_embeddings, embedding_dim))
         self._ids = None
 
-    def forward(self, ids, train=True):
-        """ids (any shape) -> rows (ids.shape + (E,)); train=True keeps ids for `backward`."""
+    def forward(self, ids, train=None):
+        """ids (any shape) -> rows (ids.shape + (E,)); keeps ids for `backward` unless under
+        `fastrnn.no_grad()` (or with the older train=False)."""
         ids = check_ids("ids", ids, self.num_embeddings)
-        self._ids = ids if train else self._ids
+        if self._mode(train)[1]:
+            self._ids = ids
         return gather_rows(self._views["weight"], ids)
 
     __call__ = forward

@@ -29,8 +29,9 @@ class Linear(Module):
             self.add_parameter("bias", (out_features,))[...] = rng.uniform(-bound, bound, out_features)
         self._x = None
 
-    def forward(self, x, train=True):
-        """x (..., I) -> (..., O); train=True keeps x for `backward`."""
+    def forward(self, x, train=None):
+        """x (..., I) -> (..., O); keeps x for `backward` unless under `fastrnn.no_grad()` (or
+        with the older train=False), leaving the last kept one alone then."""
         x = to_numpy(x)
         if x.dtype.kind != "f":
             raise TypeError(f"x: expected a float array, got {x.dtype.name}")
@@ -40,7 +41,8 @@ class Linear(Module):
         y = gemm(x2, self._views["weight"], trans_b=True)                              # (N, O)
         if "bias" in self._views:
             y += self._views["bias"]
-        self._x = (x2, x.shape) if train else self._x
+        if self._mode(train)[1]:
+            self._x = (x2, x.shape)
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
     __call__ = forward
