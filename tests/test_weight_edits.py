@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastrnn
-from fastrnn import _kernels, layers
+from fastrnn import _kernels, _packs
 
 T, B, I, H = 4, 2, 3, 5
 
@@ -114,7 +114,7 @@ def test_packing_is_active_here_so_the_tests_above_can_fail():
         pytest.skip("the float32 engine is off here: no packed copies to go stale")
     lstm = CELLS["lstm"]()
     lstm.step(np.zeros((B, I), np.float32))
-    assert all(v[1] is not None for v in lstm._packed.values())
+    assert lstm._packs.entries and all(v[1] is not None for v in lstm._packs.entries.values())
 
 
 def test_model_step_and_sampling_see_an_edit_of_model_params():
@@ -147,8 +147,8 @@ def test_rebound_storage_is_always_checked():
 
 def test_the_check_costs_nothing_once_no_public_view_is_left(monkeypatch):
     calls = []
-    real = layers.same_bytes
-    monkeypatch.setattr(layers, "same_bytes", lambda a, b: calls.append(1) or real(a, b))
+    real = _packs.same_bytes
+    monkeypatch.setattr(_packs, "same_bytes", lambda a, b: calls.append(1) or real(a, b))
     lstm = CELLS["lstm"]()
     x = np.ones((B, I), np.float32)
     lstm.step(x)                                  # packs; nothing handed out since construction

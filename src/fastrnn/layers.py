@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _kernels
 from ._buffers import LayerBuffers
-from ._kernels import same_bytes
+from ._packs import PackCache
 from .nn.module import Module
 from .nn.module import to_numpy as _to_numpy
 
@@ -29,22 +29,16 @@ class _Recurrent(Module):
     pick the kernel cell and their torch options. A layer is a `fastrnn.nn.Module`: alone it
     owns its buffers, inside a model it works on the model's slices.
 
-    Mode, as torch: dropout is on in training mode (a new layer's) and off after `eval()`;
-    a forward keeps its tape for `backward` unless run under `fastrnn.no_grad()` (or with the
-    older train=False), so eval() + forward + backward works as in torch.
+    Mode as torch: dropout is on in training mode and off after `eval()`; the tape for `backward`
+    is kept unless under `fastrnn.no_grad()`, so eval() + forward + backward works as in torch.
 
     Threads: one layer may be used by several threads at once for inference (no-grad `forward`,
     `step`): each thread has its own workspaces, and kernel calls share fastrnn's thread team one
-    call at a time. A tape-keeping forward keeps its tape for `backward` in the calling thread;
-    no inference call (in any thread) touches it. Parameter gradients are shared, so concurrent
-    training of one layer is not meaningful.
-
-    Weight edits are never stale: inference and `step` use W_hh (and W_hr) packed once and kept
-    while `param_version` is unchanged, and when a public view of the weights has been handed out
-    (`params`, `named_parameters()`, `state_dict()`, ...) since the last check, or is still alive
-    (e.g. held by a torch tensor), the packed copy is first compared (memcmp) with the weights it
-    came from and re-packed if they differ. A sampling loop with no such view around pays
-    nothing for this (see `fastrnn.nn.storage`); `invalidate()` is never required.
+    call at a time. A forward keeps its tape in the calling thread; no inference call (in any
+    thread) touches it. Gradients are shared: concurrent training of one layer is not meaningful.
+    Inference uses W_hh (and W_hr) packed once; an edit through any public view (`params`,
+    `named_parameters()`, `state_dict()`, torch.from_numpy of one) is detected before the next
+    such call (`fastrnn._packs`): `invalidate()` is never required.
     """
     lstm = False
     _rng_attrs = ("_dropout_rng",)
@@ -73,7 +67,7 @@ class _Recurrent(Module):
         # per-thread tapes and workspaces (bounded), views of the weights, packed forward weights
         # (a tape and a workspace per direction, step workspaces for two batch sizes per layer)
         self._buffers = LayerBuffers(self.dtype, max_keys=2 * self.num_layers * (self.D + 1))
-        self._weight_cache, self._packed, self._checked = {}, {}, -1
+        self._weight_cache, self._packs = {}, PackCache()
         self.add_parameters(self._specs())
         bound = 1 / np.sqrt(self.hidden_size)                  # as PyTorch: U(-1/sqrt(H), 1/sqrt(H))
         self._params[...] = np.random.default_rng(init_seq).uniform(-bound, bound, self._params.size)
@@ -115,8 +109,7 @@ class _Recurrent(Module):
 
     def _storage_changed(self):
         self.__dict__["_weight_cache"] = {}     # cached views point into the old storage
-        self.__dict__["_packed"] = {}
-        self.__dict__["_checked"] = -1
+        self.__dict__["_packs"] = PackCache()
 
     def _weights(self, k, d):
         """Kernel arguments of layer k, direction d: (W_ih, W_hh, b_ih, b_hh), {w_peep, W_hr}, grads.
@@ -254,7 +247,7 @@ class _Recurrent(Module):
                  for k, d in runs]
         xs = ys = None
         if not tape:
-            self._fresh_packs()
+            self._packs.check(self._storage, self._recurrent_weights)
         if D == 2:      # direction 1's input (each sequence reversed within its length), and outputs
             xs = [acts[k] if d == 0 else np.empty_like(acts[k]) for k, d in runs]
             ys = [np.empty((T, B, P), self.dtype) for _ in runs]
@@ -291,36 +284,15 @@ class _Recurrent(Module):
         return params
 
     def _packed_weights(self, k, d):
-        """W_hh (and W_hr) of layer k, direction d packed for the float32 engine's forward, kept
-        while `param_version` is unchanged and `_fresh_packs` finds them current (None where the
-        kernels run on BLAS). Inference and `step` then pay for packing once, not at every call."""
-        version = self.param_version
-        hit = self._packed.get((k, d))
-        if hit is None or hit[0] != version:
-            args, kw, _ = self._weights(k, d)
-            packed = _kernels.pack_forward(self.cell, args[1], kw["W_hr"], peephole=self.peephole)
-            sources = () if packed is None else tuple(w.copy() for w in (args[1], kw["W_hr"]) if w is not None)
-            hit = self._packed[(k, d)] = (version, packed, sources)
-        return hit[1]
+        """W_hh (and W_hr) of layer k, direction d packed for the float32 engine's forward (None
+        where the kernels run on BLAS), kept across calls (`fastrnn._packs`)."""
+        args, kw, _ = self._weights(k, d)
+        return self._packs.get((k, d), self.param_version, self.cell, args[1], kw["W_hr"], self.peephole)
 
-    def _fresh_packs(self):
-        """Drop packed weights whose source weights were edited in place through a public view.
-
-        Runs the compare only when a public view was handed out since the last check or one is
-        still alive (fastrnn.nn.storage); otherwise it costs two attribute reads."""
-        storage = self._storage
-        exposures = storage.exposures
-        if exposures == self._checked and not storage.views_alive():
-            return
-        self.__dict__["_checked"] = exposures
-        version = storage.version
-        for key, (v, packed, sources) in list(self._packed.items()):
-            if v != version or packed is None:
-                continue
-            args, kw, _ = self._weights(*key)
-            current = tuple(w for w in (args[1], kw["W_hr"]) if w is not None)
-            if not all(same_bytes(a, b) for a, b in zip(sources, current)):
-                self._packed.pop(key, None)
+    def _recurrent_weights(self, key):
+        """(W_hh, W_hr) of a pack's key, what `_packs.check` compares against its copy."""
+        args, kw, _ = self._weights(*key)
+        return tuple(w for w in (args[1], kw["W_hr"]) if w is not None)
 
     def release_buffers(self):
         """Free the calling thread's cached tapes and workspaces (and a pending tape) now; they
@@ -401,7 +373,7 @@ class _Recurrent(Module):
             raise ValueError(f"x_t: expected shape (B, {width}) or ({width},), got {x_t.shape}")
         unbatched = x_t.ndim == 1
         x_t = np.ascontiguousarray(x_t.reshape(-1, width), dtype=self.dtype)
-        self._fresh_packs()
+        self._packs.check(self._storage, self._recurrent_weights)
         B, L, H, P = x_t.shape[0], self.num_layers, self.hidden_size, self.P
         h, c = self._split_state("state", state)
         h = self._as_state("state h", h, B, P, unbatched)

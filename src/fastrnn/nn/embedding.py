@@ -43,7 +43,7 @@ class Embedding(Module):
     def backward(self, dy):
         """Accumulate dy (ids.shape + (E,)) into the rows of the looked-up ids (repeats add)."""
         if self._ids is None:
-            raise RuntimeError("backward: call forward(..., train=True) first")
+            raise RuntimeError("backward: nothing kept; call forward first, outside fastrnn.no_grad()")
         ids, self._ids = self._ids, None
         dy = np.ascontiguousarray(to_numpy(dy), dtype=self.dtype)
         if dy.shape != ids.shape + (self.embedding_dim,):

@@ -50,7 +50,7 @@ class Linear(Module):
     def backward(self, dy):
         """dy (..., O) -> dx (..., I); accumulates dW += dy^T x, db += sum(dy)."""
         if self._x is None:
-            raise RuntimeError("backward: call forward(..., train=True) first")
+            raise RuntimeError("backward: nothing kept; call forward first, outside fastrnn.no_grad()")
         x2, shape = self._x
         dy2 = np.ascontiguousarray(to_numpy(dy), dtype=self.dtype)
         if dy2.shape != shape[:-1] + (self.out_features,):
