@@ -87,7 +87,14 @@ def test_no_grad_is_per_thread_and_works_as_a_decorator():
     inside()
     assert seen == [False, True] and fastrnn.is_grad_enabled()
     with pytest.raises(TypeError, match="mode"):
-        fastrnn.set_grad_enabled(1).__enter__()
+        fastrnn.set_grad_enabled(1)
+    fastrnn.set_grad_enabled(False)                   # a plain call, as torch's
+    assert not fastrnn.is_grad_enabled()
+    with fastrnn.set_grad_enabled(True):
+        assert fastrnn.is_grad_enabled()
+    assert not fastrnn.is_grad_enabled()
+    fastrnn.set_grad_enabled(True)
+    assert inside() is None and fastrnn.is_grad_enabled()          # decorated: re-entrant
     with pytest.raises(ValueError, match="mode"):
         fastrnn.LSTM(2, 2).train("yes")
 
