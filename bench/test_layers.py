@@ -37,7 +37,7 @@ def test_python_overhead_batch1(benchmark, impl):
             lstm(x)
             lstm.backward(dy)
     else:
-        w = lstm.named_parameters()
+        w = dict(lstm.named_parameters())
         args = (w["weight_ih_l0"], w["weight_hh_l0"], w["bias_ih_l0"], w["bias_hh_l0"])
         tape = np.empty(_kernels.tape_size("lstm", t, b, i, h), np.float32)
         grads = {"W_ih": np.zeros_like(args[0]), "W_hh": np.zeros_like(args[1]),
@@ -78,7 +78,7 @@ def test_step_bare_kernels_batch1(benchmark):
     i, h = 64, 256
     x = np.random.default_rng(0).standard_normal((1, i), dtype=np.float32)
     lstm = fastrnn.LSTM(i, h, num_layers=2, seed=0)
-    w = lstm.named_parameters()
+    w = dict(lstm.named_parameters())
     hs, cs = np.zeros((2, 1, h), np.float32), np.zeros((2, 1, h), np.float32)
     works = [np.empty(_kernels.work_size("lstm", 1, 1, n, h), np.float32) for n in (i, h)]
     layer_args = [tuple(w[f"{n}_l{k}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))

@@ -53,7 +53,7 @@ def test_sampling_batch1(benchmark, shakespeare, impl):
         model = LanguageModel(V, hidden_size=256, num_layers=2, seed=0)
         # an untrained model would soon sample <eos> and stop; a trained char model never does
         # (the stream has no <eos>), so rule it out to time exactly SAMPLE_TOKENS tokens
-        model.named_parameters()["head.bias"][vocab.eos_id] = -1e4
+        dict(model.named_parameters())["head.bias"][vocab.eos_id] = -1e4
         fn = lambda: generate(model, vocab, prime="ROMEO:", length=SAMPLE_TOKENS, seed=0)
         assert len(fn()) == len("ROMEO:") + SAMPLE_TOKENS
     else:

@@ -255,7 +255,7 @@ def init_and_clip(draw):
     lstm = [m for _, m in model.modules() if isinstance(m, fastrnn.LSTM)]
     forget_blocks = 0
     for layer in lstm:
-        for name, p in layer.named_parameters().items():
+        for name, p in layer.named_parameters():
             if name.startswith("bias_ih"):
                 H = p.size // 4
                 if forget is not None:

@@ -17,6 +17,7 @@ from fuzz_cases_nn import (cell_call, kernel_backward, kernel_forward, kernel_ge
                            kernel_step, layer_forward_backward, layer_step, model_forward_step)
 from fuzz_cases_runs import checkpoint_meta, run_log
 from fuzz_cases_task_files import task_cli_files
+from fuzz_cases_modes import module_modes
 from fuzz_cases_tasks import task_metrics, task_predict, task_readers
 
 ENTRY_POINTS = {
@@ -31,4 +32,5 @@ ENTRY_POINTS = {
     "beam_search": beam_search_case, "sample_stream": stream_case,
     "checkpoint_meta": checkpoint_meta, "run_log": run_log, "setup_agreement": setup_agreement,
     "task_cli_files": task_cli_files,
+    "module_modes": module_modes,
 }

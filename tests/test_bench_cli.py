@@ -407,7 +407,7 @@ def test_shape_torch_model_is_fastrnns_model(name, one_torch_thread):
     torch_loss.backward()
     torch_opt.step()
     assert loss == pytest.approx(torch_loss.item(), rel=1e-12, abs=1e-12)
-    grads, params = model.named_grads(), model.named_parameters()
+    grads, params = model.named_grads(), dict(model.named_parameters())
     for n, p in m.named_parameters():
         np.testing.assert_allclose(grads[n], p.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=n)
         np.testing.assert_allclose(params[n], p.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=n)

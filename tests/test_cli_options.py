@@ -168,7 +168,7 @@ def test_init_range_is_charrnns_initialisation(tmp_path, monkeypatch):
     assert main(["train", "corpus.txt", *SMALL, "--epochs", "1", "--lr", "1e-9", "--init-range",
                  "0.08", "--out", "run"]) == 0
     model, _, _ = fastrnn.load("run/last.npz")
-    p, H = model.named_parameters(), 16
+    p, H = dict(model.named_parameters()), 16
     # lr 1e-9: still the initial draw
     np.testing.assert_allclose(p["rnn.bias_ih_l0"][H:2 * H], 1.0, atol=1e-6)      # forget gate
     rest = [a for name, a in p.items() if name != "rnn.bias_ih_l0"] + [p["rnn.bias_ih_l0"][:H]]

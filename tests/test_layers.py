@@ -162,7 +162,7 @@ def test_options_torch_lacks_match_finite_differences(make):
         for k in rng.choice(flat.size, min(flat.size, count), replace=False):
             num = numeric(flat, k)
             assert abs(num - g[k]) <= 1e-6 * max(1.0, abs(num)), f"{what}[{k}]: {g[k]} vs {num}"
-    for name, p in layer.named_parameters().items():
+    for name, p in layer.named_parameters():
         check(name, p, layer.named_grads()[name], 6)
     check("x", x, dx, 8)
     for what, state, g in zip(["h0", "c0"], states, d0):
@@ -233,7 +233,7 @@ def test_state_dict_round_trip_and_errors():
 
 def test_params_are_one_buffer_with_named_views():
     layer = fastrnn.GRU(I, H, num_layers=2, seed=0)
-    named = layer.named_parameters()
+    named = dict(layer.named_parameters())
     assert sum(v.size for v in named.values()) == layer.params.size
     named["bias_hh_l1"][...] = 3
     assert (layer.params == 3).sum() == 3 * H
@@ -280,7 +280,7 @@ def test_input_projected_equals_the_full_input():
     layer.zero_grad()
     dx, _ = layer.backward(np.ones_like(y))
     g_full = layer.grads.copy()
-    W = layer.named_parameters()["weight_ih_l0"]
+    W = dict(layer.named_parameters())["weight_ih_l0"]
     y2, _ = layer(x @ W.T, input_projected=True)
     np.testing.assert_allclose(y2, y, rtol=1e-12, atol=1e-14)
     layer.zero_grad()

@@ -21,7 +21,7 @@ def test_old_checkpoint_gives_the_same_loss_and_gradients(name):
     assert isinstance(model, LanguageModel) and model.dtype == np.float64
     a = extra["arrays"]
     grads = {k[len("grad/"):]: v for k, v in a.items() if k.startswith("grad/")}
-    assert list(grads) == list(model.named_parameters())       # names and order unchanged
+    assert list(grads) == list(dict(model.named_parameters()))       # names and order unchanged
     assert list(grads)[-2:] == ["head.weight", "head.bias"]
     model.zero_grad()
     loss, _ = model.forward(a["inputs"], a["targets"], train=True)

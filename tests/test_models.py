@@ -68,7 +68,7 @@ def test_step_by_step_logits_equal_the_sequence_loss(cell, embed):
 
 
 def test_parameter_names_are_torch_style():
-    names = list(LanguageModel(5, cell="gru", hidden_size=3, num_layers=2, embed_size=4).named_parameters())
+    names = list(dict(LanguageModel(5, cell="gru", hidden_size=3, num_layers=2, embed_size=4).named_parameters()))
     assert names[0] == "embed.weight" and names[1] == "rnn.weight_ih_l0"
     assert names[-2:] == ["head.weight", "head.bias"] and "rnn.bias_hh_l1" in names
 

@@ -67,7 +67,7 @@ def test_conditioned_generation_reproduces_each_class_pattern(single_thread):
 
 def orn_reference(model, x, prev):
     """h_t = tanh(b + W prev_t + U x_t), o_t = c + V h_t as a plain loop over steps."""
-    p = model.named_parameters()
+    p = dict(model.named_parameters())
     U, b, W = p["in_proj.weight"], p["in_proj.bias"], p["out_proj.weight"]
     V, c = p["head.weight"], p["head.bias"]
     out = np.zeros(x.shape[:2] + (V.shape[0],))
@@ -135,8 +135,8 @@ def test_grid_features_are_the_four_directional_sweeps():
 
     def sweep(layer, suffix, seq):
         one = fastrnn.GRU(2, K, dtype="float64")
-        w = layer.named_parameters()
-        one.load_state_dict({k: w[k + suffix] for k in one.named_parameters()})
+        w = dict(layer.named_parameters())
+        one.load_state_dict({k: w[k + suffix] for k, _ in one.named_parameters()})
         return one.forward(seq)[0]
     n, i, j = 1, 2, 3
     np.testing.assert_allclose(f[n, i, :, :K], sweep(model.rows, "", x[n, i]), atol=1e-13)           # L->R

@@ -85,7 +85,7 @@ def test_nan_parameters_raise_instead_of_sampling(trained):
     model, vocab = trained
     broken = type(model)(**model.config)
     broken.params[...] = model.params
-    broken.named_parameters()["head.bias"][0] = np.nan
+    dict(broken.named_parameters())["head.bias"][0] = np.nan
     for kw in (dict(seed=0), dict(argmax=True), dict(top_k=3, seed=0)):
         with pytest.raises(ValueError, match="NaN"):
             generate(broken, vocab, prime="he", length=5, **kw)

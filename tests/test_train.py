@@ -131,7 +131,7 @@ def test_init_uniform_sets_lstm_forget_biases_of_every_layer_and_direction():
     model = SequenceClassifier(3, vocab_size=7, embed_size=4, hidden_size=5, num_layers=2,
                                bidirectional=True, seed=0)
     init_uniform(model, 0.05, seed=1)
-    for name, p in model.named_parameters().items():
+    for name, p in model.named_parameters():
         if name.startswith("rnn.bias_ih_l"):
             np.testing.assert_array_equal(p[5:10], 1.0, err_msg=name)
             assert np.abs(np.r_[p[:5], p[10:]]).max() <= 0.05

@@ -19,10 +19,12 @@ from .models import (ConditionedGenerator, GridRNN, LanguageModel, OutputRecurre
                      SequenceClassifier, SequenceRegressor, SequenceTagger, StateFromCondition)
 from .beam import beam_search
 from .sample import generate
+from .nn.grad import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "MGU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
            "StreamBatches", "split", "pad_sequences", "generate", "beam_search", "save", "load", "CheckpointError",
            "export_onnx", "optim", "nn", "reference", "set_num_threads", "get_num_threads", "__version__",
            "release_buffers",
            "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches",
-           "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN"]
+           "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN",
+           "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]

@@ -8,6 +8,7 @@ reaches C unchecked.
 import numpy as np
 cimport numpy as cnp
 from scipy.linalg.cython_blas cimport sgemm, dgemm
+from libc.string cimport memcmp
 
 cnp.import_array()
 

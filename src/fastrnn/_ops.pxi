@@ -202,3 +202,18 @@ def gather_rows(src, ids, columns=False):
     out = np.empty((ids.shape[0], n), src.dtype)
     _gather(out, ids, src, bool(columns))
     return out.reshape(shape + (n,))
+
+
+def same_bytes(a, b):
+    """True when the C-contiguous arrays `a` and `b` hold the same bytes (one memcmp, no
+    allocation): how a layer checks its packed weights against the weights they came from."""
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or a.nbytes != b.nbytes \
+            or not (a.flags.c_contiguous and b.flags.c_contiguous):
+        raise ValueError("a, b: expected two C-contiguous arrays of the same size")
+    cdef size_t n = a.nbytes
+    cdef const void *pa = _ptr(a)
+    cdef const void *pb = _ptr(b)
+    cdef int rc
+    with nogil:
+        rc = memcmp(pa, pb, n)
+    return rc == 0

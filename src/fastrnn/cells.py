@@ -11,6 +11,7 @@ class _Cell(Module):
     under torch's cell names (no "layer." prefix, no "_l0" suffix).
     """
     layer_class = None
+    _inline_children = ("layer",)       # named_parameters(recurse=False) lists its weights
 
     def __init__(self, input_size, hidden_size, bias=True, dtype="float32", seed=None, **options):
         layer = self.layer_class(input_size, hidden_size, bias=bias, dtype=dtype, seed=seed, **options)
@@ -27,16 +28,19 @@ class _Cell(Module):
 
     @classmethod
     def from_torch(cls, module):
-        """A cell with the configuration and weights of a torch.nn.RNNCell/GRUCell/LSTMCell."""
+        """A cell with the configuration, weights and train/eval mode of a torch.nn.RNNCell/
+        GRUCell/LSTMCell."""
         extra = {"nonlinearity": module.nonlinearity} if hasattr(module, "nonlinearity") else {}
         dtype = str(next(module.parameters()).dtype).replace("torch.", "")
-        return cls(module.input_size, module.hidden_size, bias=module.bias, dtype=dtype,
-                   **extra).load_state_dict(module.state_dict())
+        cell = cls(module.input_size, module.hidden_size, bias=module.bias, dtype=dtype, **extra)
+        cell.load_state_dict(module.state_dict())
+        return cell.train(module.training)
 
-    def __call__(self, x, hx=None, train=True):
+    def __call__(self, x, hx=None, train=None):
         """x (B, I) or (I,) -> h' (B, H) (LSTM: (h', c')); hx as torch's: h (LSTM: (h, c)) or None.
 
-        train=True keeps the tape for `backward`.
+        The tape for `backward` is kept unless under `fastrnn.no_grad()` (or with the older
+        train=False); a cell has no dropout, so its mode changes nothing.
         """
         lstm = self._layer.lstm
         if lstm and hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2

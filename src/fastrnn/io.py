@@ -331,7 +331,7 @@ def save(path, model, vocab=None, optimizer=None, arrays=None, **meta):
     model_type = type(model).__name__
     if MODELS.get(model_type) is not type(model):
         raise TypeError(f"model: {model_type} is not a registered model (see fastrnn.models.register)")
-    out = {f"param/{name}": value for name, value in model.named_parameters().items()}
+    out = {f"param/{name}": value for name, value in model.named_parameters()}
     opt_meta = None
     if optimizer is not None:
         scalars = {}

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _kernels
 from ._buffers import LayerBuffers
+from ._packs import PackCache
 from .nn.module import Module
 from .nn.module import to_numpy as _to_numpy
 
@@ -28,12 +29,16 @@ class _Recurrent(Module):
     pick the kernel cell and their torch options. A layer is a `fastrnn.nn.Module`: alone it
     owns its buffers, inside a model it works on the model's slices.
 
-    Threads: one layer may be used by several threads at once for inference (`forward` with
-    train=False, `step`): each thread has its own workspaces, and kernel calls share fastrnn's
-    thread team one call at a time. A training forward keeps its tape for `backward` in the
-    calling thread; parameter gradients are shared, so concurrent training of one layer is not
-    meaningful. Packed weights for inference are cached while `param_version` is unchanged: call
-    `invalidate()` after editing `params` in place.
+    Mode as torch: dropout is on in training mode and off after `eval()`; the tape for `backward`
+    is kept unless under `fastrnn.no_grad()`, so eval() + forward + backward works as in torch.
+
+    Threads: one layer may be used by several threads at once for inference (no-grad `forward`,
+    `step`): each thread has its own workspaces, and kernel calls share fastrnn's thread team one
+    call at a time. A forward keeps its tape in the calling thread; no inference call (in any
+    thread) touches it. Gradients are shared: concurrent training of one layer is not meaningful.
+    Inference uses W_hh (and W_hr) packed once; an edit through any public view (`params`,
+    `named_parameters()`, `state_dict()`, torch.from_numpy of one) is detected before the next
+    such call (`fastrnn._packs`): `invalidate()` is never required.
     """
     lstm = False
     _rng_attrs = ("_dropout_rng",)
@@ -62,10 +67,10 @@ class _Recurrent(Module):
         # per-thread tapes and workspaces (bounded), views of the weights, packed forward weights
         # (a tape and a workspace per direction, step workspaces for two batch sizes per layer)
         self._buffers = LayerBuffers(self.dtype, max_keys=2 * self.num_layers * (self.D + 1), owner=self)
-        self._weight_cache, self._packed = {}, {}
+        self._weight_cache, self._packs = {}, PackCache()
         self.add_parameters(self._specs())
         bound = 1 / np.sqrt(self.hidden_size)                  # as PyTorch: U(-1/sqrt(H), 1/sqrt(H))
-        self.params[...] = np.random.default_rng(init_seq).uniform(-bound, bound, self.params.size)
+        self._params[...] = np.random.default_rng(init_seq).uniform(-bound, bound, self._params.size)
 
     # ---- parameters -----------------------------------------------------------------------------
     def _specs(self):
@@ -104,7 +109,7 @@ class _Recurrent(Module):
 
     def _storage_changed(self):
         self.__dict__["_weight_cache"] = {}     # cached views point into the old storage
-        self.__dict__["_packed"] = {}
+        self.__dict__["_packs"] = PackCache()
 
     def _weights(self, k, d):
         """Kernel arguments of layer k, direction d: (W_ih, W_hh, b_ih, b_hh), {w_peep, W_hr}, grads.
@@ -122,12 +127,12 @@ class _Recurrent(Module):
         sfx, H = self._suffixes(k)[d], self.hidden_size
         kernel_names = [("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"),
                         ("b_hh", "bias_hh"), ("W_hr", "weight_hr")]
-        p, g = self._flat.named_parameters(), self._flat.named_grads()
+        p, g = self._flat._named("_views"), self._flat.named_grads()
         w = {kn: p.get(tn + sfx) for kn, tn in kernel_names}
         grads = {kn: g[tn + sfx] for kn, tn in kernel_names if tn + sfx in g}
         w["w_peep"] = None
         if self.peephole:   # the kernel takes [ci, cf, co] as one (3H,) array: they are adjacent
-            w["w_peep"] = _span(self._flat.params, p[f"weight_ci{sfx}"], 3 * H)
+            w["w_peep"] = _span(self._flat._params, p[f"weight_ci{sfx}"], 3 * H)
             grads["w_peep"] = _span(self._flat.grads, g[f"weight_ci{sfx}"], 3 * H)
         args = (w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"])
         return args, dict(w_peep=w["w_peep"], W_hr=w["W_hr"]), grads
@@ -192,7 +197,7 @@ class _Recurrent(Module):
         return lengths.astype(np.int64)
 
     # ---- forward ----------------------------------------------------------------------------------
-    def forward(self, x, h0=None, lengths=None, train=True, input_projected=False, *, hx=None):
+    def forward(self, x, h0=None, lengths=None, train=None, input_projected=False, *, hx=None):
         """Run the stack over x; returns (output, h_n), or (output, (h_n, c_n)) for an LSTM.
 
         x: (T, B, I), (B, T, I) with batch_first, or unbatched (T, I); float arrays are converted
@@ -202,9 +207,11 @@ class _Recurrent(Module):
         reverse direction starts there). Returns output (T, B, D*P) (batch_first: (B, T, D*P)),
         h_n (L*D, B, P) and c_n (L*D, B, H).
 
-        train=True applies dropout and keeps a tape for `backward` (it holds x by reference: do
-        not modify x in place before calling backward); train=False runs the inference kernels
-        and leaves any pending tape alone.
+        Dropout (between layers) is on in training mode, off after `eval()`. The tape for
+        `backward` is kept unless the grad mode is off (`with fastrnn.no_grad():`); it holds x
+        by reference: do not modify x in place before calling backward. A forward without a tape
+        runs the inference kernels and leaves any pending tape alone. train=True/False (the older
+        API) overrides both: dropout and a tape, or neither.
         input_projected=True (unidirectional only): x is already x @ weight_ih_l0.T, (T, B, G*H),
         e.g. a row gather for one-hot inputs; `backward` then returns the gradient w.r.t. that
         projection and leaves weight_ih_l0's gradient untouched.
@@ -227,27 +234,30 @@ class _Recurrent(Module):
         c_n = np.empty((L * D, B, H), self.dtype) if self.lstm else None
         # acts[k] is layer k's input, acts[k + 1] its output (dropout applied in place by the call)
         acts = [x] + [np.empty((T, B, D * P), self.dtype) for _ in range(L)]
+        dropout, tape = self._mode(train)
         masks = [None] * L                       # masks[k]: inverted dropout on layer k's input
-        if train and self.dropout:
+        if dropout and self.dropout:
             keep = 1 - self.dropout
             for k in range(1, L):
                 masks[k] = (self._dropout_rng.random((T, B, D * P)) < keep).astype(self.dtype) / keep
         runs = [(k, d) for k in range(L) for d in range(D)]
         # this thread's cached tapes / workspaces, one per layer and direction
-        kind, size = ("tape", _kernels.tape_size) if train else ("work", _kernels.work_size)
+        kind, size = ("tape", _kernels.tape_size) if tape else ("work", _kernels.work_size)
         tapes = [self._buffers.get((kind, k, d), size(self.cell, T, B, acts[k].shape[2], H, P, self.peephole))
                  for k, d in runs]
         xs = ys = None
+        if not tape:
+            self._packs.check(self._storage, self._recurrent_weights)
         if D == 2:      # direction 1's input (each sequence reversed within its length), and outputs
             xs = [acts[k] if d == 0 else np.empty_like(acts[k]) for k, d in runs]
             ys = [np.empty((T, B, P), self.dtype) for _ in runs]
         states = [(None if h0 is None else h0[j], None if c0 is None else c0[j]) for j in range(L * D)]
         _kernels.stack_forward(
-            self.cell, self._stack_params(input_projected), acts, directions=D, train=train,
+            self.cell, self._stack_params(input_projected), acts, directions=D, train=tape,
             tapes=tapes, h0=[s[0] for s in states], c0=[s[1] for s in states], h_T=list(h_n),
             c_T=None if c_n is None else list(c_n), lengths=lengths, masks=masks, xs=xs, ys=ys,
-            packed=None if train else [self._packed_weights(k, d) for k, d in runs])
-        if train:
+            packed=None if tape else [self._packed_weights(k, d) for k, d in runs])
+        if tape:
             self._buffers.tape = dict(acts=acts, masks=masks, xs=xs, tapes=tapes, states=states,
                                       lengths=lengths, unbatched=unbatched,
                                       input_projected=input_projected, shape=x.shape)
@@ -274,22 +284,22 @@ class _Recurrent(Module):
         return params
 
     def _packed_weights(self, k, d):
-        """W_hh (and W_hr) of layer k, direction d packed for the float32 engine's forward, kept
-        while `param_version` is unchanged (None where the kernels run on BLAS). Inference and
-        `step` then pay for packing once, not at every call."""
-        version = self.param_version
-        hit = self._packed.get((k, d))
-        if hit is None or hit[0] != version:
-            args, kw, _ = self._weights(k, d)
-            hit = self._packed[(k, d)] = (version, _kernels.pack_forward(
-                self.cell, args[1], kw["W_hr"], peephole=self.peephole))
-        return hit[1]
+        """W_hh (and W_hr) of layer k, direction d packed for the float32 engine's forward (None
+        where the kernels run on BLAS), kept across calls (`fastrnn._packs`)."""
+        args, kw, _ = self._weights(k, d)
+        return self._packs.get((k, d), self.param_version, self.cell, args[1], kw["W_hr"], self.peephole)
+
+    def _recurrent_weights(self, key):
+        """(W_hh, W_hr) of a pack's key, what `_packs.check` compares against its copy."""
+        args, kw, _ = self._weights(*key)
+        return tuple(w for w in (args[1], kw["W_hr"]) if w is not None)
 
     def step_operands(self):
         """Per layer, what one inference step of direction 0 needs, as the native generation loop
         (`fastrnn._kernels.Generator`) takes it: (W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, packed)."""
         if self.bidirectional:
             raise ValueError("step_operands: a bidirectional layer cannot run one step at a time")
+        self._packs.check(self._storage, self._recurrent_weights)     # never a stale pack
         out = []
         for k in range(self.num_layers):
             (W_ih, W_hh, b_ih, b_hh), kw, _ = self._weights(k, 0)
@@ -301,7 +311,7 @@ class _Recurrent(Module):
         packed inference weights now; they are re-created when needed."""
         self._buffers.clear()
         self._buffers.tape = None
-        self._packed.clear()
+        self.__dict__["_packs"] = PackCache()
 
     # ---- backward ---------------------------------------------------------------------------------
     def backward(self, dout, dh_n=None):
@@ -314,8 +324,8 @@ class _Recurrent(Module):
         """
         tape = self._buffers.tape
         if tape is None:
-            raise RuntimeError("backward: no tape; call forward(..., train=True) first in this "
-                               "thread (each training forward allows one backward)")
+            raise RuntimeError("backward: no tape; call forward first in this thread, outside "
+                               "fastrnn.no_grad() (each forward allows one backward)")
         T, B, _ = tape["shape"]
         unbatched, lengths = tape["unbatched"], tape["lengths"]
         P, H, L, D = self.P, self.hidden_size, self.num_layers, self.D
@@ -376,6 +386,7 @@ class _Recurrent(Module):
             raise ValueError(f"x_t: expected shape (B, {width}) or ({width},), got {x_t.shape}")
         unbatched = x_t.ndim == 1
         x_t = np.ascontiguousarray(x_t.reshape(-1, width), dtype=self.dtype)
+        self._packs.check(self._storage, self._recurrent_weights)
         B, L, H, P = x_t.shape[0], self.num_layers, self.hidden_size, self.P
         h, c = self._split_state("state", state)
         h = self._as_state("state h", h, B, P, unbatched)
@@ -404,13 +415,16 @@ class _Recurrent(Module):
     def from_torch(cls, module):
         """A layer with the configuration and weights of a torch.nn.RNN/GRU/LSTM `module`.
 
-        torch is needed only to read the module; the layer keeps the module's dtype.
+        torch is needed only to read the module; the layer keeps the module's dtype and its
+        training/eval mode.
         """
         kw = dict(num_layers=module.num_layers, bias=module.bias, batch_first=module.batch_first,
                   dropout=module.dropout, bidirectional=module.bidirectional,
                   dtype=str(next(module.parameters()).dtype).replace("torch.", ""))
         kw.update(cls._torch_options(module))
-        return cls(module.input_size, module.hidden_size, **kw).load_state_dict(module.state_dict())
+        layer = cls(module.input_size, module.hidden_size, **kw)
+        layer.load_state_dict(module.state_dict())
+        return layer.train(module.training)
 
     @classmethod
     def _torch_options(cls, module):

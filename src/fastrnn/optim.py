@@ -14,8 +14,12 @@ from .params import is_real
 
 def _buffers(model):
     """(params, grads) of a model-like object or a tuple, checked."""
-    params, grads = model if isinstance(model, tuple) else (getattr(model, "params", None),
-                                                            getattr(model, "grads", None))
+    # a fastrnn Module's own storage, not its public `params` view: held for the optimiser's life,
+    # a public view would make every inference call check the weights for edits (nn/storage.py);
+    # the optimiser says when it writes (invalidate) instead
+    params, grads = model if isinstance(model, tuple) else (
+        getattr(model, "_params", None) if hasattr(model, "_storage") else getattr(model, "params", None),
+        getattr(model, "grads", None))
     for name, a in (("params", params), ("grads", grads)):
         if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype not in (np.float32, np.float64):
             raise TypeError(f"model: expected .{name} to be a 1-D float32/float64 numpy array, "

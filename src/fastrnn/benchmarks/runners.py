@@ -129,7 +129,7 @@ def bilstm_fastrnn(T, B, I, H, train):
 def bilstm_reference(T, B, I, H, train):
     """The same stack in plain NumPy: fastrnn.reference per direction, reversal by slicing."""
     x, dy, lstm = _bilstm_inputs(T, B, I, H)
-    w = lstm.named_parameters()
+    w = dict(lstm.named_parameters())
     weights = [[tuple(w[f"{n}_l{k}{s}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                 for s in ("", "_reverse")] for k in range(2)]
 

@@ -266,7 +266,7 @@ def torch_model(shape, model):
                 setattr(node, part, torch.nn.Module())
             node = getattr(node, part)
         setattr(node, leaf, module)
-    ours, theirs = model.named_parameters(), dict(root.named_parameters())
+    ours, theirs = dict(model.named_parameters()), dict(root.named_parameters())
     if set(ours) != set(theirs):
         raise ValueError(f"torch_parts: parameter names differ: {sorted(set(ours) ^ set(theirs))}")
     root.to(torch.float64 if model.dtype == np.float64 else torch.float32)

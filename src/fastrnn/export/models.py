@@ -11,7 +11,7 @@ from .stack import cell_family, final_outputs, lengths_input, reorder, stack, st
 
 def export_language_model(g, model, dims, lengths, initial_state):
     """ids (B, T) -> Gather -> stack -> head MatMul + Add -> logits (B, T, V), h_n [, c_n]."""
-    cfg, rnn, p = model.config, model.rnn, model.named_parameters()
+    cfg, rnn, p = model.config, model.rnn, dict(model.named_parameters())
     family, _ = cell_family(rnn)
     V, H, T, B = cfg["vocab_size"], rnn.hidden_size, dims["time"], dims["batch"]
     ids = g.op("Transpose", [g.input("ids", g.INT64, [B, T])], perm=[1, 0])          # (T, B)
@@ -45,7 +45,7 @@ class _Encoded:
 
     def __init__(self, g, model, dims, lengths):
         self.g, self.model = g, model
-        cfg, p, T, B = model.config, model.named_parameters(), dims["time"], dims["batch"]
+        cfg, p, T, B = model.config, dict(model.named_parameters()), dims["time"], dims["batch"]
         cell_family(model.rnn)
         if cfg.get("vocab_size"):
             ids = g.op("Transpose", [g.input("ids", g.INT64, [B, T])], perm=[1, 0])
@@ -92,7 +92,7 @@ class _Encoded:
 
 
 def _head(g, model, x, out=None):
-    p = model.named_parameters()
+    p = dict(model.named_parameters())
     return g.linear(x, p["head.weight"], p["head.bias"], out=out)
 
 

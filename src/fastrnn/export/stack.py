@@ -37,7 +37,7 @@ def _onnx_weights(g, layer, family, k, first_input=None):
     first_input: an input-side weight (D=1, G*H, I') to use instead of weight_ih_l0 (the language
     model's identity after a W_ih row gather).
     """
-    p, H = layer.named_parameters(), layer.hidden_size
+    p, H = dict(layer.named_parameters()), layer.hidden_size
     sfx = [f"_l{k}", f"_l{k}_reverse"][:2 if layer.bidirectional else 1]
     W = [reorder(p["weight_ih" + s], family, H) for s in sfx]
     W = first_input if first_input is not None else np.stack(W)

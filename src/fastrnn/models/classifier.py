@@ -12,7 +12,7 @@ from ..losses import softmax
 from ..nn import BCEWithLogits, Linear, SoftmaxCrossEntropy
 from ..nn.module import to_numpy
 from .encoder import EncoderModel, check_choice, valid_mask
-from .lm import _positive_int
+from .lm import _NO_TAPE, _positive_int
 from .registry import register
 
 POOLING = ("last", "mean", "max")
@@ -64,12 +64,14 @@ class SequenceClassifier(EncoderModel):
         return dout, None
 
     def logits(self, inputs, lengths=None, train=False):
-        """(B, num_classes) scores of a batch; train=True keeps the tape for `backward`."""
+        """(B, num_classes) scores of a batch; train=False (the default here): no dropout, no
+        tape; None: as `forward`; True: dropout and the tape for `backward`."""
         x, lengths = self._check_inputs(inputs, lengths)
         out, h_last, _ = self._encode(x, lengths, train)
         pooled, arg = self._pool(out, h_last, lengths)
         logits = self.head.forward(self.drop.forward(pooled, train), train=train)
-        self._tape = (out.shape, lengths, arg) if train else None
+        if self._mode(train)[1]:
+            self._tape = (out.shape, lengths, arg)
         return logits
 
     def _check_targets(self, targets, B):
@@ -86,16 +88,18 @@ class SequenceClassifier(EncoderModel):
             raise ValueError(f"targets: expected shape ({B},) (a class id per sequence), got {targets.shape}")
         return targets
 
-    def forward(self, batch, train=True):
-        """Mean loss of a batch (inputs, targets[, lengths]); train=True keeps the tape."""
+    def forward(self, batch, train=None):
+        """Mean loss of a batch (inputs, targets[, lengths]). Dropout follows train()/eval(); the
+        tape is kept unless under `fastrnn.no_grad()` (the older train=True/False decides both)."""
         inputs, targets, lengths = self._split_batch(batch)
         logits = self.logits(inputs, lengths, train)
-        return float(self.loss.forward(logits, self._check_targets(targets, logits.shape[0])))
+        return float(self.loss.forward(logits, self._check_targets(targets, logits.shape[0]),
+                                       keep=self._mode(train)[1]))
 
     def backward(self):
         """Accumulate into `grads` the gradient of the last training forward's loss."""
         if self._tape is None:
-            raise RuntimeError("backward: call forward(..., train=True) first")
+            raise RuntimeError(_NO_TAPE)
         (shape, lengths, arg), self._tape = self._tape, None
         dpooled = self.drop.backward(self.head.backward(self.loss.backward()))
         self._encode_backward(*self._unpool(dpooled, shape, lengths, arg))

@@ -17,7 +17,7 @@ from ..nn.embedding import check_ids
 from ..nn.module import to_numpy
 from ..params import as_float_dtype
 from ..sample import next_token_probs
-from .lm import CELLS, LanguageModel, _positive_int
+from .lm import _NO_TAPE, CELLS, LanguageModel, _positive_int
 from .registry import register
 
 
@@ -46,8 +46,9 @@ class StateFromCondition(Module):
             self.proj = Linear(_positive_int("condition_size", condition_size), width, dtype=dtype, seed=seed)
         self._s = None
 
-    def forward(self, condition, train=True):
-        """The state for `condition` (ids (B,) or vectors (B, condition_size))."""
+    def forward(self, condition, train=None):
+        """The state for `condition` (ids (B,) or vectors (B, condition_size)); the tape for
+        `backward` is kept unless under `fastrnn.no_grad()` (or with the older train=False)."""
         if self.num_classes is not None:
             z = self.proj.forward(check_ids("condition", condition, self.num_classes, ndim=1), train=train)
         else:
@@ -61,7 +62,7 @@ class StateFromCondition(Module):
         if B == 0:
             raise ValueError("condition: expected at least one condition")
         s = np.tanh(z)                                                   # (B, parts*L*H)
-        if train:
+        if self._mode(train)[1]:
             self._s = s
         parts = s.reshape(B, self.parts, self.L, self.H).transpose(1, 2, 0, 3)   # (parts, L, B, H)
         parts = [np.ascontiguousarray(p) for p in parts]
@@ -72,7 +73,7 @@ class StateFromCondition(Module):
     def backward(self, dstate):
         """Accumulate the gradient of a state gradient (as `forward` returned the state)."""
         if self._s is None:
-            raise RuntimeError("backward: call forward(..., train=True) first")
+            raise RuntimeError(_NO_TAPE)
         s, self._s = self._s, None
         parts = dstate if isinstance(dstate, tuple) else (dstate,)
         if len(parts) != self.parts or any(np.shape(p) != (self.L, s.shape[0], self.H) for p in parts):
@@ -102,8 +103,9 @@ class ConditionedGenerator(Module):
         self.lm = LanguageModel(V, cell=cell, hidden_size=hidden_size, num_layers=num_layers,
                                 embed_size=embed_size, dtype=dtype, seed=seeds[1])
 
-    def forward(self, batch, train=True):
-        """Mean cross-entropy per token of batch = (condition (B,) or (B, C), tokens (B, T))."""
+    def forward(self, batch, train=None):
+        """Mean cross-entropy per token of batch = (condition (B,) or (B, C), tokens (B, T));
+        the tape is kept unless under `fastrnn.no_grad()` (or with the older train=False)."""
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
             raise TypeError("batch: expected (condition, tokens (B, T))")
         condition, tokens = batch

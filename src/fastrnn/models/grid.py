@@ -16,7 +16,7 @@ from ..nn import Linear, Module, SoftmaxCrossEntropy
 from ..nn.embedding import check_ids
 from ..nn.module import to_numpy
 from ..params import as_float_dtype
-from .lm import CELLS, _positive_int
+from .lm import _NO_TAPE, CELLS, _positive_int
 from .registry import register
 
 POOLING = ("mean", "max")
@@ -76,12 +76,14 @@ class GridRNN(Module):
         else:
             arg = f.argmax(1)                                           # (N, F)
             pooled = np.take_along_axis(f, arg[:, None], 1)[:, 0]
-        if train:
+        if self._mode(train)[1]:
             self._tape = (f.shape, (N, H, W), arg)
         return self.head.forward(pooled, train)
 
-    def forward(self, batch, train=True):
-        """Mean cross-entropy of batch = (images (N, H, W, C), labels (N,))."""
+    def forward(self, batch, train=None):
+        """Mean cross-entropy of batch = (images (N, H, W, C), labels (N,)); the tape is kept
+        unless under `fastrnn.no_grad()` (or with the older train=False), and a forward without
+        one leaves a pending tape (the loss's gradient included) alone."""
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
             raise TypeError("batch: expected (images (N, H, W, C), labels (N,))")
         images, labels = batch
@@ -89,12 +91,12 @@ class GridRNN(Module):
         labels = check_ids("labels", labels, self.config["num_classes"], ndim=1)
         if labels.shape[0] != logits.shape[0]:
             raise ValueError(f"labels: expected {logits.shape[0]} labels (one per image), got {labels.shape[0]}")
-        return float(self.loss.forward(logits, labels))
+        return float(self.loss.forward(logits, labels, keep=self._mode(train)[1]))
 
     def backward(self):
         """Accumulate the gradient of the last training forward's loss."""
         if self._tape is None:
-            raise RuntimeError("backward: call forward(..., train=True) first")
+            raise RuntimeError(_NO_TAPE)
         (shape, (N, H, W), arg), self._tape = self._tape, None
         dpooled = self.head.backward(self.loss.backward())             # (N, F)
         if arg is None:

@@ -23,6 +23,7 @@ from .registry import register
 
 # cell name -> layer constructor, from the one registry of recurrent blocks (fastrnn.nn.recurrent)
 CELLS = {name: functools.partial(build_block, name) for name in block_names()}
+_NO_TAPE = "backward: no tape; call forward first, outside fastrnn.no_grad()"
 
 
 def _positive_int(name, value, none_ok=False):
@@ -67,12 +68,14 @@ class LanguageModel(Module):
             return gather_rows(np.ascontiguousarray(W.T), ids_tm), True
         return gather_rows(W, ids_tm, columns=True), True
 
-    def forward(self, inputs, targets, state=None, train=True):
+    def forward(self, inputs, targets, state=None, train=None):
         """Mean cross-entropy (nats/token) of predicting `targets` (B, T) from `inputs` (B, T).
 
         `state` is the layer stack's state from a previous call (truncated BPTT) or None.
-        Returns (loss, state); with train=True the tape is kept for `backward`.
+        Returns (loss, state). Dropout follows train()/eval(); the tape for `backward` is kept
+        unless under `fastrnn.no_grad()` (the older train=True/False decides both).
         """
+        tape = self._mode(train)[1]
         V = self.config["vocab_size"]
         inputs = check_ids("inputs", inputs, V, ndim=2)
         targets = check_ids("targets", targets, V, ndim=2)
@@ -83,8 +86,9 @@ class LanguageModel(Module):
         y, state = self.rnn.forward(x, state, train=train, input_projected=projected)   # (T, B, H)
         T, B, _ = y.shape
         logits = self.head.forward(y, train=train).reshape(T * B, V)              # (T*B, V)
-        loss = self.loss.forward(logits, targets.T.reshape(-1))
-        self._tape = (ids_tm, projected) if train else None
+        loss = self.loss.forward(logits, targets.T.reshape(-1), keep=tape)
+        if tape:            # an inference forward leaves a pending tape alone
+            self._tape = (ids_tm, projected)
         return float(loss), state        # fresh arrays from the layers: safe to carry over
 
     def backward(self):
@@ -94,7 +98,7 @@ class LanguageModel(Module):
         `backward` returns dh0), so a state computed from a condition can be trained through it.
         """
         if self._tape is None:
-            raise RuntimeError("backward: call forward(..., train=True) first")
+            raise RuntimeError(_NO_TAPE)
         (ids_tm, projected), self._tape = self._tape, None
         T, B = ids_tm.shape
         dlogits = self.loss.backward()                            # fused: (p - 1hot) / N

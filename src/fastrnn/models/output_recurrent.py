@@ -15,7 +15,7 @@ import numpy as np
 from ..nn import MSE, Linear, Module
 from ..nn.module import to_numpy
 from ..params import as_float_dtype
-from .lm import _positive_int
+from .lm import _NO_TAPE, _positive_int
 from .registry import register
 from .encoder import check_lengths
 
@@ -45,8 +45,9 @@ class OutputRecurrentNet(Module):
             raise ValueError(f"{name}: expected a non-empty shape (B, T, {width}), got {a.shape}")
         return np.ascontiguousarray(a, dtype=self.dtype)
 
-    def forward(self, batch, train=True):
-        """Teacher-forced MSE of batch = (x (B, T, I), y (B, T, O)[, lengths (B,)])."""
+    def forward(self, batch, train=None):
+        """Teacher-forced MSE of batch = (x (B, T, I), y (B, T, O)[, lengths (B,)]); the tape is
+        kept unless under `fastrnn.no_grad()` (or with the older train=False)."""
         if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
             raise TypeError("batch: expected (x (B, T, I), y (B, T, O)) or (x, y, lengths)")
         x = self._float("x", batch[0], self.config["input_size"])
@@ -62,13 +63,15 @@ class OutputRecurrentNet(Module):
         prev[:, 1:] = y[:, :-1]                     # teacher forcing: o_{t-1} := y_{t-1}
         h = np.tanh(self.in_proj.forward(x, train) + self.out_proj.forward(prev, train))   # (B, T, H)
         o = self.head.forward(h, train)
-        self._h = h if train else None
-        return float(self.loss.forward(o, y, mask))
+        tape = self._mode(train)[1]
+        if tape:
+            self._h = h
+        return float(self.loss.forward(o, y, mask, keep=tape))
 
     def backward(self):
         """Accumulate the gradient of the last training forward's loss (no time loop)."""
         if self._h is None:
-            raise RuntimeError("backward: call forward(..., train=True) first")
+            raise RuntimeError(_NO_TAPE)
         h, self._h = self._h, None
         da = self.head.backward(self.loss.backward()) * (1 - h * h)
         self.out_proj.backward(da)

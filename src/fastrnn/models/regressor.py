@@ -10,7 +10,7 @@ import numpy as np
 from ..nn import MSE, Linear
 from ..nn.module import to_numpy
 from .encoder import EncoderModel, check_choice, valid_mask
-from .lm import _positive_int
+from .lm import _NO_TAPE, _positive_int
 from .registry import register
 
 OUTPUTS = ("sequence", "last")
@@ -44,7 +44,8 @@ class SequenceRegressor(EncoderModel):
         out, h_last, _ = self._encode(x, lengths, train)
         last = self.config["output"] == "last"
         y = self.head.forward(self.drop.forward(h_last[0] if last else out, train), train=train)
-        self._tape = out.shape if train else None
+        if self._mode(train)[1]:
+            self._tape = out.shape
         if last:
             return y, lengths
         return np.swapaxes(y, 0, 1) * valid_mask(lengths, y.shape[0]).T[:, :, None], lengths
@@ -53,8 +54,9 @@ class SequenceRegressor(EncoderModel):
         """(B, T, output_size) with output="sequence" (0 past each length), else (B, output_size)."""
         return self._predict(inputs, lengths, False)[0]
 
-    def forward(self, batch, train=True):
-        """Mean squared error of a batch (inputs, targets[, lengths]) over the valid steps."""
+    def forward(self, batch, train=None):
+        """Mean squared error of a batch (inputs, targets[, lengths]) over the valid steps; mode
+        and tape as `SequenceClassifier.forward`."""
         inputs, targets, lengths = self._split_batch(batch)
         y, lengths = self._predict(inputs, lengths, train)
         targets = to_numpy(targets)
@@ -63,12 +65,12 @@ class SequenceRegressor(EncoderModel):
         if targets.shape != y.shape:
             raise ValueError(f"targets: expected shape {y.shape}, got {targets.shape}")
         mask = None if self.config["output"] == "last" else valid_mask(lengths, y.shape[1]).T
-        return float(self.loss.forward(y, targets, mask))
+        return float(self.loss.forward(y, targets, mask, keep=self._mode(train)[1]))
 
     def backward(self):
         """Accumulate into `grads` the gradient of the last training forward's loss."""
         if self._tape is None:
-            raise RuntimeError("backward: call forward(..., train=True) first")
+            raise RuntimeError(_NO_TAPE)
         shape, self._tape = self._tape, None
         dy = self.loss.backward()
         if self.config["output"] == "last":

@@ -19,7 +19,7 @@ from ..nn import Embedding, Linear, Module, SoftmaxCrossEntropy
 from ..nn.embedding import check_ids
 from ..params import as_float_dtype
 from .encoder import check_lengths
-from .lm import CELLS, _positive_int
+from .lm import _NO_TAPE, CELLS, _positive_int
 from .registry import register
 
 
@@ -98,11 +98,12 @@ class Seq2Seq(Module):
         _, h_n = self.encoder.forward(x, lengths=src_lengths, train=train)
         return self._map_state(self._bridge, h_n)
 
-    def forward(self, batch, train=True):
+    def forward(self, batch, train=None):
         """Mean cross-entropy per target token of batch = (src, src_lengths, tgt, tgt_lengths).
 
         src (B, T_x) and tgt (B, T_y) are padded id arrays (tgt without <bos>/<eos>); a lengths
-        entry of None means every sequence is full length. With train=True the tape is kept.
+        entry of None means every sequence is full length. The tape is kept unless under
+        `fastrnn.no_grad()` (the older train=True/False decides it; the model has no dropout).
         """
         src, src_lengths, tgt, tgt_lengths = self._check_batch(batch)
         c = self.config
@@ -119,14 +120,16 @@ class Seq2Seq(Module):
         x = self.tgt_embed.forward(dec_in, train=train)                          # (T, B, E)
         y, _ = self.decoder.forward(x, state, lengths=steps, train=train)        # (T, B, D*H)
         logits = self.head.forward(y, train=train).reshape((Ty + 1) * B, -1)
-        loss = self.loss.forward(logits, dec_out.reshape(-1), mask.reshape(-1))
-        self._tape = (Ty + 1, B, src.shape[1]) if train else None
+        tape = self._mode(train)[1]
+        loss = self.loss.forward(logits, dec_out.reshape(-1), mask.reshape(-1), keep=tape)
+        if tape:
+            self._tape = (Ty + 1, B, src.shape[1])
         return float(loss)
 
     def backward(self):
         """Accumulate into `grads` the gradient of the last training forward's loss."""
         if self._tape is None:
-            raise RuntimeError("backward: call forward(..., train=True) first")
+            raise RuntimeError(_NO_TAPE)
         (T, B, Tx), self._tape = self._tape, None
         dy = self.head.backward(self.loss.backward().reshape(T, B, -1))
         dx, dstate = self.decoder.backward(dy)

@@ -7,7 +7,7 @@ import numpy as np
 from ..nn import Linear, SoftmaxCrossEntropy
 from ..nn.module import to_numpy
 from .encoder import EncoderModel, valid_mask
-from .lm import _positive_int
+from .lm import _NO_TAPE, _positive_int
 from .registry import register
 
 
@@ -30,11 +30,12 @@ class SequenceTagger(EncoderModel):
         self._shape = None
 
     def logits(self, inputs, lengths=None, train=False):
-        """((T, B, num_tags) time-major scores, lengths); train=True keeps the tape for `backward`."""
+        """((T, B, num_tags) time-major scores, lengths); train as `SequenceClassifier.logits`."""
         x, lengths = self._check_inputs(inputs, lengths)
         out, _, _ = self._encode(x, lengths, train)
         logits = self.head.forward(self.drop.forward(out, train), train=train)
-        self._shape = logits.shape if train else None
+        if self._mode(train)[1]:
+            self._shape = logits.shape
         return logits, lengths
 
     def _check_tags(self, tags, lengths, T):
@@ -52,19 +53,20 @@ class SequenceTagger(EncoderModel):
                              f"{tags.T[valid].min()}..{tags.T[valid].max()}")
         return tags_tm, valid
 
-    def forward(self, batch, train=True):
-        """Mean cross-entropy per valid step of a batch (inputs, tags[, lengths])."""
+    def forward(self, batch, train=None):
+        """Mean cross-entropy per valid step of a batch (inputs, tags[, lengths]); mode and tape
+        as `SequenceClassifier.forward`."""
         inputs, tags, lengths = self._split_batch(batch)
         logits, lengths = self.logits(inputs, lengths, train)
         T, B, K = logits.shape
         tags_tm, valid = self._check_tags(tags, lengths, T)
         return float(self.loss.forward(logits.reshape(T * B, K), tags_tm.reshape(-1),
-                                       valid.reshape(-1)))
+                                       valid.reshape(-1), keep=self._mode(train)[1]))
 
     def backward(self):
         """Accumulate into `grads` the gradient of the last training forward's loss."""
         if self._shape is None:
-            raise RuntimeError("backward: call forward(..., train=True) first")
+            raise RuntimeError(_NO_TAPE)
         shape, self._shape = self._shape, None
         dout = self.drop.backward(self.head.backward(self.loss.backward().reshape(shape)))
         self._encode_backward(dout)

@@ -9,6 +9,7 @@ from ..cells import GRUCell, LSTMCell, RNNCell
 from ..layers import GRU, LSTM, RNN, SimplifiedGRU
 from .dropout import Dropout
 from .embedding import Embedding
+from .grad import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .linear import Linear
 from .recurrent import BLOCKS, MGU, block_names, build_block
 from .losses import (MSE, BCEWithLogits, SoftmaxCrossEntropy, binary_cross_entropy_with_logits,
@@ -17,4 +18,5 @@ from .losses import (MSE, BCEWithLogits, SoftmaxCrossEntropy, binary_cross_entro
 __all__ = ["Module", "Linear", "Embedding", "Dropout", "RNN", "GRU", "LSTM", "SimplifiedGRU", "MGU",
            "BLOCKS", "block_names", "build_block",
            "RNNCell", "GRUCell", "LSTMCell", "SoftmaxCrossEntropy", "BCEWithLogits", "MSE",
-           "softmax_cross_entropy", "binary_cross_entropy_with_logits", "mse"]
+           "softmax_cross_entropy", "binary_cross_entropy_with_logits", "mse",
+           "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]

@@ -5,7 +5,8 @@ from .module import Module, to_numpy
 
 
 class Dropout(Module):
-    """Zero each element with probability p in training; identity in eval or with train=False.
+    """Zero each element with probability p in training mode; identity after `eval()` (or with
+    the older train=False; train=True keeps following the mode, as it always did here).
 
     The masks come from the module's own RNG (seeded by `seed`), saved by `rng_state`.
     """
@@ -17,17 +18,20 @@ class Dropout(Module):
             raise ValueError(f"p: expected a probability in [0, 1), got {p!r}")
         self.p, self._rng, self._mask = float(p), np.random.default_rng(seed), None
 
-    def forward(self, x, train=True):
-        """x -> x * mask / (1 - p); the mask is kept for `backward`."""
+    def forward(self, x, train=None):
+        """x -> x * mask / (1 - p); the mask is kept for `backward` unless under
+        `fastrnn.no_grad()` (or with train=False), leaving the last kept one alone then."""
         x = to_numpy(x)
         if x.dtype.kind != "f":
             raise TypeError(f"x: expected a float array, got {x.dtype.name}")
-        if not (train and self.training and self.p):
-            self._mask = None
-            return x
-        keep = 1 - self.p
-        self._mask = (self._rng.random(x.shape) < keep).astype(x.dtype) / keep
-        return x * self._mask
+        drop, tape = self._mode(train)
+        mask = None
+        if drop and self.training and self.p:
+            keep = 1 - self.p
+            mask = (self._rng.random(x.shape) < keep).astype(x.dtype) / keep
+        if tape:
+            self._mask = mask
+        return x if mask is None else x * mask
 
     __call__ = forward
 

@@ -30,10 +30,12 @@ class Embedding(Module):
             _rng(seed).standard_normal((num_embeddings, embedding_dim))
         self._ids = None
 
-    def forward(self, ids, train=True):
-        """ids (any shape) -> rows (ids.shape + (E,)); train=True keeps ids for `backward`."""
+    def forward(self, ids, train=None):
+        """ids (any shape) -> rows (ids.shape + (E,)); keeps ids for `backward` unless under
+        `fastrnn.no_grad()` (or with the older train=False)."""
         ids = check_ids("ids", ids, self.num_embeddings)
-        self._ids = ids if train else self._ids
+        if self._mode(train)[1]:
+            self._ids = ids
         return gather_rows(self._views["weight"], ids)
 
     __call__ = forward
@@ -41,7 +43,7 @@ class Embedding(Module):
     def backward(self, dy):
         """Accumulate dy (ids.shape + (E,)) into the rows of the looked-up ids (repeats add)."""
         if self._ids is None:
-            raise RuntimeError("backward: call forward(..., train=True) first")
+            raise RuntimeError("backward: nothing kept; call forward first, outside fastrnn.no_grad()")
         ids, self._ids = self._ids, None
         dy = np.ascontiguousarray(to_numpy(dy), dtype=self.dtype)
         if dy.shape != ids.shape + (self.embedding_dim,):

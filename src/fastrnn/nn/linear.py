@@ -29,8 +29,9 @@ class Linear(Module):
             self.add_parameter("bias", (out_features,))[...] = rng.uniform(-bound, bound, out_features)
         self._x = None
 
-    def forward(self, x, train=True):
-        """x (..., I) -> (..., O); train=True keeps x for `backward`."""
+    def forward(self, x, train=None):
+        """x (..., I) -> (..., O); keeps x for `backward` unless under `fastrnn.no_grad()` (or
+        with the older train=False), leaving the last kept one alone then."""
         x = to_numpy(x)
         if x.dtype.kind != "f":
             raise TypeError(f"x: expected a float array, got {x.dtype.name}")
@@ -40,7 +41,8 @@ class Linear(Module):
         y = gemm(x2, self._views["weight"], trans_b=True)                              # (N, O)
         if "bias" in self._views:
             y += self._views["bias"]
-        self._x = (x2, x.shape) if train else self._x
+        if self._mode(train)[1]:
+            self._x = (x2, x.shape)
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
     __call__ = forward
@@ -48,7 +50,7 @@ class Linear(Module):
     def backward(self, dy):
         """dy (..., O) -> dx (..., I); accumulates dW += dy^T x, db += sum(dy)."""
         if self._x is None:
-            raise RuntimeError("backward: call forward(..., train=True) first")
+            raise RuntimeError("backward: nothing kept; call forward first, outside fastrnn.no_grad()")
         x2, shape = self._x
         dy2 = np.ascontiguousarray(to_numpy(dy), dtype=self.dtype)
         if dy2.shape != shape[:-1] + (self.out_features,):

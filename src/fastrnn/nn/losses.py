@@ -6,6 +6,7 @@ these wrappers keep the gradient between the two calls so losses compose like ot
 import numpy as np
 
 from .. import losses as F
+from .grad import is_grad_enabled
 
 
 class _Loss:
@@ -14,13 +15,16 @@ class _Loss:
     def __init__(self):
         self._grad, self.total = None, None
 
-    def forward(self, pred, target, mask=None):
-        """The mean loss (a float); its gradient is kept for `backward`.
+    def forward(self, pred, target, mask=None, keep=None):
+        """The mean loss (a float); its gradient is kept for `backward` when `keep` (None: unless
+        under `fastrnn.no_grad()`), else the last kept one is left alone.
 
         `total` becomes the weight the mean was taken over (items, or the mask's sum): data-parallel
         training averages the ranks' gradients weighted by it, as one process over all items would.
         """
-        loss, self._grad = type(self).fn(pred, target, mask)
+        loss, grad = type(self).fn(pred, target, mask)
+        if is_grad_enabled() if keep is None else keep:
+            self._grad = grad
         self.total = self._total(pred, mask)
         return loss
 

@@ -7,23 +7,34 @@ subtree, its own parameters first, then its children's in the order they were at
 a child is attached the root re-lays its storage (values kept) and hands each descendant its
 slice, so nobody computes offsets. Names are PyTorch's dotted paths (`rnn.weight_ih_l0`).
 
-`param_version` is one counter shared by the whole tree. It changes whenever fastrnn writes the
-parameters (`load_state_dict`, `rebind`, re-layout, every `fastrnn.optim` step); code that
-edits `params` in place itself must call `invalidate()`. Caches derived from the weights (e.g.
-packed kernel panels) key on it, so the same value means the same numbers in the same storage.
+As in torch: `named_parameters()` yields (name, array) pairs, `parameters()` the arrays,
+`state_dict()` is an ordered dict of arrays that SHARE memory with the module, and
+`load_state_dict(state, strict=True)` returns `IncompatibleKeys(missing_keys, unexpected_keys)`.
+Every array handed out is a writable view: an edit through it (or through `params`, or a
+`torch.from_numpy` of it) is seen by the next call, training or inference (see `storage`).
+
+Mode, as in torch: a new module is in training mode; `eval()` turns dropout off, `train()` on,
+for the whole subtree. Whether a forward keeps a tape for `backward` is the separate grad mode
+(`fastrnn.no_grad()`, see `grad`). The older `train=` argument of the forwards, when given,
+still decides both (True: dropout and a tape; False: neither), whatever the mode.
+
+`param_version` is one counter shared by the whole tree; it changes whenever fastrnn writes the
+parameters (`load_state_dict`, `rebind`, re-layout, every `fastrnn.optim` step, `invalidate()`).
 """
+import collections
 import contextlib
-import itertools
 import threading
 
 import numpy as np
 
 from ..params import as_float_dtype
-
-_versions = itertools.count(1)      # process-wide: a version number is never reused
-
+from . import grad as _grad
+from .storage import Storage
 
 _limits = threading.local()
+
+IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+IncompatibleKeys.__doc__ = "What `load_state_dict` returns, as torch's `_IncompatibleKeys`."
 
 
 @contextlib.contextmanager
@@ -36,14 +47,6 @@ def parameter_budget(n):
         yield
     finally:
         _limits.n = old
-
-
-class _Version:
-    """The version cell one tree shares (children adopt their root's on attach)."""
-    __slots__ = ("value",)
-
-    def __init__(self):
-        self.value = next(_versions)
 
 
 def to_numpy(value):
@@ -66,9 +69,9 @@ class Module:
         d = self.__dict__       # plain dict writes: __setattr__ below needs these to exist
         d["dtype"] = as_float_dtype(dtype)
         d["_param_specs"], d["_children"], d["_parent"] = [], {}, None
-        d["_version"], d["training"] = _Version(), True
+        d["_storage"], d["training"] = Storage(), True
         d["_views"], d["_grad_views"] = {}, {}
-        d["params"] = np.zeros(0, d["dtype"])
+        d["_params"] = np.zeros(0, d["dtype"])      # internal: `params` is the public view
         d["grads"] = np.zeros(0, d["dtype"])
 
     # ---- declaring the tree ------------------------------------------------------------------
@@ -135,17 +138,19 @@ class Module:
                              f"({type(self).__name__} reached {n})")
         # the old views keep the old buffers alive until their values are copied over
         values, grads = self._named("_views"), self._named("_grad_views")
-        self._bind(np.zeros(n, self.dtype), np.zeros(n, self.dtype), self._version)
+        params = np.zeros(n, self.dtype)
+        self._storage.bind(params)
+        self._bind(params, np.zeros(n, self.dtype), self._storage)
         for which, saved in (("_views", values), ("_grad_views", grads)):
             now = self._named(which)
             for k, v in saved.items():
                 now[k][...] = v
         self.invalidate()
 
-    def _bind(self, params, grads, version):
-        """Point this subtree at the 1-D `params`/`grads` (its span) and the tree's version cell."""
+    def _bind(self, params, grads, storage):
+        """Point this subtree at the 1-D `params`/`grads` (its span) and the tree's Storage."""
         d = self.__dict__
-        d["params"], d["grads"], d["_version"] = params, grads, version
+        d["_params"], d["grads"], d["_storage"] = params, grads, storage
         d["_views"], d["_grad_views"] = {}, {}
         offset = 0
         for name, shape in self._param_specs:
@@ -155,7 +160,7 @@ class Module:
             offset += n
         for child in self._children.values():
             n = child._size()
-            child._bind(params[offset:offset + n], grads[offset:offset + n], version)
+            child._bind(params[offset:offset + n], grads[offset:offset + n], storage)
             offset += n
         self._storage_changed()
 
@@ -170,25 +175,33 @@ class Module:
         if self._parent is not None:
             raise ValueError("rebind: this module is part of a model; rebind the model instead")
         for arg, buf in (("params", params), ("grads", grads)):
-            if not isinstance(buf, np.ndarray) or buf.ndim != 1 or buf.shape[0] != self.params.size \
-                    or buf.dtype != self.dtype:
-                raise ValueError(f"{arg}: expected a 1-D {self.dtype.name} array of "
-                                 f"{self.params.size} elements, got {getattr(buf, 'dtype', type(buf))}"
+            if not isinstance(buf, np.ndarray) or buf.ndim != 1 or buf.shape[0] != self._params.size \
+                    or buf.dtype != self.dtype or not buf.flags.c_contiguous:
+                raise ValueError(f"{arg}: expected a 1-D C-contiguous {self.dtype.name} array of "
+                                 f"{self._params.size} elements, got {getattr(buf, 'dtype', type(buf))}"
                                  f" {getattr(buf, 'shape', '')}")
         if copy:
-            params[...] = self.params
+            params[...] = self._params
             grads[...] = self.grads
-        self._bind(params, grads, self._version)
+        self._storage.bind(params, external=True)       # the caller holds it: always checked
+        self._bind(params, grads, self._storage)
         self.invalidate()
+
+    @property
+    def params(self):
+        """This subtree's parameters as one writable 1-D view (in-place edits are seen by the
+        next call; see the module docstring)."""
+        return self._storage.view(self._params)
 
     @property
     def param_version(self):
         """An int that changes whenever fastrnn writes this tree's parameters (see invalidate)."""
-        return self._version.value
+        return self._storage.version
 
     def invalidate(self):
-        """Declare the parameters changed: call this after editing `params` in place yourself."""
-        self._version.value = next(_versions)
+        """Declare the parameters changed (not needed after edits through the public views, which
+        are detected; cheaper for code that writes `params` at every step, as the optimisers)."""
+        self._storage.bump()
 
     # ---- names -------------------------------------------------------------------------------
     def _named(self, which):
@@ -202,36 +215,80 @@ class Module:
         """Hook: the public name of a parameter of this subtree (identity but for cells)."""
         return name
 
-    def named_parameters(self):
-        """{dotted name: view into `params`} in declaration order (PyTorch's names)."""
-        return self._named("_views")
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        """Yield (dotted name, writable view) pairs in declaration order, as torch (its names;
+        recurse=False: this module's own parameters only; fastrnn never shares a parameter, so
+        remove_duplicate changes nothing)."""
+        own = self._named("_views") if recurse else self._own_views()
+        for name, view in own.items():
+            yield (f"{prefix}.{name}" if prefix else name), self._storage.view(view)
+
+    _inline_children = ()       # children whose parameters count as this module's own (cells)
+
+    def _own_views(self):
+        out = dict(self._views)
+        for cname in self._inline_children:
+            out.update({f"{cname}.{k}": v for k, v in self._children[cname]._named("_views").items()})
+        return {self._export_name(k): v for k, v in out.items()}
+
+    def parameters(self, recurse=True):
+        """Yield the parameter views in declaration order (as named_parameters)."""
+        for _, view in self.named_parameters(recurse=recurse):
+            yield view
+
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        """Yield (name, array) of non-parameter state, as torch: none (fastrnn keeps no buffers;
+        dropout RNG states are in `rng_state`)."""
+        return iter(())
+
+    def buffers(self, recurse=True):
+        """Yield the buffers (none; see named_buffers)."""
+        return iter(())
+
+    def named_modules(self, prefix=""):
+        """Yield (dotted path, module) of this module and every descendant, as torch."""
+        yield from self.modules(prefix)
+
+    def named_children(self):
+        """Yield (name, child) of the direct children."""
+        yield from self._children.items()
+
+    def children(self):
+        """Yield the direct children."""
+        yield from self._children.values()
 
     def named_grads(self):
-        """{dotted name: view into `grads`}, as named_parameters."""
+        """{dotted name: view into `grads`} in declaration order (a dict; torch keeps `.grad`)."""
         return self._named("_grad_views")
-
-    def parameters(self):
-        """The parameter views in declaration order."""
-        return list(self.named_parameters().values())
 
     def zero_grad(self):
         """Set every gradient of this subtree to zero (backward passes accumulate)."""
         self.grads[...] = 0
 
-    def state_dict(self):
-        """{dotted name: copy of the parameter} as NumPy arrays (loadable by PyTorch too)."""
-        return {k: v.copy() for k, v in self.named_parameters().items()}
+    def state_dict(self, destination=None, prefix="", keep_vars=False):
+        """An ordered {dotted name: array} that shares memory with the module, as torch's.
+
+        The arrays are NumPy; torch's own `load_state_dict` wants tensors:
+        `torch_module.load_state_dict({k: torch.from_numpy(v) for k, v in m.state_dict().items()})`.
+        Take `.copy()` of each array for a snapshot that later training does not change.
+        """
+        out = collections.OrderedDict() if destination is None else destination
+        for name, view in self.named_parameters(prefix):
+            out[name] = view
+        return out
 
     def load_state_dict(self, state, strict=True):
         """Copy parameters in by name from NumPy arrays or torch tensors; all or nothing.
 
-        Raises KeyError naming missing/unexpected names (strict=True), ValueError naming a wrong
-        shape and TypeError for a non-real dtype. Everything is checked before anything is
-        copied, so a failed load changes nothing. Values are converted to the module's dtype.
+        Returns `IncompatibleKeys(missing_keys, unexpected_keys)` as torch does (both empty
+        unless strict=False). Raises KeyError naming missing/unexpected names (strict=True),
+        ValueError naming a wrong shape and TypeError for a non-real dtype. Everything is checked
+        before anything is copied, so a failed load changes nothing. Values are converted to the
+        module's dtype.
         """
         if not hasattr(state, "items"):
             raise TypeError(f"state: expected a mapping of names to arrays, got {type(state).__name__}")
-        own = self.named_parameters()
+        own = self._named("_views")
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):
@@ -250,7 +307,7 @@ class Module:
         for name, value in values.items():
             own[name][...] = value
         self.invalidate()
-        return self
+        return IncompatibleKeys(missing, unexpected)
 
     # ---- RNGs and mode ---------------------------------------------------------------------------
     def _rngs(self):
@@ -271,14 +328,25 @@ class Module:
 
     def __repr__(self):
         children = ", ".join(f"{k}={v!r}" for k, v in self._children.items())
-        return f"{type(self).__name__}({children}{', ' if children else ''}parameters={self.params.size})"
+        return f"{type(self).__name__}({children}{', ' if children else ''}parameters={self._params.size})"
 
     def train(self, mode=True):
-        """Set training mode (dropout on) for the whole subtree; returns self."""
+        """Set training mode (dropout on; mode=False: off) for the whole subtree; returns self."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise ValueError(f"mode: expected a bool, got {mode!r}")
         for _, m in self.modules():
             m.__dict__["training"] = bool(mode)
         return self
 
     def eval(self):
-        """Set inference mode for the whole subtree; returns self."""
+        """Set evaluation mode (no dropout) for the whole subtree; returns self. A forward in
+        eval mode still keeps its tape for `backward` unless run under `fastrnn.no_grad()`."""
         return self.train(False)
+
+    def _mode(self, train):
+        """(dropout on, keep a tape) of a forward given its `train` argument: None (the default)
+        as torch -- dropout from `self.training`, the tape from the grad mode; an explicit
+        True/False (the older API) decides both."""
+        if train is None:
+            return self.training, _grad.is_grad_enabled()
+        return bool(train), bool(train)

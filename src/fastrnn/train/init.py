@@ -34,7 +34,7 @@ def init_uniform(model, init_range, seed=None, forget_bias=1.0):
         for _, module in model.modules():
             if not isinstance(module, LSTM):
                 continue
-            for name, p in module.named_parameters().items():
+            for name, p in module.named_parameters():
                 if _INPUT_BIAS.fullmatch(name):
                     H = p.size // 4
                     p[H:2 * H] = forget_bias

@@ -134,6 +134,7 @@ class Trainer:
         loss or the gradients are bad) instead of taking a step that would corrupt them.
         """
         batch = self.batches[self.window]
+        _set_mode(self.model, True)                 # torch's model.train(): dropout on
         self.model.zero_grad()
         if self.dist is None:
             self.last_items = self.items(batch)     # for the items/s display
@@ -193,9 +194,14 @@ class Trainer:
             return None
         for cb in self.callbacks:
             cb.on_validation_start(self)
-        if self.dist is not None:
-            return self.dist.mean_loss(self.forward, self.val_batches)
-        return sum(float(self.forward(b, False)) for b in self.val_batches) / len(self.val_batches)
+        was = _set_mode(self.model, False)          # torch's model.eval() while validating
+        try:
+            if self.dist is not None:
+                return self.dist.mean_loss(self.forward, self.val_batches)
+            return sum(float(self.forward(b, False)) for b in self.val_batches) / len(self.val_batches)
+        finally:
+            if was is not None:
+                _set_mode(self.model, was)
 
     # ---- the loop ----------------------------------------------------------------------------
     def fit(self, max_iters=None):
@@ -454,3 +460,15 @@ def _count_items(batch):
 def _finite(v):
     """A JSON-safe float: None for None/NaN/inf."""
     return None if v is None or not math.isfinite(v) else float(v)
+
+
+def _set_mode(model, training):
+    """model.train(training) for a fastrnn Module (other model-like objects are left alone);
+    returns the mode it had (None for those others)."""
+    from ..nn import Module
+    if not isinstance(model, Module):
+        return None
+    was = model.training
+    if was != training:
+        model.train(training)
+    return was
