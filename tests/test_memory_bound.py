@@ -95,10 +95,10 @@ def test_release_buffers_frees_every_layer_and_the_next_calls_still_work():
     want = [layer.forward(x, train=False)[0] for layer in layers]
     for layer in layers:
         layer.forward(x)                                  # a pending tape each
-        assert layer._buffers.nbytes() > 0 and layer._packed
+        assert layer._buffers.nbytes() > 0 and layer._packs.entries
     fastrnn.release_buffers()
     for layer, y in zip(layers, want):
-        assert layer._buffers.nbytes() == 0 and layer._buffers.tape is None and not layer._packed
+        assert layer._buffers.nbytes() == 0 and layer._buffers.tape is None and not layer._packs.entries
         with pytest.raises(RuntimeError, match="no tape"):
             layer.backward(np.ones_like(y))
         np.testing.assert_array_equal(layer.forward(x, train=False)[0], y)

@@ -25,7 +25,7 @@ def _reference_stack(layer, x, lengths):
     for k in range(layer.num_layers):
         outs = []
         for d, sfx in enumerate(layer._suffixes(k)):
-            p = {n: layer.named_parameters()[f"{n}{sfx}"].astype(np.float64)
+            p = {n: dict(layer.named_parameters())[f"{n}{sfx}"].astype(np.float64)
                  for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
             xs = inp
             if d == 1:      # the reverse direction reads each sequence reversed within its length
