@@ -22,3 +22,6 @@ __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "RNNCell", "GRUCell", "LSTMCel
            "export_onnx", "optim", "nn", "reference", "set_num_threads", "get_num_threads", "__version__",
            "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches",
            "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN"]
+
+from .train import EarlyStopping, History, ModelCheckpoint, Trainer, fit  # noqa: E402  (the training API)
+__all__ += ["Trainer", "fit", "History", "EarlyStopping", "ModelCheckpoint"]

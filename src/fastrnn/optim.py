@@ -208,7 +208,9 @@ class StepLR:
     """Multiply the optimiser's lr by gamma every step_size calls of step(), as torch's StepLR."""
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
+        from .optim_schedulers import _int, _optimizer, _real
+        self.optimizer, self.step_size = _optimizer(optimizer), _int("step_size", step_size, 1)
+        self.gamma = _real("gamma", gamma)
         self.base_lr, self.last_epoch = optimizer.lr, 0
 
     def step(self):
@@ -222,3 +224,6 @@ class ExponentialLR(StepLR):
 
     def __init__(self, optimizer, gamma):
         super().__init__(optimizer, 1, gamma)
+
+
+from .optim_schedulers import CosineAnnealingLR, LRScheduler, ReduceLROnPlateau  # noqa: E402,F401
