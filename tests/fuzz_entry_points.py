@@ -14,6 +14,7 @@ from fuzz_cases_data import (checkpoint_damage, init_and_clip, optimizers, paddi
 from fuzz_cases_nn import (cell_call, kernel_backward, kernel_forward, kernel_gemm, kernel_rows,
                            kernel_step, layer_forward_backward, layer_step, model_forward_step)
 from fuzz_cases_tasks import task_metrics, task_predict, task_readers
+from fuzz_cases_habits import corpus_paths, lr_schedulers, sklearn_estimators, training_api
 
 ENTRY_POINTS = {
     "kernel_forward": kernel_forward, "kernel_step": kernel_step, "kernel_backward": kernel_backward,
@@ -24,4 +25,6 @@ ENTRY_POINTS = {
     "checkpoint_damage": checkpoint_damage, "shard_batch": shard,
     "task_readers": task_readers, "task_metrics": task_metrics, "task_predict": task_predict,
     "init_and_clip": init_and_clip,
+    "training_api": training_api, "lr_schedulers": lr_schedulers, "sklearn_estimators": sklearn_estimators,
+    "corpus_paths": corpus_paths,
 }

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .params import is_real
+from .optim_schedulers import LRScheduler
 
 
 def _buffers(model):
@@ -204,7 +205,7 @@ def clip_grad_value(model, clip):
     np.clip(grads, -clip, clip, out=grads)
 
 
-class StepLR:
+class StepLR(LRScheduler):
     """Multiply the optimiser's lr by gamma every step_size calls of step(), as torch's StepLR."""
 
     def __init__(self, optimizer, step_size, gamma=0.1):
@@ -226,4 +227,4 @@ class ExponentialLR(StepLR):
         super().__init__(optimizer, 1, gamma)
 
 
-from .optim_schedulers import CosineAnnealingLR, LRScheduler, ReduceLROnPlateau  # noqa: E402,F401
+from .optim_schedulers import CosineAnnealingLR, ReduceLROnPlateau  # noqa: E402,F401
