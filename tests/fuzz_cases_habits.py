@@ -141,6 +141,9 @@ def sklearn_estimators(draw):
     X = np.random.default_rng(1).normal(size=shape)
     if broken == "nan" and X.size:
         X.flat[draw(st.integers(0, X.size - 1), "where")] = draw(st.sampled_from([np.nan, np.inf]), "value")
+    if draw(st.booleans(), "text classifier"):
+        _text_classifier(draw, broken, params)
+        return
     regress = draw(st.booleans(), "regressor")
     y = X.reshape(len(X), -1).sum(1) if X.ndim > 1 else np.zeros(len(X))
     y = y if regress else (y > 0).astype(int)
@@ -152,6 +155,20 @@ def sklearn_estimators(draw):
     assert pred.shape == (len(X),) and (regress or set(pred) <= set(y))
     if not regress:
         assert np.allclose(est.predict_proba(X).sum(1), 1)
+
+
+def _text_classifier(draw, broken, params):
+    from fastrnn.sklearn import RNNTextClassifier
+    texts = draw(st.lists(st.text(max_size=6), min_size=1, max_size=6), "texts")
+    if broken == "shape":
+        texts = draw(st.sampled_from(["a text", [1, "a"], [], np.array([["a"]]), [b"bytes"]]), "bad texts")
+    y = [len(t) % 2 for t in texts] if isinstance(texts, list) else [0]
+    if broken == "y":
+        y = draw(st.sampled_from([y[:-1], None, [0.5] * len(y)]), "bad y")
+    level = draw(st.sampled_from(["char", "word"] + ["byte"] * (broken == "cell")), "level")
+    clf = RNNTextClassifier(level=level, embed_size=2, **params).fit(texts, y)
+    pred = clf.predict(texts + [""])
+    assert pred.shape == (len(texts) + 1,) and set(pred) <= set(y)
 
 
 def corpus_paths(draw):

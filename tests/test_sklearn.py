@@ -12,12 +12,15 @@ from sklearn.base import clone  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from fastrnn.sklearn import RNNSequenceClassifier, RNNSequenceRegressor  # noqa: E402
+from fastrnn.sklearn import RNNSequenceClassifier, RNNSequenceRegressor, RNNTextClassifier  # noqa: E402
 
 # small models keep the ~55 checks each to seconds; the regressor must reach R^2 > 0.5 on
-# scikit-learn's regression data, which 30 epochs of 16 units do (0.80)
+# scikit-learn's regression data, which 30 epochs of 16 units do (0.80). The text classifier's
+# tags declare string input: scikit-learn runs its clone check and skips the numeric suite by
+# that tag (a SkipTestWarning); test_text_classifier below checks it by hand.
 CHECKED = [RNNSequenceClassifier(hidden_size=8, epochs=5),
-           RNNSequenceRegressor(hidden_size=16, epochs=30, lr=0.02)]
+           RNNSequenceRegressor(hidden_size=16, epochs=30, lr=0.02),
+           RNNTextClassifier(epochs=2)]
 
 
 @parametrize_with_checks(CHECKED)
@@ -107,3 +110,27 @@ def test_readme_grid_search():
     assert search.cv_results_["mean_test_score"].shape == (4,)
     assert search.best_score_ == max(search.cv_results_["mean_test_score"]) > 0.6
     assert cross_val_score(clone(search.best_estimator_), X, y, cv=3).mean() > 0.6
+
+
+def test_text_classifier():
+    rng = np.random.default_rng(0)
+    texts = ["".join(rng.choice(list("abcdefg")) for _ in range(rng.integers(0, 10))) for _ in range(150)]
+    y = np.array(["has a" if "a" in t else "no a" for t in texts])
+    clf = RNNTextClassifier(epochs=15, random_state=0)
+    assert cross_val_score(clf, texts, y, cv=3).mean() > 0.9
+    clf.fit(texts, y)
+    assert list(clf.predict(["bcd", "aaa", ""])) == ["no a", "has a", "no a"]
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(texts), clf.predict_proba(texts))
+    twin = clone(clf).fit(texts, y)             # seeded: the same model
+    np.testing.assert_array_equal(twin.predict_proba(texts), clf.predict_proba(texts))
+    assert clone(clf).set_params(level="word").get_params()["level"] == "word"
+    words = RNNTextClassifier(level="word", epochs=2, random_state=0).fit(["a b", "c d e", "a"], [0, 1, 0])
+    assert words.vocab_.level == "word" and words.predict(["a b", "zzz"]).shape == (2,)
+    for X, err in (("one string", ValueError), (np.array([["a"], ["b"]]), ValueError), ([1, 2], TypeError), ([], ValueError)):
+        with pytest.raises(err, match="X"):
+            RNNTextClassifier(epochs=1).fit(X, [0] * max(len(X), 1) if not isinstance(X, str) else [0])
+    with pytest.raises(ValueError, match="level"):
+        RNNTextClassifier(level="byte").fit(texts, y)
+    with pytest.raises(ValueError, match="y"):
+        RNNTextClassifier(epochs=1).fit(texts, y[:-1])

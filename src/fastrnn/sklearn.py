@@ -47,6 +47,12 @@ def _choice(name, value, choices):
         raise ValueError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
 
 
+def _check_pooling(est):
+    if not isinstance(est.bidirectional, (bool, np.bool_)):
+        raise ValueError(f"bidirectional: expected True or False, got {est.bidirectional!r}")
+    _choice("pooling", est.pooling, ("last", "mean", "max"))
+
+
 class _SequenceEstimator(BaseEstimator):
     """Shared hyper-parameters, input checks, training and pickling (see the module doc)."""
 
@@ -157,9 +163,7 @@ class RNNSequenceClassifier(ClassifierMixin, _SequenceEstimator):
 
     def _check_params(self):
         super()._check_params()
-        if not isinstance(self.bidirectional, (bool, np.bool_)):
-            raise ValueError(f"bidirectional: expected True or False, got {self.bidirectional!r}")
-        _choice("pooling", self.pooling, ("last", "mean", "max"))
+        _check_pooling(self)
 
     def fit(self, X, y):
         """Train a new model on sequences X (n, T[, F]) with labels y (n,); returns self."""
@@ -267,3 +271,84 @@ class RNNSequenceRegressor(RegressorMixin, _SequenceEstimator):
         X = self._inputs(X, reset=False)
         y = self._batched(self.model_.predict, X) * self.y_scale_ + self.y_mean_
         return y[:, 0] if self._y_1d else y
+
+
+class RNNTextClassifier(ClassifierMixin, _SequenceEstimator):
+    """A recurrent text classifier on a list (or 1-D array) of strings: characters or words
+    (`level`, tokens seen fewer than `min_count` times become <unk>) -> embedding (`embed_size`)
+    -> the recurrent encoder -> softmax. Other parameters as RNNSequenceClassifier's.
+
+    Its tags declare string input (`input_tags.string`, no 2-D arrays), for which scikit-learn's
+    `check_estimator` has no checks; tests/test_sklearn.py checks it by hand (clone, parameters,
+    pickling, seeded fits, cross-validation). Fitted: classes_, vocab_ (a fastrnn.Vocab), model_.
+    """
+
+    def __init__(self, level="char", min_count=1, embed_size=16, hidden_size=32, cell="gru", num_layers=1,
+                 bidirectional=False, pooling="last", dropout=0.0, epochs=20, batch_size=32, lr=0.01,
+                 optimizer="adam", clip=5.0, dtype="float64", random_state=None):
+        super().__init__(hidden_size, cell, num_layers, dropout, epochs, batch_size, lr, optimizer, clip,
+                         dtype, random_state)
+        self.level, self.min_count, self.embed_size = level, min_count, embed_size
+        self.bidirectional, self.pooling = bidirectional, pooling
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array, tags.input_tags.string = False, True
+        return tags
+
+    def _check_params(self):
+        super()._check_params()
+        _check_pooling(self)
+        _choice("level", self.level, ("char", "word"))
+        _int("min_count", self.min_count, 1)
+        _int("embed_size", self.embed_size, 1)
+
+    @staticmethod
+    def _texts(X):
+        """X as a list of str (TypeError/ValueError naming what is wrong)."""
+        if isinstance(X, (str, bytes)) or not hasattr(X, "__len__") or getattr(X, "ndim", 1) != 1:
+            raise ValueError(f"X: expected a list or 1-D array of strings, got {type(X).__name__}"
+                             + (f" with {X.ndim} dimensions" if hasattr(X, "ndim") else ""))
+        texts = list(X)
+        bad = next((k for k, t in enumerate(texts) if not isinstance(t, str)), None)
+        if bad is not None:
+            raise TypeError(f"X[{bad}]: expected a string, got {type(texts[bad]).__name__}")
+        if not texts:
+            raise ValueError("X: expected at least one text, got 0")
+        return texts
+
+    def _ids(self, texts):
+        """Each text's token ids (an empty text is one <unk>: every sequence needs a step)."""
+        unk = np.array([self.vocab_.unk_id], np.int64)
+        return [ids if len(ids) else unk for ids in map(self.vocab_.encode, texts)]
+
+    def fit(self, X, y):
+        """Build the vocabulary and train a new model on texts X with labels y; returns self."""
+        from .data import Vocab
+        self._check_params()
+        texts = self._texts(X)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(texts):
+            raise ValueError(f"y: expected a 1-D array of {len(texts)} labels (one per text), got shape {y.shape}")
+        check_classification_targets(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        self.vocab_ = Vocab.build("\n".join(texts), level=self.level, min_count=self.min_count)
+        self._start("SequenceClassifier", num_classes=len(self.classes_), vocab_size=len(self.vocab_),
+                    embed_size=self.embed_size, bidirectional=bool(self.bidirectional), pooling=self.pooling)
+        self._train(self._ids(texts), codes.astype(np.int64), self.epochs)
+        return self
+
+    def predict_proba(self, X):
+        """(n, n_classes) class probabilities, columns in the order of classes_."""
+        from .data import pad_sequences
+        check_is_fitted(self)
+        ids = self._ids(self._texts(X))
+        return np.concatenate([np.asarray(self.model_.predict_proba(*pad_sequences(ids[i:i + 1024])), np.float64)
+                               for i in range(0, len(ids), 1024)])
+
+    def predict(self, X):
+        """(n,) the most probable label of each text."""
+        check_is_fitted(self)
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
