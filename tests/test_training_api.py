@@ -155,6 +155,11 @@ def test_bad_scheduler_and_early_stopping_arguments():
                     scheduler_every="epoch")
     with pytest.raises(ValueError, match="needs the validation"):
         fastrnn.fit(regressor(), sum_data(), scheduler=lambda o: optim.ReduceLROnPlateau(o))
+    model = regressor()
+    before = model.params.copy()
+    with pytest.raises(ValueError, match="needs validation data"):       # before any step
+        fastrnn.fit(model, sum_data(), callbacks=[EarlyStopping()])
+    np.testing.assert_array_equal(model.params, before)
     with pytest.raises(ValueError, match="monitor 'val_acc' is not in"):
         fastrnn.fit(regressor(), sum_data(), sum_data(16), callbacks=[EarlyStopping("val_acc")])
     for kw, match in ((dict(patience=-1), "patience"), (dict(min_delta=float("nan")), "min_delta"),

@@ -50,6 +50,8 @@ class EarlyStopping(Callback):
         return value > self.best + self.min_delta
 
     def on_train_begin(self, trainer):
+        if self.monitor.startswith("val_") and not trainer.val_batches:
+            raise ValueError(f"EarlyStopping: monitor {self.monitor!r} needs validation data (val=...)")
         if self.wait and self.wait >= self.patience:
             self._stop(trainer)         # resumed after an early stop with the same patience
 

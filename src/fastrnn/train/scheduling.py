@@ -40,6 +40,11 @@ class SchedulerStep(Callback):
                              f"{'only' if plateau else 'never'} at validations")
         self.scheduler, self.every, self.monitor = scheduler, every, monitor
 
+    def on_train_begin(self, trainer):
+        if self.every == "validation" and self.monitor.startswith("val_") and not trainer.val_batches:
+            raise ValueError(f"scheduler: {type(self.scheduler).__name__} needs the validation value "
+                             f"{self.monitor!r} (validation data, val=...)")
+
     def on_step_end(self, trainer, loss):
         if self.every == "iteration":
             self.scheduler.step()
