@@ -166,3 +166,23 @@ def test_plot_draws_runs(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)        # as if not installed
     code, _, err = run(["plot", runs[0], "-o", str(png)], capsys)
     assert (code, one_line(err)) == (1, 'fastrnn plot: needs matplotlib: pip install "fastrnn[plot]"')
+
+
+def test_early_stop_under_mpiexec_stops_every_rank(tmp_path):
+    """Two ranks agree on the early stop (each sees the same all-reduced validation loss): the
+    job ends cleanly, after the same 3 validations as one process."""
+    import subprocess
+
+    from test_cli_tasks import classify_file
+    from test_distributed import _env, _mpiexec, needs_mpi
+    if needs_mpi.args[0]:
+        pytest.skip("needs mpi4py and mpiexec")
+    data = classify_file(tmp_path / "c.txt", n=64)
+    out = tmp_path / "run"
+    cmd = [_mpiexec(), "-n", "2", sys.executable, "-m", "fastrnn", "train", "--task", "classify", str(data),
+           "--hidden", "8", "--embed", "4", "--batch", "16", "--quiet", "--lr", "1e-30", "--epochs", "10",
+           "--early-stop", "2", "--out", str(out)]
+    r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "early stop after" in r.stdout
+    assert len((out / "log.jsonl").read_text().splitlines()) == 3

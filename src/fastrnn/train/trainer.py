@@ -246,10 +246,11 @@ class Trainer:
         try:
             while self.iteration < stop_at:
                 stop = ("time budget" if s["max_time"] and time.perf_counter() - start >= s["max_time"]
-                        else "interrupted" if self._interrupted
-                        else self.stop_reason or "stopped by a callback" if self.stop_training else None)
+                        else "interrupted" if self._interrupted else None)
                 if self.dist is not None:   # the ranks stop together, at the first step any asked
                     self.dist.stop_request, stop = stop, self.dist.agreed_stop
+                if not stop and self.stop_training:     # a callback: distributed, every rank decides
+                    stop = self.stop_reason or "stopped by a callback"   # alike (from global records)
                 if stop:
                     summary["stopped"] = stop
                     break
