@@ -2,6 +2,7 @@
 EarlyStopping (right epoch, best weights restored), ModelCheckpoint, schedulers (the rates
 torch's schedulers give), and the deprecated summary-dict access."""
 import json
+import signal
 import warnings
 
 import numpy as np
@@ -157,9 +158,11 @@ def test_bad_scheduler_and_early_stopping_arguments():
         fastrnn.fit(regressor(), sum_data(), scheduler=lambda o: optim.ReduceLROnPlateau(o))
     model = regressor()
     before = model.params.copy()
+    handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(ValueError, match="needs validation data"):       # before any step
         fastrnn.fit(model, sum_data(), callbacks=[EarlyStopping()])
     np.testing.assert_array_equal(model.params, before)
+    assert signal.getsignal(signal.SIGINT) is handler                    # Ctrl-C handling restored
     with pytest.raises(ValueError, match="monitor 'val_acc' is not in"):
         fastrnn.fit(regressor(), sum_data(), sum_data(16), callbacks=[EarlyStopping("val_acc")])
     for kw, match in ((dict(patience=-1), "patience"), (dict(min_delta=float("nan")), "min_delta"),

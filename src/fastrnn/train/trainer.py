@@ -242,8 +242,8 @@ class Trainer:
         start, recent = time.perf_counter() - self.elapsed, []
         summary = dict(stopped="done")
         self.stop_training, self.stop_reason = False, None
-        call(self.callbacks, "on_train_begin", self)
         try:
+            call(self.callbacks, "on_train_begin", self)    # inside: an error restores Ctrl-C too
             while self.iteration < stop_at:
                 stop = ("time budget" if s["max_time"] and time.perf_counter() - start >= s["max_time"]
                         else "interrupted" if self._interrupted else None)
