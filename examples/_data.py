@@ -31,7 +31,7 @@ def train(model, batches, val=None, epochs=10, lr=3e-3, args=None, forward=None,
     trainer = Trainer(model, batches, val, forward=forward, callbacks=callbacks, optimizer="adam",
                       lr=lr, clip=clip, epochs=epochs, eval_every=len(batches), out=None,
                       progress=not quiet, explode_factor=None, **kw)
-    return trainer.fit()["seconds"]
+    return trainer.fit().seconds
 
 
 def majority(labels):

@@ -81,7 +81,8 @@ def task_metrics(draw):
     p, r, f1 = M.entity_prf(pred, gold)
     assert len(pred) == len(gold), "accepted sentence lists of different lengths"
     assert 0 <= min(p, r, f1) and max(p, r, f1) <= 1
-    assert M.entity_prf(gold, gold) == (1.0, 1.0, 1.0)
+    has_spans = any(M.bio_spans(g) for g in gold)
+    assert M.entity_prf(gold, gold) == ((1.0, 1.0, 1.0) if has_spans else (0.0, 0.0, 0.0))
     for tags in gold:
         spans = M.bio_spans(tags)
         assert all(0 <= s < e <= len(tags) for _, s, e in spans)

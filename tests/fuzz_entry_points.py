@@ -19,6 +19,7 @@ from fuzz_cases_runs import checkpoint_meta, run_log
 from fuzz_cases_task_files import task_cli_files
 from fuzz_cases_modes import module_modes
 from fuzz_cases_tasks import task_metrics, task_predict, task_readers
+from fuzz_cases_habits import corpus_paths, lr_schedulers, sklearn_estimators, training_api
 
 ENTRY_POINTS = {
     "kernel_forward": kernel_forward, "kernel_step": kernel_step, "kernel_backward": kernel_backward,
@@ -33,4 +34,6 @@ ENTRY_POINTS = {
     "checkpoint_meta": checkpoint_meta, "run_log": run_log, "setup_agreement": setup_agreement,
     "task_cli_files": task_cli_files,
     "module_modes": module_modes,
+    "training_api": training_api, "lr_schedulers": lr_schedulers, "sklearn_estimators": sklearn_estimators,
+    "corpus_paths": corpus_paths,
 }

@@ -28,3 +28,6 @@ __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "MGU", "RNNCell", "GRUCell", "
            "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches",
            "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN",
            "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+
+from .train import EarlyStopping, History, ModelCheckpoint, Trainer, fit  # noqa: E402  (the training API)
+__all__ += ["Trainer", "fit", "History", "EarlyStopping", "ModelCheckpoint"]

@@ -72,11 +72,11 @@ TRAIN_DEFAULTS = dict(level="char", cell="lstm", hidden=128, layers=2, dropout=0
                       batch=50, seq_len=50, lr=2e-3, optimizer="adam", clip=5.0, lr_decay=1.0,
                       lr_decay_every=None, val_frac=0.05, test_frac=0.0, eval_every=200, seed=0,
                       dtype="float32", min_count=None, epochs=None, max_time=None, split="tail",
-                      clip_value=None, lr_decay_after=None, init_range=None)
+                      clip_value=None, lr_decay_after=None, init_range=None, early_stop=None)
 # on --resume: these flags change the Trainer's settings (flag -> setting) ...
 RESUME_SETTINGS = dict(epochs="epochs", max_time="max_time", eval_every="eval_every", lr="lr",
                        clip="clip", lr_decay="lr_decay", lr_decay_every="lr_decay_every",
-                       clip_value="clip_value", lr_decay_after="lr_decay_after")
+                       clip_value="clip_value", lr_decay_after="lr_decay_after", early_stop="early_stop")
 # ... these are fixed by the checkpoint (model, vocabulary, batching, optimiser, RNG) ...
 RESUME_FIXED = ("level", "min_count", "cell", "hidden", "layers", "dropout", "embed", "dtype",
                 "seed", "batch", "seq_len", "optimizer", "init_range")
@@ -92,6 +92,16 @@ _LOAD_ERRORS = (OSError, ValueError, LookupError, TypeError, AttributeError, Mem
 class UsageError(Exception):
     """A bad combination of command-line options (reported like argparse's own errors)."""
     exit_code = 2       # argparse's (distributed.Setup reports it with this status)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors, exit status 2:
+    `fastrnn train: --hidden: expected an integer >= 1, got -3 (see fastrnn train --help)`
+    (argparse's own error() prints the whole usage first)."""
+
+    def error(self, message):
+        message = " ".join(re.sub(r"^argument ([^:]+): ", r"\1: ", str(message)).split())
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def stdlib_corpus(max_bytes=None):
@@ -133,13 +143,15 @@ def _fraction(text):
 
 def build_parser():
     """The argparse parser of the `fastrnn` command."""
-    from . import cli_tasks
+    from . import __version__, cli_plot, cli_tasks
     from .nn.recurrent import block_names
-    p = argparse.ArgumentParser(prog="fastrnn", description="Fast CPU recurrent language models.")
+    p = Parser(prog="fastrnn", description="Fast CPU recurrent language models.")
+    p.add_argument("--version", action="version", version=f"fastrnn {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a language model on a text file, or a --task model")
-    t.add_argument("corpus", nargs="?", help="UTF-8 text file (default: the Python stdlib's source), "
+    t.add_argument("corpus", nargs="?", help="UTF-8 text: a file, a directory (its text files, "
+                   "sorted), a quoted glob or - for stdin (default: the Python stdlib's source); "
                    "or the --task's labelled file")
     t.add_argument("--level", choices=cli_tasks.LEVELS,
                    help="default: char (seq2seq: SOURCE:TARGET levels such as char:word)")
@@ -225,6 +237,7 @@ def build_parser():
 
     i = sub.add_parser("info", help="versions, BLAS, threads and CPU features")
     i.add_argument("--threads", type=POSITIVE)
+    cli_plot.add_parser(sub)
     return p
 
 
@@ -245,9 +258,9 @@ def main(argv=None):
         from . import cli_tasks
         return {"train": _train, "sample": _sample, "export": _export, "bench": _bench,
                 "info": _info, "predict": cli_tasks.predict,
-                "evaluate": cli_tasks.evaluate}[args.command](args) or 0
+                "evaluate": cli_tasks.evaluate, "plot": _plot}[args.command](args) or 0
     except UsageError as e:
-        parser.error(str(e))        # one line, exit code 2
+        Parser(prog=f"fastrnn {args.command}").error(str(e))        # one line, exit code 2
     except mpi.SetupFailed as e:    # every rank raises it, rank 0 says which rank failed or differs
         cli_distributed.setup_failed(e)
     except SystemExit as e:         # a bad file or checkpoint: every rank finds it, rank 0 says it
@@ -282,13 +295,8 @@ def _read_corpus(path):
         print(f"fastrnn: no corpus given; training on the Python standard library's source "
               f"({len(text) / 1e6:.1f} M characters)")
         return text
-    from .data import read_corpus
-    try:
-        return read_corpus(path)        # bounded, BOM dropped, universal newlines
-    except ValueError as e:
-        sys.exit(f"fastrnn: {e}")
-    except OSError as e:
-        sys.exit(f"fastrnn: cannot read corpus {path!r}: {e}")
+    from .cli_paths import read_corpus
+    return read_corpus(path)       # a file, a directory of text files, a glob or - (stdin)
 
 
 def _train(args):
@@ -322,14 +330,14 @@ def _train(args):
         where = f"; the last checkpoint is {trainer.last_checkpoint}" if trainer.last_checkpoint else ""
         print(f"fastrnn: interrupted twice, stopped{where}", file=sys.stderr)
         sys.exit(130)
-    if summary["stopped"] == "interrupted":
+    if summary.stopped == "interrupted":
         # the Trainer has restored Ctrl-C's default; a late second press (after the final save)
         # must not turn the clean exit into a traceback
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    best = summary["best_val"]
+    best = summary.best_val
     val = f"; best validation loss {best:.4f}" if best < float("inf") else ""
-    print(f"fastrnn: {summary['stopped']} after {summary['iterations']} iterations "
-          f"({summary['epochs']:.2f} epochs, {summary['seconds']:.0f} s){val}")
+    print(f"fastrnn: {summary.stopped} after {summary.iterations} iterations "
+          f"({summary.epochs_done:.2f} epochs, {summary.seconds:.0f} s){val}")
     print(f"fastrnn: checkpoints in {trainer.out}/ (best.npz, last.npz, log.jsonl); "
           f"try: fastrnn {hint} {trainer.out}")
 
@@ -433,9 +441,8 @@ def _load_error(what, path, e):
 
 
 def _checkpoint_path(path, default_name):
-    if os.path.isdir(path):
-        return os.path.join(path, default_name)
-    return path
+    from .cli_paths import checkpoint_path
+    return checkpoint_path(path, default_name)     # "not a run directory", FIFOs: one line
 
 
 def _load_checkpoint(checkpoint):
@@ -494,6 +501,8 @@ def _sample(args):
 
 def _export(args):
     from .export import export_onnx
+    if os.path.isdir(args.output):
+        sys.exit(f"fastrnn: {args.output}: is a directory, expected the .onnx file to write")
     _, model, _, _ = _load_checkpoint(args.checkpoint)
     try:
         export_onnx(model, args.output, opset=args.opset, lengths=args.lengths,
@@ -501,6 +510,11 @@ def _export(args):
     except (OSError, ValueError, TypeError, ImportError) as e:
         sys.exit(f"fastrnn: {e}")
     print(f"fastrnn: wrote {args.output} ({model})")
+
+
+def _plot(args):
+    from .cli_plot import plot
+    return plot(args)
 
 
 def _bench(args):

@@ -22,7 +22,7 @@ TASK_DEFAULTS = dict(level="char", min_count=1, cell="lstm", hidden=64, layers=1
                      lr_decay_every=None, val_frac=0.1, eval_every=None, seed=0, dtype="float32",
                      epochs=10, max_time=None, bidirectional=None, pool="last", target=None,
                      horizon=1, window=24, beam=None, clip_value=None, lr_decay_after=None,
-                     init_range=None)
+                     init_range=None, early_stop=None)
 TASK_ONLY = ("bidirectional", "pool", "target", "horizon", "window", "beam")
 LM_ONLY = ("seq_len", "test_frac", "split")
 RESUME_FREE = tuple(RESUME_SETTINGS) + ("beam",)        # may change on --resume
@@ -40,6 +40,9 @@ def add_train_options(t):
     t.add_argument("--init-range", type=number(0, low_open=True), metavar="R",
                    help="initialise every parameter uniform in [-R, R] and LSTM forget-gate "
                         "biases to 1, as char-rnn (0.08); default: each layer's own initialisation")
+    t.add_argument("--early-stop", type=POSITIVE, metavar="N",
+                   help="stop once the validation loss has not improved for N validations in a row "
+                        "(every --eval-every iterations; task runs validate once per epoch)")
     t.add_argument("--task", choices=TASK_NAMES,
                    help="lm (default): a language model on a text corpus; classify: text<TAB>label "
                         "lines; tag: CoNLL token/tag lines; seq2seq: source<TAB>target lines; "
@@ -80,7 +83,7 @@ def _given(args):
 def schedule(o):
     """The Trainer's optimiser, clipping and learning-rate arguments from the options `o`."""
     return {k: o[k] for k in ("optimizer", "lr", "clip", "clip_value", "lr_decay",
-                              "lr_decay_every", "lr_decay_after")}
+                              "lr_decay_every", "lr_decay_after", "early_stop")}
 
 
 def init_weights(model, o):
@@ -126,6 +129,8 @@ def _fail(e):
 
 
 def _read(task, path, labelled=True, errors=None):
+    from .cli_paths import check_file
+    check_file(path, "file or - for stdin")        # a directory or FIFO: one line, no hang
     try:
         return task.read(path, labelled, errors)
     except (OSError, ValueError) as e:        # FormatError, or a bad FASTRNN_MAX_INPUT_BYTES

@@ -71,6 +71,10 @@ def env_limit(variable, default):
     return n
 
 
+class CorpusTooLarge(ValueError):
+    """A corpus over the bytes fastrnn reads as a whole (FASTRNN_MAX_INPUT_BYTES)."""
+
+
 def read_corpus(path, max_bytes=None):
     """The text of a UTF-8 corpus file (or stdin for '-'): at most `max_bytes` bytes (default:
     max_input_bytes()), a leading BOM dropped, \\r\\n and \\r read as \\n. ValueError naming the
@@ -84,7 +88,7 @@ def read_corpus(path, max_bytes=None):
         if f is not sys.stdin.buffer:
             f.close()
     if len(data) > limit:
-        raise ValueError(f"{name}: more than {limit} bytes, the most fastrnn reads as a whole "
+        raise CorpusTooLarge(f"{name}: more than {limit} bytes, the most fastrnn reads as a whole "
                          f"(FASTRNN_MAX_INPUT_BYTES raises it)")
     try:
         text = data.decode("utf-8")

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .params import is_real
+from .optim_schedulers import LRScheduler
 
 
 def _buffers(model):
@@ -208,11 +209,13 @@ def clip_grad_value(model, clip):
     np.clip(grads, -clip, clip, out=grads)
 
 
-class StepLR:
+class StepLR(LRScheduler):
     """Multiply the optimiser's lr by gamma every step_size calls of step(), as torch's StepLR."""
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
+        from .optim_schedulers import _int, _optimizer, _real
+        self.optimizer, self.step_size = _optimizer(optimizer), _int("step_size", step_size, 1)
+        self.gamma = _real("gamma", gamma)
         self.base_lr, self.last_epoch = optimizer.lr, 0
 
     def step(self):
@@ -226,3 +229,6 @@ class ExponentialLR(StepLR):
 
     def __init__(self, optimizer, gamma):
         super().__init__(optimizer, 1, gamma)
+
+
+from .optim_schedulers import CosineAnnealingLR, ReduceLROnPlateau  # noqa: E402,F401

@@ -1,11 +1,13 @@
-"""Task metrics: accuracy, token accuracy, BIO entity precision/recall/F1, exact match, edit
+"""Task metrics: accuracy, token accuracy, BIO/IOBES entity precision/recall/F1, exact match, edit
 distance and error rates (character / token, e.g. phoneme), MAE and RMSE.
 
-Entity spans follow conlleval: an entity starts at `B-X`, or at `I-X` when the previous tag is
-not part of an X entity (an I- without its B-); it ends before any tag that does not continue it
-(`O`, any `B-`, an `I-` of another type). Tags without a `B-`/`I-` prefix count as `O`.
-Precision with nothing predicted, and recall with nothing to find, are 1 (nothing was wrong), so
-two empty sets give F1 = 1.
+Entity spans and scores follow conlleval (CoNLL-2000's evaluation script), with its IOBES
+extension as in seqeval's conlleval mode: tags are `O` or `P-TYPE` with P in B, I, E, S. A chunk
+starts at `B-`/`S-`, at an `I-`/`E-` after `O`, `E-` or `S-`, or at any tag whose type differs
+from the previous one's; it ends after `E-`/`S-`, before `B-`/`S-`/`O`, or before a change of
+type. So an `I-X` without its `B-X` starts an entity, as in conlleval. Tags without such a prefix
+count as `O`. Precision with nothing predicted, recall with nothing to find, and F1 when
+precision + recall is 0 are all 0, as conlleval prints them (so two empty sets give 0, 0, 0).
 
 Each ratio is built on a `*_counts`/`*_sums` function returning the sums behind it: sums over
 disjoint parts add up (data-parallel validation adds the ranks' sums), ratios do not.
@@ -53,17 +55,51 @@ def is_bio(tags):
     return all(t == "O" or (t[:2] in ("B-", "I-") and len(t) > 2) for t in tags)
 
 
+def is_iobes(tags):
+    """True when every tag is O or B-X / I-X / E-X / S-X (IOBES, also called BIOES)."""
+    return all(t == "O" or (t[:2] in ("B-", "I-", "E-", "S-") and len(t) > 2) for t in tags)
+
+
+def is_entity_tags(tags):
+    """True when the tags are BIO or IOBES, so that entity F1 is meaningful."""
+    return is_bio(tags) or is_iobes(tags)
+
+
+def _split_tag(tag):
+    """(prefix, type) of a tag; anything but B-/I-/E-/S-TYPE is ("O", "")."""
+    if isinstance(tag, str) and tag[:2] in ("B-", "I-", "E-", "S-") and len(tag) > 2:
+        return tag[0], tag[2:]
+    return "O", ""
+
+
+def _chunk_end(prev, tag, prev_type, kind):
+    """conlleval's endOfChunk (with S): the chunk open at the previous tag ends before this one."""
+    return (prev in ("E", "S") or (prev in ("B", "I") and tag in ("B", "S", "O"))
+            or (prev != "O" and prev_type != kind))
+
+
+def _chunk_start(prev, tag, prev_type, kind):
+    """conlleval's startOfChunk (with S): a chunk starts at this tag."""
+    return (tag in ("B", "S") or (prev in ("E", "S", "O") and tag in ("I", "E"))
+            or (tag != "O" and prev_type != kind))
+
+
 def bio_spans(tags):
-    """The entities of one tag sequence: a list of (type, start, end) with end exclusive."""
-    spans, start, kind = [], None, None
-    for i, tag in enumerate(list(tags) + ["O"]):
-        prefix, kind_here = (tag[0], tag[2:]) if tag[:2] in ("B-", "I-") else ("O", None)
-        if start is not None and (prefix != "I" or kind_here != kind):
-            spans.append((kind, start, i))
+    """The entities of one BIO or IOBES tag sequence (conlleval's chunks): a list of
+    (type, start, end) with end exclusive."""
+    spans, start, prev, prev_type = [], None, "O", ""
+    for i, raw in enumerate(list(tags) + ["O"]):
+        tag, kind = _split_tag(raw)
+        if start is not None and _chunk_end(prev, tag, prev_type, kind):
+            spans.append((prev_type, start, i))
             start = None
-        if prefix == "B" or (prefix == "I" and start is None):
-            start, kind = i, kind_here
+        if _chunk_start(prev, tag, prev_type, kind):
+            start = i
+        prev, prev_type = tag, kind
     return spans
+
+
+iobes_spans = bio_spans      # one rule set reads both schemes
 
 
 def entity_prf(predicted, gold):
@@ -86,9 +122,9 @@ def entity_counts(predicted, gold):
 
 
 def prf(tp, n_pred, n_gold):
-    """(precision, recall, F1) from entity_counts (see the module doc for the empty cases)."""
-    precision = tp / n_pred if n_pred else 1.0
-    recall = tp / n_gold if n_gold else 1.0
+    """(precision, recall, F1) from entity_counts, as conlleval: 0 for an empty denominator."""
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return precision, recall, f1
 

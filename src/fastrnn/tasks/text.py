@@ -151,7 +151,7 @@ class Tag(_Labelled):
     def metrics_from_stats(self, stats):
         right, total, *spans = stats
         values = {"token_acc": M.ratio(right, total)}
-        if M.is_bio(self.state["labels"]):
+        if M.is_entity_tags(self.state["labels"]):
             p, r, f1 = M.prf(*spans)
             values.update(entity_f1=f1, entity_precision=p, entity_recall=r)
         return values

@@ -5,6 +5,14 @@ A callback may implement any of: `on_step_end(trainer, loss)`, `on_epoch_end(tra
 `postfix(trainer) -> {name: str}` (shown in the progress bar until the next checkpoint),
 `checkpoint_state() -> (json_dict, {array name: ndarray})` and `restore(json_dict, arrays)`
 (for exact resume). `Callback` gives no-op defaults.
+
+Newer hooks, called only where a callback defines them (fastrnn.train.hooks): `on_train_begin
+(trainer)`, `on_train_end(trainer)`, `on_epoch_begin(trainer)`, `on_validation_end(trainer,
+record)` (record: the log.jsonl line of that validation). A callback stops training with
+`trainer.stop_training = True` (and optionally `trainer.stop_reason = "..."`), checked before
+the next step; under MPI every rank must decide alike, as decisions on the validation records
+(all-reduced, the same on every rank) do. Ready-made: EarlyStopping, ModelCheckpoint,
+SchedulerStep, History.
 """
 import numpy as np
 

@@ -31,6 +31,7 @@ from .. import io, optim
 from ..params import is_real
 from . import run_files
 from .callbacks import Callback, StateCarry
+from .hooks import call, check_callbacks
 
 OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
               "sgd": optim.SGD, "adagrad": optim.Adagrad}
@@ -68,7 +69,7 @@ class Trainer:
                  clip_value=None, lr_decay=1.0, lr_decay_every=None, lr_decay_after=None, epochs=1,
                  max_time=None, eval_every=200,
                  val_tokens=200_000, explode_factor=10.0, out=None, progress=True, meta=None,
-                 distributed=None, overlap=False):
+                 distributed=None, overlap=False, scheduler=None, scheduler_every=None, early_stop=None):
         from ..data import Vocab
         if isinstance(train, Vocab):       # the language-model form: (model, vocab, train_ids, val_ids)
             vocab, train, val = train, val, lm_val[0] if lm_val else None
@@ -90,7 +91,10 @@ class Trainer:
         run_files.check_out(out)
         io.check_meta(meta or {})     # NaN/inf or non-JSON metadata: refused before training, not at the first save
         self.model, self.vocab = model, vocab
-        self.callbacks = list(callbacks)
+        self.callbacks = check_callbacks(callbacks)
+        if early_stop is not None and (isinstance(early_stop, bool) or not isinstance(early_stop, (int, np.integer))
+                                       or early_stop < 1):
+            raise ValueError(f"early_stop: expected None or a positive integer, got {early_stop!r}")
         if vocab is not None:
             self.batches, self.val_batches = _stream_batches(train, val, batch_size, seq_len, val_tokens)
             forward = forward or StateCarry(model)
@@ -109,11 +113,12 @@ class Trainer:
             self.batches, self.val_batches = self.dist.shard(self.batches), self.dist.shard(self.val_batches)
             progress = progress and self.is_root
         self.optimizer = OPTIMIZERS[optimizer](model, lr=lr)
+        self._add_schedule(scheduler, scheduler_every, early_stop)
         self.settings = dict(batch_size=batch_size, seq_len=seq_len, optimizer=optimizer, lr=lr,
                              clip=clip, clip_value=clip_value, lr_decay=lr_decay,
                              lr_decay_every=lr_decay_every, lr_decay_after=lr_decay_after,
                              epochs=epochs, max_time=max_time, eval_every=eval_every,
-                             val_tokens=val_tokens, explode_factor=explode_factor)
+                             val_tokens=val_tokens, explode_factor=explode_factor, early_stop=early_stop)
         self.out, self.progress, self.meta = out, progress, dict(meta or {})
         # perplexity means something only for a mean token cross-entropy (not for MSE, ...)
         self.perplexity = _token_cross_entropy(model, vocab)
@@ -125,6 +130,7 @@ class Trainer:
         self.last_checkpoint = None
         # the iteration of the latest checkpoint on disk; a new run starts its log.jsonl afresh
         self._saved_at, self._fresh_log = None, True
+        self.stop_training, self.stop_reason = False, None     # a callback may ask to stop
 
     # ---- one iteration ---------------------------------------------------------------------
     def train_step(self):
@@ -133,6 +139,8 @@ class Trainer:
         Raises TrainingDiverged (leaving the parameters as they were before the update when the
         loss or the gradients are bad) instead of taking a step that would corrupt them.
         """
+        if self.window == 0:
+            call(self.callbacks, "on_epoch_begin", self)
         batch = self.batches[self.window]
         _set_mode(self.model, True)                 # torch's model.train(): dropout on
         self.model.zero_grad()
@@ -207,13 +215,31 @@ class Trainer:
     def fit(self, max_iters=None):
         """Train until the epochs, the time budget or `max_iters` (more iterations) run out.
 
-        Returns a summary dict (stopped, iterations, epochs, best validation loss, seconds).
+        Returns a `History` (per-validation and per-epoch records; its dict access to the old
+        summary -- stopped, iterations, epochs, best_val, seconds -- is deprecated).
         Distributed, an exception on one rank ends the whole job (MPI_Abort) after printing it.
         """
-        if self.dist is None:
-            return self._fit(max_iters)
-        with self.dist.abort_on_error():
-            return self._fit(max_iters)
+        from .history import History
+        history = History()
+        self.callbacks.insert(0, history)
+        try:
+            if self.dist is None:
+                return history.finish(self._fit(max_iters))
+            with self.dist.abort_on_error():
+                return history.finish(self._fit(max_iters))
+        finally:
+            self.callbacks.remove(history)
+
+    def _add_schedule(self, scheduler, every, early_stop):
+        """The callbacks behind `scheduler=` and `early_stop=` (see fastrnn.train.scheduling)."""
+        from .early_stopping import EarlyStopping
+        from .scheduling import SchedulerStep, build_scheduler
+        if scheduler is not None:
+            self.callbacks.append(SchedulerStep(build_scheduler(scheduler, self.optimizer), every))
+        elif every is not None:
+            raise ValueError("scheduler_every: given without a scheduler")
+        if early_stop:
+            self.callbacks.append(EarlyStopping("val_loss", patience=early_stop))
 
     def _fit(self, max_iters):
         from tqdm.auto import tqdm     # imported here: only the trainer needs a progress bar
@@ -226,12 +252,16 @@ class Trainer:
         old_handler = self._catch_ctrl_c()
         start, recent = time.perf_counter() - self.elapsed, []
         summary = dict(stopped="done")
+        self.stop_training, self.stop_reason = False, None
         try:
+            call(self.callbacks, "on_train_begin", self)    # inside: an error restores Ctrl-C too
             while self.iteration < stop_at:
                 stop = ("time budget" if s["max_time"] and time.perf_counter() - start >= s["max_time"]
                         else "interrupted" if self._interrupted else None)
                 if self.dist is not None:   # the ranks stop together, at the first step any asked
                     self.dist.stop_request, stop = stop, self.dist.agreed_stop
+                if not stop and self.stop_training:     # a callback: distributed, every rank decides
+                    stop = self.stop_reason or "stopped by a callback"   # alike (from global records)
                 if stop:
                     summary["stopped"] = stop
                     break
@@ -252,8 +282,10 @@ class Trainer:
                                 refresh=False)
             self.elapsed = time.perf_counter() - start
             # a stop right after a checkpoint has nothing new to save (no second line for it)
-            if recent or (summary["stopped"] != "done" and self._saved_at != self.iteration):
+            if recent or (summary["stopped"] in ("time budget", "interrupted")
+                          and self._saved_at != self.iteration):
                 self._checkpoint(np.mean(recent) if recent else math.nan, bar)
+            call(self.callbacks, "on_train_end", self)
         finally:
             bar.close()
             if old_handler is not None:
@@ -303,6 +335,7 @@ class Trainer:
             if hasattr(cb, "postfix"):      # a hook newer than some duck-typed callbacks
                 self._postfix.update(cb.postfix(self))
         record.update(extra)
+        call(self.callbacks, "on_validation_end", self, record)
         if val is not None and self.is_root:    # one line per validation, the callbacks' metrics in it
             ppl = f"  (ppl {math.exp(min(val, 700)):.2f})" if self.perplexity else ""
             shown = "".join(f"  {k} {v:.4f}" for k, v in extra.items() if isinstance(v, (int, float)))
