@@ -13,6 +13,7 @@ from fuzz_cases_data import (checkpoint_damage, init_and_clip, optimizers, paddi
                              splitting, stream_batches, vocab)
 from fuzz_cases_nn import (cell_call, kernel_backward, kernel_forward, kernel_gemm, kernel_rows,
                            kernel_step, layer_forward_backward, layer_step, model_forward_step)
+from fuzz_cases_ckpt_meta import checkpoint_metadata
 from fuzz_cases_tasks import task_metrics, task_predict, task_readers
 
 ENTRY_POINTS = {
@@ -23,5 +24,5 @@ ENTRY_POINTS = {
     "stream_batches": stream_batches, "split": splitting, "pad_sequences": padding, "optimizers": optimizers,
     "checkpoint_damage": checkpoint_damage, "shard_batch": shard,
     "task_readers": task_readers, "task_metrics": task_metrics, "task_predict": task_predict,
-    "init_and_clip": init_and_clip,
+    "init_and_clip": init_and_clip, "checkpoint_metadata": checkpoint_metadata,
 }

@@ -374,6 +374,9 @@ def _resume(args, given, distributed=None):
     corpus = args.corpus
     if corpus is None and meta.get("corpus") not in (None, "<python stdlib>"):
         corpus = meta["corpus"]         # resume on the corpus the run was trained on
+    if corpus is None and meta.get("corpus") is None:     # not the stdlib: a run we did not start
+        sys.exit(f"fastrnn: {path}: records no corpus to resume on; give it: fastrnn train CORPUS "
+                 f"--resume {args.resume}")
     text = _read_corpus(corpus)
     overrides = {RESUME_SETTINGS[k]: v for k, v in given.items() if k in RESUME_SETTINGS}
     try:
@@ -404,11 +407,12 @@ def _checkpoint_path(path, default_name):
 
 
 def _load_checkpoint(checkpoint):
-    """(path, model, vocab, extra) of a checkpoint file or run directory (its best.npz); one that
-    cannot be loaded ends the command with one line, no traceback."""
-    from .io import load
-    path = _checkpoint_path(checkpoint, "best.npz")
+    """(path, model, vocab, extra) of a checkpoint file or run directory (its best.npz, else its
+    last.npz); one that cannot be loaded ends the command with one line, no traceback."""
+    from .io import load, run_checkpoint
+    path = checkpoint
     try:
+        path = run_checkpoint(checkpoint)
         return (path,) + tuple(load(path))
     except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot load", path, e))

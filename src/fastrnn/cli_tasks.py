@@ -175,6 +175,7 @@ def train(args, out_default, distributed=None):
 
 def _new_run(args, given, out_default, distributed):
     from .tasks import TASKS
+    from .tasks.validate import check_task
     from .train import Trainer
     o = dict(TASK_DEFAULTS, **given)
     if ":" in o["level"] and args.task != "seq2seq":
@@ -185,6 +186,7 @@ def _new_run(args, given, out_default, distributed):
     enc_train, enc_val = _prepare(task, args.corpus, o, fit=True)
     try:
         model = init_weights(task.build_model(), o)
+        check_task(dict(task=task.name, task_options=o, task_state=task.state), model)  # loadable
         train_b, val_b, callbacks = _task_pieces(task, o, enc_train, enc_val)
         trainer = Trainer(model, train_b, val_b, forward=task.forward(model), callbacks=callbacks,
                           **schedule(o), epochs=o["epochs"], max_time=o["max_time"],
@@ -218,9 +220,13 @@ def _resume(args, given, distributed):
     if fixed:
         raise UsageError(f"{', '.join(fixed)}: cannot be changed when resuming (the model, data "
                          f"split and batching come from the checkpoint)")
-    task.o.update((k, v) for k, v in given.items() if k == "beam")
+    task.o.update((k, _override(k, v)) for k, v in given.items() if k == "beam")
     o = task.o
-    enc_train, enc_val = _prepare(task, args.corpus or meta.get("corpus"), o, fit=False)
+    corpus = args.corpus or meta.get("corpus")
+    if corpus is None:
+        _fail(f"{path}: records no training file to resume on; give it: fastrnn train --resume "
+              f"{args.resume} FILE")
+    enc_train, enc_val = _prepare(task, corpus, o, fit=False)
     overrides = {RESUME_SETTINGS[k]: v for k, v in given.items() if k in RESUME_SETTINGS}
     try:
         train_b, val_b, callbacks = _task_pieces(task, o, enc_train, enc_val)
@@ -253,8 +259,17 @@ def _load_task(args):
         _fail(f"{path}: bad task metadata ({e})")
     for k in ("beam", "batch"):
         if getattr(args, k) is not None:
-            task.o[k] = getattr(args, k)
+            task.o[k] = _override(k, getattr(args, k))
     return model, task
+
+
+def _override(name, value):
+    """A flag's value for the task option `name`, within the bounds a checkpoint's must keep."""
+    from .tasks.validate import check_option
+    try:
+        return check_option(name, value, where=_flag(name))
+    except ValueError as e:
+        raise UsageError(str(e).replace("null or ", "")) from None
 
 
 def _report(errors):

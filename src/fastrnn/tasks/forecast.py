@@ -13,6 +13,7 @@ import numpy as np
 from ..models import SequenceRegressor
 from . import metrics as M
 from .base import Task
+from ..meta_checks import MAX_SCALE
 from .formats import FormatError, read_csv
 
 
@@ -63,16 +64,37 @@ class Forecast(Task):
 
     def fit(self, train, everything):
         data = train
-        mean, std = data.values.mean(axis=0), data.values.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = data.values.mean(axis=0), data.values.std(axis=0)
         std[~(std > 1e-12)] = 1.0               # a constant column: centre it only
+        # beyond MAX_SCALE a forecast's y * std + mean could overflow (and std does near 1e154)
+        huge = ~((np.abs(mean) <= MAX_SCALE) & (std <= MAX_SCALE))
+        if huge.any():
+            k = int(np.argmax(huge))
+            row = int(np.argmax(np.abs(data.values[:, k])))
+            raise FormatError(data.path, data.lines[row], f"column {data.names[k]!r}: values as large "
+                              f"as {data.values[row, k]:g} cannot be normalised (a column's mean and "
+                              f"standard deviation must stay within {MAX_SCALE:g})")
         self.state = dict(columns=list(data.names), target=self._target_column(data.names),
                           mean=mean.tolist(), std=std.tolist())
+
+    def _normalised(self, values, lines, path):
+        """(values - mean) / std in the run's dtype; FormatError at the first row that does not
+        fit it (values far outside the training data's range)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = ((values - self.state["mean"]) / self.state["std"]).astype(self.o["dtype"])
+        bad = ~np.isfinite(z).all(axis=1)
+        if bad.any():
+            r = int(np.argmax(bad))
+            raise FormatError(path, lines[r], f"values too far from the training data's range to "
+                              f"normalise in {self.o['dtype']} (the mean and standard deviation of "
+                              f"training were {self.state['mean']} and {self.state['std']})")
+        return z
 
     def encode(self, data, path, errors=None):
         """Windows (W, F) float and targets (horizon,) for every target position of `data`."""
         W, Hz = self.o["window"], self.o["horizon"]
-        z = (data.values - self.state["mean"]) / self.state["std"]
-        z = z.astype(self.o["dtype"])
+        z = self._normalised(data.values, data.lines, data.path)
         starts = range(max(W, data.first_target), len(z) - Hz + 1)
         inputs = [z[t - W:t] for t in starts]
         targets = np.array([z[t:t + Hz, self.state["target"]] for t in starts],
@@ -126,5 +148,5 @@ class Forecast(Task):
         if len(data) < W:
             raise FormatError(data.path, data.lines[-1] if data.lines else 1,
                               f"expected at least {W} rows (one window), found {len(data)}")
-        z = ((data.values[-W:] - self.state["mean"]) / self.state["std"]).astype(self.o["dtype"])
+        z = self._normalised(data.values[-W:], data.lines[-W:], data.path)
         return self.forecasts(model, [z])[0]
