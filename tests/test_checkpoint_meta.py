@@ -271,3 +271,14 @@ def test_forecast_training_values_too_large_to_normalise_are_one_line(tmp_path):
                        tmp_path / "o", *F.SMALL)
     assert isinstance(code, str) and "big.csv:" in code and "normalise" in code, (code, err)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("labels", ["python", ["python"], ["python", "c", "go"], [1, 2], ["c", "c"]])
+def test_a_conditioned_generators_labels_must_name_its_classes(tmp_path, labels):
+    vocab = fastrnn.Vocab.build("abcdef")
+    model = fastrnn.ConditionedGenerator(len(vocab), num_classes=2, hidden_size=8, seed=0)
+    fastrnn.save(tmp_path / "cond.npz", model, vocab, labels=labels)
+    with pytest.raises(CheckpointError, match="labels"):
+        fastrnn.load(tmp_path / "cond.npz")
+    code, out, _ = cli("sample", tmp_path / "cond.npz", "--condition", "c")
+    assert isinstance(code, str) and "labels" in code and "\n" not in code and out == ""

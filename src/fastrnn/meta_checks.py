@@ -175,10 +175,15 @@ def _known_task(name):
     return name in TASKS
 
 
+def _betas(where, value):
+    if not isinstance(value, list) or len(value) != 2:
+        raise bad(where, "a list of two numbers in [0, 1)", value)
+    return [real(f"{where}[{i}]", b, 0, 1, high_open=True) for i, b in enumerate(value)]
+
+
 # the optimisers' hyper-parameters: name -> check(where, value)
 _HYPER = {
-    "betas": lambda w, v: [real(f"{w}[{i}]", b, 0, 1) for i, b in enumerate(v)]
-    if isinstance(v, list) and len(v) == 2 else bad(w, "a list of two numbers in [0, 1]", v),
+    "betas": _betas,
     "eps": lambda w, v: real(w, v, 0),
     "weight_decay": lambda w, v: real(w, v, 0),
     "momentum": lambda w, v: real(w, v, 0),
@@ -204,9 +209,7 @@ def check_optimizer(stored, state, model):
         return          # a user's own optimiser: its state is its business
     for key, value in state.items():
         if key in _HYPER:
-            err = _HYPER[key](f"{where}.scalars.{key}", value)
-            if isinstance(err, CheckpointError):
-                raise err
+            _HYPER[key](f"{where}.scalars.{key}", value)
     shape = model.params.shape
     for name in cls.state_names:
         a = state.get(name)

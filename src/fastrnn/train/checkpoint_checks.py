@@ -25,10 +25,11 @@ _SETTINGS = {
     "max_time": lambda w, v: real(w, v, 0, none_ok=True),
     "eval_every": lambda w, v: integer(w, v, 1),
     "val_tokens": lambda w, v: integer(w, v, 0, none_ok=True),
-    "explode_factor": lambda w, v: real(w, v, 0, none_ok=True),
 }
-# settings added later (a checkpoint from before them resumes with the default)
+# settings added later (a checkpoint from before them, e.g. tests/data/lm_v1_run_last.npz,
+# resumes with the default)
 _LATER_SETTINGS = {
+    "explode_factor": lambda w, v: real(w, v, 0, none_ok=True),
     "clip_value": lambda w, v: real(w, v, 0, none_ok=True),
     "lr_decay_every": lambda w, v: integer(w, v, 1, none_ok=True),
     "lr_decay_after": lambda w, v: integer(w, v, 0, none_ok=True),
