@@ -282,3 +282,16 @@ def test_a_conditioned_generators_labels_must_name_its_classes(tmp_path, labels)
         fastrnn.load(tmp_path / "cond.npz")
     code, out, _ = cli("sample", tmp_path / "cond.npz", "--condition", "c")
     assert isinstance(code, str) and "labels" in code and "\n" not in code and out == ""
+
+
+@pytest.mark.parametrize("task, field, says", [("classify", "corpus", "records no training file"),
+                                               ("lm", "corpus", "records no corpus"),
+                                               ("lm", "vocab", "holds no vocabulary")])
+def test_resuming_without_what_the_run_recorded_says_what_is_missing(runs, tmp_path, task, field, says):
+    """Such a checkpoint loads (the Python API may write one), but --resume cannot go on: one
+    line saying what is missing, never a traceback or training on the Python stdlib instead."""
+    ck = _edit(runs, task, tmp_path, (field,), F.MISSING, name="last.npz")
+    fastrnn.load(ck)
+    code, out, err = cli("train", "--resume", ck, "--out", tmp_path / "r", "--quiet")
+    assert isinstance(code, str) and says in code and "\n" not in code, (code, err)
+    assert not (tmp_path / "r").exists()

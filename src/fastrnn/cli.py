@@ -365,6 +365,8 @@ def _resume(args, given, distributed=None):
     except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot resume from", path, e))
     meta = extra["meta"]
+    if vocab is None:
+        sys.exit(f"fastrnn: {path}: holds no vocabulary; a language model's run needs it to resume")
     fractions = {}
     for k in RESUME_SPLIT:
         fractions[k] = meta.get(k, TRAIN_DEFAULTS[k])

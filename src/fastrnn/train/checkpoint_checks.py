@@ -60,7 +60,7 @@ def check_training(meta, model):
     callbacks = obj(f"{w}.callbacks", t.get("callbacks", {}))
     for name, state in callbacks.items():
         obj(f"{w}.callbacks.{name}", state)
-    if "task" in meta:          # a task run's batches: their shuffle follows the Trainer's epoch
+    if "task_options" in meta:  # a task run's batches: their shuffle follows the Trainer's epoch
         get(callbacks, "PaddedBatches", f"{w}.callbacks")
     if "PaddedBatches" in callbacks:
         e = integer(f"{w}.callbacks.PaddedBatches.epoch",
@@ -113,9 +113,11 @@ def _check_rng(rng, model):
 
 
 def _check_run(meta):
-    """The run's own settings the CLI reads back on --resume (when present)."""
-    if "corpus" in meta:
-        string("corpus", meta["corpus"])
+    """The settings a command-line run records (it always records its corpus) and reads back
+    on --resume, when present."""
+    if "corpus" not in meta:
+        return                  # a run of the Python API: its metadata is its own
+    string("corpus", meta["corpus"])
     if "seed" in meta:
         integer("seed", meta["seed"], 0, 2 ** 64 - 1, none_ok=True)
     fractions = [real(k, meta[k], 0, 1) for k in ("val_frac", "test_frac") if k in meta]
