@@ -295,3 +295,15 @@ def test_resuming_without_what_the_run_recorded_says_what_is_missing(runs, tmp_p
     code, out, err = cli("train", "--resume", ck, "--out", tmp_path / "r", "--quiet")
     assert isinstance(code, str) and says in code and "\n" not in code, (code, err)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("task", ["forecast", "lm"])
+def test_non_finite_parameters_in_a_run_checkpoint_are_refused(runs, tmp_path, task):
+    """The Trainer never saves them: an edited array (valid CRCs) would predict nan silently."""
+    arrays, meta = io.load_arrays(os.path.join(runs[task][0], "best.npz"))
+    name = next(k for k in arrays if k.startswith("param/"))
+    arrays[name] = arrays[name].copy()
+    arrays[name].flat[0] = np.nan
+    F.write_meta(str(tmp_path / "nan.npz"), arrays, meta)
+    with pytest.raises(CheckpointError, match="parameters: hold NaN"):
+        fastrnn.load(tmp_path / "nan.npz")

@@ -135,7 +135,7 @@ def vocab(where, d, size=None, level=None):
 def finite_params(model):
     """CheckpointError if a parameter is NaN or infinite (the Trainer never saves those)."""
     p = model.params
-    if not np.isfinite(np.dot(p.astype(np.float64), p.astype(np.float64))):
+    if not math.isfinite(float(np.dot(p, p))):      # the Trainer's own test before it saves
         raise CheckpointError("parameters: hold NaN or infinite values (this checkpoint was "
                               "not written by a healthy run)")
 
