@@ -93,6 +93,11 @@ def test_every_metadata_field_is_refused_in_one_line_or_harmless(runs, task, tmp
             except CheckpointError as e:
                 if "\n" in str(e) or dst not in str(e):
                     problems.append(f"{what}: not one line naming the file: {e}")
+                elif cases % 7 == 0:        # a sample of them through the command in-process
+                    code, out, err = outputs(task, dst, data)[0]
+                    if not (isinstance(code, str) and str(e) in code and one_line_failure(code, err)
+                            and out == ""):
+                        problems.append(f"{what}: the command said {code!r} {err[-300:]}")
                 continue
             except Exception as e:          # noqa: BLE001 (anything else is the defect)
                 problems.append(f"{what}: {type(e).__name__}: {e}")
