@@ -266,7 +266,7 @@ def test_forecast_values_beyond_the_normaliser_are_one_line_not_nan(runs, tmp_pa
     far = tmp_path / "far.csv"
     far.write_text("wave,other\n" + "1,2\n" * 8 + "1e300,2\n" + "1,2\n" * 2)   # in the last window
     code, out, _ = cli("predict", runs["forecast"][0], far)
-    assert isinstance(code, str) and "far.csv:10:" in code and "normalise" in code and "nan" not in out
+    assert isinstance(code, str) and "far.csv:10: value 1e+300" in code and "normalise" in code and "nan" not in out
 
 
 def test_forecast_training_values_too_large_to_normalise_are_one_line(tmp_path):

@@ -10,10 +10,10 @@ as the baseline to beat.
 """
 import numpy as np
 
+from ..meta_checks import MAX_SCALE
 from ..models import SequenceRegressor
 from . import metrics as M
 from .base import Task
-from ..meta_checks import MAX_SCALE
 from .formats import FormatError, read_csv
 
 
@@ -83,12 +83,12 @@ class Forecast(Task):
         fit it (values far outside the training data's range)."""
         with np.errstate(over="ignore", invalid="ignore"):
             z = ((values - self.state["mean"]) / self.state["std"]).astype(self.o["dtype"])
-        bad = ~np.isfinite(z).all(axis=1)
+        bad = ~np.isfinite(z)
         if bad.any():
-            r = int(np.argmax(bad))
-            raise FormatError(path, lines[r], f"values too far from the training data's range to "
-                              f"normalise in {self.o['dtype']} (the mean and standard deviation of "
-                              f"training were {self.state['mean']} and {self.state['std']})")
+            r, k = (int(i) for i in np.argwhere(bad)[0])
+            raise FormatError(path, lines[r], f"value {values[r, k]:g} is too far from the training "
+                              f"data (column mean {self.state['mean'][k]:g}, standard deviation "
+                              f"{self.state['std'][k]:g}) to normalise in {self.o['dtype']}")
         return z
 
     def encode(self, data, path, errors=None):
