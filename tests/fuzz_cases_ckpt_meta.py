@@ -151,8 +151,11 @@ _PREPARED = {}
 def _prepared():
     """{task: (checkpoint, data file, arrays, meta)} of tiny runs trained once per process."""
     if not _PREPARED:
+        import atexit
+        import shutil
         import tempfile
         d = tempfile.mkdtemp(prefix="fastrnn-meta-fuzz-")
+        atexit.register(shutil.rmtree, d, True)
         for task, (run, data) in tiny_runs(d).items():
             ck = os.path.join(run, "last.npz")
             _PREPARED[task] = (ck, data, *io.load_arrays(ck))
