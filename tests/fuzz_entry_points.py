@@ -18,6 +18,7 @@ from fuzz_cases_nn import (cell_call, kernel_backward, kernel_forward, kernel_ge
 from fuzz_cases_runs import checkpoint_meta, run_log
 from fuzz_cases_task_files import task_cli_files
 from fuzz_cases_modes import module_modes
+from fuzz_cases_ckpt_meta import checkpoint_metadata
 from fuzz_cases_tasks import task_metrics, task_predict, task_readers
 from fuzz_cases_habits import corpus_paths, lr_schedulers, sklearn_estimators, training_api
 
@@ -36,4 +37,5 @@ ENTRY_POINTS = {
     "module_modes": module_modes,
     "training_api": training_api, "lr_schedulers": lr_schedulers, "sklearn_estimators": sklearn_estimators,
     "corpus_paths": corpus_paths,
+    "init_and_clip": init_and_clip, "checkpoint_metadata": checkpoint_metadata,
 }

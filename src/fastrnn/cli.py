@@ -402,6 +402,8 @@ def _resume(args, given, distributed=None):
     except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot resume from", path, e))
     meta = extra["meta"]
+    if vocab is None:
+        sys.exit(f"fastrnn: {path}: holds no vocabulary; a language model's run needs it to resume")
     fractions = {}
     for k in RESUME_SPLIT:
         fractions[k] = meta.get(k, TRAIN_DEFAULTS[k])
@@ -413,6 +415,9 @@ def _resume(args, given, distributed=None):
         corpus = meta["corpus"]         # resume on the corpus the run was trained on
     if corpus == "-" and args.corpus is None:
         raise UsageError(stdin_resume(args.resume))
+    if corpus is None and meta.get("corpus") is None:     # not the stdlib: a run we did not start
+        sys.exit(f"fastrnn: {path}: records no corpus to resume on; give it: fastrnn train CORPUS "
+                 f"--resume {args.resume}")
     text = _read_corpus(corpus)
     data = resume_data(path, meta, corpus or "<python stdlib>",
                        file_digest(corpus) if corpus else text_digest(text), args, meta.get("training"))
@@ -446,11 +451,12 @@ def _checkpoint_path(path, default_name):
 
 
 def _load_checkpoint(checkpoint):
-    """(path, model, vocab, extra) of a checkpoint file or run directory (its best.npz); one that
-    cannot be loaded ends the command with one line, no traceback."""
-    from .io import load
-    path = _checkpoint_path(checkpoint, "best.npz")
+    """(path, model, vocab, extra) of a checkpoint file or run directory (its best.npz, else its
+    last.npz); one that cannot be loaded ends the command with one line, no traceback."""
+    from .io import load, run_checkpoint
+    path = checkpoint
     try:
+        path = run_checkpoint(checkpoint)
         return (path,) + tuple(load(path))
     except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot load", path, e))

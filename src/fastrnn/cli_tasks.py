@@ -195,6 +195,7 @@ def _new_run(args, given, out_default, distributed):
     from .data_digest import file_digest
     from .cli_distributed import expect_task
     from .tasks import TASKS
+    from .tasks.validate import check_task
     from .train import Trainer
     o = dict(TASK_DEFAULTS, **given)
     if ":" in o["level"] and args.task != "seq2seq":
@@ -206,6 +207,7 @@ def _new_run(args, given, out_default, distributed):
     expect_task(task, o, enc_train, enc_val)        # under MPI: what every rank must share
     try:
         model = init_weights(task.build_model(), o)
+        check_task(dict(task=task.name, task_options=o, task_state=task.state), model)  # loadable
         train_b, val_b, callbacks = _task_pieces(task, o, enc_train, enc_val)
         trainer = Trainer(model, train_b, val_b, forward=task.forward(model), callbacks=callbacks,
                           **schedule(o), epochs=o["epochs"], max_time=o["max_time"],
@@ -241,7 +243,7 @@ def _resume(args, given, distributed):
     if fixed:
         raise UsageError(f"{', '.join(fixed)}: cannot be changed when resuming (the model, data "
                          f"split and batching come from the checkpoint)")
-    task.o.update((k, v) for k, v in given.items() if k == "beam")
+    task.o.update((k, _override(k, v)) for k, v in given.items() if k == "beam")
     o = task.o
     data = args.corpus or meta.get("corpus")
     if args.corpus is None and meta.get("corpus") == "-":
@@ -285,8 +287,17 @@ def _load_task(args):
         _fail(f"{path}: bad task metadata ({e})")
     for k in ("beam", "batch"):
         if getattr(args, k) is not None:
-            task.o[k] = getattr(args, k)
+            task.o[k] = _override(k, getattr(args, k))
     return model, task
+
+
+def _override(name, value):
+    """A flag's value for the task option `name`, within the bounds a checkpoint's must keep."""
+    from .tasks.validate import check_option
+    try:
+        return check_option(name, value, where=_flag(name))
+    except ValueError as e:
+        raise UsageError(str(e).replace("null or ", "")) from None
 
 
 SHOWN_ERRORS = 20      # bad lines reported one by one by predict and evaluate; then a count

@@ -349,17 +349,21 @@ def save(path, model, vocab=None, optimizer=None, arrays=None, **meta):
 
 
 def load(path):
-    """Load a checkpoint written by `save`: returns (model, vocab or None, extra).
+    """Load a checkpoint written by `save`, or a run directory's (its best.npz, else its
+    last.npz): returns (model, vocab or None, extra).
 
     extra = {"meta": the metadata dict, "optimizer": the optimiser's state_dict or None,
     "arrays": the additional arrays}. The file is read with allow_pickle=False. The model is
     rebuilt through the registry only after its config has been checked against the parameter
     arrays actually present (a config claiming more parameters than the file holds fails before
     anything is allocated). Damaged or foreign files raise CheckpointError (a ValueError) naming
-    `path`.
+    `path`, and so does metadata that fails `fastrnn.meta_checks` (types, bounds, agreement with
+    the arrays: a task's labels, vocabularies, normaliser, decoding bounds, training state).
     """
     from .data import Vocab
+    from .meta_checks import check_checkpoint
     from .models.registry import build
+    path = run_checkpoint(path)
     arrays, meta = load_arrays(path)
     params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
     try:
@@ -378,4 +382,20 @@ def load(path):
             raise CheckpointError(f"{path}: bad optimizer metadata ({type(e).__name__}: {e})") from None
         optimizer.update({k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")})
     extra = {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
+    try:
+        check_checkpoint(meta, model, vocab, optimizer)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: bad metadata: {e}") from None
     return model, vocab, dict(meta=meta, optimizer=optimizer, arrays=extra)
+
+
+def run_checkpoint(path):
+    """`path` itself, or for a run directory its best.npz (else its last.npz); a directory
+    holding neither is a CheckpointError."""
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        return path
+    for name in ("best.npz", "last.npz"):
+        if os.path.isfile(os.path.join(path, name)):
+            return os.path.join(path, name)
+    raise CheckpointError(f"not a run directory: no best.npz or last.npz in {path}")

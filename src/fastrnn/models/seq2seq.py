@@ -23,6 +23,20 @@ from .lm import _NO_TAPE, CELLS, _positive_int
 from .registry import register
 
 
+# decoding bounds: an untrained model may never emit <eos>, and a beam costs beam_width x V per
+# step, so both are capped (a checkpoint's max_len or a --beam past them is refused, not run)
+MAX_DECODE_LEN = 100_000
+MAX_BEAM = 1_000
+
+
+def _bounded(name, value, high):
+    """A positive int no larger than `high` (ValueError naming `name` otherwise)."""
+    value = _positive_int(name, value)
+    if value > high:
+        raise ValueError(f"{name}: expected at most {high}, got {value}")
+    return value
+
+
 def gnmt_penalty(n, alpha):
     """GNMT's length penalty ((5 + n) / 6) ** alpha: a hypothesis scores log P / penalty."""
     return ((5.0 + n) / 6.0) ** alpha
@@ -147,7 +161,7 @@ class Seq2Seq(Module):
 
     def greedy(self, src, src_lengths=None, max_len=50):
         """The most likely next token at every step, batched: a list of B id lists (without <eos>)."""
-        max_len = _positive_int("max_len", max_len)
+        max_len = _bounded("max_len", max_len, MAX_DECODE_LEN)
         state = self.encode(src, src_lengths)
         B, eos = (state[0] if isinstance(state, tuple) else state).shape[1], self.config["eos_id"]
         ids = np.full(B, self.config["bos_id"], np.int64)
@@ -172,7 +186,8 @@ class Seq2Seq(Module):
         the finished hypothesis with the best log P / gnmt_penalty(length, alpha) (length counts
         <eos>; alpha=0: plain log P). Returns a list of (ids without <eos>, score) per sequence.
         """
-        beam_width, max_len = _positive_int("beam_width", beam_width), _positive_int("max_len", max_len)
+        beam_width = _bounded("beam_width", beam_width, MAX_BEAM)
+        max_len = _bounded("max_len", max_len, MAX_DECODE_LEN)
         if not isinstance(alpha, (int, float, np.floating)) or isinstance(alpha, bool) or not alpha >= 0:
             raise ValueError(f"alpha: expected a non-negative number, got {alpha!r}")
         state = self.encode(src, src_lengths)

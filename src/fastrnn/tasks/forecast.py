@@ -15,6 +15,7 @@ data whose statistics or normalised values are still not finite is refused with 
 """
 import numpy as np
 
+from ..meta_checks import MAX_SCALE
 from ..models import SequenceRegressor
 from . import metrics as M
 from .base import Task
@@ -90,7 +91,15 @@ class Forecast(Task):
 
     def fit(self, train, everything):
         data = train
-        mean, std = normaliser(data.values, data.path)
+        mean, std = normaliser(data.values, data.path)     # scaled: no overflow on the way
+        # beyond MAX_SCALE a forecast's y * std + mean could overflow
+        huge = ~((np.abs(mean) <= MAX_SCALE) & (std <= MAX_SCALE))
+        if huge.any():
+            k = int(np.argmax(huge))
+            row = int(np.argmax(np.abs(data.values[:, k])))
+            raise FormatError(data.path, data.lines[row], f"column {data.names[k]!r}: values as large "
+                              f"as {data.values[row, k]:g} cannot be normalised (a column's mean and "
+                              f"standard deviation must stay within {MAX_SCALE:g})")
         self.state = dict(columns=list(data.names), target=self._target_column(data.names),
                           mean=mean.tolist(), std=std.tolist())
 

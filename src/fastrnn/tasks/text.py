@@ -5,6 +5,7 @@ import numpy as np
 from ..data import Vocab
 from ..data_batches import PaddedBatches
 from ..models import Seq2Seq, SequenceClassifier, SequenceTagger
+from ..models.seq2seq import MAX_DECODE_LEN
 from . import metrics as M
 from .base import Task, build_vocab, ids_of, in_batches, tokens_of
 from .formats import FormatError, read_classify, read_conll, read_seq2seq, report
@@ -203,7 +204,7 @@ class Translate(Task):
         tgt_tokens = [tokens_of(r.y, lt) for r in train]
         tgt = build_vocab(tgt_tokens, lt, mc, extra=(BOS,))
         self.state = dict(src_vocab=src.to_dict(), tgt_vocab=tgt.to_dict(),
-                          max_len=2 * max(len(t) for t in tgt_tokens) + 5)
+                          max_len=min(2 * max(len(t) for t in tgt_tokens) + 5, MAX_DECODE_LEN))
 
     def vocabs(self):
         """(source Vocab, target Vocab)."""
