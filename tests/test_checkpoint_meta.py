@@ -266,12 +266,13 @@ def test_forecast_values_beyond_the_normaliser_are_one_line_not_nan(runs, tmp_pa
     far = tmp_path / "far.csv"
     far.write_text("wave,other\n" + "1,2\n" * 8 + "1e300,2\n" + "1,2\n" * 2)   # in the last window
     code, out, _ = cli("predict", runs["forecast"][0], far)
-    assert isinstance(code, str) and "far.csv:10: value 1e+300" in code and "normalise" in code and "nan" not in out
+    assert isinstance(code, str) and "far.csv:10: " in code and "1e+300" in code and "normalise" in code
+    assert "nan" not in out
 
 
 def test_forecast_training_values_too_large_to_normalise_are_one_line(tmp_path):
     data = tmp_path / "big.csv"
-    data.write_text("a,b\n" + "".join(f"{k}e200,{k}\n" for k in range(1, 40)))
+    data.write_text("a,b\n" + "".join(f"{k}e306,{k}\n" for k in range(1, 40)))   # past MAX_SCALE
     code, _, err = cli("train", "--task", "forecast", data, "--window", "4", "--out",
                        tmp_path / "o", *F.SMALL)
     assert isinstance(code, str) and "big.csv:" in code and "normalise" in code, (code, err)
@@ -289,7 +290,7 @@ def test_a_conditioned_generators_labels_must_name_its_classes(tmp_path, labels)
     assert isinstance(code, str) and "labels" in code and "\n" not in code and out == ""
 
 
-@pytest.mark.parametrize("task, field, says", [("classify", "corpus", "records no training file"),
+@pytest.mark.parametrize("task, field, says", [("classify", "corpus", "names no data file"),
                                                ("lm", "corpus", "records no corpus"),
                                                ("lm", "vocab", "holds no vocabulary")])
 def test_resuming_without_what_the_run_recorded_says_what_is_missing(runs, tmp_path, task, field, says):
@@ -298,7 +299,9 @@ def test_resuming_without_what_the_run_recorded_says_what_is_missing(runs, tmp_p
     ck = _edit(runs, task, tmp_path, (field,), F.MISSING, name="last.npz")
     fastrnn.load(ck)
     code, out, err = cli("train", "--resume", ck, "--out", tmp_path / "r", "--quiet")
-    assert isinstance(code, str) and says in code and "\n" not in code, (code, err)
+    message = code if isinstance(code, str) else err.strip()      # sys.exit(text), or a usage error (2)
+    assert code in (2,) or isinstance(code, str), (code, err)
+    assert says in message and "\n" not in message, (code, err)
     assert not (tmp_path / "r").exists()
 
 

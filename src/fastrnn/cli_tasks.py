@@ -360,9 +360,11 @@ def predict(args):
     line-oriented tasks (classify, seq2seq) output line k answers input line k (blank for a
     blank or bad input line), so the output can be pasted beside the input. The input is read
     and answered piece by piece (stdin may be a pipe that never ends)."""
+    from .cli_paths import check_file
     from .tasks import FormatError
     from .tasks.formats import max_line_bytes
     model, task = _load_task(args)
+    check_file(args.file, "file or - for stdin")        # a directory or FIFO: one line, no hang
     try:
         max_line_bytes()
     except ValueError as e:                 # FASTRNN_MAX_LINE_BYTES is not a number of bytes
