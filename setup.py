@@ -1,9 +1,26 @@
 """Declares the one compiled extension; everything else lives in pyproject.toml."""
 import glob
+import platform
+import sys
 
-import numpy
-from Cython.Build import cythonize
-from setuptools import Extension, setup
+if sys.platform == "win32":
+    # The thread team (csrc/team.c) uses pthreads and GCC atomics; MSVC has neither.
+    raise SystemExit("fastrnn: Windows is not supported yet (the C kernels need pthreads and "
+                     "GCC/Clang builtins); use Linux, macOS or WSL. See README.md, 'Install'.")
+
+import numpy  # noqa: E402
+from Cython.Build import cythonize  # noqa: E402
+from setuptools import Extension, setup  # noqa: E402
+
+define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+extra_link_args = ["-pthread"]
+if sys.platform.startswith("linux") and platform.machine() == "x86_64" \
+        and platform.libc_ver()[0] == "glibc":
+    # Loadable on glibc < 2.34 too (manylinux_2_28 wheels built on a newer glibc): team.c binds
+    # pthread_create/pthread_once to their old symbol version, which older glibc keeps in
+    # libpthread.so.0, so that library is linked even where it is an empty stub (glibc >= 2.34).
+    define_macros.append(("FRNN_GLIBC_COMPAT", "1"))
+    extra_link_args += ["-Wl,--no-as-needed", "-l:libpthread.so.0"]
 
 kernels = Extension(
     "fastrnn._kernels",
@@ -17,8 +34,8 @@ kernels = Extension(
     # -fno-trapping-math lets GCC if-convert (and so vectorise) the branch-free activation loops;
     # fastrnn never reads floating-point exception flags.
     extra_compile_args=["-O3", "-std=c99", "-fno-math-errno", "-fno-trapping-math", "-pthread"],
-    extra_link_args=["-pthread"],
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    extra_link_args=extra_link_args,
+    define_macros=define_macros,
 )
 
 setup(ext_modules=cythonize([kernels], language_level=3,
