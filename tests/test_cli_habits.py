@@ -72,8 +72,7 @@ def test_wrong_kinds_of_paths_are_one_line(tmp_path, capsys):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     cases = [
-        (["sample", str(empty)], f"fastrnn: {empty}: not a run directory (no best.npz in it; expected a "
-                                 f".npz checkpoint or a directory written by fastrnn train)"),
+        (["sample", str(empty)], f"fastrnn: not a run directory: no best.npz or last.npz in {empty}"),
         (["train", "--resume", str(empty)], f"fastrnn: {empty}: not a run directory (no last.npz in it; "
                                             f"expected a .npz checkpoint or a directory written by fastrnn train)"),
         (["export", str(fifo), str(tmp_path / "m.onnx")],

@@ -255,10 +255,10 @@ def main(argv=None):
             sys.stdout = open(os.devnull, "w")
     _set_threads(threads, argv)
     try:
-        from . import cli_tasks
-        return {"train": _train, "sample": _sample, "export": _export, "bench": _bench,
-                "info": _info, "predict": cli_tasks.predict,
-                "evaluate": cli_tasks.evaluate, "plot": _plot}[args.command](args) or 0
+        from . import cli_commands, cli_tasks
+        return {"train": _train, "sample": cli_commands.sample, "export": cli_commands.export,
+                "bench": cli_commands.bench, "info": cli_commands.info, "predict": cli_tasks.predict,
+                "evaluate": cli_tasks.evaluate, "plot": cli_commands.plot}[args.command](args) or 0
     except UsageError as e:
         Parser(prog=f"fastrnn {args.command}").error(str(e))        # one line, exit code 2
     except mpi.SetupFailed as e:    # every rank raises it, rank 0 says which rank failed or differs
@@ -460,122 +460,3 @@ def _load_checkpoint(checkpoint):
         return (path,) + tuple(load(path))
     except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot load", path, e))
-
-
-def _sample(args):
-    from .beam import MAX_BEAM, beam_search
-    from .sample import stream
-    if args.beam is not None:
-        if args.beam > MAX_BEAM:
-            raise UsageError(f"--beam: expected an integer in [1, {MAX_BEAM}], got {args.beam}")
-        mixed = [flag for flag, on in (("--stream", args.stream), ("--argmax", args.argmax),
-                                       ("--temperature", args.temperature != 1.0),
-                                       ("--top-k", args.top_k is not None),
-                                       ("--top-p", args.top_p is not None),
-                                       ("--condition", args.condition is not None)) if on]
-        if mixed:
-            raise UsageError(f"--beam: cannot be combined with {', '.join(mixed)} (beam search "
-                             f"finds the most likely text: it neither samples nor streams)")
-    path, model, vocab, extra = _load_checkpoint(args.checkpoint)
-    if args.condition is not None or type(model).__name__ == "ConditionedGenerator":
-        from .cli_tasks import sample_conditioned
-        return sample_conditioned(model, vocab, extra["meta"], args)
-    if vocab is None or not hasattr(model, "step"):
-        sys.exit(f"fastrnn: {path}: holds a {type(model).__name__} without a vocabulary; "
-                 f"`fastrnn sample` needs a language-model checkpoint")
-    try:
-        if args.beam is not None:
-            print(beam_search(model, vocab, prime=args.prime, length=args.length, beam=args.beam,
-                              stop=args.stop))
-            return
-        pieces = stream(model, vocab, prime=args.prime, length=args.length,
-                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                        argmax=args.argmax, stop=args.stop, seed=args.seed)
-        if not args.stream:
-            print(args.prime + "".join(pieces))
-            return
-        print(args.prime, end="", flush=True)
-        for piece in pieces:          # each token as it is drawn; the same text as without --stream
-            print(piece, end="", flush=True)
-        print()
-    except BrokenPipeError:           # the reader went away (`| head`): stop quietly, as cat does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())    # no error at exit's flush
-        sys.exit(1)
-    except ValueError as e:
-        sys.exit(f"fastrnn: {e}")
-
-
-def _export(args):
-    from .export import export_onnx
-    if os.path.isdir(args.output):
-        sys.exit(f"fastrnn: {args.output}: is a directory, expected the .onnx file to write")
-    _, model, _, _ = _load_checkpoint(args.checkpoint)
-    try:
-        export_onnx(model, args.output, opset=args.opset, lengths=args.lengths,
-                    initial_state=False if args.no_initial_state else None)
-    except (OSError, ValueError, TypeError, ImportError) as e:
-        sys.exit(f"fastrnn: {e}")
-    print(f"fastrnn: wrote {args.output} ({model})")
-
-
-def _plot(args):
-    from .cli_plot import plot
-    return plot(args)
-
-
-def _bench(args):
-    from .benchmarks import main as bench_main
-    return bench_main(args)
-
-
-def _info(args):
-    from .distributed import describe, launch_rank, launched
-    if launched() and launch_rank() != 0:
-        describe()          # may be collective (the ranks per host); rank 0 prints
-        return
-    import platform
-
-    import numpy
-    import scipy
-
-    from . import __version__
-    print(f"fastrnn {__version__}  (Python {platform.python_version()}, {platform.machine()})")
-    print(f"numpy {numpy.__version__}, scipy {scipy.__version__}")
-    try:
-        import torch
-        print(f"torch {torch.__version__} (optional, for parity tests and benchmarks)")
-    except ImportError:
-        print("torch: not installed (optional)")
-    blas = scipy.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    print(f"BLAS (via scipy.linalg.cython_blas): {blas.get('name')} {blas.get('version', '')}".rstrip())
-    print(f"CPUs: {os.cpu_count()}; BLAS threads: OPENBLAS_NUM_THREADS="
-          f"{os.environ.get('OPENBLAS_NUM_THREADS', '(unset: one per CPU)')}")
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        if var in os.environ:
-            print(f"note: {var}={os.environ[var]} is set (forces an OpenBLAS kernel choice)")
-    print(f"CPU features used by the kernels' activation loops: {_cpu_level()}")
-    from ._kernels import engine_info, supported_isas
-    e = engine_info()
-    if e["path"] == "engine":
-        print(f"float32 kernels: fastrnn's engine, {e['isa']} micro-kernels (supported here: "
-              f"{', '.join(supported_isas())}), {e['threads']} thread(s) of its own team")
-    else:
-        print("float32 kernels: SciPy's BLAS (FASTRNN_KERNELS=blas, FASTRNN_ISA=none or a set this "
-              "CPU lacks, or no AVX2/AVX-512 here)")
-    print("float64 kernels: SciPy's BLAS")
-    print(describe())
-
-
-def _cpu_level():
-    """Which of the kernels' target_clones (x86-64-v4 / v3 / default) this CPU runs."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(next(line for line in f if line.startswith("flags")).split(":")[1].split())
-    except (OSError, StopIteration):
-        return "portable C loops (no /proc/cpuinfo to inspect)"
-    if {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"} <= flags:
-        return "x86-64-v4 (AVX-512)"
-    if {"avx2", "fma", "bmi2"} <= flags:
-        return "x86-64-v3 (AVX2 + FMA)"
-    return "x86-64 baseline (SSE2)"
-

@@ -209,14 +209,14 @@ def machine_info(count=None):
     import scipy
 
     from .. import __version__, _kernels
-    from ..cli import _cpu_level
+    from ..cpu_features import cpu_level
     model, flags = _cpu()
     blas = scipy.show_config(mode="dicts")["Build Dependencies"]["blas"]
     engine = _kernels.engine_info()
     openblas, source = openblas_threads()
     return dict(
         cpu_model=model, cpu_count=os.cpu_count(), cpu_flags=[f for f in VECTOR_FLAGS if f in flags],
-        kernel_level=_cpu_level(), platform=platform.platform(),
+        kernel_level=cpu_level(), platform=platform.platform(),
         engine=dict(path=engine["path"], isa=engine["isa"], threads=engine["threads"]),
         blas=dict(name=blas.get("name"), version=blas.get("version"), openblas_core=openblas_core(),
                   openblas_coretype=os.environ.get("OPENBLAS_CORETYPE"),

@@ -21,7 +21,6 @@ the children below it are still in backward.
 """
 import contextlib
 import os
-import sys
 import time
 import traceback
 
