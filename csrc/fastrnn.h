@@ -114,6 +114,8 @@ typedef struct {
      * 1 = the calling thread alone, which lets independent calls, e.g. the two directions of a
      * bidirectional layer, run side by side from two threads) */
     int threads;
+    /* float32 inference: the layer's int8 weights (csrc/int8.h), or NULL for float weights */
+    const struct frnn_q8_layer *q8;
 } frnn_buffers;
 
 /* Gates per cell (G above), 0 for an unknown cell. */

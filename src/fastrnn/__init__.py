@@ -17,9 +17,11 @@ from .data_batches import PaddedBatches
 from .models import (ConditionedGenerator, GridRNN, LanguageModel, OutputRecurrentNet, Seq2Seq,
                      SequenceClassifier, SequenceRegressor, SequenceTagger, StateFromCondition)
 from .sample import generate
+from .quant import quantize
 
 __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "MGU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
            "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "CheckpointError",
            "export_onnx", "optim", "nn", "reference", "set_num_threads", "get_num_threads", "__version__",
            "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches",
-           "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN"]
+           "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN",
+           "quantize"]

@@ -276,7 +276,11 @@ class _Recurrent(Module):
     def _packed_weights(self, k, d):
         """W_hh (and W_hr) of layer k, direction d packed for the float32 engine's forward, kept
         while `param_version` is unchanged (None where the kernels run on BLAS). Inference and
-        `step` then pay for packing once, not at every call."""
+        `step` then pay for packing once, not at every call. A quantized layer's are its int8
+        weights (fastrnn.quant)."""
+        if self.__dict__.get("_int8") is not None:
+            from . import quant
+            return quant.packed(self, k, d)
         version = self.param_version
         hit = self._packed.get((k, d))
         if hit is None or hit[0] != version:
