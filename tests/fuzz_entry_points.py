@@ -13,6 +13,7 @@ from fuzz_cases_data import (checkpoint_damage, init_and_clip, optimizers, paddi
                              splitting, stream_batches, vocab)
 from fuzz_cases_nn import (cell_call, kernel_backward, kernel_forward, kernel_gemm, kernel_rows,
                            kernel_step, layer_forward_backward, layer_step, model_forward_step)
+from fuzz_cases_int8 import int8_checkpoint_damage, int8_product, quantize_call
 from fuzz_cases_tasks import task_metrics, task_predict, task_readers
 
 ENTRY_POINTS = {
@@ -24,4 +25,5 @@ ENTRY_POINTS = {
     "checkpoint_damage": checkpoint_damage, "shard_batch": shard,
     "task_readers": task_readers, "task_metrics": task_metrics, "task_predict": task_predict,
     "init_and_clip": init_and_clip,
+    "quantize": quantize_call, "int8_product": int8_product, "int8_checkpoint_damage": int8_checkpoint_damage,
 }

@@ -132,7 +132,7 @@ def _fraction(text):
 
 def build_parser():
     """The argparse parser of the `fastrnn` command."""
-    from . import cli_tasks
+    from . import cli_quantize, cli_tasks
     from .nn.recurrent import block_names
     p = argparse.ArgumentParser(prog="fastrnn", description="Fast CPU recurrent language models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -194,6 +194,7 @@ def build_parser():
     s.add_argument("--condition", metavar="LABEL", help="a ConditionedGenerator's condition")
     s.add_argument("--threads", type=POSITIVE)
     cli_tasks.add_parsers(sub)
+    cli_quantize.add_parser(sub, POSITIVE)
 
     e = sub.add_parser("export", help="write a checkpoint (language model, classifier, tagger or "
                        "regressor) as an ONNX graph")
@@ -234,10 +235,10 @@ def main(argv=None):
             sys.stdout = open(os.devnull, "w")
     _set_threads(threads, argv)
     try:
-        from . import cli_tasks
+        from . import cli_quantize, cli_tasks
         return {"train": _train, "sample": _sample, "export": _export, "bench": _bench,
                 "info": _info, "predict": cli_tasks.predict,
-                "evaluate": cli_tasks.evaluate}[args.command](args) or 0
+                "evaluate": cli_tasks.evaluate, "quantize": cli_quantize.quantize}[args.command](args) or 0
     except UsageError as e:
         parser.error(str(e))        # one line, exit code 2
     except SystemExit as e:         # a bad file or checkpoint: every rank finds it, rank 0 says it
