@@ -279,3 +279,23 @@ def test_q8layer_refuses_bad_arrays():
                       W_hh=np.zeros((15, 5)), packed=lay)
     with pytest.raises(ValueError, match="set_int8_isa|expected one of"):
         _kernels.set_int8_isa("sse9")
+
+
+def test_benchmark_rows_run(monkeypatch, capsys):
+    """bench/int8_rows.py (issue 23's rows of bench/targets.py) builds and runs every row; each
+    callable is called once here (no timing claims: the numbers are not looked at)."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "int8_rows.py")
+    if not os.path.exists(path):
+        pytest.skip("no bench/ (installed without sources)")
+    spec = importlib.util.spec_from_file_location("int8_rows", path)
+    rows = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rows)
+    calls = []
+    monkeypatch.setattr(rows.timing, "time_interleaved",
+                        lambda fns, *a, **k: {n: [(calls.append(n), f(), 1.0)[2]] for n, f in fns.items()})
+    monkeypatch.setattr(rows, "layer", lambda cell, T, B, I, H, _f=rows.layer: _f(cell, 3, B, 8, 16))
+    rows.run(0.01)
+    table = capsys.readouterr().out
+    assert sum(line.startswith("| int8 ") for line in table.splitlines()) == 5
+    assert set(calls) == ({"int8", "float32", "torch"} if rows.torch is not None else {"int8", "float32"})
