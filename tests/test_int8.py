@@ -299,3 +299,35 @@ def test_benchmark_rows_run(monkeypatch, capsys):
     table = capsys.readouterr().out
     assert sum(line.startswith("| int8 ") for line in table.splitlines()) == 5
     assert set(calls) == ({"int8", "float32", "torch"} if rows.torch is not None else {"int8", "float32"})
+
+
+MODELS = {
+    "classifier": lambda: fastrnn.SequenceClassifier(3, vocab_size=20, hidden_size=16, seed=0),
+    "tagger": lambda: fastrnn.SequenceTagger(4, vocab_size=20, hidden_size=16, seed=0),
+    "regressor": lambda: fastrnn.SequenceRegressor(3, hidden_size=16, seed=0),
+    "seq2seq": lambda: fastrnn.Seq2Seq(20, 22, hidden_size=16, seed=0),
+    "grid": lambda: fastrnn.GridRNN(2, 3, hidden_size=8, seed=0),
+    "conditioned": lambda: fastrnn.ConditionedGenerator(20, num_classes=3, hidden_size=16, seed=0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_with_recurrent_layers_quantizes_and_round_trips(name, tmp_path):
+    model = fastrnn.quantize(MODELS[name]())
+    assert quant.is_quantized(model) and quant.recurrent_layers(model)
+    fastrnn.save(tmp_path / "m.npz", model)
+    loaded, _, _ = fastrnn.load(tmp_path / "m.npz")
+    assert quant.is_quantized(loaded)
+    np.testing.assert_array_equal(loaded.params, model.params)
+
+
+def test_quantized_classifier_predicts_near_the_float_one():
+    ids = np.random.default_rng(0).integers(0, 20, (6, 9))
+    floats, int8 = MODELS["classifier"](), fastrnn.quantize(MODELS["classifier"]())
+    p, q = floats.predict_proba(ids), int8.predict_proba(ids)
+    assert 0 < np.abs(p - q).max() < 0.02
+
+
+def test_a_model_without_recurrent_layers_is_refused():
+    with pytest.raises(ValueError, match="OutputRecurrentNet has no recurrent layer"):
+        fastrnn.quantize(fastrnn.OutputRecurrentNet(3, 4, hidden_size=16, seed=0))
