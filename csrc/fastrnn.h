@@ -191,6 +191,7 @@ typedef struct {
                                  or the rows of W_ih_l0^T for a one-hot input) */
     const void *W_head;       /* (V, P of the last layer) */
     const void *b_head;       /* (V) or NULL */
+    const struct frnn_q8_mat *head_q8;  /* float32: W_head in int8 (csrc/int8.h), or NULL */
     void *h;                  /* the state, updated in place: layer k's (B, P_k) one after another */
     void *c;                  /* LSTM: layer k's (B, H_k) one after another; else NULL */
     void *x, *logits;         /* scratch (B, dims[0].In), (B, V) */

@@ -22,7 +22,7 @@
 #define FRNN_Q8_KMAX 16384       /* the largest Kp (the quantized rows of a block live on the stack) */
 
 /* One quantized matrix, op(W) = W^T: C (M, N) = A (M, K) @ W^T. N == 0: absent. */
-typedef struct {
+typedef struct frnn_q8_mat {
     const int8_t *w;             /* (N, Kp) */
     const float *scale;          /* (N) s_w */
     const int32_t *comp;         /* (N) 64 * row sums of w */

@@ -72,6 +72,18 @@ def test_product_error_within_the_scales_bound():
     assert err.max() > 0
 
 
+def test_language_model_head_runs_in_int8():
+    model, floats = fastrnn.quantize(_lm()), _lm()
+    y = np.random.default_rng(7).standard_normal((5, 32)).astype(np.float32)
+    q, s = model.head._int8["weights"]["weight"]
+    want = _kernels.q8_matmul(y, q, s) + model.head._views["bias"]
+    np.testing.assert_array_equal(model.head.forward(y, train=False), want)
+    assert 0 < np.abs(want - floats.head.forward(y, train=False)).max() < 0.05
+    # training runs the float (dequantized) weights
+    np.testing.assert_allclose(model.head.forward(y, train=True),
+                               y @ model.head._views["weight"].T + model.head._views["bias"], rtol=1e-5, atol=1e-6)
+
+
 def test_quantize_weight_is_per_row_symmetric():
     W = np.array([[0.5, -1.0, 0.25], [0, 0, 0], [3, 2, -1]], np.float32)
     q, s = quant.quantize_weight(W)
@@ -209,6 +221,7 @@ def test_checkpoint_round_trip_keeps_the_int8_weights(tmp_path, cell):
     fastrnn.save(path, model)
     loaded, _, extra = fastrnn.load(path)
     assert quant.is_quantized(loaded) and extra["meta"]["int8"]["scheme"] == quant.SCHEME
+    assert "head.weight" in extra["meta"]["int8"]["names"] and "head.bias" not in extra["meta"]["int8"]["names"]
     ids = np.random.default_rng(0).integers(0, 30, (4, 12))
     a, b = model.forward(ids[:, :-1], ids[:, 1:], train=False), loaded.forward(ids[:, :-1], ids[:, 1:], train=False)
     np.testing.assert_array_equal(a[0], b[0])

@@ -104,3 +104,30 @@ def q8_matmul(x, q, scale, out=None, accumulate=False):
     with nogil:
         frnn_q8_mul(&m, Ni, 0, Ni, Mi, px, K, beta, po, Ni)
     return out
+
+
+cdef class Q8Matrix:
+    """One int8 matrix (q int8 (N, K), scale float32 (N,)) for products x @ W^T in int8: a
+    quantized head (`matmul`, and the native generation loop's logits)."""
+    cdef frnn_q8_mat m
+    cdef object keep
+    cdef public int N, K
+
+    def __init__(self, q, scale):
+        self.keep = _q8_padded("q", q, scale)
+        _q8_fill(&self.m, self.keep, q.shape[1])
+        self.N, self.K = q.shape
+
+    cdef const frnn_q8_mat *ptr(self):
+        return &self.m
+
+    def matmul(self, x):
+        """x (M, K) float32 -> (M, N) float32 through the int8 kernel (as q8_matmul)."""
+        x = _check("x", x, np.float32, (x.shape[0] if isinstance(x, np.ndarray) and x.ndim == 2 else -1, self.K))
+        out = np.empty((x.shape[0], self.N), np.float32)
+        cdef const float *px = <const float *>_ptr(x)
+        cdef float *po = <float *>_ptr(out)
+        cdef int M = x.shape[0]
+        with nogil:
+            frnn_q8_mul(&self.m, self.N, 0, self.N, M, px, self.K, 0, po, self.N)
+        return out

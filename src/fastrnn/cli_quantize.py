@@ -98,7 +98,7 @@ def quantize(args):
         sys.exit(f"fastrnn: cannot write {args.output}: {e}")
     after = os.path.getsize(args.output)
     before = _float_size(model, vocab, meta, extra["arrays"], args.output)
-    print(f"fastrnn: wrote {args.output} (int8 recurrent weights)")
+    print(f"fastrnn: wrote {args.output} (int8 recurrent and head weights)")
     print("bytes\tfloat32\tint8\tratio")
     print(f"model file\t{before}\t{after}\t{before / after:.2f}")
     if args.eval:

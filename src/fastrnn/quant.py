@@ -58,8 +58,19 @@ def _layer_names(model, layer):
     return {k: where[v.__array_interface__["data"][0]] for k, v in layer.named_parameters().items()}
 
 
+def _heads(model):
+    """[(dotted path, Linear)] of the modules named `head` (a language model's logits, a
+    classifier's or tagger's scores): their products run in int8 too."""
+    from .nn.linear import Linear
+    if not hasattr(model, "modules"):
+        return []
+    return [(path, m) for path, m in model.modules() if isinstance(m, Linear) and path.split(".")[-1] == "head"]
+
+
 def _quantized_names(layer):
-    """The layer's parameter names that are stored in int8, in its own naming."""
+    """The module's parameter names that are stored in int8, in its own naming."""
+    if not hasattr(layer, "num_layers"):            # a head: its weight
+        return ["weight"]
     names = []
     for k in range(layer.num_layers):
         for sfx in layer._suffixes(k):
@@ -80,7 +91,7 @@ def quantize(model, _arrays=None):
     if np.dtype(model.dtype) != np.float32:
         raise ValueError(f"model: int8 inference runs float32 models, this one is {np.dtype(model.dtype).name}")
     plans = []
-    for _, layer in layers:     # everything is checked before any weight changes
+    for _, layer in layers + _heads(model):     # everything is checked before any weight changes
         names = _layer_names(model, layer)
         own = layer.named_parameters()
         q = {}
@@ -98,9 +109,31 @@ def quantize(model, _arrays=None):
         own = layer.named_parameters()
         for name, (qv, s) in q.items():
             own[name][...] = dequantize_weight(qv, s)
-        layer.invalidate()
+    model.invalidate()          # one version for the whole tree, after every write
+    for layer, q in plans:
         layer.__dict__["_int8"] = dict(weights=q, version=layer.param_version, packed={})
     return model
+
+
+def _weights(module):
+    """{name: (q, scale)} of a quantized module, quantized again first if its floats changed."""
+    info = module._int8
+    if info["version"] != module.param_version:         # trained or edited since: follow the floats
+        own = module.named_parameters()
+        info["weights"] = {name: quantize_weight(own[name]) for name in _quantized_names(module)}
+        info["version"], info["packed"] = module.param_version, {}
+    return info["weights"]
+
+
+def head_matrix(linear):
+    """The `_kernels.Q8Matrix` of a quantized head (None for a float one)."""
+    if linear.__dict__.get("_int8") is None:
+        return None
+    w = _weights(linear)
+    hit = linear._int8["packed"].get("weight")
+    if hit is None:
+        hit = linear._int8["packed"]["weight"] = _kernels.Q8Matrix(*w["weight"])
+    return hit
 
 
 def is_quantized(model):
@@ -114,15 +147,11 @@ def is_quantized(model):
 def packed(layer, k, d):
     """The `_kernels.Q8Layer` of layer k, direction d of a quantized layer (what its inference
     calls pass as `packed=`); weights edited since quantization are quantized again first."""
-    info = layer._int8
-    if info["version"] != layer.param_version:         # trained or edited since: follow the floats
-        own = layer.named_parameters()
-        info["weights"] = {name: quantize_weight(own[name]) for name in _quantized_names(layer)}
-        info["version"], info["packed"] = layer.param_version, {}
-    hit = info["packed"].get((k, d))
+    w = _weights(layer)
+    hit = layer._int8["packed"].get((k, d))
     if hit is None:
-        sfx, w = layer._suffixes(k)[d], info["weights"]
-        hit = info["packed"][(k, d)] = _kernels.Q8Layer(
+        sfx = layer._suffixes(k)[d]
+        hit = layer._int8["packed"][(k, d)] = _kernels.Q8Layer(
             ih=w[f"weight_ih{sfx}"], hh=w[f"weight_hh{sfx}"], hr=w.get(f"weight_hr{sfx}"))
     return hit
 
@@ -134,10 +163,11 @@ def checkpoint_arrays(model, arrays):
     if not is_quantized(model):
         return arrays, None
     names = []
-    for _, layer in recurrent_layers(model):
-        packed(layer, 0, 0)                         # brings the int8 weights up to date
+    for _, layer in recurrent_layers(model) + _heads(model):
+        if layer.__dict__.get("_int8") is None:
+            continue
         full = _layer_names(model, layer)
-        for name, (q, s) in layer._int8["weights"].items():
+        for name, (q, s) in _weights(layer).items():
             arrays.pop(f"param/{full[name]}")
             arrays[f"int8/{full[name]}"], arrays[f"int8scale/{full[name]}"] = q, s
             names.append(full[name])
