@@ -191,7 +191,6 @@ typedef struct {
                                  or the rows of W_ih_l0^T for a one-hot input) */
     const void *W_head;       /* (V, P of the last layer) */
     const void *b_head;       /* (V) or NULL */
-    const struct frnn_q8_mat *head_q8;  /* float32: W_head in int8 (csrc/int8.h), or NULL */
     void *h;                  /* the state, updated in place: layer k's (B, P_k) one after another */
     void *c;                  /* LSTM: layer k's (B, H_k) one after another; else NULL */
     void *x, *logits;         /* scratch (B, dims[0].In), (B, V) */
@@ -213,6 +212,8 @@ typedef struct {
     int *n_out;               /* (B) tokens generated so far */
     int *done;                /* (B) 1 once eos, the stop string or max_len ended the sequence */
     int max_len;
+    const struct frnn_q8_mat *head_q8;  /* float32: W_head in int8 (csrc/int8.h), or NULL (last:
+                                           positional initialisers above stay valid) */
 } frnn_gen;
 
 /* feed != NULL: advance the state over tokens feed (steps, B), no output. feed == NULL: up to
