@@ -4,8 +4,9 @@ The scheme (csrc/int8.h): each weight matrix W (N, K) of W_ih, W_hh and the LSTM
 becomes s8 values q = rint(W / s) with one symmetric scale s = max|W[n]| / 127 per output channel
 (per gate and hidden unit); at run time each row of the product's input (x, h_{t-1}) is quantized
 to 7 bits with its own scale inside the kernel, the products add up in s32, and the gate maths,
-cell state, biases and everything between steps stay float32. Biases, embeddings, peepholes and
-the other layers (heads, attention) stay float32.
+cell state, biases and everything between steps stay float32. A model's `head` Linear (a language
+model's logits, a classifier's scores) gets the same per-row int8 weights; biases, embeddings,
+peepholes and other layers (attention, condition maps) stay float32.
 
 A quantized model is the same model object: its float weights are replaced by their dequantized
 values (s * q), so `predict`, `sample`, `evaluate`, `fastrnn.generate` and `step` run it
@@ -79,8 +80,8 @@ def _quantized_names(layer):
 
 
 def quantize(model, _arrays=None):
-    """Quantize every recurrent layer of `model` (a float32 fastrnn model or layer) to int8 for
-    inference, in place; returns the model. See the module docstring for the scheme.
+    """Quantize every recurrent layer and `head` Linear of `model` (a float32 fastrnn model or
+    layer) to int8 for inference, in place; returns the model. See the module docstring.
 
     ValueError for a float64 model (int8 runs float32 models), for a model without recurrent
     layers, for non-finite weights and for layers wider than the int8 kernels take (16384).
