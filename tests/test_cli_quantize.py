@@ -57,3 +57,11 @@ def test_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["quantize", str(tmp_path / "f.npz")])
     assert e.value.code == 2
+
+
+def test_info_names_the_int8_path():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "fastrnn", "info"], capture_output=True, text=True, timeout=120).stdout
+    line = next(x for x in out.splitlines() if x.startswith("int8 inference"))
+    assert fastrnn._kernels.int8_isa() in line and "ref" in line
