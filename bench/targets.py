@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 
+import int8_rows  # noqa: I001  (bench/, next to this script)
 from fastrnn import _kernels
 from fastrnn.benchmarks import runners, timing, workloads
 
@@ -140,6 +141,7 @@ def main(argv=None):
         vs_torch = "-" if t is None else f"{t / e:.2f}x"
         print(f"| {name} | {ms(e)} | {ms(b)} | {ms(t)} | {rate} | {share} | {vs_torch} | {b / e:.2f}x | "
               f"{verdict} |", flush=True)
+    int8_rows.run(args.budget, args.filter)      # issue 23: int8 vs float32 vs torch quantize_dynamic
 
 
 if __name__ == "__main__":

@@ -114,6 +114,8 @@ typedef struct {
      * 1 = the calling thread alone, which lets independent calls, e.g. the two directions of a
      * bidirectional layer, run side by side from two threads) */
     int threads;
+    /* float32 inference: the layer's int8 weights (csrc/int8.h), or NULL for float weights */
+    const struct frnn_q8_layer *q8;
 } frnn_buffers;
 
 /* Gates per cell (G above), 0 for an unknown cell. */
@@ -210,6 +212,8 @@ typedef struct {
     int *n_out;               /* (B) tokens generated so far */
     int *done;                /* (B) 1 once eos, the stop string or max_len ended the sequence */
     int max_len;
+    const struct frnn_q8_mat *head_q8;  /* float32: W_head in int8 (csrc/int8.h), or NULL (last:
+                                           positional initialisers above stay valid) */
 } frnn_gen;
 
 /* feed != NULL: advance the state over tokens feed (steps, B), no output. feed == NULL: up to

@@ -37,7 +37,10 @@ static const REAL *F(gen_head)(const frnn_blas *blas, const frnn_gen *g)
     for (int j = 0; j < L - 1; j++) h += (size_t)B * g->dims[j].P;
     REAL *logits = g->logits;
 #if FRNN_F32
-    frnn_matmul_f32(blas, 0, 1, B, V, P, h, P, g->W_head, P, 0, logits, V);
+    if (g->head_q8)       /* a quantized head (int8.h): the rows of h quantized as Linear's are */
+        frnn_q8_mul(g->head_q8, V, 0, V, B, h, (size_t)P, 0, logits, (size_t)V);
+    else
+        frnn_matmul_f32(blas, 0, 1, B, V, P, h, P, g->W_head, P, 0, logits, V);
 #else
     frnn_gemm_f64(blas, 0, 1, B, V, P, 1.0, h, P, g->W_head, P, 0.0, logits, V);
 #endif

@@ -8,6 +8,7 @@
 #include "engine.h"
 #include "team.h"
 #include "sampling.h"
+#include "int8.h"
 
 #include "cells.h"
 

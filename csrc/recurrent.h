@@ -19,6 +19,10 @@ typedef struct {
     frnn_pk pk;              /* engine: the panels (pk.data NULL on the BLAS path) */
 #endif
     int ready;               /* the panels were packed before the call (frnn_pack_forward) */
+#if FRNN_F32
+    int q8_on;               /* int8 inference: op(W) = q8^T (csrc/int8.h), nothing packed */
+    frnn_q8_mat q8;
+#endif
 } F(recmat);
 
 /* Floats of packed panels a recmat needs on the engine (0 on the BLAS path). */
@@ -39,6 +43,7 @@ static void F(recmat_init)(F(recmat) *r, const frnn_ctx *cx, int trans, int N, i
     r->trans = trans, r->N = N, r->K = K, r->ldw = ldw, r->seg = seg, r->W = W, r->ready = 0;
     (void)mem;
 #if FRNN_F32
+    r->q8_on = 0;
     r->pk.data = NULL;
     if (cx->engine && N > 0 && K > 0) frnn_pk_init(&r->pk, K, N, seg, mem);
 #endif
@@ -64,6 +69,7 @@ static void F(rec_mul)(const F(recmat) *r, int u0, int u1, int M, const REAL *A,
 {
     if (u1 <= u0 || M == 0) return;
 #if FRNN_F32
+    if (r->q8_on) { frnn_q8_mul(&r->q8, r->seg, u0, u1, M, A, (size_t)lda, beta, C, (size_t)ldc); return; }
     if (r->pk.data != NULL) {
         for (int q = 0; q < r->N / r->seg; q++) {
             int p0, p1;

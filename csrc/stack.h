@@ -226,7 +226,7 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
             /* the chunks' products reuse one packing of W_ih (else each chunk packs it again);
              * without the memory they pack for themselves */
             const int GH = frnn_gates(d->cell) * d->H, K = back ? GH : d->In, N = back ? d->In : GH;
-            const int needs = cx[i].engine && bf->W_ih && d->T > jobs[i].chunk && (!back || jobs[i].out);
+            const int needs = cx[i].engine && bf->W_ih && !bf->q8 && d->T > jobs[i].chunk && (!back || jobs[i].out);
             if (needs && (packed[i] = malloc(sizeof(float) * frnn_kpk_floats(K, N))) != NULL) {
                 frnn_kpk_pack(packed[i], K, N, bf->W_ih, d->In, !back);
                 jobs[i].packed_ih = packed[i];

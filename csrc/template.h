@@ -98,6 +98,10 @@ static void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int backward, con
     return block;
 }
 
+#if FRNN_F32
+#include "int8_step.h"
+#endif
+
 /* A wavefront link of a stack call (stack.h): the rows of a layer's input -- x going forward, dy
  * going backward -- arrive chunk by chunk from the neighbouring layer, run by other members. */
 typedef struct {
@@ -137,7 +141,12 @@ static void *F(job_start)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const fr
     jb->chunk = d->T > 0 ? d->T : 1;
     F(operand) op[2];
     F(operands)(d, bf->W_hh, bf->W_hr, backward, op);
+#if FRNN_F32
+    void *block = bf->q8 && !backward ? F(q8_setup)(cx, d, bf, op, jb->W)      /* int8 inference */
+                                      : F(engine_setup)(cx, d, backward, op, bf->packed, jb->W);
+#else
     void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb->W);
+#endif
     const size_t BP = (size_t)d->B * d->P, BH = (size_t)d->B * d->H;
     const int lstm = frnn_cell_info(d->cell)->has_c;
     REAL *tape = bf->tape;
@@ -180,6 +189,13 @@ static void F(chunk_forward)(const frnn_par *par, const F(job) *jb, int t, int f
     const int GH = frnn_gates(d->cell) * d->H, t1 = d->T - t > jb->chunk ? t + jb->chunk : d->T;
     const size_t r0 = (size_t)t * d->B;
     F(arrive)(par, jb->in, t, t1, d->B, 1);
+#if FRNN_F32
+    if (bf->q8 && bf->q8->ih.N && bf->W_ih) {         /* int8 weights: x quantized row by row */
+        frnn_q8_input_projection(par, (size_t)(t1 - t) * d->B, GH, (const REAL *)bf->x + r0 * d->In,
+                                 &bf->q8->ih, bf->b_ih, bf->b_hh, fold, gates + r0 * GH);
+        return;
+    }
+#endif
     F(input_projection)(par, jb->cx, (size_t)(t1 - t) * d->B, GH, d->In, (const REAL *)bf->x + r0 * d->In,
                         bf->W_ih, bf->b_ih, bf->b_hh, fold, jb->packed_ih, gates + r0 * GH);
 }

@@ -263,6 +263,7 @@ static void test_engine_threads(int cell, int peep, int proj)
 
 int frnn_test_stack(const frnn_blas *blas);    /* test_stack.c */
 int frnn_test_generate(const frnn_blas *blas); /* test_generate.c */
+int frnn_test_int8(const frnn_blas *blas);     /* test_int8.c */
 
 int main(void)
 {
@@ -280,6 +281,7 @@ int main(void)
     }
     failures += frnn_test_stack(&BLAS);
     failures += frnn_test_generate(&BLAS);
+    failures += frnn_test_int8(&BLAS);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

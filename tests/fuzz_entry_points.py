@@ -19,6 +19,7 @@ from fuzz_cases_runs import checkpoint_meta, run_log
 from fuzz_cases_task_files import task_cli_files
 from fuzz_cases_modes import module_modes
 from fuzz_cases_ckpt_meta import checkpoint_metadata
+from fuzz_cases_int8 import int8_checkpoint_damage, int8_product, quantize_call
 from fuzz_cases_tasks import task_metrics, task_predict, task_readers
 from fuzz_cases_habits import corpus_paths, lr_schedulers, sklearn_estimators, training_api
 
@@ -38,4 +39,5 @@ ENTRY_POINTS = {
     "training_api": training_api, "lr_schedulers": lr_schedulers, "sklearn_estimators": sklearn_estimators,
     "corpus_paths": corpus_paths,
     "init_and_clip": init_and_clip, "checkpoint_metadata": checkpoint_metadata,
+    "quantize": quantize_call, "int8_product": int8_product, "int8_checkpoint_damage": int8_checkpoint_damage,
 }

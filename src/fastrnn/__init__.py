@@ -20,6 +20,7 @@ from .models import (ConditionedGenerator, GridRNN, LanguageModel, OutputRecurre
 from .beam import beam_search
 from .sample import generate
 from .nn.grad import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .quant import quantize
 
 __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "MGU", "RNNCell", "GRUCell", "LSTMCell", "LanguageModel", "Vocab",
            "StreamBatches", "split", "pad_sequences", "generate", "beam_search", "save", "load", "CheckpointError",
@@ -27,7 +28,7 @@ __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "MGU", "RNNCell", "GRUCell", "
            "release_buffers",
            "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches",
            "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN",
-           "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+           "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "quantize"]
 
 from .train import EarlyStopping, History, ModelCheckpoint, Trainer, fit  # noqa: E402  (the training API)
 __all__ += ["Trainer", "fit", "History", "EarlyStopping", "ModelCheckpoint"]

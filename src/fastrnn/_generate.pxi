@@ -11,6 +11,7 @@ cdef extern from "fastrnn.h" nogil:
         const void *table
         const void *W_head
         const void *b_head
+        const frnn_q8_mat *head_q8
         void *h
         void *c
         void *x
@@ -42,7 +43,7 @@ cdef class Generator:
     zeros; `feed` advances it over given tokens, `sample` generates. Outputs: `out` (max_len, B) and
     `n_out` (B,) tokens, `done` (B,). Sampling settings as fastrnn.sample.next_token_probs (top_k 0
     and top_p 0 mean off); `token_text` (every token's text), `word`, `eos` and `stop` as Vocab.decode
-    and fastrnn.generate use them.
+    and fastrnn.generate use them. head_int8: the head's int8 weights (a Q8Matrix, float32) or None.
     """
     cdef frnn_gen g
     cdef frnn_dims *dims
@@ -60,7 +61,8 @@ cdef class Generator:
         free(self.run)
 
     def __init__(self, cell, layers, table, W_head, b_head, *, batch, max_len, temperature=1.0,
-                 top_k=0, top_p=0.0, argmax=False, eos=-1, token_text=(), word=False, stop=None):
+                 top_k=0, top_p=0.0, argmax=False, eos=-1, token_text=(), word=False, stop=None,
+                 head_int8=None):
         cdef int L = len(layers), k
         cdef _Layer lay
         if L < 1:
@@ -120,6 +122,12 @@ cdef class Generator:
         g.L, g.B, g.V = L, B, V
         g.dims, g.run = self.dims, self.run
         g.table, g.W_head, g.b_head = _ptr(table), _ptr(W_head), _ptr(b_head)
+        g.head_q8 = NULL
+        if head_int8 is not None:       # a quantized head (fastrnn.quant): its logits in int8
+            if not isinstance(head_int8, Q8Matrix) or self.f64 or (head_int8.N, head_int8.K) != (V, width):
+                raise ValueError(f"head_int8: expected a Q8Matrix ({V}, {width}) for a float32 model")
+            self.keep.append(head_int8)
+            g.head_q8 = (<Q8Matrix>head_int8).ptr()
         g.h, g.c, g.x, g.logits = _ptr(h), _ptr(c), _ptr(x), _ptr(logits)
         g.z, g.scratch, g.iscratch = <double *>_ptr(z), <double *>_ptr(scratch), <int *>_ptr(iscratch)
         g.temperature, g.top_p, g.top_k = float(temperature), float(top_p), int(top_k)

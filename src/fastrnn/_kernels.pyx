@@ -12,6 +12,8 @@ from libc.string cimport memcmp
 
 cnp.import_array()
 
+include "_int8_api.pxi"
+
 cdef extern from "fastrnn.h" nogil:
     ctypedef void (*frnn_sgemm_t)(char *transa, char *transb, int *m, int *n, int *k, float *alpha,
                                   float *a, int *lda, float *b, int *ldb, float *beta, float *c,
@@ -53,6 +55,7 @@ cdef extern from "fastrnn.h" nogil:
         void *dW_hr
         const void *packed
         int threads
+        const frnn_q8_layer *q8
     int frnn_gates(int cell)
     ctypedef struct frnn_cell_row:
         const char *name
@@ -199,6 +202,9 @@ def _lengths(lengths, B, T):
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
+include "_int8.pxi"
+
+
 cdef class _Layer:
     """The checked sizes, parameters and buffers of one kernel call (internal)."""
     cdef frnn_dims d
@@ -260,7 +266,16 @@ cdef class _Layer:
         self.buf.threads = min(int(threads), 256)
 
     def set_packed(self, packed):
-        """Use pre-packed forward weights (see pack_forward), or None."""
+        """Use pre-packed forward weights (see pack_forward), int8 weights (Q8Layer), or None."""
+        self.buf.q8 = NULL
+        if isinstance(packed, Q8Layer):
+            if self.f64:
+                raise TypeError("packed: int8 weights run float32 layers only")
+            packed.check(self.d.H * frnn_gates(self.d.cell), self.d.In, self.d.H, self.d.P,
+                         self.buf.W_ih != NULL)
+            self.buf.packed = NULL
+            self.buf.q8 = (<Q8Layer>self.hold(packed)).ptr()
+            return
         if packed is None:
             self.buf.packed = NULL
             return

@@ -143,7 +143,7 @@ def _fraction(text):
 
 def build_parser():
     """The argparse parser of the `fastrnn` command."""
-    from . import __version__, cli_plot, cli_tasks
+    from . import __version__, cli_plot, cli_quantize, cli_tasks
     from .nn.recurrent import block_names
     p = Parser(prog="fastrnn", description="Fast CPU recurrent language models.")
     p.add_argument("--version", action="version", version=f"fastrnn {__version__}")
@@ -213,6 +213,7 @@ def build_parser():
                    "likely text (by mean log-probability per token) instead of a sample")
     s.add_argument("--threads", type=POSITIVE)
     cli_tasks.add_parsers(sub)
+    cli_quantize.add_parser(sub, POSITIVE)
 
     e = sub.add_parser("export", help="write a checkpoint (language model, classifier, tagger or "
                        "regressor) as an ONNX graph")
@@ -255,10 +256,11 @@ def main(argv=None):
             sys.stdout = open(os.devnull, "w")
     _set_threads(threads, argv)
     try:
-        from . import cli_commands, cli_tasks
+        from . import cli_commands, cli_quantize, cli_tasks
         return {"train": _train, "sample": cli_commands.sample, "export": cli_commands.export,
                 "bench": cli_commands.bench, "info": cli_commands.info, "predict": cli_tasks.predict,
-                "evaluate": cli_tasks.evaluate, "plot": cli_commands.plot}[args.command](args) or 0
+                "evaluate": cli_tasks.evaluate, "plot": cli_commands.plot,
+                "quantize": cli_quantize.quantize}[args.command](args) or 0
     except UsageError as e:
         Parser(prog=f"fastrnn {args.command}").error(str(e))        # one line, exit code 2
     except mpi.SetupFailed as e:    # every rank raises it, rank 0 says which rank failed or differs

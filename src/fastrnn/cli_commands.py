@@ -113,4 +113,6 @@ def info(args):
         print("float32 kernels: SciPy's BLAS (FASTRNN_KERNELS=blas, FASTRNN_ISA=none or a set this "
               "CPU lacks, or no AVX2/AVX-512 here)")
     print("float64 kernels: SciPy's BLAS")
+    from ._kernels import int8_isa, int8_isas
+    print(f"int8 inference (fastrnn quantize): {int8_isa()} path (this CPU runs {', '.join(int8_isas())})")
     print(describe())

@@ -24,6 +24,8 @@ import zlib
 
 import numpy as np
 
+from . import quant
+
 try:
     import fcntl
 except ImportError:         # not POSIX: no stale-temp cleanup (it needs a lock to be safe)
@@ -313,7 +315,7 @@ def _read_meta(raw):
 # ---- models: one checkpoint file = model type + config + parameters + optimiser state + metadata
 
 RESERVED_META = ("format", "format_version", "fastrnn_version", "model", "model_type", "vocab",
-                 "optimizer")
+                 "optimizer", "int8")
 
 
 def save(path, model, vocab=None, optimizer=None, arrays=None, **meta):
@@ -343,6 +345,9 @@ def save(path, model, vocab=None, optimizer=None, arrays=None, **meta):
         opt_meta = dict(type=type(optimizer).__name__, scalars=scalars)
     for key, value in (arrays or {}).items():
         out[f"extra/{key}"] = np.asarray(value)
+    out, int8 = quant.checkpoint_arrays(model, out)       # int8 weights replace their floats
+    if int8:
+        meta = dict(meta, int8=int8)
     save_arrays(path, out, dict(meta, fastrnn_version=__version__, model=model.config,
                                 model_type=model_type, optimizer=opt_meta,
                                 vocab=None if vocab is None else vocab.to_dict()))
@@ -367,11 +372,14 @@ def load(path):
     arrays, meta = load_arrays(path)
     params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
     try:
+        params, int8 = quant.checkpoint_params(meta, arrays, params)
         present = sum(int(v.size) for v in params.values())
         # checkpoints written before the registry hold a language model and no model_type
         model = build(meta.get("model_type", "LanguageModel"), meta["model"], max_parameters=present)
         vocab = None if meta.get("vocab") is None else Vocab.from_dict(meta["vocab"])
         model.load_state_dict(params, strict=True)
+        if int8:
+            quant.quantize(model, _arrays=int8)
     except (KeyError, TypeError, ValueError, OverflowError, MemoryError) as e:
         raise CheckpointError(f"{path}: not a loadable fastrnn checkpoint ({type(e).__name__}: {e})") from None
     optimizer = None

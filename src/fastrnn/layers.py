@@ -285,7 +285,11 @@ class _Recurrent(Module):
 
     def _packed_weights(self, k, d):
         """W_hh (and W_hr) of layer k, direction d packed for the float32 engine's forward (None
-        where the kernels run on BLAS), kept across calls (`fastrnn._packs`)."""
+        where the kernels run on BLAS), kept across calls (`fastrnn._packs`). A quantized layer's
+        are its int8 weights (fastrnn.quant)."""
+        if self.__dict__.get("_int8") is not None:
+            from . import quant
+            return quant.packed(self, k, d)
         args, kw, _ = self._weights(k, d)
         return self._packs.get((k, d), self.param_version, self.cell, args[1], kw["W_hr"], self.peephole)
 

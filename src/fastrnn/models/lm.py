@@ -136,8 +136,10 @@ class LanguageModel(Module):
         else:   # one-hot: token v's input projection is column v of W_ih_l0
             table = np.ascontiguousarray(layers[0][0].T)                  # (V, G*H)
             layers[0] = (None,) + layers[0][1:]
+        from ..quant import head_matrix
         return Generator(self.rnn.cell, layers, table, self.head._views["weight"],
-                         self.head._views.get("bias"), batch=batch, max_len=max_len, **sampling)
+                         self.head._views.get("bias"), batch=batch, max_len=max_len,
+                         head_int8=head_matrix(self.head), **sampling)
 
     def __repr__(self):
         c = self.config

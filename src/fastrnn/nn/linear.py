@@ -38,7 +38,9 @@ class Linear(Module):
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected shape (..., {self.in_features}), got {x.shape}")
         x2 = np.ascontiguousarray(x.reshape(-1, self.in_features), dtype=self.dtype)   # (N, I)
-        y = gemm(x2, self._views["weight"], trans_b=True)                              # (N, O)
+        int8 = None if train or self.__dict__.get("_int8") is None else _int8_matrix(self)
+        # (N, O); a quantized head's inference product in int8 (fastrnn.quant)
+        y = int8.matmul(x2) if int8 is not None else gemm(x2, self._views["weight"], trans_b=True)
         if "bias" in self._views:
             y += self._views["bias"]
         if self._mode(train)[1]:
@@ -69,3 +71,8 @@ class Linear(Module):
 def _check_size(name, v):
     if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
         raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+
+
+def _int8_matrix(linear):
+    from ..quant import head_matrix
+    return head_matrix(linear)

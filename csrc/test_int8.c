@@ -1,0 +1,190 @@
+/* test_int8.c - the int8 kernels (int8.h) on their own, called by test_kernels.c's main:
+ *   - every int8 path this CPU runs gives the plain-C reference's bits, over shapes that leave
+ *     partial row blocks, column blocks and K tails, with beta 0 and 1, zero and NaN rows;
+ *   - the reference equals the scheme written out here (quantized rows, s32 sums, one epilogue);
+ *   - int8 layer forwards (every cell; LSTM with peepholes and projection) give the same bits at
+ *     1, 2 and 3 threads and stay near the float forward with the dequantized weights.
+ * Returns the number of failures. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "fastrnn.h"
+#include "int8.h"
+
+static int fails;
+
+static float urand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return ((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* The weights of the scheme: q (N, Kp) zero-padded, scales, comp; returns the dequantized W. */
+typedef struct {
+    int8_t *w;
+    float *scale;
+    int32_t *comp;
+    frnn_q8_mat m;
+} QMat;
+
+static QMat qmat(const float *W, int N, int K, float *deq)
+{
+    QMat q;
+    const int Kp = (K + FRNN_Q8_ALIGN - 1) / FRNN_Q8_ALIGN * FRNN_Q8_ALIGN;
+    q.w = calloc((size_t)N * Kp, 1), q.scale = malloc(sizeof(float) * N), q.comp = malloc(sizeof(int32_t) * N);
+    for (int n = 0; n < N; n++) {
+        float m = 0;
+        for (int k = 0; k < K; k++) m = fabsf(W[n * K + k]) > m ? fabsf(W[n * K + k]) : m;
+        q.scale[n] = m / 127.0f;
+        int32_t sum = 0;
+        for (int k = 0; k < K; k++) {
+            int v = m > 0 ? (int)rintf(W[n * K + k] / q.scale[n]) : 0;
+            q.w[(size_t)n * Kp + k] = (int8_t)v;
+            sum += v;
+            if (deq) deq[n * K + k] = (float)v * q.scale[n];
+        }
+        q.comp[n] = 64 * sum;
+    }
+    q.m = (frnn_q8_mat){q.w, q.scale, q.comp, N, K, Kp};
+    return q;
+}
+
+static void qfree(QMat *q) { free(q->w), free(q->scale), free(q->comp); }
+
+/* The scheme written out: C = (acc - comp) * (s_a * s_w) [+ C]. */
+static void scheme(const QMat *q, int M, const float *A, int beta, float *C)
+{
+    const int K = q->m.K, Kp = q->m.Kp, N = q->m.N;
+    uint8_t *row = malloc((size_t)Kp);
+    for (int i = 0; i < M; i++) {
+        const float sa = frnn_q8_quantize_row(A + (size_t)i * K, K, Kp, row);
+        for (int n = 0; n < N; n++) {
+            long long acc = 0;
+            for (int k = 0; k < Kp; k++) acc += (long long)row[k] * q->w[(size_t)n * Kp + k];
+            const float v = (float)(int32_t)(acc - q->comp[n]) * (sa * q->scale[n]);
+            C[(size_t)i * N + n] = beta ? C[(size_t)i * N + n] + v : v;
+        }
+    }
+    free(row);
+}
+
+static void test_products(void)
+{
+    const int shapes[][3] = {{1, 1, 1}, {1, 4, 64}, {3, 5, 63}, {4, 8, 65}, {5, 13, 130}, {9, 7, 300}, {2, 3, 1000}};
+    unsigned s = 7;
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        const int M = shapes[c][0], N = shapes[c][1], K = shapes[c][2];
+        float *W = malloc(sizeof(float) * N * K), *A = malloc(sizeof(float) * M * K);
+        float *C0 = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N);
+        float *C2 = malloc(sizeof(float) * M * N);
+        for (int i = 0; i < N * K; i++) W[i] = urand(&s);
+        for (int i = 0; i < M * K; i++) A[i] = 3 * urand(&s);
+        if (M > 2) {
+            memset(A + K, 0, sizeof(float) * K);                  /* a zero row */
+            A[2 * K + K / 2] = NAN;                               /* a NaN row */
+        }
+        QMat q = qmat(W, N, K, NULL);
+        for (int beta = 0; beta <= 1; beta++) {
+            for (int i = 0; i < M * N; i++) C0[i] = C1[i] = urand(&s);
+            scheme(&q, M, A, beta, C0);
+            if (M > 2 && !beta && !(isnan(C0[2 * N]) && C0[N] == 0)) {
+                fprintf(stderr, "FAIL int8 product: a NaN row must give NaN, a zero row 0\n");
+                fails++;
+            }
+            for (int isa = 0; isa <= FRNN_Q8_AVX512VNNI; isa++) {
+                if (!frnn_q8_isa_supported(isa)) continue;
+                frnn_q8_set_isa(isa);
+                memcpy(C2, C1, sizeof(float) * M * N);
+                frnn_q8_mul(&q.m, N, 0, N, M, A, (size_t)K, beta, C2, (size_t)N);
+                if (memcmp(C0, C2, sizeof(float) * M * N) != 0) {
+                    fprintf(stderr, "FAIL int8 product: isa %d M %d N %d K %d beta %d differs from the scheme\n",
+                            isa, M, N, K, beta);
+                    fails++;
+                }
+            }
+        }
+        qfree(&q);
+        free(W), free(A), free(C0), free(C1), free(C2);
+    }
+}
+
+/* One int8 forward of a layer (T 5, B 4, I 24, H 64) at `threads`; returns y and h_T (and c_T)
+ * back to back; *fdiff gets the largest difference from the float forward with the dequantized
+ * weights. */
+static float *run_layer(const frnn_blas *blas, int cell, int peep, int proj, int threads, float *fdiff)
+{
+    const int T = 5, B = 4, I = 24, H = 64, P = proj ? 16 : H, G = frnn_gates(cell), GH = G * H;
+    frnn_dims d = {cell, T, B, I, H, P, peep};
+    unsigned s = 11 + cell;
+    float *W_ih = malloc(sizeof(float) * GH * I), *W_hh = malloc(sizeof(float) * GH * P);
+    float *W_hr = malloc(sizeof(float) * P * H), *b = malloc(sizeof(float) * 2 * GH);
+    float *wp = malloc(sizeof(float) * 3 * H), *x = malloc(sizeof(float) * T * B * I);
+    for (int i = 0; i < GH * I; i++) W_ih[i] = 0.3f * urand(&s);
+    for (int i = 0; i < GH * P; i++) W_hh[i] = 0.3f * urand(&s);
+    for (int i = 0; i < P * H; i++) W_hr[i] = 0.3f * urand(&s);
+    for (int i = 0; i < 2 * GH; i++) b[i] = 0.1f * urand(&s);
+    for (int i = 0; i < 3 * H; i++) wp[i] = 0.1f * urand(&s);
+    for (int i = 0; i < T * B * I; i++) x[i] = urand(&s);
+    QMat qi = qmat(W_ih, GH, I, W_ih), qh = qmat(W_hh, GH, P, W_hh), qr = qmat(W_hr, P, H, W_hr);
+    frnn_q8_layer layer = {qi.m, qh.m, qr.m};
+    if (!proj) layer.hr.N = 0;
+    const size_t n_out = (size_t)T * B * P + B * P + B * H;
+    float *out[2], *work = malloc(sizeof(float) * frnn_work_size(&d));
+    for (int q8 = 0; q8 <= 1; q8++) {
+        out[q8] = calloc(n_out, sizeof(float));
+        frnn_buffers bf;
+        memset(&bf, 0, sizeof bf);
+        bf.x = x, bf.W_ih = W_ih, bf.W_hh = W_hh, bf.b_ih = b, bf.b_hh = b + GH;
+        bf.w_peep = peep ? wp : NULL, bf.W_hr = proj ? W_hr : NULL;
+        bf.y = out[q8], bf.h_T = out[q8] + (size_t)T * B * P;
+        bf.c_T = cell == FRNN_LSTM ? out[q8] + (size_t)T * B * P + B * P : NULL;
+        bf.tape = work, bf.threads = threads, bf.q8 = q8 ? &layer : NULL;
+        frnn_forward_f32(blas, &d, &bf, 0);
+    }
+    *fdiff = 0;
+    for (size_t i = 0; i < n_out; i++) *fdiff = fmaxf(*fdiff, fabsf(out[0][i] - out[1][i]));
+    qfree(&qi), qfree(&qh), qfree(&qr);
+    free(W_ih), free(W_hh), free(W_hr), free(b), free(wp), free(x), free(work), free(out[0]);
+    return out[1];
+}
+
+static void test_layers(const frnn_blas *blas)
+{
+    const int T = 5, B = 4, H = 64;
+    for (int cell = 0; cell < FRNN_NUM_CELLS; cell++) {
+        const int lstm = cell == FRNN_LSTM;
+        for (int peep = 0; peep <= lstm; peep++)
+            for (int proj = 0; proj <= lstm; proj++) {
+                const size_t n = (size_t)T * B * (proj ? 16 : H) + B * (proj ? 16 : H) + B * H;
+                float diff;
+                float *one = run_layer(blas, cell, peep, proj, 1, &diff);
+                if (!(diff < 0.1f)) {
+                    fprintf(stderr, "FAIL int8 layer: cell %d peephole %d projection %d is %g from float\n",
+                            cell, peep, proj, diff);
+                    fails++;
+                }
+                for (int threads = 2; threads <= 3; threads++) {
+                    frnn_set_threads(threads);
+                    float *r = run_layer(blas, cell, peep, proj, threads, &diff);
+                    if (memcmp(one, r, sizeof(float) * n) != 0) {
+                        fprintf(stderr, "FAIL int8 layer: cell %d peephole %d projection %d differs at %d threads\n",
+                                cell, peep, proj, threads);
+                        fails++;
+                    }
+                    free(r);
+                }
+                frnn_set_threads(0);
+                free(one);
+            }
+    }
+}
+
+int frnn_test_int8(const frnn_blas *blas)
+{
+    const int active = frnn_q8_isa_active();
+    test_products();
+    frnn_q8_set_isa(active);
+    test_layers(blas);
+    return fails;
+}
