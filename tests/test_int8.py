@@ -127,7 +127,7 @@ def _step_bound(layer, x, h0, c0):
     test_product_error_within_the_scales_bound); through the cell's gates (sigmoid' <= 1/4,
     tanh' <= 1, the state and GRU's W_hn h + b_hn as multipliers) the state moves by at most
     (3 + |c0| + |hn|) e; a projection adds its own product's error and |W_hr| times that."""
-    w = layer.named_parameters()
+    w = dict(layer.named_parameters())
     qi, qh = layer._int8["weights"]["weight_ih_l0"], layer._int8["weights"]["weight_hh_l0"]
     Wf_ih, Wf_hh = quant.dequantize_weight(*qi), quant.dequantize_weight(*qh)
 

@@ -55,8 +55,8 @@ def recurrent_layers(model):
 def _layer_names(model, layer):
     """{layer's own parameter name: the model's dotted name} (matched by storage, so renaming
     hooks of any model are respected)."""
-    where = {v.__array_interface__["data"][0]: k for k, v in model.named_parameters().items()}
-    return {k: where[v.__array_interface__["data"][0]] for k, v in layer.named_parameters().items()}
+    where = {v.__array_interface__["data"][0]: k for k, v in model._named("_views").items()}
+    return {k: where[v.__array_interface__["data"][0]] for k, v in layer._named("_views").items()}
 
 
 def _heads(model):
@@ -94,7 +94,7 @@ def quantize(model, _arrays=None):
     plans = []
     for _, layer in layers + _heads(model):     # everything is checked before any weight changes
         names = _layer_names(model, layer)
-        own = layer.named_parameters()
+        own = layer._named("_views")
         q = {}
         for name in _quantized_names(layer):
             full = names[name]
@@ -107,7 +107,7 @@ def quantize(model, _arrays=None):
                 raise ValueError(f"{full}: at most 16321 input columns run in int8, got {q[name][0].shape[1]}")
         plans.append((layer, q))
     for layer, q in plans:
-        own = layer.named_parameters()
+        own = layer._named("_views")
         for name, (qv, s) in q.items():
             own[name][...] = dequantize_weight(qv, s)
     model.invalidate()          # one version for the whole tree, after every write
@@ -120,7 +120,7 @@ def _weights(module):
     """{name: (q, scale)} of a quantized module, quantized again first if its floats changed."""
     info = module._int8
     if info["version"] != module.param_version:         # trained or edited since: follow the floats
-        own = module.named_parameters()
+        own = module._named("_views")
         info["weights"] = {name: quantize_weight(own[name]) for name in _quantized_names(module)}
         info["version"], info["packed"] = module.param_version, {}
     return info["weights"]
