@@ -13,7 +13,7 @@ from .io import CheckpointError, load, save
 from .cells import GRUCell, LSTMCell, RNNCell
 from .layers import GRU, LSTM, RNN, SimplifiedGRU
 from .data_batches import PaddedBatches
-from .models import (ConditionedGenerator, GridRNN, LanguageModel, OutputRecurrentNet, Seq2Seq,
+from .models import (AttentionSeq2Seq, ConditionedGenerator, GridRNN, LanguageModel, OutputRecurrentNet, Seq2Seq,
                      SequenceClassifier, SequenceRegressor, SequenceTagger, StateFromCondition)
 from .sample import generate
 
@@ -21,4 +21,5 @@ __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "RNNCell", "GRUCell", "LSTMCel
            "StreamBatches", "split", "pad_sequences", "generate", "save", "load", "CheckpointError",
            "export_onnx", "optim", "nn", "reference", "set_num_threads", "get_num_threads", "__version__",
            "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches",
-           "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN"]
+           "Seq2Seq", "AttentionSeq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet",
+           "GridRNN"]

@@ -7,12 +7,13 @@ forward/backward objects over `fastrnn.losses`.
 from .module import Module  # noqa: I001  (first: fastrnn.layers builds on it)
 from ..cells import GRUCell, LSTMCell, RNNCell
 from ..layers import GRU, LSTM, RNN, SimplifiedGRU
+from .attention import Attention
 from .dropout import Dropout
 from .embedding import Embedding
 from .linear import Linear
 from .losses import (MSE, BCEWithLogits, SoftmaxCrossEntropy, binary_cross_entropy_with_logits,
                      mse, softmax_cross_entropy)
 
-__all__ = ["Module", "Linear", "Embedding", "Dropout", "RNN", "GRU", "LSTM", "SimplifiedGRU",
+__all__ = ["Module", "Linear", "Attention", "Embedding", "Dropout", "RNN", "GRU", "LSTM", "SimplifiedGRU",
            "RNNCell", "GRUCell", "LSTMCell", "SoftmaxCrossEntropy", "BCEWithLogits", "MSE",
            "softmax_cross_entropy", "binary_cross_entropy_with_logits", "mse"]
