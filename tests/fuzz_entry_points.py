@@ -9,6 +9,7 @@ accepted call must give exactly what the clean call gives.
 
 To fuzz a new model or entry point, add one case function (fuzz_cases_*.py) and one line to ENTRY_POINTS.
 """
+from fuzz_cases_attention import attention, attention_seq2seq
 from fuzz_cases_data import (checkpoint_damage, init_and_clip, optimizers, padding, sampling, shard,
                              splitting, stream_batches, vocab)
 from fuzz_cases_nn import (cell_call, kernel_backward, kernel_forward, kernel_gemm, kernel_rows,
@@ -23,5 +24,5 @@ ENTRY_POINTS = {
     "stream_batches": stream_batches, "split": splitting, "pad_sequences": padding, "optimizers": optimizers,
     "checkpoint_damage": checkpoint_damage, "shard_batch": shard,
     "task_readers": task_readers, "task_metrics": task_metrics, "task_predict": task_predict,
-    "init_and_clip": init_and_clip,
+    "init_and_clip": init_and_clip, "attention": attention, "attention_seq2seq": attention_seq2seq,
 }
