@@ -15,6 +15,7 @@ additive score's hidden size.
 """
 import numpy as np
 
+from .._kernels import gemm
 from .linear import _check_size, _rng
 from .module import Module, to_numpy
 
@@ -59,8 +60,8 @@ class Attention(Module):
         B, S = k.shape[:2]
         if q.shape[0] != B:
             raise ValueError(f"query: expected {B} sequences (as keys), got {q.shape[0]}")
-        if S == 0:
-            raise ValueError("keys: expected at least one memory step")
+        if B == 0 or S == 0:
+            raise ValueError(f"keys: expected at least one sequence of at least one step, got {k.shape}")
         if lengths is None:
             lengths = np.full(B, S, np.int64)
         else:
@@ -76,18 +77,20 @@ class Attention(Module):
         """(context (B, T, K), weights (B, T, S)) for query (B, T, Q), keys (B, S, K) and the
         memory lengths (B,) in [1, S] (None: all S steps). train=True keeps the tape."""
         q, k, mask = self._check(query, keys, lengths)
+        (B, T, Q), (_, S, K) = q.shape, k.shape
         if self.score == "general":
-            kw = k @ self._views["weight"].T                                      # (B, S, Q)
-            e, extra = q @ kw.transpose(0, 2, 1), kw                              # (B, T, S)
+            kw = gemm(k.reshape(-1, K), self._views["weight"], trans_b=True).reshape(B, S, Q)
+            e, extra = np.einsum("btq,bsq->bts", q, kw), kw                        # (B, T, S)
         else:
-            pq = q @ self._views["query_weight"].T                                # (B, T, A)
-            pk = k @ self._views["key_weight"].T                                  # (B, S, A)
-            extra = np.tanh(pq[:, :, None, :] + pk[:, None, :, :])                # (B, T, S, A)
-            e = extra @ self._views["v"]
+            A = self.attn_size
+            pq = gemm(q.reshape(-1, Q), self._views["query_weight"], trans_b=True).reshape(B, T, 1, A)
+            pk = gemm(k.reshape(-1, K), self._views["key_weight"], trans_b=True).reshape(B, 1, S, A)
+            extra = np.tanh(pq + pk)                                                # (B, T, S, A)
+            e = gemm(extra.reshape(-1, A), self._views["v"].reshape(A, 1)).reshape(B, T, S)
         e = np.where(mask[:, None, :], e, -np.inf)
         a = np.exp(e - e.max(axis=2, keepdims=True))
         a /= a.sum(axis=2, keepdims=True)
-        context = a @ k
+        context = np.einsum("bts,bsk->btk", a, k)
         self._tape = (q, k, a, extra) if train else None
         return context, a
 
@@ -100,28 +103,31 @@ class Attention(Module):
             raise RuntimeError("backward: call forward(..., train=True) first")
         q, k, a, extra = self._tape
         dc = _gradient("dcontext", dcontext, a.shape[:2] + (self.key_size,), self.dtype)
-        da = dc @ k.transpose(0, 2, 1)                                            # (B, T, S)
+        da = np.einsum("btk,bsk->bts", dc, k)                                      # (B, T, S)
         if dweights is not None:
             da += _gradient("dweights", dweights, a.shape, self.dtype)
         self._tape = None
-        dk = a.transpose(0, 2, 1) @ dc                                            # (B, S, K)
+        dk = np.einsum("bts,btk->bsk", a, dc)                                      # (B, S, K)
         de = a * (da - (da * a).sum(axis=2, keepdims=True))                       # 0 where masked
-        g = self._grad_views
+        (B, T, Q), (_, S, K), g = q.shape, k.shape, self._grad_views
+        q2, k2 = q.reshape(-1, Q), k.reshape(-1, K)
         if self.score == "general":
             W, kw = self._views["weight"], extra
-            dq = de @ kw                                                          # (B, T, Q)
-            dkw = de.transpose(0, 2, 1) @ q                                       # (B, S, Q)
-            dk += dkw @ W
-            g["weight"] += dkw.reshape(-1, self.query_size).T @ k.reshape(-1, self.key_size)
+            dq = np.einsum("bts,bsq->btq", de, kw)                                 # (B, T, Q)
+            dkw = np.einsum("bts,btq->bsq", de, q).reshape(-1, Q)                  # (B*S, Q)
+            dk += gemm(dkw, W).reshape(B, S, K)
+            gemm(dkw, k2, trans_a=True, out=g["weight"], accumulate=True)
         else:
             th, A = extra, self.attn_size
-            g["v"] += np.einsum("bts,btsa->a", de, th)
+            gemm(th.reshape(-1, A), de.reshape(-1, 1), trans_a=True, out=g["v"].reshape(A, 1),
+                 accumulate=True)
             dpre = de[..., None] * self._views["v"] * (1 - th * th)               # (B, T, S, A)
-            dpq, dpk = dpre.sum(axis=2), dpre.sum(axis=1)                         # (B, T, A), (B, S, A)
-            dq = dpq @ self._views["query_weight"]
-            dk += dpk @ self._views["key_weight"]
-            g["query_weight"] += dpq.reshape(-1, A).T @ q.reshape(-1, self.query_size)
-            g["key_weight"] += dpk.reshape(-1, A).T @ k.reshape(-1, self.key_size)
+            dpq = np.ascontiguousarray(dpre.sum(axis=2)).reshape(-1, A)            # (B*T, A)
+            dpk = np.ascontiguousarray(dpre.sum(axis=1)).reshape(-1, A)            # (B*S, A)
+            dq = gemm(dpq, self._views["query_weight"]).reshape(B, T, Q)
+            dk += gemm(dpk, self._views["key_weight"]).reshape(B, S, K)
+            gemm(dpq, q2, trans_a=True, out=g["query_weight"], accumulate=True)
+            gemm(dpk, k2, trans_a=True, out=g["key_weight"], accumulate=True)
         return dq, dk
 
     def __repr__(self):
