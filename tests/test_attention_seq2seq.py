@@ -173,6 +173,10 @@ def test_bad_input_names_the_argument():
             fastrnn.AttentionSeq2Seq(5, 4, **kw)
     with pytest.raises(RuntimeError, match="forward"):
         tiny().backward()
+    other = tiny(bidirectional=True)          # a state from another model (memory width 7, not 4)
+    for state in (other.encode(src[:1], sl[:1]), None, (1, 2, 3)):
+        with pytest.raises(ValueError, match="state"):
+            model.step(np.array([0]), state)
 
 
 def test_learns_to_reverse_digit_strings(single_thread):

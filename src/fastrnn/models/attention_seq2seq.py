@@ -107,7 +107,7 @@ class AttentionSeq2Seq(Seq2Seq):
         self.src_embed.backward(dx)
 
     # ---- decoding: Seq2Seq.greedy and beam_search call these ------------------------------------
-    def encode(self, src, src_lengths=None, train=False):
+    def encode(self, src, src_lengths=None):
         """The decoding state (recurrent state, memory) for src (B, T_x); see the module docstring."""
         src = check_ids("src", src, self.config["src_vocab"], ndim=2)
         src_lengths = check_lengths(src_lengths, *src.shape, name="src_lengths")
@@ -119,6 +119,11 @@ class AttentionSeq2Seq(Seq2Seq):
 
     def step(self, ids, state):
         """One decoder step: ids (B,) -> (log-probabilities (B, V), new state). Keeps no tape."""
+        K = self.D * self.config["hidden_size"]
+        if not isinstance(state, tuple) or len(state) != 2 or np.ndim(state[1]) != 3 \
+                or np.shape(state[1])[2] != K + 1:
+            raise ValueError(f"state: expected the (recurrent state, memory (T_x, B, {K + 1})) pair "
+                             "of this model's encode or step")
         packed, memory = state
         y, rnn_state = self.decoder.step(self.tgt_embed.forward(ids, train=False), self._unpack(packed))
         lengths = memory[..., -1].sum(0).astype(np.int64)
