@@ -97,9 +97,9 @@ def main(argv=None):
     if args.quick:
         train_pairs, test_pairs = train_pairs[::32 if args.attention else 16], test_pairs[:150]
     val_pairs = []
-    if args.attention:       # held out from training for the per-epoch curve (the test set stays unseen)
-        train_pairs, val_pairs = train_pairs[:-1000 // (8 if args.quick else 1)], \
-            train_pairs[-1000 // (8 if args.quick else 1):]
+    if args.attention:       # a seeded random share held out for the per-epoch curve (test stays unseen)
+        keep, held = split_indices(len(train_pairs), (125 if args.quick else 1000) / len(train_pairs), args.seed)
+        train_pairs, val_pairs = [train_pairs[i] for i in keep], [train_pairs[i] for i in held]
     show_command(args, "fastrnn train --task seq2seq {data} --level word --cell lstm --hidden 128 "
                        "--embed 64 --batch 64 --epochs 1 --beam 4   (source: letters separated by spaces)"
                  if not args.attention else
