@@ -15,6 +15,18 @@ greedy word error after every epoch (the curve is reported as "curve").
 
     python examples/g2p_seq2seq.py [--quick] [--json] [--beam 4] [--write-data g2p.tsv]
     python examples/g2p_seq2seq.py --attention [--max-minutes 19]
+
+Measured (`python examples/g2p_seq2seq.py --attention --json`, 2026-12-06, 2-core VM shared with
+other jobs, load average 8.2 at the start and 4.8 at the end): 4 epochs in 1037 s of training;
+on the 2000 test words greedy WER 34.8 % / PER 8.6 %, beam 4 WER 34.3 % / PER 8.3 % (the target
+was <= 30 %: the curve still falls about 3 points an epoch when the time budget ends it).
+Curve on the 1000 held-out words (greedy):
+
+    epoch   seconds   val loss   val WER
+      1       255      0.2697     46.7 %
+      2       534      0.2168     40.9 %
+      3       806      0.1926     37.4 %
+      4      1037      0.1737     35.4 %
 """
 import bisect
 import sys
