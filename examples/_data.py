@@ -23,10 +23,11 @@ def split_indices(n, test_frac, seed):
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
-def train(model, batches, val=None, epochs=10, lr=3e-3, args=None, forward=None, clip=5.0, **kw):
+def train(model, batches, val=None, epochs=10, lr=3e-3, args=None, forward=None, clip=5.0,
+          extra_callbacks=(), **kw):
     """Adam on `batches` (a PaddedBatches is also the Trainer's epoch callback); returns seconds."""
     from fastrnn.train import Trainer
-    callbacks = [batches] if hasattr(batches, "set_epoch") else []
+    callbacks = ([batches] if hasattr(batches, "set_epoch") else []) + list(extra_callbacks)
     quiet = args is not None and args.json
     trainer = Trainer(model, batches, val, forward=forward, callbacks=callbacks, optimizer="adam",
                       lr=lr, clip=clip, epochs=epochs, eval_every=len(batches), out=None,

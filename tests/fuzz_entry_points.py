@@ -10,6 +10,7 @@ accepted call must give exactly what the clean call gives.
 To fuzz a new model or entry point, add one case function (fuzz_cases_*.py) and one line to ENTRY_POINTS.
 """
 from fuzz_cases_beam import beam_search_case, stream_case
+from fuzz_cases_attention import attention, attention_seq2seq
 from fuzz_cases_data import (checkpoint_damage, init_and_clip, optimizers, padding, sampling, shard,
                              splitting, stream_batches, vocab)
 from fuzz_cases_distributed import setup_agreement
@@ -40,4 +41,5 @@ ENTRY_POINTS = {
     "corpus_paths": corpus_paths,
     "init_and_clip": init_and_clip, "checkpoint_metadata": checkpoint_metadata,
     "quantize": quantize_call, "int8_product": int8_product, "int8_checkpoint_damage": int8_checkpoint_damage,
+    "init_and_clip": init_and_clip, "attention": attention, "attention_seq2seq": attention_seq2seq,
 }

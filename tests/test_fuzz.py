@@ -12,7 +12,8 @@ from fuzz_helpers import campaign_examples, run_isolated
 
 # CI examples per entry point: the slow ones (a model or layer built per case) get fewer
 CI_EXAMPLES = dict.fromkeys(ENTRY_POINTS, 60)
-CI_EXAMPLES.update(layer_forward_backward=40, layer_step=40, model=30, sampling=30, optimizers=30, quantize=30)
+CI_EXAMPLES.update(layer_forward_backward=40, layer_step=40, model=30, sampling=30, optimizers=30, quantize=30,
+                   attention_seq2seq=30)
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))

@@ -15,7 +15,7 @@ from .cells import GRUCell, LSTMCell, RNNCell
 from .layers import GRU, LSTM, RNN, SimplifiedGRU
 from .nn.recurrent import MGU
 from .data_batches import PaddedBatches
-from .models import (ConditionedGenerator, GridRNN, LanguageModel, OutputRecurrentNet, Seq2Seq,
+from .models import (AttentionSeq2Seq, ConditionedGenerator, GridRNN, LanguageModel, OutputRecurrentNet, Seq2Seq,
                      SequenceClassifier, SequenceRegressor, SequenceTagger, StateFromCondition)
 from .beam import beam_search
 from .sample import generate
@@ -27,7 +27,7 @@ __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "MGU", "RNNCell", "GRUCell", "
            "export_onnx", "optim", "nn", "reference", "set_num_threads", "get_num_threads", "__version__",
            "release_buffers",
            "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "PaddedBatches",
-           "Seq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN",
+           "Seq2Seq", "AttentionSeq2Seq", "ConditionedGenerator", "StateFromCondition", "OutputRecurrentNet", "GridRNN",
            "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "quantize"]
 
 from .train import EarlyStopping, History, ModelCheckpoint, Trainer, fit  # noqa: E402  (the training API)

@@ -22,8 +22,8 @@ TASK_DEFAULTS = dict(level="char", min_count=1, cell="lstm", hidden=64, layers=1
                      lr_decay_every=None, val_frac=0.1, eval_every=None, seed=0, dtype="float32",
                      epochs=10, max_time=None, bidirectional=None, pool="last", target=None,
                      horizon=1, window=24, beam=None, clip_value=None, lr_decay_after=None,
-                     init_range=None, early_stop=None)
-TASK_ONLY = ("bidirectional", "pool", "target", "horizon", "window", "beam")
+                     init_range=None, early_stop=None, attention=None)
+TASK_ONLY = ("bidirectional", "pool", "target", "horizon", "window", "beam", "attention")
 LM_ONLY = ("seq_len", "test_frac", "split")
 RESUME_FREE = tuple(RESUME_SETTINGS) + ("beam",)        # may change on --resume
 
@@ -59,6 +59,9 @@ def add_train_options(t):
     t.add_argument("--horizon", type=POSITIVE, help="forecast: values to predict (default: 1)")
     t.add_argument("--window", type=POSITIVE, help="forecast: rows of history per input (default: 24)")
     t.add_argument("--beam", type=POSITIVE, help="seq2seq: beam width for validation (default: greedy)")
+    t.add_argument("--attention", nargs="?", const="general", choices=["general", "additive"],
+                   help="seq2seq: an AttentionSeq2Seq, its score general (Luong, the default) or "
+                        "additive (Bahdanau); default: Seq2Seq without attention")
 
 
 def add_parsers(sub):
@@ -200,6 +203,8 @@ def _new_run(args, given, out_default, distributed):
     o = dict(TASK_DEFAULTS, **given)
     if ":" in o["level"] and args.task != "seq2seq":
         raise UsageError(f"--level {o['level']}: source:target levels are only for --task seq2seq")
+    if o["attention"] and args.task != "seq2seq":
+        raise UsageError("--attention: only for --task seq2seq")
     if args.corpus is None:
         raise UsageError(f"--task {args.task}: expected a FILE to train on")
     task = TASKS[args.task](o)

@@ -65,6 +65,8 @@ def _exporter(model):
     """(the function writing `model`'s graph, whether the graph can have initial-state inputs:
     then the function takes initial_state) or a TypeError."""
     from ..models import LanguageModel, SequenceClassifier, SequenceRegressor, SequenceTagger
+    if getattr(model, "onnx_export_error", None):       # a model that says why it has no graph
+        raise ValueError(model.onnx_export_error)
     if isinstance(model, LanguageModel):
         return export_language_model, True
     for cls, fn in ((SequenceClassifier, export_classifier), (SequenceTagger, export_tagger),

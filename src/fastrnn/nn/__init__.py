@@ -7,6 +7,7 @@ forward/backward objects over `fastrnn.losses`.
 from .module import Module  # noqa: I001  (first: fastrnn.layers builds on it)
 from ..cells import GRUCell, LSTMCell, RNNCell
 from ..layers import GRU, LSTM, RNN, SimplifiedGRU
+from .attention import Attention
 from .dropout import Dropout
 from .embedding import Embedding
 from .grad import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -15,7 +16,7 @@ from .recurrent import BLOCKS, MGU, block_names, build_block
 from .losses import (MSE, BCEWithLogits, SoftmaxCrossEntropy, binary_cross_entropy_with_logits,
                      mse, softmax_cross_entropy)
 
-__all__ = ["Module", "Linear", "Embedding", "Dropout", "RNN", "GRU", "LSTM", "SimplifiedGRU", "MGU",
+__all__ = ["Module", "Linear", "Attention", "Embedding", "Dropout", "RNN", "GRU", "LSTM", "SimplifiedGRU", "MGU",
            "BLOCKS", "block_names", "build_block",
            "RNNCell", "GRUCell", "LSTMCell", "SoftmaxCrossEntropy", "BCEWithLogits", "MSE",
            "softmax_cross_entropy", "binary_cross_entropy_with_logits", "mse",

@@ -4,7 +4,7 @@ import numpy as np
 
 from ..data import Vocab
 from ..data_batches import PaddedBatches
-from ..models import Seq2Seq, SequenceClassifier, SequenceTagger
+from ..models import AttentionSeq2Seq, Seq2Seq, SequenceClassifier, SequenceTagger
 from ..models.seq2seq import MAX_DECODE_LEN
 from . import metrics as M
 from .base import Task, build_vocab, ids_of, in_batches, tokens_of
@@ -232,9 +232,12 @@ class Translate(Task):
 
     def build_model(self):
         o, (src, tgt) = self.o, self.vocabs()
-        return Seq2Seq(len(src), len(tgt), cell=o["cell"], embed_size=o["embed"], hidden_size=o["hidden"],
-                       num_layers=o["layers"], bidirectional=bool(o["bidirectional"]),
-                       bos_id=tgt.stoi[BOS], eos_id=tgt.eos_id, dtype=o["dtype"], seed=o["seed"])
+        # --attention (recorded in the options; absent from checkpoints before it) picks the class
+        attention = dict(attention=o["attention"]) if o.get("attention") else {}
+        return (AttentionSeq2Seq if attention else Seq2Seq)(
+            len(src), len(tgt), cell=o["cell"], embed_size=o["embed"], hidden_size=o["hidden"],
+            num_layers=o["layers"], bidirectional=bool(o["bidirectional"]), bos_id=tgt.stoi[BOS],
+            eos_id=tgt.eos_id, dtype=o["dtype"], seed=o["seed"], **attention)
 
     def forward(self, model):
         return _Seq2SeqForward(model)
