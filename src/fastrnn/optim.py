@@ -187,7 +187,7 @@ class AdamW(Adam):
 def clip_grad_norm(model, max_norm):
     """Scale the gradients so their global L2 norm is at most max_norm; returns the norm before.
 
-    Same rule as torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when < 1.
+    Same rule as ``torch.nn.utils.clip_grad_norm_``: scale by max_norm / (norm + 1e-6) when < 1.
     A negative max_norm would flip the gradients (gradient ascent): ValueError.
     """
     if not max_norm >= 0:

@@ -145,12 +145,48 @@ class _SequenceEstimator(BaseEstimator):
 class RNNSequenceClassifier(ClassifierMixin, _SequenceEstimator):
     """A recurrent sequence classifier (fastrnn.SequenceClassifier) for (n, T[, F]) arrays.
 
-    hidden_size, cell ("gru", "lstm", "rnn"), num_layers, bidirectional, pooling ("last",
-    "mean", "max"), dropout: the model; epochs, batch_size, lr, optimizer, clip: training;
-    dtype: "float64" (default: a sequence's prediction does not depend on the other sequences
-    predicted with it) or "float32" (faster; predictions may then move by ~1e-7 with the batch);
-    random_state: seeds weights and batch order.
-    Fitted: classes_, model_, n_features_in_ (T), n_step_features_ (F), n_iter_ (epochs run).
+    Parameters
+    ----------
+    hidden_size : int, default 32
+        Hidden units of each recurrent layer.
+    cell : {"gru", "lstm", "rnn"}, default "gru"
+        The recurrent cell.
+    num_layers : int, default 1
+        Stacked recurrent layers.
+    bidirectional : bool, default False
+        Run the encoder in both directions.
+    pooling : {"last", "mean", "max"}, default "last"
+        How the steps' outputs become one vector per sequence.
+    dropout : float, default 0.0
+        Dropout between the layers during training.
+    epochs : int, default 20
+        Epochs run by `fit` (`partial_fit` runs one).
+    batch_size : int, default 32
+        Sequences per training step.
+    lr : float, default 0.01
+        Learning rate.
+    optimizer : str, default "adam"
+        One of fastrnn.train.OPTIMIZERS.
+    clip : float, default 5.0
+        Global-norm gradient clipping (0 = off).
+    dtype : {"float64", "float32"}, default "float64"
+        float64: a sequence's prediction does not depend on the other sequences predicted with
+        it; float32 is faster, and predictions may then move by ~1e-7 with the batch.
+    random_state : int, numpy.random.RandomState or None, default None
+        Seeds the weights and the batch order.
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray
+        The labels seen in `fit`, sorted.
+    model_ : fastrnn.SequenceClassifier
+        The trained model.
+    n_features_in_ : int
+        T, the steps of each sequence.
+    n_step_features_ : int
+        F, the features of each step (1 for (n, T) input).
+    n_iter_ : int
+        Epochs run.
     """
     _multi_output = False
 
@@ -199,7 +235,7 @@ class RNNSequenceClassifier(ClassifierMixin, _SequenceEstimator):
                     bidirectional=bool(self.bidirectional), pooling=self.pooling)
 
     def predict_proba(self, X):
-        """(n, n_classes) class probabilities, columns in the order of classes_."""
+        """(n, n_classes) class probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self)
         X = self._inputs(X, reset=False)
         return self._batched(self.model_.predict_proba, X)
@@ -215,8 +251,20 @@ class RNNSequenceRegressor(RegressorMixin, _SequenceEstimator):
     (n, T[, F]) arrays and targets y (n,) or (n, k).
 
     The targets are standardised for training (mean and scale from `fit` or the first
-    `partial_fit`) and mapped back in `predict`. Parameters as RNNSequenceClassifier's.
-    Fitted: model_, n_features_in_ (T), n_step_features_ (F), n_iter_, y_mean_, y_scale_.
+    `partial_fit`) and mapped back in `predict`. Parameters as `RNNSequenceClassifier`'s.
+
+    Attributes
+    ----------
+    model_ : fastrnn.SequenceRegressor
+        The trained model.
+    n_features_in_ : int
+        T, the steps of each sequence.
+    n_step_features_ : int
+        F, the features of each step.
+    n_iter_ : int
+        Epochs run.
+    y_mean_, y_scale_ : numpy.ndarray
+        The targets' standardisation, (k,).
     """
     _multi_output = True
 
@@ -280,7 +328,16 @@ class RNNTextClassifier(ClassifierMixin, _SequenceEstimator):
 
     Its tags declare string input (`input_tags.string`, no 2-D arrays), for which scikit-learn's
     `check_estimator` has no checks; tests/test_sklearn.py checks it by hand (clone, parameters,
-    pickling, seeded fits, cross-validation). Fitted: classes_, vocab_ (a fastrnn.Vocab), model_.
+    pickling, seeded fits, cross-validation).
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray
+        The labels seen in `fit`, sorted.
+    vocab_ : fastrnn.Vocab
+        The vocabulary built from the training texts.
+    model_ : fastrnn.SequenceClassifier
+        The trained model.
     """
 
     def __init__(self, level="char", min_count=1, embed_size=16, hidden_size=32, cell="gru", num_layers=1,
@@ -341,7 +398,7 @@ class RNNTextClassifier(ClassifierMixin, _SequenceEstimator):
         return self
 
     def predict_proba(self, X):
-        """(n, n_classes) class probabilities, columns in the order of classes_."""
+        """(n, n_classes) class probabilities, columns in the order of ``classes_``."""
         from .data import pad_sequences
         check_is_fitted(self)
         ids = self._ids(self._texts(X))
