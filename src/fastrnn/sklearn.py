@@ -202,7 +202,19 @@ class RNNSequenceClassifier(ClassifierMixin, _SequenceEstimator):
         _check_pooling(self)
 
     def fit(self, X, y):
-        """Train a new model on sequences X (n, T[, F]) with labels y (n,); returns self."""
+        """Train a new model on sequences X (n, T[, F]) with labels y (n,); returns self.
+
+        Parameters
+        ----------
+        X : array_like
+            (n, T) scalar steps or (n, T, F) feature steps.
+        y : array_like
+            (n,) labels.
+
+        Returns
+        -------
+        self
+        """
         self._check_params()
         X, y = self._inputs(X, y, reset=True)
         check_classification_targets(y)
@@ -213,7 +225,21 @@ class RNNSequenceClassifier(ClassifierMixin, _SequenceEstimator):
 
     def partial_fit(self, X, y, classes=None):
         """One more epoch on (X, y); the first call starts a model and needs `classes` (all the
-        labels there will be) unless y already holds them all."""
+        labels there will be) unless y already holds them all.
+
+        Parameters
+        ----------
+        X : array_like
+            (n, T) scalar steps or (n, T, F) feature steps.
+        y : array_like
+            (n,) labels, all in `classes`.
+        classes : array_like, optional
+            Every label there will be (first call).
+
+        Returns
+        -------
+        self
+        """
         first = not hasattr(self, "model_")
         if first:
             self._check_params()
@@ -235,13 +261,35 @@ class RNNSequenceClassifier(ClassifierMixin, _SequenceEstimator):
                     bidirectional=bool(self.bidirectional), pooling=self.pooling)
 
     def predict_proba(self, X):
-        """(n, n_classes) class probabilities, columns in the order of ``classes_``."""
+        """(n, n_classes) class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array_like
+            (n, T) scalar steps or (n, T, F) feature steps.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n, n_classes) probabilities.
+        """
         check_is_fitted(self)
         X = self._inputs(X, reset=False)
         return self._batched(self.model_.predict_proba, X)
 
     def predict(self, X):
-        """(n,) the most probable label of each sequence."""
+        """(n,) the most probable label of each sequence.
+
+        Parameters
+        ----------
+        X : array_like
+            (n, T) scalar steps or (n, T, F) feature steps.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n,) labels.
+        """
         check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
@@ -290,7 +338,19 @@ class RNNSequenceRegressor(RegressorMixin, _SequenceEstimator):
         return np.ascontiguousarray((y2 - self.y_mean_) / self.y_scale_, dtype=self.dtype)
 
     def fit(self, X, y):
-        """Train a new model on sequences X (n, T[, F]) with targets y (n,) or (n, k); returns self."""
+        """Train a new model on sequences X (n, T[, F]) with targets y (n,) or (n, k); returns self.
+
+        Parameters
+        ----------
+        X : array_like
+            (n, T) scalar steps or (n, T, F) feature steps.
+        y : array_like
+            (n,) or (n, k) real targets.
+
+        Returns
+        -------
+        self
+        """
         self._check_params()
         X, y = self._inputs(X, y, reset=True)
         targets = self._targets(y, True)
@@ -314,7 +374,18 @@ class RNNSequenceRegressor(RegressorMixin, _SequenceEstimator):
         self._start("SequenceRegressor", input_size=self.n_step_features_, output_size=outputs, output="last")
 
     def predict(self, X):
-        """(n,) predictions, or (n, k) when fitted on (n, k) targets."""
+        """(n,) predictions, or (n, k) when fitted on (n, k) targets.
+
+        Parameters
+        ----------
+        X : array_like
+            (n, T) scalar steps or (n, T, F) feature steps.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n,) or (n, k) predictions.
+        """
         check_is_fitted(self)
         X = self._inputs(X, reset=False)
         y = self._batched(self.model_.predict, X) * self.y_scale_ + self.y_mean_
