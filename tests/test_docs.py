@@ -5,7 +5,6 @@ CI (FASTRNN_REQUIRE_TORCH=1, as tests/conftest.py uses it): there a missing extr
 """
 import importlib.util
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,28 +25,27 @@ def _require_docs_tools():
     pytest.skip(msg)
 
 
-def _readme_sections():
-    """The ## and ### headings of README.md, outside code blocks."""
-    sections, in_code = [], False
-    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
-        if line.startswith("```"):
-            in_code = not in_code
-        elif not in_code and re.match(r"#{2,3} ", line):
-            sections.append(line.lstrip("#").strip())
-    return sections
-
-
-def _github_anchor(title):
-    """GitHub's (and MyST's) anchor of a heading: lower case, punctuation dropped, spaces -> '-'."""
-    return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+def _conf():
+    """docs/conf.py as a module (it imports fastrnn, not sphinx)."""
+    spec = importlib.util.spec_from_file_location("fastrnn_docs_conf", DOCS / "conf.py")
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    return conf
 
 
 def test_index_links_every_readme_section():
-    index = (DOCS / "index.md").read_text(encoding="utf-8")
-    sections = _readme_sections()
-    assert "Set up" in sections and "Python API" in sections     # the parser finds the headings
-    missing = [s for s in sections if f"(readme.md#{_github_anchor(s)})" not in index]
-    assert not missing, f"docs/index.md does not link these README sections: {missing}"
+    conf = _conf()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sections = [title for _, title in conf.readme_sections(readme)]
+    # the parser finds the headings, and not the '# comment' lines inside code blocks
+    assert "Set up" in sections and "Python API" in sections and "Threads and kernel paths" in sections
+    assert not any(t.startswith("language model") for t in sections)
+    links = conf.readme_section_links(readme)
+    assert len(links.splitlines()) == len(sections)
+    assert "- [Set up](readme.md#set-up)" in links
+    assert ("  - [Training any model: `fastrnn.fit`, callbacks, schedulers]"
+            "(readme.md#training-any-model-fastrnnfit-callbacks-schedulers)") in links
+    assert conf.README_SECTIONS in (DOCS / "index.md").read_text(encoding="utf-8")
 
 
 def test_docs_build_without_warnings(tmp_path):
@@ -63,5 +61,11 @@ def test_docs_build_without_warnings(tmp_path):
     assert (html / "index.html").is_file() and (html / "readme.html").is_file()
     # the API pages hold the autodoc output of the public API (an import failure would leave them
     # empty with only a warning, but check the content too)
+    # every README section is linked from the index (docutils names the resolved target after
+    # the heading's text, so the href holds that id rather than the GitHub slug)
+    from docutils.nodes import make_id
+    index = (html / "index.html").read_text(encoding="utf-8")
+    for _, title in _conf().readme_sections((ROOT / "README.md").read_text(encoding="utf-8")):
+        assert f'href="readme.html#{make_id(title.replace("`", ""))}"' in index, title
     api = (html / "api" / "training.html").read_text(encoding="utf-8")
     assert 'id="fastrnn.fit"' in api and 'id="fastrnn.Trainer"' in api
