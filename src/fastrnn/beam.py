@@ -1,5 +1,7 @@
 """Beam search over a language model: the most likely continuation of a prime, as
 `fastrnn sample --beam N` runs it (one batch of `model.step` per step for all hypotheses)."""
+from __future__ import annotations
+
 import numbers
 
 import numpy as np
@@ -9,7 +11,8 @@ from .sample import _check_request, _join, _primed
 MAX_BEAM = 256      # the beams are one batch of `step`s: a wider beam is refused, not allocated
 
 
-def beam_search(model, vocab, prime="", length=100, beam=5, alpha=1.0, stop=None):
+def beam_search(model, vocab, prime: str = "", length: int = 100, beam: int = 5, alpha: float = 1.0,
+                stop: str | None = None) -> str:
     """Continue `prime` with the most likely text that beam search finds; returns prime + text.
 
     Keeps the `beam` partial continuations with the highest total log-probability at each step
@@ -22,6 +25,33 @@ def beam_search(model, vocab, prime="", length=100, beam=5, alpha=1.0, stop=None
     text of `generate(..., argmax=True)`. Deterministic (no seed). Arguments are checked before
     anything runs (beam: an integer in [1, MAX_BEAM]; alpha: a finite number >= 0), with
     TypeError/ValueError naming the bad one; logits that become NaN raise ValueError.
+
+    Parameters
+    ----------
+    model : LanguageModel
+        A trained language model (anything with ``step``).
+    vocab : Vocab
+        The model's vocabulary.
+    prime : str, default ""
+        Text to start from.
+    length : int, default 100
+        Most tokens generated per hypothesis.
+    beam : int, default 5
+        Hypotheses kept at each step, in [1, MAX_BEAM]; 1 is greedy decoding.
+    alpha : float, default 1.0
+        Length normalisation exponent (>= 0): 1 compares mean log-probabilities, 0 totals.
+    stop : str, optional
+        A hypothesis ends when its text contains this string.
+
+    Returns
+    -------
+    str
+        `prime` followed by the best hypothesis' text.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad argument (named in the message), or logits that became NaN.
     """
     _check_request(model, vocab, prime, length, stop)
     if isinstance(beam, bool) or not isinstance(beam, numbers.Integral):

@@ -4,6 +4,8 @@ Char-rnn style batching (truncated BPTT): the id stream is cut into `batch_size`
 streams; window k holds steps [k*T, (k+1)*T) of every stream, so row b of window k+1 continues
 row b of window k and the hidden state can be carried from one window to the next.
 """
+from __future__ import annotations
+
 import os
 import re
 import sys
@@ -104,9 +106,26 @@ def read_corpus(path, max_bytes=None):
 
 
 class Vocab:
-    """Token <-> id mapping. Ids 0 and 1 are `<unk>` and `<eos>`; then tokens by frequency."""
+    """Token <-> id mapping. Ids 0 and 1 are `<unk>` and `<eos>`; then tokens by frequency.
 
-    def __init__(self, tokens, level="char"):
+    Parameters
+    ----------
+    tokens : list of str
+        Distinct tokens, starting with ``"<unk>", "<eos>"``; a token's id is its index.
+    level : {"char", "word"}, default "char"
+        Characters or whitespace-separated words.
+
+    Raises
+    ------
+    TypeError, ValueError
+        `tokens` not a list of distinct str starting with the two specials, or a bad `level`.
+
+    See Also
+    --------
+    Vocab.build : the vocabulary of a text.
+    """
+
+    def __init__(self, tokens: list[str], level: str = "char"):
         tokens = list(tokens)
         if not all(isinstance(t, str) for t in tokens):
             raise TypeError("tokens: expected a list of str")
@@ -120,9 +139,25 @@ class Vocab:
         self._decode_table = np.array(tokens, dtype=object)
 
     @classmethod
-    def build(cls, text, level="char", min_count=1, max_size=None):
+    def build(cls, text: str, level: str = "char", min_count: int = 1, max_size: int | None = None) -> Vocab:
         """The vocabulary of `text`: tokens seen at least `min_count` times, most frequent first
-        (ties in order of first appearance), at most `max_size` tokens including the two specials."""
+        (ties in order of first appearance), at most `max_size` tokens including the two specials.
+
+        Parameters
+        ----------
+        text : str
+            The corpus.
+        level : {"char", "word"}, default "char"
+            Characters or whitespace-separated words.
+        min_count : int, default 1
+            Rarer tokens are left out (they encode as ``<unk>``).
+        max_size : int, optional
+            At most this many tokens (>= 2), the two specials included.
+
+        Returns
+        -------
+        Vocab
+        """
         if not isinstance(text, str):
             raise TypeError(f"text: expected str, got {type(text).__name__}")
         _check_count("min_count", min_count)
@@ -145,16 +180,41 @@ class Vocab:
     def __eq__(self, other):
         return isinstance(other, Vocab) and self.tokens == other.tokens and self.level == other.level
 
-    def encode(self, text):
-        """int64 ids of the tokens of `text` (unseen tokens -> `<unk>`)."""
+    def encode(self, text: str) -> np.ndarray:
+        """int64 ids of the tokens of `text` (unseen tokens -> `<unk>`).
+
+        Parameters
+        ----------
+        text : str
+
+        Returns
+        -------
+        numpy.ndarray
+            (n,) int64 ids.
+        """
         if not isinstance(text, str):
             raise TypeError(f"text: expected str, got {type(text).__name__}")
         get = self.stoi.get
         count = len(text) if self.level == "char" else -1
         return np.fromiter((get(t, 0) for t in iter_tokens(text, self.level)), np.int64, count)
 
-    def decode(self, ids):
-        """Text of `ids`: characters joined as they are; words joined by spaces, `<eos>` -> newline."""
+    def decode(self, ids) -> str:
+        """Text of `ids`: characters joined as they are; words joined by spaces, `<eos>` -> newline.
+
+        Parameters
+        ----------
+        ids : array_like of int
+            1-D ids in ``[0, len(vocab))``.
+
+        Returns
+        -------
+        str
+
+        Raises
+        ------
+        ValueError
+            An id out of range.
+        """
         ids = _as_ids("ids", ids)
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             raise ValueError(f"ids: expected values in [0, {len(self)}), got {ids.min()}..{ids.max()}")
@@ -171,7 +231,7 @@ class Vocab:
                 out.append(self.tokens[i])
         return "".join(out)
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         """JSON-serialisable form (for checkpoints)."""
         return {"level": self.level, "tokens": self.tokens}
 
@@ -181,8 +241,26 @@ class Vocab:
         return cls(d["tokens"], d["level"])
 
 
-def split(ids, val_frac=0.05, test_frac=0.05):
-    """Contiguous (train, val, test) parts of a 1-D id array, in that order."""
+def split(ids, val_frac: float = 0.05, test_frac: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Contiguous (train, val, test) parts of a 1-D id array, in that order.
+
+    Parameters
+    ----------
+    ids : array_like
+        The id stream.
+    val_frac, test_frac : float, default 0.05
+        Fractions in [0, 1) of the validation and test parts (their sum < 1).
+
+    Returns
+    -------
+    train, val, test : numpy.ndarray
+        Views of `ids`.
+
+    Raises
+    ------
+    ValueError
+        A fraction out of range.
+    """
     ids = np.asarray(ids)
     for name, f in (("val_frac", val_frac), ("test_frac", test_frac)):
         if not 0 <= f < 1:
@@ -231,8 +309,28 @@ class StreamBatches:
         return (self[k] for k in range(self.windows))
 
 
-def pad_sequences(seqs, pad_id=0):
-    """(ids (B, T_max) int64 padded with pad_id, lengths (B,) int64) of a list of id sequences."""
+def pad_sequences(seqs, pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(ids (B, T_max) int64 padded with pad_id, lengths (B,) int64) of a list of id sequences.
+
+    Parameters
+    ----------
+    seqs : sequence of array_like of int
+        B non-empty id sequences.
+    pad_id : int, default 0
+        The id put past each sequence's end.
+
+    Returns
+    -------
+    ids : numpy.ndarray
+        (B, T_max) int64.
+    lengths : numpy.ndarray
+        (B,) int64.
+
+    Raises
+    ------
+    TypeError, ValueError
+        `seqs` not a list of id sequences, or a bad `pad_id`.
+    """
     if isinstance(seqs, (str, bytes)):
         raise TypeError(f"seqs: expected a list of id sequences, got {type(seqs).__name__}")
     if not isinstance(pad_id, (int, np.integer)) or isinstance(pad_id, bool):

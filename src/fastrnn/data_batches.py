@@ -33,6 +33,29 @@ class PaddedBatches:
     targets_per_step=True, a sequence of T_i items padded like the inputs (with target_pad).
     shuffle=False keeps the order given (no bucketing): for validation and test sets.
     seed: a non-negative int; the layout of epoch e depends on (seed, e) only.
+
+    Parameters
+    ----------
+    inputs : sequence of array_like
+        Each (T_i,) integer ids or (T_i, F) floats, T_i >= 1.
+    targets : sequence
+        One per sequence (a label or vector; with `targets_per_step`, T_i items).
+    batch_size : int, default 32
+    shuffle : bool, default True
+        Shuffle and bucket by length each epoch; False keeps the order given.
+    seed : int, default 0
+        A non-negative seed of the epochs' layouts.
+    targets_per_step : bool, default False
+        Targets are sequences padded like the inputs.
+    pad_id : int, default 0
+        Pad value of integer inputs.
+    target_pad : int or float, default 0
+        Pad value of per-step targets.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad sequences or options, named in the message.
     """
 
     def __init__(self, inputs, targets, batch_size=32, shuffle=True, seed=0, targets_per_step=False,

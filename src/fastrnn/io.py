@@ -12,6 +12,8 @@ Saving writes `.tmp-<pid>-<random>.npz` next to the destination, holds an exclus
 while writing, and renames it over the destination only when complete. Temp files left by a killed
 save (unlocked, their process gone) are removed by the next save into the same directory.
 """
+from __future__ import annotations
+
 import io as _io
 import json
 import os
@@ -318,12 +320,34 @@ RESERVED_META = ("format", "format_version", "fastrnn_version", "model", "model_
                  "optimizer", "int8")
 
 
-def save(path, model, vocab=None, optimizer=None, arrays=None, **meta):
+def save(path, model, vocab=None, optimizer=None, arrays: dict | None = None, **meta) -> None:
     """Save `model` (its registered type, config and parameters), optionally `vocab` and
     `optimizer`, atomically.
 
     `arrays` adds named NumPy arrays (e.g. a carried hidden state); `meta` adds JSON-serialisable
     metadata (e.g. training progress). Load it back with `load`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The .npz file to write (replaced atomically: a crash leaves the old file or the new one).
+    model : fastrnn model
+        A registered model (a layer, LanguageModel, SequenceClassifier, ...).
+    vocab : Vocab, optional
+        Saved with the model.
+    optimizer : fastrnn.optim.Optimizer, optional
+        Its state, for an exact resume.
+    arrays : dict of str to array_like, optional
+        Additional named arrays.
+    **meta
+        JSON-serialisable metadata (not the reserved keys of ``RESERVED_META``).
+
+    Raises
+    ------
+    TypeError
+        `model` is not a registered model.
+    ValueError
+        A reserved `meta` key.
     """
     from . import __version__
     from .models.registry import MODELS
@@ -353,7 +377,7 @@ def save(path, model, vocab=None, optimizer=None, arrays=None, **meta):
                                 vocab=None if vocab is None else vocab.to_dict()))
 
 
-def load(path):
+def load(path) -> tuple:
     """Load a checkpoint written by `save`, or a run directory's (its best.npz, else its
     last.npz): returns (model, vocab or None, extra).
 
@@ -364,6 +388,26 @@ def load(path):
     anything is allocated). Damaged or foreign files raise CheckpointError (a ValueError) naming
     `path`, and so does metadata that fails `fastrnn.meta_checks` (types, bounds, agreement with
     the arrays: a task's labels, vocabularies, normaliser, decoding bounds, training state).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A checkpoint file, or a run directory.
+
+    Returns
+    -------
+    model : fastrnn model
+        Rebuilt with its saved parameters.
+    vocab : Vocab or None
+    extra : dict
+        ``{"meta": ..., "optimizer": ..., "arrays": ...}``.
+
+    Raises
+    ------
+    CheckpointError
+        A damaged, truncated, foreign or too new file, or a run directory without checkpoints.
+    OSError
+        A missing or unreadable path.
     """
     from .data import Vocab
     from .meta_checks import check_checkpoint

@@ -462,7 +462,24 @@ def _span(buf, first, n):
 
 
 class RNN(_Recurrent):
-    """Elman RNN (tanh or relu), as torch.nn.RNN."""
+    """Elman RNN (tanh or relu), as torch.nn.RNN.
+
+    Parameters
+    ----------
+    input_size, hidden_size : int
+        I input features, H hidden units.
+    num_layers : int, default 1
+    nonlinearity : {"tanh", "relu"}, default "tanh"
+    bias : bool, default True
+    batch_first : bool, default False
+        (B, T, ...) inputs and outputs instead of (T, B, ...).
+    dropout : float, default 0.0
+        On every layer's output but the last, in training mode; in [0, 1).
+    bidirectional : bool, default False
+    dtype : {"float32", "float64"}, default "float32"
+    seed : int, optional
+        Seeds the initialisation (torch's) and the dropout masks.
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, dtype="float32", seed=None):
@@ -478,7 +495,24 @@ class RNN(_Recurrent):
 
 
 class GRU(_Recurrent):
-    """GRU as torch.nn.GRU; reset_after=False gives the original Cho et al. (2014) cell."""
+    """GRU as torch.nn.GRU; reset_after=False gives the original Cho et al. (2014) cell.
+
+    Parameters
+    ----------
+    input_size, hidden_size : int
+        I input features, H hidden units.
+    num_layers : int, default 1
+    bias : bool, default True
+    batch_first : bool, default False
+        (B, T, ...) inputs and outputs instead of (T, B, ...).
+    dropout : float, default 0.0
+        On every layer's output but the last, in training mode; in [0, 1).
+    bidirectional : bool, default False
+    reset_after : bool, default True
+    dtype : {"float32", "float64"}, default "float32"
+    seed : int, optional
+        Seeds the initialisation (torch's) and the dropout masks.
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, reset_after=True, dtype="float32", seed=None):
@@ -511,6 +545,24 @@ class LSTM(_Recurrent):
 
     peephole=True adds weight_ci/cf/co_l{k} (H,): the input and forget gates see c_{t-1}, the
     output gate sees c_t (Gers & Schmidhuber).
+
+    Parameters
+    ----------
+    input_size, hidden_size : int
+        I input features, H hidden units.
+    num_layers : int, default 1
+    bias : bool, default True
+    batch_first : bool, default False
+        (B, T, ...) inputs and outputs instead of (T, B, ...).
+    dropout : float, default 0.0
+        On every layer's output but the last, in training mode; in [0, 1).
+    bidirectional : bool, default False
+    proj_size : int, default 0
+        P < H projected features of h; 0: none.
+    peephole : bool, default False
+    dtype : {"float32", "float64"}, default "float32"
+    seed : int, optional
+        Seeds the initialisation (torch's) and the dropout masks.
     """
     lstm = True
 

@@ -80,7 +80,20 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """SGD with optional momentum (Nesterov), dampening and L2 weight decay, as torch.optim.SGD."""
+    """SGD with optional momentum (Nesterov), dampening and L2 weight decay, as torch.optim.SGD.
+
+    Parameters
+    ----------
+    model : Module, layer or (params, grads) tuple
+        Anything with ``params`` and ``grads`` (1-D float arrays of the same shape).
+    lr : float, default 1e-2
+        Learning rate (>= 0).
+    momentum, dampening : float, default 0.0
+    nesterov : bool, default False
+        Needs momentum > 0 and dampening = 0.
+    weight_decay : float, default 0.0
+        L2 penalty added to the gradient.
+    """
     state_names = ("momentum_buffer",)
 
     def __init__(self, model, lr=1e-2, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
@@ -112,6 +125,14 @@ class Adagrad(Optimizer):
 
     min-char-rnn's version is `p -= lr * g / sqrt(G + 1e-8)`; the two differ only in where the
     epsilon sits (negligible once G is not tiny).
+
+    Parameters
+    ----------
+    model : Module, layer or (params, grads) tuple
+        Anything with ``params`` and ``grads`` (1-D float arrays of the same shape).
+    lr : float, default 1e-1
+        Learning rate (>= 0).
+    eps : float, default 1e-10
     """
     state_names = ("sum",)
 
@@ -130,6 +151,16 @@ class RMSprop(Optimizer):
     """RMSprop as char-rnn and torch.optim.RMSprop: m = a*m + (1-a)*g^2; p -= lr*g/(sqrt(m)+eps).
 
     The default alpha = 0.95 is char-rnn's (torch's default is 0.99).
+
+    Parameters
+    ----------
+    model : Module, layer or (params, grads) tuple
+        Anything with ``params`` and ``grads`` (1-D float arrays of the same shape).
+    lr : float, default 2e-3
+        Learning rate (>= 0).
+    alpha : float, default 0.95
+        Smoothing constant of the squared-gradient average.
+    eps : float, default 1e-8
     """
     state_names = ("square_avg",)
 
@@ -148,7 +179,20 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam as torch.optim.Adam (L2 weight decay added to the gradient)."""
+    """Adam as torch.optim.Adam (L2 weight decay added to the gradient).
+
+    Parameters
+    ----------
+    model : Module, layer or (params, grads) tuple
+        Anything with ``params`` and ``grads`` (1-D float arrays of the same shape).
+    lr : float, default 1e-3
+        Learning rate (>= 0).
+    betas : (float, float), default (0.9, 0.999)
+        Decay rates of the gradient's first and second moment averages.
+    eps : float, default 1e-8
+    weight_decay : float, default 0.0
+        L2 penalty added to the gradient.
+    """
     state_names = ("exp_avg", "exp_avg_sq")
     decoupled = False
 
@@ -177,18 +221,38 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """AdamW as torch.optim.AdamW: weight decay applied to the weights, not the gradient."""
+    """AdamW as torch.optim.AdamW: weight decay applied to the weights, not the gradient.
+
+    Parameters as `Adam`'s; weight_decay defaults to 1e-2.
+    """
     decoupled = True
 
     def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
         super().__init__(model, lr, betas, eps, weight_decay)
 
 
-def clip_grad_norm(model, max_norm):
+def clip_grad_norm(model, max_norm: float) -> float:
     """Scale the gradients so their global L2 norm is at most max_norm; returns the norm before.
 
-    Same rule as torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when < 1.
+    Same rule as ``torch.nn.utils.clip_grad_norm_``: scale by max_norm / (norm + 1e-6) when < 1.
     A negative max_norm would flip the gradients (gradient ascent): ValueError.
+
+    Parameters
+    ----------
+    model : Module, layer or (params, grads) tuple
+        Anything with ``params`` and ``grads`` (1-D float arrays of the same shape).
+    max_norm : float
+        The largest global norm allowed (>= 0).
+
+    Returns
+    -------
+    float
+        The gradients' global L2 norm before clipping.
+
+    Raises
+    ------
+    ValueError
+        A negative or NaN `max_norm`.
     """
     if not max_norm >= 0:
         raise ValueError(f"max_norm: expected a non-negative number, got {max_norm!r}")
@@ -201,8 +265,21 @@ def clip_grad_norm(model, max_norm):
     return norm
 
 
-def clip_grad_value(model, clip):
-    """Clip every gradient to [-clip, clip] in place (min-char-rnn's np.clip)."""
+def clip_grad_value(model, clip: float) -> None:
+    """Clip every gradient to [-clip, clip] in place (min-char-rnn's np.clip).
+
+    Parameters
+    ----------
+    model : Module, layer or (params, grads) tuple
+        Anything with ``params`` and ``grads`` (1-D float arrays of the same shape).
+    clip : float
+        The bound (>= 0).
+
+    Raises
+    ------
+    ValueError
+        A negative or non-numeric `clip`.
+    """
     if not is_real(clip) or not clip >= 0:
         raise ValueError(f"clip: expected a non-negative number, got {clip!r}")
     _, grads = _buffers(model)
@@ -210,7 +287,17 @@ def clip_grad_value(model, clip):
 
 
 class StepLR(LRScheduler):
-    """Multiply the optimiser's lr by gamma every step_size calls of step(), as torch's StepLR."""
+    """Multiply the optimiser's lr by gamma every step_size calls of step(), as torch's StepLR.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimiser whose ``lr`` is scheduled.
+    step_size : int
+        Calls of ``step()`` between two decays (>= 1).
+    gamma : float, default 0.1
+        The decay factor (>= 0).
+    """
 
     def __init__(self, optimizer, step_size, gamma=0.1):
         from .optim_schedulers import _int, _optimizer, _real
@@ -225,7 +312,15 @@ class StepLR(LRScheduler):
 
 
 class ExponentialLR(StepLR):
-    """Multiply the optimiser's lr by gamma at every step(), as torch's ExponentialLR."""
+    """Multiply the optimiser's lr by gamma at every step(), as torch's ExponentialLR.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimiser whose ``lr`` is scheduled.
+    gamma : float
+        The decay factor (>= 0).
+    """
 
     def __init__(self, optimizer, gamma):
         super().__init__(optimizer, 1, gamma)

@@ -57,7 +57,17 @@ class LRScheduler:
 
 class CosineAnnealingLR(LRScheduler):
     """lr follows a cosine from its initial value down to eta_min over T_max steps (and back up
-    over the next T_max, as torch), computed by torch's recursive formula."""
+    over the next T_max, as torch), computed by torch's recursive formula.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimiser whose ``lr`` is scheduled.
+    T_max : int
+        Steps of the half period (>= 1).
+    eta_min : float, default 0.0
+        The lowest learning rate.
+    """
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
         self.optimizer = _optimizer(optimizer)
@@ -77,7 +87,29 @@ class CosineAnnealingLR(LRScheduler):
 
 class ReduceLROnPlateau(LRScheduler):
     """Multiply lr by `factor` once the monitored value has not improved for `patience` steps,
-    as torch's ReduceLROnPlateau (mode, threshold, threshold_mode, cooldown, min_lr, eps)."""
+    as torch's ReduceLROnPlateau (mode, threshold, threshold_mode, cooldown, min_lr, eps).
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimiser whose ``lr`` is scheduled.
+    mode : {"min", "max"}, default "min"
+        Whether lower or higher values of the monitored quantity are better.
+    factor : float, default 0.1
+        The decay factor, in [0, 1).
+    patience : int, default 10
+        Steps without improvement tolerated before a decay.
+    threshold : float, default 1e-4
+        Smallest change that counts as an improvement.
+    threshold_mode : {"rel", "abs"}, default "rel"
+        `threshold` relative to the best value, or absolute.
+    cooldown : int, default 0
+        Steps to wait after a decay before counting again.
+    min_lr : float, default 0.0
+        The learning rate's floor.
+    eps : float, default 1e-8
+        Decays smaller than this are skipped.
+    """
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
                  threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):

@@ -6,6 +6,7 @@ them with, so it is written to be read, not to be fast.
 Dimension letters used throughout:
     T time steps, B batch, I input features, H hidden units, G gates (RNN 1, GRU 3, LSTM 4),
     P size of the LSTM output h (P = H unless a projection W_hr (P, H) is used).
+
 Layout follows PyTorch exactly: time-major x (T, B, I); W_ih (G*H, I); W_hh (G*H, P);
 b_ih, b_hh (G*H,) or None; gate order LSTM `i f g o`, GRU `r z n`, simplified GRU `z n`.
 
@@ -24,7 +25,7 @@ __all__ = ["rnn_forward", "rnn_backward", "gru_forward", "gru_backward", "simpli
 
 
 def sigmoid(x):
-    """Logistic function 1 / (1 + exp(-x)), without overflow for large |x|."""
+    """Logistic function 1 / (1 + exp(-x)), without overflow for large ``abs(x)``."""
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 

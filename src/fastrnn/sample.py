@@ -3,6 +3,8 @@
 Each token costs one `model.step` (the layers' `step`: no tape, no full forward) plus drawing
 from the next-token distribution, shaped by temperature, top-k and top-p (nucleus) filtering.
 """
+from __future__ import annotations
+
 import numbers
 
 import numpy as np
@@ -59,8 +61,10 @@ def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
     return p / p.sum()
 
 
-def generate(model, vocab, prime="", length=500, temperature=1.0, top_k=None, top_p=None,
-             argmax=False, stop=None, seed=None, num_samples=None):
+def generate(model, vocab, prime: str = "", length: int = 500, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None, argmax: bool = False,
+             stop: str | None = None, seed: int | None = None,
+             num_samples: int | None = None) -> str | list[str]:
     """Continue `prime` by up to `length` tokens sampled from `model`; returns prime + generated text.
 
     argmax=True always takes the most likely token (greedy). Generation ends early at `<eos>`
@@ -74,6 +78,41 @@ def generate(model, vocab, prime="", length=500, temperature=1.0, top_k=None, to
     A language model with a native loop (`model.generator`) runs the whole loop in C -- prime,
     steps, head, temperature/top-k/top-p, the draw and the stop test -- in one call per
     CHUNK tokens; other models step through `model.step` in Python (`generate_stepwise`).
+
+    Parameters
+    ----------
+    model : LanguageModel
+        A trained language model (anything with ``step``).
+    vocab : Vocab
+        The model's vocabulary.
+    prime : str, default ""
+        Text to start from (its tokens must be in `vocab`).
+    length : int, default 500
+        Most tokens to generate.
+    temperature : float, default 1.0
+        Softmax temperature (> 0); lower is more conservative.
+    top_k : int, optional
+        Sample among the `top_k` most likely tokens only.
+    top_p : float, optional
+        Nucleus sampling: the smallest set of tokens whose probability reaches `top_p`.
+    argmax : bool, default False
+        Always take the most likely token (greedy decoding).
+    stop : str, optional
+        End when the generated text contains this string.
+    seed : int, optional
+        Seed of the draws (None: fresh entropy).
+    num_samples : int, optional
+        Generate that many texts in one batch and return a list.
+
+    Returns
+    -------
+    str or list of str
+        `prime` followed by the generated text; a list of `num_samples` texts when it is given.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad argument (named in the message), or logits that became NaN.
     """
     _check_generate(model, vocab, length, temperature, top_k, top_p, prime, stop, num_samples)
     if not hasattr(model, "generator"):

@@ -145,12 +145,48 @@ class _SequenceEstimator(BaseEstimator):
 class RNNSequenceClassifier(ClassifierMixin, _SequenceEstimator):
     """A recurrent sequence classifier (fastrnn.SequenceClassifier) for (n, T[, F]) arrays.
 
-    hidden_size, cell ("gru", "lstm", "rnn"), num_layers, bidirectional, pooling ("last",
-    "mean", "max"), dropout: the model; epochs, batch_size, lr, optimizer, clip: training;
-    dtype: "float64" (default: a sequence's prediction does not depend on the other sequences
-    predicted with it) or "float32" (faster; predictions may then move by ~1e-7 with the batch);
-    random_state: seeds weights and batch order.
-    Fitted: classes_, model_, n_features_in_ (T), n_step_features_ (F), n_iter_ (epochs run).
+    Parameters
+    ----------
+    hidden_size : int, default 32
+        Hidden units of each recurrent layer.
+    cell : {"gru", "lstm", "rnn"}, default "gru"
+        The recurrent cell.
+    num_layers : int, default 1
+        Stacked recurrent layers.
+    bidirectional : bool, default False
+        Run the encoder in both directions.
+    pooling : {"last", "mean", "max"}, default "last"
+        How the steps' outputs become one vector per sequence.
+    dropout : float, default 0.0
+        Dropout between the layers during training.
+    epochs : int, default 20
+        Epochs run by `fit` (`partial_fit` runs one).
+    batch_size : int, default 32
+        Sequences per training step.
+    lr : float, default 0.01
+        Learning rate.
+    optimizer : str, default "adam"
+        One of fastrnn.train.OPTIMIZERS.
+    clip : float, default 5.0
+        Global-norm gradient clipping (0 = off).
+    dtype : {"float64", "float32"}, default "float64"
+        float64: a sequence's prediction does not depend on the other sequences predicted with
+        it; float32 is faster, and predictions may then move by ~1e-7 with the batch.
+    random_state : int, numpy.random.RandomState or None, default None
+        Seeds the weights and the batch order.
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray
+        The labels seen in `fit`, sorted.
+    model_ : fastrnn.SequenceClassifier
+        The trained model.
+    n_features_in_ : int
+        T, the steps of each sequence.
+    n_step_features_ : int
+        F, the features of each step (1 for (n, T) input).
+    n_iter_ : int
+        Epochs run.
     """
     _multi_output = False
 
@@ -166,7 +202,19 @@ class RNNSequenceClassifier(ClassifierMixin, _SequenceEstimator):
         _check_pooling(self)
 
     def fit(self, X, y):
-        """Train a new model on sequences X (n, T[, F]) with labels y (n,); returns self."""
+        """Train a new model on sequences X (n, T[, F]) with labels y (n,); returns self.
+
+        Parameters
+        ----------
+        X : array_like
+            (n, T) scalar steps or (n, T, F) feature steps.
+        y : array_like
+            (n,) labels.
+
+        Returns
+        -------
+        self
+        """
         self._check_params()
         X, y = self._inputs(X, y, reset=True)
         check_classification_targets(y)
@@ -177,7 +225,21 @@ class RNNSequenceClassifier(ClassifierMixin, _SequenceEstimator):
 
     def partial_fit(self, X, y, classes=None):
         """One more epoch on (X, y); the first call starts a model and needs `classes` (all the
-        labels there will be) unless y already holds them all."""
+        labels there will be) unless y already holds them all.
+
+        Parameters
+        ----------
+        X : array_like
+            (n, T) scalar steps or (n, T, F) feature steps.
+        y : array_like
+            (n,) labels, all in `classes`.
+        classes : array_like, optional
+            Every label there will be (first call).
+
+        Returns
+        -------
+        self
+        """
         first = not hasattr(self, "model_")
         if first:
             self._check_params()
@@ -199,13 +261,35 @@ class RNNSequenceClassifier(ClassifierMixin, _SequenceEstimator):
                     bidirectional=bool(self.bidirectional), pooling=self.pooling)
 
     def predict_proba(self, X):
-        """(n, n_classes) class probabilities, columns in the order of classes_."""
+        """(n, n_classes) class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array_like
+            (n, T) scalar steps or (n, T, F) feature steps.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n, n_classes) probabilities.
+        """
         check_is_fitted(self)
         X = self._inputs(X, reset=False)
         return self._batched(self.model_.predict_proba, X)
 
     def predict(self, X):
-        """(n,) the most probable label of each sequence."""
+        """(n,) the most probable label of each sequence.
+
+        Parameters
+        ----------
+        X : array_like
+            (n, T) scalar steps or (n, T, F) feature steps.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n,) labels.
+        """
         check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
@@ -215,8 +299,20 @@ class RNNSequenceRegressor(RegressorMixin, _SequenceEstimator):
     (n, T[, F]) arrays and targets y (n,) or (n, k).
 
     The targets are standardised for training (mean and scale from `fit` or the first
-    `partial_fit`) and mapped back in `predict`. Parameters as RNNSequenceClassifier's.
-    Fitted: model_, n_features_in_ (T), n_step_features_ (F), n_iter_, y_mean_, y_scale_.
+    `partial_fit`) and mapped back in `predict`. Parameters as `RNNSequenceClassifier`'s.
+
+    Attributes
+    ----------
+    model_ : fastrnn.SequenceRegressor
+        The trained model.
+    n_features_in_ : int
+        T, the steps of each sequence.
+    n_step_features_ : int
+        F, the features of each step.
+    n_iter_ : int
+        Epochs run.
+    y_mean_, y_scale_ : numpy.ndarray
+        The targets' standardisation, (k,).
     """
     _multi_output = True
 
@@ -242,7 +338,19 @@ class RNNSequenceRegressor(RegressorMixin, _SequenceEstimator):
         return np.ascontiguousarray((y2 - self.y_mean_) / self.y_scale_, dtype=self.dtype)
 
     def fit(self, X, y):
-        """Train a new model on sequences X (n, T[, F]) with targets y (n,) or (n, k); returns self."""
+        """Train a new model on sequences X (n, T[, F]) with targets y (n,) or (n, k); returns self.
+
+        Parameters
+        ----------
+        X : array_like
+            (n, T) scalar steps or (n, T, F) feature steps.
+        y : array_like
+            (n,) or (n, k) real targets.
+
+        Returns
+        -------
+        self
+        """
         self._check_params()
         X, y = self._inputs(X, y, reset=True)
         targets = self._targets(y, True)
@@ -266,7 +374,18 @@ class RNNSequenceRegressor(RegressorMixin, _SequenceEstimator):
         self._start("SequenceRegressor", input_size=self.n_step_features_, output_size=outputs, output="last")
 
     def predict(self, X):
-        """(n,) predictions, or (n, k) when fitted on (n, k) targets."""
+        """(n,) predictions, or (n, k) when fitted on (n, k) targets.
+
+        Parameters
+        ----------
+        X : array_like
+            (n, T) scalar steps or (n, T, F) feature steps.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n,) or (n, k) predictions.
+        """
         check_is_fitted(self)
         X = self._inputs(X, reset=False)
         y = self._batched(self.model_.predict, X) * self.y_scale_ + self.y_mean_
@@ -280,7 +399,16 @@ class RNNTextClassifier(ClassifierMixin, _SequenceEstimator):
 
     Its tags declare string input (`input_tags.string`, no 2-D arrays), for which scikit-learn's
     `check_estimator` has no checks; tests/test_sklearn.py checks it by hand (clone, parameters,
-    pickling, seeded fits, cross-validation). Fitted: classes_, vocab_ (a fastrnn.Vocab), model_.
+    pickling, seeded fits, cross-validation).
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray
+        The labels seen in `fit`, sorted.
+    vocab_ : fastrnn.Vocab
+        The vocabulary built from the training texts.
+    model_ : fastrnn.SequenceClassifier
+        The trained model.
     """
 
     def __init__(self, level="char", min_count=1, embed_size=16, hidden_size=32, cell="gru", num_layers=1,
@@ -341,7 +469,7 @@ class RNNTextClassifier(ClassifierMixin, _SequenceEstimator):
         return self
 
     def predict_proba(self, X):
-        """(n, n_classes) class probabilities, columns in the order of classes_."""
+        """(n, n_classes) class probabilities, columns in the order of ``classes_``."""
         from .data import pad_sequences
         check_is_fitted(self)
         ids = self._ids(self._texts(X))

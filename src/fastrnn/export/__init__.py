@@ -40,6 +40,8 @@ fastrnn returns the initial state, so give lengths >= 1 for identical results.
 The graph always holds float32 weights (ONNX Runtime's CPU recurrent kernels are float32); a
 float64 model is rounded to float32 on export.
 """
+from __future__ import annotations
+
 import os
 import tempfile
 
@@ -79,8 +81,9 @@ def _exporter(model):
                     f"SequenceClassifier, SequenceTagger or SequenceRegressor, got {type(model).__name__}")
 
 
-def export_onnx(model, path, *, opset=DEFAULT_OPSET, lengths=False, initial_state=None,
-                batch_size=None, seq_len=None):
+def export_onnx(model, path, *, opset: int = DEFAULT_OPSET, lengths: bool = False,
+                initial_state: bool | None = None, batch_size: int | None = None,
+                seq_len: int | None = None):
     """Write `model` (an RNN/GRU/LSTM layer, a LanguageModel, SequenceClassifier, SequenceTagger
     or SequenceRegressor) to `path` as an ONNX graph.
 
@@ -90,6 +93,35 @@ def export_onnx(model, path, *, opset=DEFAULT_OPSET, lengths=False, initial_stat
     (which always start from zeros: True raises). batch_size / seq_len: None keeps that axis
     dynamic (named "batch" / "time"), an integer fixes it. The file is written atomically.
     Returns the onnx.ModelProto. See the module docstring for the graph's inputs and outputs.
+
+    Parameters
+    ----------
+    model : RNN, GRU, LSTM, LanguageModel, SequenceClassifier, SequenceTagger or SequenceRegressor
+        The model to export.
+    path : str or os.PathLike
+        The .onnx file to write.
+    opset : int, default DEFAULT_OPSET
+        ONNX opset, >= 14.
+    lengths : bool, default False
+        Add a ``lengths`` (B,) int64 input for variable-length batches.
+    initial_state : bool, optional
+        Add ``h0`` (and ``c0``) inputs; None: True for layers and language models.
+    batch_size, seq_len : int, optional
+        Fix that axis; None keeps it dynamic.
+
+    Returns
+    -------
+    onnx.ModelProto
+        The graph written.
+
+    Raises
+    ------
+    TypeError
+        A model that cannot be exported.
+    ValueError
+        A bad option (named in the message).
+    ImportError
+        The ``onnx`` extra is not installed.
     """
     onnx = _import_onnx()
     if not isinstance(opset, (int, np.integer)) or isinstance(opset, bool) or opset < MIN_OPSET:

@@ -24,6 +24,34 @@ class SequenceClassifier(EncoderModel):
 
     inputs (B, T) token ids (give vocab_size) or (B, T, input_size) floats; labels (B,) class ids,
     or (B, num_classes) targets in [0, 1] with multi_label=True; lengths (B,) in [1, T].
+
+    Parameters
+    ----------
+    num_classes : int
+    vocab_size : int, optional
+        Inputs are (B, T) token ids from this many (an embedding of `embed_size` first).
+    input_size : int, optional
+        Inputs are (B, T, input_size) floats. Give exactly one of the two.
+    embed_size : int, default 32
+    hidden_size : int, default 64
+    cell : str, default "lstm"
+        A recurrent block name: "lstm", "gru", "rnn", ... (``fastrnn.nn.block_names()``).
+    num_layers : int, default 1
+    bidirectional : bool, default False
+    pooling : {"last", "mean", "max"}, default "last"
+        How the steps' outputs become one vector per sequence.
+    multi_label : bool, default False
+        Independent sigmoid outputs (binary cross-entropy) instead of a softmax.
+    dropout : float, default 0.0
+        Between the recurrent layers and on the encoder's features, in training mode; in [0, 1).
+    dtype : {"float32", "float64"}, default "float32"
+    seed : int, optional
+        Seeds the weights and the dropout masks.
+
+    Raises
+    ------
+    ValueError
+        A bad size or option, named in the message.
     """
 
     def __init__(self, num_classes, vocab_size=None, input_size=None, embed_size=32, hidden_size=64,

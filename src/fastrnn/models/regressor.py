@@ -23,6 +23,29 @@ class SequenceRegressor(EncoderModel):
     inputs (B, T, input_size) floats; targets (B, T, output_size) with output="sequence" (e.g.
     the inputs shifted by one step), (B, output_size) with output="last"; lengths (B,) in [1, T].
     Unidirectional (the forecast runs forward in time).
+
+    Parameters
+    ----------
+    input_size : int
+        F, features of each step.
+    output_size : int, optional
+        Features of each prediction; default `input_size`.
+    hidden_size : int, default 64
+    cell : str, default "lstm"
+        A recurrent block name (``fastrnn.nn.block_names()``).
+    num_layers : int, default 1
+    output : {"sequence", "last"}, default "sequence"
+        A prediction at every step, or one per sequence at its last valid step.
+    dropout : float, default 0.0
+        Between the recurrent layers and on the encoder's features, in training mode; in [0, 1).
+    dtype : {"float32", "float64"}, default "float32"
+    seed : int, optional
+        Seeds the weights and the dropout masks.
+
+    Raises
+    ------
+    ValueError
+        A bad size or option, named in the message.
     """
 
     def __init__(self, input_size, output_size=None, hidden_size=64, cell="lstm", num_layers=1,

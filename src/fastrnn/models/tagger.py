@@ -17,6 +17,30 @@ class SequenceTagger(EncoderModel):
 
     inputs (B, T) token ids (give vocab_size) or (B, T, input_size) floats; tags (B, T) integer
     tag ids in [0, num_tags) at the valid steps (anything, e.g. -100, past each length).
+
+    Parameters
+    ----------
+    num_tags : int
+    vocab_size : int, optional
+        Inputs are (B, T) token ids from this many (an embedding of `embed_size` first).
+    input_size : int, optional
+        Inputs are (B, T, input_size) floats. Give exactly one of the two.
+    embed_size : int, default 32
+    hidden_size : int, default 64
+    cell : str, default "lstm"
+        A recurrent block name: "lstm", "gru", "rnn", ... (``fastrnn.nn.block_names()``).
+    num_layers : int, default 1
+    bidirectional : bool, default True
+    dropout : float, default 0.0
+        Between the recurrent layers and on the encoder's features, in training mode; in [0, 1).
+    dtype : {"float32", "float64"}, default "float32"
+    seed : int, optional
+        Seeds the weights and the dropout masks.
+
+    Raises
+    ------
+    ValueError
+        A bad size or option, named in the message.
     """
 
     def __init__(self, num_tags, vocab_size=None, input_size=None, embed_size=32, hidden_size=64,

@@ -14,9 +14,25 @@ class ModelCheckpoint(Callback):
 
     path may hold `{iteration}` and `{epoch}` fields (e.g. "run/iter{iteration}.npz") to keep
     one file per save; the writes are atomic (`fastrnn.save`). `saved` lists the paths written.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; may hold ``{iteration}`` and ``{epoch}`` fields.
+    monitor : str, default "val_loss"
+        A key of the validation records.
+    save_best_only : bool, default True
+        Save only when `monitor` improves.
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether lower or higher is better.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad argument, named in the message.
     """
 
-    def __init__(self, path, monitor="val_loss", save_best_only=True, mode="auto"):
+    def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = True, mode: str = "auto"):
         if not isinstance(path, (str, os.PathLike)) or not str(path):
             raise TypeError(f"path: expected a file path, got {path!r}")
         try:

@@ -26,9 +26,28 @@ class EarlyStopping(Callback):
     (kept in memory, and in checkpoints for an exact resume). A run resumed with the same
     patience after an early stop stops at once. Validations happen every `eval_every`
     iterations: once per epoch when eval_every is the number of batches (task runs' default).
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        A key of the validation records.
+    patience : int, default 5
+        Validations without improvement before stopping (>= 0).
+    min_delta : float, default 0.0
+        Smallest change that counts as an improvement (>= 0).
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether lower or higher is better.
+    restore_best : bool, default False
+        Put back the best validation's parameters at the end of training.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad argument, named in the message.
     """
 
-    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto", restore_best=False):
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "auto",
+                 restore_best: bool = False):
         if not isinstance(monitor, str) or not monitor:
             raise TypeError(f"monitor: expected the name of a logged value such as 'val_loss', got {monitor!r}")
         if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:

@@ -23,6 +23,23 @@ class History(Callback):
     train_loss = mean over the epoch's steps, lr at its last step, seconds, and the validation
     values when a validation fell on the epoch's end). After fit: stopped ("done", "time budget",
     "interrupted", "early stop", ...), iterations, epochs_done (float), best_val, seconds.
+
+    Attributes
+    ----------
+    records : list of dict
+        One per validation, as written to log.jsonl.
+    epochs : list of dict
+        One per epoch.
+    stopped : str or None
+        Why the run ended.
+    iterations : int
+        Training steps run.
+    epochs_done : float
+        Epochs run (fractional when stopped mid-epoch).
+    best_val : float or None
+        The best validation loss.
+    seconds : float
+        Wall time of the run.
     """
 
     def __init__(self):
@@ -59,11 +76,22 @@ class History(Callback):
         return self
 
     # ---- reading ---------------------------------------------------------------------------------
-    def metric(self, name):
-        """The values of `name` over the validation records (None where a record lacks it)."""
+    def metric(self, name: str) -> list:
+        """The values of `name` over the validation records (None where a record lacks it).
+
+        Parameters
+        ----------
+        name : str
+            A key of the records, e.g. "val_loss".
+
+        Returns
+        -------
+        list
+            One value (or None) per validation record.
+        """
         return [r.get(name) for r in self.records]
 
-    def summary(self):
+    def summary(self) -> dict:
         """The dict `Trainer.fit()` returned before it returned a History."""
         return dict(stopped=self.stopped, iterations=self.iterations, epochs=self.epochs_done,
                     best_val=self.best_val, seconds=self.seconds)

@@ -62,6 +62,72 @@ class Trainer:
     Language models keep their original form: `Trainer(model, vocab, train_ids, val_ids,
     batch_size=50, seq_len=50, val_tokens=200_000, ...)` builds the stream batches and the
     `StateCarry` forward, and saves `vocab` with every checkpoint.
+
+    Parameters
+    ----------
+    model : fastrnn model
+        Anything with ``params``/``grads``, ``zero_grad()``, ``backward()`` and a forward.
+    train : indexable or iterable of batches
+        Training batches in the model's format (or the `Vocab` of the language-model form).
+    val : indexable or iterable of batches, optional
+        Validation batches; None: no validation.
+    *lm_val
+        The language-model form's validation ids.
+    forward : callable, optional
+        ``forward(batch, train) -> loss``; default ``model.forward(batch, train=train)``.
+    callbacks : sequence of Callback, default ()
+        See `fastrnn.train.callbacks`; `EarlyStopping`, `ModelCheckpoint`, ...
+    items : callable, optional
+        ``items(batch)`` -> items counted for the items/s display.
+    vocab : Vocab, optional
+        Saved with every checkpoint.
+    batch_size, seq_len : int, default 50
+        The language-model form's stream batches.
+    optimizer : str, default "adam"
+        One of ``OPTIMIZERS`` (adam, adamw, rmsprop, sgd, adagrad).
+    lr : float, default 2e-3
+        Learning rate.
+    clip : float, default 5.0
+        Global-norm gradient clipping (0/None = off).
+    clip_value : float, optional
+        Clamp every gradient element to [-clip_value, clip_value] after that.
+    lr_decay : float, default 1.0
+        Learning-rate factor applied after every epoch (or every `lr_decay_every` iterations).
+    lr_decay_every : int, optional
+        Step decay every that many iterations.
+    lr_decay_after : int, optional
+        Epochs to complete before decaying.
+    epochs : int, default 1
+        Epochs to run (>= 1).
+    max_time : float, optional
+        Time budget in seconds.
+    eval_every : int, default 200
+        Iterations between validations.
+    val_tokens : int, default 200_000
+        The language-model form's validation size.
+    explode_factor : float, default 10.0
+        Divergence threshold over the running loss level (0/None: only non-finite values).
+    out : str or os.PathLike, optional
+        Run directory for best.npz, last.npz and log.jsonl; None keeps nothing on disk.
+    progress : bool, default True
+        Show a progress bar.
+    meta : dict, optional
+        JSON-serialisable metadata saved with every checkpoint.
+    distributed : bool or mpi4py communicator, optional
+        Data-parallel training over MPI; None detects an MPI launch.
+    overlap : bool, default False
+        Reduce gradients in buckets while backward still runs.
+    scheduler : callable, optional
+        A function of the optimiser returning a `fastrnn.optim` scheduler.
+    scheduler_every : {"epoch", "iteration", "validation"}, optional
+        When the scheduler steps (default: validation for ReduceLROnPlateau, else epoch).
+    early_stop : int, optional
+        Patience of an ``EarlyStopping("val_loss")`` callback added to `callbacks`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad argument, named in the message, before anything is trained.
     """
 
     def __init__(self, model, train, val=None, *lm_val, forward=None, callbacks=(), items=None,
