@@ -92,7 +92,7 @@ def test_pytorch_parity(score):
     att.zero_grad()
     c, a = att.forward(q, k, lengths)
     dq, dk = att.backward(R)
-    P = {n: torch.tensor(v, requires_grad=True) for n, v in att.named_parameters().items()}
+    P = {n: torch.tensor(v, requires_grad=True) for n, v in att.named_parameters()}
     tq, tk = torch.tensor(q, requires_grad=True), torch.tensor(k, requires_grad=True)
     if score == "general":
         e = tq @ P["weight"] @ tk.transpose(1, 2)

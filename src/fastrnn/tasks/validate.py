@@ -13,6 +13,7 @@ std (> 1e-12) per input column and a target column among them.
 from ..meta_checks import (MAX_BATCH, MAX_COUNT, MAX_SCALE, bad, boolean, choice, equal,
                            finite_params, get, integer, obj, real, string, strings, vocab)
 from ..models.seq2seq import MAX_BEAM, MAX_DECODE_LEN
+from ..nn.recurrent import block_names
 
 MAX_WINDOW = 1_000_000          # forecast rows per input window (and horizon)
 LEVELS = ("char", "word", "char:word", "word:char")
@@ -34,7 +35,7 @@ def _one_of(*choices):
 
 # every option a task run records (the command-line flags' own ranges, plus upper bounds)
 OPTIONS = {
-    "level": _one_of(*LEVELS), "min_count": _int(1), "cell": _one_of("lstm", "gru", "rnn"),
+    "level": _one_of(*LEVELS), "min_count": _int(1), "cell": _one_of(*block_names()),
     "hidden": _int(1), "layers": _int(1), "dropout": _real(0, 1, high_open=True), "embed": _int(1),
     "batch": _int(1, MAX_BATCH), "lr": _real(0, low_open=True),
     "optimizer": _one_of("adam", "adamw", "rmsprop", "sgd", "adagrad"), "clip": _real(0),
@@ -48,7 +49,8 @@ OPTIONS = {
 }
 # options added after the first task runs: checked when present
 LATER_OPTIONS = {"clip_value": _real(0, none_ok=True), "lr_decay_after": _int(0, none_ok=True),
-                 "init_range": _real(0, none_ok=True)}
+                 "init_range": _real(0, none_ok=True), "early_stop": _int(1, none_ok=True),
+                 "attention": lambda w, v: None if v is None else choice(w, v, ("general", "additive"))}
 # option -> the model config key it was built into, per task
 _BUILT = dict(cell="cell", hidden="hidden_size", layers="num_layers", dtype="dtype", seed="seed")
 SAME_AS_MODEL = {
@@ -70,8 +72,11 @@ def check_option(name, value, where=None):
 def check_task(meta, model):
     """Check meta's task, task_options and task_state against bounds and `model`."""
     task = choice("task", get(meta, "task", ""), sorted(MODEL_OF))
-    if type(model).__name__ != MODEL_OF[task]:
-        raise bad("model_type", f"{MODEL_OF[task]!r} for a {task} checkpoint", type(model).__name__)
+    options = meta.get("task_options")
+    attention = task == "seq2seq" and isinstance(options, dict) and options.get("attention")
+    expected = "AttentionSeq2Seq" if attention else MODEL_OF[task]       # --attention's model
+    if type(model).__name__ != expected:
+        raise bad("model_type", f"{expected!r} for a {task} checkpoint", type(model).__name__)
     if meta.get("vocab") is not None:
         raise bad("vocab", "null in a task checkpoint (its vocabularies are in task_state)",
                   "a vocabulary")
