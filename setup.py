@@ -7,7 +7,8 @@ from setuptools import Extension, setup
 
 kernels = Extension(
     "fastrnn._kernels",
-    sources=["src/fastrnn/_kernels.pyx", "csrc/kernels.c", "csrc/gemm.c", "csrc/team.c"],
+    sources=["src/fastrnn/_kernels.pyx", "csrc/kernels.c", "csrc/gemm.c", "csrc/gemm_bf16.c",
+             "csrc/team.c"],
     include_dirs=["csrc", numpy.get_include()],
     # headers included by kernels.c, and the .pxi files _kernels.pyx includes
     depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/*.c") + glob.glob("src/fastrnn/*.pxi")),

@@ -49,7 +49,8 @@ static void F(prod)(const frnn_par *par, const frnn_ctx *cx, size_t M, int N, si
             if (cx->engine) {
                 frnn_gemm_args g = {m, N, k, a, trans_a ? 1 : (size_t)lda, trans_a ? (size_t)lda : 1,
                                     w, (size_t)ldw, trans_w, C + m0 * ldc, (size_t)ldc, b};
-                frnn_team_gemm(par, &g, cx->pack);
+                if (cx->bf16) frnn_team_gemm_bf16(par, &g, cx->pack);
+                else frnn_team_gemm(par, &g, cx->pack);
             } else
 #endif
             F(frnn_gemm)(cx->blas, trans_a, trans_w, m, N, k, 1, a, lda, w, ldw, b, C + m0 * ldc, ldc);

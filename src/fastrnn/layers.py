@@ -34,13 +34,18 @@ class _Recurrent(Module):
     calling thread; parameter gradients are shared, so concurrent training of one layer is not
     meaningful. Packed weights for inference are cached while `param_version` is unchanged: call
     `invalidate()` after editing `params` in place.
+
+    precision="bf16" (float32 layers; settable later as `layer.precision`): bf16 mixed precision
+    -- the parameters, gradients and states stay float32; every product of forward, backward and
+    step reads its operands rounded to bf16 and accumulates in float32 (`fastrnn._kernels.bf16_info()`
+    says which kernel runs). The default "float32" is unchanged.
     """
     lstm = False
     _rng_attrs = ("_dropout_rng",)
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype="float32",
-                 seed=None):
+                 seed=None, precision="float32"):
         for name, v, low in (("input_size", input_size, 1), ("hidden_size", hidden_size, 1),
                              ("num_layers", num_layers, 1), ("proj_size", proj_size, 0)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < low:
@@ -66,6 +71,20 @@ class _Recurrent(Module):
         self.add_parameters(self._specs())
         bound = 1 / np.sqrt(self.hidden_size)                  # as PyTorch: U(-1/sqrt(H), 1/sqrt(H))
         self.params[...] = np.random.default_rng(init_seq).uniform(-bound, bound, self.params.size)
+        self.precision = precision
+
+    @property
+    def precision(self):
+        """'float32' or 'bf16' (see the class docstring)."""
+        return self.__dict__["_precision"]
+
+    @precision.setter
+    def precision(self, value):
+        if not isinstance(value, str) or value not in _kernels.PRECISIONS:
+            raise ValueError(f"precision: expected one of {_kernels.PRECISIONS}, got {value!r}")
+        if value == "bf16" and self.dtype != np.float32:
+            raise ValueError(f"precision: 'bf16' needs a float32 layer, this one is {self.dtype.name}")
+        self.__dict__["_precision"] = value
 
     # ---- parameters -----------------------------------------------------------------------------
     def _specs(self):
@@ -246,11 +265,13 @@ class _Recurrent(Module):
             self.cell, self._stack_params(input_projected), acts, directions=D, train=train,
             tapes=tapes, h0=[s[0] for s in states], c0=[s[1] for s in states], h_T=list(h_n),
             c_T=None if c_n is None else list(c_n), lengths=lengths, masks=masks, xs=xs, ys=ys,
-            packed=None if train else [self._packed_weights(k, d) for k, d in runs])
+            packed=None if train else [self._packed_weights(k, d) for k, d in runs],
+            precision=self.precision)
         if train:
             self._buffers.tape = dict(acts=acts, masks=masks, xs=xs, tapes=tapes, states=states,
                                       lengths=lengths, unbatched=unbatched,
-                                      input_projected=input_projected, shape=x.shape)
+                                      input_projected=input_projected, shape=x.shape,
+                                      precision=self.precision)
         else:
             self._buffers.trim()
         inp = acts[-1]
@@ -277,12 +298,12 @@ class _Recurrent(Module):
         """W_hh (and W_hr) of layer k, direction d packed for the float32 engine's forward, kept
         while `param_version` is unchanged (None where the kernels run on BLAS). Inference and
         `step` then pay for packing once, not at every call."""
-        version = self.param_version
-        hit = self._packed.get((k, d))
+        version, key = self.param_version, (k, d, self.precision)
+        hit = self._packed.get(key)
         if hit is None or hit[0] != version:
             args, kw, _ = self._weights(k, d)
-            hit = self._packed[(k, d)] = (version, _kernels.pack_forward(
-                self.cell, args[1], kw["W_hr"], peephole=self.peephole))
+            hit = self._packed[key] = (version, _kernels.pack_forward(
+                self.cell, args[1], kw["W_hr"], peephole=self.peephole, precision=self.precision))
         return hit[1]
 
     def step_operands(self):
@@ -346,7 +367,8 @@ class _Recurrent(Module):
             tapes=tape["tapes"], h0=[s[0] for s in states], c0=[s[1] for s in states],
             dh_T=None if dh_T is None else list(dh_T), dc_T=None if dc_T is None else list(dc_T),
             dh0=list(dh0), dc0=None if dc0 is None else list(dc0), param_grads=param_grads,
-            lengths=lengths, masks=tape["masks"], xs=tape["xs"], dys=dys, dxs=dxs)
+            lengths=lengths, masks=tape["masks"], xs=tape["xs"], dys=dys, dxs=dxs,
+            precision=tape.get("precision", self.precision))
         dy = grads[0]
         self._buffers.tape = None
         self._buffers.trim()
@@ -391,7 +413,8 @@ class _Recurrent(Module):
             work = self._buffers.get(("step", k, B), _kernels.work_size(
                 self.cell, 1, B, inp.shape[1], H, P, self.peephole))
             _kernels.step(self.cell, inp, hk, ck, *args, work=work, h_out=h_new[k],
-                          c_out=None if c_new is None else c_new[k], packed=self._packed_weights(k, 0), **kw)
+                          c_out=None if c_new is None else c_new[k], packed=self._packed_weights(k, 0),
+                          precision=self.precision, **kw)
             inp = h_new[k]
         y = inp.copy()          # the output must not alias the returned state
         if unbatched:
@@ -446,12 +469,13 @@ class RNN(_Recurrent):
     """Elman RNN (tanh or relu), as torch.nn.RNN."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, dtype="float32", seed=None):
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype="float32", seed=None,
+                 precision="float32"):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(f"rnn_{nonlinearity}", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, dtype=dtype, seed=seed)
+                         dropout, bidirectional, dtype=dtype, seed=seed, precision=precision)
 
     @classmethod
     def _torch_options(cls, module):
@@ -462,10 +486,11 @@ class GRU(_Recurrent):
     """GRU as torch.nn.GRU; reset_after=False gives the original Cho et al. (2014) cell."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, reset_after=True, dtype="float32", seed=None):
+                 dropout=0.0, bidirectional=False, reset_after=True, dtype="float32", seed=None,
+                 precision="float32"):
         self.reset_after = bool(reset_after)
         super().__init__(self._cell(), input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, dtype=dtype, seed=seed)
+                         dropout, bidirectional, dtype=dtype, seed=seed, precision=precision)
 
     def _cell(self):
         return "gru" if self.reset_after else "gru_reset_before"
@@ -479,9 +504,9 @@ class SimplifiedGRU(GRU):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype="float32", seed=None):
+                 dropout=0.0, bidirectional=False, dtype="float32", seed=None, precision="float32"):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype=dtype, seed=seed)
+                         bidirectional, dtype=dtype, seed=seed, precision=precision)
 
     def _cell(self):
         return "gru_simplified"
@@ -497,9 +522,9 @@ class LSTM(_Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype="float32",
-                 seed=None):
+                 seed=None, precision="float32"):
         super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, proj_size, peephole, dtype, seed)
+                         bidirectional, proj_size, peephole, dtype, seed, precision)
 
     @classmethod
     def _torch_options(cls, module):
