@@ -110,6 +110,7 @@ static void F(input_projection)(const frnn_par *par, const frnn_ctx *cx, size_t 
     if (W_ih == NULL) return;
     /* out = x @ W_ih.T + out (W_ih^T packed once for all chunks: frnn_kpk_pack) */
 #if FRNN_F32
+    if (packed_ih && cx->bf16) { frnn_bkpk_mul(par, packed_ih, I, GH, (int)rows, x, I, out, GH, 1); return; }
     if (packed_ih) { frnn_kpk_mul(par, packed_ih, I, GH, (int)rows, x, I, out, GH, 1); return; }
 #endif
     (void)packed_ih;

@@ -56,6 +56,15 @@ void frnn_bpk_pack(const frnn_bpk *pk, const float *W, size_t ldw, int trans, in
 void frnn_bpk_mul(const frnn_bpk *pk, int p0, int p1, int M, const float *A, size_t rsa, size_t csa,
                   int round_a, float *C, size_t ldc, int accumulate);
 
+/* op(W) (K, N) packed once in bf16, in blocks of FRNN_KC rows of K as frnn_team_gemm_bf16 packs
+ * them (the same bits, no packing per call): an input projection repeated over chunks or steps.
+ * frnn_bkpk_mul shares rows out among the members, or columns when there are few rows; ends with
+ * a barrier. */
+size_t frnn_bkpk_floats(int K, int N);
+void frnn_bkpk_pack(float *mem, int K, int N, const float *W, size_t ldw, int trans_w);
+void frnn_bkpk_mul(const frnn_par *par, const float *mem, int K, int N, int M, const float *A,
+                   size_t lda, float *C, size_t ldc, int beta);
+
 /* frnn_team_gemm in bf16 (same arguments and barriers; `pack` holds frnn_team_gemm_floats(N)
  * floats, which is more than a bf16 block needs, and is used whatever M). */
 void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pack);

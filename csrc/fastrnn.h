@@ -137,9 +137,11 @@ size_t frnn_work_size(const frnn_dims *d);
  * are unchanged: a caller that keeps them pays for packing once (e.g. token-by-token sampling). */
 size_t frnn_packed_size_f32(const frnn_dims *d);
 int frnn_pack_forward_f32(const frnn_dims *d, const float *W_hh, const float *W_hr, float *out);
-/* The same for bf16 calls (precision FRNN_PRECISION_BF16): float32 weights, bf16 panels. */
-size_t frnn_packed_size_bf16(const frnn_dims *d);
-int frnn_pack_forward_bf16(const frnn_dims *d, const float *W_hh, const float *W_hr, float *out);
+/* The same for bf16 calls (precision FRNN_PRECISION_BF16): float32 weights, bf16 panels; with
+ * W_ih (non-NULL, d->In its columns) also W_ih^T for the input projection -- a step of a small
+ * batch then reads every weight as bf16, half the bytes. with_ih: the size with W_ih. */
+size_t frnn_packed_size_bf16(const frnn_dims *d, int with_ih);
+int frnn_pack_forward_bf16(const frnn_dims *d, const float *W_ih, const float *W_hh, const float *W_hr, float *out);
 
 /* Forward over a whole sequence. train != 0 writes the tape for backward; train == 0 uses
  * buf->tape as a frnn_work_size() workspace and keeps nothing. A single step for sampling is

@@ -167,14 +167,20 @@ static void table_of(int kernel, int nr, bk_table *t)
 
 int frnn_bf16_kernel_supported(int kernel)
 {
+    static int has[5] = {-1, -1, -1, -1, -1};    /* CPUID once (a race only repeats the query) */
     if (kernel == FRNN_BF16_EMULATED) return 1;
+    if (kernel != FRNN_BF16_AVX2 && kernel != FRNN_BF16_AVX512BF16) return 0;
+    int v = __atomic_load_n(&has[kernel], __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = 0;
 #if FRNN_BF16_X86
-    __builtin_cpu_init();
-    if (kernel == FRNN_BF16_AVX2) return frnn_isa_supported(FRNN_ISA_AVX2);
-    if (kernel == FRNN_BF16_AVX512BF16)
-        return frnn_isa_supported(FRNN_ISA_AVX512) && __builtin_cpu_supports("avx512bf16");
+        __builtin_cpu_init();
+        if (kernel == FRNN_BF16_AVX2) v = frnn_isa_supported(FRNN_ISA_AVX2);
+        else v = frnn_isa_supported(FRNN_ISA_AVX512) && __builtin_cpu_supports("avx512bf16");
 #endif
-    return 0;
+        __atomic_store_n(&has[kernel], v, __ATOMIC_RELAXED);
+    }
+    return v;
 }
 
 static int BF16_KERNEL = -1;      /* -1: the default */
@@ -326,4 +332,42 @@ void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pa
         frnn_sync(par);                                   /* the pack buffer is reused next */
     }
     free(apk);
+}
+
+/* ---- op(W) packed once, in K blocks ---- */
+
+size_t frnn_bkpk_floats(int K, int N)
+{
+    size_t n = 0;
+    for (int k0 = 0; k0 < K; k0 += FRNN_KC) n += frnn_bpk_floats(K - k0 < FRNN_KC ? K - k0 : FRNN_KC, N, N);
+    return n;
+}
+
+void frnn_bkpk_pack(float *mem, int K, int N, const float *W, size_t ldw, int trans_w)
+{
+    for (int k0 = 0; k0 < K; k0 += FRNN_KC) {
+        frnn_bpk blk;
+        frnn_bpk_init(&blk, K - k0 < FRNN_KC ? K - k0 : FRNN_KC, N, N, mem);
+        frnn_bpk_pack(&blk, W, ldw, trans_w, k0, 0, blk.panels);
+        mem += frnn_bpk_floats(blk.K, N, N);
+    }
+}
+
+void frnn_bkpk_mul(const frnn_par *par, const float *mem, int K, int N, int M, const float *A,
+                   size_t lda, float *C, size_t ldc, int beta)
+{
+    /* few rows (a step of a small batch): the panels are shared out, else the rows */
+    const int by_cols = M < FRNN_SMALL_M && par->nth > 1;
+    int m0 = 0, m1 = M, q0 = 0, q1 = 0;
+    if (!by_cols) frnn_split(M, FRNN_MR, par->tid, par->nth, &m0, &m1);
+    for (int k0 = 0; k0 < K && m1 > m0; k0 += FRNN_KC) {
+        frnn_bpk blk;
+        frnn_bpk_init(&blk, K - k0 < FRNN_KC ? K - k0 : FRNN_KC, N, N, (float *)mem);
+        if (by_cols) frnn_split(blk.panels, 1, par->tid, par->nth, &q0, &q1);
+        else q0 = 0, q1 = blk.panels;
+        frnn_bpk_mul(&blk, q0, q1, m1 - m0, A + (size_t)m0 * lda + k0, lda, 1, 1, C + (size_t)m0 * ldc, ldc,
+                     beta || k0 > 0);
+        mem += frnn_bpk_floats(blk.K, N, N);
+    }
+    frnn_sync(par);
 }

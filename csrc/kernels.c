@@ -96,11 +96,15 @@ typedef struct {
 #undef TANH
 #undef FRNN_F32
 
-size_t frnn_packed_size_bf16(const frnn_dims *d) { return packed_size_p_f32(d, FRNN_PRECISION_BF16); }
-
-int frnn_pack_forward_bf16(const frnn_dims *d, const float *W_hh, const float *W_hr, float *out)
+size_t frnn_packed_size_bf16(const frnn_dims *d, int with_ih)
 {
-    return pack_forward_p_f32(d, W_hh, W_hr, FRNN_PRECISION_BF16, out);
+    const size_t n = packed_size_p_f32(d, FRNN_PRECISION_BF16);
+    return n && with_ih && d->In > 0 ? n + frnn_bkpk_floats(d->In, frnn_gates(d->cell) * d->H) : n;
+}
+
+int frnn_pack_forward_bf16(const frnn_dims *d, const float *W_ih, const float *W_hh, const float *W_hr, float *out)
+{
+    return pack_forward_p_f32(d, W_ih, W_hh, W_hr, FRNN_PRECISION_BF16, out);
 }
 
 #define REAL double

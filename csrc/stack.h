@@ -226,10 +226,11 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
             /* the chunks' products reuse one packing of W_ih (else each chunk packs it again);
              * without the memory they pack for themselves */
             const int GH = frnn_gates(d->cell) * d->H, K = back ? GH : d->In, N = back ? d->In : GH;
-            /* (bf16 products pack for themselves: frnn_kpk_* are float32) */
-            const int needs = cx[i].engine && !cx[i].bf16 && bf->W_ih && d->T > jobs[i].chunk && (!back || jobs[i].out);
-            if (needs && (packed[i] = malloc(sizeof(float) * frnn_kpk_floats(K, N))) != NULL) {
-                frnn_kpk_pack(packed[i], K, N, bf->W_ih, d->In, !back);
+            const int needs = cx[i].engine && bf->W_ih && d->T > jobs[i].chunk && (!back || jobs[i].out);
+            const size_t nf = cx[i].bf16 ? frnn_bkpk_floats(K, N) : frnn_kpk_floats(K, N);
+            if (needs && (packed[i] = malloc(sizeof(float) * nf)) != NULL) {
+                if (cx[i].bf16) frnn_bkpk_pack(packed[i], K, N, bf->W_ih, d->In, !back);
+                else frnn_kpk_pack(packed[i], K, N, bf->W_ih, d->In, !back);
                 jobs[i].packed_ih = packed[i];
             }
 #endif

@@ -138,6 +138,14 @@ static void *F(job_start)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const fr
     F(operand) op[2];
     F(operands)(d, bf->W_hh, bf->W_hr, backward, op);
     void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb->W);
+#if FRNN_F32
+    /* a bf16 pack may hold W_ih^T too (frnn_pack_forward_bf16 with W_ih), after the panels */
+    if (cx->bf16 && !backward && jb->W[0].ready && bf->W_ih != NULL) {
+        int head[FRNN_PACK_HEADER];
+        memcpy(head, bf->packed, sizeof head);
+        if (head[7] == d->In) jb->packed_ih = (const float *)bf->packed + FRNN_PACK_HEADER + head[5];
+    }
+#endif
     const size_t BP = (size_t)d->B * d->P, BH = (size_t)d->B * d->H;
     const int lstm = frnn_cell_info(d->cell)->has_c;
     REAL *tape = bf->tape;
@@ -209,7 +217,10 @@ static void F(backward_done)(const frnn_par *par, const F(job) *jb, int t, const
     const size_t r0 = (size_t)t * d->B;
     const size_t rows = (size_t)(t1 - t) * d->B;
 #if FRNN_F32
-    if (jb->packed_ih)
+    if (jb->packed_ih && jb->cx->bf16)
+        frnn_bkpk_mul(par, jb->packed_ih, GH, d->In, (int)rows, dG + r0 * GH, GH, (REAL *)bf->dx + r0 * d->In,
+                      d->In, 0);
+    else if (jb->packed_ih)
         frnn_kpk_mul(par, jb->packed_ih, GH, d->In, (int)rows, dG + r0 * GH, GH, (REAL *)bf->dx + r0 * d->In,
                      d->In, 0);
     else
@@ -295,7 +306,8 @@ static size_t F(packed_size_p)(const frnn_dims *d, int precision)
            + F(aligned)(F(recmat_floats)(&cx, op[1].N, op[1].K, op[1].seg));
 }
 
-static int F(pack_forward_p)(const frnn_dims *d, const REAL *W_hh, const REAL *W_hr, int precision, REAL *out)
+static int F(pack_forward_p)(const frnn_dims *d, const REAL *W_ih, const REAL *W_hh, const REAL *W_hr,
+                             int precision, REAL *out)
 {
     if (frnn_cell_info(d->cell) == NULL) return -1;
     frnn_ctx cx = F(ctx_start)(NULL, d, 1, precision);
@@ -312,7 +324,15 @@ static int F(pack_forward_p)(const frnn_dims *d, const REAL *W_hh, const REAL *W
         at += F(aligned)(need);
         total += F(aligned)(need);
     }
-    int head[FRNN_PACK_HEADER] = {0x46524e4e, frnn_nr(), d->cell, d->H, d->P, (int)total, cx.bf16};
+    int with_ih = 0;
+#if FRNN_F32
+    if (cx.bf16 && W_ih != NULL && d->In > 0) {     /* W_ih^T (In, GH) as the projection reads it */
+        frnn_bkpk_pack(at, d->In, frnn_gates(d->cell) * d->H, W_ih, d->In, 1);
+        with_ih = d->In;
+    }
+#endif
+    (void)W_ih;
+    int head[FRNN_PACK_HEADER] = {0x46524e4e, frnn_nr(), d->cell, d->H, d->P, (int)total, cx.bf16, with_ih};
     memcpy(out, head, sizeof head);
     return 0;
 }
@@ -321,5 +341,5 @@ size_t F(frnn_packed_size)(const frnn_dims *d) { return F(packed_size_p)(d, FRNN
 
 int F(frnn_pack_forward)(const frnn_dims *d, const REAL *W_hh, const REAL *W_hr, REAL *out)
 {
-    return F(pack_forward_p)(d, W_hh, W_hr, FRNN_PRECISION_F32, out);
+    return F(pack_forward_p)(d, NULL, W_hh, W_hr, FRNN_PRECISION_F32, out);
 }

@@ -224,8 +224,8 @@ static Result run_engine(int cell, int peep, int proj, int threads, int prepack,
     float *packed = NULL;
     bf.precision = PRECISION;
     if (prepack && PRECISION == FRNN_PRECISION_BF16) {
-        packed = malloc(sizeof(float) * (frnn_packed_size_bf16(&d) + 1));
-        if (frnn_pack_forward_bf16(&d, a[4], proj ? a[8] : NULL, packed) == 0) bf.packed = packed;
+        packed = malloc(sizeof(float) * (frnn_packed_size_bf16(&d, 1) + 1));
+        if (frnn_pack_forward_bf16(&d, a[3], a[4], proj ? a[8] : NULL, packed) == 0) bf.packed = packed;
     } else if (prepack) {
         packed = malloc(sizeof(float) * (frnn_packed_size_f32(&d) + 1));
         if (frnn_pack_forward_f32(&d, a[4], proj ? a[8] : NULL, packed) == 0) bf.packed = packed;

@@ -6,12 +6,17 @@ reference whose every product reads bf16-rounded operands (fastrnn.reference wit
 points patched), tightly for one step and relative to the size of the bf16 effect over sequences,
 for every cell and option; 1-3 threads identical; the bf16 gradient of an exact toy problem within
 the bf16 bound of the float32 one; bad arguments raise."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 import fastrnn
 from fastrnn import _kernels, reference
+from fastrnn.data import Vocab
 from fastrnn.nn import MGU
+from fastrnn.sample import generate, generate_stepwise
 
 CELLS = ["rnn_tanh", "rnn_relu", "gru", "gru_reset_before", "gru_simplified", "lstm", "mgu"]
 LAYERS = {"rnn_tanh": (fastrnn.RNN, {}), "rnn_relu": (fastrnn.RNN, dict(nonlinearity="relu")),
@@ -360,3 +365,23 @@ def test_bf16_info_names_the_kernel_that_runs():
         assert _kernels.bf16_info()["kernel"] == "emulated"   # no ISA: the portable emulation
     finally:
         _kernels.set_isa(isa)
+
+
+def test_native_generation_in_bf16_equals_the_stepwise_loop():
+    vocab = Vocab.build("abcabd abd\n" * 3)
+    model = fastrnn.LanguageModel(len(vocab), hidden_size=40, num_layers=2, seed=1)
+    model.params[:] = np.random.default_rng(1).uniform(-0.7, 0.7, model.params.size)
+    model.invalidate()
+    f32 = generate(model, vocab, prime="ab", length=60, argmax=True)
+    model.rnn.precision = "bf16"
+    got = generate(model, vocab, prime="ab", length=60, argmax=True)
+    assert got == generate_stepwise(model, vocab, prime="ab", length=60, argmax=True)
+    assert model.generator(1, 5)                     # the native loop takes the layers' precision
+    assert isinstance(f32, str) and isinstance(got, str)
+
+
+def test_fastrnn_info_reports_the_bf16_kernel():
+    r = subprocess.run([sys.executable, "-m", "fastrnn", "info"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("bf16 kernels"))
+    assert _kernels.bf16_info()["kernel"] in line

@@ -61,8 +61,9 @@ cdef extern from "fastrnn.h" nogil:
     enum: FRNN_NUM_CELLS
     size_t frnn_packed_size_f32(const frnn_dims *d)
     int frnn_pack_forward_f32(const frnn_dims *d, const float *W_hh, const float *W_hr, float *out)
-    size_t frnn_packed_size_bf16(const frnn_dims *d)
-    int frnn_pack_forward_bf16(const frnn_dims *d, const float *W_hh, const float *W_hr, float *out)
+    size_t frnn_packed_size_bf16(const frnn_dims *d, int with_ih)
+    int frnn_pack_forward_bf16(const frnn_dims *d, const float *W_ih, const float *W_hh, const float *W_hr,
+                               float *out)
     size_t frnn_tape_size(const frnn_dims *d)
     size_t frnn_work_size(const frnn_dims *d)
     void frnn_forward_f32(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf, int train)
@@ -291,9 +292,13 @@ cdef class _Layer:
         if not isinstance(packed, np.ndarray) or packed.dtype != np.float32 or packed.ndim != 1 \
                 or not packed.flags.c_contiguous:
             raise TypeError("packed: expected the float32 array returned by pack_forward")
-        if self.f64 or <size_t>packed.shape[0] < (frnn_packed_size_bf16(&self.d) if self.buf.precision
+        if self.f64 or <size_t>packed.shape[0] < (frnn_packed_size_bf16(&self.d, 0) if self.buf.precision
                                                    else frnn_packed_size_f32(&self.d)):
             self.buf.packed = NULL      # not for this call: the kernel packs for itself
+            return
+        if self.buf.precision and packed.shape[0] >= 16 and packed[:16].view(np.int32)[7] == self.d.In \
+                and <size_t>packed.shape[0] < frnn_packed_size_bf16(&self.d, 1):
+            self.buf.packed = NULL      # claims W_ih but is too short for it
             return
         self.buf.packed = _ptr(self.hold(packed))
 
@@ -424,12 +429,12 @@ def step(cell, x_t, h, c=None, W_ih=None, W_hh=None, b_ih=None, b_hh=None, *, w_
     return h_out, c_out
 
 
-def pack_forward(cell, W_hh, W_hr=None, peephole=False, precision="float32"):
+def pack_forward(cell, W_hh, W_hr=None, peephole=False, precision="float32", W_ih=None):
     """W_hh (and W_hr) packed for the float32 engine's forward kernels, as a float32 array to
     pass as `packed=` to forward/step while those weights are unchanged; None when float32 runs
     on BLAS here (engine off, no AVX2) or the weights are float64. precision='bf16': bf16
     panels for calls with precision='bf16' (half the bytes; a pack is used only by calls of its
-    own precision)."""
+    own precision), and W_ih's too when given (then a step reads no float32 weight)."""
     if not isinstance(W_hh, np.ndarray) or W_hh.dtype != np.float32:
         return None
     cdef int bf16 = _precision_code(precision, False)
@@ -440,18 +445,26 @@ def pack_forward(cell, W_hh, W_hr=None, peephole=False, precision="float32"):
     H, P = W_hh.shape[0] // G, W_hh.shape[1]
     cdef frnn_dims d = _dims(code, 1, 1, 1, H, P, peephole)
     _check("W_hh", W_hh, np.float32, (G * H, P))
+    if W_ih is not None and bf16:
+        if not isinstance(W_ih, np.ndarray) or W_ih.ndim != 2:
+            raise ValueError(f"W_ih: expected shape ({G * H}, I), got {getattr(W_ih, 'shape', None)}")
+        _check("W_ih", W_ih, np.float32, (G * H, W_ih.shape[1]))
+        d.In = W_ih.shape[1]
+    else:
+        W_ih = None
     if P != H:
         _check("W_hr", W_hr, np.float32, (P, H))
-    cdef size_t n = frnn_packed_size_bf16(&d) if bf16 else frnn_packed_size_f32(&d)
+    cdef size_t n = frnn_packed_size_bf16(&d, W_ih is not None) if bf16 else frnn_packed_size_f32(&d)
     if n == 0:
         return None
     out = np.empty(n, np.float32)
     cdef float *po = <float *>_ptr(out)
     cdef const float *pw = <const float *>_ptr(W_hh)
     cdef const float *pr = <const float *>_ptr(W_hr) if P != H else NULL
+    cdef const float *pi = <const float *>_ptr(W_ih)
     cdef int rc
     with nogil:
-        rc = frnn_pack_forward_bf16(&d, pw, pr, po) if bf16 else frnn_pack_forward_f32(&d, pw, pr, po)
+        rc = frnn_pack_forward_bf16(&d, pi, pw, pr, po) if bf16 else frnn_pack_forward_f32(&d, pw, pr, po)
     return out if rc == 0 else None
 
 

@@ -484,6 +484,10 @@ def _info(args):
         print("float32 kernels: SciPy's BLAS (FASTRNN_KERNELS=blas, FASTRNN_ISA=none or a set this "
               "CPU lacks, or no AVX2/AVX-512 here)")
     print("float64 kernels: SciPy's BLAS")
+    from ._kernels import bf16_info
+    b = bf16_info()
+    print(f"bf16 kernels (precision='bf16'): {b['kernel']} (supported here: {', '.join(b['supported'])}; "
+          f"every one gives the emulation's bits)")
     print(describe())
 
 

@@ -303,7 +303,8 @@ class _Recurrent(Module):
         if hit is None or hit[0] != version:
             args, kw, _ = self._weights(k, d)
             hit = self._packed[key] = (version, _kernels.pack_forward(
-                self.cell, args[1], kw["W_hr"], peephole=self.peephole, precision=self.precision))
+                self.cell, args[1], kw["W_hr"], peephole=self.peephole, precision=self.precision,
+                W_ih=args[0]))
         return hit[1]
 
     def step_operands(self):

@@ -133,7 +133,8 @@ class LanguageModel(Module):
             table = np.ascontiguousarray(layers[0][0].T)                  # (V, G*H)
             layers[0] = (None,) + layers[0][1:]
         return Generator(self.rnn.cell, layers, table, self.head._views["weight"],
-                         self.head._views.get("bias"), batch=batch, max_len=max_len, **sampling)
+                         self.head._views.get("bias"), batch=batch, max_len=max_len,
+                         precision=self.rnn.precision, **sampling)
 
     def __repr__(self):
         c = self.config
