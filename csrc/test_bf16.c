@@ -83,7 +83,16 @@ static float value(int tiny)
     return tiny && (seed >> 4) % 3 == 0 ? ldexpf(v, -62 - (int)((seed >> 12) % 3)) : v;
 }
 
-/* Every kernel on the panels of the active ISA vs frnn_bf16_dot on rounded values. */
+/* bf16 panels nr wide whatever the active ISA (the AVX2 kernels also serve AVX-512's 32). */
+static size_t init_nr(frnn_bpk *pk, int K, int N, int seg, void *mem, int nr)
+{
+    frnn_bpk_init(pk, K, N, seg, mem);
+    pk->nr = nr, pk->ppseg = (seg + nr - 1) / nr, pk->panels = (N / seg) * pk->ppseg;
+    return (size_t)pk->panels * (pk->Kp / 2) * nr;
+}
+
+/* Every kernel usable with the active ISA, on panels 16 and 32 wide, vs frnn_bf16_dot on
+ * rounded values. */
 static void test_kernels_vs_emulation(const char *isa)
 {
     static const int shapes[][4] = {   /* M, K, N, seg */
@@ -93,6 +102,7 @@ static void test_kernels_vs_emulation(const char *isa)
     for (int kern = 0; kern <= 4; kern++) {
         if (kern == 1 || kern == 3 || !frnn_bf16_kernel_supported(kern)) continue;
         if (frnn_set_bf16_kernel(kern) != kern) continue;       /* not with this ISA's panels */
+        for (int nr = 16; nr <= 32; nr += 16)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int tiny = 0; tiny <= 1; tiny++)
                 for (int trans = 0; trans <= 1; trans++)
@@ -101,13 +111,17 @@ static void test_kernels_vs_emulation(const char *isa)
                         float *A = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * K * N);
                         float *C = malloc(sizeof(float) * M * N), *E = malloc(sizeof(float) * M * N);
                         float *Wr = malloc(sizeof(float) * K * N), *Ar = malloc(sizeof(float) * M * K);
-                        void *mem = malloc(sizeof(float) * frnn_bpk_floats(K, N, seg));
+                        frnn_bpk pk;
+                        void *mem = malloc(sizeof(float) * init_nr(&pk, K, N, seg, NULL, nr));
+                        init_nr(&pk, K, N, seg, mem, nr);
+                        if (kern == FRNN_BF16_AVX512BF16 && nr != 32) {   /* its panels are 32 wide */
+                            free(A), free(W), free(C), free(E), free(Wr), free(Ar), free(mem);
+                            continue;
+                        }
                         for (int i = 0; i < M * K; i++) A[i] = value(tiny), Ar[i] = frnn_bf16_round(A[i]);
                         if (!round_a) memcpy(A, Ar, sizeof(float) * M * K);
                         for (int i = 0; i < K * N; i++) W[i] = value(tiny), Wr[i] = frnn_bf16_round(W[i]);
                         for (int i = 0; i < M * N; i++) C[i] = E[i] = urnd();
-                        frnn_bpk pk;
-                        frnn_bpk_init(&pk, K, N, seg, mem);
                         /* op(W) (K, N): W itself, or W (N, K) read transposed */
                         frnn_bpk_pack(&pk, W, trans ? K : N, trans, 0, 0, pk.panels);
                         const int acc = (int)(s & 1);
@@ -120,9 +134,9 @@ static void test_kernels_vs_emulation(const char *isa)
                                 const float e = acc ? E[i * N + n] + dot : dot;
                                 bad += !same_bits(C[i * N + n], e);
                             }
-                        CHECK(bad == 0, "%s panels, kernel %s: M %d K %d N %d seg %d tiny %d trans %d round %d: "
-                              "%d elements differ from the emulation", isa, frnn_bf16_kernel_name(kern), M, K,
-                              N, seg, tiny, trans, round_a, bad);
+                        CHECK(bad == 0, "ISA %s, nr %d, kernel %s: M %d K %d N %d seg %d tiny %d trans %d "
+                              "round %d: %d elements differ from the emulation", isa, nr,
+                              frnn_bf16_kernel_name(kern), M, K, N, seg, tiny, trans, round_a, bad);
                         free(A), free(W), free(C), free(E), free(Wr), free(Ar), free(mem);
                     }
     }
