@@ -43,38 +43,59 @@ static void bk_emulated(int M, int np, int nr, int K, const float *A, size_t rsa
 
 #if FRNN_BF16_X86
 /* ---- AVX2 + FMA: the pair's two halves as float32 (and / shift), two FMAs, odd first, under
- * MXCSR.FTZ|DAZ (restored before C is added: that addition is plain float32) ---- */
+ * MXCSR.FTZ|DAZ (restored before C is added: that addition is plain float32). Every row's odd
+ * FMAs come before the even ones: an accumulator's two FMAs of a pair are then MR * NV FMAs
+ * apart, which hides their latency, and only one half of the weights is live at a time. ---- */
+/* One pair of k for MR rows (ROUND: round A as read; ODD: A's odd element, or 0 past K). */
+#define BK_AVX2_PAIR(ROUND, ODD)                                                                   \
+    do {                                                                                           \
+        const uint32_t *w = P + (size_t)(k / 2) * NR;                                              \
+        __m256 wv[NV];                                                                             \
+        for (int v = 0; v < NV; v++)                      /* the odd halves */                     \
+            wv[v] = _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256(                       \
+                (const __m256i *)(w + (size_t)(v / VPP) * pstride + (v % VPP) * 8)), hi));         \
+        for (int i = 0; i < ROWS; i++) {                                                             \
+            float ao = ODD;                                                                        \
+            if (ROUND) ao = frnn_bf16_round(ao);                                                   \
+            const __m256 x = _mm256_set1_ps(ao);                                                   \
+            for (int v = 0; v < NV; v++) c[i][v] = _mm256_fmadd_ps(x, wv[v], c[i][v]);             \
+        }                                                                                          \
+        for (int v = 0; v < NV; v++)                      /* the even halves */                    \
+            wv[v] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256(                      \
+                (const __m256i *)(w + (size_t)(v / VPP) * pstride + (v % VPP) * 8)), 16));         \
+        for (int i = 0; i < ROWS; i++) {                                                             \
+            float ae = A[(size_t)i * rsa + (size_t)k * csa];                                       \
+            if (ROUND) ae = frnn_bf16_round(ae);                                                   \
+            const __m256 x = _mm256_set1_ps(ae);                                                   \
+            for (int v = 0; v < NV; v++) c[i][v] = _mm256_fmadd_ps(x, wv[v], c[i][v]);             \
+        }                                                                                          \
+    } while (0)
+
 #define BK_AVX2(MR, NPAN, NVP)                                                                     \
     __attribute__((target("avx2,fma"))) static void bk_avx2_##MR##_##NPAN##_##NVP(                 \
         int M, int np, int nr, int K, const float *A, size_t rsa, size_t csa, int round_a,         \
         const uint32_t *P, size_t pstride, float *const *C, size_t ldc, const int *width, int acc) \
     {                                                                                              \
-        enum { NV = NPAN * NVP, NR = 8 * NVP };                                                    \
+        enum { NV = NPAN * NVP, NR = 8 * NVP, ROWS = MR, VPP = NVP };                              \
         (void)M, (void)np, (void)nr;                                                               \
         __m256 c[MR][NV];                                                                          \
         for (int i = 0; i < MR; i++)                                                               \
             for (int v = 0; v < NV; v++) c[i][v] = _mm256_setzero_ps();                            \
+        for (int q = 0; q < NPAN; q++)       /* C is read and written after the k loop */          \
+            for (int i = 0; i < MR; i++) {                                                         \
+                __builtin_prefetch(C[q] + (size_t)i * ldc, 1, 3);                                  \
+                __builtin_prefetch(C[q] + (size_t)i * ldc + NR - 1, 1, 3);                         \
+            }                                                                                      \
         const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);                                    \
         const unsigned csr = _mm_getcsr();                                                         \
         _mm_setcsr(csr | 0x8040u);                                                                 \
-        for (int k = 0; k < K; k += 2) {                                                           \
-            const uint32_t *w = P + (size_t)(k / 2) * NR;                                          \
-            __m256 wo[NV], we[NV];                                                                 \
-            for (int v = 0; v < NV; v++) {                                                         \
-                const __m256i x = _mm256_loadu_si256(                                              \
-                    (const __m256i *)(w + (size_t)(v / NVP) * pstride + (v % NVP) * 8));           \
-                wo[v] = _mm256_castsi256_ps(_mm256_and_si256(x, hi));                              \
-                we[v] = _mm256_castsi256_ps(_mm256_slli_epi32(x, 16));                             \
-            }                                                                                      \
-            for (int i = 0; i < MR; i++) {                                                         \
-                const float *a = A + (size_t)i * rsa + (size_t)k * csa;                            \
-                float ae = a[0], ao = k + 1 < K ? a[csa] : 0.0f;                                   \
-                if (round_a) ae = frnn_bf16_round(ae), ao = frnn_bf16_round(ao);                   \
-                const __m256 xo = _mm256_set1_ps(ao), xe = _mm256_set1_ps(ae);                     \
-                for (int v = 0; v < NV; v++)                                                       \
-                    c[i][v] = _mm256_fmadd_ps(xe, we[v], _mm256_fmadd_ps(xo, wo[v], c[i][v]));     \
-            }                                                                                      \
-        }                                                                                          \
+        const int K2 = K & ~1;                           /* whole pairs; an odd K's last below */   \
+        int k = 0;                                                                                 \
+        if (round_a)                                                                               \
+            for (; k < K2; k += 2) BK_AVX2_PAIR(1, A[(size_t)i * rsa + (size_t)(k + 1) * csa]);   \
+        else                                                                                       \
+            for (; k < K2; k += 2) BK_AVX2_PAIR(0, A[(size_t)i * rsa + (size_t)(k + 1) * csa]);   \
+        if (k < K) BK_AVX2_PAIR(round_a, 0.0f);                                                    \
         float out[MR][NV * 8];                                                                     \
         for (int i = 0; i < MR; i++)                                                               \
             for (int v = 0; v < NV; v++) _mm256_storeu_ps(out[i] + v * 8, c[i][v]);                \
@@ -89,7 +110,7 @@ static void bk_emulated(int M, int np, int nr, int K, const float *A, size_t rsa
 
 /* NR 16 (two vectors a panel) */
 BK_AVX2(1, 4, 2) BK_AVX2(1, 1, 2) BK_AVX2(2, 2, 2) BK_AVX2(2, 1, 2) BK_AVX2(3, 2, 2) BK_AVX2(3, 1, 2)
-BK_AVX2(4, 1, 2)
+BK_AVX2(4, 1, 2) BK_AVX2(5, 1, 2)   /* (6 rows: 12 accumulators spill) */
 /* NR 32 (four) */
 BK_AVX2(1, 2, 4) BK_AVX2(1, 1, 4) BK_AVX2(2, 1, 4) BK_AVX2(3, 1, 4)
 
@@ -132,8 +153,8 @@ BK_BF16(1, 4) BK_BF16(1, 1) BK_BF16(2, 2) BK_BF16(2, 1) BK_BF16(3, 2) BK_BF16(3,
 
 /* A kernel family: fn[MR][NPAN] for MR 1..mrmax, NPAN 1 or wide[MR]. */
 typedef struct {
-    int mrmax, wide[5];
-    bk_fn fn[5][5];
+    int mrmax, wide[7];
+    bk_fn fn[7][5];
 } bk_table;
 
 static void table_of(int kernel, int nr, bk_table *t)
@@ -147,9 +168,9 @@ static void table_of(int kernel, int nr, bk_table *t)
         return;
     }
     if (kernel != FRNN_BF16_EMULATED && nr == 16) {
-        *t = (bk_table){4, {0, 4, 2, 2, 1}, {{0}, {0, bk_avx2_1_1_2, 0, 0, bk_avx2_1_4_2},
-                                             {0, bk_avx2_2_1_2, bk_avx2_2_2_2}, {0, bk_avx2_3_1_2, bk_avx2_3_2_2},
-                                             {0, bk_avx2_4_1_2}}};
+        *t = (bk_table){5, {0, 4, 2, 2, 1, 1}, {{0}, {0, bk_avx2_1_1_2, 0, 0, bk_avx2_1_4_2},
+                                                {0, bk_avx2_2_1_2, bk_avx2_2_2_2}, {0, bk_avx2_3_1_2, bk_avx2_3_2_2},
+                                                {0, bk_avx2_4_1_2}, {0, bk_avx2_5_1_2}}};
         return;
     }
     if (kernel != FRNN_BF16_EMULATED && nr == 32) {
@@ -262,6 +283,18 @@ void frnn_bpk_pack(const frnn_bpk *pk, const float *W, size_t ldw, int trans, in
 void frnn_bpk_mul(const frnn_bpk *pk, int p0, int p1, int M, const float *A, size_t rsa, size_t csa,
                   int round_a, float *C, size_t ldc, int accumulate)
 {
+    /* many rows over several panels: round A once here rather than in every panel's kernel (the
+     * same values; without the memory the kernels round as they read) */
+    if (round_a && M > 3 && p1 - p0 > 1 && pk->K > 0) {
+        float *a = malloc(sizeof(float) * (size_t)M * pk->K);
+        if (a != NULL) {
+            for (int i = 0; i < M; i++)
+                for (int k = 0; k < pk->K; k++) a[(size_t)i * pk->K + k] = frnn_bf16_round(A[(size_t)i * rsa + (size_t)k * csa]);
+            frnn_bpk_mul(pk, p0, p1, M, a, pk->K, 1, 0, C, ldc, accumulate);
+            free(a);
+            return;
+        }
+    }
     bk_table t;
     table_of(frnn_bf16_kernel(), pk->nr, &t);
     const size_t pstride = (size_t)(pk->Kp / 2) * pk->nr;
@@ -323,7 +356,7 @@ void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pa
                 a = apk, rsa = blk.K, csa = 1, round_a = 0;
             }
             float *c = g->C + (size_t)i0 * g->ldc;
-            if (rows <= 4)      /* a few rows: the wide kernels over every panel */
+            if (rows <= 3)      /* a few rows: the wide kernels over every panel */
                 frnn_bpk_mul(&blk, 0, blk.panels, rows, a, rsa, csa, round_a, c, g->ldc, acc);
             else                /* a panel stays in cache while it sweeps the rows */
                 for (int p = 0; p < blk.panels; p++)
