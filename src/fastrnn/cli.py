@@ -455,10 +455,12 @@ def _checkpoint_path(path, default_name):
 def _load_checkpoint(checkpoint):
     """(path, model, vocab, extra) of a checkpoint file or run directory (its best.npz, else its
     last.npz); one that cannot be loaded ends the command with one line, no traceback."""
+    from .cli_paths import check_file
     from .io import load, run_checkpoint
     path = checkpoint
     try:
         path = run_checkpoint(checkpoint)
+        check_file(path, "checkpoint file (.npz) or a run directory")    # a FIFO would block: one line
         return (path,) + tuple(load(path))
     except _LOAD_ERRORS as e:
         sys.exit(_load_error("cannot load", path, e))
