@@ -1,16 +1,17 @@
 """The `fastrnn` subcommands that use a finished checkpoint or the machine: sample, export, plot,
-bench, info (train, predict and evaluate: cli.py and cli_tasks.py)."""
+bench, info (train: run.py; predict and evaluate: tasks.py; quantize: quantize.py)."""
 import os
 import sys
 
-from .cli import UsageError, _load_checkpoint
-from .cpu_features import cpu_level
+from ..cpu_features import cpu_level
+from .checkpoints import load_checkpoint as _load_checkpoint
+from .options import UsageError
 
 
 def sample(args):
     """`fastrnn sample`: text from a language-model checkpoint (sampled, streamed or by beam search)."""
-    from .beam import MAX_BEAM, beam_search
-    from .sample import stream
+    from ..beam import MAX_BEAM, beam_search
+    from ..sample import stream
     if args.beam is not None:
         if args.beam > MAX_BEAM:
             raise UsageError(f"--beam: expected an integer in [1, {MAX_BEAM}], got {args.beam}")
@@ -24,7 +25,7 @@ def sample(args):
                              f"finds the most likely text: it neither samples nor streams)")
     path, model, vocab, extra = _load_checkpoint(args.checkpoint)
     if args.condition is not None or type(model).__name__ == "ConditionedGenerator":
-        from .cli_tasks import sample_conditioned
+        from .tasks import sample_conditioned
         return sample_conditioned(model, vocab, extra["meta"], args)
     if vocab is None or not hasattr(model, "step"):
         sys.exit(f"fastrnn: {path}: holds a {type(model).__name__} without a vocabulary; "
@@ -53,7 +54,7 @@ def sample(args):
 
 def export(args):
     """`fastrnn export`: a checkpoint as an ONNX model."""
-    from .export import export_onnx
+    from ..export import export_onnx
     if os.path.isdir(args.output):
         sys.exit(f"fastrnn: {args.output}: is a directory, expected the .onnx file to write")
     _, model, _, _ = _load_checkpoint(args.checkpoint)
@@ -67,19 +68,19 @@ def export(args):
 
 def plot(args):
     """`fastrnn plot`: training curves from runs' log.jsonl."""
-    from .cli_plot import plot as draw
+    from .plot import plot as draw
     return draw(args)
 
 
 def bench(args):
     """`fastrnn bench`: the benchmark suite."""
-    from .benchmarks import main as bench_main
+    from ..benchmarks import main as bench_main
     return bench_main(args)
 
 
 def info(args):
     """`fastrnn info`: versions, BLAS, threads, CPU features, kernel paths."""
-    from .distributed import describe, launch_rank, launched
+    from ..distributed import describe, launch_rank, launched
     if launched() and launch_rank() != 0:
         describe()          # may be collective (the ranks per host); rank 0 prints
         return
@@ -88,7 +89,7 @@ def info(args):
     import numpy
     import scipy
 
-    from . import __version__
+    from .. import __version__
     print(f"fastrnn {__version__}  (Python {platform.python_version()}, {platform.machine()})")
     print(f"numpy {numpy.__version__}, scipy {scipy.__version__}")
     try:
@@ -104,7 +105,7 @@ def info(args):
         if var in os.environ:
             print(f"note: {var}={os.environ[var]} is set (forces an OpenBLAS kernel choice)")
     print(f"CPU features used by the kernels' activation loops: {cpu_level()}")
-    from ._kernels import engine_info, supported_isas
+    from .._kernels import engine_info, supported_isas
     e = engine_info()
     if e["path"] == "engine":
         print(f"float32 kernels: fastrnn's engine, {e['isa']} micro-kernels (supported here: "
@@ -113,6 +114,6 @@ def info(args):
         print("float32 kernels: SciPy's BLAS (FASTRNN_KERNELS=blas, FASTRNN_ISA=none or a set this "
               "CPU lacks, or no AVX2/AVX-512 here)")
     print("float64 kernels: SciPy's BLAS")
-    from ._kernels import int8_isa, int8_isas
+    from .._kernels import int8_isa, int8_isas
     print(f"int8 inference (fastrnn quantize): {int8_isa()} path (this CPU runs {', '.join(int8_isas())})")
     print(describe())

@@ -12,7 +12,7 @@ import contextlib
 import io
 import sys
 
-from . import distributed as mpi
+from .. import distributed as mpi
 
 # the commands that never join a distributed run's agreement (see parse_args)
 LOCAL_COMMANDS = ("sample", "export", "bench", "info", "predict", "evaluate")
@@ -22,7 +22,7 @@ def parse_args(parser, argv):
     """parser.parse_args(argv). Under an MPI launch, a `train` command line that does not parse
     still meets the other ranks at the end of their setup (which would otherwise wait for it
     forever), and only rank 0 shows argparse's message."""
-    from .cli import UsageError
+    from .options import UsageError
     words = sys.argv[1:] if argv is None else list(argv)
     if not mpi.launched() or words[:1] and words[0] in LOCAL_COMMANDS:
         return parser.parse_args(argv)
@@ -54,7 +54,7 @@ def train_setup(distributed):
     communicator when launched or asked for (--distributed), else a block that does nothing and
     False. MPI is initialised here, before anything can fail on one rank; ImportError (saying
     how to install mpi4py) when it is launched or asked for without mpi4py."""
-    from .train.distributed import communicator
+    from ..train.distributed import communicator
     comm = communicator(True if distributed else None)
     return mpi.Setup(comm), (False if comm is None else comm)
 

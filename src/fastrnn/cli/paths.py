@@ -77,8 +77,8 @@ def read_corpus(path):
     universal newlines): files are joined with a newline between them where one does not already
     end with it; in a directory or glob, files that are not UTF-8 text (binary, NUL bytes) are
     skipped and counted."""
-    from .data import CorpusTooLarge, max_input_bytes
-    from .data import read_corpus as read_text
+    from ..data import CorpusTooLarge, max_input_bytes
+    from ..data import read_corpus as read_text
     files = corpus_files(path)
     if files == ["-"]:
         try:

@@ -27,7 +27,7 @@ def read_log(run):
     if not os.path.exists(path):
         sys.exit(f"fastrnn: {run}: not a run directory (no log.jsonl in it)" if os.path.isdir(run)
                  else f"fastrnn: {run}: no such file or run directory")
-    from .cli_paths import check_file
+    from .paths import check_file
     check_file(path, "log.jsonl file or a run directory")
     records = []
     try:
@@ -60,7 +60,7 @@ def plot(args):
     """Entry point of `fastrnn plot`."""
     ext = os.path.splitext(args.output)[1].lower()
     if ext not in FORMATS:
-        from .cli import UsageError
+        from .options import UsageError
         raise UsageError(f"--output: expected a .png, .pdf or .svg file name, got {args.output!r}")
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from .io import RESERVED_META
+from ..io import RESERVED_META
 
 
 def add_parser(sub, positive):
@@ -47,14 +47,14 @@ def _report(float_model, int8_model, vocab, meta, args):
                      f"a task or vocabulary; nothing to evaluate it with")
         a, b = _lm_loss(float_model, vocab, args.eval), _lm_loss(int8_model, vocab, args.eval)
         return [("loss", a, b), ("perplexity", float(np.exp(a)), float(np.exp(b)))]
-    from .cli_tasks import _read
-    from .tasks import TASKS, FormatError
+    from .tasks import read_examples
+    from ..tasks import TASKS, FormatError
     try:
         task = TASKS[meta["task"]](meta["task_options"], meta["task_state"])
     except (KeyError, TypeError, ValueError) as e:
         sys.exit(f"fastrnn: {args.checkpoint}: bad task metadata ({e})")
     errors = []
-    data = _read(task, args.eval, labelled=True, errors=errors)
+    data = read_examples(task, args.eval, labelled=True, errors=errors)
     try:
         encoded = task.encode(data, args.eval, errors)
     except FormatError as e:
@@ -70,7 +70,7 @@ def _float_size(model, vocab, meta, arrays, output):
     it next to `output` and removing it."""
     import tempfile
 
-    from .io import save
+    from ..io import save
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(output)), prefix=".float-size-", suffix=".npz")
     os.close(fd)
     try:
@@ -82,9 +82,9 @@ def _float_size(model, vocab, meta, arrays, output):
 
 def quantize(args):
     """`fastrnn quantize`: see the module docstring."""
-    from .cli import _load_checkpoint
-    from .io import save
-    from .quant import quantize as quantize_model
+    from .checkpoints import load_checkpoint as _load_checkpoint
+    from ..io import save
+    from ..quant import quantize as quantize_model
     path, model, vocab, extra = _load_checkpoint(args.checkpoint)
     _, int8_model, _, _ = _load_checkpoint(args.checkpoint)
     try:

@@ -86,6 +86,7 @@ class StateFromCondition(Module):
 @register
 class ConditionedGenerator(Module):
     """A language model whose initial state comes from a condition (class id or vector)."""
+    token_loss = True       # the loss is a mean token cross-entropy: the Trainer shows perplexity
 
     def __init__(self, vocab_size, num_classes=None, condition_size=None, cell="lstm", hidden_size=64,
                  num_layers=1, embed_size=16, bos_id=0, dtype="float32", seed=None):

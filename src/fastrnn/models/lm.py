@@ -37,6 +37,7 @@ def _positive_int(name, value, none_ok=False):
 @register
 class LanguageModel(Module):
     """Next-token model over a vocabulary of `vocab_size` ids; see the module docstring."""
+    token_loss = True       # the loss is a mean token cross-entropy: the Trainer shows perplexity
 
     def __init__(self, vocab_size, cell="lstm", hidden_size=128, num_layers=2, dropout=0.0,
                  embed_size=None, dtype="float32", seed=None):

@@ -46,6 +46,7 @@ def gnmt_penalty(n, alpha):
 class Seq2Seq(Module):
     """Encoder-decoder over source ids (vocabulary `src_vocab`) and target ids (`tgt_vocab`,
     which holds `bos_id` and `eos_id`); see the module docstring."""
+    token_loss = True       # the loss is a mean token cross-entropy: the Trainer shows perplexity
 
     def __init__(self, src_vocab, tgt_vocab, cell="lstm", embed_size=32, hidden_size=64,
                  num_layers=1, bidirectional=False, bos_id=0, eos_id=1, dtype="float32", seed=None):

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..data import EOS, UNK, Vocab, tokenize
 from ..data_batches import PaddedBatches
-from ..train import Callback
+from ..train.callbacks import Callback
 
 
 class Task:
@@ -23,6 +23,16 @@ class Task:
     headline_names = None   # the metric(s) for the progress bar, in preference (None: metric_names)
     stats_size = 0          # the length of `metric_stats`' vector
     line_oriented = False   # one example per input line: `predict` answers line for line
+    # the options of a task run and their defaults (eval_every None: once per epoch)
+    defaults = dict(level="char", min_count=1, cell="lstm", hidden=64, layers=1, dropout=0.0,
+                    embed=32, batch=32, lr=2e-3, optimizer="adam", clip=5.0, lr_decay=1.0,
+                    lr_decay_every=None, val_frac=0.1, eval_every=None, seed=0, dtype="float32",
+                    epochs=10, max_time=None, bidirectional=None, pool="last", target=None,
+                    horizon=1, window=24, beam=None, clip_value=None, lr_decay_after=None,
+                    init_range=None, early_stop=None, attention=None)
+    resume_free = ("beam",)     # besides the Trainer's schedule: may change on --resume
+    try_next = "predict"        # the command that uses its checkpoints
+    fixed_reason = "the model, data split and batching come from the checkpoint"
 
     def __init__(self, options, state=None):
         self.o, self.state = dict(options), state
@@ -55,6 +65,13 @@ class Task:
     def batches(self, encoded, batch_size, shuffle, seed=0):
         """PaddedBatches of encoded (inputs, targets, examples)."""
         return PaddedBatches(encoded[0], encoded[1], batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+    def check_options(self):
+        """ValueError for options that this task cannot take together."""
+        if ":" in self.o["level"]:
+            raise ValueError(f"--level {self.o['level']}: source:target levels are only for --task seq2seq")
+        if self.o["attention"]:
+            raise ValueError("--attention: only for --task seq2seq")
 
     # ---- model -------------------------------------------------------------------------------
     def build_model(self):

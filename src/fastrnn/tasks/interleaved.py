@@ -28,7 +28,6 @@ import math
 import numpy as np
 
 from ..data import StreamBatches
-from ..train import StateCarry, Trainer
 
 
 class StreamWindows(StreamBatches):
@@ -75,24 +74,13 @@ def interleaved_split(ids, batch_size, seq_len, val_frac=0.05, test_frac=0.0, wr
     return train, val
 
 
-class InterleavedTrainer(Trainer):
-    """A language-model Trainer on prebuilt stream windows (from `interleaved_split`) that still
-    saves the vocabulary in its checkpoints, so `fastrnn sample` and `Trainer.resume` work as
-    for the default split. `InterleavedTrainer.resume(path, train, val)` takes the windows too."""
-
-    def __init__(self, model, vocab, train, val=None, forward=None, items=None, **kwargs):
-        kwargs.pop("val_tokens", None)      # validation is the whole interleaved part
-        super().__init__(model, train, val, forward=forward or StateCarry(model),
-                         items=items or (lambda batch: batch[0].size), **kwargs)
-        self.vocab = vocab
-
-
-def lm_data(split_name, ids, batch_size, seq_len, val_frac, test_frac):
-    """(Trainer class, training data, validation data, training tokens) of a language model's
-    ids for `--split tail` (ids, as `fastrnn.data.split`) or `--split interleaved` (windows)."""
-    if split_name == "interleaved":
-        train, val = interleaved_split(ids, batch_size, seq_len, val_frac, test_frac)
-        return InterleavedTrainer, train, val, len(train) * batch_size * seq_len
-    from ..data import split
-    train, val, _ = split(ids, val_frac, test_frac)
-    return Trainer, train, val, len(train)
+def InterleavedTrainer(model, vocab, train, val=None, **kwargs):  # noqa: N802 (the old class)
+    """Deprecated (kept for one release): `Trainer(model, train, val, vocab=vocab,
+    **fastrnn.tasks.lm.carry(model))` trains a language model on prebuilt stream windows (from
+    `interleaved_split`), saving the vocabulary in its checkpoints."""
+    from ..train import Trainer
+    from .lm import carry
+    kwargs.pop("val_tokens", None)      # validation is the whole interleaved part
+    hooks = carry(model)
+    hooks.update((k, kwargs.pop(k)) for k in ("forward", "items") if kwargs.get(k) is not None)
+    return Trainer(model, train, val, vocab=vocab, **hooks, **kwargs)

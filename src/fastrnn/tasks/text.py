@@ -181,6 +181,9 @@ class Translate(Task):
 
     name, stats_size, line_oriented = "seq2seq", 4, True
 
+    def check_options(self):
+        pass                    # source:target levels and --attention are seq2seq's own
+
     @property
     def levels(self):
         """(source level, target level) from --level char|word|char:word|word:char."""

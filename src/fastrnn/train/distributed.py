@@ -199,7 +199,7 @@ class DataParallel:
         tail[_FLAGS + self.rank] = bad
         self._reduce(w)
         if tail[_FLAGS:].any():
-            from .trainer import TrainingDiverged
+            from .divergence import TrainingDiverged
             ranks = ", ".join(str(r) for r in np.flatnonzero(tail[_FLAGS:]))
             raise TrainingDiverged(f"the training loss or gradients became non-finite on rank(s) {ranks}")
         np.divide(self.buf[:P], tail[_WEIGHT], out=g)
@@ -269,7 +269,7 @@ class DataParallel:
         """An exception on one rank ends every rank (they would wait for it forever in the next
         collective). TrainingDiverged is decided on reduced numbers, and SetupFailed by the
         agreement at the start, so every rank raises them together: they propagate normally."""
-        from .trainer import TrainingDiverged
+        from .divergence import TrainingDiverged
         try:
             self.start()
             yield

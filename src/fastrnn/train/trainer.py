@@ -12,9 +12,8 @@ so that a crash at any instant leaves files that a resume reconciles (`run_files
 everything needed to continue exactly: parameters, optimiser state, the RNG states of the whole
 model, the callbacks' state (e.g. the carried hidden state) and the position in the data.
 
-Divergence: a non-finite loss, gradient or parameter, or a loss (training or validation) far
-above its running level stops training with `TrainingDiverged` before anything is written, so
-the last checkpoint on disk is always one with finite parameters and a finite validation loss.
+Divergence (a non-finite loss, gradient or parameter, or an exploding loss) stops training with
+`TrainingDiverged` before anything is written (`fastrnn.train.divergence`).
 
 Data-parallel over MPI (`distributed=`, detected by default under `mpiexec`): every rank takes
 its share of each global batch and the gradients are averaged by one all-reduce
@@ -30,15 +29,13 @@ import numpy as np
 from .. import io, optim
 from ..params import is_real
 from . import run_files
-from .callbacks import Callback, StateCarry
+from .callbacks import Callback
+from .divergence import TrainingDiverged, check_loss
+from .divergence import finite as _finite
 from .hooks import call, check_callbacks
 
 OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
               "sgd": optim.SGD, "adagrad": optim.Adagrad}
-
-
-class TrainingDiverged(RuntimeError):
-    """Training blew up (non-finite or exploding loss); the last good checkpoint is kept."""
 
 
 class Trainer:
@@ -59,9 +56,12 @@ class Trainer:
     are global (each rank trains on its share of every batch, see fastrnn.train.distributed);
     overlap=True reduces gradients in buckets while backward still runs.
 
-    Language models keep their original form: `Trainer(model, vocab, train_ids, val_ids,
-    batch_size=50, seq_len=50, val_tokens=200_000, ...)` builds the stream batches and the
-    `StateCarry` forward, and saves `vocab` with every checkpoint.
+    What a model or task adds comes through hooks: `forward` (e.g. a language model's
+    `StateCarry`), `callbacks` (a task's metrics), `items` (its `unit` names the rate, tok/s for
+    `fastrnn.tasks.lm.tokens`), `vocab` (saved with every checkpoint); the validation line shows a
+    perplexity when `model.token_loss` says the loss is a mean token cross-entropy. A language
+    model's first form, `Trainer(model, vocab, train_ids, val_ids, batch_size=50, seq_len=50,
+    val_tokens=200_000, ...)`, is kept for one release (`fastrnn.tasks.lm.stream_batches`).
 
     Parameters
     ----------
@@ -137,8 +137,12 @@ class Trainer:
                  val_tokens=200_000, explode_factor=10.0, out=None, progress=True, meta=None,
                  distributed=None, overlap=False, scheduler=None, scheduler_every=None, early_stop=None):
         from ..data import Vocab
-        if isinstance(train, Vocab):       # the language-model form: (model, vocab, train_ids, val_ids)
-            vocab, train, val = train, val, lm_val[0] if lm_val else None
+        if isinstance(train, Vocab):       # the language model's first form (see the docstring)
+            from ..tasks.lm import carry, stream_batches
+            vocab, (train, val) = train, stream_batches(val, lm_val[0] if lm_val else None,
+                                                        batch_size, seq_len, val_tokens)
+            hooks = carry(model)
+            forward, items = forward or hooks["forward"], items or hooks["items"]
         elif lm_val:
             raise TypeError("Trainer: expected (model, train, val=None) or (model, vocab, train_ids, val_ids)")
         if optimizer not in OPTIMIZERS:
@@ -161,12 +165,7 @@ class Trainer:
         if early_stop is not None and (isinstance(early_stop, bool) or not isinstance(early_stop, (int, np.integer))
                                        or early_stop < 1):
             raise ValueError(f"early_stop: expected None or a positive integer, got {early_stop!r}")
-        if vocab is not None:
-            self.batches, self.val_batches = _stream_batches(train, val, batch_size, seq_len, val_tokens)
-            forward = forward or StateCarry(model)
-            items = items or (lambda batch: batch[0].size)          # tokens
-        else:
-            self.batches, self.val_batches = _indexable(train, "train"), _indexable(val, "val")
+        self.batches, self.val_batches = _indexable(train, "train"), _indexable(val, "val")
         if not len(self.batches):
             raise ValueError("train: expected at least one batch")
         self.forward = forward or (lambda batch, train: model.forward(batch, train=train))
@@ -187,7 +186,7 @@ class Trainer:
                              val_tokens=val_tokens, explode_factor=explode_factor, early_stop=early_stop)
         self.out, self.progress, self.meta = out, progress, dict(meta or {})
         # perplexity means something only for a mean token cross-entropy (not for MSE, ...)
-        self.perplexity = _token_cross_entropy(model, vocab)
+        self.perplexity = bool(getattr(model, "token_loss", False))
         self._postfix = {}          # the callbacks' headline metrics, shown in the progress bar
         # where we are: everything here goes into a checkpoint
         self.iteration, self.epoch, self.window = 0, 0, 0
@@ -255,12 +254,7 @@ class Trainer:
 
     def _check_loss(self, what, loss, level):
         """Raise TrainingDiverged for a non-finite loss or one far above `level`."""
-        if not math.isfinite(loss):
-            raise TrainingDiverged(f"the {what} became {loss} at iteration {self.iteration}")
-        factor = self.settings["explode_factor"]
-        if factor and level is not None and math.isfinite(level) and loss > factor * abs(level) + 1:
-            raise TrainingDiverged(f"the {what} exploded to {loss:.4g} (running level {level:.4g}) "
-                                   f"at iteration {self.iteration}")
+        check_loss(what, loss, level, self.settings["explode_factor"], self.iteration)
 
     def evaluate(self):
         """Mean validation loss over the validation batches, or None without any."""
@@ -312,7 +306,7 @@ class Trainer:
         s = self.settings
         total = s["epochs"] * len(self.batches)
         stop_at = total if max_iters is None else min(total, self.iteration + max_iters)
-        rate = "tok_s" if self.vocab is not None else "items_s"
+        rate = getattr(self.items, "unit", "items") + "_s"
         bar = tqdm(total=total, initial=self.iteration, disable=not self.progress, unit="it",
                    dynamic_ncols=True)
         old_handler = self._catch_ctrl_c()
@@ -444,77 +438,26 @@ class Trainer:
         except ValueError:                      # not the main thread: leave signals alone
             return None
 
-    # ---- checkpoints -------------------------------------------------------------------------
+    # ---- checkpoints (fastrnn.train.checkpointing) -------------------------------------------
     def save(self, path):
         """Write a checkpoint from which `Trainer.resume` continues exactly (distributed: every
         rank calls it, rank 0 writes the file with every rank's share of the callbacks' state)."""
-        p = self.model.params
-        if not math.isfinite(float(np.dot(p, p))):
-            raise TrainingDiverged("refusing to save non-finite parameters")
-        cb_state, extra = {}, {}
-        for cb in self.callbacks:
-            state, arrays = cb.checkpoint_state()
-            cb_state[type(cb).__name__] = state
-            if self.dist is not None:
-                arrays = self.dist.gather_arrays(cb, arrays)
-            extra.update(arrays or {})
-        if not self.is_root:
-            return
-        training = dict(iteration=self.iteration, epoch=self.epoch, window=self.window,
-                        best_val=_finite(self.best_val), elapsed=self.elapsed,
-                        loss_level=_finite(self.loss_level), settings=self.settings,
-                        rng=self.model.rng_state(), callbacks=cb_state)
-        io.save(path, self.model, self.vocab, optimizer=self.optimizer, arrays=extra,
-                training=training, **self.meta)
+        from .checkpointing import save
+        save(self, path)
 
     @classmethod
-    def resume(cls, path, train, val=None, progress=True, forward=None, callbacks=(),
+    def resume(cls, path, train, val=None, progress=True, forward=None, callbacks=(), items=None,
                distributed=None, overlap=False, **overrides):
         """A Trainer that continues the run saved at `path` (model, optimiser, RNGs, callbacks'
-        state, data position) on the same `train`/`val` data (token ids for a language model).
+        state, data position) on the same `train`/`val` data (token ids for a language model
+        checkpoint resumed without a `forward`).
 
         `overrides` may change settings such as epochs or max_time; the rest come from the file.
         Distributed, every rank reads `path` and takes its share of the saved state.
         """
-        model, vocab, extra = io.load(path)
-        training = extra["meta"].get("training")
-        if training is None:
-            raise ValueError(f"{path}: holds a model but no training state to resume from")
-        if extra["optimizer"] is None:
-            raise ValueError(f"{path}: holds no optimizer state to resume from")
-        settings = dict(training["settings"], **overrides)
-        out = settings.pop("out", None)
-        meta = {k: v for k, v in extra["meta"].items() if k not in io.RESERVED_META and k != "training"}
-        data = (vocab, train, val) if vocab is not None else (train, val)
-        trainer = cls(model, *data, forward=forward, callbacks=callbacks, out=out,
-                      progress=progress, meta=meta, distributed=distributed, overlap=overlap,
-                      **settings)
-        trainer.optimizer.load_state_dict(extra["optimizer"])
-        rng = training["rng"]
-        if "bit_generator" in rng:      # written before fastrnn.nn: the layer stack's one RNG
-            rng = {"rnn._dropout_rng": rng}
-        model.set_rng_state(rng)
-        if trainer.dist is not None:
-            trainer.dist.decorrelate_rngs()
-        trainer.iteration, trainer.epoch = training["iteration"], training["epoch"]
-        trainer.window, trainer.elapsed = training["window"], training["elapsed"]
-        trainer.best_val = math.inf if training["best_val"] is None else training["best_val"]
-        trainer.loss_level = training.get("loss_level")
-        for cb in trainer.callbacks:
-            arrays = extra["arrays"] if trainer.dist is None else trainer.dist.local_arrays(cb, extra["arrays"])
-            cb.restore(training.get("callbacks", {}).get(type(cb).__name__, {}), arrays)
-        if trainer.window >= len(trainer.batches):
-            raise ValueError(f"{path}: data position {trainer.window} is past the end of this data "
-                             f"({len(trainer.batches)} batches); was it trained on other data?")
-        run_files.reconcile(trainer, path)     # best.npz and log.jsonl as last.npz vouches for them
-        return trainer
-
-
-def _token_cross_entropy(model, vocab):
-    """True when the model's loss is a mean cross-entropy over tokens (a language model, a
-    conditioned generator, a seq2seq decoder), so that exp(loss) is a perplexity."""
-    from ..models import ConditionedGenerator, LanguageModel, Seq2Seq
-    return vocab is not None or isinstance(model, (LanguageModel, ConditionedGenerator, Seq2Seq))
+        from .checkpointing import resume
+        return resume(cls, path, train, val, progress=progress, forward=forward, callbacks=callbacks,
+                      items=items, distributed=distributed, overlap=overlap, **overrides)
 
 
 def _data_parallel(distributed, model, items, overlap):
@@ -522,20 +465,6 @@ def _data_parallel(distributed, model, items, overlap):
     from . import distributed as dp
     comm = dp.communicator(distributed)
     return None if comm is None else dp.DataParallel(comm, model, items, overlap=overlap)
-
-
-def _stream_batches(train_ids, val_ids, batch_size, seq_len, val_tokens):
-    """The char-rnn streams of a language model: training and (bounded) validation windows."""
-    from ..data import StreamBatches
-    batches, val_batches = StreamBatches(train_ids, batch_size, seq_len), None
-    if val_ids is not None and val_tokens:
-        val_ids = val_ids[:val_tokens + 1]    # bound the cost of each validation
-    if val_ids is not None and len(val_ids) > 1:
-        # validation may be short: shrink its batch so at least one window fits
-        val_b = max(1, min(batch_size, (len(val_ids) - 1) // seq_len))
-        if (len(val_ids) - 1) // val_b >= seq_len:
-            val_batches = StreamBatches(val_ids, val_b, seq_len)
-    return batches, val_batches
 
 
 def _indexable(batches, name):
@@ -554,11 +483,6 @@ def _count_items(batch):
     first = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
     shape = np.shape(first)
     return shape[0] if shape else 1
-
-
-def _finite(v):
-    """A JSON-safe float: None for None/NaN/inf."""
-    return None if v is None or not math.isfinite(v) else float(v)
 
 
 def _set_mode(model, training):
