@@ -36,8 +36,9 @@ import numpy as np
 from _common import Timer, parser, report
 
 import fastrnn
-from fastrnn.tasks.interleaved import InterleavedTrainer, interleaved_split
-from fastrnn.train import init_uniform
+from fastrnn.tasks.interleaved import interleaved_split
+from fastrnn.tasks.lm import carry
+from fastrnn.train import Trainer, init_uniform
 
 # train.lua's defaults (RMSprop's alpha 0.95 is fastrnn's default too)
 CHARRNN = dict(optimizer="rmsprop", lr=2e-3, clip=None, clip_value=5.0, lr_decay=0.97,
@@ -62,9 +63,9 @@ def main(argv=None):
                                   seed=args.seed)
     init_uniform(model, INIT_RANGE, seed=args.seed)
     out = args.out or tempfile.mkdtemp(prefix="charrnn-")
-    trainer = InterleavedTrainer(model, vocab, train, val, batch_size=batch, seq_len=seq, **CHARRNN,
-                                 epochs=epochs, eval_every=len(train), explode_factor=None, out=out,
-                                 progress=not args.json)
+    trainer = Trainer(model, train, val, vocab=vocab, **carry(model), batch_size=batch, seq_len=seq,
+                      **CHARRNN, epochs=epochs, eval_every=len(train), explode_factor=None, out=out,
+                      progress=not args.json)
     if not args.json:
         print(f"{len(text)} chars, vocabulary {len(vocab)}, {len(train)} training and {len(val)} "
               f"validation windows of {batch}x{seq}; checkpoints in {out}")

@@ -3,7 +3,7 @@
 Layers mirror torch.nn (`fastrnn.LSTM`, ...), models train and sample char/word language
 models, `fastrnn.reference` holds the same maths in plain NumPy.
 """
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: I001  (first: io writes it into checkpoints)
 
 from . import nn, optim, reference  # noqa: I001  (nn before layers: the layers are nn Modules)
 from ._buffers import release_buffers

@@ -349,7 +349,7 @@ def save(path, model, vocab=None, optimizer=None, arrays: dict | None = None, **
     ValueError
         A reserved `meta` key.
     """
-    from . import __version__
+    from ._version import __version__
     from .models.registry import MODELS
     clash = sorted(set(meta) & set(RESERVED_META))
     if clash:
@@ -410,7 +410,7 @@ def load(path) -> tuple:
         A missing or unreadable path.
     """
     from .data import Vocab
-    from .meta_checks import check_checkpoint
+    from .checkpoint_meta import check_checkpoint
     from .models.registry import build
     path = run_checkpoint(path)
     arrays, meta = load_arrays(path)

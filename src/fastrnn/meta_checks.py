@@ -1,6 +1,6 @@
 """A checkpoint's metadata checked against types, sane bounds and the model's arrays, before
-anything runs: `check_checkpoint` is what `fastrnn.load` calls (so `predict`, `evaluate`,
-`sample`, `export` and `--resume` all go through it).
+anything runs: `fastrnn.checkpoint_meta.check_checkpoint` is what `fastrnn.load` calls (so
+`predict`, `evaluate`, `sample`, `export` and `--resume` all go through it).
 
 The metadata is JSON inside the checkpoint; its CRC only says the bytes are those written, not
 that whoever wrote them was fastrnn. Every field a command will use is checked here for its type,
@@ -138,41 +138,6 @@ def finite_params(model):
     if not math.isfinite(float(np.dot(p, p))):      # the Trainer's own test before it saves
         raise CheckpointError("parameters: hold NaN or infinite values (this checkpoint was "
                               "not written by a healthy run)")
-
-
-# ---- what fastrnn.load checks ----------------------------------------------------------------
-
-def check_checkpoint(meta, model, vocabulary, optimizer):
-    """Check the metadata of a loaded checkpoint (see the module docstring); `optimizer` is the
-    optimiser state dict (scalars and arrays) or None. Raises CheckpointError naming the field."""
-    name = type(model).__name__
-    if "fastrnn_version" in meta:
-        string("fastrnn_version", meta["fastrnn_version"])
-    size = model.config.get("vocab_size") if isinstance(model.config, dict) else None
-    if vocabulary is not None and name in ("LanguageModel", "ConditionedGenerator") \
-            and len(vocabulary) != size:
-        raise CheckpointError(f"vocab: holds {len(vocabulary)} tokens but the model's embedding "
-                              f"has {size} rows")
-    if name == "ConditionedGenerator" and meta.get("labels") is not None:
-        labels = strings("labels", meta["labels"])
-        C = model.config.get("num_classes")
-        if C is None or len(labels) != C:
-            raise CheckpointError(f"labels: {len(labels)} names for a generator with "
-                                  f"{C or 'no'} classes")
-    if optimizer is not None:
-        check_optimizer(meta["optimizer"], optimizer, model)
-    if "training" in meta:
-        from .train.checkpoint_checks import check_training
-        check_training(meta, model)
-    if any(k in meta for k in ("task_options", "task_state")) or \
-            isinstance(meta.get("task"), str) and _known_task(meta["task"]):
-        from .tasks.validate import check_task
-        check_task(meta, model)
-
-
-def _known_task(name):
-    from .tasks import TASKS
-    return name in TASKS
 
 
 def _betas(where, value):

@@ -89,7 +89,7 @@ def info(args):
     import numpy
     import scipy
 
-    from .. import __version__
+    from .._version import __version__
     print(f"fastrnn {__version__}  (Python {platform.python_version()}, {platform.machine()})")
     print(f"numpy {numpy.__version__}, scipy {scipy.__version__}")
     try:

@@ -13,7 +13,7 @@ LEVELS = ("char", "word", "char:word", "word:char")
 
 def build_parser():
     """The argparse parser of the `fastrnn` command."""
-    from .. import __version__
+    from .._version import __version__
     from ..nn.recurrent import block_names
     from . import plot, quantize, tasks
     p = Parser(prog="fastrnn", description="Fast CPU recurrent language models.")

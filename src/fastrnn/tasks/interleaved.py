@@ -72,15 +72,3 @@ def interleaved_split(ids, batch_size, seq_len, val_frac=0.05, test_frac=0.0, wr
     train = StreamWindows(ids, batch_size, seq_len, 0, n_train)
     val = StreamWindows(ids, batch_size, seq_len, n_train, n_val) if n_val else None
     return train, val
-
-
-def InterleavedTrainer(model, vocab, train, val=None, **kwargs):  # noqa: N802 (the old class)
-    """Deprecated (kept for one release): `Trainer(model, train, val, vocab=vocab,
-    **fastrnn.tasks.lm.carry(model))` trains a language model on prebuilt stream windows (from
-    `interleaved_split`), saving the vocabulary in its checkpoints."""
-    from ..train import Trainer
-    from .lm import carry
-    kwargs.pop("val_tokens", None)      # validation is the whole interleaved part
-    hooks = carry(model)
-    hooks.update((k, kwargs.pop(k)) for k in ("forward", "items") if kwargs.get(k) is not None)
-    return Trainer(model, train, val, vocab=vocab, **hooks, **kwargs)
