@@ -112,11 +112,13 @@ class Corpus:
     @staticmethod
     def pieces(task, text, settings, new, expected, checkpoint=None):
         """The stream batches of the corpus (a new run fits the vocabulary on it first)."""
+        from ..tasks.lm import VAL_TOKENS
         from .distributed import expect_lm
         if new:
             task.fit(text)
         expect_lm(expected, task.vocab, text, checkpoint)       # under MPI: what every rank shares
-        train, val, n_train = task.batches(text, settings["batch_size"], settings["seq_len"])
+        train, val, n_train = task.batches(text, settings["batch_size"], settings["seq_len"],
+                                           settings.get("val_tokens", VAL_TOKENS))
         about = f"vocabulary {len(task.vocab)} ({task.o['level']}), {n_train} training tokens"
         return Pieces(train, val, task.trainer_hooks,
                       meta=dict(task.split_meta(), init_range=task.o["init_range"]),

@@ -87,9 +87,10 @@ class LanguageModelTask:
                              num_layers=o["layers"], dropout=o["dropout"], embed_size=o["embed"],
                              dtype=o["dtype"], seed=o["seed"])
 
-    def batches(self, text, batch_size, seq_len):
+    def batches(self, text, batch_size, seq_len, val_tokens=VAL_TOKENS):
         """(training batches, validation batches or None, training tokens) of the corpus text,
-        split as the options say (`tail` or `interleaved`)."""
+        split as the options say (`tail`, its validation bounded to `val_tokens`, or
+        `interleaved`)."""
         o, ids = self.o, self.vocab.encode(text)
         if o["split"] == "interleaved":
             from .interleaved import interleaved_split
@@ -97,7 +98,7 @@ class LanguageModelTask:
             return train, val, len(train) * batch_size * seq_len
         from ..data import split
         train, val, _ = split(ids, o["val_frac"], o["test_frac"])
-        return (*stream_batches(train, val, batch_size, seq_len), len(train))
+        return (*stream_batches(train, val, batch_size, seq_len, val_tokens), len(train))
 
     def trainer_hooks(self, model):
         """forward/items/vocab arguments of the Trainer: the carried state, tokens, the vocabulary."""

@@ -1,6 +1,6 @@
 """A task checkpoint's task metadata -- `task`, `task_options`, `task_state` -- checked for type,
 range and agreement with the model rebuilt from the arrays, before `predict`, `evaluate` or
-`--resume` use it (called by `fastrnn.meta_checks.check_checkpoint`, so by `fastrnn.load`).
+`--resume` use it (called by `fastrnn.checkpoint_meta.check_checkpoint`, so by `fastrnn.load`).
 
 The same check runs on a new run's options and fitted state before training starts, so a run
 never writes a checkpoint that its own loader would refuse. Agreement means: the model type of the

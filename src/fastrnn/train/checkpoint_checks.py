@@ -1,9 +1,9 @@
 """The Trainer's part of a checkpoint's metadata (`training`: position, settings, RNG and
 callback states; the run's split settings), checked before `Trainer.resume` uses any of it.
 
-Called by `fastrnn.meta_checks.check_checkpoint` (so by `fastrnn.load`); see that module for the
-rules (type, range, finiteness, agreement with the model). Keys this version does not know are
-left alone, except in `settings`, whose keys must be Trainer arguments (they are passed to it).
+Called by `fastrnn.checkpoint_meta.check_checkpoint` (so by `fastrnn.load`); see
+`fastrnn.meta_checks` for the rules (type, range, finiteness, agreement with the model). Keys
+this version does not know are left alone, except in `settings`, whose keys must be Trainer arguments (they are passed to it).
 """
 import inspect
 
