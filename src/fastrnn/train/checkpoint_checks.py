@@ -3,7 +3,8 @@ callback states; the run's split settings), checked before `Trainer.resume` uses
 
 Called by `fastrnn.checkpoint_meta.check_checkpoint` (so by `fastrnn.load`); see
 `fastrnn.meta_checks` for the rules (type, range, finiteness, agreement with the model). Keys
-this version does not know are left alone, except in `settings`, whose keys must be Trainer arguments (they are passed to it).
+this version does not know are left alone, except in `settings`, whose keys must be Trainer
+arguments (they are passed to it).
 """
 import inspect
 
