@@ -120,7 +120,7 @@ def new_run(args, task_cls, given, distributed=None):
     return trainer
 
 
-def _refused(task, given, meta):
+def _refused(task, given):
     """The flags given on --resume that the checkpoint fixes (or that would change its split)."""
     fixed = [k for k in getattr(task, "resume_fixed", ()) if k in given]
     if fixed:           # a language model refuses these even at their saved values
@@ -150,7 +150,7 @@ def resume(args, task_cls, given, distributed=None):
     if meta.get("task", "lm") != task.name:
         raise UsageError(f"--task {args.task}: cannot be changed when resuming (the run is "
                          f"--task {meta.get('task', 'lm')})")
-    fixed, why = _refused(task, given, meta)
+    fixed, why = _refused(task, given)
     if fixed:
         raise UsageError(f"{', '.join(flag(k) for k in fixed)}: cannot be changed when resuming ({why})")
     task.o.update((k, checked_option(k, v)) for k, v in given.items() if k in task.resume_free)
