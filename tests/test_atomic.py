@@ -71,20 +71,13 @@ def test_keyboard_interrupt_mid_write_keeps_the_old_file(target):
     assert_untouched(target)
 
 
-def test_failing_rename_keeps_the_old_file(target, monkeypatch):
-    def broken_replace(src, dst):
-        raise OSError(28, "No space left on device")
-    monkeypatch.setattr(atomic.os, "replace", broken_replace)
-    with pytest.raises(OSError, match="No space"):
-        atomic.write_bytes(target, b"new content")
-    assert_untouched(target)
-
-
-def test_failing_fsync_keeps_the_old_file(target, monkeypatch):
-    def broken_fsync(fd):
-        raise OSError(5, "Input/output error")
-    monkeypatch.setattr(atomic.os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="Input/output"):
+@pytest.mark.parametrize("call,errno,message", [("replace", 28, "No space left on device"),
+                                                ("fsync", 5, "Input/output error")])
+def test_a_failing_rename_or_fsync_keeps_the_old_file(target, monkeypatch, call, errno, message):
+    def broken(*args):
+        raise OSError(errno, message)
+    monkeypatch.setattr(atomic.os, call, broken)
+    with pytest.raises(OSError, match=message):
         atomic.write_bytes(target, b"new content")
     assert_untouched(target)
 
