@@ -12,7 +12,6 @@ import sys
 
 import numpy as np
 
-import bench_args  # noqa: I001  (bench/, next to this script)
 import fastrnn
 from fastrnn import _kernels
 from fastrnn.benchmarks import runners, timing
@@ -131,6 +130,8 @@ def run(budget=3.0, pattern=""):
 
 
 def main(argv=None):
+    import bench_args   # here, not at the top: tests/test_int8.py loads this file by its path,
+    #                     without bench/ on sys.path
     args = bench_args.parse(__doc__, argv)
     run(args.budget, args.filter)
 
