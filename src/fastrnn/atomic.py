@@ -46,7 +46,9 @@ def write_atomic(path, write, *, text=False, encoding="utf-8"):
     `path` keeps its old content and no temp file stays. See the module docstring for the steps
     and the stale-temp rule. Returns `path` (as a str).
     """
-    path = os.fspath(path)
+    path = os.fsdecode(os.fspath(path))
+    if not os.path.basename(path):
+        raise ValueError(f"path: expected a file name, got {path!r}")
     directory = os.path.dirname(os.path.abspath(path))
     remove_stale_temps(directory)
     suffix = "." + os.path.basename(path)[-_NAME_KEEP:]
