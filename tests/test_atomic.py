@@ -123,6 +123,18 @@ def test_a_missing_directory_is_an_error_and_creates_nothing(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_paths_str_bytes_pathlike_and_no_file_name(tmp_path):
+    atomic.write_bytes(os.fsencode(tmp_path / "b"), b"1")
+    atomic.write_bytes(str(tmp_path / "s"), b"2")
+    assert (tmp_path / "b").read_bytes() == b"1" and (tmp_path / "s").read_bytes() == b"2"
+    for bad in ("", str(tmp_path) + os.sep):
+        with pytest.raises(ValueError, match="path: expected a file name"):
+            atomic.write_bytes(bad, b"x")
+    with pytest.raises(TypeError):
+        atomic.write_bytes(None, b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "s"]
+
+
 def _dead_pid():
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
