@@ -26,8 +26,9 @@ kernels = Extension(
     "fastrnn._kernels",
     sources=["src/fastrnn/_kernels.pyx", "csrc/kernels.c", "csrc/gemm.c", "csrc/team.c", "csrc/gemm_int8.c"],
     include_dirs=["csrc", numpy.get_include()],
-    # headers included by kernels.c, and the .pxi files _kernels.pyx includes
-    depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/*.c") + glob.glob("src/fastrnn/*.pxi")),
+    # headers included by kernels.c, the .pxi files _kernels.pyx includes and its .pxd (the C API)
+    depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/*.c") + glob.glob("src/fastrnn/*.pxi")
+                   + glob.glob("src/fastrnn/*.pxd")),
     # -O3 for auto-vectorised gate loops; no -march=native so wheels stay portable
     # (activations.h uses target_clones, gemm.c target attributes, for AVX2/AVX-512 where the
     # CPU has them).

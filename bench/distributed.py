@@ -154,8 +154,8 @@ def main():
     text = markdown(results)
     print(text)
     if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+        from fastrnn.atomic import write_text
+        write_text(args.markdown, text + "\n")
 
 
 if __name__ == "__main__":

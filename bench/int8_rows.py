@@ -7,7 +7,6 @@ round by round. Printed as a second table by targets.py; run alone with
 Columns: int8, float32 and torch quantize_dynamic medians, and the ratios the targets name; a
 target is "met" or "MISSED" as measured, and "-" where torch is absent.
 """
-import argparse
 import re
 import sys
 
@@ -131,14 +130,9 @@ def run(budget=3.0, pattern=""):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--budget", type=float, default=3.0, help="seconds per workload")
-    p.add_argument("--filter", default="", help="regex on workload names")
-    args = p.parse_args(argv)
-    threads = timing.blas_threads()
-    _kernels.set_num_threads(threads)
-    if torch is not None:
-        torch.set_num_threads(threads)
+    import bench_args   # here, not at the top: tests/test_int8.py loads this file by its path,
+    #                     without bench/ on sys.path
+    args = bench_args.parse(__doc__, argv)
     run(args.budget, args.filter)
 
 

@@ -10,14 +10,14 @@ the ratios, and each target with "met" or "MISSED" -- what was measured, nothing
 relative to torch also gives the % of the peak it asks of the engine (target x torch's GFLOP/s /
 peak): above 100 % it is out of this machine's reach whatever the engine does.
 """
-import argparse
 import os
 import re
 import sys
 
 import numpy as np
 
-import int8_rows  # noqa: I001  (bench/, next to this script)
+import bench_args  # noqa: I001  (bench/, next to these scripts)
+import int8_rows
 from fastrnn import _kernels
 from fastrnn.benchmarks import runners, timing, workloads
 
@@ -95,14 +95,8 @@ def _blas(fn):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--budget", type=float, default=3.0, help="seconds per workload")
-    p.add_argument("--filter", default="", help="regex on workload names")
-    args = p.parse_args(argv)
-    threads = timing.blas_threads()
-    _kernels.set_num_threads(threads)
-    if runners.torch is not None:
-        runners.torch.set_num_threads(threads)
+    args = bench_args.parse(__doc__, argv)
+    threads = args.threads
     info = timing.machine_info()
     # the peak, measured before and after the workloads (a shared machine's clock and neighbours
     # vary): the best of the two is the limit the rows are compared with

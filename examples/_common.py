@@ -7,9 +7,7 @@ and the tests put it there).
 import argparse
 import importlib
 import json
-import os
 import sys
-import tempfile
 import time
 
 INSTALL_HINT = 'pip install "fastrnn[examples]"'
@@ -36,17 +34,9 @@ def parser(doc, write_data=True):
 
 
 def write_text(path, lines):
-    """Write `lines` (str, no newline) to `path` atomically (temp file in the same directory, rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".txt")
-    try:
-        with open(fd, "w", encoding="utf-8") as f:
-            for line in lines:
-                f.write(line + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Write `lines` (str, no newline) to `path` atomically (fastrnn.atomic: temp file, fsync, rename)."""
+    from fastrnn.atomic import write_atomic
+    write_atomic(path, lambda f: f.writelines(line + "\n" for line in lines), text=True)
 
 
 def show_command(args, command, write_lines=None):

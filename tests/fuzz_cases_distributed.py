@@ -6,22 +6,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from fastrnn import distributed as mpi
-
-
-class _Gathered:
-    """A stand-in communicator: allgather returns the ranks' reports (this process is `rank`)."""
-
-    def __init__(self, rank, reports):
-        self.rank, self.reports = rank, reports
-
-    def Get_rank(self):
-        return self.rank
-
-    def Get_size(self):
-        return len(self.reports)
-
-    def allgather(self, mine):
-        return self.reports
+from test_distributed import FakeComm
 
 
 _LEAVES = st.one_of(
@@ -52,7 +37,7 @@ def setup_agreement(draw):
     outcomes = []
     for r in range(ranks):
         try:
-            mpi.agree(_Gathered(r, reports), reports[r][1], reports[r][0])
+            mpi.agree(FakeComm(r, reports), reports[r][1], reports[r][0])
             outcomes.append(None)
         except mpi.SetupFailed as e:
             assert e.rank == r

@@ -9,6 +9,7 @@ accepted call must give exactly what the clean call gives.
 
 To fuzz a new model or entry point, add one case function (fuzz_cases_*.py) and one line to ENTRY_POINTS.
 """
+from fuzz_cases_atomic import atomic_write
 from fuzz_cases_beam import beam_search_case, stream_case
 from fuzz_cases_attention import attention, attention_seq2seq
 from fuzz_cases_data import (checkpoint_damage, init_and_clip, optimizers, padding, sampling, shard,
@@ -42,4 +43,5 @@ ENTRY_POINTS = {
     "init_and_clip": init_and_clip, "checkpoint_metadata": checkpoint_metadata,
     "quantize": quantize_call, "int8_product": int8_product, "int8_checkpoint_damage": int8_checkpoint_damage,
     "init_and_clip": init_and_clip, "attention": attention, "attention_seq2seq": attention_seq2seq,
+    "atomic_write": atomic_write,
 }

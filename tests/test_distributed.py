@@ -60,6 +60,24 @@ def _run(ranks, *args, timeout=120):
                           stdin=subprocess.DEVNULL)
 
 
+class FakeComm:
+    """A stand-in communicator without MPI: allgather returns what the ranks would bring (this
+    process is `rank`, and must bring its own report)."""
+
+    def __init__(self, rank, reports):
+        self.rank, self.reports = rank, reports
+
+    def Get_rank(self):
+        return self.rank
+
+    def Get_size(self):
+        return len(self.reports)
+
+    def allgather(self, mine):
+        assert mine == self.reports[self.rank]
+        return self.reports
+
+
 def _checked(proc):
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from fastrnn import distributed as mpi
-from test_distributed import _env, _mpiexec, needs_mpi
+from test_distributed import FakeComm, _env, _mpiexec, needs_mpi
 
 TIMEOUT = 120
 TASK = ["--task", "classify", "--hidden", "8", "--embed", "4", "--batch", "8", "--epochs", "3",
@@ -198,23 +198,6 @@ def test_python_api_ranks_with_other_models_refuse_to_train(tmp_path):
 
 
 # ---- without MPI: the agreement's decisions ------------------------------------------------------
-
-class FakeComm:
-    """allgather returns what the ranks would bring (this process is `rank`)."""
-
-    def __init__(self, rank, reports):
-        self.rank, self.reports = rank, reports
-
-    def Get_rank(self):
-        return self.rank
-
-    def Get_size(self):
-        return len(self.reports)
-
-    def allgather(self, mine):
-        assert mine == self.reports[self.rank]
-        return self.reports
-
 
 def _decision(reports, rank=0):
     with pytest.raises(mpi.SetupFailed) as e:

@@ -38,7 +38,11 @@ def test_gradients_match_finite_differences_with_masks(cell, bidirectional, laye
     model = tiny(cell, bidirectional, layers)
     batch = ragged_batch()
     check_gradients(model, batch, n=60)
-    # padding is really masked: changing ids past the lengths changes neither loss nor gradient
+    check_padding_is_masked(model, batch)
+
+
+def check_padding_is_masked(model, batch):
+    """Changing ids past the lengths (`ragged_batch`'s) changes neither loss nor gradient."""
     src, sl, tgt, tl = batch
     src2, tgt2 = src.copy(), tgt.copy()
     src2[1, 2:], tgt2[1, :] = 6, 3
@@ -50,6 +54,18 @@ def test_gradients_match_finite_differences_with_masks(cell, bidirectional, laye
     assert model.forward((src2, sl, tgt2, tl)) == pytest.approx(a, abs=1e-14)
     model.backward()
     np.testing.assert_allclose(model.grads, g, atol=1e-14)
+
+
+def torch_target_loss(logits, tgt, tl, eos_id):
+    """The mean cross-entropy of torch `logits` (Ty + 1, B, V) over each target and its <eos>
+    (tgt (B, Ty) padded, tl (B,) lengths): the loss a seq2seq model's forward returns."""
+    Ty, B = tgt.shape[1], tgt.shape[0]
+    target = np.vstack([tgt.T, np.zeros((1, B), np.int64)])
+    target[tl, np.arange(B)] = eos_id
+    nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                            torch.tensor(target.reshape(-1)), reduction="none")
+    mask = torch.tensor((np.arange(Ty + 1)[:, None] <= tl).reshape(-1), dtype=torch.float64)
+    return (nll * mask).sum() / mask.sum()
 
 
 def torch_seq2seq(model):
@@ -76,12 +92,7 @@ def torch_seq2seq(model):
         out, _ = net["decoder"](pack(net["tgt_embed"](dec_in), torch.tensor(tl + 1), enforce_sorted=False), h)
         out, _ = unpack(out, total_length=Ty + 1)
         logits = net["head"](out)                                       # (T, B, V)
-        target = np.vstack([tgt.T, np.zeros((1, B), np.int64)])
-        target[tl, np.arange(B)] = c["eos_id"]
-        nll = torch.nn.functional.cross_entropy(logits.reshape(-1, c["tgt_vocab"]),
-                                                torch.tensor(target.reshape(-1)), reduction="none")
-        mask = torch.tensor((np.arange(Ty + 1)[:, None] <= tl).reshape(-1), dtype=torch.float64)
-        return (nll * mask).sum() / mask.sum()
+        return torch_target_loss(logits, tgt, tl, c["eos_id"])
     return net, loss
 
 

@@ -3,37 +3,7 @@
 
 from libc.stdlib cimport calloc, free
 
-cdef extern from "fastrnn.h" nogil:
-    ctypedef struct frnn_gen:
-        int L, B, V
-        const frnn_dims *dims
-        const frnn_buffers *run
-        const void *table
-        const void *W_head
-        const void *b_head
-        const frnn_q8_mat *head_q8
-        void *h
-        void *c
-        void *x
-        void *logits
-        double *z
-        double *scratch
-        int *iscratch
-        double temperature, top_p
-        int top_k, argmax, eos
-        const char *text
-        const int *offsets
-        int word
-        const char *stop
-        int stop_len, stop_window
-        char *stop_buf
-        int *token
-        int *out
-        int *n_out
-        int *done
-        int max_len
-    int frnn_generate_f32(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u)
-    int frnn_generate_f64(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u)
+# frnn_gen and frnn_generate_*: declared in _kernels.pxd
 
 
 cdef class Generator:

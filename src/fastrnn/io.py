@@ -8,18 +8,17 @@ its end (so its CRC-32 is verified) and every `.npy` header must describe exactl
 follow it, so a flipped bit anywhere gives `CheckpointError`, never different arrays. Declared
 sizes are checked against the file's size before anything is read (no decompression bombs).
 
-Saving writes `.tmp-<pid>-<random>.npz` next to the destination, holds an exclusive `flock` on it
-while writing, and renames it over the destination only when complete. Temp files left by a killed
-save (unlocked, their process gone) are removed by the next save into the same directory.
+Saving goes through `fastrnn.atomic.write_atomic`: a temp file `.tmp-<pid>-<random>.<name>` next to
+the destination, locked while written, fsynced, renamed over the destination only when complete,
+then the directory fsynced. Temp files left by a killed save (unlocked, their process gone) are
+removed by the next write into the same directory.
 """
 from __future__ import annotations
 
 import io as _io
 import json
 import os
-import re
 import struct
-import tempfile
 import tokenize
 import zipfile
 import zlib
@@ -27,15 +26,9 @@ import zlib
 import numpy as np
 
 from . import quant
-
-try:
-    import fcntl
-except ImportError:         # not POSIX: no stale-temp cleanup (it needs a lock to be safe)
-    fcntl = None
+from .atomic import TMP_PREFIX, remove_stale_temps, write_atomic  # noqa: F401 (io's names before)
 
 FORMAT, FORMAT_VERSION, META_KEY = "fastrnn-checkpoint", 1, "__meta__"
-TMP_PREFIX = ".tmp-"
-_TMP_NAME = re.compile(r"\.tmp-(\d+)-[A-Za-z0-9_]+\.npz")
 # deflate cannot expand more than 1032:1; a deflated entry declaring more is a bomb or garbage
 MAX_DEFLATE_RATIO = 1032
 _READ_CHUNK = 1 << 22
@@ -74,26 +67,7 @@ def save_arrays(path, arrays, meta):
     check_meta(meta)
     text = json.dumps(dict(meta, format=FORMAT, format_version=FORMAT_VERSION), allow_nan=False)
     out[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    directory = os.path.dirname(os.path.abspath(path))
-    remove_stale_temps(directory)      # before writing: a killed save may have filled the disk
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=".npz")
-    try:
-        _best_effort(fcntl and fcntl.flock, fd, fcntl and fcntl.LOCK_EX)   # "being written": held
-        _best_effort(os.fchmod, fd, 0o666 & ~_umask())                     # until after the rename
-        with open(fd, "wb", closefd=False) as f:
-            np.savez(f, **out)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    finally:
-        os.close(fd)
-    _fsync_dir(directory)
+    write_atomic(path, lambda f: np.savez(f, **out))
 
 
 def check_meta(meta):
@@ -123,89 +97,6 @@ def _json_problem(value, where):
         if problem:
             return problem
     return None
-
-
-def remove_stale_temps(directory):
-    """Remove temp files of killed saves (`.tmp-<pid>-*.npz`, unlocked, pid not alive); their count.
-
-    A temp file that another save (in any process or thread) is writing is locked, and one whose
-    process still runs may be about to be locked: both are left alone.
-    """
-    if fcntl is None:
-        return 0
-    removed = 0
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return 0
-    for name in names:
-        m = _TMP_NAME.fullmatch(name)
-        if not m or _pid_alive(int(m.group(1))):
-            continue
-        full = os.path.join(directory, name)
-        try:
-            fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.path.samestat(os.fstat(fd), os.lstat(full)):   # still the file we locked
-                os.unlink(full)
-                removed += 1
-        except OSError:
-            pass                # locked (being written) or already gone
-        finally:
-            os.close(fd)
-    return removed
-
-
-def _best_effort(fn, *args):
-    """fn(*args), ignoring filesystems that cannot do it (no locks on some NFS, no modes on FAT)."""
-    if fn:
-        try:
-            fn(*args)
-        except OSError:
-            pass
-
-
-def _pid_alive(pid):
-    if pid == os.getpid():
-        return True             # another thread of ours may be saving
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return pid > 0          # exists but not ours (or a number no pid can be)
-    return True
-
-
-def _umask():
-    """The process umask, read without changing it (os.umask would race with other threads)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(directory):
-    """Make the rename durable (best effort: some systems cannot fsync a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_arrays(path):

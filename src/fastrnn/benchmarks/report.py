@@ -1,7 +1,7 @@
 """Presenting bench reports: a Markdown table, a PNG plot, and the comparison of two runs."""
 import json
-import os
-import tempfile
+
+from .. import atomic
 
 
 def _ms(r, key="median_s"):
@@ -72,16 +72,8 @@ def to_markdown(report):
 
 
 def write_text(path, text):
-    """Write `text` to `path` atomically (a temporary file renamed over it)."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Write `text` to `path` atomically (fastrnn.atomic: temp file, fsync, rename, fsync dir)."""
+    atomic.write_text(path, text)
 
 
 def write_json(path, report):
@@ -133,14 +125,8 @@ def plot(report, path):
     fig.set_size_inches(width, height)
     fig.subplots_adjust(left=label / width, right=1 - right / width, wspace=gap / panel,
                         bottom=bottom / height, top=1 - top / height)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        atomic.write_atomic(path, lambda f: fig.savefig(f, dpi=110, format="png"))
     finally:
         plt.close(fig)
 

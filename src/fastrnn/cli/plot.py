@@ -6,7 +6,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 
 FORMATS = (".png", ".pdf", ".svg")
 
@@ -93,17 +92,9 @@ def plot(args):
         axes[0][1].set_ylabel(args.metric)
         axes[0][1].legend(fontsize=8)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=ext)
-    os.close(fd)
+    from fastrnn.atomic import write_atomic     # absolute: survives the move into cli/
     try:               # written beside the target and renamed: never a half-written image
-        fig.savefig(tmp, dpi=110, format=ext[1:])
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)       # mkstemp's 0600 is for secrets, not for a picture
-        os.replace(tmp, args.output)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        write_atomic(args.output, lambda f: fig.savefig(f, dpi=110, format=ext[1:]))
     finally:
         plt.close(fig)
     print(f"fastrnn: wrote {args.output} ({len(runs)} run{'s' if len(runs) > 1 else ''})")

@@ -42,11 +42,9 @@ float64 model is rounded to float32 on export.
 """
 from __future__ import annotations
 
-import os
-import tempfile
-
 import numpy as np
 
+from ..atomic import write_bytes
 from .graph import Graph
 from .models import export_classifier, export_language_model, export_regressor, export_tagger
 from .stack import export_layer
@@ -149,21 +147,5 @@ def export_onnx(model, path, *, opset: int = DEFAULT_OPSET, lengths: bool = Fals
     build(g, model, dims, bool(lengths), *([initial_state] if has_state else []))
     proto = g.model(f"fastrnn.{type(model).__name__}")
     onnx.checker.check_model(proto)
-    _save_atomic(onnx, proto, path)
+    write_bytes(path, proto.SerializeToString())    # atomic: a crash leaves the old file or the new
     return proto
-
-
-def _save_atomic(onnx, proto, path):
-    """Write next to the destination, then rename: an existing file is never left half-written."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-",
-                               suffix=".onnx")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(proto.SerializeToString())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
