@@ -115,4 +115,8 @@ def info(args):
     print("float64 kernels: SciPy's BLAS")
     from ._kernels import int8_isa, int8_isas
     print(f"int8 inference (fastrnn quantize): {int8_isa()} path (this CPU runs {', '.join(int8_isas())})")
+    from ._kernels import bf16_info
+    b = bf16_info()
+    print(f"bf16 kernels (precision='bf16'): {b['kernel']} (supported here: {', '.join(b['supported'])}; "
+          f"every one gives the emulation's bits)")
     print(describe())

@@ -212,12 +212,14 @@ def lm_train(layers, hidden, B, T):
     return {"fastrnn": fast, "torch": slow_torch}
 
 
-def lm_infer(layers, hidden, T):
-    """{impl: builder} of a batch-1 forward over T tokens carrying the state (T=1: a sampling step)."""
+def lm_infer(layers, hidden, T, precision="float32"):
+    """{impl: builder} of a batch-1 forward over T tokens carrying the state (T=1: a sampling step);
+    precision: the recurrent layers' ("bf16": bf16 mixed precision)."""
     ids = _ids(1, T)[0]
 
     def fast():
         model = LanguageModel(VOCAB, hidden_size=hidden, num_layers=layers, seed=0)
+        model.rnn.precision = precision
         state = model.step(ids[:, 0])[1]
         if T == 1:
             return lambda: model.step(ids[:, 0], state)
@@ -235,16 +237,17 @@ def lm_infer(layers, hidden, T):
     return {"fastrnn": fast, "torch": slow_torch}
 
 
-def lm_sample(layers, hidden, B, tokens=200):
+def lm_sample(layers, hidden, B, tokens=200, precision="float32"):
     """{impl: builder} of generating `tokens` tokens for each of B sequences from a char LSTM LM:
     fastrnn.generate (the native loop), and torch stepping nn.LSTM + Linear + softmax +
-    torch.multinomial in a Python loop, as a torch user samples."""
+    torch.multinomial in a Python loop, as a torch user samples. precision: the recurrent layers'."""
     from ..data import EOS, UNK, Vocab
     from ..sample import generate
     vocab = Vocab([UNK, EOS] + [chr(0x21 + i) for i in range(VOCAB - 2)])
 
     def fast():
         model = LanguageModel(VOCAB, hidden_size=hidden, num_layers=layers, seed=0)
+        model.rnn.precision = precision
         model.head._views["bias"][vocab.eos_id] = -1e30   # no early <eos>: every run is full length
         model.invalidate()
         return lambda: generate(model, vocab, length=tokens, seed=0, num_samples=None if B == 1 else B)
