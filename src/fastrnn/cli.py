@@ -72,11 +72,13 @@ TRAIN_DEFAULTS = dict(level="char", cell="lstm", hidden=128, layers=2, dropout=0
                       batch=50, seq_len=50, lr=2e-3, optimizer="adam", clip=5.0, lr_decay=1.0,
                       lr_decay_every=None, val_frac=0.05, test_frac=0.0, eval_every=200, seed=0,
                       dtype="float32", min_count=None, epochs=None, max_time=None, split="tail",
-                      clip_value=None, lr_decay_after=None, init_range=None, early_stop=None)
+                      clip_value=None, lr_decay_after=None, init_range=None, early_stop=None,
+                      precision="float32")
 # on --resume: these flags change the Trainer's settings (flag -> setting) ...
 RESUME_SETTINGS = dict(epochs="epochs", max_time="max_time", eval_every="eval_every", lr="lr",
                        clip="clip", lr_decay="lr_decay", lr_decay_every="lr_decay_every",
-                       clip_value="clip_value", lr_decay_after="lr_decay_after", early_stop="early_stop")
+                       clip_value="clip_value", lr_decay_after="lr_decay_after", early_stop="early_stop",
+                       precision="precision")
 # ... these are fixed by the checkpoint (model, vocabulary, batching, optimiser, RNG) ...
 RESUME_FIXED = ("level", "min_count", "cell", "hidden", "layers", "dropout", "embed", "dtype",
                 "seed", "batch", "seq_len", "optimizer", "init_range")
@@ -188,6 +190,9 @@ def build_parser():
                         "(recorded in the checkpoints)")
     t.add_argument("--seed", type=NON_NEGATIVE, help="default: 0")
     t.add_argument("--dtype", choices=["float32", "float64"], help="default: float32")
+    t.add_argument("--precision", choices=["float32", "bf16"],
+                   help="the recurrent layers' products: bf16 mixed precision (float32 weights and "
+                        "checkpoints) or float32 (default; a resume keeps the run's unless given)")
     t.add_argument("--threads", type=POSITIVE,
                    help="kernel threads: fastrnn's team and BLAS (default: the CPUs this process may use)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -212,6 +217,8 @@ def build_parser():
     s.add_argument("--beam", type=POSITIVE, metavar="N", help="beam search with N beams: the most "
                    "likely text (by mean log-probability per token) instead of a sample")
     s.add_argument("--threads", type=POSITIVE)
+    s.add_argument("--precision", choices=["float32", "bf16"],
+                   help="the recurrent layers' products (default: the run's)")
     cli_tasks.add_parsers(sub)
     cli_quantize.add_parser(sub, POSITIVE)
 
@@ -228,6 +235,8 @@ def build_parser():
     b.add_argument("--quick", action="store_true", help="a small subset (under a minute)")
     b.add_argument("--filter", type=_regex, metavar="REGEX", help="only workloads whose name matches")
     b.add_argument("--threads", type=POSITIVE, help="kernel, BLAS and torch threads (default: the CPUs this process may use)")
+    b.add_argument("--precision", choices=["float32", "bf16"],
+                   help="fastrnn's float32 recurrent layers in bf16 mixed precision (default: float32)")
     b.add_argument("--json", metavar="PATH", help="write the report as JSON (schema: docs/bench.md)")
     b.add_argument("--markdown", metavar="PATH", help="write the report's tables as Markdown")
     b.add_argument("--plot", metavar="PATH", help="write a PNG: speed-up over torch and %% of peak (matplotlib)")
@@ -353,6 +362,8 @@ def _new_run(args, given, distributed=None):
     from .models import LanguageModel
     from .tasks.interleaved import lm_data
     o = dict(TRAIN_DEFAULTS, **given)
+    if o["precision"] == "bf16" and o["dtype"] == "float64":
+        raise UsageError("--precision bf16: needs --dtype float32 (bf16 products of float32 weights)")
     if o["val_frac"] + o["test_frac"] >= 1:
         raise UsageError(f"--val-frac + --test-frac: expected < 1, got {o['val_frac'] + o['test_frac']}")
     embedded = args.corpus is None
@@ -372,6 +383,7 @@ def _new_run(args, given, distributed=None):
         trainer = trainer_class(model, vocab, train, val, batch_size=o["batch"],
                                 seq_len=o["seq_len"], **schedule(o), epochs=epochs,
                                 max_time=max_time, eval_every=o["eval_every"], out=out,
+                                precision=o["precision"],
                                 progress=not args.quiet, distributed=distributed,
                                 meta=dict(corpus=stored_path(args.corpus) or "<python stdlib>",
                                           seed=o["seed"], val_frac=o["val_frac"],

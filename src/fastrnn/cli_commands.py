@@ -7,6 +7,16 @@ from .cli import UsageError, _load_checkpoint
 from .cpu_features import cpu_level
 
 
+def set_precision(model, meta, args):
+    """--precision (or the run's recorded precision) on a loaded model; a usage error for bf16
+    on a float64 model."""
+    from .precision import for_command
+    try:
+        for_command(model, meta, getattr(args, "precision", None))
+    except ValueError as e:
+        raise UsageError(f"--precision {args.precision}: {e}") from None
+
+
 def sample(args):
     """`fastrnn sample`: text from a language-model checkpoint (sampled, streamed or by beam search)."""
     from .beam import MAX_BEAM, beam_search
@@ -23,6 +33,7 @@ def sample(args):
             raise UsageError(f"--beam: cannot be combined with {', '.join(mixed)} (beam search "
                              f"finds the most likely text: it neither samples nor streams)")
     path, model, vocab, extra = _load_checkpoint(args.checkpoint)
+    set_precision(model, extra["meta"], args)
     if args.condition is not None or type(model).__name__ == "ConditionedGenerator":
         from .cli_tasks import sample_conditioned
         return sample_conditioned(model, vocab, extra["meta"], args)

@@ -76,6 +76,8 @@ def add_parsers(sub):
         q.add_argument("--beam", type=POSITIVE, help="seq2seq: beam width (default: greedy)")
         q.add_argument("--batch", type=POSITIVE, help="examples per batch (default: the training batch)")
         q.add_argument("--threads", type=POSITIVE)
+        q.add_argument("--precision", choices=["float32", "bf16"],
+                       help="the recurrent layers' products (default: the run's)")
 
 
 def _given(args):
@@ -218,6 +220,7 @@ def _new_run(args, given, out_default, distributed):
                           **schedule(o), epochs=o["epochs"], max_time=o["max_time"],
                           eval_every=o["eval_every"] or len(train_b), out=args.out or out_default,
                           progress=not args.quiet, distributed=distributed,
+                          precision=args.precision or "float32",
                           meta=dict(task=task.name, task_options=o, task_state=task.state,
                                     corpus=stored_path(args.corpus), seed=o["seed"],
                                     val_frac=o["val_frac"], data_digest=file_digest(args.corpus)))
@@ -260,6 +263,8 @@ def _resume(args, given, distributed):
     enc_train, enc_val = _prepare(task, data, o, fit=False)
     expect_task(task, dict(o, **given), enc_train, enc_val, path)
     overrides = {RESUME_SETTINGS[k]: v for k, v in given.items() if k in RESUME_SETTINGS}
+    if args.precision is not None:      # not a task option: the Trainer's setting, free on resume
+        overrides["precision"] = args.precision
     try:
         train_b, val_b, callbacks = _task_pieces(task, o, enc_train, enc_val)
         forward = task.forward(None)
@@ -293,6 +298,8 @@ def _load_task(args):
     for k in ("beam", "batch"):
         if getattr(args, k) is not None:
             task.o[k] = _override(k, getattr(args, k))
+    from .cli_commands import set_precision
+    set_precision(model, meta, args)
     return model, task
 
 
