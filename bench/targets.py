@@ -9,6 +9,9 @@ torch.mm and fastrnn's own GEMM on 2048^2). Prints a Markdown table: medians, GF
 the ratios, and each target with "met" or "MISSED" -- what was measured, nothing else. A target
 relative to torch also gives the % of the peak it asks of the engine (target x torch's GFLOP/s /
 peak): above 100 % it is out of this machine's reach whatever the engine does.
+The ", bf16" rows (issue 22) run the recurrent layers with precision="bf16" and also time the same
+workload in float32: their target is the ratio to float32 (their BLAS column runs bf16 too: bf16
+products always run on fastrnn's bf16 kernels).
 """
 import os
 import re
@@ -57,6 +60,12 @@ def build():
                  None, [("torch", 8.0), ("tokens/s", 15000, SAMPLE_TOKENS)]))
     rows.append(("LM sampling 2x256, 32 sequences (generate)", runners.lm_sample(2, 256, 32, SAMPLE_TOKENS),
                  None, [("torch", 1.0), ("tokens/s", 50000, 32 * SAMPLE_TOKENS)]))
+    # issue 22 on AVX2 CPUs: bf16 weights halve the bytes a batch-1 step reads (>= 1.2x float32)
+    for name, make in (("LM sampling step 2x512, batch 1", lambda p: runners.lm_infer(2, 512, 1, precision=p)),
+                       ("LM sampling 2x512, batch 1 (generate)",
+                        lambda p: runners.lm_sample(2, 512, 1, SAMPLE_TOKENS, precision=p))):
+        rows.append((f"{name}, bf16", dict(make("bf16"), float32=make("float32")["fastrnn"]), None,
+                     ("float32", 1.2)))
     for layers, hidden in workloads.LM_MATRIX:
         rows.append((f"LM train iteration L={layers} H={hidden}", runners.lm_train(layers, hidden, 50, 50),
                      workloads._lm_flops(layers, hidden, 50, 50, True), ("torch", 1.8 if layers > 1 else 1.5)))
@@ -67,7 +76,7 @@ def build():
 SAMPLE_TOKENS = 200
 
 
-def _verdict(target, e, t, flops, peak):
+def _verdict(target, e, t, flops, peak, f32=None):
     """'met'/'MISSED' of one target against the engine's time e (and torch's t) of a row."""
     if target[0] == "torch" and t:
         verdict = f"{'met' if t / e >= target[1] else 'MISSED'} (>= {target[1]}x torch"
@@ -77,6 +86,8 @@ def _verdict(target, e, t, flops, peak):
     if target[0] == "peak" and flops:
         gf = flops / e / 1e9
         return f"{'met' if gf / peak['gflops'] >= target[1] else 'MISSED'} (>= {target[1]:.0%} of peak)"
+    if target[0] == "float32" and f32:
+        return f"{'met' if f32 / e >= target[1] else 'MISSED'} ({f32 / e:.2f}x float32; >= {target[1]}x)"
     if target[0] == "tokens/s":
         rate = target[2] / e
         return f"{'met' if rate >= target[1] else 'MISSED'} ({rate:,.0f} tokens/s; >= {target[1]:,})"
@@ -111,6 +122,8 @@ def main(argv=None):
         fns = {"engine": fast, "blas": _blas(fast)}
         if "torch" in builders and runners.torch is not None:
             fns["torch"] = builders["torch"]()
+        if "float32" in builders:          # a bf16 row: the same workload in float32
+            fns["float32"] = builders["float32"]()
         # blocks of ~1 s per sample: the thread pools of the previous implementation (torch's
         # OpenMP, OpenBLAS) spin for up to ~0.1 s after their last call and would tax the next one
         samples = timing.time_interleaved(fns, args.budget, 3, sample_seconds=1.0)
@@ -128,7 +141,7 @@ def main(argv=None):
         e, b, t = med["engine"], med["blas"], med.get("torch")
         gf = flops / e / 1e9 if flops else None
         targets = target if isinstance(target, list) else [target] if target else []
-        verdict = "; ".join(_verdict(x, e, t, flops, peak) for x in targets) or "-"
+        verdict = "; ".join(_verdict(x, e, t, flops, peak, med.get("float32")) for x in targets) or "-"
         ms = lambda v: "-" if v is None else f"{v * 1e3:.3f}"
         rate = "-" if gf is None else f"{gf:.1f}"
         share = "-" if gf is None else f"{100 * gf / peak['gflops']:.0f}%"

@@ -49,7 +49,8 @@ static void F(prod)(const frnn_par *par, const frnn_ctx *cx, size_t M, int N, si
             if (cx->engine) {
                 frnn_gemm_args g = {m, N, k, a, trans_a ? 1 : (size_t)lda, trans_a ? (size_t)lda : 1,
                                     w, (size_t)ldw, trans_w, C + m0 * ldc, (size_t)ldc, b};
-                frnn_team_gemm(par, &g, cx->pack);
+                if (cx->bf16) frnn_team_gemm_bf16(par, &g, cx->pack);
+                else frnn_team_gemm(par, &g, cx->pack);
             } else
 #endif
             F(frnn_gemm)(cx->blas, trans_a, trans_w, m, N, k, 1, a, lda, w, ldw, b, C + m0 * ldc, ldc);
@@ -109,6 +110,7 @@ static void F(input_projection)(const frnn_par *par, const frnn_ctx *cx, size_t 
     if (W_ih == NULL) return;
     /* out = x @ W_ih.T + out (W_ih^T packed once for all chunks: frnn_kpk_pack) */
 #if FRNN_F32
+    if (packed_ih && cx->bf16) { frnn_bkpk_mul(par, packed_ih, I, GH, (int)rows, x, I, out, GH, 1); return; }
     if (packed_ih) { frnn_kpk_mul(par, packed_ih, I, GH, (int)rows, x, I, out, GH, 1); return; }
 #endif
     (void)packed_ih;

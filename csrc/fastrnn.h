@@ -116,7 +116,14 @@ typedef struct {
     int threads;
     /* float32 inference: the layer's int8 weights (csrc/int8.h), or NULL for float weights */
     const struct frnn_q8_layer *q8;
+    /* float32 only: 0 float32 products; FRNN_PRECISION_BF16: bf16 mixed precision -- every product
+     * (input projection, per-step recurrent products, weight gradients, dx) reads its operands
+     * rounded to bf16 and accumulates in float32 (engine_bf16.h); weights, states, gates, biases
+     * and the weight-gradient sums stay float32 */
+    int precision;
 } frnn_buffers;
+
+enum { FRNN_PRECISION_F32 = 0, FRNN_PRECISION_BF16 = 1 };
 
 /* Gates per cell (G above), 0 for an unknown cell. */
 int frnn_gates(int cell);
@@ -132,6 +139,11 @@ size_t frnn_work_size(const frnn_dims *d);
  * are unchanged: a caller that keeps them pays for packing once (e.g. token-by-token sampling). */
 size_t frnn_packed_size_f32(const frnn_dims *d);
 int frnn_pack_forward_f32(const frnn_dims *d, const float *W_hh, const float *W_hr, float *out);
+/* The same for bf16 calls (precision FRNN_PRECISION_BF16): float32 weights, bf16 panels; with
+ * W_ih (non-NULL, d->In its columns) also W_ih^T for the input projection -- a step of a small
+ * batch then reads every weight as bf16, half the bytes. with_ih: the size with W_ih. */
+size_t frnn_packed_size_bf16(const frnn_dims *d, int with_ih);
+int frnn_pack_forward_bf16(const frnn_dims *d, const float *W_ih, const float *W_hh, const float *W_hr, float *out);
 
 /* Forward over a whole sequence. train != 0 writes the tape for backward; train == 0 uses
  * buf->tape as a frnn_work_size() workspace and keeps nothing. A single step for sampling is

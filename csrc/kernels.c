@@ -6,6 +6,7 @@
 #include "activations.h"
 #include "layout.h"
 #include "engine.h"
+#include "engine_bf16.h"
 #include "team.h"
 #include "sampling.h"
 #include "int8.h"
@@ -78,6 +79,8 @@ typedef struct {
     int engine;            /* 1: packed panels, micro-kernels, the team; 0: BLAS */
     int nth;               /* members of the team running this call (1 on the BLAS path) */
     float *pack;           /* engine: frnn_team_gemm_floats(max N) floats shared by the members */
+    int bf16;              /* float32 only: every product in bf16 (engine_bf16.h), on the engine
+                              whatever the ISA (the portable emulation without AVX2) */
 } frnn_ctx;
 
 #define REAL float
@@ -93,6 +96,17 @@ typedef struct {
 #undef SIGMOID
 #undef TANH
 #undef FRNN_F32
+
+size_t frnn_packed_size_bf16(const frnn_dims *d, int with_ih)
+{
+    const size_t n = packed_size_p_f32(d, FRNN_PRECISION_BF16);
+    return n && with_ih && d->In > 0 ? n + frnn_bkpk_floats(d->In, frnn_gates(d->cell) * d->H) : n;
+}
+
+int frnn_pack_forward_bf16(const frnn_dims *d, const float *W_ih, const float *W_hh, const float *W_hr, float *out)
+{
+    return pack_forward_p_f32(d, W_ih, W_hh, W_hr, FRNN_PRECISION_BF16, out);
+}
 
 #define REAL double
 #define FRNN_F32 0

@@ -16,7 +16,8 @@ typedef struct {
     int trans, N, K, ldw, seg;
     const REAL *W;
 #if FRNN_F32
-    frnn_pk pk;              /* engine: the panels (pk.data NULL on the BLAS path) */
+    frnn_pk pk;              /* engine: the panels (pk.data NULL on the BLAS path and in bf16) */
+    frnn_bpk bpk;            /* bf16: the bf16 panels (bpk.data NULL otherwise) */
 #endif
     int ready;               /* the panels were packed before the call (frnn_pack_forward) */
 #if FRNN_F32
@@ -30,7 +31,7 @@ static size_t F(recmat_floats)(const frnn_ctx *cx, int N, int K, int seg)
 {
     (void)cx, (void)N, (void)K, (void)seg;
 #if FRNN_F32
-    if (cx->engine && N > 0 && K > 0) return frnn_pk_floats(K, N, seg);
+    if (cx->engine && N > 0 && K > 0) return cx->bf16 ? frnn_bpk_floats(K, N, seg) : frnn_pk_floats(K, N, seg);
 #endif
     return 0;
 }
@@ -45,7 +46,9 @@ static void F(recmat_init)(F(recmat) *r, const frnn_ctx *cx, int trans, int N, i
 #if FRNN_F32
     r->q8_on = 0;
     r->pk.data = NULL;
-    if (cx->engine && N > 0 && K > 0) frnn_pk_init(&r->pk, K, N, seg, mem);
+    r->bpk.data = NULL;
+    if (cx->engine && N > 0 && K > 0 && cx->bf16) frnn_bpk_init(&r->bpk, K, N, seg, mem);
+    else if (cx->engine && N > 0 && K > 0) frnn_pk_init(&r->pk, K, N, seg, mem);
 #endif
 }
 
@@ -54,6 +57,12 @@ static void F(recmat_pack)(const F(recmat) *r, int u0, int u1)
 {
     (void)r, (void)u0, (void)u1;
 #if FRNN_F32
+    if (r->bpk.data != NULL && !r->ready && u1 > u0)
+        for (int q = 0; q < r->N / r->seg; q++) {
+            int p0, p1;
+            frnn_bpk_units(&r->bpk, q, u0, u1, &p0, &p1);
+            frnn_bpk_pack(&r->bpk, r->W, r->ldw, r->trans, 0, p0, p1);
+        }
     if (r->pk.data == NULL || r->ready || u1 <= u0) return;
     for (int q = 0; q < r->N / r->seg; q++) {
         int p0, p1;
@@ -70,6 +79,14 @@ static void F(rec_mul)(const F(recmat) *r, int u0, int u1, int M, const REAL *A,
     if (u1 <= u0 || M == 0) return;
 #if FRNN_F32
     if (r->q8_on) { frnn_q8_mul(&r->q8, r->seg, u0, u1, M, A, (size_t)lda, beta, C, (size_t)ldc); return; }
+    if (r->bpk.data != NULL) {      /* bf16: A (h_{t-1}, dG_t, ...) rounded as the kernels read it */
+        for (int q = 0; q < r->N / r->seg; q++) {
+            int p0, p1;
+            frnn_bpk_units(&r->bpk, q, u0, u1, &p0, &p1);
+            frnn_bpk_mul(&r->bpk, p0, p1, M, A, lda, 1, 1, C, ldc, beta);
+        }
+        return;
+    }
     if (r->pk.data != NULL) {
         for (int q = 0; q < r->N / r->seg; q++) {
             int p0, p1;

@@ -206,7 +206,7 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
         /* the members of the job's group: a direction's half, a wavefront layer's group, or all */
         int first, members;
         F(group_of)(nth, sr.groups, D == 2 ? i % 2 : k % sr.groups, &first, &members);
-        cx[i] = F(ctx_start)(blas, d, members);
+        cx[i] = F(ctx_start)(blas, d, members, bf->precision);
         blocks[i] = F(job_start)(&jobs[i], &cx[i], d, bf, train, back);
         if (D != 1) continue;
         /* the rows arriving from the neighbour: layer k - 1's output (forward) or layer k + 1's
@@ -227,8 +227,10 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
              * without the memory they pack for themselves */
             const int GH = frnn_gates(d->cell) * d->H, K = back ? GH : d->In, N = back ? d->In : GH;
             const int needs = cx[i].engine && bf->W_ih && !bf->q8 && d->T > jobs[i].chunk && (!back || jobs[i].out);
-            if (needs && (packed[i] = malloc(sizeof(float) * frnn_kpk_floats(K, N))) != NULL) {
-                frnn_kpk_pack(packed[i], K, N, bf->W_ih, d->In, !back);
+            const size_t nf = cx[i].bf16 ? frnn_bkpk_floats(K, N) : frnn_kpk_floats(K, N);
+            if (needs && (packed[i] = malloc(sizeof(float) * nf)) != NULL) {
+                if (cx[i].bf16) frnn_bkpk_pack(packed[i], K, N, bf->W_ih, d->In, !back);
+                else frnn_kpk_pack(packed[i], K, N, bf->W_ih, d->In, !back);
                 jobs[i].packed_ih = packed[i];
             }
 #endif

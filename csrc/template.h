@@ -36,19 +36,19 @@ static size_t F(aligned)(size_t n) { return (n + FRNN_PACK_ALIGN - 1) / FRNN_PAC
  * falls back to the BLAS path. */
 /* Floats of the shared pack buffer: the largest min(K, FRNN_KC) x N block among the products the
  * call runs on the team (forward: the input projection; backward: the weight gradients and dx). */
-static size_t F(team_pack_floats)(const frnn_dims *d, int backward)
+static size_t F(team_pack_floats)(const frnn_dims *d, int backward, int bf16)
 {
-    const size_t rows = (size_t)d->T * d->B;
+    const size_t rows = (size_t)d->T * d->B, small = bf16 ? 0 : FRNN_SMALL_M;   /* bf16 always packs */
     const int GH = frnn_gates(d->cell) * d->H, kr = rows < FRNN_KC ? (int)rows : FRNN_KC;
     const int kg = GH < FRNN_KC ? GH : FRNN_KC, ki = d->In < FRNN_KC ? d->In : FRNN_KC;
     size_t need[4] = {0, 0, 0, 0};
     if (!backward) {
-        if (rows >= FRNN_SMALL_M) need[0] = frnn_pk_floats(ki, GH, GH);           /* x @ W_ih^T */
+        if (rows >= small) need[0] = frnn_pk_floats(ki, GH, GH);           /* x @ W_ih^T */
     } else {
         need[0] = frnn_pk_floats(kr, d->P, d->P);                                  /* dW_hh */
         need[1] = frnn_pk_floats(kr, d->In, d->In);                                /* dW_ih */
         need[2] = frnn_pk_floats(kr, d->H, d->H);                                  /* dW_hr, W_hn */
-        if (rows >= FRNN_SMALL_M) need[3] = frnn_pk_floats(kg, d->In, d->In);      /* dx */
+        if (rows >= small) need[3] = frnn_pk_floats(kg, d->In, d->In);      /* dx */
     }
     size_t most = 1;
     for (int i = 0; i < 4; i++) most = need[i] > most ? need[i] : most;
@@ -70,7 +70,7 @@ static void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int backward, con
         int head[FRNN_PACK_HEADER];
         memcpy(head, packed, sizeof head);
         if (head[0] == 0x46524e4e && head[1] == frnn_nr() && head[2] == d->cell && head[3] == d->H
-            && head[4] == d->P && head[5] == (int)total)
+            && head[4] == d->P && head[5] == (int)total && head[6] == cx->bf16)
             ready = (const REAL *)packed + FRNN_PACK_HEADER;
     }
 #endif
@@ -78,7 +78,7 @@ static void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int backward, con
     REAL *mem[2] = {NULL, NULL};
     void *block = NULL;
     if (cx->engine) {
-        const size_t pack = F(aligned)(F(team_pack_floats)(d, backward));
+        const size_t pack = F(aligned)(F(team_pack_floats)(d, backward, cx->bf16));
         if (posix_memalign(&block, 64, sizeof(float) * (pack + (ready ? 0 : total))) != 0) {
             cx->engine = 0, cx->nth = 1, cx->pack = NULL;
             block = NULL;
@@ -146,6 +146,14 @@ static void *F(job_start)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const fr
                                       : F(engine_setup)(cx, d, backward, op, bf->packed, jb->W);
 #else
     void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb->W);
+#endif
+#if FRNN_F32
+    /* a bf16 pack may hold W_ih^T too (frnn_pack_forward_bf16 with W_ih), after the panels */
+    if (cx->bf16 && !bf->q8 && !backward && jb->W[0].ready && bf->W_ih != NULL) {
+        int head[FRNN_PACK_HEADER];
+        memcpy(head, bf->packed, sizeof head);
+        if (head[7] == d->In) jb->packed_ih = (const float *)bf->packed + FRNN_PACK_HEADER + head[5];
+    }
 #endif
     const size_t BP = (size_t)d->B * d->P, BH = (size_t)d->B * d->H;
     const int lstm = frnn_cell_info(d->cell)->has_c;
@@ -225,7 +233,10 @@ static void F(backward_done)(const frnn_par *par, const F(job) *jb, int t, const
     const size_t r0 = (size_t)t * d->B;
     const size_t rows = (size_t)(t1 - t) * d->B;
 #if FRNN_F32
-    if (jb->packed_ih)
+    if (jb->packed_ih && jb->cx->bf16)
+        frnn_bkpk_mul(par, jb->packed_ih, GH, d->In, (int)rows, dG + r0 * GH, GH, (REAL *)bf->dx + r0 * d->In,
+                      d->In, 0);
+    else if (jb->packed_ih)
         frnn_kpk_mul(par, jb->packed_ih, GH, d->In, (int)rows, dG + r0 * GH, GH, (REAL *)bf->dx + r0 * d->In,
                      d->In, 0);
     else
@@ -263,12 +274,13 @@ static const F(cell_steps) *F(steps_of)(int cell) { return F(CELL_STEPS)[cell]; 
 
 /* This call's context: the float32 engine when it is on, with as many members as there are
  * blocks of hidden units to share (and one when a step is too small to repay a barrier). */
-static frnn_ctx F(ctx_start)(const frnn_blas *blas, const frnn_dims *d, int threads)
+static frnn_ctx F(ctx_start)(const frnn_blas *blas, const frnn_dims *d, int threads, int precision)
 {
-    frnn_ctx cx = {blas, 0, 1, NULL};
-    (void)d, (void)threads;
+    frnn_ctx cx = {blas, 0, 1, NULL, 0};
+    (void)d, (void)threads, (void)precision;
 #if FRNN_F32
-    if (frnn_engine_enabled()) {
+    cx.bf16 = precision == FRNN_PRECISION_BF16;
+    if (frnn_engine_enabled() || cx.bf16) {
         const int nr = frnn_nr(), blocks = (d->H + nr - 1) / nr;
         const double step_flops = 2.0 * d->B * frnn_gates(d->cell) * d->H * d->P;
         int nth = frnn_threads();
@@ -288,21 +300,21 @@ static frnn_ctx F(ctx_start)(const frnn_blas *blas, const frnn_dims *d, int thre
 void F(frnn_forward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf, int train)
 {
     if (frnn_cell_info(d->cell) == NULL) return;      /* an unknown cell: nothing runs */
-    frnn_ctx cx = F(ctx_start)(blas, d, buf->threads);
+    frnn_ctx cx = F(ctx_start)(blas, d, buf->threads, buf->precision);
     F(run_cell)(&cx, d, buf, train, 0, F(forward_task));
 }
 
 void F(frnn_backward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf)
 {
     if (frnn_cell_info(d->cell) == NULL) return;
-    frnn_ctx cx = F(ctx_start)(blas, d, buf->threads);
+    frnn_ctx cx = F(ctx_start)(blas, d, buf->threads, buf->precision);
     F(run_cell)(&cx, d, buf, 1, 1, F(backward_task));
 }
 
-size_t F(frnn_packed_size)(const frnn_dims *d)
+static size_t F(packed_size_p)(const frnn_dims *d, int precision)
 {
     if (frnn_cell_info(d->cell) == NULL) return 0;
-    frnn_ctx cx = F(ctx_start)(NULL, d, 1);
+    frnn_ctx cx = F(ctx_start)(NULL, d, 1, precision);
     F(operand) op[2];
     F(operands)(d, NULL, NULL, 0, op);
     if (!cx.engine) return 0;
@@ -310,10 +322,11 @@ size_t F(frnn_packed_size)(const frnn_dims *d)
            + F(aligned)(F(recmat_floats)(&cx, op[1].N, op[1].K, op[1].seg));
 }
 
-int F(frnn_pack_forward)(const frnn_dims *d, const REAL *W_hh, const REAL *W_hr, REAL *out)
+static int F(pack_forward_p)(const frnn_dims *d, const REAL *W_ih, const REAL *W_hh, const REAL *W_hr,
+                             int precision, REAL *out)
 {
     if (frnn_cell_info(d->cell) == NULL) return -1;
-    frnn_ctx cx = F(ctx_start)(NULL, d, 1);
+    frnn_ctx cx = F(ctx_start)(NULL, d, 1, precision);
     if (!cx.engine) return -1;
     F(operand) op[2];
     F(operands)(d, W_hh, W_hr, 0, op);
@@ -327,7 +340,22 @@ int F(frnn_pack_forward)(const frnn_dims *d, const REAL *W_hh, const REAL *W_hr,
         at += F(aligned)(need);
         total += F(aligned)(need);
     }
-    int head[FRNN_PACK_HEADER] = {0x46524e4e, frnn_nr(), d->cell, d->H, d->P, (int)total};
+    int with_ih = 0;
+#if FRNN_F32
+    if (cx.bf16 && W_ih != NULL && d->In > 0) {     /* W_ih^T (In, GH) as the projection reads it */
+        frnn_bkpk_pack(at, d->In, frnn_gates(d->cell) * d->H, W_ih, d->In, 1);
+        with_ih = d->In;
+    }
+#endif
+    (void)W_ih;
+    int head[FRNN_PACK_HEADER] = {0x46524e4e, frnn_nr(), d->cell, d->H, d->P, (int)total, cx.bf16, with_ih};
     memcpy(out, head, sizeof head);
     return 0;
+}
+
+size_t F(frnn_packed_size)(const frnn_dims *d) { return F(packed_size_p)(d, FRNN_PRECISION_F32); }
+
+int F(frnn_pack_forward)(const frnn_dims *d, const REAL *W_hh, const REAL *W_hr, REAL *out)
+{
+    return F(pack_forward_p)(d, NULL, W_hh, W_hr, FRNN_PRECISION_F32, out);
 }

@@ -188,6 +188,8 @@ typedef struct {
     size_t n;
 } Result;
 
+static int PRECISION = FRNN_PRECISION_F32;     /* run_engine's buffers.precision */
+
 static Result run_engine(int cell, int peep, int proj, int threads, int prepack, int train)
 {
     const int T = 5, B = 30, I = 7, H = 37, P = proj ? 20 : H, G = frnn_gates(cell);
@@ -220,7 +222,11 @@ static Result run_engine(int cell, int peep, int proj, int threads, int prepack,
     bf.lengths = lengths;
     bf.y = y; bf.h_T = h_T; bf.c_T = lstm ? c_T : NULL;
     float *packed = NULL;
-    if (prepack) {
+    bf.precision = PRECISION;
+    if (prepack && PRECISION == FRNN_PRECISION_BF16) {
+        packed = malloc(sizeof(float) * (frnn_packed_size_bf16(&d, 1) + 1));
+        if (frnn_pack_forward_bf16(&d, a[3], a[4], proj ? a[8] : NULL, packed) == 0) bf.packed = packed;
+    } else if (prepack) {
         packed = malloc(sizeof(float) * (frnn_packed_size_f32(&d) + 1));
         if (frnn_pack_forward_f32(&d, a[4], proj ? a[8] : NULL, packed) == 0) bf.packed = packed;
     }
@@ -264,6 +270,7 @@ static void test_engine_threads(int cell, int peep, int proj)
 int frnn_test_stack(const frnn_blas *blas);    /* test_stack.c */
 int frnn_test_generate(const frnn_blas *blas); /* test_generate.c */
 int frnn_test_int8(const frnn_blas *blas);     /* test_int8.c */
+int frnn_test_bf16(void);                      /* test_bf16.c */
 
 int main(void)
 {
@@ -282,6 +289,11 @@ int main(void)
     failures += frnn_test_stack(&BLAS);
     failures += frnn_test_generate(&BLAS);
     failures += frnn_test_int8(&BLAS);
+    failures += frnn_test_bf16();
+    PRECISION = FRNN_PRECISION_BF16;                    /* the layers in bf16: 1-3 threads, prepacked */
+    for (int cell = 0; cell < FRNN_NUM_CELLS; cell++)
+        for (int pp = 0; pp < (cell == FRNN_LSTM ? 4 : 1); pp++) test_engine_threads(cell, pp & 1, pp >> 1);
+    PRECISION = FRNN_PRECISION_F32;
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

@@ -189,6 +189,8 @@ def _layer(draw):
               dtype=draw(st.sampled_from(["float32", "float64"]), "dtype"), seed=0)
     if cls is fastrnn.LSTM and H > 1 and draw(st.booleans(), "proj"):
         kw["proj_size"] = H - 1
+    if kw["dtype"] == "float32":
+        kw["precision"] = draw(st.sampled_from(["float32", "bf16"]), "precision")
     return cls(I, H, **kw)
 
 
@@ -241,7 +243,7 @@ def layer_step(draw):
     layer = _layer(draw)
     if layer.bidirectional:
         layer = type(layer)(layer.input_size, layer.hidden_size, num_layers=layer.num_layers,
-                            dtype=layer.dtype, seed=0)
+                            dtype=layer.dtype, seed=0, precision=layer.precision)
     rng = np.random.default_rng(2)
     B = draw(SIZES, "B")
     x_t = rng.standard_normal((B, layer.input_size)).astype(layer.dtype)

@@ -47,7 +47,8 @@ def check_keys(where, obj, keys):
 def validate_report(r):
     """Assert that `r` follows docs/bench.md's schema fastrnn-bench/1."""
     check_keys("report", r, ["schema", "created", "mode", "filter", "command", "duration_s",
-                             "machine", "peak", "workloads"])
+                             "machine", "peak", "workloads", "precision"])
+    assert r["precision"] in ("float32", "bf16")
     assert r["schema"] == "fastrnn-bench/1" and r["mode"] in ("quick", "default")
     for k in ("created", "command"):
         check_type(k, r[k], str)
@@ -60,7 +61,8 @@ def validate_report(r):
         check_type(f"machine.{k}", m[k], str)
     check_type("machine.cpu_count", m["cpu_count"], int, nullable=True)
     assert all(isinstance(f, str) for f in m["cpu_flags"])
-    check_keys("machine.engine", m["engine"], ["path", "isa", "threads"])
+    check_keys("machine.engine", m["engine"], ["path", "isa", "threads", "bf16"])
+    assert m["engine"]["bf16"] in ("emulated", "avx2", "avx512bf16")
     assert m["engine"]["path"] in ("engine", "blas")
     check_type("machine.engine.isa", m["engine"]["isa"], str)
     check_type("machine.engine.threads", m["engine"]["threads"], int)

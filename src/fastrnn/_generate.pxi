@@ -32,7 +32,7 @@ cdef class Generator:
 
     def __init__(self, cell, layers, table, W_head, b_head, *, batch, max_len, temperature=1.0,
                  top_k=0, top_p=0.0, argmax=False, eos=-1, token_text=(), word=False, stop=None,
-                 head_int8=None):
+                 head_int8=None, precision="float32"):
         cdef int L = len(layers), k
         cdef _Layer lay
         if L < 1:
@@ -54,6 +54,7 @@ cdef class Generator:
         for k in range(L):
             W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, packed = layers[k]
             lay = _Layer(cell, np.empty((1, B, width), dt), W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, None)
+            lay.set_precision(precision)     # the layers' products (the head stays float32)
             lay.set_packed(packed)
             work = np.empty(frnn_work_size(&lay.d), dt)
             lay.buf.tape = _ptr(work)

@@ -67,6 +67,7 @@ cdef extern from "fastrnn.h" nogil:
         const void *packed
         int threads
         const frnn_q8_layer *q8
+        int precision
     int frnn_gates(int cell)
     ctypedef struct frnn_cell_row:
         const char *name
@@ -75,6 +76,9 @@ cdef extern from "fastrnn.h" nogil:
     enum: FRNN_NUM_CELLS
     size_t frnn_packed_size_f32(const frnn_dims *d)
     int frnn_pack_forward_f32(const frnn_dims *d, const float *W_hh, const float *W_hr, float *out)
+    size_t frnn_packed_size_bf16(const frnn_dims *d, int with_ih)
+    int frnn_pack_forward_bf16(const frnn_dims *d, const float *W_ih, const float *W_hh, const float *W_hr,
+                               float *out)
     size_t frnn_tape_size(const frnn_dims *d)
     size_t frnn_work_size(const frnn_dims *d)
     void frnn_forward_f32(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf, int train)
@@ -144,3 +148,9 @@ cdef extern from "fastrnn.h" nogil:
         int max_len
     int frnn_generate_f32(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u)
     int frnn_generate_f64(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u)
+
+cdef extern from "engine_bf16.h" nogil:
+    int frnn_bf16_kernel_supported(int kernel)
+    int frnn_bf16_kernel()
+    int frnn_set_bf16_kernel(int kernel)
+    const char *frnn_bf16_kernel_name(int kernel)

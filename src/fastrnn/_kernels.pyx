@@ -60,6 +60,18 @@ def _check(name, a, dtype, shape, writeable=False, optional=False):
     return a
 
 
+PRECISIONS = ("float32", "bf16")
+
+
+def _precision_code(precision, f64):
+    """0 for 'float32', 1 for 'bf16' (float32 arrays only)."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    if precision == "bf16" and f64:
+        raise ValueError("precision: 'bf16' needs float32 arrays, got float64")
+    return 1 if precision == "bf16" else 0
+
+
 def _cell_code(cell):
     if cell not in CELLS:
         raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
@@ -178,6 +190,10 @@ cdef class _Layer:
             raise ValueError(f"threads: expected a non-negative integer, got {threads!r}")
         self.buf.threads = min(int(threads), 256)
 
+    def set_precision(self, precision):
+        """'float32' (default) or 'bf16' (float32 arrays only; see `forward`). Before set_packed."""
+        self.buf.precision = _precision_code(precision, self.f64)
+
     def set_packed(self, packed):
         """Use pre-packed forward weights (see pack_forward), int8 weights (Q8Layer), or None."""
         self.buf.q8 = NULL
@@ -195,8 +211,13 @@ cdef class _Layer:
         if not isinstance(packed, np.ndarray) or packed.dtype != np.float32 or packed.ndim != 1 \
                 or not packed.flags.c_contiguous:
             raise TypeError("packed: expected the float32 array returned by pack_forward")
-        if self.f64 or <size_t>packed.shape[0] < frnn_packed_size_f32(&self.d):
+        if self.f64 or <size_t>packed.shape[0] < (frnn_packed_size_bf16(&self.d, 0) if self.buf.precision
+                                                   else frnn_packed_size_f32(&self.d)):
             self.buf.packed = NULL      # not for this call: the kernel packs for itself
+            return
+        if self.buf.precision and packed.shape[0] >= 16 and packed[:16].view(np.int32)[7] == self.d.In \
+                and <size_t>packed.shape[0] < frnn_packed_size_bf16(&self.d, 1):
+            self.buf.packed = NULL      # claims W_ih but is too short for it
             return
         self.buf.packed = _ptr(self.hold(packed))
 
@@ -232,7 +253,8 @@ cdef class _Layer:
 
 
 def forward(cell, x, W_ih, W_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_peep=None, W_hr=None,
-            lengths=None, tape=None, work=None, y=None, h_T=None, c_T=None, packed=None, threads=0):
+            lengths=None, tape=None, work=None, y=None, h_T=None, c_T=None, packed=None, threads=0,
+            precision="float32"):
     """Run a layer over a whole sequence; returns (y, h_T, c_T), c_T None unless cell is 'lstm'.
 
     x (T, B, I); W_ih (G*H, I), or None when x is already the input projection x @ W_ih.T
@@ -246,18 +268,22 @@ def forward(cell, x, W_ih, W_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_pe
     a pack made for another ISA or size is ignored). `threads`: at most this many of fastrnn's
     threads (0: all; 1: only the calling thread, so that two independent calls can run side by
     side from two Python threads). Calls that use the team are serialised: a second one waits.
+    `precision`: 'float32', or 'bf16' (float32 arrays): bf16 mixed precision -- every product
+    reads its operands rounded to bf16 (nearest even) and accumulates in float32; gates, states,
+    biases and gradient sums stay float32 (`bf16_info` says which kernel runs).
     """
     cdef _Layer L = _forward_layer(cell, x, W_ih, W_hh, b_ih, b_hh, h0, c0, w_peep, W_hr, lengths,
-                                   tape, work, y, h_T, c_T, packed, threads)
+                                   tape, work, y, h_T, c_T, packed, threads, precision)
     with nogil:
         L.run_forward(L.train)
     return L.results
 
 
 cdef _Layer _forward_layer(cell, x, W_ih, W_hh, b_ih, b_hh, h0, c0, w_peep, W_hr, lengths, tape,
-                           work, y, h_T, c_T, packed, threads):
+                           work, y, h_T, c_T, packed, threads, precision="float32"):
     """The checked buffers of a forward call (see `forward`); L.results = (y, h_T, c_T)."""
     cdef _Layer L = _Layer(cell, x, W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, lengths)
+    L.set_precision(precision)
     L.set_packed(packed)
     L.set_threads(threads)
     L.train = tape is not None
@@ -282,18 +308,19 @@ cdef _Layer _forward_layer(cell, x, W_ih, W_hh, b_ih, b_hh, h0, c0, w_peep, W_hr
 
 
 def step(cell, x_t, h, c=None, W_ih=None, W_hh=None, b_ih=None, b_hh=None, *, w_peep=None, W_hr=None,
-         work=None, h_out=None, c_out=None, packed=None):
+         work=None, h_out=None, c_out=None, packed=None, precision="float32"):
     """One time step without a tape: x_t (B, I), h (B, P), c (B, H) -> (h', c').
 
     `work` (>= work_size(cell, 1, B, I, H, P) elements), h_out and c_out may be given so that a
     sampling loop allocates nothing; h_out may be h itself (and c_out c) to update in place, but
-    h and c must not overlap each other's buffers. `packed` as in `forward`.
+    h and c must not overlap each other's buffers. `packed` and `precision` as in `forward`.
     """
     if not isinstance(x_t, np.ndarray) or x_t.ndim != 2:
         raise ValueError(f"x_t: expected a 2-D numpy.ndarray (B, I), got "
                          f"{getattr(x_t, 'shape', type(x_t).__name__)}")
     x_t = x_t[None]
     cdef _Layer L = _Layer(cell, x_t, W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, None)
+    L.set_precision(precision)
     L.set_packed(packed)
     d = L.d
     lstm = d.cell == CELLS["lstm"]
@@ -321,12 +348,15 @@ def step(cell, x_t, h, c=None, W_ih=None, W_hh=None, b_ih=None, b_hh=None, *, w_
     return h_out, c_out
 
 
-def pack_forward(cell, W_hh, W_hr=None, peephole=False):
+def pack_forward(cell, W_hh, W_hr=None, peephole=False, precision="float32", W_ih=None):
     """W_hh (and W_hr) packed for the float32 engine's forward kernels, as a float32 array to
     pass as `packed=` to forward/step while those weights are unchanged; None when float32 runs
-    on BLAS here (engine off, no AVX2) or the weights are float64."""
+    on BLAS here (engine off, no AVX2) or the weights are float64. precision='bf16': bf16
+    panels for calls with precision='bf16' (half the bytes; a pack is used only by calls of its
+    own precision), and W_ih's too when given (then a step reads no float32 weight)."""
     if not isinstance(W_hh, np.ndarray) or W_hh.dtype != np.float32:
         return None
+    cdef int bf16 = _precision_code(precision, False)
     code = _cell_code(cell)
     G = frnn_gates(code)
     if W_hh.ndim != 2 or W_hh.shape[0] % G:
@@ -334,44 +364,54 @@ def pack_forward(cell, W_hh, W_hr=None, peephole=False):
     H, P = W_hh.shape[0] // G, W_hh.shape[1]
     cdef frnn_dims d = _dims(code, 1, 1, 1, H, P, peephole)
     _check("W_hh", W_hh, np.float32, (G * H, P))
+    if W_ih is not None and bf16:
+        if not isinstance(W_ih, np.ndarray) or W_ih.ndim != 2:
+            raise ValueError(f"W_ih: expected shape ({G * H}, I), got {getattr(W_ih, 'shape', None)}")
+        _check("W_ih", W_ih, np.float32, (G * H, W_ih.shape[1]))
+        d.In = W_ih.shape[1]
+    else:
+        W_ih = None
     if P != H:
         _check("W_hr", W_hr, np.float32, (P, H))
-    cdef size_t n = frnn_packed_size_f32(&d)
+    cdef size_t n = frnn_packed_size_bf16(&d, W_ih is not None) if bf16 else frnn_packed_size_f32(&d)
     if n == 0:
         return None
     out = np.empty(n, np.float32)
     cdef float *po = <float *>_ptr(out)
     cdef const float *pw = <const float *>_ptr(W_hh)
     cdef const float *pr = <const float *>_ptr(W_hr) if P != H else NULL
+    cdef const float *pi = <const float *>_ptr(W_ih)
     cdef int rc
     with nogil:
-        rc = frnn_pack_forward_f32(&d, pw, pr, po)
+        rc = frnn_pack_forward_bf16(&d, pi, pw, pr, po) if bf16 else frnn_pack_forward_f32(&d, pw, pr, po)
     return out if rc == 0 else None
 
 
 def backward(cell, tape, x, W_ih, W_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_peep=None,
              W_hr=None, lengths=None, dy=None, dh_T=None, dc_T=None, dx=None, dh0=None, dc0=None,
-             grads=None, need_dx=True, threads=0):
+             grads=None, need_dx=True, threads=0, precision="float32"):
     """Backpropagation through time over the tape of a training `forward` with the same arguments.
 
     dy (T, B, P), dh_T (B, P), dc_T (B, H): gradients w.r.t. the forward's outputs (None = 0).
     Returns (dx, dh0, dc0, grads): dx (T, B, I) (None when need_dx is False), dh0, dc0
     overwritten; `grads` is a dict with keys among W_ih, W_hh, b_ih, b_hh, w_peep, W_hr whose
     arrays are ACCUMULATED into (+=); a parameter without an entry gets a new zeroed array.
-    `threads` as in `forward`.
+    `threads` and `precision` as in `forward` (give the training forward's precision).
     """
     cdef _Layer L = _backward_layer(cell, tape, x, W_ih, W_hh, b_ih, b_hh, h0, c0, w_peep, W_hr,
-                                    lengths, dy, dh_T, dc_T, dx, dh0, dc0, grads, need_dx, threads)
+                                    lengths, dy, dh_T, dc_T, dx, dh0, dc0, grads, need_dx, threads,
+                                    precision)
     with nogil:
         L.run_backward()
     return L.results
 
 
 cdef _Layer _backward_layer(cell, tape, x, W_ih, W_hh, b_ih, b_hh, h0, c0, w_peep, W_hr, lengths,
-                            dy, dh_T, dc_T, dx, dh0, dc0, grads, need_dx, threads):
+                            dy, dh_T, dc_T, dx, dh0, dc0, grads, need_dx, threads, precision="float32"):
     """The checked buffers of a backward call (see `backward`); L.results = (dx, dh0, dc0, grads)."""
     cdef _Layer L = _Layer(cell, x, W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, lengths)
     L.set_threads(threads)
+    L.set_precision(precision)
     d = L.d
     lstm = d.cell == CELLS["lstm"]
     L.buf.tape = _ptr(L.tape("tape", tape, frnn_tape_size(&L.d)))

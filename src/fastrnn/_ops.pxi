@@ -131,6 +131,31 @@ def engine_info():
     return {"path": "engine" if frnn_engine_enabled() else "blas", "isa": isa, "threads": frnn_threads()}
 
 
+BF16_KERNELS = {"emulated": 0, "avx2": 2, "avx512bf16": 4}
+
+
+def bf16_info():
+    """{'kernel': ..., 'supported': [...]}: the kernel running precision='bf16' products --
+    'avx512bf16' (vdpbf16ps), 'avx2' (bf16 weights widened in the micro-kernel) or 'emulated'
+    (plain C) -- and the ones this CPU can run. All give the same bits."""
+    return {"kernel": frnn_bf16_kernel_name(frnn_bf16_kernel()).decode(),
+            "supported": [n for n, k in BF16_KERNELS.items() if frnn_bf16_kernel_supported(k)]}
+
+
+def set_bf16_kernel(name):
+    """Force the bf16 kernel ('emulated', 'avx2', 'avx512bf16', or None for the default);
+    ValueError when this CPU lacks it. FASTRNN_BF16 sets it at start-up. The active float32 ISA
+    bounds it (set_isa('none') runs the emulation; 'avx512bf16' needs the AVX-512 panels)."""
+    if name is None:
+        frnn_set_bf16_kernel(-1)
+        return
+    if name not in BF16_KERNELS:
+        raise ValueError(f"name: expected one of {sorted(BF16_KERNELS)} or None, got {name!r}")
+    if not frnn_bf16_kernel_supported(BF16_KERNELS[name]):
+        raise ValueError(f"name: this CPU does not support {name!r}")
+    frnn_set_bf16_kernel(BF16_KERNELS[name])
+
+
 # ---- row gathers and scatter-adds: the one-hot / embedding input side of a model ----------------
 
 ctypedef fused real:

@@ -12,20 +12,28 @@ from . import _kernels
 from ._kernels import same_bytes
 
 
+def sources(precision, W_hh, W_hr, W_ih):
+    """The weights a pack of `precision` is made from, in the order `PackCache` copies them:
+    W_hh, W_hr (when there is one) and, for a bf16 pack (which also holds W_ih^T), W_ih."""
+    return tuple(w for w in (W_hh, W_hr, W_ih if precision == "bf16" else None) if w is not None)
+
+
 class PackCache:
-    """{(layer, direction): (version, packed or None, copies of its source weights)}."""
+    """{(layer, direction, precision): (version, packed or None, copies of its source weights)}."""
 
     def __init__(self):
         self.entries, self.checked = {}, -1
 
-    def get(self, key, version, cell, W_hh, W_hr, peephole):
-        """The pack of W_hh (and W_hr) for `key`, made now unless one of `version` is kept (None
-        where the kernels run on BLAS)."""
+    def get(self, key, version, cell, W_hh, W_hr, peephole, W_ih=None):
+        """The pack of W_hh (and W_hr; in bf16 also W_ih) for `key` (its last item the precision),
+        made now unless one of `version` is kept (None where the kernels run on BLAS)."""
         hit = self.entries.get(key)
         if hit is None or hit[0] != version:
-            packed = _kernels.pack_forward(cell, W_hh, W_hr, peephole=peephole)
-            sources = () if packed is None else tuple(w.copy() for w in (W_hh, W_hr) if w is not None)
-            hit = self.entries[key] = (version, packed, sources)
+            precision = key[-1]
+            packed = _kernels.pack_forward(cell, W_hh, W_hr, peephole=peephole, precision=precision,
+                                           W_ih=W_ih if precision == "bf16" else None)
+            copies = () if packed is None else tuple(w.copy() for w in sources(precision, W_hh, W_hr, W_ih))
+            hit = self.entries[key] = (version, packed, copies)
         return hit[1]
 
     def check(self, storage, weights_of):

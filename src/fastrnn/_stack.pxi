@@ -114,7 +114,8 @@ def _direction_input(k, d, D, acts, xs):
 
 
 def stack_forward(cell, params, acts, *, directions=1, train=False, tapes, h0=None, c0=None, h_T,
-                  c_T=None, lengths=None, masks=None, xs=None, ys=None, packed=None, threads=0):
+                  c_T=None, lengths=None, masks=None, xs=None, ys=None, packed=None, threads=0,
+                  precision="float32"):
     """Run a stack of L layers x D directions in one C call (csrc/fastrnn.h, frnn_stack).
 
     params: L*D tuples (W_ih, W_hh, b_ih, b_hh, w_peep, W_hr) for layer k direction d at k*D + d
@@ -125,6 +126,7 @@ def stack_forward(cell, params, acts, *, directions=1, train=False, tapes, h0=No
     final-state outputs. masks: L entries of (T, B, D*P) or None (masks[0] unused). Bidirectional
     (directions=2): xs[2k+1] (T, B, F_k) receives layer k's input reversed within each length
     (keep it for backward), ys: L*D (T, B, P) scratch outputs. packed: L*D `pack_forward` results.
+    precision: as in `forward`, for every layer.
     """
     L, D = _stack_sizes(params, acts, directions)
     n = L * D
@@ -142,7 +144,8 @@ def stack_forward(cell, params, acts, *, directions=1, train=False, tapes, h0=No
             raise ValueError(f"acts[{k + 1}]: required, the output of layer {k}")
         layers.append(_forward_layer(cell, x, W_ih, W_hh, b_ih, b_hh, h0[i], c0[i], w_peep, W_hr,
                                      lengths, tapes[i] if train else None,
-                                     None if train else tapes[i], y, h_T[i], c_T[i], packed[i], threads))
+                                     None if train else tapes[i], y, h_T[i], c_T[i], packed[i], threads,
+                                     precision))
     cdef _Stack s = _Stack()
     s.setup(layers, L, D, acts, None, masks)
     s.run(False, train)
@@ -150,14 +153,14 @@ def stack_forward(cell, params, acts, *, directions=1, train=False, tapes, h0=No
 
 def stack_backward(cell, params, acts, grads, *, directions=1, tapes, h0=None, c0=None, dh_T=None,
                    dc_T=None, dh0, dc0=None, param_grads, lengths=None, masks=None, xs=None,
-                   dys=None, dxs=None, threads=0):
+                   dys=None, dxs=None, threads=0, precision="float32"):
     """BPTT through a stack's training `stack_forward` (same params, acts, tapes, masks, xs).
 
     grads: L + 1 arrays: grads[L] the gradient at the output (T, B, D*P) or None; grads[k] for
     0 < k < L scratch (T, B, D*P), written (and masked in place); grads[0] the gradient at the
     input (T, B, I), written, or None. dh_T, dc_T: L*D (None entries: zeros); dh0, dc0: L*D
     outputs. param_grads: L*D dicts as in `backward` (accumulated into). Bidirectional: dys
-    (L*D, (T, B, P)) and dxs (L*D, (T, B, F_k)) scratch.
+    (L*D, (T, B, P)) and dxs (L*D, (T, B, F_k)) scratch. precision: the forward's.
     """
     L, D = _stack_sizes(params, acts, directions)
     n = L * D
@@ -184,7 +187,7 @@ def stack_backward(cell, params, acts, grads, *, directions=1, tapes, h0=None, c
                 raise ValueError(f"dys[{i}], dxs[{i}]: scratch required for layer {k}, direction {d}")
         layers.append(_backward_layer(cell, tapes[i], x, W_ih, W_hh, b_ih, b_hh, h0[i], c0[i], w_peep,
                                       W_hr, lengths, dy, dh_T[i], dc_T[i], dx, dh0[i], dc0[i],
-                                      param_grads[i], dx is not None, threads))
+                                      param_grads[i], dx is not None, threads, precision))
     cdef _Stack s = _Stack()
     s.setup(layers, L, D, acts, grads, masks)
     s.run(True, True)

@@ -14,6 +14,7 @@ class _Cell(Module):
     _inline_children = ("layer",)       # named_parameters(recurse=False) lists its weights
 
     def __init__(self, input_size, hidden_size, bias=True, dtype="float32", seed=None, **options):
+        # options: the layer's (nonlinearity, precision="float32"|"bf16", ...)
         layer = self.layer_class(input_size, hidden_size, bias=bias, dtype=dtype, seed=seed, **options)
         super().__init__(layer.dtype)
         self.layer = layer
@@ -72,8 +73,10 @@ class RNNCell(_Cell):
     """One Elman RNN step, as torch.nn.RNNCell."""
     layer_class = RNN
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype="float32", seed=None):
-        super().__init__(input_size, hidden_size, bias, dtype, seed, nonlinearity=nonlinearity)
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype="float32", seed=None,
+                 precision="float32"):
+        super().__init__(input_size, hidden_size, bias, dtype, seed, nonlinearity=nonlinearity,
+                         precision=precision)
 
 
 class GRUCell(_Cell):

@@ -14,6 +14,7 @@ import numpy as np
 from . import _kernels
 from ._buffers import LayerBuffers
 from ._packs import PackCache
+from ._packs import sources as _packs_sources
 from .nn.module import Module
 from .nn.module import to_numpy as _to_numpy
 
@@ -39,13 +40,18 @@ class _Recurrent(Module):
     Inference uses W_hh (and W_hr) packed once; an edit through any public view (`params`,
     `named_parameters()`, `state_dict()`, torch.from_numpy of one) is detected before the next
     such call (`fastrnn._packs`): `invalidate()` is never required.
+
+    precision="bf16" (float32 layers; settable later as `layer.precision`): bf16 mixed precision
+    -- the parameters, gradients and states stay float32; every product of forward, backward and
+    step reads its operands rounded to bf16 and accumulates in float32 (`fastrnn._kernels.bf16_info()`
+    says which kernel runs). The default "float32" is unchanged.
     """
     lstm = False
     _rng_attrs = ("_dropout_rng",)
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype="float32",
-                 seed=None):
+                 seed=None, precision="float32"):
         for name, v, low in (("input_size", input_size, 1), ("hidden_size", hidden_size, 1),
                              ("num_layers", num_layers, 1), ("proj_size", proj_size, 0)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < low:
@@ -71,6 +77,20 @@ class _Recurrent(Module):
         self.add_parameters(self._specs())
         bound = 1 / np.sqrt(self.hidden_size)                  # as PyTorch: U(-1/sqrt(H), 1/sqrt(H))
         self._params[...] = np.random.default_rng(init_seq).uniform(-bound, bound, self._params.size)
+        self.precision = precision
+
+    @property
+    def precision(self):
+        """'float32' or 'bf16' (see the class docstring)."""
+        return self.__dict__["_precision"]
+
+    @precision.setter
+    def precision(self, value):
+        if not isinstance(value, str) or value not in _kernels.PRECISIONS:
+            raise ValueError(f"precision: expected one of {_kernels.PRECISIONS}, got {value!r}")
+        if value == "bf16" and self.dtype != np.float32:
+            raise ValueError(f"precision: 'bf16' needs a float32 layer, this one is {self.dtype.name}")
+        self.__dict__["_precision"] = value
 
     # ---- parameters -----------------------------------------------------------------------------
     def _specs(self):
@@ -256,11 +276,13 @@ class _Recurrent(Module):
             self.cell, self._stack_params(input_projected), acts, directions=D, train=tape,
             tapes=tapes, h0=[s[0] for s in states], c0=[s[1] for s in states], h_T=list(h_n),
             c_T=None if c_n is None else list(c_n), lengths=lengths, masks=masks, xs=xs, ys=ys,
-            packed=None if tape else [self._packed_weights(k, d) for k, d in runs])
+            packed=None if tape else [self._packed_weights(k, d) for k, d in runs],
+            precision=self.precision)
         if tape:
             self._buffers.tape = dict(acts=acts, masks=masks, xs=xs, tapes=tapes, states=states,
                                       lengths=lengths, unbatched=unbatched,
-                                      input_projected=input_projected, shape=x.shape)
+                                      input_projected=input_projected, shape=x.shape,
+                                      precision=self.precision)
         else:
             self._buffers.trim()
         inp = acts[-1]
@@ -285,18 +307,20 @@ class _Recurrent(Module):
 
     def _packed_weights(self, k, d):
         """W_hh (and W_hr) of layer k, direction d packed for the float32 engine's forward (None
-        where the kernels run on BLAS), kept across calls (`fastrnn._packs`). A quantized layer's
-        are its int8 weights (fastrnn.quant)."""
+        where the kernels run on BLAS), kept across calls (`fastrnn._packs`); in bf16 the pack also
+        holds W_ih^T. A quantized layer's are its int8 weights (fastrnn.quant)."""
         if self.__dict__.get("_int8") is not None:
             from . import quant
             return quant.packed(self, k, d)
         args, kw, _ = self._weights(k, d)
-        return self._packs.get((k, d), self.param_version, self.cell, args[1], kw["W_hr"], self.peephole)
+        return self._packs.get((k, d, self.precision), self.param_version, self.cell, args[1], kw["W_hr"],
+                               self.peephole, W_ih=args[0])
 
     def _recurrent_weights(self, key):
-        """(W_hh, W_hr) of a pack's key, what `_packs.check` compares against its copy."""
-        args, kw, _ = self._weights(*key)
-        return tuple(w for w in (args[1], kw["W_hr"]) if w is not None)
+        """The weights a pack of `key` (layer, direction, precision) was made from, what
+        `_packs.check` compares against its copy: W_hh, W_hr, and in bf16 W_ih."""
+        args, kw, _ = self._weights(*key[:2])
+        return _packs_sources(key[2], args[1], kw["W_hr"], args[0])
 
     def step_operands(self):
         """Per layer, what one inference step of direction 0 needs, as the native generation loop
@@ -361,7 +385,8 @@ class _Recurrent(Module):
             tapes=tape["tapes"], h0=[s[0] for s in states], c0=[s[1] for s in states],
             dh_T=None if dh_T is None else list(dh_T), dc_T=None if dc_T is None else list(dc_T),
             dh0=list(dh0), dc0=None if dc0 is None else list(dc0), param_grads=param_grads,
-            lengths=lengths, masks=tape["masks"], xs=tape["xs"], dys=dys, dxs=dxs)
+            lengths=lengths, masks=tape["masks"], xs=tape["xs"], dys=dys, dxs=dxs,
+            precision=tape.get("precision", self.precision))
         dy = grads[0]
         self._buffers.tape = None
         self._buffers.trim()
@@ -407,7 +432,8 @@ class _Recurrent(Module):
             work = self._buffers.get(("step", k, B), _kernels.work_size(
                 self.cell, 1, B, inp.shape[1], H, P, self.peephole))
             _kernels.step(self.cell, inp, hk, ck, *args, work=work, h_out=h_new[k],
-                          c_out=None if c_new is None else c_new[k], packed=self._packed_weights(k, 0), **kw)
+                          c_out=None if c_new is None else c_new[k], packed=self._packed_weights(k, 0),
+                          precision=self.precision, **kw)
             inp = h_new[k]
         y = inp.copy()          # the output must not alias the returned state
         if unbatched:
@@ -482,12 +508,13 @@ class RNN(_Recurrent):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, dtype="float32", seed=None):
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype="float32", seed=None,
+                 precision="float32"):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(f"rnn_{nonlinearity}", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, dtype=dtype, seed=seed)
+                         dropout, bidirectional, dtype=dtype, seed=seed, precision=precision)
 
     @classmethod
     def _torch_options(cls, module):
@@ -515,10 +542,11 @@ class GRU(_Recurrent):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, reset_after=True, dtype="float32", seed=None):
+                 dropout=0.0, bidirectional=False, reset_after=True, dtype="float32", seed=None,
+                 precision="float32"):
         self.reset_after = bool(reset_after)
         super().__init__(self._cell(), input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, dtype=dtype, seed=seed)
+                         dropout, bidirectional, dtype=dtype, seed=seed, precision=precision)
 
     def _cell(self):
         return "gru" if self.reset_after else "gru_reset_before"
@@ -532,9 +560,9 @@ class SimplifiedGRU(GRU):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype="float32", seed=None):
+                 dropout=0.0, bidirectional=False, dtype="float32", seed=None, precision="float32"):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype=dtype, seed=seed)
+                         bidirectional, dtype=dtype, seed=seed, precision=precision)
 
     def _cell(self):
         return "gru_simplified"
@@ -568,9 +596,9 @@ class LSTM(_Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype="float32",
-                 seed=None):
+                 seed=None, precision="float32"):
         super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, proj_size, peephole, dtype, seed)
+                         bidirectional, proj_size, peephole, dtype, seed, precision)
 
     @classmethod
     def _torch_options(cls, module):

@@ -38,12 +38,12 @@ def main(args):
             sys.exit("fastrnn: --plot needs matplotlib: pip install 'fastrnn[plot]' (or pip install matplotlib)")
     from .suite import run
     command = ["fastrnn", "bench"] + (["--quick"] if args.quick else [])
-    for flag in ("filter", "threads", "json", "markdown", "plot"):
+    for flag in ("filter", "threads", "json", "markdown", "plot", "precision"):
         if getattr(args, flag) is not None:
             command += [f"--{flag}", repr(args.filter) if flag == "filter" else str(getattr(args, flag))]
     try:
         result = run(quick=args.quick, pattern=args.filter, progress=True, command=" ".join(command),
-                     threads=args.threads)
+                     threads=args.threads, precision=getattr(args, "precision", None) or "float32")
     except ValueError as e:
         sys.exit(f"fastrnn: {e}")
     text = rep.to_markdown(result)

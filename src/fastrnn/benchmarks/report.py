@@ -23,6 +23,8 @@ def machine_lines(report):
         f"CPU: {m['cpu_model']} ({m['cpu_count']} CPUs; kernels use {m['kernel_level']}; "
         f"flags {' '.join(m['cpu_flags']) or '-'})",
         f"fastrnn engine: float32 on the {e['path']} path, ISA {e['isa']}, team of {e['threads']} threads",
+        f"precision of fastrnn's float32 recurrent layers: {report.get('precision', 'float32')} "
+        f"(bf16 kernel: {e.get('bf16', '-')})",
         f"BLAS: {blas['name']} {blas['version'] or ''}, core {blas['openblas_core']} "
         f"(OPENBLAS_CORETYPE={blas['openblas_coretype'] or 'unset'})",
         f"threads: {th['count']} for everyone: fastrnn {th['fastrnn']}, OpenBLAS {th['blas']} "

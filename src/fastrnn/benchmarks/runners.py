@@ -20,6 +20,14 @@ except ImportError:          # the torch implementations are then simply not run
 # block name -> (kernel cell, G), from the one registry of recurrent blocks
 CELLS = {name: (kernel, _kernels.gates(kernel)) for name, (_, _, kernel) in BLOCKS.items()}
 VOCAB = 65                   # tiny-shakespeare's character vocabulary (the text itself is not needed)
+# the products' precision of fastrnn's float32 recurrent layers in this run (`fastrnn bench
+# --precision bf16`: suite.run sets it; float64 workloads stay float64)
+PRECISION = "float32"
+
+
+def _precision(dtype):
+    """The precision a fastrnn kernel call of `dtype` runs in this run."""
+    return PRECISION if np.dtype(dtype) == np.float32 else "float32"
 
 
 # ---- kernels: one layer, one direction ----------------------------------------------------------
@@ -43,12 +51,14 @@ def kernel_fastrnn(cell, a, train):
     y, dx = np.empty((T, B, H), dtype), np.empty_like(a["x"])
     grads = {k: np.zeros_like(a[k]) for k in ("W_ih", "W_hh", "b_ih", "b_hh")}
 
+    p = _precision(dtype)
+
     def infer():
-        _kernels.forward(kcell, a["x"], *weights, work=work, y=y)
+        _kernels.forward(kcell, a["x"], *weights, work=work, y=y, precision=p)
 
     def train_step():
-        _kernels.forward(kcell, a["x"], *weights, tape=tape, y=y)
-        _kernels.backward(kcell, tape, a["x"], *weights, dy=a["dy"], grads=grads, dx=dx)
+        _kernels.forward(kcell, a["x"], *weights, tape=tape, y=y, precision=p)
+        _kernels.backward(kcell, tape, a["x"], *weights, dy=a["dy"], grads=grads, dx=dx, precision=p)
     return train_step if train else infer
 
 
@@ -113,7 +123,7 @@ def _bilstm_inputs(T, B, I, H, seed=0):
     rng = np.random.default_rng(seed)
     return (rng.standard_normal((T, B, I), dtype=np.float32),
             rng.standard_normal((T, B, 2 * H), dtype=np.float32),
-            LSTM(I, H, num_layers=2, bidirectional=True, seed=seed))
+            LSTM(I, H, num_layers=2, bidirectional=True, seed=seed, precision=PRECISION))
 
 
 def bilstm_fastrnn(T, B, I, H, train):
@@ -187,6 +197,7 @@ def lm_train(layers, hidden, B, T):
     """{impl: builder} of one training iteration (forward, backward, clip 5, Adam step)."""
     def fast():
         model = LanguageModel(VOCAB, hidden_size=hidden, num_layers=layers, seed=0)
+        model.precision = PRECISION
         opt, (inputs, targets) = optim.Adam(model, lr=2e-3), _ids(B, T)
 
         def iteration():
@@ -212,12 +223,14 @@ def lm_train(layers, hidden, B, T):
     return {"fastrnn": fast, "torch": slow_torch}
 
 
-def lm_infer(layers, hidden, T):
-    """{impl: builder} of a batch-1 forward over T tokens carrying the state (T=1: a sampling step)."""
+def lm_infer(layers, hidden, T, precision=None):
+    """{impl: builder} of a batch-1 forward over T tokens carrying the state (T=1: a sampling step);
+    precision: the recurrent layers' ("bf16": bf16 mixed precision; None: the run's PRECISION)."""
     ids = _ids(1, T)[0]
 
     def fast():
         model = LanguageModel(VOCAB, hidden_size=hidden, num_layers=layers, seed=0)
+        model.rnn.precision = precision or PRECISION
         state = model.step(ids[:, 0])[1]
         if T == 1:
             return lambda: model.step(ids[:, 0], state)
@@ -235,16 +248,17 @@ def lm_infer(layers, hidden, T):
     return {"fastrnn": fast, "torch": slow_torch}
 
 
-def lm_sample(layers, hidden, B, tokens=200):
+def lm_sample(layers, hidden, B, tokens=200, precision=None):
     """{impl: builder} of generating `tokens` tokens for each of B sequences from a char LSTM LM:
     fastrnn.generate (the native loop), and torch stepping nn.LSTM + Linear + softmax +
-    torch.multinomial in a Python loop, as a torch user samples."""
+    torch.multinomial in a Python loop, as a torch user samples. precision: the recurrent layers'."""
     from ..data import EOS, UNK, Vocab
     from ..sample import generate
     vocab = Vocab([UNK, EOS] + [chr(0x21 + i) for i in range(VOCAB - 2)])
 
     def fast():
         model = LanguageModel(VOCAB, hidden_size=hidden, num_layers=layers, seed=0)
+        model.rnn.precision = precision or PRECISION
         model.head._views["bias"][vocab.eos_id] = -1e30   # no early <eos>: every run is full length
         model.invalidate()
         return lambda: generate(model, vocab, length=tokens, seed=0, num_samples=None if B == 1 else B)

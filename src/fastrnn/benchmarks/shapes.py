@@ -289,6 +289,9 @@ def train(name, dtype="float32", **sizes):
 
     def fast():
         model, batch = shape.make(dtype, **sizes)
+        if model.dtype == "float32":
+            from .runners import PRECISION
+            model.precision = PRECISION         # `fastrnn bench --precision`
         opt = optim.Adam(model, lr=1e-3)
 
         def iteration():

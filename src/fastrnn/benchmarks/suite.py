@@ -4,6 +4,7 @@ import statistics
 import sys
 import time
 
+from ..precision import check_precision
 from . import memory, timing
 from .workloads import select
 
@@ -45,11 +46,12 @@ def _ratios(kind, results):
     return out
 
 
-def run(quick=False, pattern=None, progress=True, command=None, threads=None):
+def run(quick=False, pattern=None, progress=True, command=None, threads=None, precision="float32"):
     """Measure the peak, then every selected workload; returns the report dict.
 
     `threads` (default: fastrnn's team size, i.e. FASTRNN_NUM_THREADS or the CPUs this process may
     use) is given to fastrnn, torch and OpenBLAS alike for the run, then the old settings return.
+    `precision` ("bf16": bf16 mixed precision) is that of fastrnn's float32 recurrent layers.
     """
     from tqdm import tqdm
 
@@ -60,10 +62,12 @@ def run(quick=False, pattern=None, progress=True, command=None, threads=None):
         raise ValueError(f"--filter: no workload matches {pattern!r}")
     count = threads or _kernels.get_num_threads()
     restore = timing.apply_threads(count)
+    from . import runners
+    runners.PRECISION = check_precision(precision)
     try:
         start = time.perf_counter()
         report = dict(schema=SCHEMA, created=datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                      mode="quick" if quick else "default", filter=pattern,
+                      mode="quick" if quick else "default", filter=pattern, precision=precision,
                       command=command or "fastrnn.benchmarks.suite.run()",
                       machine=timing.machine_info(count), peak=timing.measure_peak(peak_repeats),
                       workloads=[])
@@ -84,4 +88,5 @@ def run(quick=False, pattern=None, progress=True, command=None, threads=None):
         report["duration_s"] = time.perf_counter() - start
     finally:
         restore()
+        runners.PRECISION = "float32"
     return report

@@ -2,6 +2,8 @@
 line (`fastrnn: cannot load PATH: what is wrong`), never a traceback."""
 import sys
 
+from .options import UsageError
+
 # what loading a hostile checkpoint may raise besides CheckpointError: metadata that a model or
 # optimiser cannot take (TypeError, LookupError...) or sizes it cannot allocate (MemoryError)
 LOAD_ERRORS = (OSError, ValueError, LookupError, TypeError, AttributeError, MemoryError)
@@ -41,3 +43,13 @@ def saved_meta(path):
         return load_arrays(path)[1]
     except LOAD_ERRORS:
         return None
+
+
+def set_precision(model, meta, args):
+    """--precision (or the run's recorded precision) on a loaded model; a usage error for bf16
+    on a float64 model."""
+    from ..precision import for_command
+    try:
+        for_command(model, meta, getattr(args, "precision", None))
+    except ValueError as e:
+        raise UsageError(f"--precision {args.precision}: {e}") from None

@@ -5,6 +5,7 @@ import sys
 
 from ..cpu_features import cpu_level
 from .checkpoints import load_checkpoint as _load_checkpoint
+from .checkpoints import set_precision
 from .options import UsageError
 
 
@@ -24,6 +25,7 @@ def sample(args):
             raise UsageError(f"--beam: cannot be combined with {', '.join(mixed)} (beam search "
                              f"finds the most likely text: it neither samples nor streams)")
     path, model, vocab, extra = _load_checkpoint(args.checkpoint)
+    set_precision(model, extra["meta"], args)
     if args.condition is not None or type(model).__name__ == "ConditionedGenerator":
         from .tasks import sample_conditioned
         return sample_conditioned(model, vocab, extra["meta"], args)
@@ -116,4 +118,8 @@ def info(args):
     print("float64 kernels: SciPy's BLAS")
     from .._kernels import int8_isa, int8_isas
     print(f"int8 inference (fastrnn quantize): {int8_isa()} path (this CPU runs {', '.join(int8_isas())})")
+    from .._kernels import bf16_info
+    b = bf16_info()
+    print(f"bf16 kernels (precision='bf16'): {b['kernel']} (supported here: {', '.join(b['supported'])}; "
+          f"every one gives the emulation's bits)")
     print(describe())

@@ -59,6 +59,9 @@ def build_parser():
                         "(recorded in the checkpoints)")
     t.add_argument("--seed", type=NON_NEGATIVE, help="default: 0")
     t.add_argument("--dtype", choices=["float32", "float64"], help="default: float32")
+    t.add_argument("--precision", choices=["float32", "bf16"],
+                   help="the recurrent layers' products: bf16 mixed precision (float32 weights and "
+                        "checkpoints) or float32 (default; a resume keeps the run's unless given)")
     t.add_argument("--threads", type=POSITIVE,
                    help="kernel threads: fastrnn's team and BLAS (default: the CPUs this process may use)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -83,6 +86,8 @@ def build_parser():
     s.add_argument("--beam", type=POSITIVE, metavar="N", help="beam search with N beams: the most "
                    "likely text (by mean log-probability per token) instead of a sample")
     s.add_argument("--threads", type=POSITIVE)
+    s.add_argument("--precision", choices=["float32", "bf16"],
+                   help="the recurrent layers' products (default: the run's)")
     tasks.add_parsers(sub)
     quantize.add_parser(sub, POSITIVE)
 
@@ -99,6 +104,8 @@ def build_parser():
     b.add_argument("--quick", action="store_true", help="a small subset (under a minute)")
     b.add_argument("--filter", type=regex, metavar="REGEX", help="only workloads whose name matches")
     b.add_argument("--threads", type=POSITIVE, help="kernel, BLAS and torch threads (default: the CPUs this process may use)")
+    b.add_argument("--precision", choices=["float32", "bf16"],
+                   help="fastrnn's float32 recurrent layers in bf16 mixed precision (default: float32)")
     b.add_argument("--json", metavar="PATH", help="write the report as JSON (schema: docs/bench.md)")
     b.add_argument("--markdown", metavar="PATH", help="write the report's tables as Markdown")
     b.add_argument("--plot", metavar="PATH", help="write a PNG: speed-up over torch and %% of peak (matplotlib)")

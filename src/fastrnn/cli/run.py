@@ -101,6 +101,9 @@ def new_run(args, task_cls, given, distributed=None):
     except ValueError as e:
         raise UsageError(str(e)) from None
     o = task.o = kind.options(task.o, args.corpus, task.name)
+    precision = getattr(args, "precision", None) or "float32"   # the Trainer's setting, not a task option
+    if precision == "bf16" and o["dtype"] == "float64":
+        raise UsageError("--precision bf16: needs --dtype float32 (bf16 products of float32 weights)")
     data = kind.read(args.corpus)
     settings = kind.settings(o)
     try:
@@ -111,6 +114,7 @@ def new_run(args, task_cls, given, distributed=None):
                           **settings, epochs=o["epochs"], max_time=o["max_time"],
                           eval_every=o["eval_every"] or len(pieces.train),
                           out=args.out or DEFAULT_OUT, progress=not args.quiet, distributed=distributed,
+                          precision=precision,
                           meta=dict(pieces.meta, corpus=kind.stored_name(stored_path(args.corpus)),
                                     seed=o["seed"], val_frac=o["val_frac"],
                                     data_digest=kind.digest(args.corpus, data)))
@@ -159,6 +163,8 @@ def resume(args, task_cls, given, distributed=None):
     digest = resume_data(path, meta, kind.stored_name(name), kind.digest(name, data), args,
                          meta.get("training"))
     overrides = {RESUME_SETTINGS[k]: v for k, v in given.items() if k in RESUME_SETTINGS}
+    if getattr(args, "precision", None) is not None:    # the Trainer's setting: free on resume
+        overrides["precision"] = args.precision
     try:
         pieces = kind.pieces(task, data, meta["training"]["settings"], new=False,
                              expected=dict(task.o, **given), checkpoint=path)

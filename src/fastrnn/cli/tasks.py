@@ -11,7 +11,7 @@ normaliser), so `predict` and `evaluate` need nothing else. A bad file is report
 import os
 import sys
 
-from .checkpoints import load_checkpoint
+from .checkpoints import load_checkpoint, set_precision
 from .options import POSITIVE, UsageError, flag
 
 
@@ -27,6 +27,8 @@ def add_parsers(sub):
         q.add_argument("--beam", type=POSITIVE, help="seq2seq: beam width (default: greedy)")
         q.add_argument("--batch", type=POSITIVE, help="examples per batch (default: the training batch)")
         q.add_argument("--threads", type=POSITIVE)
+        q.add_argument("--precision", choices=["float32", "bf16"],
+                       help="the recurrent layers' products (default: the run's)")
 
 
 def _fail(e):
@@ -96,6 +98,7 @@ def _load_task(args):
     for k in ("beam", "batch"):
         if getattr(args, k) is not None:
             task.o[k] = checked_option(k, getattr(args, k))
+    set_precision(model, meta, args)
     return model, task
 
 

@@ -140,7 +140,7 @@ class LanguageModel(Module):
         from ..quant import head_matrix
         return Generator(self.rnn.cell, layers, table, self.head._views["weight"],
                          self.head._views.get("bias"), batch=batch, max_len=max_len,
-                         head_int8=head_matrix(self.head), **sampling)
+                         head_int8=head_matrix(self.head), precision=self.rnn.precision, **sampling)
 
     def __repr__(self):
         c = self.config

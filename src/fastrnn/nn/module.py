@@ -203,6 +203,18 @@ class Module:
         are detected; cheaper for code that writes `params` at every step, as the optimisers)."""
         self._storage.bump()
 
+    @property
+    def precision(self):
+        """The products' precision of this tree's recurrent layers: 'float32', 'bf16' or 'mixed';
+        setting it sets every recurrent layer's (bf16: float32 models only; `fastrnn.precision`)."""
+        from ..precision import precision_of
+        return precision_of(self)
+
+    @precision.setter
+    def precision(self, value):
+        from ..precision import set_precision
+        set_precision(self, value)
+
     # ---- names -------------------------------------------------------------------------------
     def _named(self, which):
         out = dict(getattr(self, which))

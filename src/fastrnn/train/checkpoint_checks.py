@@ -34,6 +34,9 @@ _LATER_SETTINGS = {
     "clip_value": lambda w, v: real(w, v, 0, none_ok=True),
     "lr_decay_every": lambda w, v: integer(w, v, 1, none_ok=True),
     "lr_decay_after": lambda w, v: integer(w, v, 0, none_ok=True),
+    # the recurrent layers' products (fastrnn.precision); a resume may change it (Trainer.resume's
+    # precision=, the CLI's --precision): the parameters are float32 either way
+    "precision": lambda w, v: None if v is None else choice(w, v, ("float32", "bf16")),
 }
 MAX_SECONDS = 1e10              # training time so far (317 years)
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")

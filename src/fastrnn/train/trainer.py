@@ -33,6 +33,7 @@ from .callbacks import Callback
 from .divergence import TrainingDiverged, check_loss
 from .divergence import finite as _finite
 from .hooks import call, check_callbacks
+from .precision import apply_precision
 
 OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
               "sgd": optim.SGD, "adagrad": optim.Adagrad}
@@ -123,6 +124,10 @@ class Trainer:
         When the scheduler steps (default: validation for ReduceLROnPlateau, else epoch).
     early_stop : int, optional
         Patience of an ``EarlyStopping("val_loss")`` callback added to `callbacks`.
+    precision : {"float32", "bf16"}, optional
+        The products' precision of the model's recurrent layers (``model.precision``; bf16 mixed
+        precision: float32 weights, gradients, optimiser state and checkpoints). None keeps the
+        model's. Recorded in the checkpoints' settings; `resume(..., precision=...)` changes it.
 
     Raises
     ------
@@ -135,7 +140,8 @@ class Trainer:
                  clip_value=None, lr_decay=1.0, lr_decay_every=None, lr_decay_after=None, epochs=1,
                  max_time=None, eval_every=200,
                  val_tokens=200_000, explode_factor=10.0, out=None, progress=True, meta=None,
-                 distributed=None, overlap=False, scheduler=None, scheduler_every=None, early_stop=None):
+                 distributed=None, overlap=False, scheduler=None, scheduler_every=None, early_stop=None,
+                 precision=None):
         from ..data import Vocab
         if isinstance(train, Vocab):       # the language model's first form (see the docstring)
             from ..tasks.lm import carry, stream_batches
@@ -177,13 +183,15 @@ class Trainer:
         if self.dist is not None:
             self.batches, self.val_batches = self.dist.shard(self.batches), self.dist.shard(self.val_batches)
             progress = progress and self.is_root
+        precision = apply_precision(model, precision)
         self.optimizer = OPTIMIZERS[optimizer](model, lr=lr)
         self._add_schedule(scheduler, scheduler_every, early_stop)
         self.settings = dict(batch_size=batch_size, seq_len=seq_len, optimizer=optimizer, lr=lr,
                              clip=clip, clip_value=clip_value, lr_decay=lr_decay,
                              lr_decay_every=lr_decay_every, lr_decay_after=lr_decay_after,
                              epochs=epochs, max_time=max_time, eval_every=eval_every,
-                             val_tokens=val_tokens, explode_factor=explode_factor, early_stop=early_stop)
+                             val_tokens=val_tokens, explode_factor=explode_factor, early_stop=early_stop,
+                             precision=precision)
         self.out, self.progress, self.meta = out, progress, dict(meta or {})
         # perplexity means something only for a mean token cross-entropy (not for MSE, ...)
         self.perplexity = bool(getattr(model, "token_loss", False))

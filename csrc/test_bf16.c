@@ -1,0 +1,209 @@
+/* test_bf16.c - the bf16 numerics (bf16.h) and every bf16 kernel this CPU has (gemm_bf16.c)
+ * against the emulation, bit for bit. Linked into test_kernels (frnn_test_bf16). */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bf16.h"
+#include "engine_bf16.h"
+
+static int fails;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL bf16: " __VA_ARGS__);                                            \
+            fprintf(stderr, "\n");                                                                 \
+            fails++;                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static int same_bits(float a, float b) { return frnn_f32_bits(a) == frnn_f32_bits(b); }
+
+static void test_conversion(void)
+{
+    static const struct { uint32_t in; uint16_t out; } cases[] = {
+        {0x3f800000u, 0x3f80}, {0x3f808000u, 0x3f80},   /* a tie: to even (down) */
+        {0x3f818000u, 0x3f82},                          /* a tie: to even (up) */
+        {0x3f808001u, 0x3f81}, {0x3f807fffu, 0x3f80},   /* just above / below the tie */
+        {0xbf818000u, 0xbf82},                          /* negative ties as positive ones */
+        {0x7f7fffffu, 0x7f80},                          /* the largest float rounds to +inf */
+        {0x7f800000u, 0x7f80}, {0xff800000u, 0xff80},   /* infinities stay */
+        {0x7f800001u, 0x7fc0}, {0xff800001u, 0xffc0},   /* signalling NaN -> quiet */
+        {0x7fc00000u, 0x7fc0}, {0x7fffffffu, 0x7fff},   /* quiet NaN keeps its top payload */
+        {0x00000001u, 0x0000}, {0x807fffffu, 0x8000},   /* denormals read as zero, sign kept */
+        {0x00800000u, 0x0080}, {0x80000000u, 0x8000},   /* FLT_MIN, -0 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const uint16_t got = frnn_bf16_from_f32(frnn_bits_f32(cases[i].in));
+        CHECK(got == cases[i].out, "bf16(0x%08x) = 0x%04x, expected 0x%04x", (unsigned)cases[i].in,
+              (unsigned)got, (unsigned)cases[i].out);
+        CHECK(frnn_f32_bits(frnn_bf16_to_f32(cases[i].out)) == (uint32_t)cases[i].out << 16,
+              "bf16 0x%04x widens to a float's top half", (unsigned)cases[i].out);
+    }
+}
+
+static void test_fma(void)
+{
+    const float m = FLT_MIN, t75 = ldexpf(1, -75), t76 = ldexpf(1, -76), t70 = ldexpf(1, -70);
+    /* tininess after rounding to 24 bits, unbounded exponent (MXCSR.FTZ as measured) */
+    CHECK(same_bits(frnn_bf16_fma(t75, -t75, m), 0.0f), "2^-126 - 2^-150 is flushed");
+    CHECK(same_bits(frnn_bf16_fma(t75, -t76, m), m), "2^-126 - 2^-151 rounds to FLT_MIN, kept");
+    CHECK(same_bits(frnn_bf16_fma(t70, t70, 0.0f), 0.0f), "a denormal result is flushed");
+    CHECK(same_bits(frnn_bf16_fma(t70, -t70, 0.0f), -0.0f), "flushed with the true sign");
+    CHECK(same_bits(frnn_bf16_fma(ldexpf(1, -140), 1e30f, 1.0f), 1.0f), "a denormal input is zero");
+    CHECK(same_bits(frnn_bf16_fma(1.0f, 1.0f, ldexpf(1, -140)), 1.0f), "a denormal accumulator is zero");
+    CHECK(same_bits(frnn_bf16_fma(3.0f, 5.0f, 1.0f), 16.0f), "an ordinary FMA");
+    /* the pair order: odd first. With a = (0, 2^-24, 1, 2^-24): odd first, the two 2^-24 meet
+     * before the 1 (1 + 2^-23); in k order the 1 comes between them and each 2^-24 is a tie that
+     * rounds to even (1). */
+    const float a[4] = {0.0f, ldexpf(1, -24), 1.0f, ldexpf(1, -24)};
+    const float one[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+    CHECK(same_bits(frnn_bf16_dot(4, a, 1, one, 1), 1.0f + ldexpf(1, -23)), "dot: odd then even (%a)",
+          frnn_bf16_dot(4, a, 1, one, 1));
+    /* an odd K: the last pair's odd element is a zero */
+    const float a3[3] = {ldexpf(1, -24), ldexpf(1, -24), 1.0f};
+    CHECK(same_bits(frnn_bf16_dot(3, a3, 1, one, 1), 1.0f + ldexpf(1, -23)), "dot: an odd K (%a)",
+          frnn_bf16_dot(3, a3, 1, one, 1));
+}
+
+static unsigned seed = 12345u;
+static float urnd(void)
+{
+    seed = seed * 1664525u + 1013904223u;
+    return (float)((seed >> 8) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+/* Random values, some tiny enough that their products fall around FLT_MIN (the FTZ cases), and
+ * the odd value that is not bf16 (rounded by the packing / the kernels). */
+static float value(int tiny)
+{
+    const float v = urnd();
+    return tiny && (seed >> 4) % 3 == 0 ? ldexpf(v, -62 - (int)((seed >> 12) % 3)) : v;
+}
+
+/* bf16 panels nr wide whatever the active ISA (the AVX2 kernels also serve AVX-512's 32). */
+static size_t init_nr(frnn_bpk *pk, int K, int N, int seg, void *mem, int nr)
+{
+    frnn_bpk_init(pk, K, N, seg, mem);
+    pk->nr = nr, pk->ppseg = (seg + nr - 1) / nr, pk->panels = (N / seg) * pk->ppseg;
+    return (size_t)pk->panels * (pk->Kp / 2) * nr;
+}
+
+/* Every kernel usable with the active ISA, on panels 16 and 32 wide, vs frnn_bf16_dot on
+ * rounded values. */
+static void test_kernels_vs_emulation(const char *isa)
+{
+    static const int shapes[][4] = {   /* M, K, N, seg */
+        {1, 1, 5, 5}, {1, 2, 16, 16}, {1, 33, 96, 48}, {2, 17, 40, 20}, {3, 64, 64, 32},
+        {4, 9, 70, 35}, {5, 31, 33, 33}, {7, 8, 128, 64}, {9, 50, 20, 10}, {1, 300, 130, 65},
+    };
+    for (int kern = 0; kern <= 4; kern++) {
+        if (kern == 1 || kern == 3 || !frnn_bf16_kernel_supported(kern)) continue;
+        if (frnn_set_bf16_kernel(kern) != kern) continue;       /* not with this ISA's panels */
+        for (int nr = 16; nr <= 32; nr += 16)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int tiny = 0; tiny <= 1; tiny++)
+                for (int trans = 0; trans <= 1; trans++)
+                    for (int round_a = 0; round_a <= 1; round_a++) {
+                        const int M = shapes[s][0], K = shapes[s][1], N = shapes[s][2], seg = shapes[s][3];
+                        float *A = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * K * N);
+                        float *C = malloc(sizeof(float) * M * N), *E = malloc(sizeof(float) * M * N);
+                        float *Wr = malloc(sizeof(float) * K * N), *Ar = malloc(sizeof(float) * M * K);
+                        frnn_bpk pk;
+                        void *mem = malloc(sizeof(float) * init_nr(&pk, K, N, seg, NULL, nr));
+                        init_nr(&pk, K, N, seg, mem, nr);
+                        if (kern == FRNN_BF16_AVX512BF16 && nr != 32) {   /* its panels are 32 wide */
+                            free(A), free(W), free(C), free(E), free(Wr), free(Ar), free(mem);
+                            continue;
+                        }
+                        for (int i = 0; i < M * K; i++) A[i] = value(tiny), Ar[i] = frnn_bf16_round(A[i]);
+                        if (!round_a) memcpy(A, Ar, sizeof(float) * M * K);
+                        for (int i = 0; i < K * N; i++) W[i] = value(tiny), Wr[i] = frnn_bf16_round(W[i]);
+                        for (int i = 0; i < M * N; i++) C[i] = E[i] = urnd();
+                        /* op(W) (K, N): W itself, or W (N, K) read transposed */
+                        frnn_bpk_pack(&pk, W, trans ? K : N, trans, 0, 0, pk.panels);
+                        const int acc = (int)(s & 1);
+                        frnn_bpk_mul(&pk, 0, pk.panels, M, A, K, 1, round_a, C, N, acc);
+                        int bad = 0;
+                        for (int i = 0; i < M; i++)
+                            for (int n = 0; n < N; n++) {
+                                const float *w = trans ? Wr + (size_t)n * K : Wr + n;
+                                const float dot = frnn_bf16_dot(K, Ar + (size_t)i * K, 1, w, trans ? 1 : N);
+                                const float e = acc ? E[i * N + n] + dot : dot;
+                                bad += !same_bits(C[i * N + n], e);
+                            }
+                        CHECK(bad == 0, "ISA %s, nr %d, kernel %s: M %d K %d N %d seg %d tiny %d trans %d "
+                              "round %d: %d elements differ from the emulation", isa, nr,
+                              frnn_bf16_kernel_name(kern), M, K, N, seg, tiny, trans, round_a, bad);
+                        free(A), free(W), free(C), free(E), free(Wr), free(Ar), free(mem);
+                    }
+    }
+    frnn_set_bf16_kernel(-1);
+}
+
+/* The team product (two blocks of K) at 1-3 members vs the emulation. */
+typedef struct {
+    frnn_gemm_args g;
+    float *pack;
+} team_job;
+
+static void team_task(void *arg, const frnn_par *par)
+{
+    team_job *j = arg;
+    frnn_team_gemm_bf16(par, &j->g, j->pack);
+}
+
+static void test_team_gemm(void)
+{
+    const int M = 23, N = 45, K = FRNN_KC + 37;
+    float *A = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K);
+    float *C = malloc(sizeof(float) * M * N), *C0 = malloc(sizeof(float) * M * N);
+    float *pack = malloc(sizeof(float) * frnn_team_gemm_floats(N));
+    for (int i = 0; i < M * K; i++) A[i] = value(1);
+    for (int i = 0; i < N * K; i++) W[i] = value(1);
+    for (int i = 0; i < M * N; i++) C0[i] = urnd();
+    for (int nth = 1; nth <= 3; nth++)
+        for (int beta = 0; beta <= 1; beta++) {
+            memcpy(C, C0, sizeof(float) * M * N);
+            /* C = A @ W^T (+ C): A row-major (M, K); W (N, K) transposed */
+            team_job j = {{M, N, K, A, (size_t)K, 1, W, (size_t)K, 1, C, (size_t)N, beta}, pack};
+            frnn_team_run(nth, team_task, &j);
+            int bad = 0;
+            for (int i = 0; i < M; i++)
+                for (int n = 0; n < N; n++) {
+                    float ar[FRNN_KC + 37], wr[FRNN_KC + 37];
+                    for (int k = 0; k < K; k++)
+                        ar[k] = frnn_bf16_round(A[i * K + k]), wr[k] = frnn_bf16_round(W[n * K + k]);
+                    float e = beta ? C0[i * N + n] : 0.0f;
+                    for (int k0 = 0; k0 < K; k0 += FRNN_KC) {  /* blocks of K, added in float32 */
+                        const float s = frnn_bf16_dot(K - k0 < FRNN_KC ? K - k0 : FRNN_KC, ar + k0, 1, wr + k0, 1);
+                        e = beta || k0 ? e + s : s;
+                    }
+                    bad += !same_bits(C[i * N + n], e);
+                }
+            CHECK(bad == 0, "team product at %d members, beta %d, kernel %s: %d elements differ", nth, beta,
+                  frnn_bf16_kernel_name(frnn_bf16_kernel()), bad);
+        }
+    free(A), free(W), free(C), free(C0), free(pack);
+}
+
+int frnn_test_bf16(void)
+{
+    test_conversion();
+    test_fma();
+    const int isa = frnn_isa_active();
+    static const int isas[] = {FRNN_ISA_AVX512, FRNN_ISA_AVX2, FRNN_ISA_NONE};
+    static const char *names[] = {"avx512", "avx2", "none"};
+    for (int i = 0; i < 3; i++) {
+        if (!frnn_isa_supported(isas[i])) continue;
+        frnn_set_isa(isas[i]);
+        test_kernels_vs_emulation(names[i]);
+        test_team_gemm();
+    }
+    frnn_set_isa(isa);
+    if (!frnn_bf16_kernel_supported(FRNN_BF16_AVX512BF16))
+        printf("bf16: no AVX512-BF16 on this CPU: the vdpbf16ps kernel was not run\n");
+    return fails;
+}
