@@ -8,7 +8,7 @@ pack_padded_sequence); "mean" and "max" pool the outputs over the valid steps on
 """
 import numpy as np
 
-from ..losses import softmax
+from ..nn.loss_math import softmax
 from ..nn import BCEWithLogits, Linear, SoftmaxCrossEntropy
 from ..nn.module import to_numpy
 from .encoder import EncoderModel, check_choice, valid_mask

@@ -14,7 +14,7 @@ Dimension letters: B batch, T time, V vocabulary, E embedding, H hidden, L layer
 """
 import numpy as np
 
-from ..losses import log_softmax
+from ..nn.loss_math import log_softmax
 from ..nn import Embedding, Linear, Module, SoftmaxCrossEntropy
 from ..nn.embedding import check_ids
 from ..params import as_float_dtype

@@ -4,9 +4,9 @@
 `Linear`, `Embedding`, `Dropout`, the recurrent layers and cells are Modules; the losses are small
 forward/backward objects over `fastrnn.losses`.
 """
-from .module import Module  # noqa: I001  (first: fastrnn.layers builds on it)
-from ..cells import GRUCell, LSTMCell, RNNCell
-from ..layers import GRU, LSTM, RNN, SimplifiedGRU
+from .module import Module  # noqa: I001  (first: the layers build on it)
+from .cells import GRUCell, LSTMCell, RNNCell
+from .layers import GRU, LSTM, RNN, SimplifiedGRU
 from .attention import Attention
 from .dropout import Dropout
 from .embedding import Embedding

@@ -1,7 +1,7 @@
 """Single-step cells with torch.nn.RNNCell/GRUCell/LSTMCell names (weight_ih, ...), each a
 one-layer stack of `fastrnn.layers` run for one time step, with an explicit `backward`."""
 from .layers import GRU, LSTM, RNN, _to_numpy
-from .nn.module import Module
+from .module import Module
 
 
 class _Cell(Module):

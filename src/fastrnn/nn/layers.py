@@ -11,11 +11,11 @@ import os
 
 import numpy as np
 
-from . import _kernels
-from ._buffers import LayerBuffers
-from ._packs import PackCache
-from .nn.module import Module
-from .nn.module import to_numpy as _to_numpy
+from .. import _kernels
+from .._packs import PackCache
+from .buffers import LayerBuffers
+from .module import Module
+from .module import to_numpy as _to_numpy
 
 
 class _Recurrent(Module):
@@ -288,7 +288,7 @@ class _Recurrent(Module):
         where the kernels run on BLAS), kept across calls (`fastrnn._packs`). A quantized layer's
         are its int8 weights (fastrnn.quant)."""
         if self.__dict__.get("_int8") is not None:
-            from . import quant
+            from .. import quant
             return quant.packed(self, k, d)
         args, kw, _ = self._weights(k, d)
         return self._packs.get((k, d), self.param_version, self.cell, args[1], kw["W_hr"], self.peephole)

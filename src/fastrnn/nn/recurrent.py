@@ -5,7 +5,7 @@ benchmarks accept to (layer class, constructor options, kernel cell). Every cell
 table (csrc/cells.h) has an entry; adding a cell adds its row there and a line here.
 """
 from .. import _kernels
-from ..layers import GRU, LSTM, RNN, SimplifiedGRU, _Recurrent
+from .layers import GRU, LSTM, RNN, SimplifiedGRU, _Recurrent
 
 
 class MGU(_Recurrent):
