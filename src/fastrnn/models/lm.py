@@ -14,9 +14,9 @@ import functools
 
 import numpy as np
 
-from .._kernels import gather_rows, scatter_add_rows
 from ..nn import Embedding, Linear, Module, SoftmaxCrossEntropy
 from ..nn.embedding import check_ids
+from ..nn.generate import native_generator
 from ..nn.recurrent import block_names, build_block
 from ..params import as_float_dtype
 from .registry import register
@@ -58,15 +58,11 @@ class LanguageModel(Module):
 
     # ---- forward / backward --------------------------------------------------------------------
     def _input(self, ids_tm, train):
-        """The layer stack's input for time-major ids: embedding rows, or W_ih columns (one-hot)."""
+        """The layer stack's input for time-major ids and its input mode: embedding rows, or the
+        ids themselves, read as one-hot inputs by the stack (columns of W_ih, no one-hot matrix)."""
         if self.config["embed_size"]:
-            return self.embed.forward(ids_tm, train=train), False
-        # one-hot x times W_ih^T is column `id` of W_ih: a gather, no one-hot matrix. Gathering
-        # rows of a transposed copy is faster than strided columns when the copy is the smaller
-        W = self.rnn._views["weight_ih_l0"]          # (not named_parameters(): this runs per token)
-        if W.shape[1] <= ids_tm.size:
-            return gather_rows(np.ascontiguousarray(W.T), ids_tm), True
-        return gather_rows(W, ids_tm, columns=True), True
+            return self.embed.forward(ids_tm, train=train), "features"
+        return ids_tm, "ids"
 
     def forward(self, inputs, targets, state=None, train=None):
         """Mean cross-entropy (nats/token) of predicting `targets` (B, T) from `inputs` (B, T).
@@ -82,13 +78,13 @@ class LanguageModel(Module):
         if targets.shape != inputs.shape:
             raise ValueError(f"targets: expected shape {inputs.shape} (as inputs), got {targets.shape}")
         ids_tm = np.ascontiguousarray(inputs.T)                                   # (T, B)
-        x, projected = self._input(ids_tm, train)
-        y, state = self.rnn.forward(x, state, train=train, input_projected=projected)   # (T, B, H)
+        x, mode = self._input(ids_tm, train)
+        y, state = self.rnn.forward(x, state, train=train, input=mode)            # (T, B, H)
         T, B, _ = y.shape
         logits = self.head.forward(y, train=train).reshape(T * B, V)              # (T*B, V)
         loss = self.loss.forward(logits, targets.T.reshape(-1), keep=tape)
         if tape:            # an inference forward leaves a pending tape alone
-            self._tape = (ids_tm, projected)
+            self._tape = ids_tm.shape
         return float(loss), state        # fresh arrays from the layers: safe to carry over
 
     def backward(self):
@@ -99,29 +95,19 @@ class LanguageModel(Module):
         """
         if self._tape is None:
             raise RuntimeError(_NO_TAPE)
-        (ids_tm, projected), self._tape = self._tape, None
-        T, B = ids_tm.shape
+        (T, B), self._tape = self._tape, None
         dlogits = self.loss.backward()                            # fused: (p - 1hot) / N
         dy = self.head.backward(dlogits.reshape(T, B, -1))        # (T, B, H)
-        dx, dstate = self.rnn.backward(dy)
-        if not projected:
+        dx, dstate = self.rnn.backward(dy)      # one-hot input: the stack added into W_ih's columns
+        if self.config["embed_size"]:
             self.embed.backward(dx)
-            return dstate
-        # one-hot input: add each step's row gradient to the column of W_ih of its id (as _input)
-        gW = self.rnn.named_grads()["weight_ih_l0"]
-        dx2, flat_ids = dx.reshape(T * B, -1), ids_tm.reshape(-1)
-        if gW.shape[1] <= flat_ids.size:
-            rows = np.zeros(gW.shape[::-1], self.dtype)
-            gW += scatter_add_rows(rows, flat_ids, dx2).T
-        else:
-            scatter_add_rows(gW, flat_ids, dx2, columns=True)
         return dstate
 
     def step(self, ids, state=None):
         """Advance one token per sequence: ids (B,) -> (logits (B, V), state). Keeps no tape."""
         ids = check_ids("ids", ids, self.config["vocab_size"], ndim=1)
-        x, projected = self._input(ids, train=False)
-        y, state = self.rnn.step(x, state, input_projected=projected)
+        x, mode = self._input(ids, train=False)
+        y, state = self.rnn.step(x, state, input=mode)
         return self.head.forward(y, train=False), state
 
     def generator(self, batch, max_len, **sampling):
@@ -129,17 +115,8 @@ class LanguageModel(Module):
         weights for `batch` sequences of at most `max_len` tokens; `sampling` as its keywords.
         The loop runs the same products as `step` + the head, so greedy decoding gives the same
         tokens; the weights must not change while it is used."""
-        from .._kernels import Generator
-        layers = self.rnn.step_operands()
-        if self.config["embed_size"]:
-            table = self.embed._views["weight"]                          # (V, E) rows
-        else:   # one-hot: token v's input projection is column v of W_ih_l0
-            table = np.ascontiguousarray(layers[0][0].T)                  # (V, G*H)
-            layers[0] = (None,) + layers[0][1:]
-        from ..quant import head_matrix
-        return Generator(self.rnn.cell, layers, table, self.head._views["weight"],
-                         self.head._views.get("bias"), batch=batch, max_len=max_len,
-                         head_int8=head_matrix(self.head), **sampling)
+        embed = self.embed if self.config["embed_size"] else None
+        return native_generator(self.rnn, self.head, embed, batch=batch, max_len=max_len, **sampling)
 
     def __repr__(self):
         c = self.config
