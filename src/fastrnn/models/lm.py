@@ -14,24 +14,15 @@ import functools
 
 import numpy as np
 
+from .. import checks
 from ..nn import Embedding, Linear, Module, SoftmaxCrossEntropy
-from ..nn.embedding import check_ids
 from ..nn.generate import native_generator
 from ..nn.recurrent import block_names, build_block
-from ..params import as_float_dtype
 from .registry import register
 
 # cell name -> layer constructor, from the one registry of recurrent blocks (fastrnn.nn.recurrent)
 CELLS = {name: functools.partial(build_block, name) for name in block_names()}
 _NO_TAPE = "backward: no tape; call forward first, outside fastrnn.no_grad()"
-
-
-def _positive_int(name, value, none_ok=False):
-    if none_ok and value is None:
-        return None
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}: expected {'None or ' if none_ok else ''}a positive integer, got {value!r}")
-    return int(value)
 
 
 @register
@@ -42,11 +33,11 @@ class LanguageModel(Module):
                  embed_size=None, dtype="float32", seed=None):
         if cell not in CELLS:
             raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
-        V, H = _positive_int("vocab_size", vocab_size), _positive_int("hidden_size", hidden_size)
-        L, E = _positive_int("num_layers", num_layers), _positive_int("embed_size", embed_size, True)
+        V, H = checks.positive_int("vocab_size", vocab_size), checks.positive_int("hidden_size", hidden_size)
+        L, E = checks.positive_int("num_layers", num_layers), checks.positive_int("embed_size", embed_size, True)
         super().__init__(dtype)
         self.config = dict(vocab_size=V, cell=cell, hidden_size=H, num_layers=L, dropout=float(dropout),
-                           embed_size=E, dtype=as_float_dtype(dtype).name, seed=seed)
+                           embed_size=E, dtype=checks.float_dtype(dtype).name, seed=seed)
         rng = np.random.default_rng(seed)       # draws in this order: stack seed, embedding, head
         rnn_seed = int(rng.integers(2**63))
         if E:
@@ -73,8 +64,8 @@ class LanguageModel(Module):
         """
         tape = self._mode(train)[1]
         V = self.config["vocab_size"]
-        inputs = check_ids("inputs", inputs, V, ndim=2)
-        targets = check_ids("targets", targets, V, ndim=2)
+        inputs = checks.ids("inputs", inputs, V, ndim=2)
+        targets = checks.ids("targets", targets, V, ndim=2)
         if targets.shape != inputs.shape:
             raise ValueError(f"targets: expected shape {inputs.shape} (as inputs), got {targets.shape}")
         ids_tm = np.ascontiguousarray(inputs.T)                                   # (T, B)
@@ -105,7 +96,7 @@ class LanguageModel(Module):
 
     def step(self, ids, state=None):
         """Advance one token per sequence: ids (B,) -> (logits (B, V), state). Keeps no tape."""
-        ids = check_ids("ids", ids, self.config["vocab_size"], ndim=1)
+        ids = checks.ids("ids", ids, self.config["vocab_size"], ndim=1)
         x, mode = self._input(ids, train=False)
         y, state = self.rnn.step(x, state, input=mode)
         return self.head.forward(y, train=False), state

@@ -1,6 +1,7 @@
 """`Dropout`: inverted dropout (kept values scaled by 1/(1-p) in training), seeded for resume."""
 import numpy as np
 
+from .. import checks
 from .module import Module, to_numpy
 
 
@@ -14,8 +15,7 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, dtype="float32", seed=None):
         super().__init__(dtype)
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p < 1:
-            raise ValueError(f"p: expected a probability in [0, 1), got {p!r}")
+        checks.probability("p", p)
         self.p, self._rng, self._mask = float(p), np.random.default_rng(seed), None
 
     def forward(self, x, train=None):

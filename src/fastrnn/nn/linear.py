@@ -4,6 +4,7 @@ Dimension letters: N rows (all leading axes flattened), I in_features, O out_fea
 """
 import numpy as np
 
+from .. import checks
 from .._kernels import gemm
 from .module import Module, to_numpy
 
@@ -19,8 +20,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype="float32", seed=None):
         super().__init__(dtype)
-        _check_size("in_features", in_features)
-        _check_size("out_features", out_features)
+        checks.positive_int("in_features", in_features)
+        checks.positive_int("out_features", out_features)
         self.in_features, self.out_features = int(in_features), int(out_features)
         rng, bound = _rng(seed), 1 / np.sqrt(in_features)
         self.add_parameter("weight", (out_features, in_features))[...] = \
@@ -66,11 +67,6 @@ class Linear(Module):
 
     def __repr__(self):
         return f"Linear({self.in_features}, {self.out_features}, dtype={self.dtype.name!r})"
-
-
-def _check_size(name, v):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {v!r}")
 
 
 def _int8_matrix(linear):

@@ -27,7 +27,8 @@ import threading
 
 import numpy as np
 
-from ..params import as_float_dtype
+from ..checks import float_dtype as as_float_dtype
+from ..checks import to_numpy
 from . import grad as _grad
 from .storage import Storage
 
@@ -47,13 +48,6 @@ def parameter_budget(n):
         yield
     finally:
         _limits.n = old
-
-
-def to_numpy(value):
-    """NumPy view of an array-like or a torch tensor (without importing torch)."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 class Module:
