@@ -86,7 +86,10 @@ def real(name, value, low=None, high=None, *, low_open=False, high_open=False, n
         expected = ("None or " if none_ok else "") + expected
     if not is_real(value):
         raise ArgumentTypeError(f"{name}: expected {expected}, got {value!r}")
-    ok = math.isfinite(value)
+    try:
+        ok = math.isfinite(value)
+    except OverflowError:       # an int beyond float range: not a finite float
+        ok = False
     ok = ok and (low is None or (value > low if low_open else value >= low))
     ok = ok and (high is None or (value < high if high_open else value <= high))
     if not ok:
