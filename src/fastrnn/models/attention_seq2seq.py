@@ -55,8 +55,8 @@ class AttentionSeq2Seq(Seq2Seq):
         # its own stream, so Seq2Seq's parameters are drawn exactly as Seq2Seq draws them
         whole = checks.is_integer(seed)
         rng = np.random.default_rng([int(seed), 1] if whole else seed)
-        self.attention = Attention(K, K, score=attention, attn_size=attn_size, dtype=dtype, seed=rng)
-        self.combine = Linear(2 * K, K, dtype=dtype, seed=rng)
+        self.attention = Attention(K, K, score=attention, attn_size=attn_size, seed=rng)
+        self.combine = Linear(2 * K, K, seed=rng)
 
     # ---- training ------------------------------------------------------------------------------
     def forward(self, batch, train=True):

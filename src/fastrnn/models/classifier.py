@@ -63,7 +63,7 @@ class SequenceClassifier(EncoderModel):
         config, rng = self._init_encoder(vocab_size, input_size, embed_size, hidden_size, cell,
                                          num_layers, bidirectional, dropout, dtype, seed)
         self.config = dict(config, num_classes=C, pooling=pooling, multi_label=bool(multi_label))
-        self.head = Linear(self.D * self.config["hidden_size"], C, dtype=dtype, seed=rng)
+        self.head = Linear(self.D * self.config["hidden_size"], C, seed=rng)
         self.loss = BCEWithLogits() if multi_label else SoftmaxCrossEntropy()
         self._tape = None
 

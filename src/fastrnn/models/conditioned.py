@@ -39,10 +39,10 @@ class StateFromCondition(Module):
         width = self.parts * self.L * self.H
         if num_classes is not None:
             self.num_classes = checks.positive_int("num_classes", num_classes)
-            self.proj = Embedding(self.num_classes, width, dtype=dtype, seed=seed)
+            self.proj = Embedding(self.num_classes, width, seed=seed)
         else:
             self.num_classes = None
-            self.proj = Linear(checks.positive_int("condition_size", condition_size), width, dtype=dtype, seed=seed)
+            self.proj = Linear(checks.positive_int("condition_size", condition_size), width, seed=seed)
         self._s = None
 
     def forward(self, condition, train=None):

@@ -43,10 +43,10 @@ class EncoderModel(Module):
         rng = np.random.default_rng(seed)    # draws in this order: stack, dropout, embedding, head
         rnn_seed, drop_seed = (int(s) for s in rng.integers(2**63, size=2))
         if V:
-            self.embed = Embedding(V, E, dtype=dtype, seed=rng)
+            self.embed = Embedding(V, E, seed=rng)
         self.rnn = CELLS[cell](E if V else F, H, num_layers=L, dropout=dropout,
-                               bidirectional=bool(bidirectional), dtype=dtype, seed=rnn_seed)
-        self.drop = Dropout(dropout, dtype=dtype, seed=drop_seed)
+                               bidirectional=bool(bidirectional), seed=rnn_seed)
+        self.drop = Dropout(dropout, seed=drop_seed)
         self.D = 2 if bidirectional else 1
         return config, rng
 

@@ -41,9 +41,9 @@ class GridRNN(Module):
                            dtype=checks.float_dtype(dtype).name, seed=seed)
         rng = np.random.default_rng(seed)
         seeds = [int(s) for s in rng.integers(2**63, size=2)]
-        self.rows = CELLS[cell](C, K, bidirectional=True, dtype=dtype, seed=seeds[0])
-        self.cols = CELLS[cell](C, K, bidirectional=True, dtype=dtype, seed=seeds[1])
-        self.head = Linear(4 * K, classes, dtype=dtype, seed=rng)
+        self.rows = CELLS[cell](C, K, bidirectional=True, seed=seeds[0])
+        self.cols = CELLS[cell](C, K, bidirectional=True, seed=seeds[1])
+        self.head = Linear(4 * K, classes, seed=rng)
         self.loss = SoftmaxCrossEntropy()
         self._tape = None
 

@@ -41,9 +41,9 @@ class LanguageModel(Module):
         rng = np.random.default_rng(seed)       # draws in this order: stack seed, embedding, head
         rnn_seed = int(rng.integers(2**63))
         if E:
-            self.embed = Embedding(V, E, dtype=dtype, seed=rng)
-        self.rnn = CELLS[cell](E or V, H, num_layers=L, dropout=dropout, dtype=dtype, seed=rnn_seed)
-        self.head = Linear(H, V, dtype=dtype, seed=rng)
+            self.embed = Embedding(V, E, seed=rng)
+        self.rnn = CELLS[cell](E or V, H, num_layers=L, dropout=dropout, seed=rnn_seed)
+        self.head = Linear(H, V, seed=rng)
         self.loss = SoftmaxCrossEntropy()
         self._tape = None
 

@@ -30,9 +30,9 @@ class OutputRecurrentNet(Module):
         self.config = dict(input_size=I, output_size=O, hidden_size=H, dtype=checks.float_dtype(dtype).name,
                            seed=seed)
         rng = np.random.default_rng(seed)
-        self.in_proj = Linear(I, H, dtype=dtype, seed=rng)                  # U, b
-        self.out_proj = Linear(O, H, bias=False, dtype=dtype, seed=rng)     # W
-        self.head = Linear(H, O, dtype=dtype, seed=rng)                     # V, c
+        self.in_proj = Linear(I, H, seed=rng)                  # U, b
+        self.out_proj = Linear(O, H, bias=False, seed=rng)     # W
+        self.head = Linear(H, O, seed=rng)                     # V, c
         self.loss = MSE()
         self._h = None
 

@@ -58,7 +58,7 @@ class SequenceRegressor(EncoderModel):
         self.config = dict(input_size=config["input_size"], output_size=O, hidden_size=config["hidden_size"],
                            cell=cell, num_layers=config["num_layers"], output=output,
                            dropout=config["dropout"], dtype=config["dtype"], seed=seed)
-        self.head = Linear(self.config["hidden_size"], O, dtype=dtype, seed=rng)
+        self.head = Linear(self.config["hidden_size"], O, seed=rng)
         self.loss = MSE()
         self._tape = None
 

@@ -63,12 +63,11 @@ class Seq2Seq(Module):
         self.D = 2 if bidirectional else 1
         rng = np.random.default_rng(seed)
         seeds = rng.integers(2**63, size=2)
-        self.src_embed = Embedding(Vs, E, dtype=dtype, seed=rng)
-        self.encoder = CELLS[cell](E, H, num_layers=L, bidirectional=bool(bidirectional), dtype=dtype,
-                                   seed=int(seeds[0]))
-        self.tgt_embed = Embedding(Vt, E, dtype=dtype, seed=rng)
-        self.decoder = CELLS[cell](E, self.D * H, num_layers=L, dtype=dtype, seed=int(seeds[1]))
-        self.head = Linear(self.D * H, Vt, dtype=dtype, seed=rng)
+        self.src_embed = Embedding(Vs, E, seed=rng)
+        self.encoder = CELLS[cell](E, H, num_layers=L, bidirectional=bool(bidirectional), seed=int(seeds[0]))
+        self.tgt_embed = Embedding(Vt, E, seed=rng)
+        self.decoder = CELLS[cell](E, self.D * H, num_layers=L, seed=int(seeds[1]))
+        self.head = Linear(self.D * H, Vt, seed=rng)
         self.loss = SoftmaxCrossEntropy()
         self._tape = None
 

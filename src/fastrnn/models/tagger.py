@@ -50,7 +50,7 @@ class SequenceTagger(EncoderModel):
         config, rng = self._init_encoder(vocab_size, input_size, embed_size, hidden_size, cell,
                                          num_layers, bidirectional, dropout, dtype, seed)
         self.config = dict(config, num_tags=K)
-        self.head = Linear(self.D * self.config["hidden_size"], K, dtype=dtype, seed=rng)
+        self.head = Linear(self.D * self.config["hidden_size"], K, seed=rng)
         self.loss = SoftmaxCrossEntropy()
         self._shape = None
 

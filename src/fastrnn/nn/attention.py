@@ -30,7 +30,7 @@ class Attention(Module):
     drawn as torch's Linear draws them, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), from `seed`.
     """
 
-    def __init__(self, query_size, key_size, score="general", attn_size=None, dtype="float32", seed=None):
+    def __init__(self, query_size, key_size, score="general", attn_size=None, dtype=None, seed=None):
         super().__init__(dtype)
         checks.positive_int("query_size", query_size)
         checks.positive_int("key_size", key_size)

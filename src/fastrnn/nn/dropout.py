@@ -13,7 +13,7 @@ class Dropout(Module):
     """
     _rng_attrs = ("_rng",)
 
-    def __init__(self, p=0.5, dtype="float32", seed=None):
+    def __init__(self, p=0.5, dtype=None, seed=None):
         super().__init__(dtype)
         checks.probability("p", p)
         self.p, self._rng, self._mask = float(p), np.random.default_rng(seed), None

@@ -10,7 +10,7 @@ from .module import Module, to_numpy
 class Embedding(Module):
     """weight (V, E) initialised N(0, 1) as torch (from `seed`: int, None or a Generator)."""
 
-    def __init__(self, num_embeddings, embedding_dim, dtype="float32", seed=None):
+    def __init__(self, num_embeddings, embedding_dim, dtype=None, seed=None):
         super().__init__(dtype)
         checks.positive_int("num_embeddings", num_embeddings)
         checks.positive_int("embedding_dim", embedding_dim)

@@ -24,8 +24,9 @@ class _Recurrent(LayerInputs, LayerOperands, Module):
     Constructor arguments as torch.nn.RNN/GRU/LSTM: input_size I, hidden_size H, num_layers L,
     bias, batch_first, dropout (inverted dropout on every layer's output but the last, training
     only), bidirectional (D = 2), proj_size (LSTM: h has P = proj_size < H features). Beyond
-    torch: peephole (LSTM), dtype ("float32" or "float64"), seed (initialisation as torch's,
-    U(-1/sqrt(H), 1/sqrt(H)), and the dropout masks are reproducible from it). Subclasses only
+    torch: peephole (LSTM), dtype ("float32" or "float64"; None: the enclosing model's, see
+    fastrnn.nn.module), seed (initialisation as torch's, U(-1/sqrt(H), 1/sqrt(H)), and the
+    dropout masks are reproducible from it). Subclasses only
     pick the kernel cell and their torch options. A layer is a `fastrnn.nn.Module`: alone it
     owns its buffers, inside a model it works on the model's slices.
 
@@ -44,7 +45,7 @@ class _Recurrent(LayerInputs, LayerOperands, Module):
     _rng_attrs = ("_dropout_rng",)
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype="float32",
+                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype=None,
                  seed=None):
         check_options(input_size, hidden_size, num_layers, proj_size, dropout)
         self.cell, self.G = cell, _kernels.gates(cell)
@@ -99,6 +100,9 @@ class _Recurrent(LayerInputs, LayerOperands, Module):
     def _flat(self):
         """The parameter storage the kernel-facing methods read (this module itself)."""
         return self
+
+    def _dtype_changed(self):     # adopted by a float64 model: workspaces of the new dtype
+        self.__dict__["_buffers"] = LayerBuffers(self.dtype, max_keys=self._buffers.max_keys, owner=self)
 
     def _storage_changed(self):
         self.__dict__["_weight_cache"] = {}     # cached views point into the old storage
@@ -331,13 +335,13 @@ class RNN(_Recurrent):
     dropout : float, default 0.0
         On every layer's output but the last, in training mode; in [0, 1).
     bidirectional : bool, default False
-    dtype : {"float32", "float64"}, default "float32"
+    dtype : {"float32", "float64"}, default None (the enclosing model's while one is built, else "float32")
     seed : int, optional
         Seeds the initialisation (torch's) and the dropout masks.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, dtype="float32", seed=None):
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype=None, seed=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
@@ -364,13 +368,13 @@ class GRU(_Recurrent):
         On every layer's output but the last, in training mode; in [0, 1).
     bidirectional : bool, default False
     reset_after : bool, default True
-    dtype : {"float32", "float64"}, default "float32"
+    dtype : {"float32", "float64"}, default None (the enclosing model's while one is built, else "float32")
     seed : int, optional
         Seeds the initialisation (torch's) and the dropout masks.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, reset_after=True, dtype="float32", seed=None):
+                 dropout=0.0, bidirectional=False, reset_after=True, dtype=None, seed=None):
         self.reset_after = bool(reset_after)
         super().__init__(self._cell(), input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, dtype=dtype, seed=seed)
@@ -387,7 +391,7 @@ class SimplifiedGRU(GRU):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype="float32", seed=None):
+                 dropout=0.0, bidirectional=False, dtype=None, seed=None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, seed=seed)
 
@@ -415,14 +419,14 @@ class LSTM(_Recurrent):
     proj_size : int, default 0
         P < H projected features of h; 0: none.
     peephole : bool, default False
-    dtype : {"float32", "float64"}, default "float32"
+    dtype : {"float32", "float64"}, default None (the enclosing model's while one is built, else "float32")
     seed : int, optional
         Seeds the initialisation (torch's) and the dropout masks.
     """
     lstm = True
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype="float32",
+                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype=None,
                  seed=None):
         super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, proj_size, peephole, dtype, seed)

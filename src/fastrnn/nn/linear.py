@@ -18,7 +18,7 @@ class Linear(Module):
     """weight (O, I), bias (O,): initialised as torch, U(-1/sqrt(I), 1/sqrt(I)), from `seed`
     (an int, None or a numpy Generator, which is advanced: weight first, then bias)."""
 
-    def __init__(self, in_features, out_features, bias=True, dtype="float32", seed=None):
+    def __init__(self, in_features, out_features, bias=True, dtype=None, seed=None):
         super().__init__(dtype)
         checks.positive_int("in_features", in_features)
         checks.positive_int("out_features", out_features)

@@ -17,7 +17,7 @@ class MGU(_Recurrent):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype="float32", seed=None):
+                 dropout=0.0, bidirectional=False, dtype=None, seed=None):
         super().__init__("mgu", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, seed=seed)
 
