@@ -58,9 +58,7 @@ class LayerInputs:
 
     def _as_input(self, name, x, width):
         """x as a time-major (T, B, width) C-contiguous array of our dtype, and whether it was unbatched."""
-        x = _to_numpy(x)
-        if x.dtype.kind != "f":
-            raise TypeError(f"{name}: expected a float array, got {x.dtype.name}")
+        x = checks.float_array(name, x)
         layout = "(B, T, F)" if self.batch_first else "(T, B, F)"
         if x.ndim not in (2, 3) or x.shape[-1] != width:
             raise ValueError(f"{name}: expected shape {layout} or unbatched (T, F) with F={width}, got {x.shape}")
@@ -97,9 +95,7 @@ class LayerInputs:
             ids = checks.ids("x_t", ids, self.input_size)
             return self._project_ids(ids.reshape(-1)), ids.ndim == 0
         width = self.G * self.hidden_size if mode == "projected" else self.input_size
-        x_t = _to_numpy(x_t)
-        if x_t.dtype.kind != "f":
-            raise TypeError(f"x_t: expected a float array, got {x_t.dtype.name}")
+        x_t = checks.float_array("x_t", x_t)
         if x_t.ndim not in (1, 2) or x_t.shape[-1] != width:
             raise ValueError(f"x_t: expected shape (B, {width}) or ({width},), got {x_t.shape}")
         return np.ascontiguousarray(x_t.reshape(-1, width), dtype=self.dtype), x_t.ndim == 1
