@@ -21,9 +21,7 @@ class Dropout(Module):
     def forward(self, x, train=None):
         """x -> x * mask / (1 - p); the mask is kept for `backward` unless under
         `fastrnn.no_grad()` (or with train=False), leaving the last kept one alone then."""
-        x = to_numpy(x)
-        if x.dtype.kind != "f":
-            raise TypeError(f"x: expected a float array, got {x.dtype.name}")
+        x = checks.float_array("x", x)
         drop, tape = self._mode(train)
         mask = None
         if drop and self.training and self.p:

@@ -33,9 +33,7 @@ class Linear(Module):
     def forward(self, x, train=None):
         """x (..., I) -> (..., O); keeps x for `backward` unless under `fastrnn.no_grad()` (or
         with the older train=False), leaving the last kept one alone then."""
-        x = to_numpy(x)
-        if x.dtype.kind != "f":
-            raise TypeError(f"x: expected a float array, got {x.dtype.name}")
+        x = checks.float_array("x", x)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected shape (..., {self.in_features}), got {x.shape}")
         x2 = np.ascontiguousarray(x.reshape(-1, self.in_features), dtype=self.dtype)   # (N, I)
