@@ -32,11 +32,11 @@ DELIBERATE = {
         "fastrnn.load checks a checkpoint's metadata with the checks of every area that writes it "
         "(training state: train/checkpoint_checks.py, which reads the Trainer's signature; task "
         "state: tasks/validate.py); those areas save and load through io",
-    ("fastrnn.quant", "fastrnn.layers"):
-        "quantize(model) finds the recurrent layers, which call back into quant's int8 kernels; to "
-        "go once the recurrent layers live in nn/ (issue 20 item 5)",
-    ("fastrnn.quant", "fastrnn.nn.linear"):
-        "quantize(model) finds the Linear heads, which call back into quant.head_matrix; as above",
+    ("fastrnn.nn.layer_operands", "fastrnn.quant"):
+        "a quantized recurrent layer's packed operands are its int8 weights, which fastrnn.quant "
+        "(built on nn: quantize(model) walks the model's blocks) makes and owns",
+    ("fastrnn.nn.linear", "fastrnn.quant"):
+        "a quantized Linear head's inference product is fastrnn.quant's int8 matrix; as above",
 }
 
 

@@ -6,13 +6,14 @@ models, `fastrnn.reference` holds the same maths in plain NumPy.
 from ._version import __version__  # noqa: I001  (first: io writes it into checkpoints)
 
 from . import nn, optim, reference  # noqa: I001  (nn before layers: the layers are nn Modules)
-from ._buffers import release_buffers
+from . import _aliases  # noqa: F401  (fastrnn.layers, .cells, ._buffers, .losses: alias for one release)
+from .nn.buffers import release_buffers
 from ._kernels import get_num_threads, set_num_threads
 from .data import StreamBatches, Vocab, pad_sequences, split
 from .export import export_onnx
 from .io import CheckpointError, load, save
-from .cells import GRUCell, LSTMCell, RNNCell
-from .layers import GRU, LSTM, RNN, SimplifiedGRU
+from .nn.cells import GRUCell, LSTMCell, RNNCell
+from .nn.layers import GRU, LSTM, RNN, SimplifiedGRU
 from .nn.recurrent import MGU
 from .data_batches import PaddedBatches
 from .models import (AttentionSeq2Seq, ConditionedGenerator, GridRNN, LanguageModel, OutputRecurrentNet, Seq2Seq,

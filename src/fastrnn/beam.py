@@ -2,10 +2,9 @@
 `fastrnn sample --beam N` runs it (one batch of `model.step` per step for all hypotheses)."""
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from . import checks
 from .sample import _check_request, _join, _primed
 
 MAX_BEAM = 256      # the beams are one batch of `step`s: a wider beam is refused, not allocated
@@ -54,14 +53,8 @@ def beam_search(model, vocab, prime: str = "", length: int = 100, beam: int = 5,
         A bad argument (named in the message), or logits that became NaN.
     """
     _check_request(model, vocab, prime, length, stop)
-    if isinstance(beam, bool) or not isinstance(beam, numbers.Integral):
-        raise TypeError(f"beam: expected an integer in [1, {MAX_BEAM}], got {beam!r}")
-    if not 1 <= beam <= MAX_BEAM:
-        raise ValueError(f"beam: expected an integer in [1, {MAX_BEAM}], got {beam!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha: expected a finite number >= 0, got {alpha!r}")
-    if not 0 <= alpha < float("inf"):
-        raise ValueError(f"alpha: expected a finite number >= 0, got {alpha!r}")
+    checks.integer("beam", beam, 1, MAX_BEAM)
+    checks.real("alpha", alpha, 0, expected="a finite number >= 0")
     state, token = _primed(model, vocab, prime)
     V, eos = len(vocab), vocab.eos_id
     tokens, sums = np.array([token], np.int64), np.zeros(1)    # live hypotheses: last token, sum log p

@@ -13,6 +13,8 @@ from collections import Counter
 
 import numpy as np
 
+from . import checks
+
 UNK, EOS = "<unk>", "<eos>"
 _WORD = re.compile(r"\w+|[^\w\s]")
 # a word, a punctuation mark, or a line break as str.splitlines sees one (each break ends a line)
@@ -160,9 +162,9 @@ class Vocab:
         """
         if not isinstance(text, str):
             raise TypeError(f"text: expected str, got {type(text).__name__}")
-        _check_count("min_count", min_count)
+        checks.positive_int("min_count", min_count)
         if max_size is not None:
-            _check_count("max_size", max_size)
+            checks.positive_int("max_size", max_size)
             if max_size < 2:
                 raise ValueError(f"max_size: expected at least 2 (room for <unk> and <eos>), got {max_size}")
         counts = Counter(iter_tokens(text, level))
@@ -281,7 +283,7 @@ class StreamBatches:
         if ids.ndim != 1 or ids.dtype.kind not in "iu":
             raise TypeError(f"ids: expected a 1-D integer array, got {ids.dtype} {ids.shape}")
         for name, v in (("batch_size", batch_size), ("seq_len", seq_len)):
-            _check_count(name, v)
+            checks.positive_int(name, v)
         per_stream = (len(ids) - 1) // batch_size     # each stream needs one extra id for targets
         self.windows = per_stream // seq_len
         if self.windows < 1:
@@ -333,8 +335,7 @@ def pad_sequences(seqs, pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """
     if isinstance(seqs, (str, bytes)):
         raise TypeError(f"seqs: expected a list of id sequences, got {type(seqs).__name__}")
-    if not isinstance(pad_id, (int, np.integer)) or isinstance(pad_id, bool):
-        raise TypeError(f"pad_id: expected an integer, got {pad_id!r}")
+    checks.integer("pad_id", pad_id)
     seqs = [_as_ids(f"seqs[{b}]", s).astype(np.int64) for b, s in enumerate(seqs)]
     if not seqs:
         raise ValueError("seqs: expected at least one sequence")
@@ -355,11 +356,3 @@ def _as_ids(name, ids):
     if a.dtype.kind not in "iu":        # floats would be truncated silently
         raise TypeError(f"{name}: expected integer ids, got {a.dtype.name}")
     return a.reshape(-1)
-
-
-def _check_count(name, value):
-    """A positive integer (bool is not a count), else ValueError/TypeError naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")

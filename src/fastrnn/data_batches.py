@@ -10,11 +10,7 @@ follows the Trainer's epoch and saves it in every checkpoint.
 """
 import numpy as np
 
-
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
+from . import checks
 
 
 def _pad(seqs, lengths, pad):
@@ -60,9 +56,8 @@ class PaddedBatches:
 
     def __init__(self, inputs, targets, batch_size=32, shuffle=True, seed=0, targets_per_step=False,
                  pad_id=0, target_pad=0):
-        self.batch_size = _positive("batch_size", batch_size)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+        self.batch_size = checks.positive_int("batch_size", batch_size)
+        checks.integer("seed", seed, 0)
         self.inputs = [self._as_sequence("inputs", k, s) for k, s in enumerate(inputs)]
         if not self.inputs:
             raise ValueError("inputs: expected at least one sequence")

@@ -8,25 +8,17 @@ step after every epoch, `ReduceLROnPlateau` after every validation with the vali
 `state_dict()`/`load_state_dict()` hold JSON-serialisable numbers, for checkpoints.
 """
 import math
-import numbers
 
+from . import checks
 from .params import is_real
 
 
 def _int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
-    return int(value)
+    return checks.integer(name, value, low, expected=f"an integer >= {low}")
 
 
 def _real(name, value, low=0.0, high=None, high_open=False):
-    ok = is_real(value) and math.isfinite(value) and value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        interval = f"[{low}, {'inf' if high is None else high}{')' if high_open or high is None else ']'}"
-        raise ValueError(f"{name}: expected a number in {interval}, got {value!r}")
-    return float(value)
+    return checks.real(name, value, low, high, high_open=high_open)
 
 
 def _optimizer(optimizer):

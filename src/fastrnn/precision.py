@@ -6,7 +6,7 @@ product of a recurrent layer (input projection, per-step products, weight gradie
 its operands rounded to bf16 and accumulates in float32. The other blocks of a model (embeddings,
 heads, attention) stay float32.
 
-A recurrent layer holds its own `precision` (`fastrnn.layers`); a model or cell takes one for all
+A recurrent layer holds its own `precision` (`fastrnn.nn.layers`); a model or cell takes one for all
 of its recurrent blocks with `model.precision = "bf16"` (`Module.precision`, which calls
 `set_precision`), as `Trainer(precision=...)` and the CLI's `--precision` do.
 """
@@ -24,7 +24,7 @@ def check_precision(value, name="precision"):
 
 def recurrent_blocks(module):
     """The recurrent layers (RNN, GRU, LSTM, MGU, ...) in `module`'s tree, itself included."""
-    # a recurrent layer is the Module that holds its own precision (fastrnn.layers._Recurrent);
+    # a recurrent layer is the Module that holds its own precision (fastrnn.nn.layers._Recurrent);
     # asked by attribute, not by class, so that nn.Module's `precision` property can use this
     # module without an import cycle
     return [m for _, m in module.modules() if "_precision" in vars(m)]

@@ -44,7 +44,7 @@ def dequantize_weight(q, scale):
 
 def recurrent_layers(model):
     """[(dotted path, layer)] of the recurrent layers (fastrnn.RNN/GRU/LSTM/...) inside `model`."""
-    from .layers import _Recurrent
+    from .nn.layers import _Recurrent
     if isinstance(model, _Recurrent):
         return [("", model)]
     if not hasattr(model, "modules"):

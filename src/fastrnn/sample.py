@@ -5,9 +5,9 @@ from the next-token distribution, shaped by temperature, top-k and top-p (nucleu
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+
+from . import checks
 
 # below this, logits / temperature can overflow float64: such a temperature means "argmax"
 MIN_TEMPERATURE = 1e-30
@@ -15,20 +15,9 @@ MIN_TEMPERATURE = 1e-30
 
 def check_sampling(temperature=1.0, top_k=None, top_p=None):
     """Raise TypeError/ValueError naming the argument unless the sampling parameters are valid."""
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
-        raise TypeError(f"temperature: expected a positive number, got {temperature!r}")
-    if not 0 < temperature < float("inf"):
-        raise ValueError(f"temperature: expected a finite positive number, got {temperature!r}")
-    if top_k is not None:
-        if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral):
-            raise TypeError(f"top_k: expected None or a positive integer, got {top_k!r}")
-        if top_k < 1:
-            raise ValueError(f"top_k: expected a positive integer, got {top_k!r}")
-    if top_p is not None:
-        if isinstance(top_p, bool) or not isinstance(top_p, numbers.Real):
-            raise TypeError(f"top_p: expected None or a number in (0, 1], got {top_p!r}")
-        if not 0 < top_p <= 1:
-            raise ValueError(f"top_p: expected a number in (0, 1], got {top_p!r}")
+    checks.real("temperature", temperature, 0, low_open=True, expected="a finite positive number")
+    checks.integer("top_k", top_k, 1, none_ok=True)
+    checks.real("top_p", top_p, 0, 1, low_open=True, none_ok=True)
 
 
 def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
@@ -175,10 +164,7 @@ def _native_pieces(gen, vocab, prime, length, argmax, rng):
 
 
 def _check_request(model, vocab, prime, length, stop):
-    if isinstance(length, bool) or not isinstance(length, numbers.Integral):
-        raise TypeError(f"length: expected a non-negative integer, got {length!r}")
-    if length < 0:
-        raise ValueError(f"length: expected a non-negative integer, got {length!r}")
+    checks.integer("length", length, 0)
     for name, value in (("prime", prime), ("stop", stop)):
         if not isinstance(value, str) and not (name == "stop" and value is None):
             raise TypeError(f"{name}: expected str, got {type(value).__name__}")
@@ -190,11 +176,7 @@ def _check_request(model, vocab, prime, length, stop):
 def _check_generate(model, vocab, length, temperature, top_k, top_p, prime, stop, num_samples):
     _check_request(model, vocab, prime, length, stop)
     check_sampling(temperature, top_k, top_p)
-    if num_samples is not None:
-        if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral):
-            raise TypeError(f"num_samples: expected None or a positive integer, got {num_samples!r}")
-        if not 1 <= num_samples <= 4096:
-            raise ValueError(f"num_samples: expected None or an integer in [1, 4096], got {num_samples!r}")
+    checks.integer("num_samples", num_samples, 1, 4096, none_ok=True)
 
 
 def _rngs(seed, num_samples):

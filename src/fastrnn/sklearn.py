@@ -20,6 +20,7 @@ try:
 except ImportError as e:            # an optional extra
     raise ImportError('fastrnn.sklearn needs scikit-learn: pip install "fastrnn[sklearn]"') from e
 
+from . import checks
 from .data_batches import PaddedBatches
 from .models.registry import build
 from .train import Trainer
@@ -28,18 +29,11 @@ CELLS, OPTIMIZERS, DTYPES = ("lstm", "gru", "rnn"), ("adam", "adamw", "rmsprop",
 
 
 def _int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    checks.integer(name, value, low, expected=f"an integer >= {low}")
 
 
 def _real(name, value, low, high=None, low_open=False, high_open=False):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low)
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        raise ValueError(f"{name}: expected a number in {'(' if low_open else '['}{low}, "
-                         f"{'inf' if high is None else high}{')' if high_open or high is None else ']'}, got {value!r}")
+    checks.real(name, value, low, high, low_open=low_open, high_open=high_open)
 
 
 def _choice(name, value, choices):

@@ -8,7 +8,7 @@ features, H hidden units, G gates, L layers, V vocabulary.
 import numpy as np
 
 from .. import _kernels, optim, reference
-from ..layers import LSTM
+from ..nn.layers import LSTM
 from ..models import LanguageModel
 from ..nn.recurrent import BLOCKS
 

@@ -21,11 +21,9 @@ Dimension letters: B batch, T time, V vocabulary, E embedding, H hidden, L layer
 """
 import numpy as np
 
-from ..losses import log_softmax
+from .. import checks
+from ..nn.loss_math import log_softmax
 from ..nn import Attention, Linear
-from ..nn.embedding import check_ids
-from .encoder import check_lengths
-from .lm import _positive_int
 from .registry import register
 from .seq2seq import Seq2Seq
 
@@ -48,17 +46,17 @@ class AttentionSeq2Seq(Seq2Seq):
                  attn_size=None, dtype="float32", seed=None):
         if attention not in ("general", "additive"):
             raise ValueError(f"attention: expected 'general' or 'additive', got {attention!r}")
-        attn_size = None if attn_size is None else _positive_int("attn_size", attn_size)
+        attn_size = None if attn_size is None else checks.positive_int("attn_size", attn_size)
         super().__init__(src_vocab, tgt_vocab, cell=cell, embed_size=embed_size, hidden_size=hidden_size,
                          num_layers=num_layers, bidirectional=bidirectional, bos_id=bos_id,
                          eos_id=eos_id, dtype=dtype, seed=seed)
         self.config.update(attention=attention, attn_size=attn_size)
         K = self.D * self.config["hidden_size"]
         # its own stream, so Seq2Seq's parameters are drawn exactly as Seq2Seq draws them
-        whole = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
+        whole = checks.is_integer(seed)
         rng = np.random.default_rng([int(seed), 1] if whole else seed)
-        self.attention = Attention(K, K, score=attention, attn_size=attn_size, dtype=dtype, seed=rng)
-        self.combine = Linear(2 * K, K, dtype=dtype, seed=rng)
+        self.attention = Attention(K, K, score=attention, attn_size=attn_size, seed=rng)
+        self.combine = Linear(2 * K, K, seed=rng)
 
     # ---- training ------------------------------------------------------------------------------
     def forward(self, batch, train=True):
@@ -109,8 +107,8 @@ class AttentionSeq2Seq(Seq2Seq):
     # ---- decoding: Seq2Seq.greedy and beam_search call these ------------------------------------
     def encode(self, src, src_lengths=None):
         """The decoding state (recurrent state, memory) for src (B, T_x); see the module docstring."""
-        src = check_ids("src", src, self.config["src_vocab"], ndim=2)
-        src_lengths = check_lengths(src_lengths, *src.shape, name="src_lengths")
+        src = checks.ids("src", src, self.config["src_vocab"], ndim=2)
+        src_lengths = checks.lengths(src_lengths, *src.shape, name="src_lengths")
         x = self.src_embed.forward(np.ascontiguousarray(src.T), train=False)
         out, h_n = self.encoder.forward(x, lengths=src_lengths, train=False)
         valid = (np.arange(src.shape[1])[:, None] < src_lengths)[..., None]       # (T_x, B, 1)

@@ -8,11 +8,12 @@ pack_padded_sequence); "mean" and "max" pool the outputs over the valid steps on
 """
 import numpy as np
 
-from ..losses import softmax
+from .. import checks
+from ..nn.loss_math import softmax
 from ..nn import BCEWithLogits, Linear, SoftmaxCrossEntropy
 from ..nn.module import to_numpy
-from .encoder import EncoderModel, check_choice, valid_mask
-from .lm import _NO_TAPE, _positive_int
+from .encoder import EncoderModel, valid_mask
+from .lm import _NO_TAPE
 from .registry import register
 
 POOLING = ("last", "mean", "max")
@@ -57,12 +58,12 @@ class SequenceClassifier(EncoderModel):
     def __init__(self, num_classes, vocab_size=None, input_size=None, embed_size=32, hidden_size=64,
                  cell="lstm", num_layers=1, bidirectional=False, pooling="last", multi_label=False,
                  dropout=0.0, dtype="float32", seed=None):
-        C = _positive_int("num_classes", num_classes)
-        check_choice("pooling", pooling, POOLING)
+        C = checks.positive_int("num_classes", num_classes)
+        checks.choice("pooling", pooling, POOLING)
         config, rng = self._init_encoder(vocab_size, input_size, embed_size, hidden_size, cell,
                                          num_layers, bidirectional, dropout, dtype, seed)
         self.config = dict(config, num_classes=C, pooling=pooling, multi_label=bool(multi_label))
-        self.head = Linear(self.D * self.config["hidden_size"], C, dtype=dtype, seed=rng)
+        self.head = Linear(self.D * self.config["hidden_size"], C, seed=rng)
         self.loss = BCEWithLogits() if multi_label else SoftmaxCrossEntropy()
         self._tape = None
 

@@ -12,12 +12,11 @@ a sequence per condition, batched, through the layers' single-step path.
 """
 import numpy as np
 
+from .. import checks
 from ..nn import Embedding, Linear, Module
-from ..nn.embedding import check_ids
 from ..nn.module import to_numpy
-from ..params import as_float_dtype
 from ..sample import next_token_probs
-from .lm import _NO_TAPE, CELLS, LanguageModel, _positive_int
+from .lm import _NO_TAPE, CELLS, LanguageModel
 from .registry import register
 
 
@@ -35,22 +34,22 @@ class StateFromCondition(Module):
         if (num_classes is None) == (condition_size is None):
             raise ValueError("num_classes, condition_size: expected exactly one of them")
         super().__init__(dtype)
-        self.H, self.L = _positive_int("hidden_size", hidden_size), _positive_int("num_layers", num_layers)
+        self.H, self.L = checks.positive_int("hidden_size", hidden_size), checks.positive_int("num_layers", num_layers)
         self.parts = 2 if cell == "lstm" else 1
         width = self.parts * self.L * self.H
         if num_classes is not None:
-            self.num_classes = _positive_int("num_classes", num_classes)
-            self.proj = Embedding(self.num_classes, width, dtype=dtype, seed=seed)
+            self.num_classes = checks.positive_int("num_classes", num_classes)
+            self.proj = Embedding(self.num_classes, width, seed=seed)
         else:
             self.num_classes = None
-            self.proj = Linear(_positive_int("condition_size", condition_size), width, dtype=dtype, seed=seed)
+            self.proj = Linear(checks.positive_int("condition_size", condition_size), width, seed=seed)
         self._s = None
 
     def forward(self, condition, train=None):
         """The state for `condition` (ids (B,) or vectors (B, condition_size)); the tape for
         `backward` is kept unless under `fastrnn.no_grad()` (or with the older train=False)."""
         if self.num_classes is not None:
-            z = self.proj.forward(check_ids("condition", condition, self.num_classes, ndim=1), train=train)
+            z = self.proj.forward(checks.ids("condition", condition, self.num_classes, ndim=1), train=train)
         else:
             condition = to_numpy(condition)
             if condition.dtype.kind != "f":
@@ -90,13 +89,12 @@ class ConditionedGenerator(Module):
 
     def __init__(self, vocab_size, num_classes=None, condition_size=None, cell="lstm", hidden_size=64,
                  num_layers=1, embed_size=16, bos_id=0, dtype="float32", seed=None):
-        V = _positive_int("vocab_size", vocab_size)
-        if not isinstance(bos_id, (int, np.integer)) or isinstance(bos_id, bool) or not 0 <= bos_id < V:
-            raise ValueError(f"bos_id: expected an id in [0, {V}), got {bos_id!r}")
+        V = checks.positive_int("vocab_size", vocab_size)
+        checks.integer("bos_id", bos_id, 0, V - 1, expected=f"an id in [0, {V})")
         super().__init__(dtype)
         self.config = dict(vocab_size=V, num_classes=num_classes, condition_size=condition_size, cell=cell,
                            hidden_size=hidden_size, num_layers=num_layers, embed_size=embed_size,
-                           bos_id=int(bos_id), dtype=as_float_dtype(dtype).name, seed=seed)
+                           bos_id=int(bos_id), dtype=checks.float_dtype(dtype).name, seed=seed)
         rng = np.random.default_rng(seed)
         seeds = [int(s) for s in rng.integers(2**63, size=2)]
         self.condition = StateFromCondition(hidden_size, num_layers, cell, num_classes, condition_size,
@@ -110,7 +108,7 @@ class ConditionedGenerator(Module):
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
             raise TypeError("batch: expected (condition, tokens (B, T))")
         condition, tokens = batch
-        tokens = check_ids("tokens", tokens, self.config["vocab_size"], ndim=2)
+        tokens = checks.ids("tokens", tokens, self.config["vocab_size"], ndim=2)
         if tokens.shape[1] == 0:
             raise ValueError("tokens: expected at least one token per sequence")
         state = self.condition.forward(condition, train=train)
@@ -131,7 +129,7 @@ class ConditionedGenerator(Module):
 
         Temperature, top-k and top-p as `fastrnn.sample`; argmax=True is greedy. Reproducible from `seed`.
         """
-        length = _positive_int("length", length)
+        length = checks.positive_int("length", length)
         rng = np.random.default_rng(seed)
         state = self.condition.forward(condition, train=False)
         B = (state[0] if isinstance(state, tuple) else state).shape[1]

@@ -10,37 +10,10 @@ Dimension letters: B batch, T time steps, F features, E embedding, H hidden, D d
 """
 import numpy as np
 
+from .. import checks
 from ..nn import Dropout, Embedding, Module
-from ..nn.embedding import check_ids
 from ..nn.module import to_numpy
-from ..params import as_float_dtype
-from .lm import CELLS, _positive_int
-
-
-def check_choice(name, value, choices):
-    """value if it is one of `choices`, else ValueError naming `name`."""
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
-    return value
-
-
-def check_lengths(lengths, B, T, name="lengths", allow_empty=False):
-    """lengths as int64 (B,) in [1, T] ([0, T] with allow_empty; None: every sequence is T long);
-    errors name the argument `name`."""
-    if lengths is None:
-        if T == 0 and not allow_empty:
-            raise ValueError(f"{name}: the sequences have no steps (empty sequences are not allowed)")
-        return np.full(B, T, np.int64)
-    lengths = to_numpy(lengths)
-    if lengths.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected integers, got {lengths.dtype.name}")
-    if lengths.shape != (B,):
-        raise ValueError(f"{name}: expected shape ({B},) (one per sequence), got {lengths.shape}")
-    low = 0 if allow_empty else 1
-    if B and (lengths.min() < low or lengths.max() > T):
-        what = "" if allow_empty else " (no empty sequences, none longer than the padded inputs)"
-        raise ValueError(f"{name}: expected values in [{low}, {T}]{what}, got {lengths.min()}..{lengths.max()}")
-    return lengths.astype(np.int64)
+from .lm import CELLS
 
 
 def valid_mask(lengths, T):
@@ -58,23 +31,22 @@ class EncoderModel(Module):
         if (vocab_size is None) == (input_size is None):
             raise ValueError("vocab_size, input_size: give exactly one (token ids or feature vectors), "
                              f"got vocab_size={vocab_size!r}, input_size={input_size!r}")
-        V, F = _positive_int("vocab_size", vocab_size, True), _positive_int("input_size", input_size, True)
-        E, H = _positive_int("embed_size", embed_size), _positive_int("hidden_size", hidden_size)
-        L = _positive_int("num_layers", num_layers)
-        check_choice("cell", cell, CELLS)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        V, F = checks.positive_int("vocab_size", vocab_size, True), checks.positive_int("input_size", input_size, True)
+        E, H = checks.positive_int("embed_size", embed_size), checks.positive_int("hidden_size", hidden_size)
+        L = checks.positive_int("num_layers", num_layers)
+        checks.choice("cell", cell, CELLS)
+        checks.probability("dropout", dropout)
         super().__init__(dtype)
         config = dict(vocab_size=V, input_size=F, embed_size=E, hidden_size=H, cell=cell, num_layers=L,
                       bidirectional=bool(bidirectional), dropout=float(dropout),
-                      dtype=as_float_dtype(dtype).name, seed=seed)
+                      dtype=checks.float_dtype(dtype).name, seed=seed)
         rng = np.random.default_rng(seed)    # draws in this order: stack, dropout, embedding, head
         rnn_seed, drop_seed = (int(s) for s in rng.integers(2**63, size=2))
         if V:
-            self.embed = Embedding(V, E, dtype=dtype, seed=rng)
+            self.embed = Embedding(V, E, seed=rng)
         self.rnn = CELLS[cell](E if V else F, H, num_layers=L, dropout=dropout,
-                               bidirectional=bool(bidirectional), dtype=dtype, seed=rnn_seed)
-        self.drop = Dropout(dropout, dtype=dtype, seed=drop_seed)
+                               bidirectional=bool(bidirectional), seed=rnn_seed)
+        self.drop = Dropout(dropout, seed=drop_seed)
         self.D = 2 if bidirectional else 1
         return config, rng
 
@@ -84,7 +56,7 @@ class EncoderModel(Module):
         errors name the argument `name`."""
         V, F = self.config.get("vocab_size"), self.config["input_size"]
         if V:
-            x = check_ids(name, inputs, V, ndim=2)
+            x = checks.ids(name, inputs, V, ndim=2)
         else:
             x = to_numpy(inputs)
             if x.dtype.kind != "f":
@@ -93,7 +65,7 @@ class EncoderModel(Module):
                 raise ValueError(f"{name}: expected shape (B, T, {F}), got {x.shape}")
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"{name}: expected at least one sequence of at least one step, got {x.shape}")
-        return x, check_lengths(lengths, x.shape[0], x.shape[1])
+        return x, checks.lengths(lengths, x.shape[0], x.shape[1])
 
     @staticmethod
     def _split_batch(batch):

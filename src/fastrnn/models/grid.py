@@ -12,11 +12,10 @@ Dimension letters: N images, H rows, W columns, C channels, K hidden size per sw
 """
 import numpy as np
 
+from .. import checks
 from ..nn import Linear, Module, SoftmaxCrossEntropy
-from ..nn.embedding import check_ids
 from ..nn.module import to_numpy
-from ..params import as_float_dtype
-from .lm import _NO_TAPE, CELLS, _positive_int
+from .lm import _NO_TAPE, CELLS
 from .registry import register
 
 POOLING = ("mean", "max")
@@ -35,16 +34,16 @@ class GridRNN(Module):
             raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
         if pooling not in POOLING:
             raise ValueError(f"pooling: expected one of {POOLING}, got {pooling!r}")
-        C, K = _positive_int("in_channels", in_channels), _positive_int("hidden_size", hidden_size)
-        classes = _positive_int("num_classes", num_classes)
+        C, K = checks.positive_int("in_channels", in_channels), checks.positive_int("hidden_size", hidden_size)
+        classes = checks.positive_int("num_classes", num_classes)
         super().__init__(dtype)
         self.config = dict(in_channels=C, num_classes=classes, hidden_size=K, cell=cell, pooling=pooling,
-                           dtype=as_float_dtype(dtype).name, seed=seed)
+                           dtype=checks.float_dtype(dtype).name, seed=seed)
         rng = np.random.default_rng(seed)
         seeds = [int(s) for s in rng.integers(2**63, size=2)]
-        self.rows = CELLS[cell](C, K, bidirectional=True, dtype=dtype, seed=seeds[0])
-        self.cols = CELLS[cell](C, K, bidirectional=True, dtype=dtype, seed=seeds[1])
-        self.head = Linear(4 * K, classes, dtype=dtype, seed=rng)
+        self.rows = CELLS[cell](C, K, bidirectional=True, seed=seeds[0])
+        self.cols = CELLS[cell](C, K, bidirectional=True, seed=seeds[1])
+        self.head = Linear(4 * K, classes, seed=rng)
         self.loss = SoftmaxCrossEntropy()
         self._tape = None
 
@@ -88,7 +87,7 @@ class GridRNN(Module):
             raise TypeError("batch: expected (images (N, H, W, C), labels (N,))")
         images, labels = batch
         logits = self.logits(images, train)
-        labels = check_ids("labels", labels, self.config["num_classes"], ndim=1)
+        labels = checks.ids("labels", labels, self.config["num_classes"], ndim=1)
         if labels.shape[0] != logits.shape[0]:
             raise ValueError(f"labels: expected {logits.shape[0]} labels (one per image), got {labels.shape[0]}")
         return float(self.loss.forward(logits, labels, keep=self._mode(train)[1]))

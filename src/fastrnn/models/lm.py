@@ -14,24 +14,15 @@ import functools
 
 import numpy as np
 
-from .._kernels import gather_rows, scatter_add_rows
+from .. import checks
 from ..nn import Embedding, Linear, Module, SoftmaxCrossEntropy
-from ..nn.embedding import check_ids
+from ..nn.generate import native_generator
 from ..nn.recurrent import block_names, build_block
-from ..params import as_float_dtype
 from .registry import register
 
 # cell name -> layer constructor, from the one registry of recurrent blocks (fastrnn.nn.recurrent)
 CELLS = {name: functools.partial(build_block, name) for name in block_names()}
 _NO_TAPE = "backward: no tape; call forward first, outside fastrnn.no_grad()"
-
-
-def _positive_int(name, value, none_ok=False):
-    if none_ok and value is None:
-        return None
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}: expected {'None or ' if none_ok else ''}a positive integer, got {value!r}")
-    return int(value)
 
 
 @register
@@ -43,31 +34,27 @@ class LanguageModel(Module):
                  embed_size=None, dtype="float32", seed=None):
         if cell not in CELLS:
             raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
-        V, H = _positive_int("vocab_size", vocab_size), _positive_int("hidden_size", hidden_size)
-        L, E = _positive_int("num_layers", num_layers), _positive_int("embed_size", embed_size, True)
+        V, H = checks.positive_int("vocab_size", vocab_size), checks.positive_int("hidden_size", hidden_size)
+        L, E = checks.positive_int("num_layers", num_layers), checks.positive_int("embed_size", embed_size, True)
         super().__init__(dtype)
         self.config = dict(vocab_size=V, cell=cell, hidden_size=H, num_layers=L, dropout=float(dropout),
-                           embed_size=E, dtype=as_float_dtype(dtype).name, seed=seed)
+                           embed_size=E, dtype=checks.float_dtype(dtype).name, seed=seed)
         rng = np.random.default_rng(seed)       # draws in this order: stack seed, embedding, head
         rnn_seed = int(rng.integers(2**63))
         if E:
-            self.embed = Embedding(V, E, dtype=dtype, seed=rng)
-        self.rnn = CELLS[cell](E or V, H, num_layers=L, dropout=dropout, dtype=dtype, seed=rnn_seed)
-        self.head = Linear(H, V, dtype=dtype, seed=rng)
+            self.embed = Embedding(V, E, seed=rng)
+        self.rnn = CELLS[cell](E or V, H, num_layers=L, dropout=dropout, seed=rnn_seed)
+        self.head = Linear(H, V, seed=rng)
         self.loss = SoftmaxCrossEntropy()
         self._tape = None
 
     # ---- forward / backward --------------------------------------------------------------------
     def _input(self, ids_tm, train):
-        """The layer stack's input for time-major ids: embedding rows, or W_ih columns (one-hot)."""
+        """The layer stack's input for time-major ids and its input mode: embedding rows, or the
+        ids themselves, read as one-hot inputs by the stack (columns of W_ih, no one-hot matrix)."""
         if self.config["embed_size"]:
-            return self.embed.forward(ids_tm, train=train), False
-        # one-hot x times W_ih^T is column `id` of W_ih: a gather, no one-hot matrix. Gathering
-        # rows of a transposed copy is faster than strided columns when the copy is the smaller
-        W = self.rnn._views["weight_ih_l0"]          # (not named_parameters(): this runs per token)
-        if W.shape[1] <= ids_tm.size:
-            return gather_rows(np.ascontiguousarray(W.T), ids_tm), True
-        return gather_rows(W, ids_tm, columns=True), True
+            return self.embed.forward(ids_tm, train=train), "features"
+        return ids_tm, "ids"
 
     def forward(self, inputs, targets, state=None, train=None):
         """Mean cross-entropy (nats/token) of predicting `targets` (B, T) from `inputs` (B, T).
@@ -78,18 +65,18 @@ class LanguageModel(Module):
         """
         tape = self._mode(train)[1]
         V = self.config["vocab_size"]
-        inputs = check_ids("inputs", inputs, V, ndim=2)
-        targets = check_ids("targets", targets, V, ndim=2)
+        inputs = checks.ids("inputs", inputs, V, ndim=2)
+        targets = checks.ids("targets", targets, V, ndim=2)
         if targets.shape != inputs.shape:
             raise ValueError(f"targets: expected shape {inputs.shape} (as inputs), got {targets.shape}")
         ids_tm = np.ascontiguousarray(inputs.T)                                   # (T, B)
-        x, projected = self._input(ids_tm, train)
-        y, state = self.rnn.forward(x, state, train=train, input_projected=projected)   # (T, B, H)
+        x, mode = self._input(ids_tm, train)
+        y, state = self.rnn.forward(x, state, train=train, input=mode)            # (T, B, H)
         T, B, _ = y.shape
         logits = self.head.forward(y, train=train).reshape(T * B, V)              # (T*B, V)
         loss = self.loss.forward(logits, targets.T.reshape(-1), keep=tape)
         if tape:            # an inference forward leaves a pending tape alone
-            self._tape = (ids_tm, projected)
+            self._tape = ids_tm.shape
         return float(loss), state        # fresh arrays from the layers: safe to carry over
 
     def backward(self):
@@ -100,29 +87,19 @@ class LanguageModel(Module):
         """
         if self._tape is None:
             raise RuntimeError(_NO_TAPE)
-        (ids_tm, projected), self._tape = self._tape, None
-        T, B = ids_tm.shape
+        (T, B), self._tape = self._tape, None
         dlogits = self.loss.backward()                            # fused: (p - 1hot) / N
         dy = self.head.backward(dlogits.reshape(T, B, -1))        # (T, B, H)
-        dx, dstate = self.rnn.backward(dy)
-        if not projected:
+        dx, dstate = self.rnn.backward(dy)      # one-hot input: the stack added into W_ih's columns
+        if self.config["embed_size"]:
             self.embed.backward(dx)
-            return dstate
-        # one-hot input: add each step's row gradient to the column of W_ih of its id (as _input)
-        gW = self.rnn.named_grads()["weight_ih_l0"]
-        dx2, flat_ids = dx.reshape(T * B, -1), ids_tm.reshape(-1)
-        if gW.shape[1] <= flat_ids.size:
-            rows = np.zeros(gW.shape[::-1], self.dtype)
-            gW += scatter_add_rows(rows, flat_ids, dx2).T
-        else:
-            scatter_add_rows(gW, flat_ids, dx2, columns=True)
         return dstate
 
     def step(self, ids, state=None):
         """Advance one token per sequence: ids (B,) -> (logits (B, V), state). Keeps no tape."""
-        ids = check_ids("ids", ids, self.config["vocab_size"], ndim=1)
-        x, projected = self._input(ids, train=False)
-        y, state = self.rnn.step(x, state, input_projected=projected)
+        ids = checks.ids("ids", ids, self.config["vocab_size"], ndim=1)
+        x, mode = self._input(ids, train=False)
+        y, state = self.rnn.step(x, state, input=mode)
         return self.head.forward(y, train=False), state
 
     def generator(self, batch, max_len, **sampling):
@@ -130,17 +107,8 @@ class LanguageModel(Module):
         weights for `batch` sequences of at most `max_len` tokens; `sampling` as its keywords.
         The loop runs the same products as `step` + the head, so greedy decoding gives the same
         tokens; the weights must not change while it is used."""
-        from .._kernels import Generator
-        layers = self.rnn.step_operands()
-        if self.config["embed_size"]:
-            table = self.embed._views["weight"]                          # (V, E) rows
-        else:   # one-hot: token v's input projection is column v of W_ih_l0
-            table = np.ascontiguousarray(layers[0][0].T)                  # (V, G*H)
-            layers[0] = (None,) + layers[0][1:]
-        from ..quant import head_matrix
-        return Generator(self.rnn.cell, layers, table, self.head._views["weight"],
-                         self.head._views.get("bias"), batch=batch, max_len=max_len,
-                         head_int8=head_matrix(self.head), precision=self.rnn.precision, **sampling)
+        embed = self.embed if self.config["embed_size"] else None
+        return native_generator(self.rnn, self.head, embed, batch=batch, max_len=max_len, **sampling)
 
     def __repr__(self):
         c = self.config

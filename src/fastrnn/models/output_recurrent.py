@@ -12,12 +12,11 @@ head.weight V (O, H), head.bias c (O,). Dimension letters: B batch, T time, I in
 """
 import numpy as np
 
+from .. import checks
 from ..nn import MSE, Linear, Module
 from ..nn.module import to_numpy
-from ..params import as_float_dtype
-from .lm import _NO_TAPE, _positive_int
+from .lm import _NO_TAPE
 from .registry import register
-from .encoder import check_lengths
 
 
 @register
@@ -25,15 +24,15 @@ class OutputRecurrentNet(Module):
     """Real-valued sequence map x (B, T, I) -> o (B, T, O) with the output fed back; see above."""
 
     def __init__(self, input_size, output_size, hidden_size=32, dtype="float32", seed=None):
-        I, O = _positive_int("input_size", input_size), _positive_int("output_size", output_size)
-        H = _positive_int("hidden_size", hidden_size)
+        I, O = checks.positive_int("input_size", input_size), checks.positive_int("output_size", output_size)
+        H = checks.positive_int("hidden_size", hidden_size)
         super().__init__(dtype)
-        self.config = dict(input_size=I, output_size=O, hidden_size=H, dtype=as_float_dtype(dtype).name,
+        self.config = dict(input_size=I, output_size=O, hidden_size=H, dtype=checks.float_dtype(dtype).name,
                            seed=seed)
         rng = np.random.default_rng(seed)
-        self.in_proj = Linear(I, H, dtype=dtype, seed=rng)                  # U, b
-        self.out_proj = Linear(O, H, bias=False, dtype=dtype, seed=rng)     # W
-        self.head = Linear(H, O, dtype=dtype, seed=rng)                     # V, c
+        self.in_proj = Linear(I, H, seed=rng)                  # U, b
+        self.out_proj = Linear(O, H, bias=False, seed=rng)     # W
+        self.head = Linear(H, O, seed=rng)                     # V, c
         self.loss = MSE()
         self._h = None
 
@@ -57,7 +56,7 @@ class OutputRecurrentNet(Module):
         B, T = x.shape[:2]
         mask = None
         if len(batch) == 3 and batch[2] is not None:
-            lengths = check_lengths(batch[2], B, T)
+            lengths = checks.lengths(batch[2], B, T)
             mask = (np.arange(T) < lengths[:, None]).astype(self.dtype)       # (B, T)
         prev = np.zeros_like(y)
         prev[:, 1:] = y[:, :-1]                     # teacher forcing: o_{t-1} := y_{t-1}

@@ -3,6 +3,7 @@
 A model class is registered with the `@register` decorator; it must keep its constructor
 arguments as a JSON-serialisable `self.config` dict so that `cls(**config)` rebuilds it.
 """
+from .. import checks
 from ..nn.module import parameter_budget
 
 MODELS = {}
@@ -30,7 +31,7 @@ def build(type_name, config, max_parameters=None):
         raise ValueError(f"model config: expected a dict, got {type(config).__name__}")
     if max_parameters is not None:
         for key, value in config.items():
-            if key != "seed" and isinstance(value, int) and not isinstance(value, bool) \
+            if key != "seed" and checks.is_integer(value) \
                     and value > max_parameters:
                 raise ValueError(f"model config: {key}={value} exceeds the {max_parameters} "
                                  f"parameter values present")

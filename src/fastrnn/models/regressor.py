@@ -7,10 +7,11 @@ as the next input, one `step` of the layer at a time (it needs output_size == in
 """
 import numpy as np
 
+from .. import checks
 from ..nn import MSE, Linear
 from ..nn.module import to_numpy
-from .encoder import EncoderModel, check_choice, valid_mask
-from .lm import _NO_TAPE, _positive_int
+from .encoder import EncoderModel, valid_mask
+from .lm import _NO_TAPE
 from .registry import register
 
 OUTPUTS = ("sequence", "last")
@@ -50,14 +51,14 @@ class SequenceRegressor(EncoderModel):
 
     def __init__(self, input_size, output_size=None, hidden_size=64, cell="lstm", num_layers=1,
                  output="sequence", dropout=0.0, dtype="float32", seed=None):
-        O = _positive_int("output_size", input_size if output_size is None else output_size)
-        check_choice("output", output, OUTPUTS)
+        O = checks.positive_int("output_size", input_size if output_size is None else output_size)
+        checks.choice("output", output, OUTPUTS)
         config, rng = self._init_encoder(None, input_size, 1, hidden_size, cell, num_layers,
                                          False, dropout, dtype, seed)
         self.config = dict(input_size=config["input_size"], output_size=O, hidden_size=config["hidden_size"],
                            cell=cell, num_layers=config["num_layers"], output=output,
                            dropout=config["dropout"], dtype=config["dtype"], seed=seed)
-        self.head = Linear(self.config["hidden_size"], O, dtype=dtype, seed=rng)
+        self.head = Linear(self.config["hidden_size"], O, seed=rng)
         self.loss = MSE()
         self._tape = None
 
@@ -113,8 +114,7 @@ class SequenceRegressor(EncoderModel):
         if self.config["output_size"] != F:
             raise ValueError(f"forecast: needs output_size == input_size, got {self.config['output_size']} "
                              f"and {F}")
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ValueError(f"steps: expected a positive integer, got {steps!r}")
+        checks.positive_int("steps", steps)
         history = to_numpy(history)
         unbatched = history.ndim == 2
         x, lengths = self._check_inputs(history[None] if unbatched else history, lengths, "history")

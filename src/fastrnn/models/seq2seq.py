@@ -14,12 +14,10 @@ Dimension letters: B batch, T time, V vocabulary, E embedding, H hidden, L layer
 """
 import numpy as np
 
-from ..losses import log_softmax
+from .. import checks
+from ..nn.loss_math import log_softmax
 from ..nn import Embedding, Linear, Module, SoftmaxCrossEntropy
-from ..nn.embedding import check_ids
-from ..params import as_float_dtype
-from .encoder import check_lengths
-from .lm import _NO_TAPE, CELLS, _positive_int
+from .lm import _NO_TAPE, CELLS
 from .registry import register
 
 
@@ -31,7 +29,7 @@ MAX_BEAM = 1_000
 
 def _bounded(name, value, high):
     """A positive int no larger than `high` (ValueError naming `name` otherwise)."""
-    value = _positive_int(name, value)
+    value = checks.positive_int(name, value)
     if value > high:
         raise ValueError(f"{name}: expected at most {high}, got {value}")
     return value
@@ -52,27 +50,25 @@ class Seq2Seq(Module):
                  num_layers=1, bidirectional=False, bos_id=0, eos_id=1, dtype="float32", seed=None):
         if cell not in CELLS:
             raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
-        Vs, Vt = _positive_int("src_vocab", src_vocab), _positive_int("tgt_vocab", tgt_vocab)
-        E, H = _positive_int("embed_size", embed_size), _positive_int("hidden_size", hidden_size)
-        L = _positive_int("num_layers", num_layers)
+        Vs, Vt = checks.positive_int("src_vocab", src_vocab), checks.positive_int("tgt_vocab", tgt_vocab)
+        E, H = checks.positive_int("embed_size", embed_size), checks.positive_int("hidden_size", hidden_size)
+        L = checks.positive_int("num_layers", num_layers)
         for name, v in (("bos_id", bos_id), ("eos_id", eos_id)):
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not 0 <= v < Vt:
-                raise ValueError(f"{name}: expected an id in [0, {Vt}), got {v!r}")
+            checks.integer(name, v, 0, Vt - 1, expected=f"an id in [0, {Vt})")
         if bos_id == eos_id:
             raise ValueError(f"eos_id: expected an id other than bos_id={bos_id}")
         super().__init__(dtype)
         self.config = dict(src_vocab=Vs, tgt_vocab=Vt, cell=cell, embed_size=E, hidden_size=H,
                            num_layers=L, bidirectional=bool(bidirectional), bos_id=int(bos_id),
-                           eos_id=int(eos_id), dtype=as_float_dtype(dtype).name, seed=seed)
+                           eos_id=int(eos_id), dtype=checks.float_dtype(dtype).name, seed=seed)
         self.D = 2 if bidirectional else 1
         rng = np.random.default_rng(seed)
         seeds = rng.integers(2**63, size=2)
-        self.src_embed = Embedding(Vs, E, dtype=dtype, seed=rng)
-        self.encoder = CELLS[cell](E, H, num_layers=L, bidirectional=bool(bidirectional), dtype=dtype,
-                                   seed=int(seeds[0]))
-        self.tgt_embed = Embedding(Vt, E, dtype=dtype, seed=rng)
-        self.decoder = CELLS[cell](E, self.D * H, num_layers=L, dtype=dtype, seed=int(seeds[1]))
-        self.head = Linear(self.D * H, Vt, dtype=dtype, seed=rng)
+        self.src_embed = Embedding(Vs, E, seed=rng)
+        self.encoder = CELLS[cell](E, H, num_layers=L, bidirectional=bool(bidirectional), seed=int(seeds[0]))
+        self.tgt_embed = Embedding(Vt, E, seed=rng)
+        self.decoder = CELLS[cell](E, self.D * H, num_layers=L, seed=int(seeds[1]))
+        self.head = Linear(self.D * H, Vt, seed=rng)
         self.loss = SoftmaxCrossEntropy()
         self._tape = None
 
@@ -96,19 +92,19 @@ class Seq2Seq(Module):
             raise TypeError("batch: expected (src (B, T_x), src_lengths (B,) or None, "
                             "tgt (B, T_y), tgt_lengths (B,) or None)")
         src, src_lengths, tgt, tgt_lengths = batch
-        src = check_ids("src", src, self.config["src_vocab"], ndim=2)
-        tgt = check_ids("tgt", tgt, self.config["tgt_vocab"], ndim=2)
+        src = checks.ids("src", src, self.config["src_vocab"], ndim=2)
+        tgt = checks.ids("tgt", tgt, self.config["tgt_vocab"], ndim=2)
         if tgt.shape[0] != src.shape[0]:
             raise ValueError(f"tgt: expected {src.shape[0]} sequences (as src), got {tgt.shape[0]}")
         if src.shape[0] == 0:
             raise ValueError("src: expected at least one sequence")
-        return (src, check_lengths(src_lengths, *src.shape, name="src_lengths"), tgt,
-                check_lengths(tgt_lengths, *tgt.shape, name="tgt_lengths", allow_empty=True))
+        return (src, checks.lengths(src_lengths, *src.shape, name="src_lengths"), tgt,
+                checks.lengths(tgt_lengths, *tgt.shape, name="tgt_lengths", allow_empty=True))
 
     def encode(self, src, src_lengths=None, train=False):
         """The decoder's initial state (h, or (h, c) for an LSTM; (L, B, D*H)) for src (B, T_x)."""
-        src = check_ids("src", src, self.config["src_vocab"], ndim=2)
-        src_lengths = check_lengths(src_lengths, *src.shape, name="src_lengths")
+        src = checks.ids("src", src, self.config["src_vocab"], ndim=2)
+        src_lengths = checks.lengths(src_lengths, *src.shape, name="src_lengths")
         x = self.src_embed.forward(np.ascontiguousarray(src.T), train=train)      # (T_x, B, E)
         _, h_n = self.encoder.forward(x, lengths=src_lengths, train=train)
         return self._map_state(self._bridge, h_n)
@@ -189,8 +185,7 @@ class Seq2Seq(Module):
         """
         beam_width = _bounded("beam_width", beam_width, MAX_BEAM)
         max_len = _bounded("max_len", max_len, MAX_DECODE_LEN)
-        if not isinstance(alpha, (int, float, np.floating)) or isinstance(alpha, bool) or not alpha >= 0:
-            raise ValueError(f"alpha: expected a non-negative number, got {alpha!r}")
+        checks.real("alpha", alpha, 0, expected="a non-negative number")
         state = self.encode(src, src_lengths)
         parts = state if isinstance(state, tuple) else (state,)
         return [self._beam([p[:, b:b + 1] for p in parts], beam_width, max_len, alpha)

@@ -4,10 +4,11 @@ step -> softmax cross-entropy averaged over the valid steps only (padding costs 
 """
 import numpy as np
 
+from .. import checks
 from ..nn import Linear, SoftmaxCrossEntropy
 from ..nn.module import to_numpy
 from .encoder import EncoderModel, valid_mask
-from .lm import _NO_TAPE, _positive_int
+from .lm import _NO_TAPE
 from .registry import register
 
 
@@ -45,11 +46,11 @@ class SequenceTagger(EncoderModel):
 
     def __init__(self, num_tags, vocab_size=None, input_size=None, embed_size=32, hidden_size=64,
                  cell="lstm", num_layers=1, bidirectional=True, dropout=0.0, dtype="float32", seed=None):
-        K = _positive_int("num_tags", num_tags)
+        K = checks.positive_int("num_tags", num_tags)
         config, rng = self._init_encoder(vocab_size, input_size, embed_size, hidden_size, cell,
                                          num_layers, bidirectional, dropout, dtype, seed)
         self.config = dict(config, num_tags=K)
-        self.head = Linear(self.D * self.config["hidden_size"], K, dtype=dtype, seed=rng)
+        self.head = Linear(self.D * self.config["hidden_size"], K, seed=rng)
         self.loss = SoftmaxCrossEntropy()
         self._shape = None
 

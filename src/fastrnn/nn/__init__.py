@@ -2,11 +2,12 @@
 
 `Module` is the parameter facade (names, slices, state dicts, RNG state, parameter version);
 `Linear`, `Embedding`, `Dropout`, the recurrent layers and cells are Modules; the losses are small
-forward/backward objects over `fastrnn.losses`.
+forward/backward objects over `nn.loss_math`. A block built without `dtype` takes the dtype of
+the model being built (`fastrnn.nn.module`: dtype adoption).
 """
-from .module import Module  # noqa: I001  (first: fastrnn.layers builds on it)
-from ..cells import GRUCell, LSTMCell, RNNCell
-from ..layers import GRU, LSTM, RNN, SimplifiedGRU
+from .module import Module  # noqa: I001  (first: the layers build on it)
+from .cells import GRUCell, LSTMCell, RNNCell
+from .layers import GRU, LSTM, RNN, SimplifiedGRU
 from .attention import Attention
 from .dropout import Dropout
 from .embedding import Embedding

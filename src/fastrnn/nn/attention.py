@@ -15,8 +15,9 @@ additive score's hidden size.
 """
 import numpy as np
 
+from .. import checks
 from .._kernels import gemm
-from .linear import _check_size, _rng
+from .linear import _rng
 from .module import Module, to_numpy
 
 SCORES = ("general", "additive")
@@ -29,15 +30,15 @@ class Attention(Module):
     drawn as torch's Linear draws them, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), from `seed`.
     """
 
-    def __init__(self, query_size, key_size, score="general", attn_size=None, dtype="float32", seed=None):
+    def __init__(self, query_size, key_size, score="general", attn_size=None, dtype=None, seed=None):
         super().__init__(dtype)
-        _check_size("query_size", query_size)
-        _check_size("key_size", key_size)
+        checks.positive_int("query_size", query_size)
+        checks.positive_int("key_size", key_size)
         if score not in SCORES:
             raise ValueError(f"score: expected one of {list(SCORES)}, got {score!r}")
         Q, K = int(query_size), int(key_size)
         A = K if attn_size is None else attn_size
-        _check_size("attn_size", A)
+        checks.positive_int("attn_size", A)
         self.query_size, self.key_size, self.score, self.attn_size = Q, K, score, int(A)
         rng = _rng(seed)
         if score == "general":

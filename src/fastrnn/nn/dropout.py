@@ -1,6 +1,7 @@
 """`Dropout`: inverted dropout (kept values scaled by 1/(1-p) in training), seeded for resume."""
 import numpy as np
 
+from .. import checks
 from .module import Module, to_numpy
 
 
@@ -12,18 +13,15 @@ class Dropout(Module):
     """
     _rng_attrs = ("_rng",)
 
-    def __init__(self, p=0.5, dtype="float32", seed=None):
+    def __init__(self, p=0.5, dtype=None, seed=None):
         super().__init__(dtype)
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p < 1:
-            raise ValueError(f"p: expected a probability in [0, 1), got {p!r}")
+        checks.probability("p", p)
         self.p, self._rng, self._mask = float(p), np.random.default_rng(seed), None
 
     def forward(self, x, train=None):
         """x -> x * mask / (1 - p); the mask is kept for `backward` unless under
         `fastrnn.no_grad()` (or with train=False), leaving the last kept one alone then."""
-        x = to_numpy(x)
-        if x.dtype.kind != "f":
-            raise TypeError(f"x: expected a float array, got {x.dtype.name}")
+        x = checks.float_array("x", x)
         drop, tape = self._mode(train)
         mask = None
         if drop and self.training and self.p:

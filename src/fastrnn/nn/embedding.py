@@ -1,30 +1,19 @@
 """`Embedding`: rows of a (V, E) table looked up by integer ids, as torch.nn.Embedding."""
 import numpy as np
 
+from .. import checks
 from .._kernels import gather_rows, scatter_add_rows
-from .linear import _check_size, _rng
+from .linear import _rng
 from .module import Module, to_numpy
-
-
-def check_ids(name, ids, V, ndim=None):
-    """ids as an integer array with values in [0, V) (and `ndim` axes when given), or raise."""
-    ids = to_numpy(ids)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected integer ids, got {ids.dtype.name}")
-    if ndim is not None and ids.ndim != ndim:
-        raise ValueError(f"{name}: expected {ndim}-D ids, got shape {ids.shape}")
-    if ids.size and (ids.min() < 0 or ids.max() >= V):
-        raise ValueError(f"{name}: ids must be in [0, {V}), got {ids.min()}..{ids.max()}")
-    return ids
 
 
 class Embedding(Module):
     """weight (V, E) initialised N(0, 1) as torch (from `seed`: int, None or a Generator)."""
 
-    def __init__(self, num_embeddings, embedding_dim, dtype="float32", seed=None):
+    def __init__(self, num_embeddings, embedding_dim, dtype=None, seed=None):
         super().__init__(dtype)
-        _check_size("num_embeddings", num_embeddings)
-        _check_size("embedding_dim", embedding_dim)
+        checks.positive_int("num_embeddings", num_embeddings)
+        checks.positive_int("embedding_dim", embedding_dim)
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         self.add_parameter("weight", (num_embeddings, embedding_dim))[...] = \
             _rng(seed).standard_normal((num_embeddings, embedding_dim))
@@ -33,7 +22,7 @@ class Embedding(Module):
     def forward(self, ids, train=None):
         """ids (any shape) -> rows (ids.shape + (E,)); keeps ids for `backward` unless under
         `fastrnn.no_grad()` (or with the older train=False)."""
-        ids = check_ids("ids", ids, self.num_embeddings)
+        ids = checks.ids("ids", ids, self.num_embeddings)
         if self._mode(train)[1]:
             self._ids = ids
         return gather_rows(self._views["weight"], ids)

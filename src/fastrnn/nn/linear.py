@@ -4,6 +4,7 @@ Dimension letters: N rows (all leading axes flattened), I in_features, O out_fea
 """
 import numpy as np
 
+from .. import checks
 from .._kernels import gemm
 from .module import Module, to_numpy
 
@@ -17,10 +18,10 @@ class Linear(Module):
     """weight (O, I), bias (O,): initialised as torch, U(-1/sqrt(I), 1/sqrt(I)), from `seed`
     (an int, None or a numpy Generator, which is advanced: weight first, then bias)."""
 
-    def __init__(self, in_features, out_features, bias=True, dtype="float32", seed=None):
+    def __init__(self, in_features, out_features, bias=True, dtype=None, seed=None):
         super().__init__(dtype)
-        _check_size("in_features", in_features)
-        _check_size("out_features", out_features)
+        checks.positive_int("in_features", in_features)
+        checks.positive_int("out_features", out_features)
         self.in_features, self.out_features = int(in_features), int(out_features)
         rng, bound = _rng(seed), 1 / np.sqrt(in_features)
         self.add_parameter("weight", (out_features, in_features))[...] = \
@@ -32,9 +33,7 @@ class Linear(Module):
     def forward(self, x, train=None):
         """x (..., I) -> (..., O); keeps x for `backward` unless under `fastrnn.no_grad()` (or
         with the older train=False), leaving the last kept one alone then."""
-        x = to_numpy(x)
-        if x.dtype.kind != "f":
-            raise TypeError(f"x: expected a float array, got {x.dtype.name}")
+        x = checks.float_array("x", x)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected shape (..., {self.in_features}), got {x.shape}")
         x2 = np.ascontiguousarray(x.reshape(-1, self.in_features), dtype=self.dtype)   # (N, I)
@@ -66,11 +65,6 @@ class Linear(Module):
 
     def __repr__(self):
         return f"Linear({self.in_features}, {self.out_features}, dtype={self.dtype.name!r})"
-
-
-def _check_size(name, v):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {v!r}")
 
 
 def _int8_matrix(linear):

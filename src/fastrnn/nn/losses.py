@@ -5,7 +5,7 @@ these wrappers keep the gradient between the two calls so losses compose like ot
 """
 import numpy as np
 
-from .. import losses as F
+from . import loss_math as F
 from .grad import is_grad_enabled
 
 

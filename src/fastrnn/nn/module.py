@@ -20,18 +20,47 @@ still decides both (True: dropout and a tape; False: neither), whatever the mode
 
 `param_version` is one counter shared by the whole tree; it changes whenever fastrnn writes the
 parameters (`load_state_dict`, `rebind`, re-layout, every `fastrnn.optim` step, `invalidate()`).
+
+Dtype adoption: a block built with dtype=None (the default of every nn block) takes the dtype of
+the module being constructed in this thread -- a model's children need no `dtype=` of their own
+-- and float32 when built alone. `add_module` of a child of another dtype: a child whose dtype
+was not chosen (dtype=None) adopts the root's when that widens it (float32 -> float64, exact);
+a dtype the caller chose, or a narrowing that would round (possibly trained) values, is refused
+with a TypeError: convert explicitly (build the child in the model's dtype and load its
+state_dict).
 """
+import functools
 import collections
 import contextlib
 import threading
 
 import numpy as np
 
-from ..params import as_float_dtype
+from ..checks import float_dtype as as_float_dtype
+from ..checks import to_numpy
 from . import grad as _grad
 from .storage import Storage
 
 _limits = threading.local()
+_building = threading.local()       # .dtype: the dtype of the module being constructed here
+
+
+def _restores_dtype(init):
+    """Wrap a Module subclass's __init__: children built while the outermost __init__ of an
+    object runs take its dtype (set by Module.__init__); the outer context comes back after."""
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        if "_constructing" in self.__dict__:        # super().__init__ of the same object
+            return init(self, *args, **kwargs)
+        self.__dict__["_constructing"] = True
+        outer = getattr(_building, "dtype", None)
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            _building.dtype = outer
+            self.__dict__.pop("_constructing", None)
+    __init__._restores_dtype = True
+    return __init__
 
 IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 IncompatibleKeys.__doc__ = "What `load_state_dict` returns, as torch's `_IncompatibleKeys`."
@@ -49,13 +78,6 @@ def parameter_budget(n):
         _limits.n = old
 
 
-def to_numpy(value):
-    """NumPy view of an array-like or a torch tensor (without importing torch)."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
 class Module:
     """Base of every block and model; see the module docstring.
 
@@ -65,9 +87,17 @@ class Module:
     """
     _rng_attrs = ()
 
-    def __init__(self, dtype="float32"):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_restores_dtype", False):
+            cls.__init__ = _restores_dtype(init)
+
+    def __init__(self, dtype=None):
         d = self.__dict__       # plain dict writes: __setattr__ below needs these to exist
-        d["dtype"] = as_float_dtype(dtype)
+        d["_dtype_chosen"] = dtype is not None          # None: adopt (see the module docstring)
+        d["dtype"] = as_float_dtype(getattr(_building, "dtype", None) or "float32" if dtype is None else dtype)
+        _building.dtype = d["dtype"]                    # for the children this __init__ builds
         d["_param_specs"], d["_children"], d["_parent"] = [], {}, None
         d["_storage"], d["training"] = Storage(), True
         d["_views"], d["_grad_views"] = {}, {}
@@ -103,14 +133,30 @@ class Module:
             raise TypeError(f"module: expected a fastrnn Module, got {type(module).__name__}")
         if module._parent is not None or module is self._root():
             raise ValueError(f"module: {type(module).__name__} already belongs to a model")
-        if module.dtype != self.dtype:
-            raise TypeError(f"module: {name!r} is {module.dtype.name}, this model {self.dtype.name}")
         if name in self._views or name in self._children:
             raise ValueError(f"name: {name!r} is taken")
+        if module.dtype != self.dtype:
+            module._adopt_dtype(name, self.dtype)
         self._children[name] = module
         object.__setattr__(self, name, module)
         module.__dict__["_parent"] = self
         self._root()._layout()
+
+    def _adopt_dtype(self, name, dtype):
+        """Convert this (unattached) subtree to `dtype` when adoption allows it (see the module
+        docstring), else TypeError naming the child."""
+        refuse = self._dtype_chosen or dtype.itemsize < self.dtype.itemsize or \
+            any(m.__dict__.get("_int8") is not None for _, m in self.modules())
+        if refuse:
+            raise TypeError(f"module: {name!r} is {self.dtype.name}, this model {dtype.name} (a chosen "
+                            f"dtype, a narrowing or int8 weights are not converted silently)")
+        for _, m in self.modules():
+            m.__dict__["dtype"] = dtype
+            m._dtype_changed()
+        # the values follow when the root re-lays its storage (a widening copy: exact)
+
+    def _dtype_changed(self):
+        """Hook: this module's dtype changed (subclasses rebuild dtype-bound caches here)."""
 
     def _root(self):
         m = self
@@ -362,3 +408,6 @@ class Module:
         if train is None:
             return self.training, _grad.is_grad_enabled()
         return bool(train), bool(train)
+
+
+Module.__init__ = _restores_dtype(Module.__init__)     # Module("float64") built directly, too

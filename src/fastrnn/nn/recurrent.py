@@ -5,7 +5,7 @@ benchmarks accept to (layer class, constructor options, kernel cell). Every cell
 table (csrc/cells.h) has an entry; adding a cell adds its row there and a line here.
 """
 from .. import _kernels
-from ..layers import GRU, LSTM, RNN, SimplifiedGRU, _Recurrent
+from .layers import GRU, LSTM, RNN, SimplifiedGRU, _Recurrent
 
 
 class MGU(_Recurrent):
@@ -17,7 +17,7 @@ class MGU(_Recurrent):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype="float32", seed=None, precision="float32"):
+                 dropout=0.0, bidirectional=False, dtype=None, seed=None, precision="float32"):
         super().__init__("mgu", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, seed=seed, precision=precision)
 

@@ -1,10 +1,8 @@
 """`EarlyStopping`: stop training once a monitored value has stopped improving (Keras' callback,
 counted in validations), optionally putting back the best parameters at the end."""
-import math
-
 import numpy as np
 
-from ..params import is_real
+from .. import checks
 from .callbacks import Callback
 
 
@@ -50,10 +48,8 @@ class EarlyStopping(Callback):
                  restore_best: bool = False):
         if not isinstance(monitor, str) or not monitor:
             raise TypeError(f"monitor: expected the name of a logged value such as 'val_loss', got {monitor!r}")
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
-            raise ValueError(f"patience: expected an integer >= 0, got {patience!r}")
-        if not is_real(min_delta) or not 0 <= min_delta < math.inf:
-            raise ValueError(f"min_delta: expected a finite number >= 0, got {min_delta!r}")
+        checks.integer("patience", patience, 0, expected="an integer >= 0")
+        checks.real("min_delta", min_delta, 0, expected="a finite number >= 0")
         if not isinstance(restore_best, (bool, np.bool_)):
             raise TypeError(f"restore_best: expected True or False, got {restore_best!r}")
         self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)

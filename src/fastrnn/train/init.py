@@ -20,7 +20,7 @@ def init_uniform(model, init_range, seed=None, forget_bias=1.0):
     """Draw every parameter of `model` from U(-init_range, init_range) with one draw over the flat
     buffer (numpy's default_rng(seed)), then set the LSTM forget-gate input biases to
     `forget_bias` (None: leave them uniform). Returns the model."""
-    from ..layers import LSTM
+    from ..nn.layers import LSTM
     if not is_real(init_range) or not 0 < init_range < float("inf"):
         raise ValueError(f"init_range: expected a positive finite number, got {init_range!r}")
     if forget_bias is not None and (not is_real(forget_bias) or not np.isfinite(forget_bias)):

@@ -7,26 +7,26 @@ code ported from PyTorch changes only its import. Beyond PyTorch every layer has
 Dimension letters: T time, B batch, I input features, H hidden units, P = H_out (proj_size or H),
 L layers, D directions (2 when bidirectional), G gates.
 """
-import os
-
 import numpy as np
 
-from . import _kernels
-from ._buffers import LayerBuffers
-from ._packs import PackCache
-from ._packs import sources as _packs_sources
-from .nn.module import Module
-from .nn.module import to_numpy as _to_numpy
+from .. import _kernels
+from .._packs import PackCache
+from .buffers import LayerBuffers
+from .layer_inputs import LayerInputs, check_fits, check_options
+from .layer_operands import LayerOperands
+from .module import Module
+from .module import to_numpy as _to_numpy
 
 
-class _Recurrent(Module):
+class _Recurrent(LayerInputs, LayerOperands, Module):
     """The machinery shared by RNN, GRU and LSTM: parameters, stacking, directions, dropout.
 
     Constructor arguments as torch.nn.RNN/GRU/LSTM: input_size I, hidden_size H, num_layers L,
     bias, batch_first, dropout (inverted dropout on every layer's output but the last, training
     only), bidirectional (D = 2), proj_size (LSTM: h has P = proj_size < H features). Beyond
-    torch: peephole (LSTM), dtype ("float32" or "float64"), seed (initialisation as torch's,
-    U(-1/sqrt(H), 1/sqrt(H)), and the dropout masks are reproducible from it). Subclasses only
+    torch: peephole (LSTM), dtype ("float32" or "float64"; None: the enclosing model's, see
+    fastrnn.nn.module), seed (initialisation as torch's, U(-1/sqrt(H), 1/sqrt(H)), and the
+    dropout masks are reproducible from it). Subclasses only
     pick the kernel cell and their torch options. A layer is a `fastrnn.nn.Module`: alone it
     owns its buffers, inside a model it works on the model's slices.
 
@@ -50,16 +50,9 @@ class _Recurrent(Module):
     _rng_attrs = ("_dropout_rng",)
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype="float32",
+                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype=None,
                  seed=None, precision="float32"):
-        for name, v, low in (("input_size", input_size, 1), ("hidden_size", hidden_size, 1),
-                             ("num_layers", num_layers, 1), ("proj_size", proj_size, 0)):
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < low:
-                raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
-        if proj_size and proj_size >= hidden_size:
-            raise ValueError(f"proj_size: expected less than hidden_size={hidden_size}, got {proj_size}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        check_options(input_size, hidden_size, num_layers, proj_size, dropout)
         self.cell, self.G = cell, _kernels.gates(cell)
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
@@ -67,7 +60,7 @@ class _Recurrent(Module):
         self.D = 2 if bidirectional else 1
         self.P = self.proj_size or self.hidden_size            # size of h (the output)
         super().__init__(dtype)
-        _check_fits(self._parameter_count(), self.dtype)       # fail fast, before any allocation
+        check_fits(self._parameter_count(), self.dtype)       # fail fast, before any allocation
         init_seq, dropout_seq = np.random.SeedSequence(seed).spawn(2)
         self._dropout_rng = np.random.default_rng(dropout_seq)
         # per-thread tapes and workspaces (bounded), views of the weights, packed forward weights
@@ -127,97 +120,15 @@ class _Recurrent(Module):
         """The parameter storage the kernel-facing methods read (this module itself)."""
         return self
 
+    def _dtype_changed(self):     # adopted by a float64 model: workspaces of the new dtype
+        self.__dict__["_buffers"] = LayerBuffers(self.dtype, max_keys=self._buffers.max_keys, owner=self)
+
     def _storage_changed(self):
         self.__dict__["_weight_cache"] = {}     # cached views point into the old storage
         self.__dict__["_packs"] = PackCache()
 
-    def _weights(self, k, d):
-        """Kernel arguments of layer k, direction d: (W_ih, W_hh, b_ih, b_hh), {w_peep, W_hr}, grads.
-
-        `grads` is keyed as the kernel's `grads` argument. Cached, since building the views costs
-        more than a batch-1 `step`; the views stay valid while the storage does and `rebind`
-        clears the cache.
-        """
-        cached = self._weight_cache.get((k, d))
-        if cached is None:
-            cached = self._weight_cache[(k, d)] = self._weight_views(k, d)
-        return cached
-
-    def _weight_views(self, k, d):
-        sfx, H = self._suffixes(k)[d], self.hidden_size
-        kernel_names = [("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"),
-                        ("b_hh", "bias_hh"), ("W_hr", "weight_hr")]
-        p, g = self._flat._named("_views"), self._flat.named_grads()
-        w = {kn: p.get(tn + sfx) for kn, tn in kernel_names}
-        grads = {kn: g[tn + sfx] for kn, tn in kernel_names if tn + sfx in g}
-        w["w_peep"] = None
-        if self.peephole:   # the kernel takes [ci, cf, co] as one (3H,) array: they are adjacent
-            w["w_peep"] = _span(self._flat._params, p[f"weight_ci{sfx}"], 3 * H)
-            grads["w_peep"] = _span(self._flat.grads, g[f"weight_ci{sfx}"], 3 * H)
-        args = (w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"])
-        return args, dict(w_peep=w["w_peep"], W_hr=w["W_hr"]), grads
-
-    # ---- argument checking ------------------------------------------------------------------------
-    def _as_input(self, name, x, width):
-        """x as a time-major (T, B, width) C-contiguous array of our dtype, and whether it was unbatched."""
-        x = _to_numpy(x)
-        if x.dtype.kind != "f":
-            raise TypeError(f"{name}: expected a float array, got {x.dtype.name}")
-        layout = "(B, T, F)" if self.batch_first else "(T, B, F)"
-        if x.ndim not in (2, 3) or x.shape[-1] != width:
-            raise ValueError(f"{name}: expected shape {layout} or unbatched (T, F) with F={width}, got {x.shape}")
-        unbatched = x.ndim == 2
-        if unbatched:
-            x = x[:, None]
-        elif self.batch_first:
-            x = x.transpose(1, 0, 2)
-        if x.shape[0] == 0:
-            raise ValueError(f"{name}: expected at least one time step, got {x.shape}")
-        return np.ascontiguousarray(x, dtype=self.dtype), unbatched
-
-    def _from_time_major(self, y, unbatched):
-        """y (T, B, F) back in the caller's layout: (T, F) unbatched, (B, T, F) batch_first."""
-        if unbatched:
-            return y[:, 0]
-        return np.ascontiguousarray(y.transpose(1, 0, 2)) if self.batch_first else y
-
-    def _as_state(self, name, s, B, width, unbatched):
-        """A state (L*D, B, width) of our dtype, or None; unbatched states are (L*D, width)."""
-        if s is None:
-            return None
-        s = _to_numpy(s)
-        want = (self.num_layers * self.D,) + (() if unbatched else (B,)) + (width,)
-        if s.shape != want:
-            raise ValueError(f"{name}: expected shape {want}, got {s.shape}")
-        if s.dtype.kind != "f":
-            raise TypeError(f"{name}: expected a float array, got {s.dtype.name}")
-        return np.ascontiguousarray(s.reshape(want[0], B, width), dtype=self.dtype)
-
-    def _split_state(self, name, state):
-        """(h, c) from a user's state argument: an LSTM's is a (h, c) tuple, the others' just h."""
-        if not self.lstm:
-            return state, None
-        if state is None:
-            return None, None
-        if not isinstance(state, (tuple, list)) or len(state) != 2:
-            raise TypeError(f"{name}: expected a tuple (h, c) for an LSTM, got {type(state).__name__}")
-        return state
-
-    def _lengths(self, lengths, T, B):
-        """lengths as an int64 (B,) array with values in [0, T], or None."""
-        if lengths is None:
-            return None
-        lengths = _to_numpy(lengths)
-        if lengths.dtype.kind not in "iu":
-            raise TypeError(f"lengths: expected integers, got {lengths.dtype.name}")
-        if lengths.shape != (B,):
-            raise ValueError(f"lengths: expected shape ({B},), got {lengths.shape}")
-        if B and (lengths.min() < 0 or lengths.max() > T):
-            raise ValueError(f"lengths: expected values in [0, {T}], got {lengths.min()}..{lengths.max()}")
-        return lengths.astype(np.int64)
-
     # ---- forward ----------------------------------------------------------------------------------
-    def forward(self, x, h0=None, lengths=None, train=None, input_projected=False, *, hx=None):
+    def forward(self, x, h0=None, lengths=None, train=None, input_projected=False, *, hx=None, input=None):
         """Run the stack over x; returns (output, h_n), or (output, (h_n, c_n)) for an LSTM.
 
         x: (T, B, I), (B, T, I) with batch_first, or unbatched (T, I); float arrays are converted
@@ -232,14 +143,21 @@ class _Recurrent(Module):
         by reference: do not modify x in place before calling backward. A forward without a tape
         runs the inference kernels and leaves any pending tape alone. train=True/False (the older
         API) overrides both: dropout and a tape, or neither.
-        input_projected=True (unidirectional only): x is already x @ weight_ih_l0.T, (T, B, G*H),
-        e.g. a row gather for one-hot inputs; `backward` then returns the gradient w.r.t. that
-        projection and leaves weight_ih_l0's gradient untouched.
+        input (unidirectional only for the last two): "features" (the default, as above);
+        "projected" (the older input_projected=True): x is already x @ weight_ih_l0.T, (T, B, G*H),
+        and `backward` returns the gradient w.r.t. that projection and leaves weight_ih_l0's
+        gradient untouched; "ids": x is integer ids (T, B) ((B, T), unbatched (T,)) in
+        [0, input_size), a one-hot input read as columns of weight_ih_l0 without a one-hot matrix,
+        and `backward` adds into those columns' gradient and returns dx = None.
         """
-        GH = self.G * self.hidden_size
-        if input_projected and self.bidirectional:
-            raise ValueError("input_projected: supported for unidirectional layers only")
-        x, unbatched = self._as_input("x", x, GH if input_projected else self.input_size)
+        mode = self._input_mode(input, input_projected)
+        input_projected, ids = mode != "features", None
+        if mode == "ids":
+            ids, unbatched = self._as_ids("x", x)
+            x = self._project_ids(ids)                                  # (T, B, G*H)
+        else:
+            width = self.G * self.hidden_size if input_projected else self.input_size
+            x, unbatched = self._as_input("x", x, width)
         T, B, _ = x.shape
         if hx is not None:
             if h0 is not None:
@@ -280,7 +198,7 @@ class _Recurrent(Module):
             precision=self.precision)
         if tape:
             self._buffers.tape = dict(acts=acts, masks=masks, xs=xs, tapes=tapes, states=states,
-                                      lengths=lengths, unbatched=unbatched,
+                                      lengths=lengths, unbatched=unbatched, ids=ids,
                                       input_projected=input_projected, shape=x.shape,
                                       precision=self.precision)
         else:
@@ -292,47 +210,6 @@ class _Recurrent(Module):
         return y, ((h_n, c_n) if self.lstm else h_n)
 
     __call__ = forward
-
-    def _stack_params(self, input_projected):
-        """The kernels' (W_ih, W_hh, b_ih, b_hh, w_peep, W_hr) of every layer and direction (layer
-        0's W_ih None when the input is already projected)."""
-        params = []
-        for k in range(self.num_layers):
-            for d in range(self.D):
-                args, kw, _ = self._weights(k, d)
-                if k == 0 and input_projected:
-                    args = (None,) + args[1:]
-                params.append(args + (kw["w_peep"], kw["W_hr"]))
-        return params
-
-    def _packed_weights(self, k, d):
-        """W_hh (and W_hr) of layer k, direction d packed for the float32 engine's forward (None
-        where the kernels run on BLAS), kept across calls (`fastrnn._packs`); in bf16 the pack also
-        holds W_ih^T. A quantized layer's are its int8 weights (fastrnn.quant)."""
-        if self.__dict__.get("_int8") is not None:
-            from . import quant
-            return quant.packed(self, k, d)
-        args, kw, _ = self._weights(k, d)
-        return self._packs.get((k, d, self.precision), self.param_version, self.cell, args[1], kw["W_hr"],
-                               self.peephole, W_ih=args[0])
-
-    def _recurrent_weights(self, key):
-        """The weights a pack of `key` (layer, direction, precision) was made from, what
-        `_packs.check` compares against its copy: W_hh, W_hr, and in bf16 W_ih."""
-        args, kw, _ = self._weights(*key[:2])
-        return _packs_sources(key[2], args[1], kw["W_hr"], args[0])
-
-    def step_operands(self):
-        """Per layer, what one inference step of direction 0 needs, as the native generation loop
-        (`fastrnn._kernels.Generator`) takes it: (W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, packed)."""
-        if self.bidirectional:
-            raise ValueError("step_operands: a bidirectional layer cannot run one step at a time")
-        self._packs.check(self._storage, self._recurrent_weights)     # never a stale pack
-        out = []
-        for k in range(self.num_layers):
-            (W_ih, W_hh, b_ih, b_hh), kw, _ = self._weights(k, 0)
-            out.append((W_ih, W_hh, b_ih, b_hh, kw["w_peep"], kw["W_hr"], self._packed_weights(k, 0)))
-        return out
 
     def release_buffers(self):
         """Free the calling thread's cached tapes and workspaces (and a pending tape) and the
@@ -346,8 +223,8 @@ class _Recurrent(Module):
         """BPTT through the last training forward; returns (dx, dh0) (LSTM: (dx, (dh0, dc0))).
 
         dout: gradient w.r.t. the output (its shape); dh_n: gradient w.r.t. h_n (LSTM: a tuple
-        (dh_n, dc_n), either may be None), None for zeros. dx has x's shape (with input_projected,
-        the projection's); dh0 (L*D, B, P), dc0 (L*D, B, H). Parameter gradients accumulate (+=)
+        (dh_n, dc_n), either may be None), None for zeros. dx has x's shape (with input="projected",
+        the projection's; None with input="ids"); dh0 (L*D, B, P), dc0 (L*D, B, H). Parameter gradients accumulate (+=)
         into `grads`. The tape is consumed: a second backward needs a new training forward.
         """
         tape = self._buffers.tape
@@ -390,31 +267,29 @@ class _Recurrent(Module):
         dy = grads[0]
         self._buffers.tape = None
         self._buffers.trim()
-        dx = self._from_time_major(dy, unbatched)
+        if tape["ids"] is not None:     # one-hot input: into the columns of W_ih it read
+            self._ids_backward(tape["ids"], dy)
+        dx = None if tape["ids"] is not None else self._from_time_major(dy, unbatched)
         if unbatched:
             dh0, dc0 = dh0[:, 0], None if dc0 is None else dc0[:, 0]
         return dx, ((dh0, dc0) if self.lstm else dh0)
 
     # ---- streaming --------------------------------------------------------------------------------
-    def step(self, x_t, state=None, input_projected=False):
+    def step(self, x_t, state=None, input_projected=False, *, input=None):
         """One time step without a tape: x_t (B, I) or (I,) -> (y_t (B, P), state).
 
         state as h_n (LSTM: (h_n, c_n)) of `forward`, or None for zeros; the given state is not
         modified, the returned one is new. Unidirectional layers only (a reverse direction needs
-        the future). input_projected=True: x_t is x_t @ weight_ih_l0.T, (B, G*H). Work buffers
+        the future). input as `forward`'s: "projected" (input_projected=True): x_t is
+        x_t @ weight_ih_l0.T, (B, G*H); "ids": x_t is integer ids (B,) or one id. Work buffers
         (for the last few batch sizes) and the packed weights are kept, so a sampling loop
         allocates only its outputs and packs the weights once.
         """
         if self.bidirectional:
             raise ValueError("step: a bidirectional layer cannot run one step at a time")
-        width = self.G * self.hidden_size if input_projected else self.input_size
-        x_t = _to_numpy(x_t)
-        if x_t.dtype.kind != "f":
-            raise TypeError(f"x_t: expected a float array, got {x_t.dtype.name}")
-        if x_t.ndim not in (1, 2) or x_t.shape[-1] != width:
-            raise ValueError(f"x_t: expected shape (B, {width}) or ({width},), got {x_t.shape}")
-        unbatched = x_t.ndim == 1
-        x_t = np.ascontiguousarray(x_t.reshape(-1, width), dtype=self.dtype)
+        mode = self._input_mode(input, input_projected)
+        input_projected = mode != "features"
+        x_t, unbatched = self._as_step_input(x_t, mode)
         self._packs.check(self._storage, self._recurrent_weights)
         B, L, H, P = x_t.shape[0], self.num_layers, self.hidden_size, self.P
         h, c = self._split_state("state", state)
@@ -468,25 +343,6 @@ class _Recurrent(Module):
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name!r})"
 
 
-def _check_fits(count, dtype):
-    """ValueError when `count` parameters (and their gradients) exceed this machine's memory."""
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return
-    need = 2 * count * np.dtype(dtype).itemsize
-    if need > memory:
-        raise ValueError(f"num_layers, hidden_size: {count:,} parameters need {need / 2**30:,.1f} GiB "
-                         f"with their gradients, more than this machine's {memory / 2**30:,.1f} GiB")
-
-
-def _span(buf, first, n):
-    """The n elements of the 1-D `buf` starting where its view `first` starts (adjacent parameters
-    as one array, e.g. the three peephole vectors)."""
-    start = (first.__array_interface__["data"][0] - buf.__array_interface__["data"][0]) // buf.itemsize
-    return buf[start:start + n]
-
-
 class RNN(_Recurrent):
     """Elman RNN (tanh or relu), as torch.nn.RNN.
 
@@ -502,13 +358,13 @@ class RNN(_Recurrent):
     dropout : float, default 0.0
         On every layer's output but the last, in training mode; in [0, 1).
     bidirectional : bool, default False
-    dtype : {"float32", "float64"}, default "float32"
+    dtype : {"float32", "float64"}, default None (the enclosing model's while one is built, else "float32")
     seed : int, optional
         Seeds the initialisation (torch's) and the dropout masks.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, dtype="float32", seed=None,
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype=None, seed=None,
                  precision="float32"):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
@@ -536,13 +392,13 @@ class GRU(_Recurrent):
         On every layer's output but the last, in training mode; in [0, 1).
     bidirectional : bool, default False
     reset_after : bool, default True
-    dtype : {"float32", "float64"}, default "float32"
+    dtype : {"float32", "float64"}, default None (the enclosing model's while one is built, else "float32")
     seed : int, optional
         Seeds the initialisation (torch's) and the dropout masks.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, reset_after=True, dtype="float32", seed=None,
+                 dropout=0.0, bidirectional=False, reset_after=True, dtype=None, seed=None,
                  precision="float32"):
         self.reset_after = bool(reset_after)
         super().__init__(self._cell(), input_size, hidden_size, num_layers, bias, batch_first,
@@ -560,7 +416,7 @@ class SimplifiedGRU(GRU):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype="float32", seed=None, precision="float32"):
+                 dropout=0.0, bidirectional=False, dtype=None, seed=None, precision="float32"):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, seed=seed, precision=precision)
 
@@ -588,14 +444,14 @@ class LSTM(_Recurrent):
     proj_size : int, default 0
         P < H projected features of h; 0: none.
     peephole : bool, default False
-    dtype : {"float32", "float64"}, default "float32"
+    dtype : {"float32", "float64"}, default None (the enclosing model's while one is built, else "float32")
     seed : int, optional
         Seeds the initialisation (torch's) and the dropout masks.
     """
     lstm = True
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype="float32",
+                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype=None,
                  seed=None, precision="float32"):
         super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, proj_size, peephole, dtype, seed, precision)

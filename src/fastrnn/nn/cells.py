@@ -1,7 +1,7 @@
 """Single-step cells with torch.nn.RNNCell/GRUCell/LSTMCell names (weight_ih, ...), each a
 one-layer stack of `fastrnn.layers` run for one time step, with an explicit `backward`."""
 from .layers import GRU, LSTM, RNN, _to_numpy
-from .nn.module import Module
+from .module import Module
 
 
 class _Cell(Module):
@@ -13,10 +13,10 @@ class _Cell(Module):
     layer_class = None
     _inline_children = ("layer",)       # named_parameters(recurse=False) lists its weights
 
-    def __init__(self, input_size, hidden_size, bias=True, dtype="float32", seed=None, **options):
+    def __init__(self, input_size, hidden_size, bias=True, dtype=None, seed=None, **options):
         # options: the layer's (nonlinearity, precision="float32"|"bf16", ...)
         layer = self.layer_class(input_size, hidden_size, bias=bias, dtype=dtype, seed=seed, **options)
-        super().__init__(layer.dtype)
+        super().__init__(None if dtype is None else layer.dtype)
         self.layer = layer
         self.input_size, self.hidden_size = input_size, hidden_size
 
@@ -73,7 +73,7 @@ class RNNCell(_Cell):
     """One Elman RNN step, as torch.nn.RNNCell."""
     layer_class = RNN
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype="float32", seed=None,
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=None, seed=None,
                  precision="float32"):
         super().__init__(input_size, hidden_size, bias, dtype, seed, nonlinearity=nonlinearity,
                          precision=precision)
