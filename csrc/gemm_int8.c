@@ -263,8 +263,8 @@ frnn_q8_mat frnn_q8_rows(const frnn_q8_mat *W, int r0, int m)
 
 /* Rows [m0, m0 + mr) of C, view columns [c0, c1) from a kernel block whose first column is view
  * column cb: the one float epilogue of the scheme. */
-static void epilogue(const frnn_q8_mat *W, int32_t acc[MR][FRNN_Q8_NC], int mr, const float *sa, int cb, int c0,
-                     int c1, int beta, float *C, size_t ldc)
+static void epilogue_ref(const frnn_q8_mat *W, int32_t acc[MR][FRNN_Q8_NC], int mr, const float *sa, int cb,
+                         int c0, int c1, int beta, float *C, size_t ldc)
 {
     for (int i = 0; i < mr; i++) {
         float *c = C + (size_t)i * ldc;
@@ -275,11 +275,43 @@ static void epilogue(const frnn_q8_mat *W, int32_t acc[MR][FRNN_Q8_NC], int mr, 
     }
 }
 
+#if FRNN_Q8_X86
+/* The same epilogue 8 columns at a time: the conversion, both products and the sum are the
+ * scalar operations lane by lane (no FMA in this target), so the bits are the same. */
+__attribute__((target("avx2"))) static void epilogue_avx2(const frnn_q8_mat *W, int32_t acc[MR][FRNN_Q8_NC], int mr,
+                                                          const float *sa, int cb, int c0, int c1, int beta,
+                                                          float *C, size_t ldc)
+{
+    for (int i = 0; i < mr; i++) {
+        float *c = C + (size_t)i * ldc;
+        const __m256 si = _mm256_set1_ps(sa[i]);
+        int n = c0;
+        for (; n + 8 <= c1; n += 8) {
+            const __m256i d = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)&acc[i][n - cb]),
+                                               _mm256_loadu_si256((const __m256i *)(W->comp + n)));
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(si, _mm256_loadu_ps(W->scale + n)));
+            if (beta) v = _mm256_add_ps(_mm256_loadu_ps(c + n), v);
+            _mm256_storeu_ps(c + n, v);
+        }
+        for (; n < c1; n++) {
+            const float v = (float)(acc[i][n - cb] - W->comp[n]) * (sa[i] * W->scale[n]);
+            c[n] = beta ? c[n] + v : v;
+        }
+    }
+}
+#endif
+
 void frnn_q8_mul(const frnn_q8_mat *W, int seg, int u0, int u1, int M, const float *A, size_t lda,
                  int beta, float *C, size_t ldc)
 {
     if (u1 <= u0 || M <= 0 || W->N <= 0) return;
     const blk_fn blk = q8_kernel();
+    void (*const epilogue)(const frnn_q8_mat *, int32_t[MR][FRNN_Q8_NC], int, const float *, int, int, int, int,
+                           float *, size_t) =
+#if FRNN_Q8_X86
+        blk != blk_ref ? epilogue_avx2 :
+#endif
+        epilogue_ref;
     const int Kp = W->Kp, rows = FRNN_Q8_ROWBUF / Kp;      /* rows quantized at a time (>= 4) */
     const int last = W->Np / PW - NP;                      /* the last panel a block may start at */
     uint8_t qa[FRNN_Q8_ROWBUF] __attribute__((aligned(64)));
@@ -312,9 +344,10 @@ void frnn_q8_input_projection(const frnn_par *par, size_t rows, int GH, const fl
 {
     const size_t r0 = rows * par->tid / par->nth, r1 = rows * (par->tid + 1) / par->nth;
     const size_t I = (size_t)W->K;
-    for (size_t r = r0; r < r1; r++)       /* the biases first, as the float path folds them */
+    if (r1 > r0)                /* the biases first, as the float path folds them: one row, copied */
         for (int j = 0; j < GH; j++)
-            out[r * GH + j] = (b_ih ? b_ih[j] : 0) + (b_hh && j < fold ? b_hh[j] : 0);
+            out[r0 * GH + j] = (b_ih ? b_ih[j] : 0) + (b_hh && j < fold ? b_hh[j] : 0);
+    for (size_t r = r0 + 1; r < r1; r++) memcpy(out + r * GH, out + r0 * GH, sizeof(float) * GH);
     for (size_t m0 = r0; m0 < r1; m0 += 1 << 30) {
         const int m = (int)(r1 - m0 < (1u << 30) ? r1 - m0 : 1u << 30);
         frnn_q8_mul(W, GH, 0, GH, m, x + m0 * I, I, 1, out + m0 * GH, (size_t)GH);
