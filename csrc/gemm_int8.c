@@ -344,9 +344,12 @@ void frnn_q8_input_projection(const frnn_par *par, size_t rows, int GH, const fl
 {
     const size_t r0 = rows * par->tid / par->nth, r1 = rows * (par->tid + 1) / par->nth;
     const size_t I = (size_t)W->K;
-    if (r1 > r0)                /* the biases first, as the float path folds them: one row, copied */
-        for (int j = 0; j < GH; j++)
-            out[r0 * GH + j] = (b_ih ? b_ih[j] : 0) + (b_hh && j < fold ? b_hh[j] : 0);
+    float *o = out + r0 * GH;   /* the biases first, as the float path folds them: one row, copied */
+    if (r1 > r0 && b_ih && b_hh) {              /* the same sums, without a branch per column */
+        for (int j = 0; j < fold; j++) o[j] = b_ih[j] + b_hh[j];
+        for (int j = fold; j < GH; j++) o[j] = b_ih[j] + 0.0f;
+    } else if (r1 > r0)
+        for (int j = 0; j < GH; j++) o[j] = (b_ih ? b_ih[j] : 0) + (b_hh && j < fold ? b_hh[j] : 0);
     for (size_t r = r0 + 1; r < r1; r++) memcpy(out + r * GH, out + r0 * GH, sizeof(float) * GH);
     for (size_t m0 = r0; m0 < r1; m0 += 1 << 30) {
         const int m = (int)(r1 - m0 < (1u << 30) ? r1 - m0 : 1u << 30);
