@@ -21,13 +21,29 @@
 #define FRNN_Q8_ALIGN 64         /* Kp: K rounded up to this */
 #define FRNN_Q8_KMAX 16384       /* the largest Kp (the quantized rows of a block live on the stack) */
 
-/* One quantized matrix, op(W) = W^T: C (M, N) = A (M, K) @ W^T. N == 0: absent. */
+#define FRNN_Q8_PW 8             /* columns (rows of W) per packed panel: one 32-byte vector */
+#define FRNN_Q8_NC 32            /* the packed columns are padded to a multiple of this (a kernel block) */
+#define FRNN_Q8_ROWBUF 65536     /* bytes of quantized rows a product keeps on the stack */
+
+/* One quantized matrix, op(W) = W^T: C (M, N) = A (M, K) @ W^T. N == 0: absent.
+ * w is packed (frnn_q8_pack) in panels of FRNN_Q8_PW = 8 columns: panel p holds W's rows
+ * 8p..8p+7 as Kp/4 vectors of 32 bytes, vector g = {w[8p + j][4g + t] : j < 8, t < 4} (byte
+ * 4j + t), so one 32-byte load times a broadcast of 4 activation bytes is what vpmaddubsw
+ * (+ vpmaddwd by ones) and vpdpbusd take: 8 columns x 4 values of k, summed per column in s32
+ * (FBGEMM's and oneDNN's AVX2 int8 layout, 4 k-values interleaved per output column). A view
+ * (frnn_q8_rows) keeps the whole packed matrix and starts at packed column n0. */
 typedef struct frnn_q8_mat {
-    const int8_t *w;             /* (N, Kp) */
+    const int8_t *w;             /* packed, Np x Kp bytes (Np: N rounded up to FRNN_Q8_NC) */
     const float *scale;          /* (N) s_w */
     const int32_t *comp;         /* (N) 64 * row sums of w */
     int N, K, Kp;
+    int n0, Np;                  /* a view's first packed column; the packed matrix's column count */
 } frnn_q8_mat;
+
+/* Bytes of the packed form of an (N, K) matrix; pack q (N, K) (leading dimension ldq, values in
+ * [-127, 127]) into it (zeros past K and N). */
+size_t frnn_q8_packed_bytes(int N, int Kp);
+void frnn_q8_pack(const int8_t *q, size_t ldq, int N, int K, int Kp, int8_t *out);
 
 /* A layer's quantized weights: W_ih (GH, I), W_hh (GH, P), W_hr (P, H) (LSTM projection; N 0
  * without one). W_ih with N == 0 leaves the input projection to the float path (W_ih NULL: x
@@ -46,11 +62,12 @@ int frnn_q8_set_isa(int isa);    /* returns the ISA now active (unsupported requ
 /* Quantize one row (the scheme above): q (Kp), returns s_a. */
 float frnn_q8_quantize_row(const float *a, int K, int Kp, uint8_t *q);
 
-/* The rows of W, rows [r0, r0 + m) of a matrix view (pointer offsets, nothing copied). */
+/* The rows of W, rows [r0, r0 + m) of a matrix view (nothing copied). */
 frnn_q8_mat frnn_q8_rows(const frnn_q8_mat *W, int r0, int m);
 
 /* Columns [q*seg + u0, q*seg + u1) of every segment q of C (M, N) = A (M, K) @ W^T + beta * C
- * (beta 0 or 1), A with leading dimension lda. Each row of A is quantized once per call. */
+ * (beta 0 or 1), A with leading dimension lda. Each row of A is quantized once per call (rows
+ * in groups that fit FRNN_Q8_ROWBUF; each block of W's panels then meets every row of a group). */
 void frnn_q8_mul(const frnn_q8_mat *W, int seg, int u0, int u1, int M, const float *A, size_t lda,
                  int beta, float *C, size_t ldc);
 

@@ -22,7 +22,7 @@ static float urand(unsigned *s)
 
 /* The weights of the scheme: q (N, Kp) zero-padded, scales, comp; returns the dequantized W. */
 typedef struct {
-    int8_t *w;
+    int8_t *w, *packed;            /* (N, Kp) row-major; its packed form (the kernels read) */
     float *scale;
     int32_t *comp;
     frnn_q8_mat m;
@@ -46,11 +46,13 @@ static QMat qmat(const float *W, int N, int K, float *deq)
         }
         q.comp[n] = 64 * sum;
     }
-    q.m = (frnn_q8_mat){q.w, q.scale, q.comp, N, K, Kp};
+    q.packed = malloc(frnn_q8_packed_bytes(N, Kp));
+    frnn_q8_pack(q.w, (size_t)Kp, N, K, Kp, q.packed);
+    q.m = (frnn_q8_mat){q.packed, q.scale, q.comp, N, K, Kp, 0, (int)(frnn_q8_packed_bytes(N, Kp) / Kp)};
     return q;
 }
 
-static void qfree(QMat *q) { free(q->w), free(q->scale), free(q->comp); }
+static void qfree(QMat *q) { free(q->w), free(q->packed), free(q->scale), free(q->comp); }
 
 /* The scheme written out: C = (acc - comp) * (s_a * s_w) [+ C]. */
 static void scheme(const QMat *q, int M, const float *A, int beta, float *C)
@@ -87,6 +89,7 @@ static void test_products(void)
         QMat q = qmat(W, N, K, NULL);
         for (int beta = 0; beta <= 1; beta++) {
             for (int i = 0; i < M * N; i++) C0[i] = C1[i] = urand(&s);
+            frnn_q8_set_isa(FRNN_Q8_REF);                         /* the scalar quantizer */
             scheme(&q, M, A, beta, C0);
             if (M > 2 && !beta && !(isnan(C0[2 * N]) && C0[N] == 0)) {
                 fprintf(stderr, "FAIL int8 product: a NaN row must give NaN, a zero row 0\n");

@@ -16,7 +16,8 @@ def _table(out):
 def test_language_model(tmp_path, capsys):
     vocab = fastrnn.Vocab.build("abcdefgh \n")
     model = fastrnn.LanguageModel(len(vocab), hidden_size=24, num_layers=2, seed=0)
-    fastrnn.save(tmp_path / "f.npz", model, vocab, optimizer=fastrnn.optim.Adam(model))
+    carried = {"state/0": np.ones((2, 1, 24), np.float32), "early_stop/best_params": model.params.copy()}
+    fastrnn.save(tmp_path / "f.npz", model, vocab, optimizer=fastrnn.optim.Adam(model), arrays=carried)
     (tmp_path / "valid.txt").write_text("abc defg hab\n" * 20)
     assert main(["quantize", str(tmp_path / "f.npz"), str(tmp_path / "q.npz"), "--eval", str(tmp_path / "valid.txt")]) == 0
     rows = _table(capsys.readouterr().out)
@@ -26,6 +27,9 @@ def test_language_model(tmp_path, capsys):
     # are the two models' on the file
     before, after, ratio = rows["model file"]
     assert int(after) == (tmp_path / "q.npz").stat().st_size and float(ratio) == pytest.approx(int(before) / int(after), abs=0.01)
+    # nor the training-resume arrays (carried state, early stopping's best parameters)
+    stored = fastrnn.io.load_arrays(tmp_path / "q.npz")[0]
+    assert not [k for k in stored if k in carried] and any(k.startswith("int8/") for k in stored)
     ids = vocab.encode((tmp_path / "valid.txt").read_text())
     want = [m.forward(ids[None, :-1], ids[None, 1:], train=False)[0] for m in (model, int8)]
     assert [float(v) for v in rows["loss"]] == pytest.approx(want, rel=1e-4)

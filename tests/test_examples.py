@@ -23,8 +23,9 @@ def run(script, *argv):
 # ---- stdlib-derived: always run ------------------------------------------------------------------
 def test_python_tagging_beats_per_character_majority(tmp_path):
     out = tmp_path / "python.conll"
-    m = run("python_tagging", "--write-data", str(out))
+    m = run("python_tagging", "--write-data", str(out), "--int8")
     assert m["accuracy"] > m["char_majority_baseline"] + 0.05, m
+    assert abs(m["int8_accuracy"] - m["accuracy"]) < 0.02, m     # the quantized model (issue 23)
     lines = out.read_text(encoding="utf-8").split("\n")
     tagged = [line.split(" ") for line in lines if line]
     assert all(len(t) == 2 and t[1] in importlib.import_module("_data").TAGS for t in tagged)
@@ -82,8 +83,9 @@ def test_charrnn_quick_beats_unigram(tmp_path):
 def test_digits_classify_beats_majority(tmp_path):
     pytest.importorskip("sklearn")
     out = tmp_path / "digits.tsv"
-    m = run("digits_classify", "--write-data", str(out))
+    m = run("digits_classify", "--write-data", str(out), "--int8")
     assert m["accuracy"] > m["majority_baseline"] + 0.5, m
+    assert abs(m["int8_accuracy"] - m["accuracy"]) < 0.02, m     # the quantized model (issue 23)
     lines = out.read_text().splitlines()
     assert len(lines) == 1797 and all(line.count("\t") == 1 for line in lines)
 

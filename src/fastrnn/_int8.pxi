@@ -22,7 +22,8 @@ def set_int8_isa(name):
 
 
 def _q8_padded(name, q, scale):
-    """(w (N, Kp) int8 zero-padded, scale float32 (N,), comp int32 (N,)) of one quantized matrix."""
+    """(w int8 packed in panels (csrc/int8.h), scale float32 (N,), comp int32 (N,)) of one
+    quantized matrix."""
     if not isinstance(q, np.ndarray) or q.dtype != np.int8 or q.ndim != 2:
         raise TypeError(f"{name}: expected a 2-D int8 numpy.ndarray, got "
                         f"{getattr(q, 'dtype', type(q).__name__)} {getattr(q, 'shape', '')}")
@@ -39,8 +40,13 @@ def _q8_padded(name, q, scale):
         raise ValueError(f"{name} scales: expected float32 ({N},), got {scale.dtype} {scale.shape}")
     if not np.all(np.isfinite(scale)) or np.any(scale < 0):
         raise ValueError(f"{name} scales: expected finite values >= 0")
-    w = np.zeros((N, Kp), np.int8)
-    w[:, :K] = q
+    q = np.ascontiguousarray(q)
+    w = np.empty(frnn_q8_packed_bytes(N, Kp), np.int8)
+    cdef const int8_t *pq = <const int8_t *>_ptr(q)
+    cdef int8_t *pw = <int8_t *>_ptr(w)
+    cdef int Ni = N, Ki = K, Kpi = Kp
+    with nogil:
+        frnn_q8_pack(pq, Ki, Ni, Ki, Kpi, pw)
     comp = (64 * q.astype(np.int64).sum(axis=1)).astype(np.int32)
     return w, np.ascontiguousarray(scale), comp
 
@@ -51,7 +57,9 @@ cdef void _q8_fill(frnn_q8_mat *m, object parts, int K):
         return
     w, scale, comp = parts
     m.w, m.scale, m.comp = <const int8_t *>_ptr(w), <const float *>_ptr(scale), <const int32_t *>_ptr(comp)
-    m.N, m.K, m.Kp = w.shape[0], K, w.shape[1]
+    m.N, m.K = scale.shape[0], K
+    m.Kp = -(-K // FRNN_Q8_ALIGN) * FRNN_Q8_ALIGN
+    m.n0, m.Np = 0, w.shape[0] // m.Kp
 
 
 cdef class Q8Layer:

@@ -14,9 +14,12 @@ cdef extern from "int8.h" nogil:
         const float *scale
         const int32_t *comp
         int N, K, Kp
+        int n0, Np
     ctypedef struct frnn_q8_layer:
         frnn_q8_mat ih, hh, hr
     enum: FRNN_Q8_ALIGN, FRNN_Q8_KMAX
+    size_t frnn_q8_packed_bytes(int N, int Kp)
+    void frnn_q8_pack(const int8_t *q, size_t ldq, int N, int K, int Kp, int8_t *out)
     int frnn_q8_isa_supported(int isa)
     int frnn_q8_isa_active()
     int frnn_q8_set_isa(int isa)

@@ -66,7 +66,7 @@ def _report(float_model, int8_model, vocab, meta, args):
 
 
 def _float_size(model, vocab, meta, arrays, output):
-    """Bytes of the float model saved as the int8 one is (no optimizer state), measured by writing
+    """Bytes of the float model saved as the int8 one is (no optimizer or training state), measured by writing
     it next to `output` and removing it."""
     import tempfile
 
@@ -92,12 +92,16 @@ def quantize(args):
     except (TypeError, ValueError) as e:
         sys.exit(f"fastrnn: cannot quantize {path}: {e}")
     meta = {k: v for k, v in extra["meta"].items() if k not in RESERVED_META}
+    # the callbacks' arrays only resume training (the carried stream state, early stopping's
+    # float copy of the best parameters): an inference copy keeps none of them, as it keeps no
+    # optimizer state; the float file it is compared with is written the same way
+    arrays = {}
     try:
-        save(args.output, int8_model, vocab, arrays=extra["arrays"], **meta)
+        save(args.output, int8_model, vocab, arrays=arrays, **meta)
     except (OSError, ValueError, TypeError) as e:
         sys.exit(f"fastrnn: cannot write {args.output}: {e}")
     after = os.path.getsize(args.output)
-    before = _float_size(model, vocab, meta, extra["arrays"], args.output)
+    before = _float_size(model, vocab, meta, arrays, args.output)
     print(f"fastrnn: wrote {args.output} (int8 recurrent and head weights)")
     print("bytes\tfloat32\tint8\tratio")
     print(f"model file\t{before}\t{after}\t{before / after:.2f}")

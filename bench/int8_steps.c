@@ -1,0 +1,86 @@
+/* int8_steps.c - a fixed int8 (or float32) LSTM forward for instruction counts under callgrind,
+ * so two builds of csrc/gemm_int8.c can be compared on a loaded machine (timings there mean
+ * nothing; instruction counts do not depend on the load):
+ *
+ *   cc -O3 -std=c99 -pthread -Icsrc bench/int8_steps.c csrc/kernels.c csrc/gemm.c csrc/team.c \
+ *      csrc/gemm_int8.c -lm -o /tmp/int8_steps
+ *   valgrind --tool=callgrind --toggle-collect=frnn_forward_f32 /tmp/int8_steps q8 1 20
+ *
+ * Arguments: q8|f32, batch B, steps T (LSTM, input 256, hidden 512, one thread). Builds without
+ * frnn_q8_pack (before the packed panels) read W row-major, padded to Kp. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include "fastrnn.h"
+#include "int8.h"
+
+/* The float32 engine (AVX2) makes every product itself; BLAS is never called here. */
+static void no_sgemm(char *ta, char *tb, int *m, int *n, int *k, float *al, float *a, int *lda, float *b,
+                     int *ldb, float *be, float *c, int *ldc)
+{
+    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)al, (void)a, (void)lda, (void)b, (void)ldb, (void)be;
+    (void)c, (void)ldc;
+    fprintf(stderr, "int8_steps: BLAS called (no AVX2 engine?)\n");
+    exit(1);
+}
+
+static frnn_q8_mat quantize(float *W, int N, int K)     /* W becomes its dequantized values */
+{
+    const int Kp = (K + FRNN_Q8_ALIGN - 1) / FRNN_Q8_ALIGN * FRNN_Q8_ALIGN;
+    int8_t *q = calloc((size_t)N * Kp, 1);
+    float *scale = malloc(sizeof(float) * N);
+    int32_t *comp = malloc(sizeof(int32_t) * N);
+    for (int n = 0; n < N; n++) {
+        float m = 0;
+        for (int k = 0; k < K; k++) m = fmaxf(m, fabsf(W[n * K + k]));
+        scale[n] = m / 127.0f;
+        int32_t sum = 0;
+        for (int k = 0; k < K; k++) {
+            const int v = m > 0 ? (int)rintf(W[n * K + k] / scale[n]) : 0;
+            q[(size_t)n * Kp + k] = (int8_t)v, sum += v, W[n * K + k] = v * scale[n];
+        }
+        comp[n] = 64 * sum;
+    }
+    frnn_q8_mat m;
+    memset(&m, 0, sizeof m);
+    m.scale = scale, m.comp = comp, m.N = N, m.K = K, m.Kp = Kp;
+#ifdef FRNN_Q8_PW
+    int8_t *p = malloc(frnn_q8_packed_bytes(N, Kp));
+    frnn_q8_pack(q, (size_t)Kp, N, K, Kp, p);
+    m.w = p, m.Np = (int)(frnn_q8_packed_bytes(N, Kp) / Kp);
+#else
+    m.w = q;
+#endif
+    return m;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) return fprintf(stderr, "usage: int8_steps q8|f32 B T\n"), 2;
+    const int q8 = !strcmp(argv[1], "q8"), B = atoi(argv[2]), T = atoi(argv[3]);
+    const int I = 256, H = 512, G = 4, GH = G * H;
+    const frnn_blas blas = {no_sgemm, NULL};
+    frnn_dims d = {FRNN_LSTM, T, B, I, H, H, 0};
+    unsigned s = 1;
+    float *W_ih = malloc(sizeof(float) * GH * I), *W_hh = malloc(sizeof(float) * GH * H);
+    float *b = calloc(2 * GH, sizeof(float)), *x = malloc(sizeof(float) * T * B * I);
+    for (int i = 0; i < GH * I; i++) W_ih[i] = ((s = s * 1103515245u + 12345u) >> 16 & 0xff) / 1280.0f - 0.1f;
+    for (int i = 0; i < GH * H; i++) W_hh[i] = ((s = s * 1103515245u + 12345u) >> 16 & 0xff) / 1280.0f - 0.1f;
+    for (int i = 0; i < T * B * I; i++) x[i] = ((s = s * 1103515245u + 12345u) >> 16 & 0xff) / 128.0f - 1.0f;
+    frnn_q8_layer layer;
+    memset(&layer, 0, sizeof layer);
+    layer.ih = quantize(W_ih, GH, I), layer.hh = quantize(W_hh, GH, H);
+    frnn_buffers bf;
+    memset(&bf, 0, sizeof bf);
+    float *y = malloc(sizeof(float) * T * B * H), *hT = malloc(sizeof(float) * B * H), *cT = malloc(sizeof(float) * B * H);
+    float *work = malloc(sizeof(float) * frnn_work_size(&d));
+    bf.x = x, bf.W_ih = W_ih, bf.W_hh = W_hh, bf.b_ih = b, bf.b_hh = b + GH;
+    bf.y = y, bf.h_T = hT, bf.c_T = cT, bf.tape = work, bf.threads = 1, bf.q8 = q8 ? &layer : NULL;
+    frnn_set_threads(1);
+    frnn_forward_f32(&blas, &d, &bf, 0);
+    double sum = 0;
+    for (int i = 0; i < B * H; i++) sum += hT[i];
+    printf("%s B %d T %d: sum h_T %.6f\n", argv[1], B, T, sum);
+    return 0;
+}
