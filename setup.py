@@ -24,7 +24,8 @@ if sys.platform.startswith("linux") and platform.machine() == "x86_64" \
 
 kernels = Extension(
     "fastrnn._kernels",
-    sources=["src/fastrnn/_kernels.pyx", "csrc/kernels.c", "csrc/gemm.c", "csrc/team.c", "csrc/gemm_int8.c"],
+    sources=["src/fastrnn/_kernels.pyx", "csrc/kernels.c", "csrc/gemm.c", "csrc/team.c", "csrc/gemm_int8.c",
+             "csrc/head.c", "csrc/optim.c"],
     include_dirs=["csrc", numpy.get_include()],
     # headers included by kernels.c, and the .pxi files _kernels.pyx includes
     depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/*.c") + glob.glob("src/fastrnn/*.pxi")),
