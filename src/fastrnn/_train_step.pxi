@@ -58,7 +58,7 @@ cdef object _fill_opt(frnn_opt *o, dict spec, params):
     if o.steps < 1:
         raise ValueError(f"steps: expected >= 1, got {o.steps}")
     for name in ("lr", "momentum", "dampening", "weight_decay", "alpha", "eps", "clip", "clip_value"):
-        v = float(spec.get(name, 0.0))
+        v = float(spec.get(name) or 0.0)
         if not math.isfinite(v):
             raise ValueError(f"{name}: expected a finite number, got {v!r}")
     o.lr, o.momentum, o.dampening = float(spec["lr"]), float(spec.get("momentum", 0)), float(spec.get("dampening", 0))
