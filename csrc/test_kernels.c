@@ -264,6 +264,7 @@ static void test_engine_threads(int cell, int peep, int proj)
 int frnn_test_stack(const frnn_blas *blas);    /* test_stack.c */
 int frnn_test_generate(const frnn_blas *blas); /* test_generate.c */
 int frnn_test_int8(const frnn_blas *blas);     /* test_int8.c */
+int frnn_test_train(const frnn_blas *blas);    /* test_train.c */
 
 int main(void)
 {
@@ -282,6 +283,7 @@ int main(void)
     failures += frnn_test_stack(&BLAS);
     failures += frnn_test_generate(&BLAS);
     failures += frnn_test_int8(&BLAS);
+    failures += frnn_test_train(&BLAS);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
