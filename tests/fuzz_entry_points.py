@@ -23,6 +23,7 @@ from fuzz_cases_ckpt_meta import checkpoint_metadata
 from fuzz_cases_int8 import int8_checkpoint_damage, int8_product, quantize_call
 from fuzz_cases_tasks import task_metrics, task_predict, task_readers
 from fuzz_cases_habits import corpus_paths, lr_schedulers, sklearn_estimators, training_api
+from fuzz_cases_fused import fused_step
 
 ENTRY_POINTS = {
     "kernel_forward": kernel_forward, "kernel_step": kernel_step, "kernel_backward": kernel_backward,
@@ -42,4 +43,5 @@ ENTRY_POINTS = {
     "init_and_clip": init_and_clip, "checkpoint_metadata": checkpoint_metadata,
     "quantize": quantize_call, "int8_product": int8_product, "int8_checkpoint_damage": int8_checkpoint_damage,
     "init_and_clip": init_and_clip, "attention": attention, "attention_seq2seq": attention_seq2seq,
+    "fused_step": fused_step,
 }
