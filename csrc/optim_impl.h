@@ -7,6 +7,7 @@ typedef struct {
     double *part;            /* (chunks) per-chunk sums of squares */
     REAL coef;               /* the norm clip's factor, applied when use_coef */
     int use_coef;
+    REAL root_bias2, step;   /* Adam: sqrt(1 - beta2^steps), lr / (1 - beta1^steps), per step */
 } F(opt_run);
 
 static void F(grad_sumsq_task)(void *arg, const frnn_par *par)
@@ -23,8 +24,9 @@ static void F(grad_sumsq_task)(void *arg, const frnn_par *par)
 }
 
 /* One element of optim.py's _update (the comments give its NumPy lines). */
-static inline REAL F(update_one)(const frnn_opt *o, size_t i, REAL p, REAL g)
+static inline REAL F(update_one)(const F(opt_run) *r, size_t i, REAL p, REAL g)
 {
+    const frnn_opt *o = r->o;
     REAL *s0 = o->state0, *s1 = o->state1, d;
     switch (o->kind) {
     case FRNN_OPT_SGD: {
@@ -85,12 +87,11 @@ static inline REAL F(update_one)(const frnn_opt *o, size_t i, REAL p, REAL g)
         t = (REAL)(1 - b2) * d;
         v = v + t;
         s0[i] = m, s1[i] = v;
-        const double bias1 = 1 - pow(b1, (double)o->steps), bias2 = 1 - pow(b2, (double)o->steps);
         d = SQRT(v);
-        d = d / (REAL)sqrt(bias2);
+        d = d / r->root_bias2;                                /* d /= sqrt(bias2) */
         d = d + (REAL)o->eps;
         d = m / d;
-        d = d * (REAL)(o->lr / bias1);
+        d = d * r->step;                                      /* d *= lr / bias1 */
         return p - d;
     }
     }
@@ -111,7 +112,7 @@ static void F(update_task)(void *arg, const frnn_par *par)
             if (r->use_coef) g = g * r->coef;                 /* grads *= coef */
             if (o->clip_value != 0) g = g < -cv ? -cv : g > cv ? cv : g;   /* np.clip */
             r->g[i] = g;
-            const REAL p = F(update_one)(o, i, r->p[i], g);
+            const REAL p = F(update_one)(r, i, r->p[i], g);
             r->p[i] = p;
             s += (double)p * p;
         }
@@ -129,7 +130,7 @@ static double F(sum_parts)(const double *part, size_t chunks)
 int F(frnn_optim_step)(const frnn_opt *o, size_t n, REAL *params, REAL *grads, frnn_step_result *res)
 {
     const size_t chunks = (n + FRNN_OPT_CHUNK - 1) / FRNN_OPT_CHUNK;
-    F(opt_run) r = {o, n, chunks, params, grads, malloc(sizeof(double) * (chunks ? chunks : 1)), 1, 0};
+    F(opt_run) r = {o, n, chunks, params, grads, malloc(sizeof(double) * (chunks ? chunks : 1)), 1, 0, 0, 0};
     if (!r.part) return res->status = -1;
     const int nth = opt_members(n);
     frnn_team_run(nth, F(grad_sumsq_task), &r);
@@ -144,6 +145,8 @@ int F(frnn_optim_step)(const frnn_opt *o, size_t n, REAL *params, REAL *grads, f
         const double coef = o->clip / (sqrt(sumsq) + 1e-6);
         if (coef < 1) r.coef = (REAL)coef, r.use_coef = 1;
     }
+    const double bias1 = 1 - pow(o->beta1, (double)o->steps), bias2 = 1 - pow(o->beta2, (double)o->steps);
+    r.root_bias2 = (REAL)sqrt(bias2), r.step = (REAL)(o->lr / bias1);
     frnn_team_run(nth, F(update_task), &r);
     res->param_sumsq = F(sum_parts)(r.part, chunks);
     free(r.part);
