@@ -10,6 +10,18 @@ typedef struct {
     REAL root_bias2, step;   /* Adam: sqrt(1 - beta2^steps), lr / (1 - beta1^steps), per step */
 } F(opt_run);
 
+/* sum of squares of a chunk in double, 8 accumulators (vectorisable; a chunk's boundaries are
+ * fixed, so the order is too) */
+static double F(chunk_sumsq)(const REAL *a, size_t m)
+{
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= m; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += (double)a[i + j] * a[i + j];
+    for (; i < m; i++) acc[0] += (double)a[i] * a[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 static void F(grad_sumsq_task)(void *arg, const frnn_par *par)
 {
     F(opt_run) *r = arg;
@@ -17,83 +29,111 @@ static void F(grad_sumsq_task)(void *arg, const frnn_par *par)
     frnn_split((int)r->chunks, 1, par->tid, par->nth, &c0, &c1);
     for (int c = c0; c < c1; c++) {
         const size_t i0 = (size_t)c * FRNN_OPT_CHUNK, i1 = i0 + FRNN_OPT_CHUNK < r->n ? i0 + FRNN_OPT_CHUNK : r->n;
-        double s = 0;
-        for (size_t i = i0; i < i1; i++) s += (double)r->g[i] * r->g[i];
-        r->part[c] = s;
+        r->part[c] = F(chunk_sumsq)(r->g + i0, i1 - i0);
     }
 }
 
-/* One element of optim.py's _update (the comments give its NumPy lines). */
-static inline REAL F(update_one)(const F(opt_run) *r, size_t i, REAL p, REAL g)
+/* optim.py's _update of each optimiser over m elements from i0, operation by operation (the
+ * comments give its NumPy lines); loop-invariant branches only, so that the loops vectorise */
+static void F(sgd)(const F(opt_run) *r, size_t i0, size_t m)
 {
     const frnn_opt *o = r->o;
-    REAL *s0 = o->state0, *s1 = o->state1, d;
-    switch (o->kind) {
-    case FRNN_OPT_SGD: {
-        d = p * (REAL)o->weight_decay;                        /* np.multiply(p, wd, out=d) */
-        d = d + g;                                            /* d += g */
-        if (o->momentum != 0) {
-            REAL buf;
-            if (o->steps == 1) buf = d;
+    REAL *restrict p = r->p + i0, *restrict buf = (REAL *)o->state0 + i0;
+    const REAL *restrict g = r->g + i0;
+    const REAL wd = (REAL)o->weight_decay, mom = (REAL)o->momentum, damp = (REAL)(1 - o->dampening);
+    const REAL lr = (REAL)o->lr;
+    const int use_mom = o->momentum != 0, first = o->steps == 1, nesterov = o->nesterov;
+    for (size_t i = 0; i < m; i++) {
+        REAL d = p[i] * wd;                                   /* np.multiply(p, wd, out=d) */
+        d = d + g[i];                                         /* d += g */
+        if (use_mom) {
+            REAL b;
+            if (first) b = d;                                 /* buf[...] = d */
             else {
-                buf = s0[i] * (REAL)o->momentum;              /* buf *= momentum */
-                const REAL t = (REAL)(1 - o->dampening) * d;  /* buf += (1 - dampening) * d */
-                buf = buf + t;
+                const REAL t = damp * d;                      /* buf *= momentum */
+                b = buf[i] * mom;                             /* buf += (1 - dampening) * d */
+                b = b + t;
             }
-            s0[i] = buf;
-            if (o->nesterov) {
-                const REAL t = (REAL)o->momentum * buf;       /* d += momentum * buf */
+            buf[i] = b;
+            if (nesterov) {
+                const REAL t = mom * b;                       /* d += momentum * buf */
                 d = d + t;
-            } else d = buf;
+            } else d = b;                                     /* d[...] = buf */
         }
-        const REAL t = (REAL)o->lr * d;                       /* p -= lr * d */
-        return p - t;
+        const REAL t = lr * d;                                /* p -= lr * d */
+        p[i] = p[i] - t;
     }
-    case FRNN_OPT_ADAGRAD: {
-        const REAL gg = g * g;
-        const REAL sum = s0[i] + gg;                          /* sum += g * g */
-        s0[i] = sum;
-        d = SQRT(sum);
-        d = d + (REAL)o->eps;
-        d = g / d;
-        const REAL t = (REAL)o->lr * d;
-        return p - t;
+}
+
+static void F(adagrad)(const F(opt_run) *r, size_t i0, size_t m)
+{
+    const frnn_opt *o = r->o;
+    REAL *restrict p = r->p + i0, *restrict sum = (REAL *)o->state0 + i0;
+    const REAL *restrict g = r->g + i0;
+    const REAL eps = (REAL)o->eps, lr = (REAL)o->lr;
+    for (size_t i = 0; i < m; i++) {
+        const REAL gg = g[i] * g[i];
+        const REAL s = sum[i] + gg;                           /* sum += g * g */
+        sum[i] = s;
+        REAL d = SQRT(s);                                     /* np.sqrt(sum, out=d) */
+        d = d + eps;                                          /* d += eps */
+        d = g[i] / d;                                         /* np.divide(g, d, out=d) */
+        const REAL t = lr * d;                                /* p -= lr * d */
+        p[i] = p[i] - t;
     }
-    case FRNN_OPT_RMSPROP: {
-        REAL sq = s0[i] * (REAL)o->alpha;                     /* square_avg *= a */
-        d = g * g;
-        const REAL t = (REAL)(1 - o->alpha) * d;              /* square_avg += (1 - a) * d */
-        sq = sq + t;
-        s0[i] = sq;
-        d = SQRT(sq);
-        d = d + (REAL)o->eps;
-        d = g / d;
-        const REAL u = (REAL)o->lr * d;
-        return p - u;
-    }
-    default: {                                                /* Adam, AdamW */
-        const double wd = o->weight_decay;
-        if (wd != 0 && o->decoupled) p = p * (REAL)(1 - o->lr * wd);      /* p *= 1 - lr * wd */
-        if (wd != 0 && !o->decoupled) {                                   /* g = g + wd * p */
-            const REAL t = (REAL)wd * p;
-            g = g + t;
-        }
-        const double b1 = o->beta1, b2 = o->beta2;
-        REAL m = s0[i] * (REAL)b1;
-        REAL t = (REAL)(1 - b1) * g;
-        m = m + t;
-        REAL v = s1[i] * (REAL)b2;
-        d = g * g;
-        t = (REAL)(1 - b2) * d;
+}
+
+static void F(rmsprop)(const F(opt_run) *r, size_t i0, size_t m)
+{
+    const frnn_opt *o = r->o;
+    REAL *restrict p = r->p + i0, *restrict sq = (REAL *)o->state0 + i0;
+    const REAL *restrict g = r->g + i0;
+    const REAL a = (REAL)o->alpha, a1 = (REAL)(1 - o->alpha), eps = (REAL)o->eps, lr = (REAL)o->lr;
+    for (size_t i = 0; i < m; i++) {
+        REAL v = sq[i] * a;                                   /* square_avg *= a */
+        REAL d = g[i] * g[i];                                 /* np.multiply(g, g, out=d) */
+        const REAL t = a1 * d;                                /* square_avg += (1 - a) * d */
         v = v + t;
-        s0[i] = m, s1[i] = v;
+        sq[i] = v;
         d = SQRT(v);
-        d = d / r->root_bias2;                                /* d /= sqrt(bias2) */
-        d = d + (REAL)o->eps;
-        d = m / d;
-        d = d * r->step;                                      /* d *= lr / bias1 */
-        return p - d;
+        d = d + eps;
+        d = g[i] / d;
+        const REAL u = lr * d;
+        p[i] = p[i] - u;
     }
+}
+
+static void F(adam)(const F(opt_run) *r, size_t i0, size_t m)
+{
+    const frnn_opt *o = r->o;
+    REAL *restrict p = r->p + i0, *restrict ea = (REAL *)o->state0 + i0, *restrict eq = (REAL *)o->state1 + i0;
+    const REAL *restrict g = r->g + i0;
+    const double wd = o->weight_decay;
+    const int decay = wd != 0 && o->decoupled, l2 = wd != 0 && !o->decoupled;
+    const REAL shrink = (REAL)(1 - o->lr * wd), wdr = (REAL)wd;
+    const REAL b1 = (REAL)o->beta1, c1 = (REAL)(1 - o->beta1), b2 = (REAL)o->beta2, c2 = (REAL)(1 - o->beta2);
+    const REAL eps = (REAL)o->eps, root = r->root_bias2, step = r->step;
+    for (size_t i = 0; i < m; i++) {
+        REAL pi = p[i], gi = g[i];
+        if (decay) pi = pi * shrink;                          /* AdamW: p *= 1 - lr * wd */
+        if (l2) {                                             /* Adam: g = g + wd * p */
+            const REAL t = wdr * pi;
+            gi = gi + t;
+        }
+        REAL mi = ea[i] * b1;                                 /* exp_avg *= b1 */
+        REAL t = c1 * gi;                                     /* exp_avg += (1 - b1) * g */
+        mi = mi + t;
+        REAL vi = eq[i] * b2;                                 /* exp_avg_sq *= b2 */
+        REAL d = gi * gi;                                     /* np.multiply(g, g, out=d) */
+        t = c2 * d;                                           /* exp_avg_sq += (1 - b2) * d */
+        vi = vi + t;
+        ea[i] = mi, eq[i] = vi;
+        d = SQRT(vi);                                         /* np.sqrt(exp_avg_sq, out=d) */
+        d = d / root;                                         /* d /= sqrt(bias2) */
+        d = d + eps;                                          /* d += eps */
+        d = mi / d;                                           /* np.divide(exp_avg, d, out=d) */
+        d = d * step;                                         /* d *= lr / bias1 */
+        p[i] = pi - d;                                        /* p -= d */
     }
 }
 
@@ -101,22 +141,23 @@ static void F(update_task)(void *arg, const frnn_par *par)
 {
     F(opt_run) *r = arg;
     const frnn_opt *o = r->o;
-    const REAL cv = (REAL)o->clip_value;
+    const REAL cv = (REAL)o->clip_value, coef = r->coef;
     int c0, c1;
     frnn_split((int)r->chunks, 1, par->tid, par->nth, &c0, &c1);
     for (int c = c0; c < c1; c++) {
         const size_t i0 = (size_t)c * FRNN_OPT_CHUNK, i1 = i0 + FRNN_OPT_CHUNK < r->n ? i0 + FRNN_OPT_CHUNK : r->n;
-        double s = 0;
-        for (size_t i = i0; i < i1; i++) {
-            REAL g = r->g[i];
-            if (r->use_coef) g = g * r->coef;                 /* grads *= coef */
-            if (o->clip_value != 0) g = g < -cv ? -cv : g > cv ? cv : g;   /* np.clip */
-            r->g[i] = g;
-            const REAL p = F(update_one)(r, i, r->p[i], g);
-            r->p[i] = p;
-            s += (double)p * p;
+        const size_t m = i1 - i0;
+        REAL *restrict g = r->g + i0;
+        if (r->use_coef) for (size_t i = 0; i < m; i++) g[i] = g[i] * coef;     /* grads *= coef */
+        if (o->clip_value != 0)                                                 /* np.clip */
+            for (size_t i = 0; i < m; i++) g[i] = g[i] < -cv ? -cv : g[i] > cv ? cv : g[i];
+        switch (o->kind) {
+        case FRNN_OPT_SGD: F(sgd)(r, i0, m); break;
+        case FRNN_OPT_ADAGRAD: F(adagrad)(r, i0, m); break;
+        case FRNN_OPT_RMSPROP: F(rmsprop)(r, i0, m); break;
+        default: F(adam)(r, i0, m); break;
         }
-        r->part[c] = s;
+        r->part[c] = F(chunk_sumsq)(r->p + i0, m);
     }
 }
 
