@@ -271,6 +271,7 @@ int frnn_test_stack(const frnn_blas *blas);    /* test_stack.c */
 int frnn_test_generate(const frnn_blas *blas); /* test_generate.c */
 int frnn_test_int8(const frnn_blas *blas);     /* test_int8.c */
 int frnn_test_bf16(void);                      /* test_bf16.c */
+int frnn_test_train(const frnn_blas *blas);    /* test_train.c */
 
 int main(void)
 {
@@ -294,6 +295,7 @@ int main(void)
     for (int cell = 0; cell < FRNN_NUM_CELLS; cell++)
         for (int pp = 0; pp < (cell == FRNN_LSTM ? 4 : 1); pp++) test_engine_threads(cell, pp & 1, pp >> 1);
     PRECISION = FRNN_PRECISION_F32;
+    failures += frnn_test_train(&BLAS);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

@@ -115,7 +115,7 @@ def _direction_input(k, d, D, acts, xs):
 
 def stack_forward(cell, params, acts, *, directions=1, train=False, tapes, h0=None, c0=None, h_T,
                   c_T=None, lengths=None, masks=None, xs=None, ys=None, packed=None, threads=0,
-                  precision="float32"):
+                  precision="float32", _run=True):
     """Run a stack of L layers x D directions in one C call (csrc/fastrnn.h, frnn_stack).
 
     params: L*D tuples (W_ih, W_hh, b_ih, b_hh, w_peep, W_hr) for layer k direction d at k*D + d
@@ -148,12 +148,14 @@ def stack_forward(cell, params, acts, *, directions=1, train=False, tapes, h0=No
                                      precision))
     cdef _Stack s = _Stack()
     s.setup(layers, L, D, acts, None, masks)
+    if not _run:            # the checked call, for a caller that runs it (_train_step.pxi)
+        return s
     s.run(False, train)
 
 
 def stack_backward(cell, params, acts, grads, *, directions=1, tapes, h0=None, c0=None, dh_T=None,
                    dc_T=None, dh0, dc0=None, param_grads, lengths=None, masks=None, xs=None,
-                   dys=None, dxs=None, threads=0, precision="float32"):
+                   dys=None, dxs=None, threads=0, precision="float32", _run=True):
     """BPTT through a stack's training `stack_forward` (same params, acts, tapes, masks, xs).
 
     grads: L + 1 arrays: grads[L] the gradient at the output (T, B, D*P) or None; grads[k] for
@@ -190,4 +192,6 @@ def stack_backward(cell, params, acts, grads, *, directions=1, tapes, h0=None, c
                                       param_grads[i], dx is not None, threads, precision))
     cdef _Stack s = _Stack()
     s.setup(layers, L, D, acts, grads, masks)
+    if not _run:
+        return s
     s.run(True, True)

@@ -28,11 +28,12 @@ import numpy as np
 
 from .. import io, optim
 from ..params import is_real
-from . import run_files
+from . import fused, run_files
 from .callbacks import Callback
 from .divergence import TrainingDiverged, check_loss
 from .divergence import finite as _finite
 from .hooks import call, check_callbacks
+from .update import python_update
 from .precision import apply_precision
 
 OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
@@ -128,6 +129,9 @@ class Trainer:
         The products' precision of the model's recurrent layers (``model.precision``; bf16 mixed
         precision: float32 weights, gradients, optimiser state and checkpoints). None keeps the
         model's. Recorded in the checkpoints' settings; `resume(..., precision=...)` changes it.
+    fused : bool, optional
+        False: never the fused native step (`fastrnn.train.fused`; FASTRNN_FUSED=0 does the same);
+        None (default): use it where it applies (a language model with StateCarry, one process).
 
     Raises
     ------
@@ -141,7 +145,7 @@ class Trainer:
                  max_time=None, eval_every=200,
                  val_tokens=200_000, explode_factor=10.0, out=None, progress=True, meta=None,
                  distributed=None, overlap=False, scheduler=None, scheduler_every=None, early_stop=None,
-                 precision=None):
+                 precision=None, fused=None):
         from ..data import Vocab
         if isinstance(train, Vocab):       # the language model's first form (see the docstring)
             from ..tasks.lm import carry, stream_batches
@@ -204,6 +208,7 @@ class Trainer:
         # the iteration of the latest checkpoint on disk; a new run starts its log.jsonl afresh
         self._saved_at, self._fresh_log = None, True
         self.stop_training, self.stop_reason = False, None     # a callback may ask to stop
+        self.fused = fused
 
     # ---- one iteration ---------------------------------------------------------------------
     def train_step(self):
@@ -216,27 +221,9 @@ class Trainer:
             call(self.callbacks, "on_epoch_begin", self)
         batch = self.batches[self.window]
         _set_mode(self.model, True)                 # torch's model.train(): dropout on
-        self.model.zero_grad()
-        if self.dist is None:
-            self.last_items = self.items(batch)     # for the items/s display
-            loss = float(self.forward(batch, True))
-            self._check_loss("training loss", loss, self.loss_level)
-            self.model.backward()
-        else:       # this rank's share, then one all-reduce: the global batch's loss and gradient
-            loss = self.dist.gradients(self.forward, batch)
-            self.last_items = self.dist.global_items
-            self._check_loss("training loss", loss, self.loss_level)
-        g = self.model.grads
-        if not math.isfinite(float(np.dot(g, g))):
-            raise TrainingDiverged(f"the gradients became non-finite at iteration {self.iteration}")
-        if self.settings["clip"]:
-            optim.clip_grad_norm(self.model, self.settings["clip"])
-        if self.settings.get("clip_value"):
-            optim.clip_grad_value(self.model, self.settings["clip_value"])
-        self.optimizer.step()
-        p = self.model.params
-        if not math.isfinite(float(np.dot(p, p))):
-            raise TrainingDiverged(f"the parameters became non-finite at iteration {self.iteration}")
+        loss = fused.trainer_update(self, batch)    # the same step in one native call, or None
+        if loss is None:
+            loss = python_update(self, batch)
         self.loss_level = loss if self.loss_level is None else 0.9 * self.loss_level + 0.1 * loss
         self.iteration += 1
         self.window += 1

@@ -1,0 +1,44 @@
+"""Fuzz case of the fused training step (fastrnn.train.fused.FusedStep and the binding
+_kernels.train_step / optim_step behind it): hostile ids, shapes, states, clip values and
+optimiser states; an accepted call equals the Python steps."""
+import numpy as np
+from hypothesis import strategies as st
+
+from fastrnn import optim
+from fastrnn.models import LanguageModel
+from fastrnn.train.fused import FusedStep
+
+_OPTS = [optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adagrad]
+
+
+def fused_step(draw):
+    V = 7
+    dtype = draw(st.sampled_from(["float32", "float64"]), "dtype")
+    embed = draw(st.sampled_from([None, 3]), "embed")
+    cell = draw(st.sampled_from(["lstm", "gru", "rnn"]), "cell")
+    make = lambda: LanguageModel(V, cell=cell, hidden_size=4, num_layers=2, embed_size=embed,  # noqa: E731
+                                 dtype=dtype, seed=1)
+    model, ref = make(), make()
+    cls = draw(st.sampled_from(_OPTS), "optimizer")
+    opt, ref_opt = cls(model, lr=0.01), cls(ref, lr=0.01)
+    clip = draw(st.sampled_from([None, 0.5, 0.5, None, -1.0, float("nan"), "x"]), "clip")
+    B, T = draw(st.sampled_from([0, 1, 2, 3, 3, 3]), "B"), draw(st.sampled_from([0, 1, 4, 4, 4]), "T")
+    ids = np.random.default_rng(draw(st.integers(0, 9), "seed")).integers(0, V, (B, T))
+    kind = draw(st.sampled_from(["ok"] * 6 + ["out_of_range", "float", "shape", "3d"]), "inputs")
+    inputs = {"ok": ids, "out_of_range": ids + V, "float": ids.astype(float),
+              "shape": ids[:, :1], "3d": ids[None]}[kind]
+    state = draw(st.sampled_from([None] * 4 + ["wrong_shape", "x"]), "state")
+    state = {"wrong_shape": (np.zeros((2, 9, 4)), np.zeros((2, 9, 4))) if cell == "lstm" else np.zeros((2, 9, 4)),
+             "x": "x"}.get(state, state)
+    step = FusedStep(model, opt, clip=clip)
+    loss, _ = step.step(inputs, ids, state)
+    # accepted: the same numbers as forward + backward + clip + step
+    ref.zero_grad()
+    ref_loss, _ = ref.forward(inputs, ids, state, train=True)
+    ref.backward()
+    if clip:
+        optim.clip_grad_norm(ref, clip)
+    ref_opt.step()
+    tol = 1e-10 if dtype == "float64" else 1e-4
+    assert abs(loss - ref_loss) <= tol * max(1, abs(ref_loss)), (loss, ref_loss)
+    np.testing.assert_allclose(model.params, ref.params, rtol=tol, atol=tol)
