@@ -70,6 +70,20 @@ def _close(a, b, tol):
             np.testing.assert_allclose(u, v, rtol=tol, atol=tol)
 
 
+def _assert_same_steps_within_rounding(a, b, steps=2):
+    """Two equal float32 models: `a` by forward + backward, `b` by the fused step, over `steps`
+    windows with the state carried: the same losses and gradients within float32 rounding."""
+    state_a = state_b = None
+    for inputs, targets in _batches(steps):
+        a.zero_grad()
+        loss_a, state_a = a.forward(inputs, targets, state_a, train=True)
+        a.backward()
+        loss_b, state_b = FusedStep(b).step(inputs, targets, state_b)
+        assert abs(loss_a - loss_b) <= 1e-6 * loss_a
+        scale = np.abs(a.grads).max()
+        np.testing.assert_allclose(b.grads, a.grads, rtol=1e-5, atol=1e-6 * scale)
+
+
 @settings(max_examples=25, deadline=None)
 @given(cell=st.sampled_from(block_names()), layers=st.integers(1, 3), embed=st.sampled_from([None, 4]),
        opt=st.sampled_from(sorted(OPTIMIZERS)), clip=st.sampled_from([None, 0.3, 100.0]),
@@ -88,15 +102,7 @@ def test_float64_fused_step_equals_the_python_steps(cell, layers, embed, opt, cl
 @pytest.mark.parametrize("embed", [None, 4])
 def test_float32_loss_and_gradients_equal_the_python_steps_within_rounding(cell, embed):
     a, b = _model("float32", cell=cell, embed=embed, dropout=0.3), _model("float32", cell=cell, embed=embed, dropout=0.3)
-    state_a = state_b = None
-    for inputs, targets in _batches(2):
-        a.zero_grad()
-        loss_a, state_a = a.forward(inputs, targets, state_a, train=True)
-        a.backward()
-        loss_b, state_b = FusedStep(b).step(inputs, targets, state_b)
-        assert abs(loss_a - loss_b) <= 1e-6 * loss_a
-        scale = np.abs(a.grads).max()
-        np.testing.assert_allclose(b.grads, a.grads, rtol=1e-5, atol=1e-6 * scale)
+    _assert_same_steps_within_rounding(a, b)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -105,15 +111,7 @@ def test_bf16_fused_step_equals_the_python_steps_in_bf16(cell):
     products, so the same loss and gradients up to the head's float32 rounding."""
     a, b = _model("float32", cell=cell, embed=4), _model("float32", cell=cell, embed=4)
     a.precision = b.precision = "bf16"
-    state_a = state_b = None
-    for inputs, targets in _batches(2):
-        a.zero_grad()
-        loss_a, state_a = a.forward(inputs, targets, state_a, train=True)
-        a.backward()
-        loss_b, state_b = FusedStep(b).step(inputs, targets, state_b)
-        assert abs(loss_a - loss_b) <= 1e-6 * loss_a
-        scale = np.abs(a.grads).max()
-        np.testing.assert_allclose(b.grads, a.grads, rtol=1e-5, atol=1e-6 * scale)
+    _assert_same_steps_within_rounding(a, b)
     f32 = _model("float32", cell=cell, embed=4)     # and bf16 really ran: float32 differs
     f32.zero_grad()
     f32.forward(*_batches(1)[0], None, train=True)
