@@ -53,19 +53,21 @@ static void frnn_batch_rows(int B, int C, int c, int *b0, int *b1)
     frnn_split(B, FRNN_MR, c, C, b0, b1);
 }
 
-/* The model's constants (microseconds, flops), set from docs/performance.md's measurements on a
- * 2-core Zen 3: a member runs the micro-kernels at ~40 GFLOP/s; a barrier between steps, with
- * the exchange of the step's rows between the cores, costs ~5 us (the 10-20 points of peak a
- * per-step barrier costs at H <= 256); the batch split adds the chunks' gradients at ~2
- * floats/ns a member. */
+/* The model's constants (microseconds, flops), from docs/performance.md's measurements on a
+ * 2-core Zen 3: a member runs the micro-kernels at ~40 GFLOP/s; a barrier between steps costs,
+ * with the exchange of the step's rows between the cores and the wait for the slower member,
+ * ~12 us (what makes the 10-20 points of peak a per-step barrier costs at H <= 256, B = 50);
+ * the batch split adds the chunks' gradients at ~2 floats/ns a member. */
 #define FRNN_MODEL_RATE 40e3
-#define FRNN_MODEL_SYNC_US 5.0
+#define FRNN_MODEL_SYNC_US 12.0
 #define FRNN_MODEL_ADD_RATE 2e3
 
-/* Micro-kernel efficiency of a product on `rows` rows: the share of full FRNN_MR row tiles. */
+/* Micro-kernel efficiency of a product on `rows` rows: FRNN_MR-row tiles, a short last tile
+ * costing its rows but at least 4 (fewer accumulators than FMA latency x ports: latency-bound). */
 static double frnn_model_rows(int rows)
 {
-    return rows <= 0 ? 1 : (double)rows / (((rows + FRNN_MR - 1) / FRNN_MR) * FRNN_MR);
+    const int tail = rows % FRNN_MR;
+    return rows <= 0 ? 1 : (double)rows / (rows - tail + (tail == 0 ? 0 : tail < 4 ? 4 : tail));
 }
 
 /* Modelled microseconds of a training step pair (forward + backward, ~3x the forward's flops)
@@ -97,12 +99,76 @@ static double frnn_model_layer(const frnn_dims *d, int decomp, int nth)
     return flops / (m * FRNN_MODEL_RATE * frnn_model_rows(d->B)) + syncs;
 }
 
-/* A layer runs as the batch split when that is cheaper than splitting its steps by units on 2
- * members (the smallest team: the choice may not depend on the thread count, see above). */
-static int frnn_model_batch(const frnn_dims *d)
+/* Steps at most this big (2 * B * G * H * P flops) run as a wavefront by default. Measured on a
+ * 2-core Zen 3 (docs/performance.md): quiet, the wavefront is 1.04-1.17x the per-step split
+ * below this and 0.85-0.93x above it (a split step of that size already keeps both members busy
+ * between barriers); with neighbours stealing cores, it is 1.2-3x faster at every size tried,
+ * because no member ever waits at a barrier for a descheduled one. */
+#define FRNN_WAVE_STEP_FLOPS 16e6
+
+/* The wavefront's rule for a unidirectional stack: its steps are all at most that big. */
+static int frnn_model_wave(const frnn_dims *dims, int L)
 {
-    if (frnn_batch_chunks(d->B) < 2) return 0;
-    return frnn_model_layer(d, FRNN_DECOMP_BATCH, 2) < frnn_model_layer(d, FRNN_DECOMP_UNITS, 2);
+    double most = 0;
+    for (int k = 0; k < L; k++) {
+        const frnn_dims *d = &dims[k];
+        const double flops = 2.0 * d->B * frnn_gates(d->cell) * d->H * d->P;
+        most = flops > most ? flops : most;
+    }
+    return most <= FRNN_WAVE_STEP_FLOPS;
+}
+
+/* A stack of L layers x D directions (a one-layer call: 1 x 1) runs as the batch split when
+ * that is cheaper, on 2 members (the smallest team: the choice may not depend on the thread
+ * count, see above), than what would run instead: the two directions side by side (D == 2),
+ * the layer pipeline (its layers' one-member times, layer k on member k % 2, plus one chunk of
+ * fill per layer), or each layer's steps split by units. */
+static int frnn_model_batch(const frnn_dims *dims, int L, int D)
+{
+    double batch = 0, units = 0, one[2] = {0, 0};
+    for (int i = 0; i < L * D; i++) {
+        const frnn_dims *d = &dims[i];
+        if (frnn_batch_chunks(d->B) < 2) return 0;
+        batch += frnn_model_layer(d, FRNN_DECOMP_BATCH, 2);
+        units += frnn_model_layer(d, FRNN_DECOMP_UNITS, 2);
+        one[D == 2 ? 0 : (i / D) % 2] += frnn_model_layer(d, FRNN_DECOMP_ONE, 1) / (D == 2 ? 2 : 1);
+    }
+    double other = units;
+    if (D == 2 || (L >= 2 && dims[0].T >= 2 && frnn_model_wave(dims, L))) {
+        const double most = one[0] > one[1] ? one[0] : one[1];
+        other = D == 2 ? most : most * (1 + (L - 1) / 16.0);     /* a chunk is ~T/16 steps */
+    }
+    return batch < other;
+}
+
+/* The layer pipeline (stack.h's wavefront) for a unidirectional stack on nth members: forced,
+ * or by FASTRNN_WAVEFRONT=0/1 (A/B runs), or by the measured rule above. */
+static int frnn_decomp_wave(const frnn_dims *dims, int L, int D, int nth, int forced)
+{
+    const char *env = getenv("FASTRNN_WAVEFRONT");
+    if (D != 1 || L < 2 || nth < 2 || dims[0].T < 2) return 0;
+    if (forced != FRNN_DECOMP_AUTO) return forced == FRNN_DECOMP_PIPELINE;
+    if (env && *env) return env[0] != '0';
+    return frnn_model_wave(dims, L);
+}
+
+/* What a float32 call of L layers x D directions runs on nth members (fastrnn.h). */
+int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth)
+{
+    const int forced = frnn_decomp_forced();
+    for (int i = 0; i < L * D; i++)
+        if (frnn_cell_info(dims[i].cell) == NULL) return -1;
+    if (forced == FRNN_DECOMP_BATCH || (forced == FRNN_DECOMP_AUTO && frnn_engine_enabled()
+                                        && frnn_model_batch(dims, L, D)))
+        return FRNN_DECOMP_BATCH;
+    if (forced == FRNN_DECOMP_ONE || nth <= 1 || !frnn_engine_enabled()) return FRNN_DECOMP_ONE;
+    if (frnn_decomp_wave(dims, L, D, nth, forced)) return FRNN_DECOMP_PIPELINE;
+    for (int i = 0; i < L * D; i++) {        /* ctx_start: steps big enough to share */
+        const frnn_dims *d = &dims[i];
+        if (2.0 * d->B * frnn_gates(d->cell) * d->H * d->P >= FRNN_MIN_STEP_FLOPS && d->H > frnn_nr())
+            return FRNN_DECOMP_UNITS;
+    }
+    return D == 2 ? FRNN_DECOMP_UNITS : FRNN_DECOMP_ONE;      /* D == 2: a direction per member */
 }
 
 #endif /* FASTRNN_DECOMP_MODEL */
@@ -118,17 +184,19 @@ typedef struct {
     size_t area, grads;          /* floats per chunk: the whole area, its gradient part */
 } F(batch_run);
 
-/* Does this layer run as the batch split? (Every entry point asks the same question, so a
- * forward and its backward agree.) */
-static int F(batch_wanted)(const frnn_dims *d, const frnn_buffers *bf)
+/* Does a call of L layers x D directions (dims and buffers L * D) run as the batch split? A
+ * forward and its backward ask the same question of the same call, so they agree. */
+static int F(batch_wanted)(const frnn_dims *dims, int L, int D, const frnn_buffers *run)
 {
     const int forced = frnn_decomp_forced();
     if (forced == FRNN_DECOMP_BATCH) return 1;
 #if FRNN_F32
-    if (forced != FRNN_DECOMP_AUTO || bf->q8 || !frnn_engine_enabled()) return 0;
-    return frnn_model_batch(d);
+    if (forced != FRNN_DECOMP_AUTO || !frnn_engine_enabled()) return 0;
+    for (int i = 0; i < L * D; i++)
+        if (run[i].q8) return 0;
+    return frnn_model_batch(dims, L, D);
 #else
-    (void)d, (void)bf;
+    (void)dims, (void)L, (void)D, (void)run;
     return 0;        /* float64 runs on BLAS, one member: chunks only when forced (tests) */
 #endif
 }
@@ -271,7 +339,7 @@ static int F(call_threads)(int threads)
 static int F(batch_call)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *bf, int train,
                          int back)
 {
-    if (!F(batch_wanted)(d, bf)) return 0;
+    if (!F(batch_wanted)(d, 1, 1, bf)) return 0;
     F(batch_run) br;
     if (F(batch_start)(&br, blas, d, bf, train, back) != 0) {
         const size_t TB = (size_t)d->T * d->B;

@@ -178,6 +178,10 @@ int frnn_stack_forward_f64(const frnn_blas *blas, const frnn_stack *st, int trai
 int frnn_stack_backward_f32(const frnn_blas *blas, const frnn_stack *st);
 int frnn_stack_backward_f64(const frnn_blas *blas, const frnn_stack *st);
 
+/* The decomposition a float32 call of L layers x D directions (dims L * D) runs on nth members
+ * (csrc/decomp.h): 1 units, 2 batch, 3 pipeline, 4 one member; -1 for an unknown cell. */
+int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth);
+
 /* Generation from a language model -- embedding or one-hot input, a unidirectional stack of L
  * layers, a linear head -- token by token in one call (csrc/generate.h, csrc/sampling.h).
  * Pointers are float* or double* by the dtype of the function called (the state, scratch, table

@@ -147,29 +147,12 @@ static void F(stack_task)(void *arg, const frnn_par *par)
     else F(stack_layers)(sr, par);
 }
 
-/* Steps at most this big (2 * B * G * H * P flops) run as a wavefront by default. Measured on a
- * 2-core Zen 3 (docs/performance.md): quiet, the wavefront is 1.04-1.17x the per-step split
- * below this and 0.85-0.93x above it (a split step of that size already keeps both members busy
- * between barriers); with neighbours stealing cores, it is 1.2-3x faster at every size tried,
- * because no member ever waits at a barrier for a descheduled one. */
-#define FRNN_WAVE_STEP_FLOPS 16e6
-
 /* The wavefront for a unidirectional stack on nth members: worth it with 2+ layers and 2+ members
  * (no barrier between the layers' steps; the cost is one chunk of fill and drain per layer) when
  * the steps are small. FASTRNN_WAVEFRONT=0/1 forces the choice (for A/B runs). */
 static int F(wavefront)(const frnn_stack *st, int nth, int forced)
 {
-    const char *env = getenv("FASTRNN_WAVEFRONT");
-    if (st->D != 1 || st->L < 2 || nth < 2 || st->dims[0].T < 2) return 0;
-    if (forced != FRNN_DECOMP_AUTO) return forced == FRNN_DECOMP_PIPELINE;
-    if (env && *env) return env[0] != '0';
-    double most = 0;
-    for (int k = 0; k < st->L; k++) {
-        const frnn_dims *d = &st->dims[k];
-        const double flops = 2.0 * d->B * frnn_gates(d->cell) * d->H * d->P;
-        most = flops > most ? flops : most;
-    }
-    return most <= FRNN_WAVE_STEP_FLOPS;
+    return frnn_decomp_wave(st->dims, st->L, st->D, nth, forced);
 }
 
 /* Steps per chunk of a wavefront: few enough that the fill and drain stay short, and at least
@@ -186,11 +169,11 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
 {
     const int L = st->L, D = st->D, n = L * D;
     const int forced = frnn_decomp_forced();
-    int nth = forced == FRNN_DECOMP_ONE ? 1 : F(call_threads)(st->threads), batched = 0;
+    int nth = forced == FRNN_DECOMP_ONE ? 1 : F(call_threads)(st->threads);
     F(stack_run) sr;
     memset(&sr, 0, sizeof sr);
     sr.st = st, sr.backward = back, sr.groups = 1;
-    for (int i = 0; i < n; i++) batched += F(batch_wanted)(&st->dims[i], &st->run[i]);
+    const int batched = F(batch_wanted)(st->dims, L, D, st->run);
     if (batched) sr.groups = 1;             /* layer after layer, each on the whole team */
     else if (D == 2 && nth >= 2) sr.groups = 2;
     else if (F(wavefront)(st, nth, forced)) {
@@ -223,7 +206,7 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
         /* the members of the job's group: a direction's half, a wavefront layer's group, or all */
         int first, members;
         F(group_of)(nth, sr.groups, D == 2 ? i % 2 : k % sr.groups, &first, &members);
-        if (F(batch_wanted)(d, bf)) {
+        if (batched) {
             memset(&jobs[i], 0, sizeof jobs[i]);
             failed |= F(batch_start)(&batch[i], blas, d, bf, train, back);
             busiest = nth > busiest ? nth : busiest;
