@@ -126,6 +126,7 @@ static int frnn_model_wave(const frnn_dims *dims, int L)
 static int frnn_model_batch(const frnn_dims *dims, int L, int D)
 {
     double batch = 0, units = 0, one[2] = {0, 0};
+    if (dims[0].T < 2) return 0;          /* a single step (sampling): no barriers per step to save */
     for (int i = 0; i < L * D; i++) {
         const frnn_dims *d = &dims[i];
         if (frnn_batch_chunks(d->B) < 2) return 0;
@@ -258,7 +259,7 @@ static void F(batch_chunk)(F(batch_run) *br, int c, const frnn_par *par)
     frnn_dims dc = *d, before = *d;
     dc.B = b1 - b0, before.B = b0;
     REAL *xs = br->mem + br->area * c, *ys = xs + (size_t)T * dc.B * In, *dxs = ys + (size_t)T * dc.B * P;
-    REAL *gs = dxs + (size_t)T * dc.B * In;
+    REAL *gs = xs + (br->area - br->grads);      /* where batch_task finds them */
     frnn_buffers bc = *bf;
     bc.x = xs, bc.threads = 1;
     bc.lengths = bf->lengths ? bf->lengths + b0 : NULL;

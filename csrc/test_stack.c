@@ -8,7 +8,8 @@
 #include <string.h>
 #include "fastrnn.h"
 
-enum { T = 6, B = 24, I = 5, H = 37, MAXL = 3 };   /* big enough steps to be shared */
+enum { T = 6, B = 26, I = 5, H = 37, MAXL = 3 };   /* big enough steps to be shared; B: chunks
+                                                       of the batch split of unequal sizes */
 
 typedef struct {
     int cell, L, D, G, P;
