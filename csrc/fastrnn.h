@@ -160,7 +160,8 @@ void frnn_backward_f64(const frnn_blas *blas, const frnn_dims *d, const frnn_buf
  * members, layer k + 1 starting a chunk of steps as soon as layer k has finished it (and going
  * back, layer k - 1 as soon as layer k has produced the chunk's dx) -- when that beats splitting
  * every step over the team (FASTRNN_WAVEFRONT=0/1 forces the choice). Results are the same bits
- * either way, for any thread count. */
+ * either way, for any thread count. Small steps may instead run as the batch split (csrc/decomp.h,
+ * FASTRNN_DECOMP): chosen from the shape alone, its bits too are the same for any thread count. */
 typedef struct {
     int L, D;
     const frnn_dims *dims;          /* L * D */
