@@ -172,7 +172,8 @@ void frnn_backward_f64(const frnn_blas *blas, const frnn_dims *d, const frnn_buf
  * members, layer k + 1 starting a chunk of steps as soon as layer k has finished it (and going
  * back, layer k - 1 as soon as layer k has produced the chunk's dx) -- when that beats splitting
  * every step over the team (FASTRNN_WAVEFRONT=0/1 forces the choice). Results are the same bits
- * either way, for any thread count. */
+ * either way, for any thread count. Small steps may instead run as the batch split (csrc/decomp.h,
+ * FASTRNN_DECOMP): chosen from the shape alone, its bits too are the same for any thread count. */
 typedef struct {
     int L, D;
     const frnn_dims *dims;          /* L * D */
@@ -189,6 +190,10 @@ int frnn_stack_forward_f32(const frnn_blas *blas, const frnn_stack *st, int trai
 int frnn_stack_forward_f64(const frnn_blas *blas, const frnn_stack *st, int train);
 int frnn_stack_backward_f32(const frnn_blas *blas, const frnn_stack *st);
 int frnn_stack_backward_f64(const frnn_blas *blas, const frnn_stack *st);
+
+/* The decomposition a float32 call of L layers x D directions (dims L * D) runs on nth members
+ * (csrc/decomp.h): 1 units, 2 batch, 3 pipeline, 4 one member; -1 for an unknown cell. */
+int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth);
 
 /* Generation from a language model -- embedding or one-hot input, a unidirectional stack of L
  * layers, a linear head -- token by token in one call (csrc/generate.h, csrc/sampling.h).

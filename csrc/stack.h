@@ -9,6 +9,9 @@
  *   - wavefront (unidirectional): G groups, layer k on group k % G; a layer projects its input
  *     chunk by chunk as the layer below publishes finished steps (going back, the layer below
  *     takes the dx chunks the layer above publishes), so the layers' time loops overlap.
+ * And, when the cost model of decomp.h picks it from the stack's shape, the batch split: layer
+ * after layer, each layer's batch chunks run whole by the members (other bits in the weight
+ * gradients, summed chunk by chunk; still the same for any thread count).
  */
 
 #define FRNN_MAX_GROUPS 64
@@ -17,6 +20,8 @@ static frnn_task F(cell_task)(int backward)
 {
     return backward ? F(backward_task) : F(forward_task);
 }
+
+#include "decomp.h"
 
 /* Rows (t, b) of dst (T, B, ldd) in this member's share: dst (+)= src (T, B, lds) at step t, or
  * (reverse) at each sequence's step reversed within its length (steps past it map to
@@ -39,6 +44,7 @@ static void F(move_rows)(const frnn_par *par, REAL *dst, int ldd, const REAL *sr
 typedef struct {
     const frnn_stack *st;
     F(job) *jobs;            /* L * D */
+    F(batch_run) *batch;     /* L * D: a job's batch split (decomp.h) when its .mem is set */
     int backward, groups;
     frnn_bar bars[FRNN_MAX_GROUPS];     /* per group: the members running one layer's task */
     frnn_bar whole[FRNN_MAX_GROUPS];    /* per group: all its members, between tasks */
@@ -57,6 +63,17 @@ static void F(group_of)(int nth, int G, int g, int *first, int *n)
 static void F(run_job)(F(stack_run) *sr, int i, const frnn_par *par, int g, int first, int n)
 {
     const F(job) *jb = &sr->jobs[i];
+    if (sr->batch[i].mem) {                 /* the batch split: every member of the group */
+        frnn_par all = frnn_group(par, first, n, &sr->whole[g]);
+        const frnn_dims *d = sr->batch[i].d;
+        if (jb->in && jb->in->mask) {        /* the dropout mask on the way in, all rows at once */
+            F(apply_mask)(&all, jb->in->rows, jb->in->mask, (size_t)d->T * d->B * jb->in->width);
+            frnn_sync(&all);
+        }
+        F(batch_task)(&sr->batch[i], &all);
+        frnn_sync(&all);
+        return;
+    }
     const int m = jb->cx->nth;
     if (par->tid - first < m) {
         frnn_par sub = frnn_group(par, first, m, &sr->bars[g]);
@@ -133,28 +150,12 @@ static void F(stack_task)(void *arg, const frnn_par *par)
     else F(stack_layers)(sr, par);
 }
 
-/* Steps at most this big (2 * B * G * H * P flops) run as a wavefront by default. Measured on a
- * 2-core Zen 3 (docs/performance.md): quiet, the wavefront is 1.04-1.17x the per-step split
- * below this and 0.85-0.93x above it (a split step of that size already keeps both members busy
- * between barriers); with neighbours stealing cores, it is 1.2-3x faster at every size tried,
- * because no member ever waits at a barrier for a descheduled one. */
-#define FRNN_WAVE_STEP_FLOPS 16e6
-
 /* The wavefront for a unidirectional stack on nth members: worth it with 2+ layers and 2+ members
  * (no barrier between the layers' steps; the cost is one chunk of fill and drain per layer) when
  * the steps are small. FASTRNN_WAVEFRONT=0/1 forces the choice (for A/B runs). */
-static int F(wavefront)(const frnn_stack *st, int nth)
+static int F(wavefront)(const frnn_stack *st, int nth, int forced)
 {
-    const char *env = getenv("FASTRNN_WAVEFRONT");
-    if (st->D != 1 || st->L < 2 || nth < 2 || st->dims[0].T < 2) return 0;
-    if (env && *env) return env[0] != '0';
-    double most = 0;
-    for (int k = 0; k < st->L; k++) {
-        const frnn_dims *d = &st->dims[k];
-        const double flops = 2.0 * d->B * frnn_gates(d->cell) * d->H * d->P;
-        most = flops > most ? flops : most;
-    }
-    return most <= FRNN_WAVE_STEP_FLOPS;
+    return frnn_decomp_wave(st->dims, st->L, st->D, nth, forced);
 }
 
 /* Steps per chunk of a wavefront: few enough that the fill and drain stay short, and at least
@@ -170,18 +171,18 @@ static int F(chunk_steps)(const frnn_dims *d)
 static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train, int back)
 {
     const int L = st->L, D = st->D, n = L * D;
-    int nth = 1;
-#if FRNN_F32
-    if (frnn_engine_enabled()) {
-        nth = frnn_threads();
-        if (st->threads > 0 && st->threads < nth) nth = st->threads;
-    }
-#endif
+    const int forced = frnn_decomp_forced();
+    int nth = forced == FRNN_DECOMP_ONE ? 1 : F(call_threads)(st->threads);
     F(stack_run) sr;
     memset(&sr, 0, sizeof sr);
     sr.st = st, sr.backward = back, sr.groups = 1;
-    if (D == 2 && nth >= 2) sr.groups = 2;
-    else if (F(wavefront)(st, nth)) sr.groups = nth < L ? nth : L;
+    const int batched = F(batch_wanted)(st->dims, L, D, st->run);
+    if (batched) sr.groups = 1;             /* layer after layer, each on the whole team */
+    else if (D == 2 && nth >= 2) sr.groups = 2;
+    else if (F(wavefront)(st, nth, forced)) {
+        sr.groups = nth < L ? nth : L;
+        if (forced == FRNN_DECOMP_PIPELINE) nth = sr.groups;   /* layer k on member k */
+    }
     if (sr.groups > FRNN_MAX_GROUPS) sr.groups = FRNN_MAX_GROUPS;
     frnn_ctx *cx = malloc(sizeof *cx * n);
     F(job) *jobs = malloc(sizeof *jobs * n);
@@ -189,11 +190,13 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
     void **blocks = calloc(n, sizeof *blocks);
     float **packed = calloc(n, sizeof *packed);
     int *progress = malloc(sizeof *progress * L);
-    if (!cx || !jobs || !links || !blocks || !progress || !packed) {
-        free(cx), free(jobs), free(links), free(blocks), free(progress), free(packed);
+    F(batch_run) *batch = calloc(n, sizeof *batch);
+    if (!cx || !jobs || !links || !blocks || !progress || !packed || !batch) {
+        free(cx), free(jobs), free(links), free(blocks), free(progress), free(packed), free(batch);
         return -1;
     }
-    sr.jobs = jobs;
+    sr.jobs = jobs, sr.batch = batch;
+    int busiest = 0, failed = 0;
     const int wave = D == 1 && sr.groups > 1;
     for (int i = 0; i < n; i++) {
         const int k = i / D;
@@ -206,8 +209,15 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
         /* the members of the job's group: a direction's half, a wavefront layer's group, or all */
         int first, members;
         F(group_of)(nth, sr.groups, D == 2 ? i % 2 : k % sr.groups, &first, &members);
-        cx[i] = F(ctx_start)(blas, d, members, bf->precision);
-        blocks[i] = F(job_start)(&jobs[i], &cx[i], d, bf, train, back);
+        if (batched) {
+            memset(&jobs[i], 0, sizeof jobs[i]);
+            failed |= F(batch_start)(&batch[i], blas, d, bf, train, back);
+            busiest = nth > busiest ? nth : busiest;
+        } else {
+            cx[i] = F(ctx_start)(blas, d, members, bf->precision);
+            blocks[i] = F(job_start)(&jobs[i], &cx[i], d, bf, train, back);
+            busiest = cx[i].nth > busiest ? cx[i].nth : busiest;
+        }
         if (D != 1) continue;
         /* the rows arriving from the neighbour: layer k - 1's output (forward) or layer k + 1's
          * input gradient (backward), with the dropout mask between them */
@@ -238,12 +248,10 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
     }
     /* jobs that all asked for one member (steps too small to repay a barrier) run on the caller:
      * no worker to wake */
-    int busiest = 0;
-    for (int i = 0; i < n; i++) busiest = cx[i].nth > busiest ? cx[i].nth : busiest;
-    frnn_team_run(sr.groups == 1 && busiest <= 1 ? 1 : nth, F(stack_task), &sr);
-    for (int i = 0; i < n; i++) free(blocks[i]), free(packed[i]);
-    free(cx), free(jobs), free(links), free(blocks), free(progress), free(packed);
-    return 0;
+    if (!failed) frnn_team_run(sr.groups == 1 && busiest <= 1 ? 1 : nth, F(stack_task), &sr);
+    for (int i = 0; i < n; i++) free(blocks[i]), free(packed[i]), free(batch[i].mem);
+    free(cx), free(jobs), free(links), free(blocks), free(progress), free(packed), free(batch);
+    return failed ? -1 : 0;
 }
 
 /* -2 for an unknown cell in any run (nothing runs) */

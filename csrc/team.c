@@ -42,7 +42,12 @@ struct frnn_team {
     unsigned done;                 /* workers (all of them, needed or not) done with the job */
     unsigned born[FRNN_MAX_THREADS]; /* job generation when each worker was created */
     frnn_bar bar;                  /* the barrier over all members of the task */
+    int sleepers;                  /* members asleep in frnn_wait_for (publish wakes only them) */
 };
+
+/* Barriers opened since the process started (bench/decomp.py counts them per call). */
+static unsigned long SYNCS;
+unsigned long frnn_sync_count(void) { return __atomic_load_n(&SYNCS, __ATOMIC_RELAXED); }
 
 static frnn_team TEAM = {.own = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER,
                          .work_cv = PTHREAD_COND_INITIALIZER, .done_cv = PTHREAD_COND_INITIALIZER,
@@ -129,6 +134,7 @@ void frnn_sync(const frnn_par *par)
     frnn_bar *bar = par->bar ? par->bar : &tm->bar;    /* groups' barriers share the team's cv */
     unsigned gen = LOAD(&bar->gen);
     if (ADD(&bar->count, 1) == (unsigned)par->nth) {   /* the last to arrive opens the barrier */
+        __atomic_add_fetch(&SYNCS, 1, __ATOMIC_RELAXED);
         STORE(&bar->count, 0);
         ADD(&bar->gen, 1);
         wake(tm, &tm->bar_cv);
@@ -137,15 +143,19 @@ void frnn_sync(const frnn_par *par)
     wait_change(tm, &bar->gen, gen, &tm->bar_cv);
 }
 
+/* A wavefront or pipeline publishes every chunk, as often as every step: no lock unless a
+ * waiter sleeps. Both sides are sequentially consistent (store, then load the other's
+ * variable), so either the publisher sees the sleeper and wakes it under the lock the sleeper
+ * holds until it waits, or the sleeper sees the new value and does not sleep. */
 void frnn_publish(const frnn_par *par, int *counter, int value)
 {
-    STORE(counter, value);
-    wake(par->team, &par->team->bar_cv);
+    __atomic_store_n(counter, value, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&par->team->sleepers, __ATOMIC_SEQ_CST)) wake(par->team, &par->team->bar_cv);
 }
 
 static int passed(const int *counter, int value, int up)
 {
-    const int v = LOAD(counter);
+    const int v = __atomic_load_n(counter, __ATOMIC_SEQ_CST);
     return up ? v >= value : v <= value;
 }
 
@@ -157,7 +167,10 @@ void frnn_wait_for(const frnn_par *par, const int *counter, int value, int up)
         cpu_relax();
     }
     pthread_mutex_lock(&tm->lock);
-    while (!passed(counter, value, up)) pthread_cond_wait(&tm->bar_cv, &tm->lock);
+    __atomic_add_fetch(&tm->sleepers, 1, __ATOMIC_SEQ_CST);
+    while (!passed(counter, value, up))      /* a seq_cst load (see frnn_publish) */
+        pthread_cond_wait(&tm->bar_cv, &tm->lock);
+    __atomic_sub_fetch(&tm->sleepers, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&tm->lock);
 }
 

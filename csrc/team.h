@@ -52,6 +52,9 @@ static inline frnn_par frnn_group(const frnn_par *par, int first, int n, frnn_ba
 void frnn_publish(const frnn_par *par, int *counter, int value);
 void frnn_wait_for(const frnn_par *par, const int *counter, int value, int up);
 
+/* Barriers opened (frnn_sync) since the process started: a count for benchmarks. */
+unsigned long frnn_sync_count(void);
+
 /* The default member count: FASTRNN_NUM_THREADS if set, else the CPUs this process may use. */
 int frnn_default_threads(void);
 

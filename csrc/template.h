@@ -300,14 +300,16 @@ static frnn_ctx F(ctx_start)(const frnn_blas *blas, const frnn_dims *d, int thre
 void F(frnn_forward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf, int train)
 {
     if (frnn_cell_info(d->cell) == NULL) return;      /* an unknown cell: nothing runs */
-    frnn_ctx cx = F(ctx_start)(blas, d, buf->threads, buf->precision);
+    if (F(batch_call)(blas, d, buf, train, 0)) return;   /* the batch split (decomp.h) */
+    frnn_ctx cx = F(ctx_start)(blas, d, frnn_decomp_threads(buf->threads), buf->precision);
     F(run_cell)(&cx, d, buf, train, 0, F(forward_task));
 }
 
 void F(frnn_backward)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf)
 {
     if (frnn_cell_info(d->cell) == NULL) return;
-    frnn_ctx cx = F(ctx_start)(blas, d, buf->threads, buf->precision);
+    if (F(batch_call)(blas, d, buf, 1, 1)) return;
+    frnn_ctx cx = F(ctx_start)(blas, d, frnn_decomp_threads(buf->threads), buf->precision);
     F(run_cell)(&cx, d, buf, 1, 1, F(backward_task));
 }
 

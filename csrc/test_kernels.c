@@ -268,6 +268,7 @@ static void test_engine_threads(int cell, int peep, int proj)
 }
 
 int frnn_test_stack(const frnn_blas *blas);    /* test_stack.c */
+int frnn_test_decomp(const frnn_blas *blas);   /* test_stack.c */
 int frnn_test_generate(const frnn_blas *blas); /* test_generate.c */
 int frnn_test_int8(const frnn_blas *blas);     /* test_int8.c */
 int frnn_test_bf16(void);                      /* test_bf16.c */
@@ -288,6 +289,7 @@ int main(void)
             for (int proj = 0; proj <= lstm; proj++) test_engine_threads(cells[ci], peep, proj);
     }
     failures += frnn_test_stack(&BLAS);
+    failures += frnn_test_decomp(&BLAS);
     failures += frnn_test_generate(&BLAS);
     failures += frnn_test_int8(&BLAS);
     failures += frnn_test_bf16();

@@ -2,12 +2,14 @@
  * gives the same bits at 1, 2 and 3 threads (layer after layer, the wavefront, the two directions
  * side by side), and a unidirectional stack the same bits as its layers called one by one with
  * the dropout masks applied in between. */
+#define _POSIX_C_SOURCE 200112L   /* setenv */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "fastrnn.h"
 
-enum { T = 6, B = 24, I = 5, H = 37, MAXL = 3 };   /* big enough steps to be shared */
+enum { T = 6, B = 26, I = 5, H = 37, MAXL = 3 };   /* big enough steps to be shared; B: chunks
+                                                       of the batch split of unequal sizes */
 
 typedef struct {
     int cell, L, D, G, P;
@@ -188,5 +190,63 @@ int frnn_test_stack(const frnn_blas *blas)
                     }
                     free(one);
                 }
+    return failures;
+}
+
+/* Every decomposition (FASTRNN_DECOMP, csrc/decomp.h) of stacks and of one-layer calls: the same
+ * bits at 1, 2 and 3 threads; units, pipeline and one the same bits as each other; the batch
+ * split (its weight gradients summed chunk by chunk) equal to them within float rounding. */
+static int close_to(const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float d = a[i] - b[i], m = b[i] < 0 ? -b[i] : b[i];
+        if (!(d <= 1e-4f * (1 + m) && -d <= 1e-4f * (1 + m))) return 0;
+    }
+    return 1;
+}
+
+int frnn_test_decomp(const frnn_blas *blas)
+{
+    static const char *names[] = {"units", "batch", "pipeline", "one"};
+    const int cells[] = {FRNN_RNN_RELU, FRNN_GRU, FRNN_GRU_SIMPLIFIED, FRNN_LSTM, FRNN_MGU};
+    int failures = 0;
+    for (int ci = 0; ci < 5; ci++)
+        for (int D = 1; D <= 2; D++)
+            for (int L = 1; L <= 2; L++) {
+                size_t nref, n, n1;
+                setenv("FASTRNN_DECOMP", "units", 1);
+                float *ref = run_stack(blas, cells[ci], L, D, 1, 1, &nref);
+                for (int k = 0; k < 4; k++) {
+                    setenv("FASTRNN_DECOMP", names[k], 1);
+                    float *first = run_stack(blas, cells[ci], L, D, 1, 1, &n1);
+                    const int batch = k == 1, sized = ref && first && n1 == nref;
+                    if (!sized || (batch ? !close_to(first, ref, n1) : memcmp(first, ref, sizeof(float) * n1))) {
+                        fprintf(stderr, "FAIL decomp %s: cell %d L %d D %d: %s\n", names[k], cells[ci], L, D,
+                                batch ? "not within rounding of units" : "other bits than units");
+                        failures++;
+                    }
+                    for (int threads = 2; threads <= 3; threads++) {
+                        float *r = run_stack(blas, cells[ci], L, D, threads, 1, &n);
+                        if (!first || !r || n != n1 || memcmp(first, r, sizeof(float) * n)) {
+                            fprintf(stderr, "FAIL decomp %s: cell %d L %d D %d: %d threads differ from "
+                                    "one\n", names[k], cells[ci], L, D, threads);
+                            failures++;
+                        }
+                        free(r);
+                    }
+                    if (D == 1) {                  /* one-layer calls give the stack's bits */
+                        float *r = run_layers(blas, cells[ci], L, &n);
+                        if (!first || !r || n != n1 || memcmp(first, r, sizeof(float) * n)) {
+                            fprintf(stderr, "FAIL decomp %s: cell %d L %d: layers one by one differ from "
+                                    "the stack\n", names[k], cells[ci], L);
+                            failures++;
+                        }
+                        free(r);
+                    }
+                    free(first);
+                }
+                free(ref);
+            }
+    unsetenv("FASTRNN_DECOMP");
     return failures;
 }

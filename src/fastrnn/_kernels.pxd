@@ -157,3 +157,51 @@ cdef extern from "engine_bf16.h" nogil:
     int frnn_bf16_kernel()
     int frnn_set_bf16_kernel(int kernel)
     const char *frnn_bf16_kernel_name(int kernel)
+
+# csrc/decomp.h via fastrnn.h, team.h: the decomposition a call runs, barriers counted
+cdef extern from "fastrnn.h" nogil:
+    int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth)
+
+cdef extern from "team.h" nogil:
+    unsigned long frnn_sync_count()
+
+# csrc/train.h: a language model's whole training step, the optimisers
+cdef extern from "train.h" nogil:
+    enum:
+        FRNN_OPT_SGD
+        FRNN_OPT_ADAM
+        FRNN_OPT_RMSPROP
+        FRNN_OPT_ADAGRAD
+    ctypedef struct frnn_opt:
+        int kind, decoupled, nesterov
+        long steps
+        double lr, momentum, dampening, weight_decay, alpha, beta1, beta2, eps
+        void *state0
+        void *state1
+        double clip, clip_value, max_loss
+    ctypedef struct frnn_step_result:
+        double loss, grad_sumsq, param_sumsq
+        int status
+    ctypedef struct frnn_train:
+        int T, B, V
+        const int *ids
+        const int *targets
+        const void *table
+        void *table_grad
+        const void *W_ih0
+        void *dW_ih0
+        frnn_stack *fwd
+        frnn_stack *bwd
+        const void *W_head
+        const void *b_head
+        void *dW_head
+        void *db_head
+        void *logits
+        void *nll
+        size_t n
+        void *params
+        void *grads
+    int frnn_optim_step_f32(const frnn_opt *o, size_t n, float *params, float *grads, frnn_step_result *r)
+    int frnn_optim_step_f64(const frnn_opt *o, size_t n, double *params, double *grads, frnn_step_result *r)
+    int frnn_train_step_f32(const frnn_blas *blas, const frnn_train *tr, const frnn_opt *opt, frnn_step_result *r)
+    int frnn_train_step_f64(const frnn_blas *blas, const frnn_train *tr, const frnn_opt *opt, frnn_step_result *r)

@@ -2,45 +2,7 @@
 # by _kernels.pyx; fastrnn.train.fused builds the arguments from a model.
 import math
 
-cdef extern from "train.h" nogil:
-    enum:
-        FRNN_OPT_SGD
-        FRNN_OPT_ADAM
-        FRNN_OPT_RMSPROP
-        FRNN_OPT_ADAGRAD
-    ctypedef struct frnn_opt:
-        int kind, decoupled, nesterov
-        long steps
-        double lr, momentum, dampening, weight_decay, alpha, beta1, beta2, eps
-        void *state0
-        void *state1
-        double clip, clip_value, max_loss
-    ctypedef struct frnn_step_result:
-        double loss, grad_sumsq, param_sumsq
-        int status
-    ctypedef struct frnn_train:
-        int T, B, V
-        const int *ids
-        const int *targets
-        const void *table
-        void *table_grad
-        const void *W_ih0
-        void *dW_ih0
-        frnn_stack *fwd
-        frnn_stack *bwd
-        const void *W_head
-        const void *b_head
-        void *dW_head
-        void *db_head
-        void *logits
-        void *nll
-        size_t n
-        void *params
-        void *grads
-    int frnn_optim_step_f32(const frnn_opt *o, size_t n, float *params, float *grads, frnn_step_result *r)
-    int frnn_optim_step_f64(const frnn_opt *o, size_t n, double *params, double *grads, frnn_step_result *r)
-    int frnn_train_step_f32(const frnn_blas *blas, const frnn_train *tr, const frnn_opt *opt, frnn_step_result *r)
-    int frnn_train_step_f64(const frnn_blas *blas, const frnn_train *tr, const frnn_opt *opt, frnn_step_result *r)
+# (the C declarations of csrc/train.h are in _kernels.pxd)
 
 #: optimiser kinds of optim_step / train_step (fastrnn.optim's classes)
 OPTIMIZER_KINDS = {"sgd": FRNN_OPT_SGD, "adam": FRNN_OPT_ADAM, "adamw": FRNN_OPT_ADAM,

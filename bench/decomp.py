@@ -1,0 +1,117 @@
+"""Each decomposition of the time loop (csrc/decomp.h) on the char-rnn LM stack and a layer row,
+timed in one process, with the % of peak per phase and the team's barrier count per call.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/decomp.py [--threads 1 2]
+        [--budget 2] [--decomp units batch pipeline one auto] [--count]
+
+Rows: the LM stack LSTM 2x128 (T 50, B 50, input 65: a one-hot vocabulary) and LSTM
+(T, B, I, H) = (100, 32, 128, 256). Every decomposition runs through FASTRNN_DECOMP (read by
+the C code at every call), interleaved by `fastrnn.benchmarks.timing.time_interleaved`.
+Phases, as bench/phases.py: the input projection and the weight-gradient products timed alone
+on the engine (the same for every decomposition), the recurrent steps the rest of the forward
+(backward) -- the per-step products, the gate maths, and the barriers or chunk bookkeeping.
+--count prints only the barriers (frnn_sync) each call opens, no timing: a measure of the
+decompositions that does not depend on how loaded the machine is.
+"""
+import argparse
+import os
+
+import numpy as np
+
+import fastrnn
+from fastrnn import _kernels
+from fastrnn.benchmarks import timing
+
+ROWS = [("LM LSTM 2x128", 50, 50, 65, 128, 2), ("LSTM (100, 32, 128, 256)", 100, 32, 128, 256, 1)]
+DECOMPS = ["units", "batch", "pipeline", "one", "auto"]
+
+
+def _with(name, fn):
+    def run():
+        os.environ["FASTRNN_DECOMP"] = name
+        fn()
+    return run
+
+
+def _calls(T, B, I, H, L):
+    """(forward, forward+backward, input projections, weight-gradient products) of the row."""
+    rng = np.random.default_rng(0)
+    layer = fastrnn.LSTM(I, H, num_layers=L, dtype="float32", seed=0)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    dy = rng.standard_normal((T, B, H)).astype(np.float32)
+    GH, rows = 4 * H, T * B
+    ins = [rng.standard_normal((rows, I if k == 0 else H)).astype(np.float32) for k in range(L)]
+    W = [rng.standard_normal((GH, a.shape[1])).astype(np.float32) for a in ins]
+    dG, h = rng.standard_normal((rows, GH)).astype(np.float32), rng.standard_normal((rows, H)).astype(np.float32)
+
+    def train():
+        layer.forward(x)
+        layer.backward(dy)
+
+    def proj():
+        for a, w in zip(ins, W):
+            _kernels.gemm(a, w, trans_b=True)
+
+    def wgrads():
+        for a, w in zip(ins, W):
+            _kernels.gemm(dG, a, trans_a=True), _kernels.gemm(dG, h, trans_a=True), _kernels.gemm(dG, w)
+    flops = {"input projection": sum(2 * rows * a.shape[1] * GH for a in ins),
+             "recurrent (fwd)": 2 * L * rows * H * GH,
+             "weight gradients": sum(2 * rows * GH * (2 * a.shape[1] + H) for a in ins),
+             "recurrent (bwd)": 2 * L * rows * GH * H}
+    return (lambda: layer.forward(x)), train, proj, wgrads, flops
+
+
+def count(threads, decomps):
+    print(f"barriers per call at {threads} threads (FASTRNN_DECOMP; auto: the cost model)\n")
+    print("| row | decomposition | forward | forward+backward |\n|---|---|---|---|")
+    for name, T, B, I, H, L in ROWS:
+        fwd, train, _, _, _ = _calls(T, B, I, H, L)
+        for d in decomps:
+            os.environ["FASTRNN_DECOMP"] = d
+            got = []
+            for fn in (fwd, train):
+                before = _kernels.sync_count()
+                fn()
+                got.append(_kernels.sync_count() - before)
+            print(f"| {name} | {d} | {got[0]} | {got[1]} |")
+    os.environ.pop("FASTRNN_DECOMP", None)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--budget", type=float, default=2.0, help="seconds per row, call and decomposition")
+    ap.add_argument("--decomp", nargs="+", choices=DECOMPS, default=DECOMPS)
+    ap.add_argument("--count", action="store_true", help="barrier counts only, no timing")
+    a = ap.parse_args(argv)
+    for threads in a.threads:
+        fastrnn.set_num_threads(threads)
+        if a.count:
+            count(threads, a.decomp)
+            continue
+        if timing.torch is not None:
+            timing.torch.set_num_threads(threads)
+        peak = timing.measure_peak()["gflops"]
+        print(f"\n{threads} threads; peak {peak:.1f} GFLOP/s; {timing._cpu()[0]}; engine {_kernels.engine_info()}")
+        print("| row | decomposition | phase | ms | % of peak |\n|---|---|---|---|---|")
+        for name, T, B, I, H, L in ROWS:
+            fwd, train, proj, wgrads, flops = _calls(T, B, I, H, L)
+            fns = {"proj": proj, "wgrads": wgrads}
+            for d in a.decomp:
+                fns[f"{d} fwd"], fns[f"{d} train"] = _with(d, fwd), _with(d, train)
+            med = {k: float(np.median(v)) for k, v in timing.time_interleaved(fns, a.budget * len(fns), 5).items()}
+            os.environ.pop("FASTRNN_DECOMP", None)
+            for d in a.decomp:
+                secs = {"recurrent (fwd)": med[f"{d} fwd"] - med["proj"],
+                        "recurrent (bwd)": med[f"{d} train"] - med[f"{d} fwd"] - med["wgrads"],
+                        "input projection": med["proj"], "weight gradients": med["wgrads"],
+                        "whole forward+backward": med[f"{d} train"]}
+                for phase, s in secs.items():
+                    f = sum(flops.values()) if phase.startswith("whole") else flops[phase]
+                    pct = 100 * f / s / 1e9 / peak if s > 0 else float("nan")
+                    print(f"| {name} | {d} | {phase} | {s * 1e3:.2f} | {pct:.0f}% |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,357 @@
+/* decomp.h - how a call's work is shared by the team, and the cost model that picks it
+ * (included by stack.h, itself included twice by template.h; the model is untyped and guarded).
+ *
+ * The decompositions of a layer's (or a stack's) time loop:
+ *   units     every step split by hidden units over the members, a barrier per step (timeloop.h);
+ *   batch     the batch cut into chunks; a member runs whole sequences of a chunk alone, with all
+ *             of W_hh packed in its own cache: no barrier until the end, where the chunks' weight
+ *             gradients are added in chunk order (batch_task below);
+ *   pipeline  a unidirectional stack's layer k on member (group) k, the steps handed up through
+ *             progress counters (acquire/release), not a barrier (the wavefront of stack.h);
+ *   one       everything on the calling thread.
+ * units, pipeline and one give the same bits (every element is computed by one member in one
+ * order). batch sums the weight gradients chunk by chunk, so it gives other bits (equal within
+ * float rounding): whether a layer runs as batch therefore depends on its shape only, never on
+ * the thread count, and the chunks are cut by a rule of the shape alone -- results are
+ * bit-identical for any thread count under every choice. FASTRNN_DECOMP=units|batch|pipeline|
+ * one|auto (read at every call) forces a choice for tests and benchmarks; a forward and its
+ * backward must run under the same setting (the batch split lays the tape out chunk by chunk). */
+
+#ifndef FASTRNN_DECOMP_MODEL
+#define FASTRNN_DECOMP_MODEL
+
+enum { FRNN_DECOMP_AUTO = 0, FRNN_DECOMP_UNITS = 1, FRNN_DECOMP_BATCH = 2, FRNN_DECOMP_PIPELINE = 3,
+       FRNN_DECOMP_ONE = 4 };
+
+/* FASTRNN_DECOMP, or auto when unset or not one of the names. */
+static int frnn_decomp_forced(void)
+{
+    static const char *names[] = {"auto", "units", "batch", "pipeline", "one"};
+    const char *env = getenv("FASTRNN_DECOMP");
+    if (env == NULL) return FRNN_DECOMP_AUTO;
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(env, names[i])) return i;
+    return FRNN_DECOMP_AUTO;
+}
+
+/* The member count a one-layer call asks for: 1 when FASTRNN_DECOMP=one. */
+static int frnn_decomp_threads(int threads)
+{
+    return frnn_decomp_forced() == FRNN_DECOMP_ONE ? 1 : threads;
+}
+
+/* The batch split's chunks: at most 6 (or 12 for big batches) -- 6 is shared evenly by 2 and 3
+ * members -- of whole micro-kernel row blocks (FRNN_MR rows) where the batch allows. */
+static int frnn_batch_chunks(int B)
+{
+    const int blocks = (B + FRNN_MR - 1) / FRNN_MR;
+    return blocks <= 6 ? (blocks > 0 ? blocks : 1) : blocks < 24 ? 6 : 12;
+}
+
+static void frnn_batch_rows(int B, int C, int c, int *b0, int *b1)
+{
+    frnn_split(B, FRNN_MR, c, C, b0, b1);
+}
+
+/* The model's constants (microseconds, flops), from docs/performance.md's measurements on a
+ * 2-core Zen 3: a member runs the micro-kernels at ~40 GFLOP/s; a barrier between steps costs,
+ * with the exchange of the step's rows between the cores and the wait for the slower member,
+ * ~12 us (what makes the 10-20 points of peak a per-step barrier costs at H <= 256, B = 50);
+ * the batch split adds the chunks' gradients at ~2 floats/ns a member. */
+#define FRNN_MODEL_RATE 40e3
+#define FRNN_MODEL_SYNC_US 12.0
+#define FRNN_MODEL_ADD_RATE 2e3
+
+/* Micro-kernel efficiency of a product on `rows` rows: FRNN_MR-row tiles, a short last tile
+ * costing its rows but at least 4 (fewer accumulators than FMA latency x ports: latency-bound). */
+static double frnn_model_rows(int rows)
+{
+    const int tail = rows % FRNN_MR;
+    return rows <= 0 ? 1 : (double)rows / (rows - tail + (tail == 0 ? 0 : tail < 4 ? 4 : tail));
+}
+
+/* Modelled microseconds of a training step pair (forward + backward, ~3x the forward's flops)
+ * of one layer run as `decomp` on nth members (units: members as ctx_start gives them). */
+static double frnn_model_layer(const frnn_dims *d, int decomp, int nth)
+{
+    const frnn_cell_row *row = frnn_cell_info(d->cell);
+    const double GH = (double)row->gates * d->H, per_row = 3 * 2.0 * d->T * GH * (d->In + d->P);
+    const double flops = per_row * d->B, step = 2.0 * d->B * GH * d->P;
+    if (decomp == FRNN_DECOMP_BATCH) {
+        const int C = frnn_batch_chunks(d->B);
+        double load[FRNN_MAX_THREADS] = {0}, most = 0;
+        const int m = nth < C ? nth : C;
+        for (int c = 0; c < C; c++) {        /* members claim chunks in order as they come free */
+            int b0, b1, least = 0;
+            frnn_batch_rows(d->B, C, c, &b0, &b1);
+            for (int i = 1; i < m; i++) least = load[i] < load[least] ? i : least;
+            load[least] += per_row * (b1 - b0) / frnn_model_rows(b1 - b0);
+        }
+        for (int i = 0; i < m; i++) most = load[i] > most ? load[i] : most;
+        const double adds = (double)C * GH * (d->In + d->P + 2) / m;
+        return most / FRNN_MODEL_RATE + adds / FRNN_MODEL_ADD_RATE;
+    }
+    int m = decomp == FRNN_DECOMP_ONE ? 1 : nth;
+    const int blocks = (d->H + 15) / 16;
+    if (m > blocks) m = blocks;
+    if (step < 65536.0) m = 1;
+    const double syncs = m > 1 ? d->T * (row->barriers + 2) * FRNN_MODEL_SYNC_US * (1 + 0.5 * (m - 2)) : 0;
+    return flops / (m * FRNN_MODEL_RATE * frnn_model_rows(d->B)) + syncs;
+}
+
+/* Steps at most this big (2 * B * G * H * P flops) run as a wavefront by default. Measured on a
+ * 2-core Zen 3 (docs/performance.md): quiet, the wavefront is 1.04-1.17x the per-step split
+ * below this and 0.85-0.93x above it (a split step of that size already keeps both members busy
+ * between barriers); with neighbours stealing cores, it is 1.2-3x faster at every size tried,
+ * because no member ever waits at a barrier for a descheduled one. */
+#define FRNN_WAVE_STEP_FLOPS 16e6
+
+/* The wavefront's rule for a unidirectional stack: its steps are all at most that big. */
+static int frnn_model_wave(const frnn_dims *dims, int L)
+{
+    double most = 0;
+    for (int k = 0; k < L; k++) {
+        const frnn_dims *d = &dims[k];
+        const double flops = 2.0 * d->B * frnn_gates(d->cell) * d->H * d->P;
+        most = flops > most ? flops : most;
+    }
+    return most <= FRNN_WAVE_STEP_FLOPS;
+}
+
+/* A stack of L layers x D directions (a one-layer call: 1 x 1) runs as the batch split when
+ * that is cheaper, on 2 members (the smallest team: the choice may not depend on the thread
+ * count, see above), than what would run instead: the two directions side by side (D == 2),
+ * the layer pipeline (its layers' one-member times, layer k on member k % 2, plus one chunk of
+ * fill per layer), or each layer's steps split by units. */
+static int frnn_model_batch(const frnn_dims *dims, int L, int D)
+{
+    double batch = 0, units = 0, one[2] = {0, 0};
+    if (dims[0].T < 2) return 0;          /* a single step (sampling): no barriers per step to save */
+    for (int i = 0; i < L * D; i++) {
+        const frnn_dims *d = &dims[i];
+        if (frnn_batch_chunks(d->B) < 2) return 0;
+        batch += frnn_model_layer(d, FRNN_DECOMP_BATCH, 2);
+        units += frnn_model_layer(d, FRNN_DECOMP_UNITS, 2);
+        one[D == 2 ? 0 : (i / D) % 2] += frnn_model_layer(d, FRNN_DECOMP_ONE, 1) / (D == 2 ? 2 : 1);
+    }
+    double other = units;
+    if (D == 2 || (L >= 2 && dims[0].T >= 2 && frnn_model_wave(dims, L))) {
+        const double most = one[0] > one[1] ? one[0] : one[1];
+        other = D == 2 ? most : most * (1 + (L - 1) / 16.0);     /* a chunk is ~T/16 steps */
+    }
+    return batch < other;
+}
+
+/* The layer pipeline (stack.h's wavefront) for a unidirectional stack on nth members: forced,
+ * or by FASTRNN_WAVEFRONT=0/1 (A/B runs), or by the measured rule above. */
+static int frnn_decomp_wave(const frnn_dims *dims, int L, int D, int nth, int forced)
+{
+    const char *env = getenv("FASTRNN_WAVEFRONT");
+    if (D != 1 || L < 2 || nth < 2 || dims[0].T < 2) return 0;
+    if (forced != FRNN_DECOMP_AUTO) return forced == FRNN_DECOMP_PIPELINE;
+    if (env && *env) return env[0] != '0';
+    return frnn_model_wave(dims, L);
+}
+
+/* What a float32 call of L layers x D directions runs on nth members (fastrnn.h). */
+int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth)
+{
+    const int forced = frnn_decomp_forced();
+    for (int i = 0; i < L * D; i++)
+        if (frnn_cell_info(dims[i].cell) == NULL) return -1;
+    if (forced == FRNN_DECOMP_BATCH || (forced == FRNN_DECOMP_AUTO && frnn_engine_enabled()
+                                        && frnn_model_batch(dims, L, D)))
+        return FRNN_DECOMP_BATCH;
+    if (forced == FRNN_DECOMP_ONE || nth <= 1 || !frnn_engine_enabled()) return FRNN_DECOMP_ONE;
+    if (frnn_decomp_wave(dims, L, D, nth, forced)) return FRNN_DECOMP_PIPELINE;
+    for (int i = 0; i < L * D; i++) {        /* ctx_start: steps big enough to share */
+        const frnn_dims *d = &dims[i];
+        if (2.0 * d->B * frnn_gates(d->cell) * d->H * d->P >= FRNN_MIN_STEP_FLOPS && d->H > frnn_nr())
+            return FRNN_DECOMP_UNITS;
+    }
+    return D == 2 ? FRNN_DECOMP_UNITS : FRNN_DECOMP_ONE;      /* D == 2: a direction per member */
+}
+
+#endif /* FASTRNN_DECOMP_MODEL */
+
+/* The batch split of one layer, one direction: its chunks, and per chunk a private area for the
+ * rows gathered from the time-major buffers and the chunk's own weight gradients. */
+typedef struct {
+    const frnn_blas *blas;
+    const frnn_dims *d;
+    const frnn_buffers *bf;
+    int train, back, C, next;    /* next: the next chunk to claim */
+    REAL *mem;
+    size_t area, grads;          /* floats per chunk: the whole area, its gradient part */
+} F(batch_run);
+
+/* Does a call of L layers x D directions (dims and buffers L * D) run as the batch split? A
+ * forward and its backward ask the same question of the same call, so they agree. */
+static int F(batch_wanted)(const frnn_dims *dims, int L, int D, const frnn_buffers *run)
+{
+    const int forced = frnn_decomp_forced();
+    if (forced == FRNN_DECOMP_BATCH) return 1;
+#if FRNN_F32
+    if (forced != FRNN_DECOMP_AUTO || !frnn_engine_enabled()) return 0;
+    for (int i = 0; i < L * D; i++)
+        if (run[i].q8) return 0;
+    return frnn_model_batch(dims, L, D);
+#else
+    (void)dims, (void)L, (void)D, (void)run;
+    return 0;        /* float64 runs on BLAS, one member: chunks only when forced (tests) */
+#endif
+}
+
+/* The parameter gradients a backward accumulates: pointer slots of bf and their sizes. */
+static int F(grad_parts)(const frnn_dims *d, const frnn_buffers *bf, void *slot[6], size_t n[6])
+{
+    const size_t GH = (size_t)frnn_gates(d->cell) * d->H;
+    const void *have[6] = {bf->dW_ih, bf->dW_hh, bf->db_ih, bf->db_hh, bf->dw_peep, bf->dW_hr};
+    const size_t size[6] = {GH * d->In, GH * d->P, GH, GH, 3 * (size_t)d->H, (size_t)d->P * d->H};
+    for (int i = 0; i < 6; i++) slot[i] = (void *)have[i], n[i] = have[i] ? size[i] : 0;
+    return 6;
+}
+
+/* Set up a batch run (allocates the chunks' areas); returns 0, or -1 without memory. */
+static int F(batch_start)(F(batch_run) *br, const frnn_blas *blas, const frnn_dims *d,
+                          const frnn_buffers *bf, int train, int back)
+{
+    memset(br, 0, sizeof *br);
+    br->blas = blas, br->d = d, br->bf = bf, br->train = train, br->back = back;
+    br->C = frnn_batch_chunks(d->B);
+    int most = 0;
+    for (int c = 0, b0, b1; c < br->C; c++) {
+        frnn_batch_rows(d->B, br->C, c, &b0, &b1);
+        most = b1 - b0 > most ? b1 - b0 : most;
+    }
+    void *slot[6];
+    size_t n[6];
+    F(grad_parts)(d, bf, slot, n);
+    if (back) for (int i = 0; i < 6; i++) br->grads += n[i];
+    const size_t rows = (size_t)d->T * most;
+    br->area = rows * (2 * (size_t)d->In + d->P) + br->grads;      /* x, y or dy, dx, gradients */
+    br->mem = malloc(sizeof(REAL) * (br->area * br->C + 1));
+    return br->mem ? 0 : -1;
+}
+
+/* Rows [b0, b1) of every step: dst (T, b1 - b0, W) = src (T, B, W), or back (scatter). */
+static void F(rows_move)(REAL *chunk, REAL *full, int T, int B, int W, int b0, int b1, int scatter)
+{
+    const size_t n = (size_t)(b1 - b0) * W;
+    for (int t = 0; t < T; t++) {
+        REAL *c = chunk + (size_t)t * n, *f = full + ((size_t)t * B + b0) * W;
+        if (scatter) memcpy(f, c, sizeof(REAL) * n);
+        else memcpy(c, f, sizeof(REAL) * n);
+    }
+}
+
+#define FRNN_ROWS(p, b0, w) ((p) ? (void *)((REAL *)(p) + (size_t)(b0) * (w)) : NULL)
+
+/* Chunk c of a batch run, start to end on the calling member alone. */
+static void F(batch_chunk)(F(batch_run) *br, int c, const frnn_par *par)
+{
+    const frnn_dims *d = br->d;
+    const frnn_buffers *bf = br->bf;
+    const int T = d->T, B = d->B, In = d->In, P = d->P, H = d->H;
+    int b0, b1;
+    frnn_batch_rows(B, br->C, c, &b0, &b1);
+    if (b1 <= b0) return;
+    frnn_dims dc = *d, before = *d;
+    dc.B = b1 - b0, before.B = b0;
+    REAL *xs = br->mem + br->area * c, *ys = xs + (size_t)T * dc.B * In, *dxs = ys + (size_t)T * dc.B * P;
+    REAL *gs = xs + (br->area - br->grads);      /* where batch_task finds them */
+    frnn_buffers bc = *bf;
+    bc.x = xs, bc.threads = 1;
+    bc.lengths = bf->lengths ? bf->lengths + b0 : NULL;
+    bc.h0 = FRNN_ROWS(bf->h0, b0, P), bc.c0 = FRNN_ROWS(bf->c0, b0, H);
+    bc.h_T = FRNN_ROWS(bf->h_T, b0, P), bc.c_T = FRNN_ROWS(bf->c_T, b0, H);
+    /* the chunks' tapes one after another: a tape is B times a per-row size */
+    bc.tape = (REAL *)bf->tape + frnn_tape_layout(&before, br->train).total;
+    F(rows_move)(xs, (REAL *)bf->x, T, B, In, b0, b1, 0);
+    if (br->back) {
+        bc.y = NULL, bc.dy = bf->dy ? ys : NULL, bc.dx = bf->dx ? dxs : NULL;
+        if (bf->dy) F(rows_move)(ys, (REAL *)bf->dy, T, B, P, b0, b1, 0);
+        bc.dh_T = FRNN_ROWS(bf->dh_T, b0, P), bc.dc_T = FRNN_ROWS(bf->dc_T, b0, H);
+        bc.dh0 = FRNN_ROWS(bf->dh0, b0, P), bc.dc0 = FRNN_ROWS(bf->dc0, b0, H);
+        void *slot[6];
+        size_t n[6];
+        F(grad_parts)(d, bf, slot, n);
+        memset(gs, 0, sizeof(REAL) * br->grads);
+        void **to[6] = {&bc.dW_ih, &bc.dW_hh, &bc.db_ih, &bc.db_hh, &bc.dw_peep, &bc.dW_hr};
+        for (int i = 0; i < 6; i++) *to[i] = slot[i] ? gs : NULL, gs += n[i];
+    } else {
+        bc.y = bf->y ? ys : NULL;
+    }
+    frnn_ctx cx = F(ctx_start)(br->blas, &dc, 1, bf->precision);
+    F(job) jb;
+    void *block = F(job_start)(&jb, &cx, &dc, &bc, br->train, br->back);
+    const frnn_par alone = {0, 1, par->team, NULL};
+    F(cell_task)(br->back)(&jb, &alone);
+    free(block);
+    if (!br->back && bf->y) F(rows_move)(ys, (REAL *)bf->y, T, B, P, b0, b1, 1);
+    if (br->back && bf->dx) F(rows_move)(dxs, (REAL *)bf->dx, T, B, In, b0, b1, 1);
+}
+
+/* The task: members claim chunks in order until none is left; going back, after a barrier, the
+ * chunks' gradients are added to the caller's in chunk order, element by element (each element
+ * by one member: the same sums for any thread count). */
+static void F(batch_task)(void *arg, const frnn_par *par)
+{
+    F(batch_run) *br = arg;
+    for (int c; (c = __atomic_fetch_add(&br->next, 1, __ATOMIC_ACQ_REL)) < br->C;)
+        F(batch_chunk)(br, c, par);
+    if (!br->back) return;
+    frnn_sync(par);
+    void *slot[6];
+    size_t n[6], at = 0;
+    F(grad_parts)(br->d, br->bf, slot, n);
+    for (int i = 0; i < 6; i++) {
+        REAL *g = slot[i];
+        const size_t i1 = n[i] * (par->tid + 1) / par->nth;
+        for (size_t e = n[i] * par->tid / par->nth; e < i1; e++) {
+            REAL s = g[e];
+            for (int c = 0; c < br->C; c++) {
+                int b0, b1;
+                frnn_batch_rows(br->d->B, br->C, c, &b0, &b1);
+                if (b1 > b0) s += br->mem[br->area * c + (br->area - br->grads) + at + e];
+            }
+            g[e] = s;
+        }
+        at += n[i];
+    }
+}
+
+/* Members a call may use (the engine's team; BLAS: the caller alone). */
+static int F(call_threads)(int threads)
+{
+    int nth = 1;
+#if FRNN_F32
+    if (frnn_engine_enabled()) {
+        nth = frnn_threads();
+        if (threads > 0 && threads < nth) nth = threads;
+    }
+#endif
+    (void)threads;
+    return nth;
+}
+
+/* A one-layer call as the batch split when it is wanted: returns 1 when it ran (or failed for
+ * want of memory: then the outputs are NaN, never stale), 0 when the call should run as usual. */
+static int F(batch_call)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *bf, int train,
+                         int back)
+{
+    if (!F(batch_wanted)(d, 1, 1, bf)) return 0;
+    F(batch_run) br;
+    if (F(batch_start)(&br, blas, d, bf, train, back) != 0) {
+        const size_t TB = (size_t)d->T * d->B;
+        void *out[3] = {back ? bf->dx : bf->y, back ? bf->dh0 : bf->h_T, back ? bf->dc0 : bf->c_T};
+        const size_t n[3] = {TB * (back ? d->In : d->P), (size_t)d->B * d->P, (size_t)d->B * d->H};
+        for (int i = 0; i < 3; i++)
+            for (size_t e = 0; out[i] && e < n[i]; e++) ((REAL *)out[i])[e] = (REAL)NAN;
+        return 1;
+    }
+    const int nth = F(call_threads)(bf->threads);
+    frnn_team_run(nth < br.C ? nth : br.C, F(batch_task), &br);
+    free(br.mem);
+    return 1;
+}
