@@ -23,6 +23,36 @@
 enum { FRNN_DECOMP_AUTO = 0, FRNN_DECOMP_UNITS = 1, FRNN_DECOMP_BATCH = 2, FRNN_DECOMP_PIPELINE = 3,
        FRNN_DECOMP_ONE = 4 };
 
+/* The chunks' areas of a batch split hold a copy of the call's rows (tens of MB for a long
+ * sequence): big ones come straight from mmap and go back with munmap when the call ends, so a
+ * long call does not leave its megabytes in malloc's heap (glibc raises its mmap threshold after
+ * the first big free, and then keeps such blocks: tests/test_faults.py's flat-memory check). */
+#define FRNN_AREA_MMAP_BYTES ((size_t)1 << 20)
+
+static void *frnn_area_alloc(size_t bytes)
+{
+#ifdef MAP_ANONYMOUS
+    if (bytes >= FRNN_AREA_MMAP_BYTES) {
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+#endif
+    return malloc(bytes);
+}
+
+static void frnn_area_free(void *p, size_t bytes)
+{
+    if (p == NULL) return;
+#ifdef MAP_ANONYMOUS
+    if (bytes >= FRNN_AREA_MMAP_BYTES) {
+        munmap(p, bytes);
+        return;
+    }
+#endif
+    (void)bytes;
+    free(p);
+}
+
 /* FASTRNN_DECOMP, or auto when unset or not one of the names. */
 static int frnn_decomp_forced(void)
 {
@@ -183,6 +213,7 @@ typedef struct {
     int train, back, C, next;    /* next: the next chunk to claim */
     REAL *mem;
     size_t area, grads;          /* floats per chunk: the whole area, its gradient part */
+    size_t bytes;                /* of mem (frnn_area_alloc) */
 } F(batch_run);
 
 /* Does a call of L layers x D directions (dims and buffers L * D) run as the batch split? A
@@ -230,7 +261,8 @@ static int F(batch_start)(F(batch_run) *br, const frnn_blas *blas, const frnn_di
     if (back) for (int i = 0; i < 6; i++) br->grads += n[i];
     const size_t rows = (size_t)d->T * most;
     br->area = rows * (2 * (size_t)d->In + d->P) + br->grads;      /* x, y or dy, dx, gradients */
-    br->mem = malloc(sizeof(REAL) * (br->area * br->C + 1));
+    br->bytes = sizeof(REAL) * (br->area * br->C + 1);
+    br->mem = frnn_area_alloc(br->bytes);
     return br->mem ? 0 : -1;
 }
 
@@ -352,6 +384,6 @@ static int F(batch_call)(const frnn_blas *blas, const frnn_dims *d, const frnn_b
     }
     const int nth = F(call_threads)(bf->threads);
     frnn_team_run(nth < br.C ? nth : br.C, F(batch_task), &br);
-    free(br.mem);
+    frnn_area_free(br.mem, br.bytes);
     return 1;
 }

@@ -1,7 +1,10 @@
 #define _POSIX_C_SOURCE 200112L   /* posix_memalign */
+#define _DEFAULT_SOURCE           /* glibc: MAP_ANONYMOUS (decomp.h's chunk areas) */
+#define _DARWIN_C_SOURCE          /* macOS: the same */
 /* kernels.c - the one compilation unit: tape layouts, then every template for float and double. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "fastrnn.h"
 #include "activations.h"
 #include "layout.h"

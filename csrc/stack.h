@@ -249,7 +249,7 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
     /* jobs that all asked for one member (steps too small to repay a barrier) run on the caller:
      * no worker to wake */
     if (!failed) frnn_team_run(sr.groups == 1 && busiest <= 1 ? 1 : nth, F(stack_task), &sr);
-    for (int i = 0; i < n; i++) free(blocks[i]), free(packed[i]), free(batch[i].mem);
+    for (int i = 0; i < n; i++) free(blocks[i]), free(packed[i]), frnn_area_free(batch[i].mem, batch[i].bytes);
     free(cx), free(jobs), free(links), free(blocks), free(progress), free(packed), free(batch);
     return failed ? -1 : 0;
 }
