@@ -2,7 +2,7 @@
  * so two builds of csrc/gemm_int8.c can be compared on a loaded machine (timings there mean
  * nothing; instruction counts do not depend on the load):
  *
- *   cc -O3 -std=c99 -pthread -Icsrc bench/int8_steps.c csrc/kernels.c csrc/gemm.c csrc/team.c \
+ *   cc -O3 -std=c99 -pthread -fno-math-errno -fno-trapping-math -Icsrc bench/int8_steps.c csrc/kernels.c csrc/gemm.c csrc/team.c \
  *      csrc/gemm_int8.c -lm -o /tmp/int8_steps
  *   valgrind --tool=callgrind --toggle-collect=frnn_forward_f32 /tmp/int8_steps q8 1 20
  *

@@ -28,6 +28,16 @@
 static inline double frnn_bits_to_double(uint64_t u) { double d; memcpy(&d, &u, sizeof d); return d; }
 static inline uint64_t frnn_double_to_bits(double d) { uint64_t u; memcpy(&u, &d, sizeof u); return u; }
 
+/* c ? a : b as a bitwise blend. A plain ?: between floating-point values is "control flow in loop"
+ * to GCC's vectoriser unless -fno-trapping-math lets it if-convert (it sinks each arm's arithmetic
+ * into a branch); with AVX-512 it masks instead, so without the flag only the v4 clone vectorised.
+ * The blend picks the same value, so results are bit-identical to the ?: form. */
+static inline double frnn_select_d(int c, double a, double b)
+{
+    uint64_t m = -(uint64_t)c;
+    return frnn_bits_to_double((frnn_double_to_bits(a) & m) | (frnn_double_to_bits(b) & ~m));
+}
+
 /* 2^k for integral k in [-1100, 1100] given as a double, without an int conversion (which
  * AVX2 lacks for 64-bit lanes): adding 1023 + 2^52 puts k + 1023 in the low mantissa bits. */
 static inline double frnn_pow2i(double k)
@@ -43,7 +53,7 @@ static inline double frnn_exp_nonpos(double x)
     const double ln2_hi = 6.93147180369123816490e-01;   /* ln 2 split so n*ln2_hi is exact */
     const double ln2_lo = 1.90821492927058770002e-10;
     const double round_magic = 6755399441055744.0;       /* 1.5 * 2^52: adding rounds to integer */
-    x = x < -746.0 ? -746.0 : x;                          /* exp(-746) already rounds to 0 */
+    x = frnn_select_d(x < -746.0, -746.0, x);                        /* exp(-746) already rounds to 0 */
     double n = (x * log2e + round_magic) - round_magic;  /* nearest integer to x / ln 2 */
     double r = (x - n * ln2_hi) - n * ln2_lo;            /* |r| <= ln(2)/2 */
     /* Taylor series of exp(r) to r^12: truncation error < 2e-17 for |r| <= 0.347 */
@@ -69,7 +79,7 @@ static inline double frnn_exp_nonpos(double x)
 static inline double frnn_sigmoid_d(double x)
 {
     double e = frnn_exp_nonpos(-__builtin_fabs(x));
-    return (x >= 0.0 ? 1.0 : e) / (1.0 + e);
+    return frnn_select_d(x >= 0.0, 1.0, e) / (1.0 + e);
 }
 
 /* tanh(x): a rational approximation near 0 (where 1 - 2/(e^2x + 1) would cancel),
@@ -85,12 +95,18 @@ static inline double frnn_tanh_d(double x)
     double small = x * (1.0 + z * p / q);               /* keeps the sign of -0.0 */
     double e = frnn_exp_nonpos(-2.0 * a);
     double big = (1.0 - e) / (1.0 + e);
-    big = x < 0.0 ? -big : big;
-    return a < 0.625 ? small : big;
+    big = frnn_select_d(x < 0.0, -big, big);
+    return frnn_select_d(a < 0.625, small, big);
 }
 
 static inline float frnn_bits_to_float(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
 static inline uint32_t frnn_float_to_bits(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
+
+static inline float frnn_select_f(int c, float a, float b)    /* c ? a : b, see frnn_select_d */
+{
+    uint32_t m = -(uint32_t)c;
+    return frnn_bits_to_float((frnn_float_to_bits(a) & m) | (frnn_float_to_bits(b) & ~m));
+}
 
 /* 2^k for integral k in [-120, 120] given as a float (same trick as frnn_pow2i). */
 static inline float frnn_pow2i_f(float k)
@@ -102,7 +118,7 @@ static inline float frnn_pow2i_f(float k)
 static inline float frnn_exp_nonpos_f(float x)
 {
     const float round_magic = 12582912.0f;               /* 1.5 * 2^23 */
-    x = x < -104.0f ? -104.0f : x;                        /* expf(-104) already rounds to 0 */
+    x = frnn_select_f(x < -104.0f, -104.0f, x);                      /* expf(-104) already rounds to 0 */
     float n = (x * 1.44269504088896341f + round_magic) - round_magic;
     float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;  /* ln 2 = 0.693359375 - 2.12e-4 */
     float p = 1.9875691500e-4f;
@@ -119,7 +135,7 @@ static inline float frnn_exp_nonpos_f(float x)
 static inline float frnn_sigmoid_f(float x)
 {
     float e = frnn_exp_nonpos_f(-__builtin_fabsf(x));
-    return (x >= 0.0f ? 1.0f : e) / (1.0f + e);
+    return frnn_select_f(x >= 0.0f, 1.0f, e) / (1.0f + e);
 }
 
 /* tanhf: Cephes' odd polynomial below 0.625, (1 - e) / (1 + e) with e = exp(-2|x|) above. */
@@ -131,8 +147,8 @@ static inline float frnn_tanh_f(float x)
     float small = x * (1.0f + z * p);                    /* keeps the sign of -0.0 */
     float e = frnn_exp_nonpos_f(-2.0f * a);
     float big = (1.0f - e) / (1.0f + e);
-    big = x < 0.0f ? -big : big;
-    return a < 0.625f ? small : big;
+    big = frnn_select_f(x < 0.0f, -big, big);
+    return frnn_select_f(a < 0.625f, small, big);
 }
 
 #endif
