@@ -99,7 +99,8 @@ def test_stacks_every_decomposition(stack, dtype, monkeypatch):
 
 def test_cost_model_choices(monkeypatch):
     """The model's picks: forced ones win; the batch split is a choice of the shape alone (the
-    same at 1, 2 and 3 threads); big steps stay split by units; one thread runs as one member."""
+    same at 1, 2 and 3 threads); big steps stay split by units; one thread runs as one member;
+    auto never picks the batch split until it measures faster (csrc/decomp.h frnn_model_batch)."""
     monkeypatch.delenv("FASTRNN_DECOMP", raising=False)
     monkeypatch.delenv("FASTRNN_WAVEFRONT", raising=False)
     if _kernels.engine_info()["path"] != "engine":
@@ -111,7 +112,8 @@ def test_cost_model_choices(monkeypatch):
         for layers in (1, 2, 3):
             picks = {_kernels.decomposition("lstm", *shape, layers=layers, threads=n) == "batch" for n in (1, 2, 3)}
             assert len(picks) == 1, (shape, layers)
-    assert _kernels.decomposition("lstm", 50, 50, 64, 64, threads=2) == "batch"
+    for shape in [(50, 50, 64, 64), (50, 50, 65, 128), (100, 32, 128, 256)]:
+        assert _kernels.decomposition("lstm", *shape, threads=2) != "batch", shape
     for name in DECOMPS:
         monkeypatch.setenv("FASTRNN_DECOMP", name)
         want = "units" if name == "pipeline" else name     # one layer: nothing to pipeline
