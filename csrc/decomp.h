@@ -148,6 +148,13 @@ static int frnn_model_wave(const frnn_dims *dims, int L)
     return most <= FRNN_WAVE_STEP_FLOPS;
 }
 
+/* Measured on a quiet 2-core Zen 3 (bench/decomp.py --threads 2, issue 21's closing note): the
+ * batch split ran the LM 2x128 step pair in 55 ms against 37 ms split by units and the
+ * (100, 32, 128, 256) LSTM in 108 ms against 79 ms -- its backward did not share the chunks (as
+ * slow as one member). Until it measures faster, auto never picks it (FASTRNN_DECOMP=batch still
+ * runs it); set this to 1 to let the model below choose again when tuning it. */
+#define FRNN_BATCH_AUTO 0
+
 /* A stack of L layers x D directions (a one-layer call: 1 x 1) runs as the batch split when
  * that is cheaper, on 2 members (the smallest team: the choice may not depend on the thread
  * count, see above), than what would run instead: the two directions side by side (D == 2),
@@ -156,6 +163,7 @@ static int frnn_model_wave(const frnn_dims *dims, int L)
 static int frnn_model_batch(const frnn_dims *dims, int L, int D)
 {
     double batch = 0, units = 0, one[2] = {0, 0};
+    if (!FRNN_BATCH_AUTO) return 0;
     if (dims[0].T < 2) return 0;          /* a single step (sampling): no barriers per step to save */
     for (int i = 0; i < L * D; i++) {
         const frnn_dims *d = &dims[i];
@@ -169,13 +177,7 @@ static int frnn_model_batch(const frnn_dims *dims, int L, int D)
         const double most = one[0] > one[1] ? one[0] : one[1];
         other = D == 2 ? most : most * (1 + (L - 1) / 16.0);     /* a chunk is ~T/16 steps */
     }
-    /* Measured on the quiet 2-core Zen 3 of issue 21's closing note (bench/decomp.py --threads 2):
-     * the batch split ran the LM 2x128 step pair in 55 ms against 37 ms split by units and the
-     * (100, 32, 128, 256) LSTM in 108 ms against 79 ms -- its backward did not share the chunks
-     * (as slow as one member). Until it measures faster, auto never picks it; the model above
-     * stays for FASTRNN_DECOMP=batch runs and for the next tuning. */
-    (void)batch, (void)other;
-    return 0;
+    return batch < other;
 }
 
 /* The layer pipeline (stack.h's wavefront) for a unidirectional stack on nth members: forced,
