@@ -273,6 +273,7 @@ int frnn_test_generate(const frnn_blas *blas); /* test_generate.c */
 int frnn_test_int8(const frnn_blas *blas);     /* test_int8.c */
 int frnn_test_bf16(void);                      /* test_bf16.c */
 int frnn_test_train(const frnn_blas *blas);    /* test_train.c */
+int frnn_test_train_seq(const frnn_blas *blas); /* test_train_seq.c */
 
 int main(void)
 {
@@ -298,6 +299,7 @@ int main(void)
         for (int pp = 0; pp < (cell == FRNN_LSTM ? 4 : 1); pp++) test_engine_threads(cell, pp & 1, pp >> 1);
     PRECISION = FRNN_PRECISION_F32;
     failures += frnn_test_train(&BLAS);
+    failures += frnn_test_train_seq(&BLAS);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

@@ -244,7 +244,7 @@ def test_a_bad_loss_or_gradient_leaves_the_parameters_alone():
 
 
 def test_what_does_not_apply_is_refused_with_the_reason():
-    from fastrnn.models import SequenceClassifier
+    from fastrnn.models import SequenceRegressor
     model = _model("float32")
     assert applies(model, optim.Adam(model))
     other = _model("float32")
@@ -253,10 +253,10 @@ def test_what_does_not_apply_is_refused_with_the_reason():
     class MyAdam(optim.Adam):
         pass
     assert "not one of fastrnn.optim's" in why_not(model, MyAdam(model))
-    clf = SequenceClassifier(vocab_size=5, num_classes=2)
-    assert "not a LanguageModel" in why_not(clf)
-    with pytest.raises(ValueError, match="FusedStep: the model is a SequenceClassifier"):
-        FusedStep(clf)
+    reg = SequenceRegressor(3)      # (a tagger or a softmax classifier is fused: test_fused_seq.py)
+    assert "not a LanguageModel" in why_not(reg)
+    with pytest.raises(ValueError, match="FusedStep: the model is a SequenceRegressor"):
+        FusedStep(reg)
     with pytest.raises(ValueError, match="clip"):
         FusedStep(model, clip=-1)
     with pytest.raises(ValueError, match="targets"):

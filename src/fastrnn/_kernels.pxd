@@ -205,3 +205,36 @@ cdef extern from "train.h" nogil:
     int frnn_optim_step_f64(const frnn_opt *o, size_t n, double *params, double *grads, frnn_step_result *r)
     int frnn_train_step_f32(const frnn_blas *blas, const frnn_train *tr, const frnn_opt *opt, frnn_step_result *r)
     int frnn_train_step_f64(const frnn_blas *blas, const frnn_train *tr, const frnn_opt *opt, frnn_step_result *r)
+
+# csrc/train_seq.h: a tagger's or classifier's whole training step
+cdef extern from "train_seq.h" nogil:
+    enum:
+        FRNN_POOL_STEPS
+        FRNN_POOL_LAST
+        FRNN_POOL_MEAN
+        FRNN_POOL_MAX
+    ctypedef struct frnn_train_seq:
+        int T, B, K, pool
+        const int *ids
+        int V
+        const void *table
+        void *table_grad
+        const int *targets
+        frnn_stack *fwd
+        frnn_stack *bwd
+        const void *drop
+        void *feat
+        void *dfeat
+        int *arg
+        void *dh_last[2]
+        const void *W_head
+        const void *b_head
+        void *dW_head
+        void *db_head
+        void *logits
+        void *nll
+        size_t n
+        void *params
+        void *grads
+    int frnn_train_seq_step_f32(const frnn_blas *blas, const frnn_train_seq *tr, const frnn_opt *opt, frnn_step_result *r)
+    int frnn_train_seq_step_f64(const frnn_blas *blas, const frnn_train_seq *tr, const frnn_opt *opt, frnn_step_result *r)

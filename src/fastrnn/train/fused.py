@@ -21,6 +21,7 @@ import numpy as np
 from .. import _kernels, optim
 from ..checks import ids as check_ids
 from ..nn.grad import is_grad_enabled
+from . import fused_seq
 from .divergence import TrainingDiverged
 
 #: the optimisers the native update implements (exact classes: a subclass may change _update)
@@ -29,11 +30,21 @@ KINDS = {optim.SGD: "sgd", optim.Adam: "adam", optim.AdamW: "adamw", optim.RMSpr
 
 
 def why_not(model, optimizer=None):
-    """None when `FusedStep(model, optimizer)` can run, else the reason it cannot (a str)."""
+    """None when `FusedStep(model, optimizer)` can run, else the reason it cannot (a str).
+
+    Fused: a LanguageModel, a SequenceTagger, a SequenceClassifier with a softmax (fused_seq.py).
+    Not fused (the reason says which): a multi-label classifier (binary cross-entropy), the
+    SequenceRegressor (MSE), the seq2seq and attention models, ConditionedGenerator,
+    OutputRecurrentLM and the grid models (their heads read more than a stack's outputs or feed
+    back into it), and a subclass of any of these (its forward may differ)."""
     from ..models import LanguageModel
     from ..nn import Linear, SoftmaxCrossEntropy
     if not isinstance(model, LanguageModel):
-        return f"the model is a {type(model).__name__}, not a LanguageModel"
+        reason = fused_seq.why_not_model(model)
+        if reason:
+            return f"the model is a {type(model).__name__}, not a LanguageModel, SequenceTagger " \
+                   f"or SequenceClassifier" if "not a SequenceTagger" in reason else reason
+        return _why_not_optimizer(model, optimizer)
     rnn, head = getattr(model, "rnn", None), getattr(model, "head", None)
     if not isinstance(head, Linear) or not isinstance(getattr(model, "loss", None), SoftmaxCrossEntropy):
         return "the head is not a Linear with a softmax cross-entropy"
@@ -41,6 +52,10 @@ def why_not(model, optimizer=None):
         return "the recurrent stack is not a unidirectional fastrnn layer"
     if model.dtype not in (np.float32, np.float64):
         return f"dtype {model.dtype} is not float32/float64"
+    return _why_not_optimizer(model, optimizer)
+
+
+def _why_not_optimizer(model, optimizer):
     if optimizer is not None:
         if type(optimizer) not in KINDS:
             return f"the optimizer is a {type(optimizer).__name__}, not one of fastrnn.optim's"
@@ -78,6 +93,9 @@ class FusedStep:
         self.clip, self.clip_value = float(clip or 0), float(clip_value or 0)
         self.status, self.grad_sumsq, self.param_sumsq = None, None, None
         self._scratch = {}
+        # a tagger's or classifier's step (step_batch); None for a language model (step)
+        from ..models import LanguageModel
+        self._seq = None if isinstance(model, LanguageModel) else fused_seq.SeqStep(self)
 
     def _buffer(self, key, shape, dtype=None):
         """A cached scratch array for `key` of this shape (the step's sizes rarely change)."""
@@ -102,6 +120,8 @@ class FusedStep:
         (0: updated), `self.grad_sumsq` / `self.param_sumsq` hold the sums of squares of the
         gradients (before clipping) and of the updated parameters.
         """
+        if self._seq is not None:
+            raise TypeError(f"step: for a LanguageModel; a {type(self.model).__name__} trains with step_batch(batch)")
         m = self.model
         rnn, V = m.rnn, m.config["vocab_size"]
         inputs = check_ids("inputs", inputs, V, ndim=2)
@@ -159,18 +179,34 @@ class FusedStep:
             logits=self._buffer("logits", (T * B, V)), nll=self._buffer("nll", (T * B,)),
             params=m._params, grads=m.grads, **inp,
             opt=None if self.optimizer is None else self._opt_spec(max_loss), **{})
-        self.status = status
         # what the unfused calls leave: no pending tapes, the loss block's weight
         m._tape, m.head._x, m.loss._grad, m.loss.total = None, None, None, float(T * B)
         if not projected:
             m.embed._ids = None
         rnn._buffers.tape = None
         rnn._buffers.trim()
+        self._stepped(status)
+        return loss, ((h_n, c_n) if rnn.lstm else h_n)
+
+    def step_batch(self, batch, max_loss=math.inf):
+        """Train a SequenceTagger or SequenceClassifier on one batch (inputs, targets[, lengths])
+        as `model.forward(batch, train=True)` + `backward` + the clip and update would; returns
+        the loss. `status`, `grad_sumsq`, `param_sumsq` and `max_loss` as for `step`."""
+        if self._seq is None:
+            raise TypeError("step_batch: for a SequenceTagger or SequenceClassifier; a LanguageModel "
+                            "trains with step(inputs, targets, state)")
+        spec = None if self.optimizer is None else self._opt_spec(max_loss)
+        status, loss, self.grad_sumsq, self.param_sumsq = self._seq.step(batch, spec)
+        self._stepped(status)
+        return loss
+
+    def _stepped(self, status):
+        """The optimiser's bookkeeping after a native step (status 0: updated)."""
+        self.status = status
         if self.optimizer is not None and status == 0:
             self.optimizer.steps += 1
             if self.optimizer._invalidate is not None:
                 self.optimizer._invalidate()
-        return loss, ((h_n, c_n) if rnn.lstm else h_n)
 
 
 def trainer_update(trainer, batch):
@@ -182,13 +218,16 @@ def trainer_update(trainer, batch):
         fused = trainer._fused_step = _for_trainer(trainer)
     if fused is None or not trainer.model.training or not is_grad_enabled():
         return None
-    carry = trainer.forward
-    inputs, targets = batch
     trainer.last_items = trainer.items(batch)
     factor, level = trainer.settings["explode_factor"], trainer.loss_level
     max_loss = factor * abs(level) + 1 if factor and level is not None and math.isfinite(level) else math.inf
-    loss, state = fused.step(inputs, targets, carry.state, max_loss=max_loss)
-    carry.state = state
+    if fused._seq is not None:          # a tagger or classifier: model.forward(batch, True)
+        loss = fused.step_batch(batch, max_loss=max_loss)
+    else:                               # a language model under StateCarry
+        carry = trainer.forward
+        inputs, targets = batch
+        loss, state = fused.step(inputs, targets, carry.state, max_loss=max_loss)
+        carry.state = state
     trainer._check_loss("training loss", loss, trainer.loss_level)     # raises for status 1
     if fused.status == 2:
         raise TrainingDiverged(f"the gradients became non-finite at iteration {trainer.iteration}")
@@ -199,14 +238,28 @@ def trainer_update(trainer, batch):
 
 def _for_trainer(trainer):
     """A FusedStep for this trainer's model, optimiser and clipping, or None when its step is
-    not the plain one (disabled, distributed, a forward other than StateCarry, ...)."""
+    not the plain one (disabled, distributed, a forward other than StateCarry for a language
+    model or other than the default model.forward for a tagger or classifier, ...)."""
+    from ..models import LanguageModel
     from .callbacks import StateCarry
     if not enabled(getattr(trainer, "fused", None)) or trainer.dist is not None:
         return None
     carry = trainer.forward
-    if type(carry) is not StateCarry or carry.model is not trainer.model:
+    if isinstance(trainer.model, LanguageModel):
+        if type(carry) is not StateCarry or carry.model is not trainer.model:
+            return None
+    elif not _default_forward(trainer):
         return None
     if not applies(trainer.model, trainer.optimizer):
         return None
     s = trainer.settings
     return FusedStep(trainer.model, trainer.optimizer, s["clip"], s.get("clip_value"))
+
+
+def _default_forward(trainer):
+    """True when the trainer's forward is its own default, `model.forward(batch, train=train)`
+    of its model: the lambda its __init__ makes (a code constant of it), closed over the model."""
+    f = trainer.forward
+    code = getattr(f, "__code__", None)
+    return code is not None and code in type(trainer).__init__.__code__.co_consts and \
+        [c.cell_contents for c in f.__closure__ or ()] == [trainer.model]
