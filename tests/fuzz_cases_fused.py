@@ -42,3 +42,52 @@ def fused_step(draw):
     tol = 1e-10 if dtype == "float64" else 1e-4
     assert abs(loss - ref_loss) <= tol * max(1, abs(ref_loss)), (loss, ref_loss)
     np.testing.assert_allclose(model.params, ref.params, rtol=tol, atol=tol)
+
+
+def fused_seq_step(draw):
+    """A tagger's or classifier's fused step (FusedStep.step_batch, _kernels.train_seq_step):
+    hostile inputs, targets, lengths and clips; an accepted step equals the Python steps."""
+    from fastrnn.models import SequenceClassifier, SequenceTagger
+    V, K, F = 6, 3, 2
+    dtype = draw(st.sampled_from(["float32", "float64"]), "dtype")
+    kind = draw(st.sampled_from(["tagger", "last", "mean", "max"]), "model")
+    ids_in = draw(st.booleans(), "ids")
+    bi = draw(st.booleans(), "bidirectional")
+    inp = dict(vocab_size=V, embed_size=3) if ids_in else dict(input_size=F)
+    kw = dict(hidden_size=4, num_layers=draw(st.integers(1, 2), "layers"), bidirectional=bi,
+              cell=draw(st.sampled_from(["lstm", "gru", "rnn"]), "cell"), dtype=dtype, seed=1,
+              dropout=draw(st.sampled_from([0.0, 0.3]), "dropout"), **inp)
+    make = (lambda: SequenceTagger(K, **kw)) if kind == "tagger" else \
+        (lambda: SequenceClassifier(K, pooling=kind, **kw))
+    model, ref = make(), make()
+    cls = draw(st.sampled_from(_OPTS), "optimizer")
+    opt, ref_opt = cls(model, lr=0.01), cls(ref, lr=0.01)
+    clip = draw(st.sampled_from([None, 0.5] * 4 + [-1.0, float("nan"), "x"]), "clip")
+    B, T = draw(st.sampled_from([0, 1, 3, 3, 3]), "B"), draw(st.sampled_from([0, 1, 4, 4, 4]), "T")
+    rng = np.random.default_rng(draw(st.integers(0, 9), "seed"))
+    x = rng.integers(0, V, (B, T)) if ids_in else rng.standard_normal((B, T, F))
+    bad_x = draw(st.sampled_from(["ok"] * 12 + ["out_of_range", "float", "int_features", "wide", "2d"]), "inputs")
+    x = {"ok": lambda: x, "out_of_range": lambda: x + V if ids_in else x,
+         "float": lambda: x.astype(float) if ids_in else x, "int_features": lambda: x if ids_in else x.astype(int),
+         "wide": lambda: x[..., None] if ids_in else np.repeat(x, 2, -1),
+         "2d": lambda: x.reshape(-1) if ids_in else x.reshape(B * T, -1)}[bad_x]()
+    lengths = rng.integers(1, max(T, 1) + 1, B)
+    bad_len = draw(st.sampled_from(["ok"] * 10 + ["none", "zero", "long", "float", "short"]), "lengths")
+    lengths = {"none": None, "zero": np.zeros(B, int), "long": lengths + T, "float": lengths + 0.5,
+               "short": lengths[:-1]}.get(bad_len, lengths)
+    y = rng.integers(0, K, (B, T) if kind == "tagger" else B)
+    bad_y = draw(st.sampled_from(["ok"] * 10 + ["out_of_range", "negative", "float", "shape"]), "targets")
+    y = {"out_of_range": y + K, "negative": y - K, "float": y + 0.5, "shape": y[:1]}.get(bad_y, y)
+    batch = (x, y) if lengths is None else (x, y, lengths)
+    step = FusedStep(model, opt, clip=clip)
+    loss = step.step_batch(batch)
+    # accepted: the same numbers as forward + backward + clip + step
+    ref.zero_grad()
+    ref_loss = ref.forward(batch, train=True)
+    ref.backward()
+    if clip:
+        optim.clip_grad_norm(ref, clip)
+    ref_opt.step()
+    tol = 1e-10 if dtype == "float64" else 1e-4
+    assert abs(loss - ref_loss) <= tol * max(1, abs(ref_loss)), (loss, ref_loss)
+    np.testing.assert_allclose(model.params, ref.params, rtol=tol, atol=tol)

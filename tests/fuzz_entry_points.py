@@ -26,7 +26,7 @@ from fuzz_cases_tasks import task_metrics, task_predict, task_readers
 from fuzz_cases_habits import corpus_paths, lr_schedulers, sklearn_estimators, training_api
 from fuzz_cases_precision import precision_api
 from fuzz_cases_layer_ids import layer_ids_input
-from fuzz_cases_fused import fused_step
+from fuzz_cases_fused import fused_seq_step, fused_step
 
 ENTRY_POINTS = {
     "kernel_forward": kernel_forward, "kernel_step": kernel_step, "kernel_backward": kernel_backward,
@@ -48,5 +48,5 @@ ENTRY_POINTS = {
     "init_and_clip": init_and_clip, "attention": attention, "attention_seq2seq": attention_seq2seq,
     "atomic_write": atomic_write, "precision": precision_api,
     "layer_ids_input": layer_ids_input,
-    "fused_step": fused_step,
+    "fused_step": fused_step, "fused_seq_step": fused_seq_step,
 }
