@@ -22,7 +22,7 @@ import numpy as np
 import bench_args  # noqa: I001  (bench/, next to these scripts)
 import int8_rows
 from fastrnn import _kernels
-from fastrnn.benchmarks import runners, timing, workloads
+from fastrnn.benchmarks import runners, shapes, timing, workloads
 
 G = {"rnn": 1, "gru": 3, "lstm": 4}
 
@@ -72,7 +72,27 @@ def build():
         # the same iteration as one native call (fastrnn.train.fused); the row above is the unfused one
         rows.append((f"LM train iteration fused L={layers} H={hidden}", _lm_train_fused(layers, hidden, 50, 50),
                      workloads._lm_flops(layers, hidden, 50, 50, True), ("torch", 1.5 if (layers, hidden) == (2, 128) else 1.3)))
+    # the tagger and classifier (fastrnn bench's "models" shapes): unfused, then one native call each
+    for key in ("tagger", "classifier"):
+        shape = shapes.SHAPES[key]
+        flops = float(shape.flops(**shape.sizes))
+        rows.append((shape.title, shapes.train(key), flops, None))
+        rows.append((shape.title.replace("train iteration", "train iteration fused"), _seq_train_fused(key), flops,
+                     None))
     return rows
+
+
+def _seq_train_fused(key):
+    """shapes.train(key)'s iteration (forward, backward, Adam) as one FusedStep call."""
+    from fastrnn import optim
+    from fastrnn.train.fused import FusedStep
+
+    def fast():
+        shape = shapes.SHAPES[key]
+        model, batch = shape.make("float32", **shape.sizes)
+        step = FusedStep(model, optim.Adam(model, lr=1e-3))
+        return lambda: step.step_batch(batch)
+    return {"fastrnn": fast, "torch": shapes.train(key)["torch"]}
 
 
 def _lm_train_fused(layers, hidden, B, T):
