@@ -247,3 +247,20 @@ def test_a_diverging_run_stops_at_the_same_iteration_fused_or_not():
             _fit(fused, optimizer="sgd", iters=30, lr=1e6, clip=0, explode_factor=1.5)
         return str(e.value)
     assert run(False) == run(None)
+
+
+@pytest.mark.parametrize("task", ["classify", "tag"])
+def test_fastrnn_train_runs_a_task_on_the_fused_step(tmp_path, monkeypatch, task):
+    from fastrnn.cli import main
+    from fastrnn.train import fused
+    from test_cli_tasks import SMALL, classify_file, tag_file
+    data = (classify_file if task == "classify" else tag_file)(tmp_path / "d.txt", n=40)
+    calls = []
+    real = fused.FusedStep.step_batch
+    monkeypatch.setattr(fused.FusedStep, "step_batch", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    assert main(["train", "--task", task, str(data), *SMALL, "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    assert calls
+    monkeypatch.setenv("FASTRNN_FUSED", "0")
+    calls.clear()
+    assert main(["train", "--task", task, str(data), *SMALL, "--epochs", "1", "--out", str(tmp_path / "run0")]) == 0
+    assert not calls
