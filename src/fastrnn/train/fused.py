@@ -35,16 +35,12 @@ def why_not(model, optimizer=None):
     Fused: a LanguageModel, a SequenceTagger, a SequenceClassifier with a softmax (fused_seq.py).
     Not fused (the reason says which): a multi-label classifier (binary cross-entropy), the
     SequenceRegressor (MSE), the seq2seq and attention models, ConditionedGenerator,
-    OutputRecurrentLM and the grid models (their heads read more than a stack's outputs or feed
+    OutputRecurrentNet and GridRNN (their heads read more than a stack's outputs or feed
     back into it), and a subclass of any of these (its forward may differ)."""
     from ..models import LanguageModel
     from ..nn import Linear, SoftmaxCrossEntropy
     if not isinstance(model, LanguageModel):
-        reason = fused_seq.why_not_model(model)
-        if reason:
-            return f"the model is a {type(model).__name__}, not a LanguageModel, SequenceTagger " \
-                   f"or SequenceClassifier" if "not a SequenceTagger" in reason else reason
-        return _why_not_optimizer(model, optimizer)
+        return fused_seq.why_not_model(model) or _why_not_optimizer(model, optimizer)
     rnn, head = getattr(model, "rnn", None), getattr(model, "head", None)
     if not isinstance(head, Linear) or not isinstance(getattr(model, "loss", None), SoftmaxCrossEntropy):
         return "the head is not a Linear with a softmax cross-entropy"
