@@ -46,6 +46,18 @@ class Callback:
         """Inverse of `checkpoint_state`."""
 
 
+class ModelForward:
+    """The Trainer's default forward: `model.forward(batch, train=train)`. A named type (not a
+    lambda) so that the fused native step can recognise it and know the model it calls."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, batch, train):
+        """The loss of `batch` from the model's own forward."""
+        return self.model.forward(batch, train=train)
+
+
 class StateCarry(Callback):
     """Truncated BPTT for language models: the forward function that carries the recurrent
     state from one window to the next (reset at each epoch and at each validation pass).

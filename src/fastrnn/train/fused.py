@@ -254,8 +254,7 @@ def _for_trainer(trainer):
 
 def _default_forward(trainer):
     """True when the trainer's forward is its own default, `model.forward(batch, train=train)`
-    of its model: the lambda its __init__ makes (a code constant of it), closed over the model."""
+    of its model."""
+    from .callbacks import ModelForward
     f = trainer.forward
-    code = getattr(f, "__code__", None)
-    return code is not None and code in type(trainer).__init__.__code__.co_consts and \
-        [c.cell_contents for c in f.__closure__ or ()] == [trainer.model]
+    return type(f) is ModelForward and f.model is trainer.model

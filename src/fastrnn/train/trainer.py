@@ -29,7 +29,7 @@ import numpy as np
 from .. import io, optim
 from ..params import is_real
 from . import fused, run_files
-from .callbacks import Callback
+from .callbacks import Callback, ModelForward
 from .divergence import TrainingDiverged, check_loss
 from .divergence import finite as _finite
 from .hooks import call, check_callbacks
@@ -178,7 +178,7 @@ class Trainer:
         self.batches, self.val_batches = _indexable(train, "train"), _indexable(val, "val")
         if not len(self.batches):
             raise ValueError("train: expected at least one batch")
-        self.forward = forward or (lambda batch, train: model.forward(batch, train=train))
+        self.forward = forward or ModelForward(model)
         if isinstance(self.forward, Callback) and self.forward not in self.callbacks:
             self.callbacks.insert(0, self.forward)
         self.items = items or _count_items
