@@ -45,11 +45,11 @@
 
 #define FRNN_AMX_ROWS 16          /* a tile's rows: the tile path runs for products of >= this many rows */
 
-/* The tile configuration LDTILECFG reads (palette 1). */
+/* The 64 bytes LDTILECFG reads (palette 1; unused tiles and reserved bytes zero). */
 typedef struct {
     uint8_t palette, start_row, reserved[14];
     uint16_t colsb[16];
-    uint8_t rows[16], reserved2[16];
+    uint8_t rows[16];
 } frnn_amx_cfg;
 
 /* The emulated tile registers: 8 tiles of up to 16 rows x 64 bytes. */

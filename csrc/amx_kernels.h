@@ -1,6 +1,6 @@
 /* amx_kernels.h - the tile kernels of gemm_amx.c, written once over amx.h's tile API and included
- * once per back end with AMX_NAME(x) (the function's name), AMX_ATTR (its target attribute) and
- * the TILE_* macros defined.
+ * once per back end with AMX_NAME(x) (the function's name), AMX_ATTR (its target attribute),
+ * AMX_STAGE_A (A's rows to bf16: amx_stage_a's arguments and values) and the TILE_* macros defined.
  *
  * Tiles: 0-3 accumulators (2 row blocks x 2 column blocks), 4-5 the two row blocks of A, 6-7
  * the two column blocks of B.
@@ -32,7 +32,7 @@ AMX_ATTR static void AMX_NAME(bf16_mul)(const frnn_bpk *pk, int p0, int p1, int 
     for (int i0 = 0; i0 < M; i0 += 32) {
         const int mr = M - i0 < 32 ? M - i0 : 32, na = mr > 16 ? 2 : 1;
         const float *a = A + (size_t)i0 * rsa;
-        if (abuf) amx_stage_a(a, rsa, csa, mr, pk->K, 0, kpad, abuf, kpad);
+        if (abuf) AMX_STAGE_A(a, rsa, csa, mr, pk->K, 0, kpad, abuf, kpad);
         for (int idx = 0; idx < nidx;) {
             int tp[2], ts[2], nb = 0;
             for (; idx < nidx && nb < 2; idx++) {
@@ -47,7 +47,7 @@ AMX_ATTR static void AMX_NAME(bf16_mul)(const frnn_bpk *pk, int p0, int p1, int 
             for (int kc = 0; kc < kt; kc++) {
                 const uint16_t *as = abuf ? abuf + kc * 32 : chunk;
                 const size_t astride = abuf ? (size_t)kpad * 2 : 64;
-                if (!abuf) amx_stage_a(a, rsa, csa, mr, pk->K, kc * 32, kc * 32 + 32, chunk, 32);
+                if (!abuf) AMX_STAGE_A(a, rsa, csa, mr, pk->K, kc * 32, kc * 32 + 32, chunk, 32);
                 TILE_LOAD(4, as, astride);
                 if (na > 1) TILE_LOAD(5, as + (size_t)16 * (astride / 2), astride);
                 const uint32_t *bs[2];

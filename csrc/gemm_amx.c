@@ -113,6 +113,8 @@ void frnn_amx_emu_dpbusd(frnn_amx_emu *T, int c, int a, int b)
 
 /* ---- what the kernels share (no tile instructions) ---- */
 
+typedef char frnn_amx_cfg_is_64_bytes[sizeof(frnn_amx_cfg) == 64 ? 1 : -1];
+
 static void amx_cfg_bf16(frnn_amx_cfg *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -157,6 +159,7 @@ static void amx_q8_epilogue(const frnn_q8_mat *W, const int32_t *acc, int rows, 
 /* ---- back end 1: the emulation ---- */
 #define AMX_NAME(x) amx_emu_##x
 #define AMX_ATTR
+#define AMX_STAGE_A amx_stage_a
 #define TILE_BEGIN(cfg) frnn_amx_emu T_; frnn_amx_emu_config(&T_, (cfg))
 #define TILE_END() (void)0
 #define TILE_ZERO(t) frnn_amx_emu_zero(&T_, (t))
@@ -167,6 +170,7 @@ static void amx_q8_epilogue(const frnn_q8_mat *W, const int32_t *acc, int rows, 
 #include "amx_kernels.h"
 #undef AMX_NAME
 #undef AMX_ATTR
+#undef AMX_STAGE_A
 #undef TILE_BEGIN
 #undef TILE_END
 #undef TILE_ZERO
@@ -177,8 +181,38 @@ static void amx_q8_epilogue(const frnn_q8_mat *W, const int32_t *acc, int rows, 
 
 /* ---- back end 2: the AMX instructions (x86-64; run only where frnn_amx_supported) ---- */
 #if FRNN_AMX_HW
+/* amx_stage_a with VCVTNEPS2BF16 for contiguous rows (every AMX CPU has AVX512-BF16): its
+ * conversion is bf16.h's (RNE, DAZ, NaNs quiet), 16 values an instruction. Staging A is ~K
+ * conversions per row against ~K x 32 products of a column pair: scalar, it would outweigh the
+ * tiles. tests/test_amx.py::test_hardware_tiles_equal_the_emulation compares it on an AMX CPU. */
+__attribute__((target("avx512f,avx512bf16"))) static void amx_stage_a_hw(const float *A, size_t rsa, size_t csa,
+                                                                          int rows, int K, int k0, int k1,
+                                                                          uint16_t *dst, int ld)
+{
+    if (csa != 1) {
+        amx_stage_a(A, rsa, csa, rows, K, k0, k1, dst, ld);
+        return;
+    }
+    const int padded = rows > 16 ? 32 : 16;
+    for (int i = 0; i < padded; i++) {
+        uint16_t *d = dst + (size_t)i * ld;
+        if (i >= rows) {
+            memset(d, 0, sizeof(uint16_t) * (size_t)(k1 - k0));
+            continue;
+        }
+        const float *a = A + (size_t)i * rsa;
+        const int kend = k1 < K ? k1 : K;
+        int k = k0;
+        for (; k + 16 <= kend; k += 16)
+            _mm256_storeu_si256((__m256i *)(d + k - k0), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(a + k)));
+        for (; k < kend; k++) d[k - k0] = frnn_bf16_from_f32(a[k]);
+        for (; k < k1; k++) d[k - k0] = 0;
+    }
+}
+
 #define AMX_NAME(x) amx_hw_##x
 #define AMX_ATTR __attribute__((target("amx-tile,amx-bf16,amx-int8")))
+#define AMX_STAGE_A amx_stage_a_hw
 #define TILE_BEGIN(cfg) _tile_loadconfig(cfg)
 #define TILE_END() _tile_release()
 #define TILE_ZERO(t) _tile_zero(t)

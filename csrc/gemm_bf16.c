@@ -361,7 +361,7 @@ void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pa
                 a = apk, rsa = blk.K, csa = 1, round_a = 0;
             }
             float *c = g->C + (size_t)i0 * g->ldc;
-            if (rows <= 3)      /* a few rows: the wide kernels over every panel */
+            if (rows <= 3 || mul != frnn_bpk_mul)   /* a few rows: the wide kernels over every panel; tiles: A staged once */
                 mul(&blk, 0, blk.panels, rows, a, rsa, csa, round_a, c, g->ldc, acc);
             else                /* a panel stays in cache while it sweeps the rows */
                 for (int p = 0; p < blk.panels; p++)

@@ -162,6 +162,7 @@ static void bf16_case(int M, int K, int N, int seg, int nr, int trans, int acc, 
     frnn_bpk_pack(&pk, W, trans ? K : N, trans, 0, 0, pk.panels);
     memcpy(Ct, C0, sizeof(float) * M * N), memcpy(Cv, C0, sizeof(float) * M * N);
     frnn_set_amx_mode(FRNN_AMX_EMULATED);
+    CHECK(frnn_amx_bf16_rows(M) && !frnn_amx_bf16_rows(15), "bf16: the tiles must run for >= 16 rows only");
     frnn_bpk_mul(&pk, 0, pk.panels, M, A, K, 1, 1, Ct, N, acc);         /* M >= 16: the tiles */
     frnn_set_amx_mode(FRNN_AMX_OFF);
     frnn_bpk_mul(&pk, 0, pk.panels, M, A, K, 1, 1, Cv, N, acc);         /* the vector kernels */
@@ -286,7 +287,7 @@ static void q8_case(int M, int N, int K, int r0, int seg, int u0, int u1, int be
     for (int i = 0; i < M * N; i++) C0[i] = urnd();
     memcpy(Ct, C0, sizeof(float) * M * N), memcpy(Cr, C0, sizeof(float) * M * N);
     frnn_set_amx_mode(FRNN_AMX_EMULATED);
-    frnn_q8_mul(&W, seg, u0, u1, M, A, (size_t)K, beta, Ct, (size_t)N);
+    CHECK(frnn_amx_q8_mul(&W, seg, u0, u1, M, A, (size_t)K, beta, Ct, (size_t)N), "int8: the tiles did not run");
     frnn_set_amx_mode(FRNN_AMX_OFF);
     frnn_q8_mul(&W, seg, u0, u1, M, A, (size_t)K, beta, Cr, (size_t)N);
     CHECK(memcmp(Ct, Cr, sizeof(float) * M * N) == 0,
