@@ -35,9 +35,10 @@
 #include "engine_bf16.h"
 #include "int8.h"
 
-/* x86-64 with a compiler that has the AMX intrinsics (GCC >= 11, Clang >= 12) */
-#if defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 12) \
-                            || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+/* x86-64 Linux (the tile state needs its arch_prctl) with a compiler that has the AMX intrinsics
+ * (GCC >= 11, Clang >= 12); elsewhere only the emulation is compiled */
+#if defined(__x86_64__) && defined(__linux__) && ((defined(__clang__) && __clang_major__ >= 12) \
+                                                  || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
 #define FRNN_AMX_HW 1
 #else
 #define FRNN_AMX_HW 0

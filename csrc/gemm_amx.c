@@ -11,7 +11,7 @@
 #if FRNN_AMX_HW
 #include <immintrin.h>
 #endif
-#if FRNN_AMX_HW && defined(__linux__)
+#if FRNN_AMX_HW
 #include <cpuid.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -228,7 +228,7 @@ __attribute__((target("avx512f,avx512bf16"))) static void amx_stage_a_hw(const f
 static int amx_probe(void)
 {
     int bits = 0;
-#if FRNN_AMX_HW && defined(__linux__)
+#if FRNN_AMX_HW
     unsigned a, b, c, d;
     if (__get_cpuid_max(0, NULL) >= 7 && __get_cpuid_count(7, 0, &a, &b, &c, &d)) {
         bits |= (d >> 24 & 1) ? FRNN_AMX_CPU_TILE : 0;

@@ -125,5 +125,6 @@ def info(args):
     from .._kernels import amx_info
     a = amx_info()
     have = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in a["cpu"].items())
-    print(f"AMX tiles (bf16 and int8 products of >= 16 rows): {a['mode']} ({have})")
+    note = "" if a["mode"] == "off" else "; bf16 on tiles sums in the SDM's order: float32 rounding apart"
+    print(f"AMX tiles (bf16 and int8 products of >= 16 rows): {a['mode']} ({have}{note})")
     print(describe())
