@@ -337,10 +337,11 @@ void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pa
     }
     /* this member's rows of A, rounded to bf16 once per block (each kernel reads them many times);
      * without the memory the kernels round as they read: the same values */
-    float *apk = m1 > m0 ? malloc(sizeof(float) * FRNN_MC * FRNN_KC) : NULL;
-    /* AMX tiles by the whole product's rows, so every member (any thread count) makes one choice */
+    /* AMX tiles by the whole product's rows, so every member (any thread count) makes one choice;
+     * they round A themselves (vectorized), so no apk then */
     void (*const mul)(const frnn_bpk *, int, int, int, const float *, size_t, size_t, int, float *, size_t, int) =
         frnn_amx_bf16_rows(g->M) ? frnn_amx_bpk_mul : frnn_bpk_mul;
+    float *apk = m1 > m0 && mul == frnn_bpk_mul ? malloc(sizeof(float) * FRNN_MC * FRNN_KC) : NULL;
     for (int k0 = 0; k0 < g->K; k0 += FRNN_KC) {
         frnn_bpk blk;
         frnn_bpk_init(&blk, g->K - k0 < FRNN_KC ? g->K - k0 : FRNN_KC, g->N, g->N, pack);
