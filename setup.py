@@ -25,7 +25,7 @@ if sys.platform.startswith("linux") and platform.machine() == "x86_64" \
 kernels = Extension(
     "fastrnn._kernels",
     sources=["src/fastrnn/_kernels.pyx", "csrc/kernels.c", "csrc/gemm.c", "csrc/team.c", "csrc/gemm_int8.c",
-             "csrc/gemm_bf16.c", "csrc/head.c", "csrc/optim.c",
+             "csrc/gemm_bf16.c", "csrc/gemm_amx.c", "csrc/head.c", "csrc/optim.c",
              "csrc/head_seq.c"],
     include_dirs=["csrc", numpy.get_include()],
     # headers included by kernels.c, the .pxi files _kernels.pyx includes and its .pxd (the C API)

@@ -61,7 +61,7 @@ static int ACTIVE = -1;          /* -1: not chosen yet */
 static int default_isa(void)
 {
     const char *env = getenv("FASTRNN_ISA");
-    if (env && *env) {
+    if (env && *env && strncmp(env, "amx", 3)) {   /* amx, amx-emulated: the best vector ISA (gemm_amx.c) */
         int want = !strcmp(env, "avx512") ? FRNN_ISA_AVX512 : !strcmp(env, "avx2") ? FRNN_ISA_AVX2
                    : FRNN_ISA_NONE;
         return frnn_isa_supported(want) ? want : FRNN_ISA_NONE;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "bf16.h"
 #include "engine_bf16.h"
+#include "amx.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #define FRNN_BF16_X86 1
@@ -283,6 +284,7 @@ void frnn_bpk_pack(const frnn_bpk *pk, const float *W, size_t ldw, int trans, in
 void frnn_bpk_mul(const frnn_bpk *pk, int p0, int p1, int M, const float *A, size_t rsa, size_t csa,
                   int round_a, float *C, size_t ldc, int accumulate)
 {
+    if (frnn_amx_bf16_rows(M)) { frnn_amx_bpk_mul(pk, p0, p1, M, A, rsa, csa, round_a, C, ldc, accumulate); return; }
     /* many rows over several panels: round A once here rather than in every panel's kernel (the
      * same values; without the memory the kernels round as they read) */
     if (round_a && M > 3 && p1 - p0 > 1 && pk->K > 0) {
@@ -335,7 +337,11 @@ void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pa
     }
     /* this member's rows of A, rounded to bf16 once per block (each kernel reads them many times);
      * without the memory the kernels round as they read: the same values */
-    float *apk = m1 > m0 ? malloc(sizeof(float) * FRNN_MC * FRNN_KC) : NULL;
+    /* AMX tiles by the whole product's rows, so every member (any thread count) makes one choice;
+     * they round A themselves (vectorized), so no apk then */
+    void (*const mul)(const frnn_bpk *, int, int, int, const float *, size_t, size_t, int, float *, size_t, int) =
+        frnn_amx_bf16_rows(g->M) ? frnn_amx_bpk_mul : frnn_bpk_mul;
+    float *apk = m1 > m0 && mul == frnn_bpk_mul ? malloc(sizeof(float) * FRNN_MC * FRNN_KC) : NULL;
     for (int k0 = 0; k0 < g->K; k0 += FRNN_KC) {
         frnn_bpk blk;
         frnn_bpk_init(&blk, g->K - k0 < FRNN_KC ? g->K - k0 : FRNN_KC, g->N, g->N, pack);
@@ -356,11 +362,11 @@ void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pa
                 a = apk, rsa = blk.K, csa = 1, round_a = 0;
             }
             float *c = g->C + (size_t)i0 * g->ldc;
-            if (rows <= 3)      /* a few rows: the wide kernels over every panel */
-                frnn_bpk_mul(&blk, 0, blk.panels, rows, a, rsa, csa, round_a, c, g->ldc, acc);
+            if (rows <= 3 || mul != frnn_bpk_mul)   /* a few rows: the wide kernels over every panel; tiles: A staged once */
+                mul(&blk, 0, blk.panels, rows, a, rsa, csa, round_a, c, g->ldc, acc);
             else                /* a panel stays in cache while it sweeps the rows */
                 for (int p = 0; p < blk.panels; p++)
-                    frnn_bpk_mul(&blk, p, p + 1, rows, a, rsa, csa, round_a, c, g->ldc, acc);
+                    mul(&blk, p, p + 1, rows, a, rsa, csa, round_a, c, g->ldc, acc);
         }
         frnn_sync(par);                                   /* the pack buffer is reused next */
     }
@@ -398,8 +404,8 @@ void frnn_bkpk_mul(const frnn_par *par, const float *mem, int K, int N, int M, c
         frnn_bpk_init(&blk, K - k0 < FRNN_KC ? K - k0 : FRNN_KC, N, N, (float *)mem);
         if (by_cols) frnn_split(blk.panels, 1, par->tid, par->nth, &q0, &q1);
         else q0 = 0, q1 = blk.panels;
-        frnn_bpk_mul(&blk, q0, q1, m1 - m0, A + (size_t)m0 * lda + k0, lda, 1, 1, C + (size_t)m0 * ldc, ldc,
-                     beta || k0 > 0);
+        (frnn_amx_bf16_rows(M) ? frnn_amx_bpk_mul : frnn_bpk_mul)(&blk, q0, q1, m1 - m0, A + (size_t)m0 * lda + k0, lda, 1, 1,
+                                                                  C + (size_t)m0 * ldc, ldc, beta || k0 > 0);
         mem += frnn_bpk_floats(blk.K, N, N);
     }
     frnn_sync(par);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "int8.h"
+#include "amx.h"
 #include "engine.h"
 #include "team.h"
 
@@ -305,6 +306,7 @@ void frnn_q8_mul(const frnn_q8_mat *W, int seg, int u0, int u1, int M, const flo
                  int beta, float *C, size_t ldc)
 {
     if (u1 <= u0 || M <= 0 || W->N <= 0) return;
+    if (frnn_amx_q8_mul(W, seg, u0, u1, M, A, lda, beta, C, ldc)) return;    /* AMX tiles: the same integers */
     const blk_fn blk = q8_kernel();
     void (*const epilogue)(const frnn_q8_mat *, int32_t[MR][FRNN_Q8_NC], int, const float *, int, int, int, int,
                            float *, size_t) =

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fastrnn.h"
+#include "amx.h"
 
 /* Naive column-major GEMM with the Fortran BLAS signature: C = alpha op(A) op(B) + beta C. */
 #define NAIVE_GEMM(NAME, REAL)                                                                   \
@@ -272,6 +273,7 @@ int frnn_test_decomp(const frnn_blas *blas);   /* test_stack.c */
 int frnn_test_generate(const frnn_blas *blas); /* test_generate.c */
 int frnn_test_int8(const frnn_blas *blas);     /* test_int8.c */
 int frnn_test_bf16(void);                      /* test_bf16.c */
+int frnn_test_amx(void);                       /* test_amx.c */
 int frnn_test_train(const frnn_blas *blas);    /* test_train.c */
 int frnn_test_train_seq(const frnn_blas *blas); /* test_train_seq.c */
 
@@ -297,6 +299,10 @@ int main(void)
     PRECISION = FRNN_PRECISION_BF16;                    /* the layers in bf16: 1-3 threads, prepacked */
     for (int cell = 0; cell < FRNN_NUM_CELLS; cell++)
         for (int pp = 0; pp < (cell == FRNN_LSTM ? 4 : 1); pp++) test_engine_threads(cell, pp & 1, pp >> 1);
+    failures += frnn_test_amx();
+    frnn_set_amx_mode(FRNN_AMX_EMULATED);                /* bf16 layers on the emulated AMX tiles */
+    for (int cell = 0; cell < FRNN_NUM_CELLS; cell++) test_engine_threads(cell, cell == FRNN_LSTM, cell == FRNN_LSTM);
+    frnn_set_amx_mode(-1);
     PRECISION = FRNN_PRECISION_F32;
     failures += frnn_test_train(&BLAS);
     failures += frnn_test_train_seq(&BLAS);

@@ -25,6 +25,7 @@ from fuzz_cases_int8 import int8_checkpoint_damage, int8_product, quantize_call
 from fuzz_cases_tasks import task_metrics, task_predict, task_readers
 from fuzz_cases_habits import corpus_paths, lr_schedulers, sklearn_estimators, training_api
 from fuzz_cases_precision import precision_api
+from fuzz_cases_amx import amx_modes
 from fuzz_cases_layer_ids import layer_ids_input
 from fuzz_cases_fused import fused_seq_step, fused_step
 
@@ -49,4 +50,5 @@ ENTRY_POINTS = {
     "atomic_write": atomic_write, "precision": precision_api,
     "layer_ids_input": layer_ids_input,
     "fused_step": fused_step, "fused_seq_step": fused_seq_step,
+    "amx_modes": amx_modes,
 }

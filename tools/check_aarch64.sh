@@ -15,6 +15,6 @@ exe=$(mktemp -d)/test_kernels
 # the extension's flags (setup.py), with warnings as errors; the extension's C units and every
 # part of the test program (test_kernels.c holds main)
 aarch64-linux-gnu-gcc -std=c99 -O2 -Wall -Werror -pthread -fno-math-errno -fno-trapping-math \
-    -Icsrc csrc/test_*.c csrc/kernels.c csrc/gemm.c csrc/gemm_int8.c csrc/gemm_bf16.c csrc/team.c csrc/head.c csrc/optim.c csrc/head_seq.c -lm -o "$exe"
+    -Icsrc csrc/test_*.c csrc/kernels.c csrc/gemm.c csrc/gemm_int8.c csrc/gemm_bf16.c csrc/gemm_amx.c csrc/team.c csrc/head.c csrc/optim.c csrc/head_seq.c -lm -o "$exe"
 readelf -h "$exe" | grep Machine
 qemu-aarch64 -L /usr/aarch64-linux-gnu "$exe"

@@ -9,6 +9,7 @@ from . import nn, optim, reference  # noqa: I001  (nn before layers: the layers 
 from . import _aliases  # noqa: F401  (fastrnn.layers, .cells, ._buffers, .losses: alias for one release)
 from .nn.buffers import release_buffers
 from ._kernels import get_num_threads, set_num_threads
+from ._kernels import check_amx_request as _check_amx_request
 from .data import StreamBatches, Vocab, pad_sequences, split
 from .export import export_onnx
 from .io import CheckpointError, load, save
@@ -33,3 +34,5 @@ __all__ = ["RNN", "GRU", "LSTM", "SimplifiedGRU", "MGU", "RNNCell", "GRUCell", "
 
 from .train import EarlyStopping, History, ModelCheckpoint, Trainer, fit  # noqa: E402  (the training API)
 __all__ += ["Trainer", "fit", "History", "EarlyStopping", "ModelCheckpoint"]
+
+_check_amx_request()  # FASTRNN_ISA=amx on a CPU without AMX: a clear error, not another path

@@ -158,6 +158,14 @@ cdef extern from "engine_bf16.h" nogil:
     int frnn_set_bf16_kernel(int kernel)
     const char *frnn_bf16_kernel_name(int kernel)
 
+# csrc/amx.h: the AMX tile path of the bf16 and int8 products (hardware or its exact emulation)
+cdef extern from "amx.h" nogil:
+    int frnn_amx_cpu()
+    int frnn_amx_supported()
+    int frnn_amx_mode()
+    int frnn_set_amx_mode(int mode)
+    const char *frnn_amx_mode_name(int mode)
+
 # csrc/decomp.h via fastrnn.h, team.h: the decomposition a call runs, barriers counted
 cdef extern from "fastrnn.h" nogil:
     int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth)

@@ -444,6 +444,7 @@ cdef _Layer _backward_layer(cell, tape, x, W_ih, W_hh, b_ih, b_hh, h0, c0, w_pee
 
 
 include "_ops.pxi"
+include "_amx.pxi"
 include "_stack.pxi"
 include "_generate.pxi"
 include "_train_step.pxi"

@@ -24,7 +24,7 @@ def machine_lines(report):
         f"flags {' '.join(m['cpu_flags']) or '-'})",
         f"fastrnn engine: float32 on the {e['path']} path, ISA {e['isa']}, team of {e['threads']} threads",
         f"precision of fastrnn's float32 recurrent layers: {report.get('precision', 'float32')} "
-        f"(bf16 kernel: {e.get('bf16', '-')})",
+        f"(bf16 kernel: {e.get('bf16', '-')}; AMX tiles: {e.get('amx', '-')})",
         f"BLAS: {blas['name']} {blas['version'] or ''}, core {blas['openblas_core']} "
         f"(OPENBLAS_CORETYPE={blas['openblas_coretype'] or 'unset'})",
         f"threads: {th['count']} for everyone: fastrnn {th['fastrnn']}, OpenBLAS {th['blas']} "

@@ -218,7 +218,7 @@ def machine_info(count=None):
         cpu_model=model, cpu_count=os.cpu_count(), cpu_flags=[f for f in VECTOR_FLAGS if f in flags],
         kernel_level=cpu_level(), platform=platform.platform(),
         engine=dict(path=engine["path"], isa=engine["isa"], threads=engine["threads"],
-                    bf16=_kernels.bf16_info()["kernel"]),
+                    bf16=_kernels.bf16_info()["kernel"], amx=_kernels.amx_info()["mode"]),
         blas=dict(name=blas.get("name"), version=blas.get("version"), openblas_core=openblas_core(),
                   openblas_coretype=os.environ.get("OPENBLAS_CORETYPE"),
                   openblas_l2_size=os.environ.get("OPENBLAS_L2_SIZE")),

@@ -122,4 +122,9 @@ def info(args):
     b = bf16_info()
     print(f"bf16 kernels (precision='bf16'): {b['kernel']} (supported here: {', '.join(b['supported'])}; "
           f"every one gives the emulation's bits)")
+    from .._kernels import amx_info
+    a = amx_info()
+    have = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in a["cpu"].items())
+    note = "" if a["mode"] == "off" else "; bf16 on tiles sums in the SDM's order: float32 rounding apart"
+    print(f"AMX tiles (bf16 and int8 products of >= 16 rows): {a['mode']} ({have}{note})")
     print(describe())
