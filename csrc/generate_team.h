@@ -182,9 +182,9 @@ static void F(gen_task)(void *arg, const frnn_par *par)
         REAL *logits = g->logits;
         F(gen_mul)(R->head, g->W_head, Plast, V, V, 0, V, b1 - b0, h + (size_t)b0 * Plast, (size_t)Plast,
                    logits + (size_t)b0 * V, (size_t)V, 0);
+        for (int b = b0; b < b1 && b_head; b++)        /* every row's logits whole, even on errors */
+            for (int v = 0; v < V; v++) logits[(size_t)b * V + v] += b_head[v];
         for (int b = b0; b < b1; b++) {
-            if (b_head)
-                for (int v = 0; v < V; v++) logits[(size_t)b * V + v] += b_head[v];
             if (g->done[b]) continue;
             for (int v = 0; v < V; v++) z[v] = logits[(size_t)b * V + v];
             const int tok = frnn_choose(z, V, g->temperature, g->top_k, g->top_p,
