@@ -28,6 +28,8 @@ typedef struct {
     frnn_buffers bf;
     void *block;
     float *ih;
+    REAL *bias;              /* (G*H) b_ih + the folded b_hh, as input_projection sums them; a
+                                member fills and reads its own units' columns */
     REAL *h[2];
 } F(gen_layer);
 
@@ -99,21 +101,21 @@ static void F(gen_layer_step)(const frnn_par *par, const F(gen_run) *R, int k, i
     const F(job) *jb = &ly->jb;
     const frnn_dims *d = jb->d;
     const frnn_cell_row *row = frnn_cell_info(d->cell);
-    const int B = d->B, H = d->H, P = d->P, GH = row->gates * H, fold = row->folded_gates * H;
-    const REAL *b_ih = ly->bf.b_ih, *b_hh = ly->bf.b_hh, *W_ih = ly->bf.W_ih;
+    const int B = d->B, H = d->H, P = d->P, GH = row->gates * H;
+    const REAL *W_ih = ly->bf.W_ih;
     int u0, u1, p0, p1;
     F(my_cols)(par, &ly->cx, H, &u0, &u1);
     F(my_cols)(par, &ly->cx, P, &p0, &p1);
     REAL *tape = ly->bf.tape, *gates = tape + jb->L.gates;
-    for (int b = 0; b < B && u1 > u0; b++) {
+    const REAL *bias = ly->bias;
+    for (int b = 0; b < B && u1 > u0; b++) {          /* the bias, plus the one-hot row */
         REAL *o = gates + (size_t)b * GH;
         const REAL *xr = W_ih ? NULL : (const REAL *)R->g->table + (size_t)tokens[b] * GH;
-        for (int q = 0; q < GH / H; q++)
-            for (int j = q * H + u0; j < q * H + u1; j++) {
-                if (W_ih) o[j] = (b_ih ? b_ih[j] : 0) + (b_hh && j < fold ? b_hh[j] : 0);
-                else if (j < fold) o[j] = ((b_ih ? b_ih[j] : 0) + (b_hh ? b_hh[j] : 0)) + xr[j];
-                else o[j] = ((b_ih ? b_ih[j] : 0) + 0) + xr[j];
-            }
+        for (int q = 0; q < GH / H; q++) {
+            const int j0 = q * H + u0, n = u1 - u0;
+            if (W_ih) memcpy(o + j0, bias + j0, sizeof(REAL) * n);
+            else for (int i = 0; i < n; i++) o[j0 + i] = bias[j0 + i] + xr[j0 + i];
+        }
     }
     if (W_ih && u1 > u0) {
         const REAL *x = k == 0 ? xrows : R->lay[k - 1].h[(s + 1) & 1];
@@ -153,6 +155,11 @@ static void F(gen_task)(void *arg, const frnn_par *par)
         F(recmat_pack)(&ly->jb.W[0], u0, u1);
         F(recmat_pack)(&ly->jb.W[1], p0, p1);
         if (ly->ih) F(gen_pk_pack)(ly->ih, ly->bf.W_ih, d->In, frnn_gates(d->cell) * d->H, d->H, u0, u1, 0);
+        const REAL *b_ih = ly->bf.b_ih, *b_hh = ly->bf.b_hh;
+        const int fold = frnn_cell_info(d->cell)->folded_gates * d->H;
+        for (int q = 0; q < frnn_gates(d->cell); q++)
+            for (int j = q * d->H + u0; j < q * d->H + u1; j++)
+                ly->bias[j] = (b_ih ? b_ih[j] : 0) + (b_hh && j < fold ? b_hh[j] : 0);
     }
     if (R->head) {
         int q0, q1;
@@ -228,7 +235,7 @@ static int F(gen_team)(const frnn_blas *blas, const frnn_gen *g, const int *feed
     if (lay == NULL) return FRNN_GEN_NOT_RUN;
     int ok = 1, nth = 1;
     REAL *h = g->h, *c = g->c;
-    size_t ih_floats = 0;
+    size_t ih_floats = 0, bias_floats = 0;
     for (int k = 0; k < L && ok; k++) {
         F(gen_layer) *ly = &lay[k];
         const frnn_dims *d = &g->dims[k];
@@ -245,6 +252,7 @@ static int F(gen_team)(const frnn_blas *blas, const frnn_gen *g, const int *feed
         if (!ly->cx.engine) { ok = 0; break; }         /* (no memory for the panels) */
         ly->h[0] = h, ly->h[1] = (REAL *)ly->bf.tape + ly->jb.L.scratch;
         if (ly->cx.nth > nth) nth = ly->cx.nth;
+        bias_floats += F(aligned)((size_t)frnn_gates(d->cell) * d->H);
         if (ly->bf.W_ih && !few) ih_floats += F(aligned)(F(gen_pk_floats)(d->In, frnn_gates(d->cell) * d->H, d->H));
         h += (size_t)B * d->P;
         if (c) c += (size_t)B * d->H;
@@ -258,16 +266,20 @@ static int F(gen_team)(const frnn_blas *blas, const frnn_gen *g, const int *feed
                  + (g->run[0].W_ih ? sizeof(REAL) * (size_t)B * F0 : 0)
                  + (g->stop ? (size_t)g->stop_window * (longest + 1) + 1 : 0);
     per = (per + 63) / 64 * 64;
-    void *panels = NULL, *scratch = NULL;
+    void *panels = NULL, *scratch = NULL, *biases = NULL;
     int *err = NULL;
     if (ok && (posix_memalign(&panels, 64, sizeof(float) * (ih_floats + head_floats + 16)) != 0
+               || posix_memalign(&biases, 64, sizeof(REAL) * (bias_floats + 16)) != 0
                || posix_memalign(&scratch, 64, per * nth) != 0 || (err = malloc(sizeof(int) * nth)) == NULL))
         ok = 0;
     int rc = FRNN_GEN_NOT_RUN;
     if (ok) {
         float *at = panels;
+        REAL *bat = biases;
         for (int j = 0; j < L; j++) {
             const frnn_dims *d = &g->dims[j];
+            lay[j].bias = bat;
+            bat += F(aligned)((size_t)frnn_gates(d->cell) * d->H);
             if (!lay[j].bf.W_ih || few) continue;
             lay[j].ih = at;
             at += F(aligned)(F(gen_pk_floats)(d->In, frnn_gates(d->cell) * d->H, d->H));
@@ -279,7 +291,7 @@ static int F(gen_team)(const frnn_blas *blas, const frnn_gen *g, const int *feed
             if (err[m] < B && (rc >= 0 || -1 - err[m] > rc)) rc = -1 - err[m];
     }
     for (int j = 0; j < L; j++) free(lay[j].block);
-    free(panels), free(scratch), free(err), free(lay);
+    free(panels), free(scratch), free(biases), free(err), free(lay);
     return rc;
 }
 
