@@ -85,6 +85,12 @@ void frnn_kpk_pack(float *mem, int K, int N, const float *W, size_t ldw, int tra
 void frnn_kpk_mul(const frnn_par *par, const float *mem, int K, int N, int M, const float *A,
                   size_t lda, float *C, size_t ldc, int beta);
 
+/* C[0:M, n0:n1) (+)= A (M, K) @ W^T (W (N, K)) read in place by one member, element by element
+ * as frnn_team_gemm computes products of fewer than FRNN_SMALL_M rows (the same bits): the
+ * generation loop's few-row products on a member's own columns (csrc/generate_team.h). */
+void frnn_direct_mul(int M, int K, const float *A, size_t lda, const float *W, size_t ldw, float *C,
+                     size_t ldc, int n0, int n1, int acc);
+
 /* The same product as a task of its own (allocates its pack buffer); returns 0, or -1 when the
  * buffer cannot be allocated (then nothing was computed). */
 int frnn_engine_gemm(int nth, const frnn_gemm_args *g);

@@ -248,6 +248,23 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
     free(apk);
 }
 
+void frnn_direct_mul(int M, int K, const float *A, size_t lda, const float *W, size_t ldw, float *C,
+                     size_t ldc, int n0, int n1, int acc)
+{
+#if FRNN_X86
+    if (K > 0 && n1 > n0) {
+        (frnn_nr() == 32 ? direct_avx512 : direct_avx2)(M, K, A, lda, 1, W, ldw, 1, C, ldc, n0, n1, acc);
+        return;
+    }
+#endif
+    for (int m = 0; m < M; m++)          /* no engine kernel: plain sums in k order */
+        for (int n = n0; n < n1; n++) {
+            float sum = 0;
+            for (int k = 0; k < K; k++) sum += A[(size_t)m * lda + k] * W[(size_t)n * ldw + k];
+            C[(size_t)m * ldc + n] = acc ? C[(size_t)m * ldc + n] + sum : sum;
+        }
+}
+
 size_t frnn_kpk_floats(int K, int N)
 {
     size_t n = 0;

@@ -50,8 +50,14 @@ static const REAL *F(gen_head)(const frnn_blas *blas, const frnn_gen *g)
     return logits;
 }
 
+#include "generate_team.h"
+
 int F(frnn_generate)(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u)
 {
+#if FRNN_F32
+    const int team = F(gen_team)(blas, g, feed, steps, u);     /* the whole call as one team task */
+    if (team != FRNN_GEN_NOT_RUN) return team;
+#endif
     const int B = g->B, V = g->V;
     if (feed) {                                       /* advance the state over given tokens */
         for (int s = 0; s < steps; s++) F(gen_advance)(blas, g, feed + (size_t)s * B);

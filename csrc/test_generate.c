@@ -13,7 +13,9 @@ static int fails;
 #define CHECK(cond, ...) do { if (!(cond)) { fprintf(stderr, "FAIL generate: " __VA_ARGS__); \
                                              fprintf(stderr, "\n"); fails++; } } while (0)
 
-enum { V = 9, GL = 2, GB = 3, GH = 24, STEPS = 40 };
+/* GB >= FRNN_SMALL_M: the team task's packed panels and shared head panels (tests/test_generate_team.py
+ * checks fewer rows, read in place, against the per-step path) */
+enum { V = 9, GL = 2, GB = 9, GH = 24, STEPS = 40 };
 
 static void test_choose(void)
 {
@@ -129,7 +131,7 @@ static int *generate_greedy(const frnn_blas *blas, int threads, int check)
         int tok[GB] = {0};
         for (int st = 0; st < 2 + STEPS; st++) {
             for (int r = 0; r < GB; r++) {
-                const int t = st < 2 ? feed[st * GB + r] : st == 2 ? (r == 0 ? 2 : r == 1 ? 5 : 7) : tok[r];
+                const int t = st < 2 ? feed[st * GB + r] : st == 2 ? (r == 0 ? 2 : r == 1 ? 5 : r == 2 ? 7 : 0) : tok[r];
                 memcpy(x + r * GHn, table + (size_t)t * GHn, sizeof(float) * GHn);
             }
             const float *in = x;

@@ -20,7 +20,7 @@ cdef class Generator:
     cdef frnn_buffers *run
     cdef list keep
     cdef bint f64
-    cdef public object out, n_out, done, token
+    cdef public object out, n_out, done, token, h_state, c_state, logits
 
     def __cinit__(self):
         self.dims = NULL
@@ -87,6 +87,7 @@ cdef class Generator:
         longest = max([len(t) for t in texts] or [0])
         stop_arr = np.frombuffer(stop_bytes + b"\0", np.uint8)
         stop_buf = np.empty(window * (longest + 1) + 1, np.uint8)
+        self.h_state, self.c_state, self.logits = h, c, logits     # (model.step's fast path)
         self.keep += [table, W_head, b_head, h, c, x, logits, z, scratch, iscratch, offsets, text,
                       stop_arr, stop_buf]
         g = &self.g
@@ -150,3 +151,29 @@ cdef class Generator:
             raise ValueError(f"logits: NaN or all -inf for sequence {-1 - rc} (does the model have "
                              f"non-finite parameters?)")
         return rc
+
+    def step(self, ids):
+        """One step of every sequence from ids (B,) (any integer dtype, values in [0, V)): the
+        layers advance `h_state`/`c_state` in place and the head fills `logits` (B, V), as
+        `model.step` computes them (NaN logits are left to the caller). Needs a generator made
+        with argmax=True and max_len=1 (its token choice is then a by-product)."""
+        cdef int B = self.g.B, V = self.g.V, b, rc
+        if not self.g.argmax or self.g.max_len != 1:
+            raise ValueError("step: needs a generator made with argmax=True, max_len=1")
+        ids = np.asarray(ids)
+        if ids.shape != (B,) or ids.dtype.kind not in "iu":
+            raise ValueError(f"ids: expected integer ids of shape ({B},), got {ids.dtype} {ids.shape}")
+        cdef const long long[::1] v = np.ascontiguousarray(ids, np.int64)   # (uint64 >= 2^63: < 0)
+        cdef int *tok = <int *>_ptr(self.token)
+        cdef int *n_out = <int *>_ptr(self.n_out)
+        cdef int *done = <int *>_ptr(self.done)
+        for b in range(B):
+            if v[b] < 0 or v[b] >= V:
+                raise ValueError(f"ids: must be in [0, {V}), got {ids[b]}")
+        for b in range(B):
+            tok[b], n_out[b], done[b] = <int>v[b], 0, 0
+        with nogil:
+            if self.f64:
+                rc = frnn_generate_f64(&BLAS, &self.g, NULL, 1, NULL)
+            else:
+                rc = frnn_generate_f32(&BLAS, &self.g, NULL, 1, NULL)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import checks
 from ..nn import Embedding, Linear, Module, SoftmaxCrossEntropy
-from ..nn.generate import native_generator
+from ..nn.generate import NativeStep, native_generator
 from ..nn.recurrent import block_names, build_block
 from .registry import register
 
@@ -98,6 +98,12 @@ class LanguageModel(Module):
     def step(self, ids, state=None):
         """Advance one token per sequence: ids (B,) -> (logits (B, V), state). Keeps no tape."""
         ids = checks.ids("ids", ids, self.config["vocab_size"], ndim=1)
+        # one native call for the stack and the head when it applies (nn/generate.py); its cache
+        # lives in the instance dict, outside the Module tree
+        native = self.__dict__.get("_native_step") or self.__dict__.setdefault("_native_step", NativeStep())
+        fast = native(self.rnn, self.head, self.embed if self.config["embed_size"] else None, ids, state)
+        if fast is not None:
+            return fast
         x, mode = self._input(ids, train=False)
         y, state = self.rnn.step(x, state, input=mode)
         return self.head.forward(y, train=False), state

@@ -20,3 +20,41 @@ def native_generator(rnn, head, embed=None, *, batch, max_len, **sampling):
     return _kernels.Generator(rnn.cell, layers, table, head._views["weight"], head._views.get("bias"),
                               batch=batch, max_len=max_len, head_int8=head_matrix(head),
                               precision=rnn.precision, **sampling)
+
+
+class NativeStep:
+    """`LanguageModel.step` as one native call: a cached `native_generator` (argmax, max_len 1)
+    over the model's blocks steps every layer and the head for B rows at once, with no per-call
+    weight checks, pack look-ups or team hand-offs per layer. The same products in the same
+    order as `rnn.step` + `head`, so the same bits. It is rebuilt when the weights may have
+    changed under it (a new parameter version, a rebind, a public view handed out since), and
+    it declines (returns None: the caller takes the layer path) while a public view of the
+    weights is alive, for bf16/int8 layers, and for a quantized head."""
+
+    def __init__(self):
+        self.key, self.gen = None, None
+
+    def __reduce__(self):           # pickle / deepcopy: an empty cache (a Generator holds pointers)
+        return NativeStep, ()
+
+    def __call__(self, rnn, head, embed, ids, state):
+        """(logits (B, V), state) for checked ids (B,), or None when the layer path must run."""
+        storage = rnn._storage
+        if (rnn.precision != "float32" or rnn.__dict__.get("_int8") is not None
+                or head.__dict__.get("_int8") is not None or storage.views_alive() or not ids.shape[0]):
+            return None
+        B, L, H, P = ids.shape[0], rnn.num_layers, rnn.hidden_size, rnn.P
+        key = (B, storage.version, storage.exposures, id(storage.base), rnn.dtype)
+        if key != self.key or self.gen is None:
+            self.gen = native_generator(rnn, head, embed, batch=B, max_len=1, argmax=True)
+            self.key = key
+        gen = self.gen
+        h, c = rnn._split_state("state", state)
+        hs = gen.h_state.reshape(L, B, P)
+        hs[...] = 0 if h is None else rnn._as_state("state h", h, B, P, False)
+        if rnn.lstm:
+            cs = gen.c_state.reshape(L, B, H)
+            cs[...] = 0 if c is None else rnn._as_state("state c", c, B, H, False)
+        gen.step(ids)
+        h_new = hs.copy()           # new arrays: the caller may keep them across steps
+        return gen.logits.copy(), ((h_new, cs.copy()) if rnn.lstm else h_new)
