@@ -77,7 +77,8 @@ static void scheme(const QMat *q, int M, const float *A, int beta, float *C)
 
 static void test_products(void)
 {
-    const int shapes[][3] = {{1, 1, 1}, {1, 4, 64}, {3, 5, 63}, {4, 8, 65}, {5, 13, 130}, {9, 7, 300}, {2, 3, 1000}};
+    const int shapes[][3] = {{1, 1, 1}, {1, 4, 64}, {3, 5, 63}, {4, 8, 65}, {5, 13, 130}, {9, 7, 300}, {2, 3, 1000},
+                             {3, 96, 64}, {5, 70, 129}};   /* whole 32-column blocks and a partial one */
     unsigned s = 7;
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         const int M = shapes[c][0], N = shapes[c][1], K = shapes[c][2];
