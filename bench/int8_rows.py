@@ -7,6 +7,7 @@ round by round. Printed as a second table by targets.py; run alone with
 Columns: int8, float32 and torch quantize_dynamic medians, and the ratios the targets name; a
 target is "met" or "MISSED" as measured, and "-" where torch is absent.
 """
+import os
 import re
 import sys
 
@@ -15,6 +16,10 @@ import numpy as np
 import fastrnn
 from fastrnn import _kernels
 from fastrnn.benchmarks import runners, timing
+
+# rows of h in the int8 rows (fastrnn.quantize's activations=): auto (static where the cell bounds
+# h) by default; FASTRNN_BENCH_INT8_ACTIVATIONS=dynamic times the per-row scales on the same build
+ACTIVATIONS = os.environ.get("FASTRNN_BENCH_INT8_ACTIVATIONS", "auto")
 
 torch = runners.torch
 
@@ -35,7 +40,7 @@ def layer(cell, T, B, I, H):
         def make():
             m = cls(I, H, seed=0)
             if int8:
-                fastrnn.quantize(m)
+                fastrnn.quantize(m, activations=ACTIVATIONS)
             m.forward(x, train=False)              # packs / quantizes once, outside the timing
             return lambda: m.forward(x, train=False)
         return make
@@ -69,7 +74,7 @@ def lm_sampling(layers, hidden, tokens=200):
             model.head._views["bias"][vocab.eos_id] = -1e30     # every run is full length
             model.invalidate()
             if int8:
-                fastrnn.quantize(model)
+                fastrnn.quantize(model, activations=ACTIVATIONS)
             return lambda: fastrnn.generate(model, vocab, length=tokens, seed=0)
         return make
 

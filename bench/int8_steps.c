@@ -3,11 +3,12 @@
  * nothing; instruction counts do not depend on the load):
  *
  *   cc -O3 -std=c99 -pthread -fno-math-errno -fno-trapping-math -Icsrc bench/int8_steps.c csrc/kernels.c csrc/gemm.c csrc/team.c \
- *      csrc/gemm_int8.c -lm -o /tmp/int8_steps
+ *      csrc/gemm_int8.c csrc/gemm_bf16.c -lm -o /tmp/int8_steps
  *   valgrind --tool=callgrind --toggle-collect=frnn_forward_f32 /tmp/int8_steps q8 1 20
  *
- * Arguments: q8|f32, batch B, steps T (LSTM, input 256, hidden 512, one thread). Builds without
- * frnn_q8_pack (before the packed panels) read W row-major, padded to Kp. */
+ * Arguments: q8|q8s|f32, batch B, steps T [threads, default 1] (LSTM, input 256, hidden 512);
+ * q8s: static rows of h (int8.h; builds before them run q8). Builds without frnn_q8_pack
+ * (before the packed panels) read W row-major, padded to Kp. Callgrind counts every thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,8 +58,9 @@ static frnn_q8_mat quantize(float *W, int N, int K)     /* W becomes its dequant
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) return fprintf(stderr, "usage: int8_steps q8|f32 B T\n"), 2;
-    const int q8 = !strcmp(argv[1], "q8"), B = atoi(argv[2]), T = atoi(argv[3]);
+    if (argc != 4 && argc != 5) return fprintf(stderr, "usage: int8_steps q8|q8s|f32 B T [threads]\n"), 2;
+    const int q8 = !strncmp(argv[1], "q8", 2), B = atoi(argv[2]), T = atoi(argv[3]);
+    const int threads = argc == 5 ? atoi(argv[4]) : 1;
     const int I = 256, H = 512, G = 4, GH = G * H;
     const frnn_blas blas = {no_sgemm, NULL};
     frnn_dims d = {FRNN_LSTM, T, B, I, H, H, 0};
@@ -71,13 +73,16 @@ int main(int argc, char **argv)
     frnn_q8_layer layer;
     memset(&layer, 0, sizeof layer);
     layer.ih = quantize(W_ih, GH, I), layer.hh = quantize(W_hh, GH, H);
+#ifdef FRNN_Q8_STATIC_SCALE
+    layer.hstatic = !strcmp(argv[1], "q8s");
+#endif
     frnn_buffers bf;
     memset(&bf, 0, sizeof bf);
     float *y = malloc(sizeof(float) * T * B * H), *hT = malloc(sizeof(float) * B * H), *cT = malloc(sizeof(float) * B * H);
     float *work = malloc(sizeof(float) * frnn_work_size(&d));
     bf.x = x, bf.W_ih = W_ih, bf.W_hh = W_hh, bf.b_ih = b, bf.b_hh = b + GH;
-    bf.y = y, bf.h_T = hT, bf.c_T = cT, bf.tape = work, bf.threads = 1, bf.q8 = q8 ? &layer : NULL;
-    frnn_set_threads(1);
+    bf.y = y, bf.h_T = hT, bf.c_T = cT, bf.tape = work, bf.threads = threads, bf.q8 = q8 ? &layer : NULL;
+    frnn_set_threads(threads);
     frnn_forward_f32(&blas, &d, &bf, 0);
     double sum = 0;
     for (int i = 0; i < B * H; i++) sum += hT[i];

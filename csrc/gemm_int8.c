@@ -255,6 +255,60 @@ float frnn_q8_quantize_row(const float *a, int K, int Kp, uint8_t *q)
     return quantize_row_ref(a, K, Kp, q);
 }
 
+/* Static rows (int8.h): the scalar definition. */
+static void quantize_static_ref(const float *a, int n, uint8_t *q)
+{
+    for (int k = 0; k < n; k++) {
+        if (!(fabsf(a[k]) <= 3.402823466e38f)) {  /* inf or NaN */
+            q[k] = 0;
+            continue;
+        }
+        float r = a[k] * 63.0f;
+        r = r > 63.0f ? 63.0f : r < -63.0f ? -63.0f : r;   /* clamp first: the rint trick needs |r| < 2^22 */
+        r = (r + 12582912.0f) - 12582912.0f;
+        q[k] = (uint8_t)(64 + (int)r);
+    }
+}
+
+#if FRNN_Q8_X86
+/* The same, 16 values at a time (clamp, rint by 1.5 * 2^23, lane by lane; non-finite lanes 0). */
+__attribute__((target("avx2"))) static void quantize_static_avx2(const float *a, int n, uint8_t *q)
+{
+    const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)), big = _mm256_set1_ps(3.402823466e38f);
+    const __m256 c63 = _mm256_set1_ps(63.0f), lo = _mm256_set1_ps(-63.0f), magic = _mm256_set1_ps(12582912.0f);
+    const __m256i off = _mm256_set1_epi32(64);
+#define Q8S_LANES(p, out) do {                                                                           \
+        const __m256 v = _mm256_loadu_ps(p);                                                            \
+        const __m256 ok = _mm256_cmp_ps(_mm256_and_ps(v, abs), big, _CMP_LE_OQ);                        \
+        __m256 r = _mm256_max_ps(_mm256_min_ps(_mm256_mul_ps(v, c63), c63), lo);                         \
+        r = _mm256_sub_ps(_mm256_add_ps(r, magic), magic);                                                \
+        out = _mm256_and_si256(_mm256_add_epi32(_mm256_cvtps_epi32(r), off), _mm256_castps_si256(ok));   \
+    } while (0)
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        __m256i x0, x1;
+        Q8S_LANES(a + k, x0);
+        Q8S_LANES(a + k + 8, x1);
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(x0, x1), 0xd8);   /* 16 s16 in order */
+        const __m128i b = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+        _mm_storeu_si128((__m128i *)(q + k), b);
+    }
+#undef Q8S_LANES
+    quantize_static_ref(a + k, n - k, q + k);
+}
+#endif
+
+void frnn_q8_quantize_static(const float *a, int n, uint8_t *q)
+{
+#if FRNN_Q8_X86
+    if (frnn_q8_isa_active() != FRNN_Q8_REF) {
+        quantize_static_avx2(a, n, q);
+        return;
+    }
+#endif
+    quantize_static_ref(a, n, q);
+}
+
 frnn_q8_mat frnn_q8_rows(const frnn_q8_mat *W, int r0, int m)
 {
     frnn_q8_mat v = *W;
@@ -302,42 +356,72 @@ __attribute__((target("avx2"))) static void epilogue_avx2(const frnn_q8_mat *W, 
 }
 #endif
 
+/* The epilogue that goes with a kernel: the vector one beside every vector kernel. */
+typedef void (*epi_fn)(const frnn_q8_mat *, int32_t[MR][FRNN_Q8_NC], int, const float *, int, int, int, int,
+                       float *, size_t);
+
+static epi_fn q8_epilogue(blk_fn blk)
+{
+    (void)blk;
+#if FRNN_Q8_X86
+    if (blk != blk_ref) return epilogue_avx2;
+#endif
+    return epilogue_ref;
+}
+
+/* Columns [q*seg + u0, q*seg + u1) of every segment of gr rows of C from gr quantized rows qa
+ * (leading dimension ldq) with row scales sa: each block of W's panels meets every row. */
+static void mul_rows(const frnn_q8_mat *W, int seg, int u0, int u1, int gr, const uint8_t *qa, size_t ldq,
+                     const float *sa, int beta, float *C, size_t ldc)
+{
+    const blk_fn blk = q8_kernel();
+    const epi_fn epilogue = q8_epilogue(blk);
+    const int Kp = W->Kp, last = W->Np / PW - NP;          /* the last panel a block may start at */
+    int32_t acc[MR][FRNN_Q8_NC];
+    for (int q = 0; q < W->N / seg; q++) {
+        /* view columns [c0, c1) are packed columns [n0 + c0, n0 + c1): blocks of NP panels */
+        const int c0 = q * seg + u0, c1 = q * seg + u1;
+        for (int p = (W->n0 + c0) / PW; p * PW < W->n0 + c1; p += NP) {
+            const int pb = p < last ? p : last;            /* stay inside the padded matrix */
+            const int cb = pb * PW - W->n0;                /* view column of the block's first */
+            const int lo = p * PW - W->n0 > c0 ? p * PW - W->n0 : c0;
+            const int hi = (p + NP) * PW - W->n0 < c1 ? (p + NP) * PW - W->n0 : c1;
+            const int8_t *panel = W->w + (size_t)pb * Kp * PW;
+            for (int m0 = 0; m0 < gr; m0 += MR) {
+                const int mr = gr - m0 < MR ? gr - m0 : MR;
+                blk(qa + (size_t)m0 * ldq, ldq, mr, panel, Kp, acc);
+                epilogue(W, acc, mr, sa + m0, cb, lo, hi, beta, C + (size_t)m0 * ldc, ldc);
+            }
+        }
+    }
+}
+
 void frnn_q8_mul(const frnn_q8_mat *W, int seg, int u0, int u1, int M, const float *A, size_t lda,
                  int beta, float *C, size_t ldc)
 {
     if (u1 <= u0 || M <= 0 || W->N <= 0) return;
     if (frnn_amx_q8_mul(W, seg, u0, u1, M, A, lda, beta, C, ldc)) return;    /* AMX tiles: the same integers */
-    const blk_fn blk = q8_kernel();
-    void (*const epilogue)(const frnn_q8_mat *, int32_t[MR][FRNN_Q8_NC], int, const float *, int, int, int, int,
-                           float *, size_t) =
-#if FRNN_Q8_X86
-        blk != blk_ref ? epilogue_avx2 :
-#endif
-        epilogue_ref;
     const int Kp = W->Kp, rows = FRNN_Q8_ROWBUF / Kp;      /* rows quantized at a time (>= 4) */
-    const int last = W->Np / PW - NP;                      /* the last panel a block may start at */
     uint8_t qa[FRNN_Q8_ROWBUF] __attribute__((aligned(64)));
     float sa[FRNN_Q8_ROWBUF / FRNN_Q8_ALIGN];
-    int32_t acc[MR][FRNN_Q8_NC];
     for (int g0 = 0; g0 < M; g0 += rows) {
         const int gr = M - g0 < rows ? M - g0 : rows;
         for (int i = 0; i < gr; i++) sa[i] = frnn_q8_quantize_row(A + (size_t)(g0 + i) * lda, W->K, Kp, qa + (size_t)i * Kp);
-        for (int q = 0; q < W->N / seg; q++) {
-            /* view columns [c0, c1) are packed columns [n0 + c0, n0 + c1): blocks of NP panels */
-            const int c0 = q * seg + u0, c1 = q * seg + u1;
-            for (int p = (W->n0 + c0) / PW; p * PW < W->n0 + c1; p += NP) {
-                const int pb = p < last ? p : last;            /* stay inside the padded matrix */
-                const int cb = pb * PW - W->n0;                /* view column of the block's first */
-                const int lo = p * PW - W->n0 > c0 ? p * PW - W->n0 : c0;
-                const int hi = (p + NP) * PW - W->n0 < c1 ? (p + NP) * PW - W->n0 : c1;
-                const int8_t *panel = W->w + (size_t)pb * Kp * PW;
-                for (int m0 = 0; m0 < gr; m0 += MR) {
-                    const int mr = gr - m0 < MR ? gr - m0 : MR;
-                    blk(qa + (size_t)m0 * Kp, (size_t)Kp, mr, panel, Kp, acc);
-                    epilogue(W, acc, mr, sa + m0, cb, lo, hi, beta, C + (size_t)(g0 + m0) * ldc, ldc);
-                }
-            }
-        }
+        mul_rows(W, seg, u0, u1, gr, qa, (size_t)Kp, sa, beta, C + (size_t)g0 * ldc, ldc);
+    }
+}
+
+void frnn_q8_mul_static(const frnn_q8_mat *W, int seg, int u0, int u1, int M, const uint8_t *qa, size_t ldq,
+                        int beta, float *C, size_t ldc)
+{
+    if (u1 <= u0 || M <= 0 || W->N <= 0) return;
+    enum { G = 256 };                                      /* rows per group of scales */
+    float sa[G];
+    for (int g0 = 0; g0 < M; g0 += G) {
+        const int gr = M - g0 < G ? M - g0 : G;
+        for (int i = 0; i < gr; i++)   /* a 0 byte marks a non-finite value: the row's outputs are NaN */
+            sa[i] = memchr(qa + (size_t)(g0 + i) * ldq, 0, (size_t)W->K) ? NAN : FRNN_Q8_STATIC_SCALE;
+        mul_rows(W, seg, u0, u1, gr, qa + (size_t)g0 * ldq, ldq, sa, beta, C + (size_t)g0 * ldc, ldc);
     }
 }
 

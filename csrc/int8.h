@@ -12,6 +12,14 @@
  *   product   acc[n] = sum_k q[k] w[n][k] (s32, exact for Kp <= FRNN_Q8_KMAX);
  *             out = (float)(acc - comp[n]) * (s_a * s_w[n])   [+ C when accumulating].
  * rint is round-half-to-even (NumPy's np.rint), so a NumPy transcription reproduces the bits.
+ *
+ * Static rows (the recurrent h_{t-1} of a layer whose cell keeps |h| <= 1, frnn_q8_layer.hstatic):
+ *   q[k] = 64 + clamp(rint(a[k] * 63), -63, 63), s_a = 1/63 (a fixed scale, oneDNN's way); a
+ *   non-finite a[k] gives q[k] = 0, a byte the dynamic rows never hold, and a row holding a 0 has
+ *   s_a = NaN (its outputs are NaN, as a dynamic non-finite row's). Each value is quantized on its
+ *   own, so the member that computes a column of h_t quantizes it too, right after the gate maths
+ *   (timeloop.h), and the next step multiplies the stored bytes: no range pass, no barrier. The
+ *   product is then the scheme above with those bytes and that s_a.
  */
 #ifndef FASTRNN_INT8_H
 #define FASTRNN_INT8_H
@@ -50,7 +58,19 @@ void frnn_q8_pack(const int8_t *q, size_t ldq, int N, int K, int Kp, int8_t *out
  * already projected). */
 typedef struct frnn_q8_layer {
     frnn_q8_mat ih, hh, hr;
+    int hstatic;                 /* 1: h_{t-1} in static rows (above) when the cell keeps |h| <= 1 and
+                                    |h0| <= 1 (int8_step.h), else dynamic rows */
 } frnn_q8_layer;
+
+#define FRNN_Q8_STATIC_SCALE (1.0f / 63.0f)
+
+/* Static rows (above): q[k] for the n values a[0..n) (no padding written). */
+void frnn_q8_quantize_static(const float *a, int n, uint8_t *q);
+
+/* frnn_q8_mul over rows already quantized as static rows: qa (M, W->Kp) with leading dimension
+ * ldq, bytes K..Kp equal to 64. */
+void frnn_q8_mul_static(const frnn_q8_mat *W, int seg, int u0, int u1, int M, const uint8_t *qa, size_t ldq,
+                        int beta, float *C, size_t ldc);
 
 /* The integer dot-product paths. */
 enum { FRNN_Q8_REF = 0, FRNN_Q8_AVX2 = 2, FRNN_Q8_AVXVNNI = 4, FRNN_Q8_AVX512VNNI = 5 };

@@ -23,6 +23,10 @@ typedef struct {
 #if FRNN_F32
     int q8_on;               /* int8 inference: op(W) = q8^T (csrc/int8.h), nothing packed */
     frnn_q8_mat q8;
+    const uint8_t *q8h;      /* int8 static rows (int8_step.h): two slots of (B, q8.Kp) bytes, the
+                                rows of the float h buffers q8src[0] and q8src[1]; or NULL */
+    size_t q8slot;
+    const REAL *q8src[2];
 #endif
 } F(recmat);
 
@@ -45,6 +49,7 @@ static void F(recmat_init)(F(recmat) *r, const frnn_ctx *cx, int trans, int N, i
     (void)mem;
 #if FRNN_F32
     r->q8_on = 0;
+    r->q8h = NULL;
     r->pk.data = NULL;
     r->bpk.data = NULL;
     if (cx->engine && N > 0 && K > 0 && cx->bf16) frnn_bpk_init(&r->bpk, K, N, seg, mem);
@@ -78,6 +83,11 @@ static void F(rec_mul)(const F(recmat) *r, int u0, int u1, int M, const REAL *A,
 {
     if (u1 <= u0 || M == 0) return;
 #if FRNN_F32
+    if (r->q8_on && r->q8h != NULL && (A == r->q8src[0] || A == r->q8src[1])) {   /* h_{t-1}'s static rows */
+        frnn_q8_mul_static(&r->q8, r->seg, u0, u1, M, r->q8h + (A == r->q8src[0] ? 0 : r->q8slot),
+                           (size_t)r->q8.Kp, beta, C, (size_t)ldc);
+        return;
+    }
     if (r->q8_on) { frnn_q8_mul(&r->q8, r->seg, u0, u1, M, A, (size_t)lda, beta, C, (size_t)ldc); return; }
     if (r->bpk.data != NULL) {      /* bf16: A (h_{t-1}, dG_t, ...) rounded as the kernels read it */
         for (int q = 0; q < r->N / r->seg; q++) {

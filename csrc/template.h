@@ -142,7 +142,7 @@ static void *F(job_start)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const fr
     F(operand) op[2];
     F(operands)(d, bf->W_hh, bf->W_hr, backward, op);
 #if FRNN_F32
-    void *block = bf->q8 && !backward ? F(q8_setup)(cx, d, bf, op, jb->W)      /* int8 inference */
+    void *block = bf->q8 && !backward ? F(q8_setup)(cx, d, bf, op, jb->W, train)      /* int8 inference */
                                       : F(engine_setup)(cx, d, backward, op, bf->packed, jb->W);
 #else
     void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb->W);

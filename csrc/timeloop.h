@@ -77,6 +77,9 @@ static void F(forward_task)(void *arg, const frnn_par *par)
         cell->forward(&s);
         F(keep_finished_rows)(h, hprev, bf->lengths, t, B, P, p0, p1);
         if (cs) F(keep_finished_rows)(c, cprev, bf->lengths, t, B, H, u0, u1);
+#if FRNN_F32
+        F(q8_emit)(&jb->W[0], h, B, P, p0, p1);               /* int8 static rows of h_t (int8_step.h) */
+#endif
         F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * P : NULL, h, bf->lengths, t, B, P, p0, p1);
         frnn_sync(par);                                       /* the next step reads all of h */
         F(forward_done)(par, jb, t);

@@ -95,14 +95,14 @@ def _quantized_checkpoint():
 
 def int8_checkpoint_damage(draw):
     """A quantized checkpoint with its bytes damaged, or its int8 entries rewritten with valid
-    CRCs (a NaN/inf/negative scale, -128, a truncated, reshaped or retyped array, a dropped entry):
-    CheckpointError, or it loads the very same model."""
+    CRCs (a NaN/inf/negative scale, -128, a truncated, reshaped or retyped array, a dropped entry,
+    a bad static-rows list): CheckpointError, or it loads the very same model."""
     ref = _quantized_checkpoint()
     arrays, meta = ({k: v.copy() for k, v in ref["arrays"][0].items()}, dict(ref["arrays"][1]))
     names = sorted(k for k in arrays if k.startswith("int8"))
     victim = draw(st.sampled_from(names), "entry")
     op = draw(st.sampled_from(["bytes", "nan", "inf", "negative", "-128", "truncate", "reshape",
-                               "retype", "drop", "none"]), "damage")
+                               "retype", "drop", "static", "none"]), "damage")
     a = arrays[victim]
     if op == "nan" and a.dtype.kind == "f":
         a[0] = np.nan
@@ -120,6 +120,11 @@ def int8_checkpoint_damage(draw):
         arrays[victim] = a.astype(np.float32 if a.dtype == np.int8 else np.int8)
     elif op == "drop":
         del arrays[victim]
+    elif op == "static":            # the per-layer static-rows flags: valid lists load, others fail
+        hh = sorted(n for n in meta["int8"]["names"] if n.endswith("weight_hh_l0"))
+        meta["int8"] = dict(meta["int8"], static=draw(st.sampled_from(
+            [[], hh, "rnn.weight_hh_l0", [1], None, ["rnn.weight_ih_l0"], ["rnn.weight_hh_l9"], hh * 2 + [0.5]]),
+            "static"))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "damaged.npz")
         io.save_arrays(path, arrays, {k: v for k, v in meta.items() if k not in ("format", "format_version")})

@@ -69,3 +69,20 @@ def test_info_names_the_int8_path():
     out = subprocess.run([sys.executable, "-m", "fastrnn", "info"], capture_output=True, text=True, timeout=120).stdout
     line = next(x for x in out.splitlines() if x.startswith("int8 inference"))
     assert fastrnn._kernels.int8_isa() in line and "ref" in line
+
+
+@pytest.mark.parametrize("activations,static", [(None, True), ("dynamic", False), ("static", True)])
+def test_activations_option_reaches_the_file(tmp_path, activations, static):
+    fastrnn.save(tmp_path / "f.npz", fastrnn.LanguageModel(5, hidden_size=4, num_layers=1, seed=0))
+    extra = [] if activations is None else ["--activations", activations]
+    assert main(["quantize", str(tmp_path / "f.npz"), str(tmp_path / "q.npz"), *extra]) == 0
+    assert fastrnn.load(tmp_path / "q.npz")[0].rnn._int8["static"] is static
+
+
+def test_static_activations_of_a_relu_model_are_one_line(tmp_path):
+    fastrnn.save(tmp_path / "f.npz", fastrnn.LanguageModel(5, cell="rnn_relu", hidden_size=4, num_layers=1, seed=0))
+    with pytest.raises(SystemExit, match="cannot quantize .*static activations need"):
+        main(["quantize", str(tmp_path / "f.npz"), str(tmp_path / "q.npz"), "--activations", "static"])
+    with pytest.raises(SystemExit) as e:
+        main(["quantize", str(tmp_path / "f.npz"), str(tmp_path / "q.npz"), "--activations", "u8"])
+    assert e.value.code == 2

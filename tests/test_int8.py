@@ -131,11 +131,12 @@ def _step_bound(layer, x, h0, c0):
     qi, qh = layer._int8["weights"]["weight_ih_l0"], layer._int8["weights"]["weight_hh_l0"]
     Wf_ih, Wf_hh = quant.dequantize_weight(*qi), quant.dequantize_weight(*qh)
 
-    def e(a, W, s):
-        sa = np.abs(a).max(axis=1, keepdims=True) / 63
+    def e(a, W, s, floor=0):
+        sa = np.maximum(np.abs(a).max(axis=1, keepdims=True), floor) / 63
         return (np.abs(a) @ np.broadcast_to(s[:, None] / 2, W.shape).T + sa / 2 * np.abs(W).sum(1)[None]).max()
 
-    err = e(x, Wf_ih, qi[1]) + e(h0, Wf_hh, qh[1])
+    # h0's rows: dynamic scale max|row| / 63, or static 1/63 (|h0| <= 1): max(max|row|, 1) / 63 bounds both
+    err = e(x, Wf_ih, qi[1]) + e(h0, Wf_hh, qh[1], floor=1)
     hn = np.abs(h0) @ np.abs(Wf_hh).T + (np.abs(w["bias_hh_l0"]) if "bias_hh_l0" in w else 0)
     peep = np.abs(w["weight_ci_l0"]).max() * 3 if "weight_ci_l0" in w else 0
     bound = (3 + (np.abs(c0).max() if c0 is not None else 0) + hn.max() + peep) * err

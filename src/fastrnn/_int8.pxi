@@ -66,12 +66,14 @@ cdef class Q8Layer:
     """A layer's int8 weights for inference (csrc/int8.h): `ih`, `hh`, `hr` each a pair
     (q int8 (N, K), scale float32 (N,)) for W_ih (G*H, I), W_hh (G*H, P), W_hr (P, H), or None
     (no W_ih: the float path projects; no W_hr: no projection). Pass it as `packed=` to forward,
-    step, stack_forward or the Generator in place of packed float weights."""
+    step, stack_forward or the Generator in place of packed float weights. hstatic: h_{t-1} in
+    static rows (fixed scale 1/63, quantized as the gate step writes h) where the cell keeps
+    |h| <= 1 and |h0| <= 1 (csrc/int8.h), else per-row dynamic scales."""
     cdef frnn_q8_layer q
     cdef object keep
     cdef public object shapes
 
-    def __init__(self, ih=None, hh=None, hr=None):
+    def __init__(self, ih=None, hh=None, hr=None, hstatic=False):
         if hh is None:
             raise ValueError("hh: required, the int8 W_hh and its scales")
         parts = [None if p is None else _q8_padded(n, *p) for n, p in (("ih", ih), ("hh", hh), ("hr", hr))]
@@ -80,6 +82,7 @@ cdef class Q8Layer:
         _q8_fill(&self.q.ih, parts[0], 0 if ih is None else ih[0].shape[1])
         _q8_fill(&self.q.hh, parts[1], hh[0].shape[1])
         _q8_fill(&self.q.hr, parts[2], 0 if hr is None else hr[0].shape[1])
+        self.q.hstatic = bool(hstatic)
 
     cdef const frnn_q8_layer *ptr(self):
         return &self.q

@@ -17,6 +17,7 @@ cdef extern from "int8.h" nogil:
         int n0, Np
     ctypedef struct frnn_q8_layer:
         frnn_q8_mat ih, hh, hr
+        int hstatic
     enum: FRNN_Q8_ALIGN, FRNN_Q8_KMAX
     size_t frnn_q8_packed_bytes(int N, int Kp)
     void frnn_q8_pack(const int8_t *q, size_t ldq, int N, int K, int Kp, int8_t *out)

@@ -14,6 +14,15 @@ unchanged, the recurrent products running in int8. `fastrnn.save` stores the int
 scales instead of the float weights (`int8/NAME`, `int8scale/NAME`), and `fastrnn.load` restores
 exactly those values. Training a quantized model updates its float weights; the next inference
 call quantizes them again.
+
+Activations of h_{t-1} (`activations=`): "dynamic" rows carry one scale per row, max|row| / 63,
+found by a pass over the row before each product; "static" rows use the fixed scale 1/63 (h in
+[-1, 1] on 7 bits, oneDNN's fixed-scale u8 activations), so each value of h_t is quantized as the
+gate step writes it and the next step's product reads bytes, with no range pass. A static row is
+exact about the range only where the cell keeps |h| <= 1 -- tanh RNN, GRU, MGU, LSTM without
+projection -- so "auto" (the default) picks static for those layers and dynamic for relu RNNs and
+projecting LSTMs; at run time a call whose h0 leaves [-1, 1] runs dynamic rows. The input
+projection and the other operands (GRU's r*h, MGU's f*h, the projection's m) stay dynamic.
 """
 import numpy as np
 
@@ -79,13 +88,28 @@ def _quantized_names(layer):
     return names
 
 
-def quantize(model, _arrays=None):
+def bounded(layer):
+    """True when the layer's cell keeps |h_t| <= 1 given |h0| <= 1 (static rows fit it)."""
+    return getattr(layer, "nonlinearity", "tanh") != "relu" and not getattr(layer, "proj_size", 0)
+
+
+class _Loaded(dict):
+    """{name: (q, scale)} read from a checkpoint, with `static`: the names of the weight_hh_l0 of
+    the layers saved with static rows."""
+    static = frozenset()
+
+
+def quantize(model, activations="auto", _arrays=None):
     """Quantize every recurrent layer and `head` Linear of `model` (a float32 fastrnn model or
     layer) to int8 for inference, in place; returns the model. See the module docstring.
+    activations: "auto" (static rows of h for layers whose cell bounds h, dynamic for the
+    rest), "static" (the same, but ValueError for an unbounded layer) or "dynamic".
 
     ValueError for a float64 model (int8 runs float32 models), for a model without recurrent
     layers, for non-finite weights and for layers wider than the int8 kernels take (16384).
     """
+    if activations not in ("auto", "static", "dynamic"):
+        raise ValueError(f"activations: expected 'auto', 'static' or 'dynamic', got {activations!r}")
     layers = recurrent_layers(model)
     if not layers:
         raise ValueError(f"model: {type(model).__name__} has no recurrent layer to quantize")
@@ -105,14 +129,25 @@ def quantize(model, _arrays=None):
                 raise ValueError(f"{full}: {e}") from None
             if q[name][0].shape[1] > 16384 - 63:
                 raise ValueError(f"{full}: at most 16321 input columns run in int8, got {q[name][0].shape[1]}")
-        plans.append((layer, q))
-    for layer, q in plans:
+        static = False
+        if hasattr(layer, "num_layers"):
+            if isinstance(_arrays, _Loaded):          # a checkpoint: the rows it was saved with
+                static = names["weight_hh_l0"] in _arrays.static
+                if static and not bounded(layer):
+                    raise ValueError(f"{names['weight_hh_l0']}: saved with static activations, but its h is unbounded")
+            elif activations == "static" and not bounded(layer):
+                raise ValueError(f"{names['weight_hh_l0']}: static activations need |h| <= 1; a relu RNN "
+                                 f"or a projecting LSTM runs activations='dynamic' (or 'auto')")
+            else:
+                static = activations != "dynamic" and bounded(layer)
+        plans.append((layer, q, static))
+    for layer, q, _ in plans:
         own = layer._named("_views")
         for name, (qv, s) in q.items():
             own[name][...] = dequantize_weight(qv, s)
     model.invalidate()          # one version for the whole tree, after every write
-    for layer, q in plans:
-        layer.__dict__["_int8"] = dict(weights=q, version=layer.param_version, packed={})
+    for layer, q, static in plans:
+        layer.__dict__["_int8"] = dict(weights=q, version=layer.param_version, packed={}, static=static)
     return model
 
 
@@ -153,7 +188,8 @@ def packed(layer, k, d):
     if hit is None:
         sfx = layer._suffixes(k)[d]
         hit = layer._int8["packed"][(k, d)] = _kernels.Q8Layer(
-            ih=w[f"weight_ih{sfx}"], hh=w[f"weight_hh{sfx}"], hr=w.get(f"weight_hr{sfx}"))
+            ih=w[f"weight_ih{sfx}"], hh=w[f"weight_hh{sfx}"], hr=w.get(f"weight_hr{sfx}"),
+            hstatic=layer._int8.get("static", False))
     return hit
 
 
@@ -163,16 +199,18 @@ def checkpoint_arrays(model, arrays):
     `int8scale/NAME`; returns (arrays, metadata or None)."""
     if not is_quantized(model):
         return arrays, None
-    names = []
+    names, static = [], []
     for _, layer in recurrent_layers(model) + _heads(model):
         if layer.__dict__.get("_int8") is None:
             continue
         full = _layer_names(model, layer)
+        if layer._int8.get("static"):
+            static.append(full["weight_hh_l0"])
         for name, (q, s) in _weights(layer).items():
             arrays.pop(f"param/{full[name]}")
             arrays[f"int8/{full[name]}"], arrays[f"int8scale/{full[name]}"] = q, s
             names.append(full[name])
-    return arrays, dict(scheme=SCHEME, names=names)
+    return arrays, dict(scheme=SCHEME, names=names, static=static)
 
 
 def checkpoint_params(meta, arrays, params):
@@ -189,7 +227,12 @@ def checkpoint_params(meta, arrays, params):
     present = {k for k in arrays if k.startswith("int8")}
     if expected != present:
         raise ValueError(f"int8 arrays: missing {sorted(expected - present)}, unexpected {sorted(present - expected)}")
-    weights = {}
+    static = info.get("static", [])          # files from before static rows: every layer dynamic
+    if not isinstance(static, list) or not all(isinstance(n, str) and n in info["names"]
+                                                and n.rsplit(".", 1)[-1] == "weight_hh_l0" for n in static):
+        raise ValueError("int8 metadata: 'static' must list int8 weight_hh_l0 names")
+    weights = _Loaded()
+    weights.static = frozenset(static)
     for name in info["names"]:
         q, s = arrays[f"int8/{name}"], arrays[f"int8scale/{name}"]
         if q.dtype != np.int8 or q.ndim != 2 or q.size == 0:

@@ -19,6 +19,9 @@ def add_parser(sub, positive):
     q.add_argument("--eval", metavar="FILE", help="held-out data: text for a language model, a "
                    "labelled file in the task's format for a task checkpoint")
     q.add_argument("--threads", type=positive)
+    q.add_argument("--activations", choices=("auto", "static", "dynamic"), default="auto",
+                   help="rows of h_{t-1}: a fixed scale where the cell keeps |h| <= 1 (auto, static) "
+                   "or one scale per row found at run time (dynamic); see fastrnn.quantize")
 
 
 def _lm_loss(model, vocab, path, seq=128):
@@ -88,7 +91,7 @@ def quantize(args):
     path, model, vocab, extra = _load_checkpoint(args.checkpoint)
     _, int8_model, _, _ = _load_checkpoint(args.checkpoint)
     try:
-        quantize_model(int8_model)
+        quantize_model(int8_model, activations=args.activations)
     except (TypeError, ValueError) as e:
         sys.exit(f"fastrnn: cannot quantize {path}: {e}")
     meta = {k: v for k, v in extra["meta"].items() if k not in RESERVED_META}
