@@ -54,35 +54,53 @@ __attribute__((target("avx2"))) static void bg_round_avx2(const float *x, size_t
         C = _mm256_fmadd_ps(xe, _mm256_castsi256_ps(_mm256_slli_epi32(w_, 16)), C);                \
     } while (0)
 
-/* out[0:16 * NP) = bf16 dot products of a (K values, bf16 already) with NP panels at P, P + pstride,
- * ... (words); MXCSR.FTZ|DAZ set by the caller. */
-#define BG_AVX2(NP)                                                                                \
-    __attribute__((target("avx2,fma"))) static void bg_avx2_##NP(int K, const float *a, const uint32_t *P, \
-                                                                 size_t pstride, float *out)      \
-    {                                                                                              \
-        const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);                                    \
-        __m256 c[2 * NP];                                                                          \
-        for (int v = 0; v < 2 * NP; v++) c[v] = _mm256_setzero_ps();                               \
-        const int K2 = K & ~1;                                                                     \
-        const uint32_t *w = P;                                                                     \
-        for (int k = 0; k < K2; k += 2, w += 16) {                                                 \
-            const __m256 xo = _mm256_broadcast_ss(a + k + 1), xe = _mm256_broadcast_ss(a + k);     \
-            for (int q = 0; q < NP; q++) {                                                         \
-                BG_PAIR(_mm256_loadu_si256((const __m256i *)(w + (size_t)q * pstride)), c[2 * q]);     \
-                BG_PAIR(_mm256_loadu_si256((const __m256i *)(w + (size_t)q * pstride + 8)), c[2 * q + 1]); \
-            }                                                                                      \
-        }                                                                                          \
-        if (K2 < K) {                /* an odd K: the last pair's odd element is 0 (and padded) */ \
-            const __m256 xo = _mm256_setzero_ps(), xe = _mm256_broadcast_ss(a + K2);               \
-            for (int q = 0; q < NP; q++) {                                                         \
-                BG_PAIR(_mm256_loadu_si256((const __m256i *)(w + (size_t)q * pstride)), c[2 * q]);     \
-                BG_PAIR(_mm256_loadu_si256((const __m256i *)(w + (size_t)q * pstride + 8)), c[2 * q + 1]); \
-            }                                                                                      \
-        }                                                                                          \
-        for (int v = 0; v < 2 * NP; v++) _mm256_storeu_ps(out + 8 * v, c[v]);                     \
-    }
+#define BG_LOAD(W) _mm256_loadu_si256((const __m256i *)(W))
+/* A pair of k (xo, xe) for 4 panels (w + q * ps) or 1 panel, into named accumulators: an array
+ * here made GCC 12 store every accumulator to the stack once per pair. */
+#define BG_PAIRS4(XO, XE)                                                                          \
+    do {                                                                                           \
+        const __m256 xo = (XO), xe = (XE);                                                         \
+        BG_PAIR(BG_LOAD(w), c0); BG_PAIR(BG_LOAD(w + 8), c1);                                      \
+        BG_PAIR(BG_LOAD(w + ps), c2); BG_PAIR(BG_LOAD(w + ps + 8), c3);                            \
+        BG_PAIR(BG_LOAD(w + 2 * ps), c4); BG_PAIR(BG_LOAD(w + 2 * ps + 8), c5);                    \
+        BG_PAIR(BG_LOAD(w + 3 * ps), c6); BG_PAIR(BG_LOAD(w + 3 * ps + 8), c7);                    \
+    } while (0)
+#define BG_PAIRS1(XO, XE)                                                                          \
+    do {                                                                                           \
+        const __m256 xo = (XO), xe = (XE);                                                         \
+        BG_PAIR(BG_LOAD(w), c0); BG_PAIR(BG_LOAD(w + 8), c1);                                      \
+    } while (0)
 
-BG_AVX2(4) BG_AVX2(1)
+/* out[0:64) = bf16 dot products of a (K values, bf16 already) with the 4 panels at P, P + ps, ...
+ * (words); MXCSR.FTZ|DAZ set by the caller. An odd K's last pair has a zero odd element (and zero
+ * padding in the panels), computed like the others, as the emulation does. */
+__attribute__((target("avx2,fma"))) static void bg_avx2_4(int K, const float *a, const uint32_t *P, size_t ps,
+                                                         float *out)
+{
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+    const int K2 = K & ~1;
+    const uint32_t *w = P;
+    for (int k = 0; k < K2; k += 2, w += 16) BG_PAIRS4(_mm256_broadcast_ss(a + k + 1), _mm256_broadcast_ss(a + k));
+    if (K2 < K) BG_PAIRS4(_mm256_setzero_ps(), _mm256_broadcast_ss(a + K2));
+    _mm256_storeu_ps(out, c0), _mm256_storeu_ps(out + 8, c1), _mm256_storeu_ps(out + 16, c2);
+    _mm256_storeu_ps(out + 24, c3), _mm256_storeu_ps(out + 32, c4), _mm256_storeu_ps(out + 40, c5);
+    _mm256_storeu_ps(out + 48, c6), _mm256_storeu_ps(out + 56, c7);
+}
+
+/* The same for one panel: out[0:16). */
+__attribute__((target("avx2,fma"))) static void bg_avx2_1(int K, const float *a, const uint32_t *P, size_t ps,
+                                                         float *out)
+{
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+    __m256 c0 = _mm256_setzero_ps(), c1 = c0;
+    const int K2 = K & ~1;
+    const uint32_t *w = P;
+    (void)ps;
+    for (int k = 0; k < K2; k += 2, w += 16) BG_PAIRS1(_mm256_broadcast_ss(a + k + 1), _mm256_broadcast_ss(a + k));
+    if (K2 < K) BG_PAIRS1(_mm256_setzero_ps(), _mm256_broadcast_ss(a + K2));
+    _mm256_storeu_ps(out, c0), _mm256_storeu_ps(out + 8, c1);
+}
 
 /* Panels [p0, p1) of C (1, N) (+)= a @ packed, a (K,) contiguous and bf16 already; NR 16. */
 static void bg_mul_avx2(const frnn_bpk *pk, int p0, int p1, const float *a, float *C, int acc)
