@@ -152,6 +152,8 @@ BK_AVX2(1, 2, 4) BK_AVX2(1, 1, 4) BK_AVX2(2, 1, 4) BK_AVX2(3, 1, 4)
 BK_BF16(1, 4) BK_BF16(1, 1) BK_BF16(2, 2) BK_BF16(2, 1) BK_BF16(3, 2) BK_BF16(3, 1) BK_BF16(4, 1)
 #endif
 
+#include "gemv_bf16.h"    /* one row on AVX2 */
+
 /* A kernel family: fn[MR][NPAN] for MR 1..mrmax, NPAN 1 or wide[MR]. */
 typedef struct {
     int mrmax, wide[7];
@@ -285,20 +287,35 @@ void frnn_bpk_mul(const frnn_bpk *pk, int p0, int p1, int M, const float *A, siz
                   int round_a, float *C, size_t ldc, int accumulate)
 {
     if (frnn_amx_bf16_rows(M)) { frnn_amx_bpk_mul(pk, p0, p1, M, A, rsa, csa, round_a, C, ldc, accumulate); return; }
-    /* many rows over several panels: round A once here rather than in every panel's kernel (the
-     * same values; without the memory the kernels round as they read) */
-    if (round_a && M > 3 && p1 - p0 > 1 && pk->K > 0) {
-        float *a = malloc(sizeof(float) * (size_t)M * pk->K);
+    /* round A once here rather than in every panel's kernel (the same values; without the memory
+     * the kernels round as they read): on the stack for a few rows, else over several panels */
+    const int kernel = frnn_bf16_kernel();
+    if (round_a && pk->K > 0 && ((size_t)M * pk->K <= BG_STACK || p1 - p0 > 1)) {
+        float stack[BG_STACK], *a = (size_t)M * pk->K <= BG_STACK ? stack : malloc(sizeof(float) * (size_t)M * pk->K);
         if (a != NULL) {
-            for (int i = 0; i < M; i++)
+            for (int i = 0; i < M; i++) {
+#if FRNN_BF16_X86
+                if (frnn_bf16_kernel_supported(FRNN_BF16_AVX2)) {
+                    bg_round_avx2(A + (size_t)i * rsa, csa, pk->K, a + (size_t)i * pk->K);
+                    continue;
+                }
+#endif
                 for (int k = 0; k < pk->K; k++) a[(size_t)i * pk->K + k] = frnn_bf16_round(A[(size_t)i * rsa + (size_t)k * csa]);
+            }
             frnn_bpk_mul(pk, p0, p1, M, a, pk->K, 1, 0, C, ldc, accumulate);
-            free(a);
+            if (a != stack) free(a);
             return;
         }
     }
+#if FRNN_BF16_X86
+    /* one row on AVX2 (a batch-1 step): the streaming kernel of gemv_bf16.h */
+    if (M == 1 && !round_a && csa == 1 && kernel != FRNN_BF16_EMULATED && pk->nr == 16) {
+        bg_mul_avx2(pk, p0, p1, A, C, accumulate);
+        return;
+    }
+#endif
     bk_table t;
-    table_of(frnn_bf16_kernel(), pk->nr, &t);
+    table_of(kernel, pk->nr, &t);
     const size_t pstride = (size_t)(pk->Kp / 2) * pk->nr;
     for (int i = 0; i < M;) {
         const int mr = M - i < t.mrmax ? M - i : t.mrmax, np = t.wide[mr];

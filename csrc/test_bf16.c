@@ -98,6 +98,7 @@ static void test_kernels_vs_emulation(const char *isa)
     static const int shapes[][4] = {   /* M, K, N, seg */
         {1, 1, 5, 5}, {1, 2, 16, 16}, {1, 33, 96, 48}, {2, 17, 40, 20}, {3, 64, 64, 32},
         {4, 9, 70, 35}, {5, 31, 33, 33}, {7, 8, 128, 64}, {9, 50, 20, 10}, {1, 300, 130, 65},
+        {1, 2051, 544, 544}, {2, 1100, 40, 20},   /* one row past the stack buffer and over 32 panels */
     };
     for (int kern = 0; kern <= 4; kern++) {
         if (kern == 1 || kern == 3 || !frnn_bf16_kernel_supported(kern)) continue;
@@ -141,6 +142,43 @@ static void test_kernels_vs_emulation(const char *isa)
                     }
     }
     frnn_set_bf16_kernel(-1);
+}
+
+/* One row with the values the row rounding must treat as frnn_bf16_round does (denormals, signed
+ * zeros, ties to even both ways, a large value whose product overflows), contiguous (AVX2: 8
+ * lanes at a time, then a tail) and strided, for every kernel vs the emulation. */
+static void test_row_rounding(void)
+{
+    static const uint32_t special[] = {0x00000001u, 0x807fffffu, 0x00000000u, 0x80000000u, 0x3f808000u,
+                                       0x3f818000u, 0xbf808000u, 0x3f808001u, 0x7f7f7fffu, 0x00800000u,
+                                       0x80800001u, 0x3f7fffffu, 0x0001ffffu};
+    enum { K = 45, N = 45 };
+    float A[2 * K], Ar[K], W[K * N], Wr[K * N], C[N];
+    for (int k = 0; k < K; k++) {
+        const float v = k % 3 ? frnn_bits_f32(special[k % (sizeof special / sizeof special[0])]) : urnd();
+        A[k] = A[K + k] = v, Ar[k] = frnn_bf16_round(v);
+    }
+    /* op(W) = 2^100 I: C[n] is the rounded a[n] scaled (a denormal rounded up to FLT_MIN shows) */
+    for (int i = 0; i < K * N; i++) W[i] = Wr[i] = i % (N + 1) ? 0.0f : 0x1p100f;
+    frnn_bpk pk;
+    void *mem = malloc(sizeof(float) * frnn_bpk_floats(K, N, N));
+    frnn_bpk_init(&pk, K, N, N, mem);
+    frnn_bpk_pack(&pk, W, N, 0, 0, 0, pk.panels);
+    for (int kern = 0; kern <= 4; kern += 2) {
+        if (frnn_set_bf16_kernel(kern) != kern) continue;
+        for (int strided = 0; strided <= 1; strided++) {
+            float a[2 * K];
+            for (int k = 0; k < K; k++) a[2 * k] = a[2 * k + 1] = NAN;      /* only the row's values are read */
+            for (int k = 0; k < K; k++) a[strided ? 2 * k : k] = A[k];
+            frnn_bpk_mul(&pk, 0, pk.panels, 1, a, K, strided ? 2 : 1, 1, C, N, 0);
+            int bad = 0;
+            for (int n = 0; n < N; n++) bad += !same_bits(C[n], frnn_bf16_dot(K, Ar, 1, Wr + n, N));
+            CHECK(bad == 0, "row rounding, kernel %s, strided %d: %d elements differ", frnn_bf16_kernel_name(kern),
+                  strided, bad);
+        }
+    }
+    frnn_set_bf16_kernel(-1);
+    free(mem);
 }
 
 /* The team product (two blocks of K) at 1-3 members vs the emulation. */
@@ -200,6 +238,7 @@ int frnn_test_bf16(void)
         if (!frnn_isa_supported(isas[i])) continue;
         frnn_set_isa(isas[i]);
         test_kernels_vs_emulation(names[i]);
+        test_row_rounding();
         test_team_gemm();
     }
     frnn_set_isa(isa);
