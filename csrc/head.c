@@ -6,6 +6,7 @@
  * gives them; the pointwise passes run on the team split by rows (or by columns where rows add
  * into one element), each element computed by one member in the Python path's order. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "train.h"

@@ -66,6 +66,18 @@ static void F(untranspose_cols)(REAL *w, int V, const REAL *t, int W, int lo, in
         for (int v = 0; v < V; v++) w[(size_t)j * V + v] = t[(size_t)v * W + j];
 }
 
+/* Member tid's columns [lo, hi) of rows of W values starting at base: blocks of one cache line
+ * counted from base's own alignment (NumPy's buffers are 16-byte aligned), so two members never
+ * write one line of a row whose stride is a multiple of 64 bytes (the scatter adds into the same
+ * 65 rows N times: a shared line would move between the cores on every row). */
+static void F(split_lines)(const REAL *base, int W, const frnn_par *par, int *lo, int *hi)
+{
+    const int unit = 64 / (int)sizeof(REAL), skew = (int)((uintptr_t)base / sizeof(REAL) % (unsigned)unit);
+    frnn_split(W + skew, unit, par->tid, par->nth, lo, hi);
+    *lo = *lo > skew ? *lo - skew : 0;
+    *hi = *hi > skew ? *hi - skew : 0;
+}
+
 /* The passes. Each member owns whole rows, or whole (16-aligned) column blocks of a row-major
  * matrix that it walks row by row, so no member waits for another inside a pass and no pass
  * strides down the columns of a matrix. */
@@ -87,7 +99,7 @@ static void F(head_task)(void *arg, const frnn_par *par)
                 memcpy(x + r * W, (const REAL *)tr->table + (size_t)tr->ids[r] * W, sizeof(REAL) * W);
             break;
         }
-        frnn_split(W, 16, par->tid, par->nth, &lo, &hi);
+        F(split_lines)(x, W, par, &lo, &hi);
         if (hr->scratch) {                        /* W_ih0's columns as rows, then row copies */
             F(transpose_cols)(tr->W_ih0, V, hr->scratch, W, lo, hi);
             for (size_t r = 0; r < N; r++)
@@ -124,9 +136,9 @@ static void F(head_task)(void *arg, const frnn_par *par)
         break;
     }
     case HEAD_SCATTER: {                          /* the input gradient into its rows/columns */
-        frnn_split(W, 16, par->tid, par->nth, &lo, &hi);
         const REAL *dx = tr->bwd->grads[0];
         REAL *dst = tr->table ? (REAL *)tr->table_grad : hr->scratch;
+        F(split_lines)(dst ? dst : dx, W, par, &lo, &hi);
         if (!tr->table && dst) F(transpose_cols)(tr->dW_ih0, V, dst, W, lo, hi);
         if (dst) {                                /* rows in order into contiguous rows */
             for (size_t r = 0; r < N; r++) {
