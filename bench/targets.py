@@ -79,6 +79,11 @@ def build():
         rows.append((shape.title, shapes.train(key), flops, None))
         rows.append((shape.title.replace("train iteration", "train iteration fused"), _seq_train_fused(key), flops,
                      None))
+    # issue 21: "one thread vs torch one thread: the same LM rows >= 1.3x" (the fused iteration)
+    for layers, hidden in workloads.LM_MATRIX:
+        rows.append((f"LM train iteration fused L={layers} H={hidden}, 1 thread",
+                     _one_thread(_lm_train_fused(layers, hidden, 50, 50)),
+                     workloads._lm_flops(layers, hidden, 50, 50, True), ("torch", 1.3)))
     return rows
 
 
@@ -93,6 +98,32 @@ def _seq_train_fused(key):
         step = FusedStep(model, optim.Adam(model, lr=1e-3))
         return lambda: step.step_batch(batch)
     return {"fastrnn": fast, "torch": shapes.train(key)["torch"]}
+
+
+def _one_thread(builders):
+    """builders whose calls run on one thread: fastrnn's team size and torch.set_num_threads set to
+    1 around each call and restored after it (the BLAS-path column keeps OpenBLAS's own count)."""
+    def wrap(impl, build):
+        def built():
+            fn = build()
+
+            def call():
+                if impl == "torch":
+                    before = runners.torch.get_num_threads()
+                    runners.torch.set_num_threads(1)
+                    try:
+                        return fn()
+                    finally:
+                        runners.torch.set_num_threads(before)
+                before = _kernels.get_num_threads()
+                _kernels.set_num_threads(1)
+                try:
+                    return fn()
+                finally:
+                    _kernels.set_num_threads(before)
+            return call
+        return built
+    return {impl: wrap(impl, build) for impl, build in builders.items()}
 
 
 def _lm_train_fused(layers, hidden, B, T):

@@ -87,10 +87,14 @@ static void F(gru_forward)(const F(fstep) *s)
 /* Pointwise backward of one step, units [j0, j1), for every row. From dh (gradient reaching h_t)
  * writes dGt (gate pre-activation grads; zero for finished rows), for FRNN_GRU also dGht (the
  * recurrent side, whose n column is dn_pre * r), and direct = z * dh (the path h_{t-1} -> h_t
- * that skips the weights). Reset-before's r column is left for gru_reset_gate_backward. */
-FRNN_CLONES static void F(gru_cell_backward)(int cell, REAL *dGt, REAL *dGht, REAL *direct, const REAL *dh,
-                                             const REAL *g, const REAL *aux, const REAL *hprev,
-                                             const int *lengths, int t, int B, int H, int j0, int j1)
+ * that skips the weights). Reset-before's r column is left for gru_reset_gate_backward.
+ * restrict: the outputs and the inputs are distinct buffers (timeloop.h's backward_task carves
+ * them from the tape and its scratch), so the loops vectorise without run-time overlap checks. */
+FRNN_CLONES static void F(gru_cell_backward)(int cell, REAL *restrict dGt, REAL *restrict dGht,
+                                             REAL *restrict direct, const REAL *restrict dh,
+                                             const REAL *restrict g, const REAL *restrict aux,
+                                             const REAL *restrict hprev, const int *lengths, int t, int B,
+                                             int H, int j0, int j1)
 {
     const int G = frnn_gates(cell), GH = G * H, zo = GRU_Z(cell, H), no = GRU_N(cell, H);
     const size_t n = sizeof(REAL) * (j1 - j0);

@@ -6,16 +6,32 @@
  * gives them; the pointwise passes run on the team split by rows (or by columns where rows add
  * into one element), each element computed by one member in the Python path's order. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "train.h"
 #include "team.h"
+#include "activations.h"
+
+/* a bench driver (bench/lm_step.c) that includes this file may time the phases */
+#ifndef FRNN_HEAD_MARK
+#define FRNN_HEAD_MARK(phase) ((void)0)
+#endif
 
 /* one member for passes over fewer elements than this per member */
 #define FRNN_HEAD_MIN_SHARE 16384
 
 /* the passes of a step (head_impl.h's head_task) */
-enum { HEAD_ZERO, HEAD_GATHER, HEAD_SOFTMAX, HEAD_BIAS_GRAD, HEAD_SCATTER };
+enum { HEAD_ZERO_GATHER, HEAD_SOFTMAX, HEAD_BIAS_GRAD, HEAD_SCATTER };
+
+/* exp of a row of non-positive values (logits minus their maximum) in place: the vectorisable
+ * Cephes polynomial of activations.h (relative error ~1e-7, NaN stays NaN, -inf gives 0) instead
+ * of a libm call per element, which was most of the softmax pass. float32 only: the float64
+ * step keeps libm's exp (the float64 path must agree with NumPy to 1e-12). */
+FRNN_CLONES static void exp_nonpos_row_f32(float *l, int V)
+{
+    for (int v = 0; v < V; v++) l[v] = frnn_exp_nonpos_f(l[v]);
+}
 
 static int head_members(size_t work)
 {
@@ -27,23 +43,23 @@ static int head_members(size_t work)
 #define REAL float
 #define F(name) name##_f32
 #define FRNN_F32 1
-#define EXP expf
+#define EXP_ROW exp_nonpos_row_f32
 #define LOG logf
 #include "head_impl.h"
 #undef REAL
 #undef F
 #undef FRNN_F32
-#undef EXP
+#undef EXP_ROW
 #undef LOG
 
 #define REAL double
 #define F(name) name##_f64
 #define FRNN_F32 0
-#define EXP exp
+#define EXP_ROW(l, V) for (int v_ = 0; v_ < (V); v_++) (l)[v_] = exp((l)[v_])
 #define LOG log
 #include "head_impl.h"
 #undef REAL
 #undef F
 #undef FRNN_F32
-#undef EXP
+#undef EXP_ROW
 #undef LOG

@@ -28,6 +28,7 @@ typedef struct {
     const frnn_train *tr;
     int phase;
     int width;               /* of the stack's input rows: E or G*H */
+    REAL *scratch;           /* one-hot: (V, width) for W_ih0 / dW_ih0 transposed, or NULL */
 } F(head_run);
 
 /* logits row r (+ bias) -> its -log p[target] and, in place, (softmax - onehot) / N: losses.py's
@@ -42,7 +43,7 @@ static void F(softmax_row)(const frnn_train *tr, size_t r)
     for (int v = 1; v < V; v++) mx = l[v] > mx || l[v] != l[v] ? l[v] : mx;
     for (int v = 0; v < V; v++) l[v] -= mx;                   /* z = logits - max */
     const REAL zt = l[t];
-    for (int v = 0; v < V; v++) l[v] = EXP(l[v]);
+    EXP_ROW(l, V);
     const REAL sum = F(pairwise_sum)(l, V);
     ((REAL *)tr->nll)[r] = LOG(sum) - zt;                     /* log(sums) - z_target */
     const REAL inv = (REAL)1 / (REAL)((size_t)tr->T * tr->B); /* weight / total */
@@ -51,30 +52,63 @@ static void F(softmax_row)(const frnn_train *tr, size_t r)
     for (int v = 0; v < V; v++) l[v] *= inv;
 }
 
+/* One-hot input, layer 0's W_ih (W, V) seen through a transposed copy t (V, W) of its columns
+ * [lo, hi): token v's row is then contiguous. Copying both ways moves values without arithmetic. */
+static void F(transpose_cols)(const REAL *w, int V, REAL *t, int W, int lo, int hi)
+{
+    for (int j = lo; j < hi; j++)
+        for (int v = 0; v < V; v++) t[(size_t)v * W + j] = w[(size_t)j * V + v];
+}
+
+static void F(untranspose_cols)(REAL *w, int V, const REAL *t, int W, int lo, int hi)
+{
+    for (int j = lo; j < hi; j++)
+        for (int v = 0; v < V; v++) w[(size_t)j * V + v] = t[(size_t)v * W + j];
+}
+
+/* Member tid's columns [lo, hi) of rows of W values starting at base: blocks of one cache line
+ * counted from base's own alignment (NumPy's buffers are 16-byte aligned), so two members never
+ * write one line of a row whose stride is a multiple of 64 bytes (the scatter adds into the same
+ * 65 rows N times: a shared line would move between the cores on every row). */
+static void F(split_lines)(const REAL *base, int W, const frnn_par *par, int *lo, int *hi)
+{
+    const int unit = 64 / (int)sizeof(REAL), skew = (int)((uintptr_t)base / sizeof(REAL) % (unsigned)unit);
+    frnn_split(W + skew, unit, par->tid, par->nth, lo, hi);
+    *lo = *lo > skew ? *lo - skew : 0;
+    *hi = *hi > skew ? *hi - skew : 0;
+}
+
+/* The passes. Each member owns whole rows, or whole (16-aligned) column blocks of a row-major
+ * matrix that it walks row by row, so no member waits for another inside a pass and no pass
+ * strides down the columns of a matrix. */
 static void F(head_task)(void *arg, const frnn_par *par)
 {
     const F(head_run) *hr = arg;
     const frnn_train *tr = hr->tr;
     const size_t N = (size_t)tr->T * tr->B;
-    const int W = hr->width;
+    const int W = hr->width, V = tr->V;
     int lo, hi;
     switch (hr->phase) {
-    case HEAD_ZERO: {                             /* model.zero_grad() */
+    case HEAD_ZERO_GATHER: {                      /* model.zero_grad(); acts[0] = table[ids] or W_ih0[:, ids].T */
         const size_t i0 = tr->n * par->tid / par->nth, i1 = tr->n * (par->tid + 1) / par->nth;
         memset((REAL *)tr->grads + i0, 0, sizeof(REAL) * (i1 - i0));
-        break;
-    }
-    case HEAD_GATHER: {                           /* acts[0] = table[ids] or W_ih0[:, ids].T */
-        const size_t r0 = N * par->tid / par->nth, r1 = N * (par->tid + 1) / par->nth;
         REAL *x = tr->fwd->acts[0];
-        for (size_t r = r0; r < r1; r++) {
-            const size_t id = (size_t)tr->ids[r];
-            if (tr->table) memcpy(x + r * W, (const REAL *)tr->table + id * W, sizeof(REAL) * W);
-            else {
-                const REAL *col = (const REAL *)tr->W_ih0 + id;
-                for (int j = 0; j < W; j++) x[r * W + j] = col[(size_t)j * tr->V];
-            }
+        if (tr->table) {
+            const size_t r0 = N * par->tid / par->nth, r1 = N * (par->tid + 1) / par->nth;
+            for (size_t r = r0; r < r1; r++)
+                memcpy(x + r * W, (const REAL *)tr->table + (size_t)tr->ids[r] * W, sizeof(REAL) * W);
+            break;
         }
+        F(split_lines)(x, W, par, &lo, &hi);
+        if (hr->scratch) {                        /* W_ih0's columns as rows, then row copies */
+            F(transpose_cols)(tr->W_ih0, V, hr->scratch, W, lo, hi);
+            for (size_t r = 0; r < N; r++)
+                memcpy(x + r * W + lo, hr->scratch + (size_t)tr->ids[r] * W + lo, sizeof(REAL) * (hi - lo));
+        } else
+            for (size_t r = 0; r < N; r++) {
+                const REAL *col = (const REAL *)tr->W_ih0 + tr->ids[r];
+                for (int j = lo; j < hi; j++) x[r * W + j] = col[(size_t)j * V];
+            }
         break;
     }
     case HEAD_SOFTMAX: {
@@ -83,29 +117,42 @@ static void F(head_task)(void *arg, const frnn_par *par)
         break;
     }
     case HEAD_BIAS_GRAD: {                        /* db += dlogits.sum(0): rows in order */
-        frnn_split(tr->V, 16, par->tid, par->nth, &lo, &hi);
-        REAL *db = tr->db_head;
+        frnn_split(V, 16, par->tid, par->nth, &lo, &hi);
+        REAL *db = tr->db_head, *s = hi > lo ? malloc(sizeof(REAL) * (hi - lo)) : NULL;
         const REAL *g = tr->logits;
-        for (int v = lo; v < hi; v++) {
-            REAL s = g[v];
-            for (size_t r = 1; r < N; r++) s += g[r * tr->V + v];
-            db[v] += s;
+        if (s) {                                  /* row by row into one sum per column */
+            memcpy(s, g + lo, sizeof(REAL) * (hi - lo));
+            for (size_t r = 1; r < N; r++)
+                for (int v = lo; v < hi; v++) s[v - lo] += g[r * V + v];
+            for (int v = lo; v < hi; v++) db[v] += s[v - lo];
+            free(s);
+            break;
+        }
+        for (int v = lo; v < hi; v++) {           /* no memory: column by column, the same sums */
+            REAL sv = g[v];
+            for (size_t r = 1; r < N; r++) sv += g[r * V + v];
+            db[v] += sv;
         }
         break;
     }
     case HEAD_SCATTER: {                          /* the input gradient into its rows/columns */
-        frnn_split(W, 16, par->tid, par->nth, &lo, &hi);
         const REAL *dx = tr->bwd->grads[0];
-        for (size_t r = 0; r < N; r++) {
-            const size_t id = (size_t)tr->ids[r];
-            const REAL *row = dx + r * W;
-            if (tr->table) {
-                REAL *dst = (REAL *)tr->table_grad + id * W;
-                for (int j = lo; j < hi; j++) dst[j] += row[j];
-            } else {
-                REAL *dst = (REAL *)tr->dW_ih0 + id;
-                for (int j = lo; j < hi; j++) dst[(size_t)j * tr->V] += row[j];
+        REAL *dst = tr->table ? (REAL *)tr->table_grad : hr->scratch;
+        F(split_lines)(dst ? dst : dx, W, par, &lo, &hi);
+        if (!tr->table && dst) F(transpose_cols)(tr->dW_ih0, V, dst, W, lo, hi);
+        if (dst) {                                /* rows in order into contiguous rows */
+            for (size_t r = 0; r < N; r++) {
+                const REAL *row = dx + r * W;
+                REAL *d = dst + (size_t)tr->ids[r] * W;
+                for (int j = lo; j < hi; j++) d[j] += row[j];
             }
+            if (!tr->table) F(untranspose_cols)(tr->dW_ih0, V, dst, W, lo, hi);
+            break;
+        }
+        for (size_t r = 0; r < N; r++) {         /* one-hot without scratch: down the columns */
+            const REAL *row = dx + r * W;
+            REAL *d = (REAL *)tr->dW_ih0 + tr->ids[r];
+            for (int j = lo; j < hi; j++) d[(size_t)j * V] += row[j];
         }
         break;
     }
@@ -134,25 +181,37 @@ int F(frnn_train_step)(const frnn_blas *blas, const frnn_train *tr, const frnn_o
     const frnn_stack *st = tr->fwd;
     const int L = st->L, T = tr->T, B = tr->B, V = tr->V, P = st->dims[L - 1].P;
     const size_t N = (size_t)T * B;
-    F(head_run) hr = {tr, 0, st->dims[0].In};
+    F(head_run) hr = {tr, 0, st->dims[0].In, NULL};
+    /* the logits' scratch is free before the head's forward and after its backward: a one-hot
+     * input's W_ih0 / dW_ih0 transposed fit in it when N >= width */
+    if (!tr->table && N >= (size_t)hr.width) hr.scratch = tr->logits;
     memset(res, 0, sizeof *res);
-    F(head_phase)(&hr, HEAD_ZERO, tr->n);
-    F(head_phase)(&hr, HEAD_GATHER, N * hr.width);
+    F(head_phase)(&hr, HEAD_ZERO_GATHER, tr->n + N * hr.width);
+    FRNN_HEAD_MARK(0);
+    FRNN_HEAD_MARK(1);
     int rc = F(frnn_stack_forward)(blas, st, 1);
     if (rc != 0) return res->status = -1;
+    FRNN_HEAD_MARK(2);
     /* the head: logits = y W^T (+ b in the softmax pass), the loss and dlogits in place */
     REAL *logits = tr->logits;
     const REAL *y = st->acts[L];
     F(head_gemm)(blas, 0, 1, (int)N, V, P, y, P, tr->W_head, P, 0, logits, V);
+    FRNN_HEAD_MARK(3);
     F(head_phase)(&hr, HEAD_SOFTMAX, N * V * 8);
     res->loss = (double)(F(pairwise_sum)(tr->nll, N) / (REAL)N);
+    FRNN_HEAD_MARK(4);
     /* the head's backward: dW += dlogits^T y, db += sum of rows, dy = dlogits W */
     F(head_gemm)(blas, 1, 0, V, P, (int)N, logits, V, y, P, 1, tr->dW_head, P);
+    FRNN_HEAD_MARK(5);
     if (tr->db_head) F(head_phase)(&hr, HEAD_BIAS_GRAD, N * V);
+    FRNN_HEAD_MARK(6);
     F(head_gemm)(blas, 0, 0, (int)N, P, V, logits, V, tr->W_head, P, 0, tr->bwd->grads[L], P);
+    FRNN_HEAD_MARK(7);
     rc = F(frnn_stack_backward)(blas, tr->bwd);
     if (rc != 0) return res->status = -1;
+    FRNN_HEAD_MARK(8);
     F(head_phase)(&hr, HEAD_SCATTER, N * hr.width);
+    FRNN_HEAD_MARK(9);
     if (!opt) return res->status = 0;
     if (!(res->loss <= opt->max_loss)) return res->status = 1;      /* NaN too */
     const double loss = res->loss;

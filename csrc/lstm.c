@@ -66,10 +66,14 @@ static void F(lstm_forward)(const F(fstep) *s)
 /* Pointwise backward of one step, units [j0, j1). dm: gradient reaching o * tanh(c_t); dc:
  * gradient reaching c_t, replaced by the one reaching c_{t-1}; writes dGt (zero rows for
  * finished sequences, whose dc passes through unchanged) and accumulates the peephole gradients. */
-FRNN_CLONES static void F(lstm_cell_backward)(REAL *dGt, REAL *dc, const REAL *dm, const REAL *g,
-                                              const REAL *cprev, const REAL *c, const REAL *tc,
-                                              const REAL *w_peep, REAL *dw_peep, const int *lengths,
-                                              int t, int B, int H, int j0, int j1)
+/* restrict: the outputs dGt, dc, dw_peep and the inputs are distinct buffers (timeloop.h's
+ * backward_task carves them from the tape and its scratch; w_peep is a parameter), so the loops
+ * vectorise without run-time overlap checks. */
+FRNN_CLONES static void F(lstm_cell_backward)(REAL *restrict dGt, REAL *restrict dc, const REAL *restrict dm,
+                                              const REAL *restrict g, const REAL *restrict cprev,
+                                              const REAL *restrict c, const REAL *restrict tc,
+                                              const REAL *restrict w_peep, REAL *restrict dw_peep,
+                                              const int *lengths, int t, int B, int H, int j0, int j1)
 {
     for (int b = 0; b < B; b++) {
         REAL *dg = dGt + (size_t)b * 4 * H, *dcb = dc + (size_t)b * H;
@@ -79,24 +83,40 @@ FRNN_CLONES static void F(lstm_cell_backward)(REAL *dGt, REAL *dc, const REAL *d
         }
         const REAL *gb = g + (size_t)b * 4 * H, *cp = cprev + (size_t)b * H, *cb = c + (size_t)b * H;
         const REAL *tcb = tc + (size_t)b * H, *dmb = dm + (size_t)b * H;
+        if (!w_peep) {                  /* two loops: a store under `if (w_peep)` kept both scalar */
+            for (int j = j0; j < j1; j++) {
+                REAL i = gb[j], f = gb[H + j], gg = gb[2 * H + j], o = gb[3 * H + j];
+                REAL do_pre = dmb[j] * tcb[j] * o * (1 - o);                 /* m = o tanh(c); sigmoid */
+                REAL dct = dcb[j] + dmb[j] * o * (1 - tcb[j] * tcb[j]);      /* through tanh(c) */
+                REAL di_pre = dct * gg * i * (1 - i);                        /* c = ... + i g */
+                REAL df_pre = dct * cp[j] * f * (1 - f);                     /* c = f c_{t-1} + ... */
+                dg[j] = di_pre;
+                dg[H + j] = df_pre;
+                dg[2 * H + j] = dct * i * (1 - gg * gg);                     /* g = tanh(...) */
+                dg[3 * H + j] = do_pre;
+                dcb[j] = dct * f;                                            /* to c_{t-1} */
+            }
+            continue;
+        }
+        const REAL *wp = w_peep;
+        REAL *dwp = dw_peep;
         for (int j = j0; j < j1; j++) {
             REAL i = gb[j], f = gb[H + j], gg = gb[2 * H + j], o = gb[3 * H + j];
-            REAL do_pre = dmb[j] * tcb[j] * o * (1 - o);                     /* m = o tanh(c); sigmoid */
-            REAL dct = dcb[j] + dmb[j] * o * (1 - tcb[j] * tcb[j]);          /* through tanh(c) */
-            if (w_peep) dct += do_pre * w_peep[2 * H + j];                   /* o saw c_t */
-            REAL di_pre = dct * gg * i * (1 - i);                            /* c = ... + i g */
-            REAL df_pre = dct * cp[j] * f * (1 - f);                         /* c = f c_{t-1} + ... */
+            REAL do_pre = dmb[j] * tcb[j] * o * (1 - o);
+            REAL dct = dcb[j] + dmb[j] * o * (1 - tcb[j] * tcb[j]);
+            dct += do_pre * wp[2 * H + j];                                   /* o saw c_t */
+            REAL di_pre = dct * gg * i * (1 - i);
+            REAL df_pre = dct * cp[j] * f * (1 - f);
             dg[j] = di_pre;
             dg[H + j] = df_pre;
-            dg[2 * H + j] = dct * i * (1 - gg * gg);                         /* g = tanh(...) */
+            dg[2 * H + j] = dct * i * (1 - gg * gg);
             dg[3 * H + j] = do_pre;
-            dcb[j] = dct * f;                                                /* to c_{t-1} */
-            if (w_peep) {
-                dcb[j] += di_pre * w_peep[j] + df_pre * w_peep[H + j];       /* i, f saw c_{t-1} */
-                dw_peep[j] += di_pre * cp[j];
-                dw_peep[H + j] += df_pre * cp[j];
-                dw_peep[2 * H + j] += do_pre * cb[j];
-            }
+            REAL dcn = dct * f;
+            dcn += di_pre * wp[j] + df_pre * wp[H + j];                      /* i, f saw c_{t-1} */
+            dcb[j] = dcn;
+            dwp[j] += di_pre * cp[j];
+            dwp[H + j] += df_pre * cp[j];
+            dwp[2 * H + j] += do_pre * cb[j];
         }
     }
 }

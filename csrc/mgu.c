@@ -32,8 +32,11 @@ static void F(mgu_cell)(REAL *g, const REAL *hprev, REAL *h, const int *lengths,
 }
 
 /* Backward, first half, units [j0, j1): dn_pre = dh f (1 - n^2) into dGt's n column, and
- * direct = dh (1 - f), the path h_{t-1} -> h_t around the weights; zero for finished rows. */
-FRNN_CLONES static void F(mgu_cell_backward)(REAL *dGt, REAL *direct, const REAL *dh, const REAL *g,
+ * direct = dh (1 - f), the path h_{t-1} -> h_t around the weights; zero for finished rows.
+ * restrict (here and below): the outputs and the inputs are distinct buffers (timeloop.h's
+ * backward_task carves them from the tape and its scratch): no run-time overlap checks. */
+FRNN_CLONES static void F(mgu_cell_backward)(REAL *restrict dGt, REAL *restrict direct,
+                                             const REAL *restrict dh, const REAL *restrict g,
                                              const int *lengths, int t, int B, int H, int j0, int j1)
 {
     const size_t n = sizeof(REAL) * (j1 - j0);
@@ -54,9 +57,10 @@ FRNN_CLONES static void F(mgu_cell_backward)(REAL *dGt, REAL *direct, const REAL
 
 /* Backward, second half, units [j0, j1) of live rows: da = dn_pre @ W_hn is the gradient of
  * a = f * h_{t-1}; df_pre = (dh (n - h_{t-1}) + da h_{t-1}) f (1 - f), direct += da f. */
-FRNN_CLONES static void F(mgu_gate_backward)(REAL *dGt, REAL *direct, const REAL *da, const REAL *dh,
-                                             const REAL *g, const REAL *hprev, const int *lengths, int t,
-                                             int B, int H, int j0, int j1)
+FRNN_CLONES static void F(mgu_gate_backward)(REAL *restrict dGt, REAL *restrict direct,
+                                             const REAL *restrict da, const REAL *restrict dh,
+                                             const REAL *restrict g, const REAL *restrict hprev,
+                                             const int *lengths, int t, int B, int H, int j0, int j1)
 {
     for (int b = 0; b < B; b++) {
         if (!F(live)(lengths, b, t)) continue;
