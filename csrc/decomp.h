@@ -148,8 +148,11 @@ static double frnn_model_layer(const frnn_dims *d, int decomp, int nth)
             load[least] += per_row * (b1 - b0) / frnn_model_rows(b1 - b0);
         }
         for (int i = 0; i < m; i++) most = load[i] > most ? load[i] : most;
+        /* the extra work: the chunks' gradients added in chunk order, and every chunk's rows
+         * copied in and out (forward x in, y out; backward x, dy in, dx out), shared by m */
         const double adds = (double)C * GH * (d->In + d->P + 2) / m;
-        return most / FRNN_MODEL_RATE + adds / FRNN_MODEL_ADD_RATE;
+        const double moves = (double)d->T * d->B * (3.0 * d->In + 2.0 * d->P) / m;
+        return most / FRNN_MODEL_RATE + (adds + moves) / FRNN_MODEL_ADD_RATE;
     }
     int m = decomp == FRNN_DECOMP_ONE ? 1 : nth;
     const int blocks = (d->H + 15) / 16;
@@ -180,10 +183,19 @@ static int frnn_model_wave(const frnn_dims *dims, int L)
 
 /* Measured on a quiet 2-core Zen 3 (bench/decomp.py --threads 2, issue 21's closing note): the
  * batch split ran the LM 2x128 step pair in 55 ms against 37 ms split by units and the
- * (100, 32, 128, 256) LSTM in 108 ms against 79 ms -- its backward did not share the chunks (as
- * slow as one member). Until it measures faster, auto never picks it (FASTRNN_DECOMP=batch still
- * runs it); set this to 1 to let the model below choose again when tuning it. */
+ * (100, 32, 128, 256) LSTM in 108 ms against 79 ms. Its backward did share the chunks (both
+ * members claim chunks in both passes); what cost it was a fresh mmap'd area per layer call --
+ * ~4000 page faults per LM step pair, +55 % CPU time at one thread -- now kept between calls
+ * (frnn_area_take). Until it measures faster, auto never picks it (FASTRNN_DECOMP=batch still
+ * runs it); set this to 1 -- or FASTRNN_BATCH_AUTO=1 in the environment, read at every call, for
+ * the A/B of bench/decomp.py -- to let the model below choose. */
 #define FRNN_BATCH_AUTO 0
+
+static int frnn_batch_auto(void)
+{
+    const char *env = getenv("FASTRNN_BATCH_AUTO");
+    return env && *env ? env[0] != '0' : FRNN_BATCH_AUTO;
+}
 
 /* A stack of L layers x D directions (a one-layer call: 1 x 1) runs as the batch split when
  * that is cheaper, on 2 members (the smallest team: the choice may not depend on the thread
@@ -193,7 +205,7 @@ static int frnn_model_wave(const frnn_dims *dims, int L)
 static int frnn_model_batch(const frnn_dims *dims, int L, int D)
 {
     double batch = 0, units = 0, one[2] = {0, 0};
-    if (!FRNN_BATCH_AUTO) return 0;
+    if (!frnn_batch_auto()) return 0;
     if (dims[0].T < 2) return 0;          /* a single step (sampling): no barriers per step to save */
     for (int i = 0; i < L * D; i++) {
         const frnn_dims *d = &dims[i];
