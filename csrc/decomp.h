@@ -420,17 +420,19 @@ static void F(batch_task)(void *arg, const frnn_par *par)
     void *slot[6];
     size_t n[6], at = 0;
     F(grad_parts)(br->d, br->bf, slot, n);
+    int live[12], nlive = 0;                /* the chunks that have rows (frnn_batch_chunks: <= 12) */
+    for (int c = 0, b0, b1; c < br->C; c++) {
+        frnn_batch_rows(br->d->B, br->C, c, &b0, &b1);
+        if (b1 > b0) live[nlive++] = c;
+    }
     for (int i = 0; i < 6; i++) {
         REAL *g = slot[i];
-        const size_t i1 = n[i] * (par->tid + 1) / par->nth;
-        for (size_t e = n[i] * par->tid / par->nth; e < i1; e++) {
-            REAL s = g[e];
-            for (int c = 0; c < br->C; c++) {
-                int b0, b1;
-                frnn_batch_rows(br->d->B, br->C, c, &b0, &b1);
-                if (b1 > b0) s += br->mem[br->grads * c + at + e];
-            }
-            g[e] = s;
+        const size_t e0 = n[i] * par->tid / par->nth, e1 = n[i] * (par->tid + 1) / par->nth;
+        /* chunk after chunk over this member's elements: each element still gets g + p0 + p1 +
+         * ... in chunk order, and the inner loop runs over contiguous floats */
+        for (int k = 0; k < nlive; k++) {
+            const REAL *p = br->mem + br->grads * live[k] + at;
+            for (size_t e = e0; e < e1; e++) g[e] += p[e];
         }
         at += n[i];
     }
