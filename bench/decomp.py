@@ -2,11 +2,19 @@
 timed in one process, with the % of peak per phase and the team's barrier count per call.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/decomp.py [--threads 1 2]
-        [--budget 2] [--decomp units batch pipeline one auto] [--count]
+        [--budget 2] [--decomp units batch pipeline one auto auto+batch] [--count]
 
-Rows: the LM stack LSTM 2x128 (T 50, B 50, input 65: a one-hot vocabulary) and LSTM
-(T, B, I, H) = (100, 32, 128, 256). Every decomposition runs through FASTRNN_DECOMP (read by
-the C code at every call), interleaved by `fastrnn.benchmarks.timing.time_interleaved`.
+Rows: the LM stack LSTM 2x128 (T 50, B 50, input 65: a one-hot vocabulary), LSTM
+(T, B, I, H) = (100, 32, 128, 256) and the 2-layer bidirectional LSTM (50, 50, 128, 256). Every
+decomposition runs through FASTRNN_DECOMP (read by the C code at every call), interleaved by
+`fastrnn.benchmarks.timing.time_interleaved`; "auto+batch" is auto with FASTRNN_BATCH_AUTO=1 (the
+cost model may pick the batch split: csrc/decomp.h FRNN_BATCH_AUTO). To decide whether to flip
+FRNN_BATCH_AUTO, on a quiet machine:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/decomp.py --threads 2 \
+        --decomp units batch pipeline auto auto+batch
+
+and compare each row's "whole forward+backward" of batch against units / pipeline.
 Phases, as bench/phases.py: the input projection and the weight-gradient products timed alone
 on the engine (the same for every decomposition), the recurrent steps the rest of the forward
 (backward) -- the per-step products, the gate maths, and the barriers or chunk bookkeeping.
@@ -15,6 +23,7 @@ decompositions that does not depend on how loaded the machine is.
 """
 import argparse
 import os
+import resource
 
 import numpy as np
 
@@ -22,25 +31,32 @@ import fastrnn
 from fastrnn import _kernels
 from fastrnn.benchmarks import timing
 
-ROWS = [("LM LSTM 2x128", 50, 50, 65, 128, 2), ("LSTM (100, 32, 128, 256)", 100, 32, 128, 256, 1)]
-DECOMPS = ["units", "batch", "pipeline", "one", "auto"]
+ROWS = [("LM LSTM 2x128", 50, 50, 65, 128, 2, 1), ("LSTM (100, 32, 128, 256)", 100, 32, 128, 256, 1, 1),
+        ("bi-LSTM 2x (50, 50, 128, 256)", 50, 50, 128, 256, 2, 2)]
+DECOMPS = ["units", "batch", "pipeline", "one", "auto", "auto+batch"]
+
+
+def _set(name):
+    """FASTRNN_DECOMP (and FASTRNN_BATCH_AUTO for auto+batch) for decomposition `name`."""
+    os.environ["FASTRNN_DECOMP"] = "auto" if name == "auto+batch" else name
+    os.environ["FASTRNN_BATCH_AUTO"] = "1" if name == "auto+batch" else "0"
 
 
 def _with(name, fn):
     def run():
-        os.environ["FASTRNN_DECOMP"] = name
+        _set(name)
         fn()
     return run
 
 
-def _calls(T, B, I, H, L):
+def _calls(T, B, I, H, L, D=1):
     """(forward, forward+backward, input projections, weight-gradient products) of the row."""
     rng = np.random.default_rng(0)
-    layer = fastrnn.LSTM(I, H, num_layers=L, dtype="float32", seed=0)
+    layer = fastrnn.LSTM(I, H, num_layers=L, bidirectional=D == 2, dtype="float32", seed=0)
     x = rng.standard_normal((T, B, I)).astype(np.float32)
-    dy = rng.standard_normal((T, B, H)).astype(np.float32)
+    dy = rng.standard_normal((T, B, D * H)).astype(np.float32)
     GH, rows = 4 * H, T * B
-    ins = [rng.standard_normal((rows, I if k == 0 else H)).astype(np.float32) for k in range(L)]
+    ins = [rng.standard_normal((rows, I if k == 0 else D * H)).astype(np.float32) for k in range(L) for _ in range(D)]
     W = [rng.standard_normal((GH, a.shape[1])).astype(np.float32) for a in ins]
     dG, h = rng.standard_normal((rows, GH)).astype(np.float32), rng.standard_normal((rows, H)).astype(np.float32)
 
@@ -56,26 +72,32 @@ def _calls(T, B, I, H, L):
         for a, w in zip(ins, W):
             _kernels.gemm(dG, a, trans_a=True), _kernels.gemm(dG, h, trans_a=True), _kernels.gemm(dG, w)
     flops = {"input projection": sum(2 * rows * a.shape[1] * GH for a in ins),
-             "recurrent (fwd)": 2 * L * rows * H * GH,
+             "recurrent (fwd)": 2 * L * D * rows * H * GH,
              "weight gradients": sum(2 * rows * GH * (2 * a.shape[1] + H) for a in ins),
-             "recurrent (bwd)": 2 * L * rows * GH * H}
+             "recurrent (bwd)": 2 * L * D * rows * GH * H}
     return (lambda: layer.forward(x)), train, proj, wgrads, flops
 
 
 def count(threads, decomps):
-    print(f"barriers per call at {threads} threads (FASTRNN_DECOMP; auto: the cost model)\n")
-    print("| row | decomposition | forward | forward+backward |\n|---|---|---|---|")
-    for name, T, B, I, H, L in ROWS:
-        fwd, train, _, _, _ = _calls(T, B, I, H, L)
+    print(f"barriers (and minor page faults) per call at {threads} threads (FASTRNN_DECOMP; auto: the cost model)\n")
+    print("| row | decomposition | runs as | forward | forward+backward | page faults, forward+backward |")
+    print("|---|---|---|---|---|---|")
+    for name, T, B, I, H, L, D in ROWS:
+        fwd, train, _, _, _ = _calls(T, B, I, H, L, D)
         for d in decomps:
-            os.environ["FASTRNN_DECOMP"] = d
+            _set(d)
+            train()                              # warm: the kept areas, the packed weights
             got = []
             for fn in (fwd, train):
                 before = _kernels.sync_count()
+                faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                 fn()
                 got.append(_kernels.sync_count() - before)
-            print(f"| {name} | {d} | {got[0]} | {got[1]} |")
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+            runs = _kernels.decomposition("lstm", T, B, I, H, layers=L, directions=D, threads=threads)
+            print(f"| {name} | {d} | {runs} | {got[0]} | {got[1]} | {faults} |")
     os.environ.pop("FASTRNN_DECOMP", None)
+    os.environ.pop("FASTRNN_BATCH_AUTO", None)
 
 
 def main(argv=None):
@@ -95,13 +117,14 @@ def main(argv=None):
         peak = timing.measure_peak()["gflops"]
         print(f"\n{threads} threads; peak {peak:.1f} GFLOP/s; {timing._cpu()[0]}; engine {_kernels.engine_info()}")
         print("| row | decomposition | phase | ms | % of peak |\n|---|---|---|---|---|")
-        for name, T, B, I, H, L in ROWS:
-            fwd, train, proj, wgrads, flops = _calls(T, B, I, H, L)
+        for name, T, B, I, H, L, D in ROWS:
+            fwd, train, proj, wgrads, flops = _calls(T, B, I, H, L, D)
             fns = {"proj": proj, "wgrads": wgrads}
             for d in a.decomp:
                 fns[f"{d} fwd"], fns[f"{d} train"] = _with(d, fwd), _with(d, train)
             med = {k: float(np.median(v)) for k, v in timing.time_interleaved(fns, a.budget * len(fns), 5).items()}
             os.environ.pop("FASTRNN_DECOMP", None)
+            os.environ.pop("FASTRNN_BATCH_AUTO", None)
             for d in a.decomp:
                 secs = {"recurrent (fwd)": med[f"{d} fwd"] - med["proj"],
                         "recurrent (bwd)": med[f"{d} train"] - med[f"{d} fwd"] - med["wgrads"],

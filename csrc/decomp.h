@@ -23,34 +23,64 @@
 enum { FRNN_DECOMP_AUTO = 0, FRNN_DECOMP_UNITS = 1, FRNN_DECOMP_BATCH = 2, FRNN_DECOMP_PIPELINE = 3,
        FRNN_DECOMP_ONE = 4 };
 
-/* The chunks' areas of a batch split hold a copy of the call's rows (tens of MB for a long
- * sequence): big ones come straight from mmap and go back with munmap when the call ends, so a
- * long call does not leave its megabytes in malloc's heap (glibc raises its mmap threshold after
- * the first big free, and then keeps such blocks: tests/test_faults.py's flat-memory check). */
+/* The chunks' areas of a batch split: a member's copy of its chunk's rows (the chunk's x, y or dy,
+ * dx: T x rows each) and every chunk's own weight gradients. One area serves a whole call (a
+ * stack's layers run one after another), and it is kept for the next call instead of coming from
+ * mmap every time: a fresh area costs a page fault per 4 KB touched (~4000 per LM 2x128 step pair,
+ * 10-15 % of its time). Areas bigger than FRNN_AREA_KEEP_BYTES (a long sequence's) still come
+ * straight from mmap and go back with munmap when the call ends, so a long call does not leave
+ * its megabytes behind (glibc raises its mmap threshold after the first big free and then keeps
+ * such blocks: tests/test_faults.py's flat-memory check); what stays is one area of at most
+ * that size. A block starts with a header holding its size (the data is 64-byte aligned). */
 #define FRNN_AREA_MMAP_BYTES ((size_t)1 << 20)
+#define FRNN_AREA_KEEP_BYTES ((size_t)8 << 20)
+#define FRNN_AREA_HEAD 64
 
-static void *frnn_area_alloc(size_t bytes)
+static void *FRNN_AREA_CACHE;         /* the kept area (its header), taken by atomic exchange */
+
+static void frnn_area_release(void *block)
 {
+    if (block == NULL) return;
+    const size_t bytes = *(size_t *)block;
 #ifdef MAP_ANONYMOUS
     if (bytes >= FRNN_AREA_MMAP_BYTES) {
-        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        return p == MAP_FAILED ? NULL : p;
-    }
-#endif
-    return malloc(bytes);
-}
-
-static void frnn_area_free(void *p, size_t bytes)
-{
-    if (p == NULL) return;
-#ifdef MAP_ANONYMOUS
-    if (bytes >= FRNN_AREA_MMAP_BYTES) {
-        munmap(p, bytes);
+        munmap(block, bytes);
         return;
     }
 #endif
-    (void)bytes;
-    free(p);
+    free(block);
+}
+
+/* A block of at least `bytes` usable bytes (the kept one when it is big enough), its data after
+ * the header; NULL without memory. */
+static void *frnn_area_take(size_t bytes)
+{
+    void *block = __atomic_exchange_n(&FRNN_AREA_CACHE, NULL, __ATOMIC_ACQ_REL);
+    const size_t total = bytes + FRNN_AREA_HEAD;
+    if (block != NULL && *(size_t *)block >= total) return (char *)block + FRNN_AREA_HEAD;
+    frnn_area_release(block);                 /* too small for this call: a bigger one replaces it */
+    block = NULL;
+#ifdef MAP_ANONYMOUS
+    if (total >= FRNN_AREA_MMAP_BYTES) {
+        block = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (block == MAP_FAILED) return NULL;
+    } else
+#endif
+    if (posix_memalign(&block, FRNN_AREA_HEAD, total) != 0) return NULL;
+    *(size_t *)block = total;
+    return (char *)block + FRNN_AREA_HEAD;
+}
+
+/* Give back an area frnn_area_take returned: kept for the next call unless it is too big. */
+static void frnn_area_give(void *data)
+{
+    if (data == NULL) return;
+    void *block = (char *)data - FRNN_AREA_HEAD;
+    if (*(size_t *)block > FRNN_AREA_KEEP_BYTES + FRNN_AREA_HEAD) {
+        frnn_area_release(block);
+        return;
+    }
+    frnn_area_release(__atomic_exchange_n(&FRNN_AREA_CACHE, block, __ATOMIC_ACQ_REL));
 }
 
 /* FASTRNN_DECOMP, or auto when unset or not one of the names. */
@@ -118,8 +148,11 @@ static double frnn_model_layer(const frnn_dims *d, int decomp, int nth)
             load[least] += per_row * (b1 - b0) / frnn_model_rows(b1 - b0);
         }
         for (int i = 0; i < m; i++) most = load[i] > most ? load[i] : most;
+        /* the extra work: the chunks' gradients added in chunk order, and every chunk's rows
+         * copied in and out (forward x in, y out; backward x, dy in, dx out), shared by m */
         const double adds = (double)C * GH * (d->In + d->P + 2) / m;
-        return most / FRNN_MODEL_RATE + adds / FRNN_MODEL_ADD_RATE;
+        const double moves = (double)d->T * d->B * (3.0 * d->In + 2.0 * d->P) / m;
+        return most / FRNN_MODEL_RATE + (adds + moves) / FRNN_MODEL_ADD_RATE;
     }
     int m = decomp == FRNN_DECOMP_ONE ? 1 : nth;
     const int blocks = (d->H + 15) / 16;
@@ -150,10 +183,19 @@ static int frnn_model_wave(const frnn_dims *dims, int L)
 
 /* Measured on a quiet 2-core Zen 3 (bench/decomp.py --threads 2, issue 21's closing note): the
  * batch split ran the LM 2x128 step pair in 55 ms against 37 ms split by units and the
- * (100, 32, 128, 256) LSTM in 108 ms against 79 ms -- its backward did not share the chunks (as
- * slow as one member). Until it measures faster, auto never picks it (FASTRNN_DECOMP=batch still
- * runs it); set this to 1 to let the model below choose again when tuning it. */
+ * (100, 32, 128, 256) LSTM in 108 ms against 79 ms. Its backward did share the chunks (both
+ * members claim chunks in both passes); what cost it was a fresh mmap'd area per layer call --
+ * ~4000 page faults per LM step pair, +55 % CPU time at one thread -- now kept between calls
+ * (frnn_area_take). Until it measures faster, auto never picks it (FASTRNN_DECOMP=batch still
+ * runs it); set this to 1 -- or FASTRNN_BATCH_AUTO=1 in the environment, read at every call, for
+ * the A/B of bench/decomp.py -- to let the model below choose. */
 #define FRNN_BATCH_AUTO 0
+
+static int frnn_batch_auto(void)
+{
+    const char *env = getenv("FASTRNN_BATCH_AUTO");
+    return env && *env ? env[0] != '0' : FRNN_BATCH_AUTO;
+}
 
 /* A stack of L layers x D directions (a one-layer call: 1 x 1) runs as the batch split when
  * that is cheaper, on 2 members (the smallest team: the choice may not depend on the thread
@@ -163,7 +205,7 @@ static int frnn_model_wave(const frnn_dims *dims, int L)
 static int frnn_model_batch(const frnn_dims *dims, int L, int D)
 {
     double batch = 0, units = 0, one[2] = {0, 0};
-    if (!FRNN_BATCH_AUTO) return 0;
+    if (!frnn_batch_auto()) return 0;
     if (dims[0].T < 2) return 0;          /* a single step (sampling): no barriers per step to save */
     for (int i = 0; i < L * D; i++) {
         const frnn_dims *d = &dims[i];
@@ -212,16 +254,17 @@ int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth)
 
 #endif /* FASTRNN_DECOMP_MODEL */
 
-/* The batch split of one layer, one direction: its chunks, and per chunk a private area for the
- * rows gathered from the time-major buffers and the chunk's own weight gradients. */
+/* The batch split of one layer, one direction: its chunks, and an area (frnn_area_take) holding
+ * every chunk's own weight gradients (C x grads floats) and, per member, the rows of the chunk it
+ * runs, gathered from the time-major buffers (members x rows floats). */
 typedef struct {
     const frnn_blas *blas;
     const frnn_dims *d;
     const frnn_buffers *bf;
     int train, back, C, next;    /* next: the next chunk to claim */
+    int members;                 /* the most members that run the task */
     REAL *mem;
-    size_t area, grads;          /* floats per chunk: the whole area, its gradient part */
-    size_t bytes;                /* of mem (frnn_area_alloc) */
+    size_t rows, grads;          /* floats: a member's rows, a chunk's gradients */
 } F(batch_run);
 
 /* Does a call of L layers x D directions (dims and buffers L * D) run as the batch split? A
@@ -251,13 +294,15 @@ static int F(grad_parts)(const frnn_dims *d, const frnn_buffers *bf, void *slot[
     return 6;
 }
 
-/* Set up a batch run (allocates the chunks' areas); returns 0, or -1 without memory. */
-static int F(batch_start)(F(batch_run) *br, const frnn_blas *blas, const frnn_dims *d,
-                          const frnn_buffers *bf, int train, int back)
+/* Set up a batch run for at most `members` members (no memory yet: batch_floats says how much,
+ * batch_task finds it at br->mem). */
+static void F(batch_start)(F(batch_run) *br, const frnn_blas *blas, const frnn_dims *d,
+                           const frnn_buffers *bf, int train, int back, int members)
 {
     memset(br, 0, sizeof *br);
     br->blas = blas, br->d = d, br->bf = bf, br->train = train, br->back = back;
     br->C = frnn_batch_chunks(d->B);
+    br->members = members < br->C ? (members > 0 ? members : 1) : br->C;
     int most = 0;
     for (int c = 0, b0, b1; c < br->C; c++) {
         frnn_batch_rows(d->B, br->C, c, &b0, &b1);
@@ -267,11 +312,12 @@ static int F(batch_start)(F(batch_run) *br, const frnn_blas *blas, const frnn_di
     size_t n[6];
     F(grad_parts)(d, bf, slot, n);
     if (back) for (int i = 0; i < 6; i++) br->grads += n[i];
-    const size_t rows = (size_t)d->T * most;
-    br->area = rows * (2 * (size_t)d->In + d->P) + br->grads;      /* x, y or dy, dx, gradients */
-    br->bytes = sizeof(REAL) * (br->area * br->C + 1);
-    br->mem = frnn_area_alloc(br->bytes);
-    return br->mem ? 0 : -1;
+    br->rows = (size_t)d->T * most * (2 * (size_t)d->In + d->P);      /* x, y or dy, dx */
+}
+
+static size_t F(batch_floats)(const F(batch_run) *br)
+{
+    return br->grads * br->C + br->rows * br->members + 1;
 }
 
 /* Rows [b0, b1) of every step: dst (T, b1 - b0, W) = src (T, B, W), or back (scatter). */
@@ -287,8 +333,16 @@ static void F(rows_move)(REAL *chunk, REAL *full, int T, int B, int W, int b0, i
 
 #define FRNN_ROWS(p, b0, w) ((p) ? (void *)((REAL *)(p) + (size_t)(b0) * (w)) : NULL)
 
+/* What a member keeps from one chunk to its next: W_hh (W_hr) packed by its first chunk (the
+ * panels do not depend on the rows), and the block holding them. */
+typedef struct {
+    void *block;
+    F(recmat) W[2];
+    int have;
+} F(batch_member);
+
 /* Chunk c of a batch run, start to end on the calling member alone. */
-static void F(batch_chunk)(F(batch_run) *br, int c, const frnn_par *par)
+static void F(batch_chunk)(F(batch_run) *br, int c, const frnn_par *par, F(batch_member) *me)
 {
     const frnn_dims *d = br->d;
     const frnn_buffers *bf = br->bf;
@@ -298,8 +352,9 @@ static void F(batch_chunk)(F(batch_run) *br, int c, const frnn_par *par)
     if (b1 <= b0) return;
     frnn_dims dc = *d, before = *d;
     dc.B = b1 - b0, before.B = b0;
-    REAL *xs = br->mem + br->area * c, *ys = xs + (size_t)T * dc.B * In, *dxs = ys + (size_t)T * dc.B * P;
-    REAL *gs = xs + (br->area - br->grads);      /* where batch_task finds them */
+    REAL *xs = br->mem + br->grads * br->C + br->rows * par->tid;
+    REAL *ys = xs + (size_t)T * dc.B * In, *dxs = ys + (size_t)T * dc.B * P;
+    REAL *gs = br->mem + br->grads * c;          /* where batch_task finds them */
     frnn_buffers bc = *bf;
     bc.x = xs, bc.threads = 1;
     bc.lengths = bf->lengths ? bf->lengths + b0 : NULL;
@@ -325,37 +380,59 @@ static void F(batch_chunk)(F(batch_run) *br, int c, const frnn_par *par)
     frnn_ctx cx = F(ctx_start)(br->blas, &dc, 1, bf->precision);
     F(job) jb;
     void *block = F(job_start)(&jb, &cx, &dc, &bc, br->train, br->back);
+    for (int i = 0; i < 2 && me->have; i++) {    /* this member packed W already: the same panels */
+        F(recmat) w = me->W[i];
+        w.cx = &cx;
+        jb.W[i] = w;
+    }
     const frnn_par alone = {0, 1, par->team, NULL};
     F(cell_task)(br->back)(&jb, &alone);
-    free(block);
+#if FRNN_F32
+    const int reuse = !jb.W[0].q8_on && !jb.W[1].q8_on;     /* int8: nothing packed */
+#else
+    const int reuse = 0;                                     /* BLAS: nothing packed */
+#endif
+    if (!me->have && reuse) {
+        me->block = block, me->have = 1;
+        for (int i = 0; i < 2; i++) me->W[i] = jb.W[i], me->W[i].ready = 1;
+    } else {
+        free(block);
+    }
     if (!br->back && bf->y) F(rows_move)(ys, (REAL *)bf->y, T, B, P, b0, b1, 1);
     if (br->back && bf->dx) F(rows_move)(dxs, (REAL *)bf->dx, T, B, In, b0, b1, 1);
 }
 
-/* The task: members claim chunks in order until none is left; going back, after a barrier, the
- * chunks' gradients are added to the caller's in chunk order, element by element (each element
- * by one member: the same sums for any thread count). */
+/* The task: members claim chunks in order until none is left, each chunk's forward or backward
+ * run whole by the member that claimed it; going back, after a barrier, the chunks' gradients
+ * are added to the caller's in chunk order, element by element (each element by one member:
+ * the same sums for any thread count). */
 static void F(batch_task)(void *arg, const frnn_par *par)
 {
     F(batch_run) *br = arg;
-    for (int c; (c = __atomic_fetch_add(&br->next, 1, __ATOMIC_ACQ_REL)) < br->C;)
-        F(batch_chunk)(br, c, par);
+    F(batch_member) me;
+    me.have = 0, me.block = NULL;
+    if (par->tid < br->members)
+        for (int c; (c = __atomic_fetch_add(&br->next, 1, __ATOMIC_ACQ_REL)) < br->C;)
+            F(batch_chunk)(br, c, par, &me);
+    free(me.block);
     if (!br->back) return;
     frnn_sync(par);
     void *slot[6];
     size_t n[6], at = 0;
     F(grad_parts)(br->d, br->bf, slot, n);
+    int live[12], nlive = 0;                /* the chunks that have rows (frnn_batch_chunks: <= 12) */
+    for (int c = 0, b0, b1; c < br->C; c++) {
+        frnn_batch_rows(br->d->B, br->C, c, &b0, &b1);
+        if (b1 > b0) live[nlive++] = c;
+    }
     for (int i = 0; i < 6; i++) {
         REAL *g = slot[i];
-        const size_t i1 = n[i] * (par->tid + 1) / par->nth;
-        for (size_t e = n[i] * par->tid / par->nth; e < i1; e++) {
-            REAL s = g[e];
-            for (int c = 0; c < br->C; c++) {
-                int b0, b1;
-                frnn_batch_rows(br->d->B, br->C, c, &b0, &b1);
-                if (b1 > b0) s += br->mem[br->area * c + (br->area - br->grads) + at + e];
-            }
-            g[e] = s;
+        const size_t e0 = n[i] * par->tid / par->nth, e1 = n[i] * (par->tid + 1) / par->nth;
+        /* chunk after chunk over this member's elements: each element still gets g + p0 + p1 +
+         * ... in chunk order, and the inner loop runs over contiguous floats */
+        for (int k = 0; k < nlive; k++) {
+            const REAL *p = br->mem + br->grads * live[k] + at;
+            for (size_t e = e0; e < e1; e++) g[e] += p[e];
         }
         at += n[i];
     }
@@ -382,7 +459,10 @@ static int F(batch_call)(const frnn_blas *blas, const frnn_dims *d, const frnn_b
 {
     if (!F(batch_wanted)(d, 1, 1, bf)) return 0;
     F(batch_run) br;
-    if (F(batch_start)(&br, blas, d, bf, train, back) != 0) {
+    const int nth = F(call_threads)(bf->threads);
+    F(batch_start)(&br, blas, d, bf, train, back, nth);
+    br.mem = frnn_area_take(sizeof(REAL) * F(batch_floats)(&br));
+    if (br.mem == NULL) {
         const size_t TB = (size_t)d->T * d->B;
         void *out[3] = {back ? bf->dx : bf->y, back ? bf->dh0 : bf->h_T, back ? bf->dc0 : bf->c_T};
         const size_t n[3] = {TB * (back ? d->In : d->P), (size_t)d->B * d->P, (size_t)d->B * d->H};
@@ -390,8 +470,7 @@ static int F(batch_call)(const frnn_blas *blas, const frnn_dims *d, const frnn_b
             for (size_t e = 0; out[i] && e < n[i]; e++) ((REAL *)out[i])[e] = (REAL)NAN;
         return 1;
     }
-    const int nth = F(call_threads)(bf->threads);
-    frnn_team_run(nth < br.C ? nth : br.C, F(batch_task), &br);
-    frnn_area_free(br.mem, br.bytes);
+    frnn_team_run(br.members, F(batch_task), &br);
+    frnn_area_give(br.mem);
     return 1;
 }

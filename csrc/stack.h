@@ -44,7 +44,8 @@ static void F(move_rows)(const frnn_par *par, REAL *dst, int ldd, const REAL *sr
 typedef struct {
     const frnn_stack *st;
     F(job) *jobs;            /* L * D */
-    F(batch_run) *batch;     /* L * D: a job's batch split (decomp.h) when its .mem is set */
+    F(batch_run) *batch;     /* L * D: a job's batch split (decomp.h) when its .mem is set (one
+                                area for all: the layers run one after another) */
     int backward, groups;
     frnn_bar bars[FRNN_MAX_GROUPS];     /* per group: the members running one layer's task */
     frnn_bar whole[FRNN_MAX_GROUPS];    /* per group: all its members, between tasks */
@@ -197,6 +198,7 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
     }
     sr.jobs = jobs, sr.batch = batch;
     int busiest = 0, failed = 0;
+    size_t area = 0;                     /* floats: the batch split's layers share one area */
     const int wave = D == 1 && sr.groups > 1;
     for (int i = 0; i < n; i++) {
         const int k = i / D;
@@ -211,7 +213,8 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
         F(group_of)(nth, sr.groups, D == 2 ? i % 2 : k % sr.groups, &first, &members);
         if (batched) {
             memset(&jobs[i], 0, sizeof jobs[i]);
-            failed |= F(batch_start)(&batch[i], blas, d, bf, train, back);
+            F(batch_start)(&batch[i], blas, d, bf, train, back, nth);
+            area = F(batch_floats)(&batch[i]) > area ? F(batch_floats)(&batch[i]) : area;
             busiest = nth > busiest ? nth : busiest;
         } else {
             cx[i] = F(ctx_start)(blas, d, members, bf->precision);
@@ -246,10 +249,16 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
 #endif
         }
     }
+    if (batched) {                       /* the layers run one after another: one area for all */
+        REAL *mem = frnn_area_take(sizeof(REAL) * area);
+        failed |= mem == NULL;
+        for (int i = 0; i < n; i++) batch[i].mem = mem;
+    }
     /* jobs that all asked for one member (steps too small to repay a barrier) run on the caller:
      * no worker to wake */
     if (!failed) frnn_team_run(sr.groups == 1 && busiest <= 1 ? 1 : nth, F(stack_task), &sr);
-    for (int i = 0; i < n; i++) free(blocks[i]), free(packed[i]), frnn_area_free(batch[i].mem, batch[i].bytes);
+    for (int i = 0; i < n; i++) free(blocks[i]), free(packed[i]);
+    if (batched) frnn_area_give(batch[0].mem);
     free(cx), free(jobs), free(links), free(blocks), free(progress), free(packed), free(batch);
     return failed ? -1 : 0;
 }

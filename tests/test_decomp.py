@@ -103,6 +103,7 @@ def test_cost_model_choices(monkeypatch):
     auto never picks the batch split until it measures faster (csrc/decomp.h frnn_model_batch)."""
     monkeypatch.delenv("FASTRNN_DECOMP", raising=False)
     monkeypatch.delenv("FASTRNN_WAVEFRONT", raising=False)
+    monkeypatch.delenv("FASTRNN_BATCH_AUTO", raising=False)
     if _kernels.engine_info()["path"] != "engine":
         pytest.skip("float32 runs on BLAS here: one member")
     assert _kernels.decomposition("lstm", 50, 64, 512, 512, threads=2) == "units"
@@ -148,3 +149,62 @@ def test_sync_count_counts_barriers(monkeypatch):
         counts[name] = _kernels.sync_count() - before
     assert counts["units"] >= 40, counts
     assert counts["batch"] <= 2, counts
+
+
+def test_batch_auto_lets_the_model_pick_the_batch_split(monkeypatch):
+    """FASTRNN_BATCH_AUTO=1 lifts auto's veto (csrc/decomp.h FRNN_BATCH_AUTO): the model then picks
+    the batch split for small steps and keeps big ones split by units, the same choice at 1, 2 and
+    3 threads, and auto's results are the forced batch split's bits at every thread count."""
+    monkeypatch.delenv("FASTRNN_DECOMP", raising=False)
+    monkeypatch.delenv("FASTRNN_WAVEFRONT", raising=False)
+    if _kernels.engine_info()["path"] != "engine":
+        pytest.skip("float32 runs on BLAS here: one member")
+    monkeypatch.setenv("FASTRNN_BATCH_AUTO", "1")
+    for n in (1, 2, 3):
+        assert _kernels.decomposition("lstm", 50, 50, 64, 64, threads=n) == "batch"
+        assert _kernels.decomposition("lstm", 50, 50, 65, 128, layers=2, threads=n) == "batch"
+        assert _kernels.decomposition("lstm", 50, 64, 512, 512, threads=n) != "batch"
+    monkeypatch.setenv("FASTRNN_BATCH_AUTO", "0")
+    assert _kernels.decomposition("lstm", 50, 50, 64, 64, threads=2) != "batch"
+    monkeypatch.setenv("FASTRNN_BATCH_AUTO", "1")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((50, 50, 64)).astype(np.float32)
+    dy = rng.standard_normal((50, 50, 64)).astype(np.float32)
+    outs = []
+    for name, n in [("batch", 1), ("auto", 1), ("auto", 2), ("auto", 3)]:
+        monkeypatch.setenv("FASTRNN_DECOMP", name)
+        _kernels.set_num_threads(n)
+        layer = fastrnn.LSTM(64, 64, dtype=np.float32, seed=2)
+        y, _ = layer.forward(x)
+        dx, _ = layer.backward(dy)
+        out = {"y": y, "dx": dx}
+        out.update({k: np.array(g) for k, g in layer.named_grads().items()})
+        outs.append(out)
+    for out in outs[1:]:
+        _same_bits(outs[0], out, "auto with the batch split allowed")
+
+
+def test_batch_split_area_kept_between_calls_of_other_shapes(monkeypatch):
+    """The batch split keeps its area for the next call (csrc/decomp.h frnn_area_take): a call
+    after bigger and smaller ones (other T, B, widths, layers, a long one that does not keep its
+    area) gives the bits it gave first, at 1 and 2 threads."""
+    monkeypatch.setenv("FASTRNN_DECOMP", "batch")
+    rng = np.random.default_rng(7)
+
+    def run(T, B, I, H, L, threads):
+        _kernels.set_num_threads(threads)
+        layer = fastrnn.LSTM(I, H, num_layers=L, dtype=np.float32, seed=1)
+        x = rng.standard_normal((T, B, I)).astype(np.float32)
+        y, _ = layer.forward(x)
+        dx, _ = layer.backward(np.ones_like(y))
+        out = {"y": y, "dx": dx}
+        out.update({k: np.array(g) for k, g in layer.named_grads().items()})
+        return out
+    for threads in (1, 2):
+        rng = np.random.default_rng(7)
+        first = run(20, 26, 12, 32, 2, threads)
+        run(30, 50, 40, 64, 2, threads)
+        run(2000, 12, 64, 64, 1, threads)           # 9 MB of rows a member: not kept
+        run(5, 7, 3, 8, 1, threads)
+        rng = np.random.default_rng(7)
+        _same_bits(first, run(20, 26, 12, 32, 2, threads), f"after other shapes, {threads} threads")
