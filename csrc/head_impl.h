@@ -1,28 +1,6 @@
 /* head_impl.h - the typed half of head.c (included twice: REAL float / double). */
 
-/* NumPy's pairwise sum of n contiguous values (numpy/_core/src/umath/loops_utils.h.src), the
- * order of `a.sum()` over a contiguous axis: the loss and the softmax denominators. */
-static REAL F(pairwise_sum)(const REAL *a, size_t n)
-{
-    if (n < 8) {
-        REAL res = 0;
-        for (size_t i = 0; i < n; i++) res += a[i];
-        return res;
-    }
-    if (n <= 128) {
-        REAL r[8];
-        size_t i;
-        for (int j = 0; j < 8; j++) r[j] = a[j];
-        for (i = 8; i < n - n % 8; i += 8)
-            for (int j = 0; j < 8; j++) r[j] += a[i + j];
-        REAL res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; i++) res += a[i];
-        return res;
-    }
-    size_t n2 = n / 2;
-    n2 -= n2 % 8;
-    return F(pairwise_sum)(a, n2) + F(pairwise_sum)(a + n2, n - n2);
-}
+#include "pairwise_sum_impl.h"
 
 typedef struct {
     const frnn_train *tr;

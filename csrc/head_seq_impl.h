@@ -1,28 +1,6 @@
 /* head_seq_impl.h - the typed half of head_seq.c (included twice: REAL float / double). */
 
-/* NumPy's pairwise sum of n contiguous values (numpy/_core/src/umath/loops_utils.h.src), the
- * order of `a.sum()` over a contiguous axis: the loss and the softmax denominators. */
-static REAL F(seq_pairwise_sum)(const REAL *a, size_t n)
-{
-    if (n < 8) {
-        REAL res = 0;
-        for (size_t i = 0; i < n; i++) res += a[i];
-        return res;
-    }
-    if (n <= 128) {
-        REAL r[8];
-        size_t i;
-        for (int j = 0; j < 8; j++) r[j] = a[j];
-        for (i = 8; i < n - n % 8; i += 8)
-            for (int j = 0; j < 8; j++) r[j] += a[i + j];
-        REAL res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; i++) res += a[i];
-        return res;
-    }
-    size_t n2 = n / 2;
-    n2 -= n2 % 8;
-    return F(seq_pairwise_sum)(a, n2) + F(seq_pairwise_sum)(a + n2, n - n2);
-}
+#include "pairwise_sum_impl.h"
 
 typedef struct {
     const frnn_train_seq *tr;
@@ -55,7 +33,7 @@ static void F(seq_softmax_row)(const F(seq_run) *sr, size_t r)
     for (int v = 0; v < K; v++) l[v] -= mx;                   /* z = logits - max */
     const REAL zt = l[t];
     for (int v = 0; v < K; v++) l[v] = EXP(l[v]);
-    const REAL sum = F(seq_pairwise_sum)(l, K);
+    const REAL sum = F(pairwise_sum)(l, K);
     ((REAL *)tr->nll)[r] = (LOG(sum) - zt) * w;               /* nll * weight */
     const REAL scale = w / sr->total;                         /* weight / total */
     for (int v = 0; v < K; v++) l[v] /= sum;                  /* softmax */
@@ -250,7 +228,7 @@ int F(frnn_train_seq_step)(const frnn_blas *blas, const frnn_train_seq *tr, cons
     REAL *logits = tr->logits;
     F(seq_gemm)(blas, 0, 1, (int)N, K, DP, x, DP, tr->W_head, DP, 0, logits, K);
     F(seq_phase)(&sr, SEQ_SOFTMAX, N * K * 8);
-    res->loss = (double)(F(seq_pairwise_sum)(tr->nll, N) / sr.total);
+    res->loss = (double)(F(pairwise_sum)(tr->nll, N) / sr.total);
     /* the head's backward: dW += dlogits^T x, db += sum of rows, dx = dlogits W */
     F(seq_gemm)(blas, 1, 0, K, DP, (int)N, logits, K, x, DP, 1, tr->dW_head, DP);
     if (tr->db_head) F(seq_phase)(&sr, SEQ_BIAS_GRAD, N * K);
