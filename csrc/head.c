@@ -11,15 +11,13 @@
 #include <string.h>
 #include "train.h"
 #include "team.h"
+#include "head_common.h"
 #include "activations.h"
 
 /* a bench driver (bench/lm_step.c) that includes this file may time the phases */
 #ifndef FRNN_HEAD_MARK
 #define FRNN_HEAD_MARK(phase) ((void)0)
 #endif
-
-/* one member for passes over fewer elements than this per member */
-#define FRNN_HEAD_MIN_SHARE 16384
 
 /* the passes of a step (head_impl.h's head_task) */
 enum { HEAD_ZERO_GATHER, HEAD_SOFTMAX, HEAD_BIAS_GRAD, HEAD_SCATTER };
@@ -31,13 +29,6 @@ enum { HEAD_ZERO_GATHER, HEAD_SOFTMAX, HEAD_BIAS_GRAD, HEAD_SCATTER };
 FRNN_CLONES static void exp_nonpos_row_f32(float *l, int V)
 {
     for (int v = 0; v < V; v++) l[v] = frnn_exp_nonpos_f(l[v]);
-}
-
-static int head_members(size_t work)
-{
-    const size_t most = work / FRNN_HEAD_MIN_SHARE + 1;
-    const int nth = frnn_threads();
-    return most < (size_t)nth ? (int)most : nth;
 }
 
 #define REAL float

@@ -1,6 +1,6 @@
 /* head_impl.h - the typed half of head.c (included twice: REAL float / double). */
 
-#include "pairwise_sum_impl.h"
+#include "head_common_impl.h"
 
 typedef struct {
     const frnn_train *tr;
@@ -141,17 +141,6 @@ static void F(head_phase)(F(head_run) *hr, int phase, size_t work)
 {
     hr->phase = phase;
     frnn_team_run(head_members(work), F(head_task), hr);
-}
-
-/* C (m, n) = op(A) op(B) + beta C as nn/linear.py's gemm() calls it */
-static void F(head_gemm)(const frnn_blas *blas, int ta, int tb, int m, int n, int k, const REAL *a,
-                         int lda, const REAL *b, int ldb, int beta, REAL *c, int ldc)
-{
-#if FRNN_F32
-    frnn_matmul_f32(blas, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
-#else
-    frnn_gemm_f64(blas, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta ? 1.0 : 0.0, c, ldc);
-#endif
 }
 
 int F(frnn_train_step)(const frnn_blas *blas, const frnn_train *tr, const frnn_opt *opt, frnn_step_result *res)

@@ -7,26 +7,17 @@
  * The products are the engine's (float32) or BLAS's (float64) with the arguments nn/linear.py
  * gives them; the pointwise passes run on the team split by rows or sequences (or by columns
  * where rows add into one element), each element computed by one member in the Python path's
- * order. (head.c does the same for a language model; this file keeps its own copies of the
- * small shared pieces so that the two can change independently.) */
+ * order. (head.c does the same for a language model; the pieces both use are in head_common.h
+ * and head_common_impl.h.) */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "train_seq.h"
 #include "team.h"
-
-/* one member for passes over fewer elements than this per member */
-#define FRNN_SEQ_MIN_SHARE 16384
+#include "head_common.h"
 
 /* the passes of a step (head_seq_impl.h's seq_task) */
 enum { SEQ_ZERO, SEQ_GATHER, SEQ_FEAT, SEQ_SOFTMAX, SEQ_BIAS_GRAD, SEQ_UNFEAT, SEQ_SCATTER };
-
-static int seq_members(size_t work)
-{
-    const size_t most = work / FRNN_SEQ_MIN_SHARE + 1;
-    const int nth = frnn_threads();
-    return most < (size_t)nth ? (int)most : nth;
-}
 
 #define REAL float
 #define F(name) name##_f32

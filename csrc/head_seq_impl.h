@@ -1,6 +1,6 @@
 /* head_seq_impl.h - the typed half of head_seq.c (included twice: REAL float / double). */
 
-#include "pairwise_sum_impl.h"
+#include "head_common_impl.h"
 
 typedef struct {
     const frnn_train_seq *tr;
@@ -186,18 +186,7 @@ static void F(seq_task)(void *arg, const frnn_par *par)
 static void F(seq_phase)(F(seq_run) *sr, int phase, size_t work)
 {
     sr->phase = phase;
-    frnn_team_run(seq_members(work), F(seq_task), sr);
-}
-
-/* C (m, n) = op(A) op(B) + beta C as nn/linear.py's gemm() calls it */
-static void F(seq_gemm)(const frnn_blas *blas, int ta, int tb, int m, int n, int k, const REAL *a,
-                        int lda, const REAL *b, int ldb, int beta, REAL *c, int ldc)
-{
-#if FRNN_F32
-    frnn_matmul_f32(blas, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
-#else
-    frnn_gemm_f64(blas, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta ? 1.0 : 0.0, c, ldc);
-#endif
+    frnn_team_run(head_members(work), F(seq_task), sr);
 }
 
 int F(frnn_train_seq_step)(const frnn_blas *blas, const frnn_train_seq *tr, const frnn_opt *opt,
@@ -226,14 +215,14 @@ int F(frnn_train_seq_step)(const frnn_blas *blas, const frnn_train_seq *tr, cons
     const REAL *x = steps && !tr->drop ? (const REAL *)st->acts[L] : (const REAL *)tr->feat;
     if (x == tr->feat) F(seq_phase)(&sr, SEQ_FEAT, steps ? N * DP : TB * DP);
     REAL *logits = tr->logits;
-    F(seq_gemm)(blas, 0, 1, (int)N, K, DP, x, DP, tr->W_head, DP, 0, logits, K);
+    F(head_gemm)(blas, 0, 1, (int)N, K, DP, x, DP, tr->W_head, DP, 0, logits, K);
     F(seq_phase)(&sr, SEQ_SOFTMAX, N * K * 8);
     res->loss = (double)(F(pairwise_sum)(tr->nll, N) / sr.total);
     /* the head's backward: dW += dlogits^T x, db += sum of rows, dx = dlogits W */
-    F(seq_gemm)(blas, 1, 0, K, DP, (int)N, logits, K, x, DP, 1, tr->dW_head, DP);
+    F(head_gemm)(blas, 1, 0, K, DP, (int)N, logits, K, x, DP, 1, tr->dW_head, DP);
     if (tr->db_head) F(seq_phase)(&sr, SEQ_BIAS_GRAD, N * K);
     REAL *dx = steps ? (REAL *)tr->bwd->grads[L] : (REAL *)tr->dfeat;
-    F(seq_gemm)(blas, 0, 0, (int)N, DP, K, logits, K, tr->W_head, DP, 0, dx, DP);
+    F(head_gemm)(blas, 0, 0, (int)N, DP, K, logits, K, tr->W_head, DP, 0, dx, DP);
     if (!steps || tr->drop) F(seq_phase)(&sr, SEQ_UNFEAT, steps ? N * DP : TB * DP);
     rc = F(frnn_stack_backward)(blas, tr->bwd);
     if (rc != 0) return res->status = -1;

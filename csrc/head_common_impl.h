@@ -1,5 +1,5 @@
-/* pairwise_sum_impl.h - NumPy's pairwise sum, typed (included by head_impl.h and head_seq_impl.h
- * once per REAL: no include guard). */
+/* head_common_impl.h - the typed pieces head_impl.h and head_seq_impl.h share (included by each
+ * once per REAL: no include guard): NumPy's pairwise sum and the head's products. */
 
 /* NumPy's pairwise sum of n contiguous values (numpy/_core/src/umath/loops_utils.h.src), the
  * order of `a.sum()` over a contiguous axis: the loss and the softmax denominators. */
@@ -23,4 +23,15 @@ static REAL F(pairwise_sum)(const REAL *a, size_t n)
     size_t n2 = n / 2;
     n2 -= n2 % 8;
     return F(pairwise_sum)(a, n2) + F(pairwise_sum)(a + n2, n - n2);
+}
+
+/* C (m, n) = op(A) op(B) + beta C as nn/linear.py's gemm() calls it */
+static void F(head_gemm)(const frnn_blas *blas, int ta, int tb, int m, int n, int k, const REAL *a,
+                         int lda, const REAL *b, int ldb, int beta, REAL *c, int ldc)
+{
+#if FRNN_F32
+    frnn_matmul_f32(blas, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+#else
+    frnn_gemm_f64(blas, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta ? 1.0 : 0.0, c, ldc);
+#endif
 }
