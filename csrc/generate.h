@@ -50,6 +50,22 @@ static const REAL *F(gen_head)(const frnn_blas *blas, const frnn_gen *g)
     return logits;
 }
 
+/* row b drew tok: eos ends the row; else tok is written out and fed next, and the row ends at
+ * max_len or when a stop string completes */
+static void F(gen_take)(const frnn_gen *g, const frnn_stop_rule *rule, int b, int tok)
+{
+    const int B = g->B;
+    if (tok == g->eos) {
+        g->done[b] = 1;
+        return;
+    }
+    g->out[(size_t)g->n_out[b] * B + b] = tok;
+    g->token[b] = tok;
+    g->n_out[b]++;
+    if (g->n_out[b] >= g->max_len || frnn_stopped(rule, g->out + b, (size_t)B, g->n_out[b]))
+        g->done[b] = 1;
+}
+
 #include "generate_team.h"
 
 int F(frnn_generate)(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u)
@@ -80,15 +96,7 @@ int F(frnn_generate)(const frnn_blas *blas, const frnn_gen *g, const int *feed, 
             const int tok = frnn_choose(z, V, g->temperature, g->top_k, g->top_p,
                                         g->argmax ? -1.0 : u[(size_t)s * B + b], &pick);
             if (tok < 0) return -1 - b;
-            if (tok == g->eos) {
-                g->done[b] = 1;
-                continue;
-            }
-            g->out[(size_t)g->n_out[b] * B + b] = tok;
-            g->token[b] = tok;
-            g->n_out[b]++;
-            if (g->n_out[b] >= g->max_len || frnn_stopped(&rule, g->out + b, (size_t)B, g->n_out[b]))
-                g->done[b] = 1;
+            F(gen_take)(g, &rule, b, tok);
         }
     }
     return s;

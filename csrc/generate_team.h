@@ -200,15 +200,7 @@ static void F(gen_task)(void *arg, const frnn_par *par)
                 R->err[tid] = b;
                 break;
             }
-            if (tok == g->eos) {
-                g->done[b] = 1;
-                continue;
-            }
-            g->out[(size_t)g->n_out[b] * B + b] = tok;
-            g->token[b] = tok;
-            g->n_out[b]++;
-            if (g->n_out[b] >= g->max_len || frnn_stopped(&rule, g->out + b, (size_t)B, g->n_out[b]))
-                g->done[b] = 1;
+            F(gen_take)(g, &rule, b, tok);
         }
         frnn_sync(par);                               /* every row's token is in */
         int failed = 0;
