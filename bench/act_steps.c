@@ -2,7 +2,7 @@
  * counts of the gate activations (csrc/activations.h) under different build flags:
  *
  *   cc -O3 -std=c99 -pthread [-fno-math-errno -fno-trapping-math] -Icsrc bench/act_steps.c \
- *      csrc/kernels.c csrc/gemm.c csrc/team.c csrc/gemm_int8.c csrc/gemm_bf16.c -lm -o /tmp/act_steps
+ *      csrc/kernels.c csrc/gemm.c csrc/team.c csrc/gemm_int8.c csrc/gemm_bf16.c csrc/gemm_amx.c -lm -o /tmp/act_steps
  *   valgrind --tool=callgrind --toggle-collect=frnn_forward_f32 /tmp/act_steps T B I H
  *
  * (50 50 128 128: the char-rnn layer; 1 1 128 128: one batch-1 step.) */

@@ -3,7 +3,7 @@
  * every output to check that two builds give the same bits:
  *
  *   cc -O3 -std=c99 -pthread -fno-math-errno -fno-trapping-math -Icsrc bench/bwd_steps.c \
- *      csrc/kernels.c csrc/gemm.c csrc/team.c csrc/gemm_int8.c csrc/gemm_bf16.c -lm -o /tmp/bwd_steps
+ *      csrc/kernels.c csrc/gemm.c csrc/team.c csrc/gemm_int8.c csrc/gemm_bf16.c csrc/gemm_amx.c -lm -o /tmp/bwd_steps
  *   /tmp/bwd_steps cell T B I H [P peephole f64 threads]     # cell: fastrnn.h's frnn_cell number
  *   valgrind --tool=callgrind --toggle-collect=frnn_backward_f32 /tmp/bwd_steps 5 50 50 128 128
  *

@@ -3,7 +3,7 @@
  * per-step path (FASTRNN_GENERATE=steps), same build, same tokens (printed as a checksum):
  *
  *   cc -O3 -std=c99 -pthread -fno-math-errno -fno-trapping-math -Icsrc bench/gen_steps.c \
- *      csrc/kernels.c csrc/gemm.c csrc/team.c csrc/gemm_int8.c csrc/gemm_bf16.c -lm -o /tmp/gen_steps
+ *      csrc/kernels.c csrc/gemm.c csrc/team.c csrc/gemm_int8.c csrc/gemm_bf16.c csrc/gemm_amx.c -lm -o /tmp/gen_steps
  *   valgrind --tool=callgrind --toggle-collect=frnn_generate_f32 /tmp/gen_steps B H STEPS THREADS
  *   FASTRNN_GENERATE=steps valgrind --tool=callgrind --toggle-collect=frnn_generate_f32 /tmp/gen_steps ...
  *

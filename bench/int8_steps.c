@@ -3,7 +3,7 @@
  * nothing; instruction counts do not depend on the load):
  *
  *   cc -O3 -std=c99 -pthread -fno-math-errno -fno-trapping-math -Icsrc bench/int8_steps.c csrc/kernels.c csrc/gemm.c csrc/team.c \
- *      csrc/gemm_int8.c csrc/gemm_bf16.c -lm -o /tmp/int8_steps
+ *      csrc/gemm_int8.c csrc/gemm_bf16.c csrc/gemm_amx.c -lm -o /tmp/int8_steps
  *   valgrind --tool=callgrind --toggle-collect=frnn_forward_f32 /tmp/int8_steps q8 1 20
  *
  * Arguments: q8|q8s|f32, batch B, steps T [threads, default 1] (LSTM, input 256, hidden 512);
