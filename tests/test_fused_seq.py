@@ -13,17 +13,8 @@ from fastrnn.models import SequenceClassifier, SequenceTagger
 from fastrnn.nn.recurrent import block_names
 from fastrnn.train import Trainer, TrainingDiverged
 from fastrnn.train.fused import FusedStep, why_not
+from test_fused_step import OPTIMIZERS   # the same optimiser variants as the LM's fused step
 
-OPTIMIZERS = {
-    "sgd": (optim.SGD, {}),
-    "sgd_momentum": (optim.SGD, dict(momentum=0.9, dampening=0.1, weight_decay=0.01)),
-    "sgd_nesterov": (optim.SGD, dict(momentum=0.8, nesterov=True)),
-    "adam": (optim.Adam, {}),
-    "adam_l2": (optim.Adam, dict(weight_decay=0.05, betas=(0.8, 0.95))),
-    "adamw": (optim.AdamW, {}),
-    "rmsprop": (optim.RMSprop, dict(alpha=0.9)),
-    "adagrad": (optim.Adagrad, {}),
-}
 V, F, K = 11, 3, 4
 
 
