@@ -1,4 +1,4 @@
-"""Issue 10's targets, measured in one process: fastrnn's engine vs the BLAS path vs PyTorch.
+"""Issues 10 and 21's targets, measured in one process: fastrnn's engine vs the BLAS path vs PyTorch.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/targets.py [--budget 3] [--filter RE]
 
@@ -8,7 +8,10 @@ OpenBLAS), and torch with the same thread count. The float32 peak is measured fi
 torch.mm and fastrnn's own GEMM on 2048^2). Prints a Markdown table: medians, GFLOP/s, % of peak,
 the ratios, and each target with "met" or "MISSED" -- what was measured, nothing else. A target
 relative to torch also gives the % of the peak it asks of the engine (target x torch's GFLOP/s /
-peak): above 100 % it is out of this machine's reach whatever the engine does.
+peak): above 100 % it is out of this machine's reach whatever the engine does. Where issue 21
+names a row's target (the (100, 32, 128, 256) layers, the batch-1 LSTM, the (50, 64, 512, 512) and
+bi-LSTM fwd+bwd at 85 % of peak, the fused LM rows) the row uses its number; elsewhere an earlier
+issue's.
 The ", bf16" rows (issue 22) run the recurrent layers with precision="bf16" and also time the same
 workload in float32: their target is the ratio to float32 (their BLAS column runs bf16 too: bf16
 products always run on fastrnn's bf16 kernels).
@@ -42,10 +45,13 @@ def build():
             for train in (True, False):
                 name, b, fl = _kernel(cell, shape, train)
                 target = None
+                # issue 21's numbers where it names the row; the earlier issues' elsewhere
                 if shape == (100, 32, 128, 256):
-                    target = ("torch", (1.5 if cell == "lstm" else 2.5) if train else (1.1 if cell == "lstm" else 2.0))
+                    target = ("torch", {("lstm", True): 1.5, ("lstm", False): 1.2, ("gru", True): 1.8,
+                                        ("gru", False): 1.5, ("rnn", True): 1.8, ("rnn", False): 1.8}[cell, train])
                 elif shape == (50, 64, 512, 512):
-                    target = ("peak", 0.75) if train else ("torch", 1.1) if cell == "lstm" else ("torch", 2.0)
+                    target = (("peak", 0.85 if cell == "lstm" else 0.75) if train
+                              else ("torch", 1.1) if cell == "lstm" else ("torch", 2.0))
                 elif cell == "lstm":
                     target = ("torch", 3.0 if train else 2.0)
                 rows.append((name, b, fl, target))
@@ -53,7 +59,7 @@ def build():
         rows.append((f"2-layer bi-LSTM {'fwd+bwd' if train else 'forward'} (50, 50, 128, 256)",
                      runners.bilstm(50, 50, 128, 256, train),
                      workloads.layer_flops(50, 50, 128, 256, 4, train, layers=2, directions=2),
-                     ("torch", 1.8 if train else 1.3)))
+                     ("peak", 0.85) if train else ("torch", 1.3)))
     rows.append(("LM sampling step 2x256, batch 1", runners.lm_infer(2, 256, 1), None, ("torch", 8.0)))
     # the native generation loop, per call of SAMPLE_TOKENS tokens per sequence (issue 21 targets)
     rows.append(("LM sampling 2x256, batch 1 (generate)", runners.lm_sample(2, 256, 1, SAMPLE_TOKENS),
@@ -71,7 +77,8 @@ def build():
                      workloads._lm_flops(layers, hidden, 50, 50, True), ("torch", 1.8 if layers > 1 else 1.5)))
         # the same iteration as one native call (fastrnn.train.fused); the row above is the unfused one
         rows.append((f"LM train iteration fused L={layers} H={hidden}", _lm_train_fused(layers, hidden, 50, 50),
-                     workloads._lm_flops(layers, hidden, 50, 50, True), ("torch", 1.5 if (layers, hidden) == (2, 128) else 1.3)))
+                     workloads._lm_flops(layers, hidden, 50, 50, True),
+                     ("torch_or_peak", 1.5 if (layers, hidden) == (2, 128) else 1.3)))
     # the tagger and classifier (fastrnn bench's "models" shapes): unfused, then one native call each
     for key in ("tagger", "classifier"):
         shape = shapes.SHAPES[key]
@@ -150,6 +157,13 @@ def _verdict(target, e, t, flops, peak, f32=None):
         # what the target asks of the hardware: target x torch's rate, against the peak
         need = target[1] * flops / t / 1e9 / peak["gflops"] if flops else None
         return verdict + (")" if need is None else f"; needs {need:.0%} of peak)")
+    if target[0] == "torch_or_peak" and t and flops:
+        # issue 21: ">= r x torch; where torch already runs a row above 65 % of the peak, >= 85 % counts"
+        torch_share, share = flops / t / 1e9 / peak["gflops"], flops / e / 1e9 / peak["gflops"]
+        if torch_share > 0.65:
+            return (f"{'met' if t / e >= target[1] or share >= 0.85 else 'MISSED'} (>= {target[1]}x torch "
+                    f"or, as torch runs at {torch_share:.0%} of peak, >= 85% of peak)")
+        return _verdict(("torch", target[1]), e, t, flops, peak)
     if target[0] == "peak" and flops:
         gf = flops / e / 1e9
         return f"{'met' if gf / peak['gflops'] >= target[1] else 'MISSED'} (>= {target[1]:.0%} of peak)"
