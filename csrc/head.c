@@ -24,33 +24,33 @@ enum { HEAD_ZERO_GATHER, HEAD_SOFTMAX, HEAD_BIAS_GRAD, HEAD_SCATTER };
 
 /* exp of a row of non-positive values (logits minus their maximum) in place: the vectorisable
  * Cephes polynomial of activations.h (relative error ~1e-7, NaN stays NaN, -inf gives 0) instead
- * of a libm call per element, which was most of the softmax pass. float32 only: the float64
- * step keeps libm's exp (the float64 path must agree with NumPy to 1e-12). */
-FRNN_CLONES static void exp_nonpos_row_f32(float *l, int V)
-{
-    for (int v = 0; v < V; v++) l[v] = frnn_exp_nonpos_f(l[v]);
-}
-
+ * of a libm call per element, which was most of the softmax pass; inlined into softmax_row's
+ * wide-vector clones. float32 only: the float64 step keeps libm's exp (the float64 path must
+ * agree with NumPy to 1e-12). */
 #define REAL float
 #define F(name) name##_f32
 #define FRNN_F32 1
-#define EXP_ROW exp_nonpos_row_f32
+#define EXP_ROW(l, V) for (int v_ = 0; v_ < (V); v_++) (l)[v_] = frnn_exp_nonpos_f((l)[v_])
 #define LOG logf
+#define ROW_CLONES FRNN_CLONES
 #include "head_impl.h"
 #undef REAL
 #undef F
 #undef FRNN_F32
 #undef EXP_ROW
 #undef LOG
+#undef ROW_CLONES
 
 #define REAL double
 #define F(name) name##_f64
 #define FRNN_F32 0
 #define EXP_ROW(l, V) for (int v_ = 0; v_ < (V); v_++) (l)[v_] = exp((l)[v_])
 #define LOG log
+#define ROW_CLONES
 #include "head_impl.h"
 #undef REAL
 #undef F
 #undef FRNN_F32
 #undef EXP_ROW
 #undef LOG
+#undef ROW_CLONES

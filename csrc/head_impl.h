@@ -9,25 +9,44 @@ typedef struct {
     REAL *scratch;           /* one-hot: (V, width) for W_ih0 / dW_ih0 transposed, or NULL */
 } F(head_run);
 
+/* The largest of l[0..V), in eight running maxima instead of one compare chain, so that it
+ * vectorises. A NaN may be skipped here (NumPy's max would return it), but the row's results are
+ * NaN all the same: exp(NaN) is NaN, so is the row's sum, every softmax value and -log p. Which
+ * of two equal values (+0 / -0) is kept may differ too, and changes none of the results
+ * (l - max, exp and -log p are the same for either zero). */
+static inline REAL F(row_max)(const REAL *l, int V)
+{
+    REAL m[8];
+    int v = 0;
+    for (int j = 0; j < 8; j++) m[j] = l[0];
+    for (; v + 8 <= V; v += 8)
+        for (int j = 0; j < 8; j++) m[j] = l[v + j] > m[j] ? l[v + j] : m[j];
+    for (; v < V; v++) m[0] = l[v] > m[0] ? l[v] : m[0];
+    REAL mx = m[0];
+    for (int j = 1; j < 8; j++) mx = m[j] > mx ? m[j] : mx;
+    return mx;
+}
+
 /* logits row r (+ bias) -> its -log p[target] and, in place, (softmax - onehot) / N: losses.py's
- * softmax_cross_entropy without a mask, operation by operation. */
-static void F(softmax_row)(const frnn_train *tr, size_t r)
+ * softmax_cross_entropy without a mask, operation by operation (each element sees the same
+ * operations in the same order as there; the float32 copy is a wide-vector clone). */
+ROW_CLONES static void F(softmax_row)(const frnn_train *tr, size_t r)
 {
     const int V = tr->V, t = tr->targets[r];
     const REAL *bias = tr->b_head;
     REAL *l = (REAL *)tr->logits + r * V;
     if (bias) for (int v = 0; v < V; v++) l[v] += bias[v];    /* Linear: y += bias */
-    REAL mx = l[0];
-    for (int v = 1; v < V; v++) mx = l[v] > mx || l[v] != l[v] ? l[v] : mx;
+    const REAL mx = F(row_max)(l, V);
     for (int v = 0; v < V; v++) l[v] -= mx;                   /* z = logits - max */
     const REAL zt = l[t];
     EXP_ROW(l, V);
     const REAL sum = F(pairwise_sum)(l, V);
     ((REAL *)tr->nll)[r] = LOG(sum) - zt;                     /* log(sums) - z_target */
     const REAL inv = (REAL)1 / (REAL)((size_t)tr->T * tr->B); /* weight / total */
-    for (int v = 0; v < V; v++) l[v] /= sum;                  /* softmax */
-    l[t] -= 1;                                                /* minus one-hot */
-    for (int v = 0; v < V; v++) l[v] *= inv;
+    for (int v = 0; v < V; v++) {                             /* softmax, minus one-hot, times inv */
+        const REAL p = l[v] / sum;
+        l[v] = (v == t ? p - 1 : p) * inv;
+    }
 }
 
 /* One-hot input, layer 0's W_ih (W, V) seen through a transposed copy t (V, W) of its columns
