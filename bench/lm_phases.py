@@ -16,11 +16,16 @@ of peak per phase):
       - recurrent steps: the stack minus those two (the per-step products h W_hh^T, dG W_hh, the
         gate functions, the barriers);
   - head + loss: the fused call without an optimiser minus the stack (the head's three products,
-    softmax cross-entropy, the input gather and the gradient scatter, zeroing the gradients);
+    softmax cross-entropy, the input gather and the gradient scatter, zeroing the gradients): a
+    difference of two timings, so it carries both one's noise and whatever the stack timed alone
+    through the Python layer costs more or less than inside the fused call (at 2 threads the last
+    session read 0.56 ms, less than the head's products alone can take at the peak); hence also
+      - head products (timed alone): logits = y W^T, dW += dlogits^T y, dy = dlogits W with
+        `_kernels.gemm`, the part of head + loss that is a product;
   - optimiser: clip + Adam over the flat buffers, alone (`_kernels.optim_step`): memory-bound,
     so it is given in GB/s (8 arrays of n parameters read or written), not % of peak.
 % of peak is of the float32 peak measured at the same thread count (fastrnn, torch and OpenBLAS
-all set to it while it is measured).
+all set to it while it is measured): the 1-thread table against the one-thread peak.
 """
 import argparse
 
@@ -62,6 +67,15 @@ def builders(layers, hidden):
             _kernels.gemm(arr["x"], arr["W"], trans_b=True, out=arr["pre"])
             _kernels.gemm(arr["dG"], arr["W"], out=arr["dx"])
 
+    V, P = runners.VOCAB, hidden
+    hd = {k: rng.standard_normal(shape).astype(np.float32) for k, shape in
+          (("y", (N, P)), ("W", (V, P)), ("logits", (N, V)), ("dW", (V, P)), ("dy", (N, P)))}
+
+    def head_products():              # the fused head's three products, as head_impl.h calls them
+        _kernels.gemm(hd["y"], hd["W"], trans_b=True, out=hd["logits"])
+        _kernels.gemm(hd["logits"], hd["y"], trans_a=True, out=hd["dW"], accumulate=True)
+        _kernels.gemm(hd["logits"], hd["W"], out=hd["dy"])
+
     def weight_grads():               # dW_hh (every layer), dW_ih (layers 2..L)
         for _ in range(2 * layers - 1):
             _kernels.gemm(arr["dG"], arr["x"], trans_a=True, out=arr["dW"], accumulate=True)
@@ -69,6 +83,7 @@ def builders(layers, hidden):
     return {"whole step": lambda: whole.step(inputs, targets),
             "fused without optimiser": lambda: grads_only.step(inputs, targets),
             "recurrent stack": stack, "input projection": projection, "weight gradients": weight_grads,
+            "head products": head_products,
             "optimiser": lambda: _kernels.optim_step(params, grads, spec)}, model.params.size
 
 
@@ -100,7 +115,8 @@ def main(argv=None):
                 ("- input projection + its gradient (timed alone)", med["input projection"], proj_fl),
                 ("- weight gradients (timed alone)", med["weight gradients"], wgrad_fl),
                 ("- recurrent steps (stack minus the two above)", steps, stack_fl - proj_fl - wgrad_fl),
-                ("head + loss (+ gather, scatter)", head, head_fl),
+                ("head + loss (+ gather, scatter; whole minus stack)", head, head_fl),
+                ("- head products (timed alone)", med["head products"], head_fl),
                 ("optimiser (clip + Adam)", med["optimiser"], None)]
         print(f"\n{threads} thread(s), peak {peak['gflops']:.1f} GFLOP/s ({peak['source']})\n"
               "| phase | ms | GFLOP/s | % of peak |\n|---|---|---|---|")
