@@ -15,6 +15,8 @@ issue's.
 The ", bf16" rows (issue 22) run the recurrent layers with precision="bf16" and also time the same
 workload in float32: their target is the ratio to float32 (their BLAS column runs bf16 too: bf16
 products always run on fastrnn's bf16 kernels).
+The ", 1 thread" rows (issue 21) run fastrnn, torch and OpenBLAS (the BLAS column) on one thread
+and are compared with a one-thread peak, measured the same way before and after them.
 """
 import os
 import re
@@ -88,7 +90,7 @@ def build():
                      None))
     # issue 21: "one thread vs torch one thread: the same LM rows >= 1.3x" (the fused iteration)
     for layers, hidden in workloads.LM_MATRIX:
-        rows.append((f"LM train iteration fused L={layers} H={hidden}, 1 thread",
+        rows.append((f"LM train iteration fused L={layers} H={hidden}{ONE_THREAD}",
                      _one_thread(_lm_train_fused(layers, hidden, 50, 50)),
                      workloads._lm_flops(layers, hidden, 50, 50, True), ("torch", 1.3)))
     return rows
@@ -109,7 +111,8 @@ def _seq_train_fused(key):
 
 def _one_thread(builders):
     """builders whose calls run on one thread: fastrnn's team size and torch.set_num_threads set to
-    1 around each call and restored after it (the BLAS-path column keeps OpenBLAS's own count)."""
+    1 around each call and restored after it (main() also puts OpenBLAS on one thread for the
+    row: the BLAS-path column is a one-thread figure too)."""
     def wrap(impl, build):
         def built():
             fn = build()
@@ -145,6 +148,9 @@ def _lm_train_fused(layers, hidden, B, T):
         return lambda: step.step(inputs, targets)     # fresh state each time, as lm_train's
     return {"fastrnn": fast, "torch": runners.lm_train(layers, hidden, B, T)["torch"]}
 
+
+#: the name's end of a row timed on one thread (compared with the one-thread peak)
+ONE_THREAD = ", 1 thread"
 
 #: tokens per sequence of one sampling-workload call
 SAMPLE_TOKENS = 200
@@ -195,10 +201,15 @@ def main(argv=None):
     peaks = [timing.measure_peak(repeats=10)]
     print(f"CPU: {info['cpu_model']} ({', '.join(sorted(info['cpu_flags']))}); threads {threads}; "
           f"engine {_kernels.engine_info()}; {info['blas']['name']} {info['blas']['version']}")
-    rows = []
+    rows, peaks1 = [], []
     for name, builders, flops, target in build():
         if args.filter and not re.search(args.filter, name):
             continue
+        # a one-thread row runs with fastrnn, torch and OpenBLAS all on one thread (the BLAS
+        # column too) and is compared with the one-thread peak, measured like the other
+        restore = timing.apply_threads(1) if name.endswith(ONE_THREAD) else None
+        if restore is not None and not peaks1:
+            peaks1.append(timing.measure_peak(repeats=10))
         fast = builders["fastrnn"]()
         fns = {"engine": fast, "blas": _blas(fast)}
         if "torch" in builders and runners.torch is not None:
@@ -207,19 +218,34 @@ def main(argv=None):
             fns["float32"] = builders["float32"]()
         # blocks of ~1 s per sample: the thread pools of the previous implementation (torch's
         # OpenMP, OpenBLAS) spin for up to ~0.1 s after their last call and would tax the next one
-        samples = timing.time_interleaved(fns, args.budget, 3, sample_seconds=1.0)
+        try:
+            samples = timing.time_interleaved(fns, args.budget, 3, sample_seconds=1.0)
+        finally:
+            if restore is not None:
+                restore()
         rows.append((name, flops, target, {k: float(np.median(v)) for k, v in samples.items()}))
         print(f"measured {name}", file=sys.stderr, flush=True)
     peaks.append(timing.measure_peak(repeats=10))
-    peak = max(peaks, key=lambda p: p["gflops"])
-    print(f"float32 peak {peak['gflops']:.1f} GFLOP/s, the best of "
-          + ", ".join(f"{p['gflops']:.1f} ({p['source']}; fastrnn gemm {p['fastrnn_gemm_gflops']:.1f}, "
-                      f"torch.mm {p['torch_mm_gflops'] or 0:.1f})" for p in peaks)
-          + " measured before and after the workloads\n")
+    peak2 = max(peaks, key=lambda p: p["gflops"])
+    if peaks1:
+        restore = timing.apply_threads(1)
+        try:
+            peaks1.append(timing.measure_peak(repeats=10))
+        finally:
+            restore()
+    for what, ps in ((f"float32 peak ({threads} threads)", peaks), ("one-thread float32 peak (the '1 thread' rows)", peaks1)):
+        if ps:
+            print(f"{what} {max(p['gflops'] for p in ps):.1f} GFLOP/s, the best of "
+                  + ", ".join(f"{p['gflops']:.1f} ({p['source']}; fastrnn gemm {p['fastrnn_gemm_gflops']:.1f}, "
+                              f"torch.mm {p['torch_mm_gflops'] or 0:.1f})" for p in ps)
+                  + " measured before and after the workloads")
+    print()
+    peak1 = max(peaks1, key=lambda p: p["gflops"]) if peaks1 else None
     print("| workload | engine ms | BLAS path ms | torch ms | GFLOP/s | % peak | torch/engine | BLAS/engine | target |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, flops, target, med in rows:
         e, b, t = med["engine"], med["blas"], med.get("torch")
+        peak = peak1 if name.endswith(ONE_THREAD) else peak2
         gf = flops / e / 1e9 if flops else None
         targets = target if isinstance(target, list) else [target] if target else []
         verdict = "; ".join(_verdict(x, e, t, flops, peak, med.get("float32")) for x in targets) or "-"
