@@ -462,8 +462,8 @@ void frnn_q8_input_projection(const frnn_par *par, size_t rows, int GH, const fl
         for (size_t r = r0 + 1; r < r1; r++) memcpy(out + r * GH, out + r0 * GH, sizeof(float) * GH);
     for (size_t m0 = r0; m0 < r1; m0 += 1 << 30) {
         const int m = (int)(r1 - m0 < (1u << 30) ? r1 - m0 : 1u << 30);
-        if (o == bias) q8_mul_bias(W, GH, 0, GH, m, x + m0 * I, I, 1, bias, out + m0 * GH, (size_t)GH);
-        else frnn_q8_mul(W, GH, 0, GH, m, x + m0 * I, I, 1, out + m0 * GH, (size_t)GH);
+        if (o != bias) frnn_q8_mul(W, GH, 0, GH, m, x + m0 * I, I, 1, out + m0 * GH, (size_t)GH);
+        else if (W->N > 0) q8_mul_bias(W, GH, 0, GH, m, x + m0 * I, I, 1, bias, out + m0 * GH, (size_t)GH);
     }
     free(bias);
     frnn_sync(par);               /* each step reads its units' columns of every row */
