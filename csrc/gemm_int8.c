@@ -319,13 +319,13 @@ frnn_q8_mat frnn_q8_rows(const frnn_q8_mat *W, int r0, int m)
 /* Rows [m0, m0 + mr) of C, view columns [c0, c1) from a kernel block whose first column is view
  * column cb: the one float epilogue of the scheme. */
 static void epilogue_ref(const frnn_q8_mat *W, int32_t acc[MR][FRNN_Q8_NC], int mr, const float *sa, int cb,
-                         int c0, int c1, int beta, float *C, size_t ldc)
+                         int c0, int c1, int beta, const float *bias, float *C, size_t ldc)
 {
     for (int i = 0; i < mr; i++) {
         float *c = C + (size_t)i * ldc;
         for (int n = c0; n < c1; n++) {
             const float v = (float)(acc[i][n - cb] - W->comp[n]) * (sa[i] * W->scale[n]);
-            c[n] = beta ? c[n] + v : v;
+            c[n] = bias ? bias[n] + v : beta ? c[n] + v : v;
         }
     }
 }
@@ -335,22 +335,23 @@ static void epilogue_ref(const frnn_q8_mat *W, int32_t acc[MR][FRNN_Q8_NC], int 
  * scalar operations lane by lane (no FMA in this target), so the bits are the same. */
 __attribute__((target("avx2"))) static void epilogue_avx2(const frnn_q8_mat *W, int32_t acc[MR][FRNN_Q8_NC], int mr,
                                                           const float *sa, int cb, int c0, int c1, int beta,
-                                                          float *C, size_t ldc)
+                                                          const float *bias, float *C, size_t ldc)
 {
     for (int i = 0; i < mr; i++) {
         float *c = C + (size_t)i * ldc;
+        const float *add = bias ? bias : beta ? c : NULL;   /* bias[n] + v == c[n] + v for c[n] == bias[n] */
         const __m256 si = _mm256_set1_ps(sa[i]);
         int n = c0;
         for (; n + 8 <= c1; n += 8) {
             const __m256i d = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)&acc[i][n - cb]),
                                                _mm256_loadu_si256((const __m256i *)(W->comp + n)));
             __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(si, _mm256_loadu_ps(W->scale + n)));
-            if (beta) v = _mm256_add_ps(_mm256_loadu_ps(c + n), v);
+            if (add) v = _mm256_add_ps(_mm256_loadu_ps(add + n), v);
             _mm256_storeu_ps(c + n, v);
         }
         for (; n < c1; n++) {
             const float v = (float)(acc[i][n - cb] - W->comp[n]) * (sa[i] * W->scale[n]);
-            c[n] = beta ? c[n] + v : v;
+            c[n] = add ? add[n] + v : v;
         }
     }
 }
@@ -358,7 +359,7 @@ __attribute__((target("avx2"))) static void epilogue_avx2(const frnn_q8_mat *W, 
 
 /* The epilogue that goes with a kernel: the vector one beside every vector kernel. */
 typedef void (*epi_fn)(const frnn_q8_mat *, int32_t[MR][FRNN_Q8_NC], int, const float *, int, int, int, int,
-                       float *, size_t);
+                       const float *, float *, size_t);
 
 static epi_fn q8_epilogue(blk_fn blk)
 {
@@ -370,9 +371,11 @@ static epi_fn q8_epilogue(blk_fn blk)
 }
 
 /* Columns [q*seg + u0, q*seg + u1) of every segment of gr rows of C from gr quantized rows qa
- * (leading dimension ldq) with row scales sa: each block of W's panels meets every row. */
+ * (leading dimension ldq) with row scales sa: each block of W's panels meets every row. With a
+ * bias (N values), C = bias + product (beta ignored): the sums of a beta-1 product onto rows
+ * holding the bias, without writing and reading those rows first. */
 static void mul_rows(const frnn_q8_mat *W, int seg, int u0, int u1, int gr, const uint8_t *qa, size_t ldq,
-                     const float *sa, int beta, float *C, size_t ldc)
+                     const float *sa, int beta, const float *bias, float *C, size_t ldc)
 {
     const blk_fn blk = q8_kernel();
     const epi_fn epilogue = q8_epilogue(blk);
@@ -389,10 +392,32 @@ static void mul_rows(const frnn_q8_mat *W, int seg, int u0, int u1, int gr, cons
             const int8_t *panel = W->w + (size_t)pb * Kp * PW;
             for (int m0 = 0; m0 < gr; m0 += MR) {
                 const int mr = gr - m0 < MR ? gr - m0 : MR;
+                float *c = C + (size_t)m0 * ldc;
+                if (beta && !bias)   /* the C lines the epilogue reads (often from memory: the step's
+                                        projected rows), fetched while the kernel runs */
+                    for (int i = 0; i < mr; i++) {
+                        __builtin_prefetch(c + (size_t)i * ldc + lo, 1);
+                        __builtin_prefetch(c + (size_t)i * ldc + hi - 1, 1);
+                        if (hi - lo > 16) __builtin_prefetch(c + (size_t)i * ldc + lo + 16, 1);
+                    }
                 blk(qa + (size_t)m0 * ldq, ldq, mr, panel, Kp, acc);
-                epilogue(W, acc, mr, sa + m0, cb, lo, hi, beta, C + (size_t)m0 * ldc, ldc);
+                epilogue(W, acc, mr, sa + m0, cb, lo, hi, beta, bias, c, ldc);
             }
         }
+    }
+}
+
+/* frnn_q8_mul, or with a bias (N values) C = bias + product (mul_rows; not on the AMX tiles). */
+static void q8_mul_bias(const frnn_q8_mat *W, int seg, int u0, int u1, int M, const float *A, size_t lda,
+                        int beta, const float *bias, float *C, size_t ldc)
+{
+    const int Kp = W->Kp, rows = FRNN_Q8_ROWBUF / Kp;      /* rows quantized at a time (>= 4) */
+    uint8_t qa[FRNN_Q8_ROWBUF] __attribute__((aligned(64)));
+    float sa[FRNN_Q8_ROWBUF / FRNN_Q8_ALIGN];
+    for (int g0 = 0; g0 < M; g0 += rows) {
+        const int gr = M - g0 < rows ? M - g0 : rows;
+        for (int i = 0; i < gr; i++) sa[i] = frnn_q8_quantize_row(A + (size_t)(g0 + i) * lda, W->K, Kp, qa + (size_t)i * Kp);
+        mul_rows(W, seg, u0, u1, gr, qa, (size_t)Kp, sa, beta, bias, C + (size_t)g0 * ldc, ldc);
     }
 }
 
@@ -401,14 +426,7 @@ void frnn_q8_mul(const frnn_q8_mat *W, int seg, int u0, int u1, int M, const flo
 {
     if (u1 <= u0 || M <= 0 || W->N <= 0) return;
     if (frnn_amx_q8_mul(W, seg, u0, u1, M, A, lda, beta, C, ldc)) return;    /* AMX tiles: the same integers */
-    const int Kp = W->Kp, rows = FRNN_Q8_ROWBUF / Kp;      /* rows quantized at a time (>= 4) */
-    uint8_t qa[FRNN_Q8_ROWBUF] __attribute__((aligned(64)));
-    float sa[FRNN_Q8_ROWBUF / FRNN_Q8_ALIGN];
-    for (int g0 = 0; g0 < M; g0 += rows) {
-        const int gr = M - g0 < rows ? M - g0 : rows;
-        for (int i = 0; i < gr; i++) sa[i] = frnn_q8_quantize_row(A + (size_t)(g0 + i) * lda, W->K, Kp, qa + (size_t)i * Kp);
-        mul_rows(W, seg, u0, u1, gr, qa, (size_t)Kp, sa, beta, C + (size_t)g0 * ldc, ldc);
-    }
+    q8_mul_bias(W, seg, u0, u1, M, A, lda, beta, NULL, C, ldc);
 }
 
 void frnn_q8_mul_static(const frnn_q8_mat *W, int seg, int u0, int u1, int M, const uint8_t *qa, size_t ldq,
@@ -421,7 +439,7 @@ void frnn_q8_mul_static(const frnn_q8_mat *W, int seg, int u0, int u1, int M, co
         const int gr = M - g0 < G ? M - g0 : G;
         for (int i = 0; i < gr; i++)   /* a 0 byte marks a non-finite value: the row's outputs are NaN */
             sa[i] = memchr(qa + (size_t)(g0 + i) * ldq, 0, (size_t)W->K) ? NAN : FRNN_Q8_STATIC_SCALE;
-        mul_rows(W, seg, u0, u1, gr, qa + (size_t)g0 * ldq, ldq, sa, beta, C + (size_t)g0 * ldc, ldc);
+        mul_rows(W, seg, u0, u1, gr, qa + (size_t)g0 * ldq, ldq, sa, beta, NULL, C + (size_t)g0 * ldc, ldc);
     }
 }
 
@@ -430,16 +448,23 @@ void frnn_q8_input_projection(const frnn_par *par, size_t rows, int GH, const fl
 {
     const size_t r0 = rows * par->tid / par->nth, r1 = rows * (par->tid + 1) / par->nth;
     const size_t I = (size_t)W->K;
-    float *o = out + r0 * GH;   /* the biases first, as the float path folds them: one row, copied */
+    /* the biases first, as the float path folds them: one row, then out = row + product (the
+     * same sum as the product added onto rows holding the bias, without that pass over out) */
+    float *bias = r1 > r0 ? malloc(sizeof(float) * GH) : NULL;
+    const int tiles = bias && frnn_amx_mode() != FRNN_AMX_OFF && r1 - r0 >= FRNN_AMX_ROWS;
+    float *o = bias && !tiles ? bias : out + r0 * GH;   /* no memory, or the tiles: the rows themselves */
     if (r1 > r0 && b_ih && b_hh) {              /* the same sums, without a branch per column */
         for (int j = 0; j < fold; j++) o[j] = b_ih[j] + b_hh[j];
         for (int j = fold; j < GH; j++) o[j] = b_ih[j] + 0.0f;
     } else if (r1 > r0)
         for (int j = 0; j < GH; j++) o[j] = (b_ih ? b_ih[j] : 0) + (b_hh && j < fold ? b_hh[j] : 0);
-    for (size_t r = r0 + 1; r < r1; r++) memcpy(out + r * GH, out + r0 * GH, sizeof(float) * GH);
+    if (o != bias)
+        for (size_t r = r0 + 1; r < r1; r++) memcpy(out + r * GH, out + r0 * GH, sizeof(float) * GH);
     for (size_t m0 = r0; m0 < r1; m0 += 1 << 30) {
         const int m = (int)(r1 - m0 < (1u << 30) ? r1 - m0 : 1u << 30);
-        frnn_q8_mul(W, GH, 0, GH, m, x + m0 * I, I, 1, out + m0 * GH, (size_t)GH);
+        if (o != bias) frnn_q8_mul(W, GH, 0, GH, m, x + m0 * I, I, 1, out + m0 * GH, (size_t)GH);
+        else if (W->N > 0) q8_mul_bias(W, GH, 0, GH, m, x + m0 * I, I, 1, bias, out + m0 * GH, (size_t)GH);
     }
+    free(bias);
     frnn_sync(par);               /* each step reads its units' columns of every row */
 }

@@ -2,6 +2,7 @@
  *   - every int8 path this CPU runs gives the plain-C reference's bits, over shapes that leave
  *     partial row blocks, column blocks and K tails, with beta 0 and 1, zero and NaN rows;
  *   - the reference equals the scheme written out here (quantized rows, s32 sums, one epilogue);
+ *   - the input projection equals its rows of folded biases plus the scheme's product;
  *   - static rows (bounded h): both quantizers give the bytes written out here, and the static
  *     product equals the scheme with those bytes and s_a = 1/63 (NaN rows too) on every path;
  *   - int8 layer forwards (every cell; LSTM with peepholes and projection; dynamic and static
@@ -114,6 +115,48 @@ static void test_products(void)
         }
         qfree(&q);
         free(W), free(A), free(C0), free(C1), free(C2);
+    }
+}
+
+/* The input projection (one member) == its definition: every row holds the folded bias
+ * (b_ih + b_hh on columns [0, fold), b_ih + 0 after, as the float path), then the product is
+ * added (the scheme with beta 1), on every path, with both biases, b_ih alone and none. */
+static void test_input_projection(void)
+{
+    const int shapes[][3] = {{1, 5, 63}, {5, 13, 130}, {9, 70, 129}, {33, 96, 64}};
+    unsigned s = 11;
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        const int M = shapes[c][0], N = shapes[c][1], K = shapes[c][2], fold = N / 2;
+        float *W = malloc(sizeof(float) * N * K), *A = malloc(sizeof(float) * M * K);
+        float *b = malloc(sizeof(float) * 2 * N), *C0 = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N);
+        for (int i = 0; i < N * K; i++) W[i] = urand(&s);
+        for (int i = 0; i < M * K; i++) A[i] = 3 * urand(&s);
+        for (int i = 0; i < 2 * N; i++) b[i] = urand(&s);
+        if (M > 2) A[2 * K + 1] = NAN;                            /* a NaN row */
+        QMat q = qmat(W, N, K, NULL);
+        for (int biases = 0; biases < 3; biases++) {
+            const float *b_ih = biases < 2 ? b : NULL, *b_hh = biases < 1 ? b + N : NULL;
+            frnn_q8_set_isa(FRNN_Q8_REF);
+            for (int i = 0; i < M; i++)
+                for (int n = 0; n < N; n++)
+                    C0[(size_t)i * N + n] = b_ih && b_hh ? (n < fold ? b_ih[n] + b_hh[n] : b_ih[n] + 0.0f)
+                                                         : (b_ih ? b_ih[n] : 0) + (b_hh && n < fold ? b_hh[n] : 0);
+            scheme(&q, M, A, 1, C0);
+            for (int isa = 0; isa <= FRNN_Q8_AVX512VNNI; isa++) {
+                if (!frnn_q8_isa_supported(isa)) continue;
+                frnn_q8_set_isa(isa);
+                const frnn_par one = {0, 1, NULL, NULL};
+                for (int i = 0; i < M * N; i++) C1[i] = urand(&s);   /* overwritten */
+                frnn_q8_input_projection(&one, (size_t)M, N, A, &q.m, b_ih, b_hh, fold, C1);
+                if (memcmp(C0, C1, sizeof(float) * M * N) != 0) {
+                    fprintf(stderr, "FAIL int8 input projection: isa %d M %d N %d K %d biases %d differs from "
+                            "the bias rows plus the scheme\n", isa, M, N, K, biases);
+                    fails++;
+                }
+            }
+        }
+        qfree(&q);
+        free(W), free(A), free(b), free(C0), free(C1);
     }
 }
 
@@ -301,6 +344,7 @@ int frnn_test_int8(const frnn_blas *blas)
 {
     const int active = frnn_q8_isa_active();
     test_products();
+    test_input_projection();
     test_static_rows();
     frnn_q8_set_isa(active);
     test_layers(blas);
