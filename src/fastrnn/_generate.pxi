@@ -198,6 +198,7 @@ cdef class Generator:
                              "layers have equal sizes")
         if not isinstance(ids, np.ndarray) or ids.shape != (B,) or ids.dtype.kind not in "iu":
             raise ValueError(f"ids: expected an integer numpy.ndarray of shape ({B},)")
+        given = ids
         if ids.dtype != np.int64 or not ids.flags.c_contiguous:
             ids = np.ascontiguousarray(ids, np.int64)       # (uint64 >= 2^63: < 0, refused below)
         cdef const long long *v = <const long long *>_ptr(ids)
@@ -207,7 +208,7 @@ cdef class Generator:
             if t < lo: lo = t
             if t > hi: hi = t
         if lo < 0 or hi >= V:
-            raise ValueError(f"ids: ids must be in [0, {V}), got {ids.min()}..{ids.max()}")
+            raise ValueError(f"ids: ids must be in [0, {V}), got {given.min()}..{given.max()}")
         dt = self.h_state.dtype
         hn = np.empty(self.h_shape, dt)
         cn = None if self.c_shape is None else np.empty(self.c_shape, dt)
