@@ -28,6 +28,7 @@ from fuzz_cases_precision import precision_api
 from fuzz_cases_amx import amx_modes
 from fuzz_cases_layer_ids import layer_ids_input
 from fuzz_cases_fused import fused_seq_step, fused_step
+from fuzz_cases_step import model_step_state
 
 ENTRY_POINTS = {
     "kernel_forward": kernel_forward, "kernel_step": kernel_step, "kernel_backward": kernel_backward,
@@ -51,4 +52,5 @@ ENTRY_POINTS = {
     "layer_ids_input": layer_ids_input,
     "fused_step": fused_step, "fused_seq_step": fused_seq_step,
     "amx_modes": amx_modes,
+    "model_step_state": model_step_state,
 }

@@ -2,6 +2,7 @@
 # in one call per batch of sequences).
 
 from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy, memset
 
 # frnn_gen and frnn_generate_*: declared in _kernels.pxd
 
@@ -21,6 +22,7 @@ cdef class Generator:
     cdef list keep
     cdef bint f64
     cdef public object out, n_out, done, token, h_state, c_state, logits
+    cdef object h_shape, c_shape
 
     def __cinit__(self):
         self.dims = NULL
@@ -88,6 +90,10 @@ cdef class Generator:
         stop_arr = np.frombuffer(stop_bytes + b"\0", np.uint8)
         stop_buf = np.empty(window * (longest + 1) + 1, np.uint8)
         self.h_state, self.c_state, self.logits = h, c, logits     # (model.step's fast path)
+        # step_state's state shapes: every layer of a model's stack has the same P and H
+        uniform = h_size == L * B * width and (not lstm or c_size == L * B * self.dims[L - 1].H)
+        self.h_shape = (L, B, width) if uniform else None
+        self.c_shape = (L, B, self.dims[L - 1].H) if uniform and lstm else None
         self.keep += [table, W_head, b_head, h, c, x, logits, z, scratch, iscratch, offsets, text,
                       stop_arr, stop_buf]
         g = &self.g
@@ -177,3 +183,64 @@ cdef class Generator:
                 rc = frnn_generate_f64(&BLAS, &self.g, NULL, 1, NULL)
             else:
                 rc = frnn_generate_f32(&BLAS, &self.g, NULL, 1, NULL)
+
+    def step_state(self, ids, h=None, c=None):
+        """`step` with the state passed in and out, in one call (model.step's fast path): ids (B,)
+        an integer ndarray, range-checked here (ValueError as fastrnn.checks.ids words it); h
+        (L, B, P) and, for an LSTM, c (L, B, H): C-contiguous arrays of the generator's dtype, or
+        None for zeros (the caller converts other states). The given arrays are not modified.
+        Returns (logits (B, V), h, c) as new arrays (c None without a cell state). Needs equal P
+        and H in every layer (a model's stack), argmax=True and max_len=1 as `step`."""
+        cdef int B = self.g.B, V = self.g.V, b, rc
+        cdef long long t, lo, hi
+        if not self.g.argmax or self.g.max_len != 1 or self.h_shape is None:
+            raise ValueError("step_state: needs a generator made with argmax=True, max_len=1 whose "
+                             "layers have equal sizes")
+        if not isinstance(ids, np.ndarray) or ids.shape != (B,) or ids.dtype.kind not in "iu":
+            raise ValueError(f"ids: expected an integer numpy.ndarray of shape ({B},)")
+        given = ids
+        if ids.dtype != np.int64 or not ids.flags.c_contiguous:
+            ids = np.ascontiguousarray(ids, np.int64)       # (uint64 >= 2^63: < 0, refused below)
+        cdef const long long *v = <const long long *>_ptr(ids)
+        lo, hi = v[0], v[0]
+        for b in range(1, B):
+            t = v[b]
+            if t < lo: lo = t
+            if t > hi: hi = t
+        if lo < 0 or hi >= V:
+            raise ValueError(f"ids: ids must be in [0, {V}), got {given.min()}..{given.max()}")
+        dt = self.h_state.dtype
+        hn = np.empty(self.h_shape, dt)
+        cn = None if self.c_shape is None else np.empty(self.c_shape, dt)
+        for name, s, mine in (("state h", h, hn), ("state c", c, cn)):
+            if s is None or mine is None:
+                continue
+            if (not isinstance(s, np.ndarray) or s.dtype != dt or s.shape != mine.shape
+                    or not s.flags.c_contiguous):
+                raise ValueError(f"{name}: expected a C-contiguous {dt.name} array of shape {mine.shape}")
+        cdef size_t hbytes = hn.nbytes, cbytes = 0 if cn is None else cn.nbytes
+        if h is None:
+            memset(_ptr(self.h_state), 0, hbytes)
+        else:
+            memcpy(_ptr(self.h_state), _ptr(h), hbytes)
+        if cn is not None:
+            if c is None:
+                memset(_ptr(self.c_state), 0, cbytes)
+            else:
+                memcpy(_ptr(self.c_state), _ptr(c), cbytes)
+        cdef int *tok = <int *>_ptr(self.token)
+        cdef int *n_out = <int *>_ptr(self.n_out)
+        cdef int *done = <int *>_ptr(self.done)
+        for b in range(B):
+            tok[b], n_out[b], done[b] = <int>v[b], 0, 0
+        with nogil:
+            if self.f64:
+                rc = frnn_generate_f64(&BLAS, &self.g, NULL, 1, NULL)
+            else:
+                rc = frnn_generate_f32(&BLAS, &self.g, NULL, 1, NULL)
+        logits = np.empty((B, V), dt)
+        memcpy(_ptr(logits), _ptr(self.logits), logits.nbytes)
+        memcpy(_ptr(hn), _ptr(self.h_state), hbytes)
+        if cn is not None:
+            memcpy(_ptr(cn), _ptr(self.c_state), cbytes)
+        return logits, hn, cn

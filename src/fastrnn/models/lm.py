@@ -97,13 +97,16 @@ class LanguageModel(Module):
 
     def step(self, ids, state=None):
         """Advance one token per sequence: ids (B,) -> (logits (B, V), state). Keeps no tape."""
-        ids = checks.ids("ids", ids, self.config["vocab_size"], ndim=1)
-        # one native call for the stack and the head when it applies (nn/generate.py); its cache
-        # lives in the instance dict, outside the Module tree
+        V = self.config["vocab_size"]
+        if type(ids) is not np.ndarray or ids.ndim != 1 or ids.dtype.kind not in "iu":
+            ids = checks.ids("ids", ids, V, ndim=1)     # (converts, or refuses the type / shape)
+        # one native call for the stack and the head when it applies (nn/generate.py; it checks
+        # the ids' range); its cache lives in the instance dict, outside the Module tree
         native = self.__dict__.get("_native_step") or self.__dict__.setdefault("_native_step", NativeStep())
         fast = native(self.rnn, self.head, self.embed if self.config["embed_size"] else None, ids, state)
         if fast is not None:
             return fast
+        ids = checks.ids("ids", ids, V, ndim=1)
         x, mode = self._input(ids, train=False)
         y, state = self.rnn.step(x, state, input=mode)
         return self.head.forward(y, train=False), state

@@ -2,7 +2,7 @@
 `Embedding` (or the stack's one-hot input="ids") -> a recurrent stack -> a `Linear` head."""
 import numpy as np
 
-from .. import _kernels
+from .. import _kernels, checks
 
 
 def native_generator(rnn, head, embed=None, *, batch, max_len, **sampling):
@@ -27,9 +27,11 @@ class NativeStep:
     over the model's blocks steps every layer and the head for B rows at once, with no per-call
     weight checks, pack look-ups or team hand-offs per layer. The same products in the same
     order as `rnn.step` + `head`, so the same bits. It is rebuilt when the weights may have
-    changed under it (a new parameter version, a rebind, a public view handed out since), and
-    it declines (returns None: the caller takes the layer path) while a public view of the
-    weights is alive, for bf16/int8 layers, and for a quantized head."""
+    changed under it (a new parameter version, a rebind, a public view handed out since, a
+    precision switch), and it declines (returns None: the caller takes the layer path) while a
+    public view of the weights is alive, for int8 layers, and for a quantized head. bf16 layers
+    run it too (the generator's per-step path: the same frnn_forward calls as `rnn.step`). The
+    ids' range, the state in and out and the step are one call (`Generator.step_state`)."""
 
     def __init__(self):
         self.key, self.gen = None, None
@@ -38,23 +40,34 @@ class NativeStep:
         return NativeStep, ()
 
     def __call__(self, rnn, head, embed, ids, state):
-        """(logits (B, V), state) for checked ids (B,), or None when the layer path must run."""
+        """(logits (B, V), state) for integer ids (B,) (a 1-D integer ndarray: its range is checked
+        here, or before the state when the state needs converting), or None when the layer path
+        must run (the caller then checks the ids itself)."""
         storage = rnn._storage
-        if (rnn.precision != "float32" or rnn.__dict__.get("_int8") is not None
-                or head.__dict__.get("_int8") is not None or storage.views_alive() or not ids.shape[0]):
+        if (rnn.__dict__.get("_int8") is not None or head.__dict__.get("_int8") is not None
+                or storage.views_alive() or not ids.shape[0]):
             return None
-        B, L, H, P = ids.shape[0], rnn.num_layers, rnn.hidden_size, rnn.P
-        key = (B, storage.version, storage.exposures, id(storage.base), rnn.dtype)
+        precision = rnn.precision
+        if precision not in ("float32", "bf16"):
+            return None
+        B = ids.shape[0]
+        key = (B, storage.version, storage.exposures, id(storage.base), rnn.dtype, precision)
         if key != self.key or self.gen is None:
             self.gen = native_generator(rnn, head, embed, batch=B, max_len=1, argmax=True)
             self.key = key
-        gen = self.gen
         h, c = rnn._split_state("state", state)
-        hs = gen.h_state.reshape(L, B, P)
-        hs[...] = 0 if h is None else rnn._as_state("state h", h, B, P, False)
-        if rnn.lstm:
-            cs = gen.c_state.reshape(L, B, H)
-            cs[...] = 0 if c is None else rnn._as_state("state c", c, B, H, False)
-        gen.step(ids)
-        h_new = hs.copy()           # new arrays: the caller may keep them across steps
-        return gen.logits.copy(), ((h_new, cs.copy()) if rnn.lstm else h_new)
+        lstm, dt, L, H, P = rnn.lstm, rnn.dtype, rnn.num_layers, rnn.hidden_size, rnn.P
+        if not (_plain(h, dt, (L, B, P)) and (not lstm or _plain(c, dt, (L, B, H)))):
+            # a state to convert (a tensor, another dtype, a view) or to refuse: the layers' own
+            # checks and messages, after the ids' (as the layer path orders them)
+            ids = checks.ids("ids", ids, head._views["weight"].shape[0], ndim=1)
+            h = rnn._as_state("state h", h, B, P, False)
+            c = rnn._as_state("state c", c, B, H, False) if lstm else None
+        logits, h_new, c_new = self.gen.step_state(ids, h, c)
+        return logits, ((h_new, c_new) if lstm else h_new)
+
+
+def _plain(s, dtype, shape):
+    """None, or a C-contiguous ndarray of `dtype` and `shape`: step_state takes it as it is."""
+    return s is None or (type(s) is np.ndarray and s.shape == shape and s.dtype == dtype
+                         and s.flags.c_contiguous)
