@@ -116,3 +116,39 @@ def test_directions_opens_a_join_per_layer_not_a_barrier_per_step(monkeypatch):
         counts[name] = _kernels.sync_count() - before
     assert counts["directions"] <= 3 * 2, counts
     assert counts["units"] >= 2 * 2 * T, counts
+
+
+def test_fused_tagger_step_runs_the_direction_split(monkeypatch):
+    """The fused training step of a bidirectional tagger (csrc/train_seq.h calls the stack) runs
+    the direction split at 2 threads -- a few barriers per step, not one per time step as with
+    units -- and gives the same parameters at 1, 2 and 3 threads and under units."""
+    _engine()
+    from fastrnn import optim
+    from fastrnn.models import SequenceTagger
+    from fastrnn.train.fused import FusedStep
+    rng = np.random.default_rng(9)
+    B, T, V, K = 12, 16, 30, 5
+    lengths = rng.integers(1, T + 1, B)
+    tags = rng.integers(0, K, (B, T))
+    tags[np.arange(T)[None, :] >= lengths[:, None]] = -100
+    batch = (rng.integers(0, V, (B, T)), tags, lengths)
+
+    def train(name, threads):
+        monkeypatch.setenv("FASTRNN_DECOMP", name)
+        _kernels.set_num_threads(threads)
+        model = SequenceTagger(K, vocab_size=V, embed_size=16, hidden_size=48, num_layers=2,
+                               bidirectional=True, dtype=np.float32, seed=5)
+        step = FusedStep(model, optim.SGD(model, lr=0.1))
+        step.step_batch(batch)
+        before = _kernels.sync_count()
+        step.step_batch(batch)
+        assert step.status == 0
+        return model.params.copy(), _kernels.sync_count() - before
+
+    want, _ = train("one", 1)
+    counts = {}
+    for name, threads in [("directions", 2), ("units", 2), ("auto", 2), ("auto", 3), ("directions", 3)]:
+        got, counts[name, threads] = train(name, threads)
+        assert np.array_equal(want, got), f"{name} at {threads} threads"
+    assert counts["units", 2] >= 2 * T, counts
+    assert counts["directions", 2] < T and counts["auto", 2] == counts["directions", 2], counts
