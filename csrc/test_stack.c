@@ -219,6 +219,7 @@ int frnn_test_decomp(const frnn_blas *blas)
                 setenv("FASTRNN_DECOMP", "units", 1);
                 float *ref = run_stack(blas, cells[ci], L, D, 1, 1, &nref);
                 for (int k = 0; k < 5; k++) {
+                    if (k == 4 && D == 1) continue;      /* directions on one direction: units */
                     setenv("FASTRNN_DECOMP", names[k], 1);
                     float *first = run_stack(blas, cells[ci], L, D, 1, 1, &n1);
                     const int batch = k == 1, sized = ref && first && n1 == nref;
