@@ -14,7 +14,12 @@ FRNN_BATCH_AUTO, on a quiet machine:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/decomp.py --threads 2 \
         --decomp units batch pipeline auto auto+batch
 
-and compare each row's "whole forward+backward" of batch against units / pipeline.
+and compare each row's "whole forward+backward" of batch against units / pipeline. The
+bidirectional row's direction split ("directions": direction d on half d of the team, a join per
+layer; units there runs the directions in turn, each split by units) against the rest:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/decomp.py --threads 2 \
+        --decomp units directions batch auto
 Phases, as bench/phases.py: the input projection and the weight-gradient products timed alone
 on the engine (the same for every decomposition), the recurrent steps the rest of the forward
 (backward) -- the per-step products, the gate maths, and the barriers or chunk bookkeeping.
@@ -33,7 +38,7 @@ from fastrnn.benchmarks import timing
 
 ROWS = [("LM LSTM 2x128", 50, 50, 65, 128, 2, 1), ("LSTM (100, 32, 128, 256)", 100, 32, 128, 256, 1, 1),
         ("bi-LSTM 2x (50, 50, 128, 256)", 50, 50, 128, 256, 2, 2)]
-DECOMPS = ["units", "batch", "pipeline", "one", "auto", "auto+batch"]
+DECOMPS = ["units", "batch", "pipeline", "one", "directions", "auto", "auto+batch"]
 
 
 def _set(name):

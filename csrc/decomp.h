@@ -8,8 +8,15 @@
  *             gradients are added in chunk order (batch_task below);
  *   pipeline  a unidirectional stack's layer k on member (group) k, the steps handed up through
  *             progress counters (acquire/release), not a barrier (the wavefront of stack.h);
+ *   directions  a bidirectional stack's two directions side by side, direction d on half d of
+ *             the team (stack.h): each direction's recurrence runs on its own members with no
+ *             barrier per step between the halves (none at all with one member a half), and the
+ *             halves join once per layer (layer l + 1 reads both directions' outputs) and once
+ *             more going back (the input gradient is the sum of the two directions' dx). With 3+
+ *             members a half of 2+ splits its direction's steps by units (its own barriers);
+ *             with 1 member, or D == 1, it is units;
  *   one       everything on the calling thread.
- * units, pipeline and one give the same bits (every element is computed by one member in one
+ * units, pipeline, directions and one give the same bits (every element is computed by one member in one
  * order). batch sums the weight gradients chunk by chunk, so it gives other bits (equal within
  * float rounding): whether a layer runs as batch therefore depends on its shape only, never on
  * the thread count, and the chunks are cut by a rule of the shape alone -- results are
@@ -21,7 +28,7 @@
 #define FASTRNN_DECOMP_MODEL
 
 enum { FRNN_DECOMP_AUTO = 0, FRNN_DECOMP_UNITS = 1, FRNN_DECOMP_BATCH = 2, FRNN_DECOMP_PIPELINE = 3,
-       FRNN_DECOMP_ONE = 4 };
+       FRNN_DECOMP_ONE = 4, FRNN_DECOMP_DIRECTIONS = 5 };
 
 /* The chunks' areas of a batch split: a member's copy of its chunk's rows (the chunk's x, y or dy,
  * dx: T x rows each) and every chunk's own weight gradients. One area serves a whole call (a
@@ -86,10 +93,10 @@ static void frnn_area_give(void *data)
 /* FASTRNN_DECOMP, or auto when unset or not one of the names. */
 static int frnn_decomp_forced(void)
 {
-    static const char *names[] = {"auto", "units", "batch", "pipeline", "one"};
+    static const char *names[] = {"auto", "units", "batch", "pipeline", "one", "directions"};
     const char *env = getenv("FASTRNN_DECOMP");
     if (env == NULL) return FRNN_DECOMP_AUTO;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (!strcmp(env, names[i])) return i;
     return FRNN_DECOMP_AUTO;
 }
@@ -233,6 +240,43 @@ static int frnn_decomp_wave(const frnn_dims *dims, int L, int D, int nth, int fo
     return frnn_model_wave(dims, L);
 }
 
+/* Modelled microseconds of a bidirectional stack's training step pair run as the direction
+ * split on nth members: per layer the slower half (direction d on group_of's half d, its steps
+ * split by units when the half has 2+ members) plus the halves' joins (1 forward, 2 backward). */
+static double frnn_model_sides(const frnn_dims *dims, int L, int nth)
+{
+    double t = 0;
+    for (int k = 0; k < L; k++) {
+        double most = 0;
+        for (int dir = 0; dir < 2; dir++) {
+            const int half = nth * (dir + 1) / 2 - nth * dir / 2;
+            const double one = frnn_model_layer(&dims[2 * k + dir], FRNN_DECOMP_UNITS, half);
+            most = one > most ? one : most;
+        }
+        t += most + 3 * FRNN_MODEL_SYNC_US;
+    }
+    return t;
+}
+
+/* The same stack's directions one after the other, each split by units over all nth members. */
+static double frnn_model_turns(const frnn_dims *dims, int L, int nth)
+{
+    double t = 0;
+    for (int i = 0; i < 2 * L; i++) t += frnn_model_layer(&dims[i], FRNN_DECOMP_UNITS, nth);
+    return t;
+}
+
+/* Does a bidirectional call run as the direction split (stack.h, G == 2)? Forced (directions;
+ * pipeline too, which has no meaning for D == 2 and ran side by side before the split had a
+ * name), never when units is forced (the directions in turn, each on the whole team: the A/B
+ * baseline), else when the model says so. Every choice here gives the same bits. */
+static int frnn_decomp_sides(const frnn_dims *dims, int L, int D, int nth, int forced)
+{
+    if (D != 2 || nth < 2 || forced == FRNN_DECOMP_UNITS) return 0;
+    if (forced != FRNN_DECOMP_AUTO) return 1;
+    return frnn_model_sides(dims, L, nth) <= frnn_model_turns(dims, L, nth);
+}
+
 /* What a float32 call of L layers x D directions runs on nth members (fastrnn.h). */
 int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth)
 {
@@ -243,13 +287,14 @@ int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth)
                                         && frnn_model_batch(dims, L, D)))
         return FRNN_DECOMP_BATCH;
     if (forced == FRNN_DECOMP_ONE || nth <= 1 || !frnn_engine_enabled()) return FRNN_DECOMP_ONE;
+    if (frnn_decomp_sides(dims, L, D, nth, forced)) return FRNN_DECOMP_DIRECTIONS;
     if (frnn_decomp_wave(dims, L, D, nth, forced)) return FRNN_DECOMP_PIPELINE;
     for (int i = 0; i < L * D; i++) {        /* ctx_start: steps big enough to share */
         const frnn_dims *d = &dims[i];
         if (2.0 * d->B * frnn_gates(d->cell) * d->H * d->P >= FRNN_MIN_STEP_FLOPS && d->H > frnn_nr())
             return FRNN_DECOMP_UNITS;
     }
-    return D == 2 ? FRNN_DECOMP_UNITS : FRNN_DECOMP_ONE;      /* D == 2: a direction per member */
+    return FRNN_DECOMP_ONE;           /* steps too small to share: the caller alone */
 }
 
 #endif /* FASTRNN_DECOMP_MODEL */

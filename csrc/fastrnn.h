@@ -168,7 +168,7 @@ void frnn_backward_f64(const frnn_blas *blas, const frnn_dims *d, const frnn_buf
  * multiplies it into acts[k] in place going forward and into grads[k] in place going back.
  *
  * Scheduling (float32 engine): the directions of a layer run side by side on two halves of the
- * team; the layers of a unidirectional stack run as a wavefront -- each on its own group of
+ * team (the "directions" decomposition of csrc/decomp.h); the layers of a unidirectional stack run as a wavefront -- each on its own group of
  * members, layer k + 1 starting a chunk of steps as soon as layer k has finished it (and going
  * back, layer k - 1 as soon as layer k has produced the chunk's dx) -- when that beats splitting
  * every step over the team (FASTRNN_WAVEFRONT=0/1 forces the choice). Results are the same bits
@@ -192,7 +192,8 @@ int frnn_stack_backward_f32(const frnn_blas *blas, const frnn_stack *st);
 int frnn_stack_backward_f64(const frnn_blas *blas, const frnn_stack *st);
 
 /* The decomposition a float32 call of L layers x D directions (dims L * D) runs on nth members
- * (csrc/decomp.h): 1 units, 2 batch, 3 pipeline, 4 one member; -1 for an unknown cell. */
+ * (csrc/decomp.h): 1 units, 2 batch, 3 pipeline, 4 one member, 5 directions (a bidirectional
+ * stack's directions side by side); -1 for an unknown cell. */
 int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth);
 
 /* Generation from a language model -- embedding or one-hot input, a unidirectional stack of L

@@ -5,7 +5,8 @@
  * member, in the same order; chunked input projections and dx products are row-independent):
  *   - layer after layer, each step shared by all members (one group);
  *   - bidirectional: per layer, direction 0 on one half of the team and direction 1 on the other,
- *     each half syncing only itself (no barrier per step between the halves);
+ *     each half syncing only itself (no barrier per step between the halves) -- the "directions"
+ *     decomposition of decomp.h; FASTRNN_DECOMP=units runs the directions in turn instead;
  *   - wavefront (unidirectional): G groups, layer k on group k % G; a layer projects its input
  *     chunk by chunk as the layer below publishes finished steps (going back, the layer below
  *     takes the dx chunks the layer above publishes), so the layers' time loops overlap.
@@ -179,7 +180,7 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
     sr.st = st, sr.backward = back, sr.groups = 1;
     const int batched = F(batch_wanted)(st->dims, L, D, st->run);
     if (batched) sr.groups = 1;             /* layer after layer, each on the whole team */
-    else if (D == 2 && nth >= 2) sr.groups = 2;
+    else if (frnn_decomp_sides(st->dims, L, D, nth, forced)) sr.groups = 2;   /* a direction a half */
     else if (F(wavefront)(st, nth, forced)) {
         sr.groups = nth < L ? nth : L;
         if (forced == FRNN_DECOMP_PIPELINE) nth = sr.groups;   /* layer k on member k */

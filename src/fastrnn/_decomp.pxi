@@ -5,11 +5,11 @@ from libc.stdlib cimport malloc, free
 
 # (the C declarations of frnn_decomposition and frnn_sync_count are in _kernels.pxd)
 
-DECOMPOSITIONS = ("units", "batch", "pipeline", "one")
+DECOMPOSITIONS = ("units", "batch", "pipeline", "one", "directions")
 
 
 def decomposition(cell, T, B, I, H, P=None, *, layers=1, directions=1, threads=None):
-    """The decomposition ("units", "batch", "pipeline" or "one") a float32 call of `layers` x
+    """The decomposition ("units", "batch", "pipeline", "one" or "directions") a float32 call of `layers` x
     `directions` with these sizes runs at `threads` members (default: the team's), after
     FASTRNN_DECOMP; layers above the first read directions * P features."""
     cdef int code = _cell_code(cell), i
