@@ -356,7 +356,9 @@ void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pa
         return;
     }
 #if FRNN_BF16_X86
-    if (!frnn_amx_bf16_rows(g->M) && bf32_on(frnn_bf16_kernel(), frnn_nr(), g->M)) {   /* by the whole product's rows */
+    /* by the whole product's shape; not for an odd K < FRNN_KC: callers size `pack` for
+     * min(K, FRNN_KC) rows of panel (template.h), and the float32 panels need an even Kp rows */
+    if (!frnn_amx_bf16_rows(g->M) && bf32_on(frnn_bf16_kernel(), frnn_nr(), g->M) && (g->K >= FRNN_KC || !(g->K & 1))) {
         bf32_team_gemm(par, g, pack);
         return;
     }
