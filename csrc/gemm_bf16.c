@@ -153,6 +153,7 @@ BK_BF16(1, 4) BK_BF16(1, 1) BK_BF16(2, 2) BK_BF16(2, 1) BK_BF16(3, 2) BK_BF16(3,
 #endif
 
 #include "gemv_bf16.h"    /* one row on AVX2 */
+#include "gemm_bf16_f32.h"    /* many rows on AVX2: the float32 kernels */
 
 /* A kernel family: fn[MR][NPAN] for MR 1..mrmax, NPAN 1 or wide[MR]. */
 typedef struct {
@@ -290,6 +291,8 @@ void frnn_bpk_mul(const frnn_bpk *pk, int p0, int p1, int M, const float *A, siz
     /* round A once here rather than in every panel's kernel (the same values; without the memory
      * the kernels round as they read): on the stack for a few rows, else over several panels */
     const int kernel = frnn_bf16_kernel();
+    if (pk->K > 0 && bf32_on(kernel, pk->nr, M) && bf32_bpk_mul(pk, p0, p1, M, A, rsa, csa, round_a, C, ldc, accumulate))
+        return;
     if (round_a && pk->K > 0 && ((size_t)M * pk->K <= BG_STACK || p1 - p0 > 1)) {
         float stack[BG_STACK], *a = (size_t)M * pk->K <= BG_STACK ? stack : malloc(sizeof(float) * (size_t)M * pk->K);
         if (a != NULL) {
@@ -352,6 +355,14 @@ void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pa
         frnn_sync(par);
         return;
     }
+#if FRNN_BF16_X86
+    /* by the whole product's shape; not for an odd K < FRNN_KC: callers size `pack` for
+     * min(K, FRNN_KC) rows of panel (template.h), and the float32 panels need an even Kp rows */
+    if (!frnn_amx_bf16_rows(g->M) && bf32_on(frnn_bf16_kernel(), frnn_nr(), g->M) && (g->K >= FRNN_KC || !(g->K & 1))) {
+        bf32_team_gemm(par, g, pack);
+        return;
+    }
+#endif
     /* this member's rows of A, rounded to bf16 once per block (each kernel reads them many times);
      * without the memory the kernels round as they read: the same values */
     /* AMX tiles by the whole product's rows, so every member (any thread count) makes one choice;
@@ -414,6 +425,10 @@ void frnn_bkpk_mul(const frnn_par *par, const float *mem, int K, int N, int M, c
 {
     /* few rows (a step of a small batch): the panels are shared out, else the rows */
     const int by_cols = M < FRNN_SMALL_M && par->nth > 1;
+    /* many rows: the float32 kernels, chosen by the whole product's rows (frnn_bpk_mul would
+     * choose by this member's share; the bits are the same either way) */
+    const int f32 = !frnn_amx_bf16_rows(M) && bf32_on(frnn_bf16_kernel(), frnn_nr(), M);
+    (void)f32;
     int m0 = 0, m1 = M, q0 = 0, q1 = 0;
     if (!by_cols) frnn_split(M, FRNN_MR, par->tid, par->nth, &m0, &m1);
     for (int k0 = 0; k0 < K && m1 > m0; k0 += FRNN_KC) {
@@ -421,6 +436,13 @@ void frnn_bkpk_mul(const frnn_par *par, const float *mem, int K, int N, int M, c
         frnn_bpk_init(&blk, K - k0 < FRNN_KC ? K - k0 : FRNN_KC, N, N, (float *)mem);
         if (by_cols) frnn_split(blk.panels, 1, par->tid, par->nth, &q0, &q1);
         else q0 = 0, q1 = blk.panels;
+#if FRNN_BF16_X86
+        if (f32 && bf32_bpk_mul(&blk, q0, q1, m1 - m0, A + (size_t)m0 * lda + k0, lda, 1, 1, C + (size_t)m0 * ldc, ldc,
+                                beta || k0 > 0)) {
+            mem += frnn_bpk_floats(blk.K, N, N);
+            continue;
+        }
+#endif
         (frnn_amx_bf16_rows(M) ? frnn_amx_bpk_mul : frnn_bpk_mul)(&blk, q0, q1, m1 - m0, A + (size_t)m0 * lda + k0, lda, 1, 1,
                                                                   C + (size_t)m0 * ldc, ldc, beta || k0 > 0);
         mem += frnn_bpk_floats(blk.K, N, N);

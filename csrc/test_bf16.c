@@ -99,6 +99,7 @@ static void test_kernels_vs_emulation(const char *isa)
         {1, 1, 5, 5}, {1, 2, 16, 16}, {1, 33, 96, 48}, {2, 17, 40, 20}, {3, 64, 64, 32},
         {4, 9, 70, 35}, {5, 31, 33, 33}, {7, 8, 128, 64}, {9, 50, 20, 10}, {1, 300, 130, 65},
         {1, 2051, 544, 544}, {2, 1100, 40, 20},   /* one row past the stack buffer and over 32 panels */
+        {8, 7, 40, 20}, {12, 77, 50, 25}, {33, 300, 48, 48}, {97, 40, 36, 36},   /* AVX2: the float32 kernels */
     };
     for (int kern = 0; kern <= 4; kern++) {
         if (kern == 1 || kern == 3 || !frnn_bf16_kernel_supported(kern)) continue;
@@ -193,9 +194,9 @@ static void team_task(void *arg, const frnn_par *par)
     frnn_team_gemm_bf16(par, &j->g, j->pack);
 }
 
-static void test_team_gemm(void)
+static void test_team_gemm(int M)
 {
-    const int M = 23, N = 45, K = FRNN_KC + 37;
+    const int N = 45, K = FRNN_KC + 37;
     float *A = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K);
     float *C = malloc(sizeof(float) * M * N), *C0 = malloc(sizeof(float) * M * N);
     float *pack = malloc(sizeof(float) * frnn_team_gemm_floats(N));
@@ -221,10 +222,118 @@ static void test_team_gemm(void)
                     }
                     bad += !same_bits(C[i * N + n], e);
                 }
-            CHECK(bad == 0, "team product at %d members, beta %d, kernel %s: %d elements differ", nth, beta,
-                  frnn_bf16_kernel_name(frnn_bf16_kernel()), bad);
+            CHECK(bad == 0, "team product of %d rows at %d members, beta %d, kernel %s: %d elements differ", M, nth,
+                  beta, frnn_bf16_kernel_name(frnn_bf16_kernel()), bad);
         }
     free(A), free(W), free(C), free(C0), free(pack);
+}
+
+/* Products of many rows (on AVX2 the float32 kernels run them) whose sums fall around FLT_MIN:
+ * the pair order and FTZ decide the bits. Columns 0-3 of op(W) against rows whose pair (0, 1) is
+ * (2^-75, 2^-63): the odd product 2^-126 first, then 2^-126 - 2^-150 (flushed to +0), 2^-126 -
+ * 2^-151 (kept: FLT_MIN), a denormal product alone (flushed, with its sign); then C, some of it
+ * denormal, is added in plain float32 (a denormal C + 0 stays). Both K blocks of the team product
+ * and the packed W_ih^T (FRNN_KC) get the pattern. frnn_bpk_mul, frnn_bkpk_mul and the team product
+ * at 1-3 members vs the emulation. */
+static void bf_expected(int M, int N, int K, int kc, const float *Ar, const float *Wr, const float *C0, int acc,
+                        float *E)
+{
+    for (int i = 0; i < M; i++)
+        for (int n = 0; n < N; n++) {
+            float e = acc ? C0[i * N + n] : 0.0f, w[FRNN_KC + 8];
+            for (int k0 = 0; k0 < K; k0 += kc) {
+                const int kb = K - k0 < kc ? K - k0 : kc;
+                for (int k = 0; k < kb; k++) w[k] = Wr[(size_t)(k0 + k) * N + n];
+                const float s = frnn_bf16_dot(kb, Ar + (size_t)i * K + k0, 1, w, 1);
+                e = acc || k0 ? e + s : s;
+            }
+            E[i * N + n] = e;
+        }
+}
+
+static void bkpk_task(void *arg, const frnn_par *par)
+{
+    void **v = arg;
+    const int *d = v[0];   /* M, K, N, beta */
+    frnn_bkpk_mul(par, v[1], d[1], d[2], d[0], v[2], (size_t)d[1], v[3], (size_t)d[2], d[3]);
+}
+
+static void test_flush_rows(void)
+{
+    enum { M = 13, N = 20 };
+    static const int Ks[] = {7, FRNN_KC + 7};
+    for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
+        const int K = Ks[ki];
+        float *A = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * K * N), *Wt = malloc(sizeof(float) * K * N);
+        float *Ar = malloc(sizeof(float) * M * K), *Wr = malloc(sizeof(float) * K * N), *At = malloc(sizeof(float) * M * K);
+        float C0[M * N], C[M * N], E[M * N];
+        for (int i = 0; i < M * K; i++) A[i] = value(1);
+        for (int i = 0; i < K * N; i++) W[i] = value(1);
+        for (int k0 = 0; k0 < K; k0 += FRNN_KC) {
+            for (int i = 0; i < M; i += 2) A[i * K + k0] = ldexpf(1, -75), A[i * K + k0 + 1] = ldexpf(1, -63);
+            const float w1[4] = {ldexpf(1, -63), ldexpf(1, -63), 0.0f, 0.0f};
+            const float w0[4] = {-ldexpf(1, -75), -ldexpf(1, -76), ldexpf(1, -70), -ldexpf(1, -70)};
+            for (int n = 0; n < 4; n++) {
+                for (int k = k0; k < K && k < k0 + FRNN_KC; k++) W[k * N + n] = 0.0f;
+                W[(k0 + 1) * N + n] = w1[n], W[k0 * N + n] = w0[n];
+            }
+        }
+        for (int i = 0; i < M * K; i++) Ar[i] = frnn_bf16_round(A[i]);
+        for (int i = 0; i < K * N; i++) Wr[i] = frnn_bf16_round(W[i]);
+        for (int k = 0; k < K; k++)
+            for (int n = 0; n < N; n++) Wt[n * K + k] = W[k * N + n];
+        for (int k = 0; k < K; k++)
+            for (int i = 0; i < M; i++) At[k * M + i] = A[i * K + k];
+        for (int i = 0; i < M * N; i++) C0[i] = i % 3 == 0 ? ldexpf(1, -140) : i % 3 == 1 ? urnd() : -0.0f;
+        const char *kern = frnn_bf16_kernel_name(frnn_bf16_kernel());
+        for (int acc = 0; acc <= 1; acc++) {
+            int bad = 0;
+            if (K <= FRNN_KC) {          /* one panel set of the whole K */
+                frnn_bpk pk;
+                void *mem = malloc(sizeof(float) * frnn_bpk_floats(K, N, N));
+                frnn_bpk_init(&pk, K, N, N, mem);
+                frnn_bpk_pack(&pk, W, N, 0, 0, 0, pk.panels);
+                memcpy(C, C0, sizeof C);
+                frnn_bpk_mul(&pk, 0, pk.panels, M, A, K, 1, 1, C, N, acc);
+                bf_expected(M, N, K, K, Ar, Wr, C0, acc, E);
+                for (int i = 0; i < M * N; i++) bad += !same_bits(C[i], E[i]);
+                CHECK(bad == 0, "flush rows, frnn_bpk_mul, kernel %s, K %d, acc %d: %d elements differ", kern, K, acc, bad);
+                free(mem);
+            }
+            bf_expected(M, N, K, FRNN_KC, Ar, Wr, C0, acc, E);
+            void *kpk = malloc(sizeof(float) * frnn_bkpk_floats(K, N));
+            frnn_bkpk_pack(kpk, K, N, Wt, K, 1);
+            float *pack = malloc(sizeof(float) * frnn_team_gemm_floats(N));
+            for (int nth = 1; nth <= 3; nth++) {
+                const int dims[4] = {M, K, N, acc};
+                void *args[4] = {(void *)dims, kpk, A, C};
+                memcpy(C, C0, sizeof C);
+                frnn_team_run(nth, bkpk_task, args);
+                bad = 0;
+                for (int i = 0; i < M * N; i++) bad += !same_bits(C[i], E[i]);
+                CHECK(bad == 0, "flush rows, frnn_bkpk_mul, kernel %s, K %d, acc %d, %d members: %d elements differ",
+                      kern, K, acc, nth, bad);
+                for (int trans = 0; trans <= 3; trans++) {     /* bit 0: W^T; bit 1: A^T read in place */
+                    memcpy(C, C0, sizeof C);
+                    const int at = trans >> 1;
+                    team_job j = {{M, N, K, at ? At : A, at ? 1 : (size_t)K, at ? (size_t)M : 1, trans & 1 ? Wt : W,
+                                   (size_t)(trans & 1 ? K : N), trans & 1, C, (size_t)N, acc}, pack};
+                    frnn_team_run(nth, team_task, &j);
+                    bad = 0;
+                    for (int i = 0; i < M * N; i++) bad += !same_bits(C[i], E[i]);
+                    CHECK(bad == 0, "flush rows, team product, kernel %s, K %d, acc %d, trans %d, %d members: %d elements "
+                          "differ", kern, K, acc, trans, nth, bad);
+                }
+            }
+            free(kpk), free(pack);
+        }
+        /* the pattern is what it claims: column 0 flushed, column 1 FLT_MIN (rows 0, 2, ...; acc 0) */
+        bf_expected(M, N, K, FRNN_KC, Ar, Wr, C0, 0, E);
+        if (K < FRNN_KC)
+            CHECK(same_bits(E[0], 0.0f) && same_bits(E[1], FLT_MIN) && same_bits(E[2], 0.0f) && E[3] == 0.0f,
+                  "flush rows: the expected sums are %a %a %a %a", E[0], E[1], E[2], E[3]);
+        free(A), free(W), free(Wt), free(Ar), free(Wr), free(At);
+    }
 }
 
 int frnn_test_bf16(void)
@@ -239,7 +348,10 @@ int frnn_test_bf16(void)
         frnn_set_isa(isas[i]);
         test_kernels_vs_emulation(names[i]);
         test_row_rounding();
-        test_team_gemm();
+        test_team_gemm(5);
+        test_team_gemm(23);
+        test_team_gemm(100);
+        test_flush_rows();
     }
     frnn_set_isa(isa);
     if (!frnn_bf16_kernel_supported(FRNN_BF16_AVX512BF16))
