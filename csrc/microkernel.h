@@ -149,8 +149,24 @@ TARGET static void ISA(panel_rows)(int M, int K, const float *A, size_t rsa, siz
                                    const float *P, float *C, size_t ldc, int width, int acc)
 {
     int i = 0;
-    for (; i + 6 <= M; i += 6)
+    /* 1-3 rows past a whole tile (M = 32: 5 x 6 + 2): with 2 to 6 accumulators such a tail
+     * waits on the FMA latency (4 cycles a k, as long as a 6-row tile's 6 at two FMAs a cycle),
+     * so the last 7-9 rows go as two tiles of 4 + 3, 4 + 4 or 5 + 4 (8-10 accumulators) when the
+     * rows are addressed by rsa (tsa == 6 rsa). Each element's sums are the same either way. */
+    const int tail = M % 6, split = M > 6 && tail >= 1 && tail <= 3 && tsa == 6 * rsa;
+    for (; i + 6 <= M - (split ? 6 : 0); i += 6)
         ISA(micro6)(K, A + (size_t)(i / 6) * tsa, rsa, csa, P, C + (size_t)i * ldc, ldc, width, acc);
+    if (split) {
+        const int first = tail == 3 ? 5 : 4;
+        const float *a = A + (size_t)i * rsa;
+        float *c = C + (size_t)i * ldc;
+        if (first == 5) ISA(micro5)(K, a, rsa, csa, P, c, ldc, width, acc);
+        else ISA(micro4)(K, a, rsa, csa, P, c, ldc, width, acc);
+        a += (size_t)first * rsa, c += (size_t)first * ldc;
+        if (tail == 1) ISA(micro3)(K, a, rsa, csa, P, c, ldc, width, acc);
+        else ISA(micro4)(K, a, rsa, csa, P, c, ldc, width, acc);
+        return;
+    }
     const float *a = A + (size_t)(i / 6) * tsa;
     float *c = C + (size_t)i * ldc;
     switch (M - i) {
