@@ -144,13 +144,30 @@ TARGET static void ISA(direct)(int M, int K, const float *A, size_t rsa, size_t 
 
 /* Rows [0, M) of one panel: tiles of FRNN_MR rows, then one kernel for the remainder. Tile t of
  * A starts at A + t * tsa: tsa = 6 * rsa for A in place, 6 * K for A packed in tiles whose six
- * rows are interleaved by k (rsa 1, csa 6: one contiguous run of broadcasts per k). */
+ * rows are interleaved by k (rsa 1, csa 6: one contiguous run of broadcasts per k).
+ * A remainder of 1-3 rows after a tile of 6 (M = 32, a batch of 32: 5 x 6 + 2) has only 2-6
+ * accumulator chains, so its k loop waits on the FMA latency (4 cycles a link: micro2 runs at
+ * half rate); with A in place the last 6 + r rows run as 4 + 3, 4 + 4 or 5 + 4 instead, every
+ * kernel with >= 8 chains. Each element of C still goes through the same FMAs in k order from
+ * zero (the tile it falls in does not change them): the same bits. */
 TARGET static void ISA(panel_rows)(int M, int K, const float *A, size_t rsa, size_t csa, size_t tsa,
                                    const float *P, float *C, size_t ldc, int width, int acc)
 {
     int i = 0;
-    for (; i + 6 <= M; i += 6)
+    const int r = M % 6, resplit = tsa == 6 * rsa && M > 6 && r >= 1 && r <= 3;
+    for (; i + 6 <= M - (resplit ? 6 : 0); i += 6)
         ISA(micro6)(K, A + (size_t)(i / 6) * tsa, rsa, csa, P, C + (size_t)i * ldc, ldc, width, acc);
+    if (resplit) {          /* 6 + r rows left: 4 + 3, 4 + 4 or 5 + 4 */
+        const int first = r == 3 ? 5 : 4;
+        const float *a = A + (size_t)i * rsa;
+        float *c = C + (size_t)i * ldc;
+        if (first == 5) ISA(micro5)(K, a, rsa, csa, P, c, ldc, width, acc);
+        else ISA(micro4)(K, a, rsa, csa, P, c, ldc, width, acc);
+        a += (size_t)first * rsa, c += (size_t)first * ldc;
+        if (r == 1) ISA(micro3)(K, a, rsa, csa, P, c, ldc, width, acc);
+        else ISA(micro4)(K, a, rsa, csa, P, c, ldc, width, acc);
+        return;
+    }
     const float *a = A + (size_t)(i / 6) * tsa;
     float *c = C + (size_t)i * ldc;
     switch (M - i) {
