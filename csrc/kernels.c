@@ -15,6 +15,7 @@
 #include "int8.h"
 
 #include "cells.h"
+#include "kept.h"
 
 frnn_layout frnn_tape_layout(const frnn_dims *d, int train)
 {

@@ -42,7 +42,9 @@ struct frnn_team {
     unsigned done;                 /* workers (all of them, needed or not) done with the job */
     unsigned born[FRNN_MAX_THREADS]; /* job generation when each worker was created */
     frnn_bar bar;                  /* the barrier over all members of the task */
-    int sleepers;                  /* members asleep in frnn_wait_for (publish wakes only them) */
+    int sleepers;                  /* members asleep on bar_cv (barriers, frnn_wait_for): an
+                                      opened barrier or a publish wakes only when there are any */
+    int work_sleepers, done_sleepers;  /* the same for work_cv and done_cv */
 };
 
 /* Barriers opened since the process started (bench/decomp.py counts them per call). */
@@ -64,6 +66,8 @@ static inline void cpu_relax(void)
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
+/* a change a sleeper may wait for: sequentially consistent, as the sleeper's count (see wake) */
+#define ADD_SC(p, v) __atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
 
 #ifndef FRNN_IDLE_SPIN_US
 #define FRNN_IDLE_SPIN_US 200      /* how long an idle worker keeps spinning for the next job */
@@ -92,9 +96,9 @@ static long long now_ns(void)
 }
 
 /* Spin until *p != old -- FRNN_SPINS pauses, then on for `spin_ns` more nanoseconds -- then sleep
- * on cv until it is. */
+ * on cv until it is, counted in *sleepers while asleep. */
 static void wait_change_for(frnn_team *tm, const unsigned *p, unsigned old, pthread_cond_t *cv,
-                            long spin_ns)
+                            int *sleepers, long spin_ns)
 {
     for (int i = 0; i < FRNN_SPINS; i++) {
         if (LOAD(p) != old) return;
@@ -110,18 +114,25 @@ static void wait_change_for(frnn_team *tm, const unsigned *p, unsigned old, pthr
         } while (now_ns() < end);
     }
     pthread_mutex_lock(&tm->lock);
-    while (LOAD(p) == old) pthread_cond_wait(cv, &tm->lock);
+    __atomic_add_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(p, __ATOMIC_SEQ_CST) == old) pthread_cond_wait(cv, &tm->lock);
+    __atomic_sub_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&tm->lock);
 }
 
-static void wait_change(frnn_team *tm, const unsigned *p, unsigned old, pthread_cond_t *cv)
+static void wait_change(frnn_team *tm, const unsigned *p, unsigned old, pthread_cond_t *cv, int *sleepers)
 {
-    wait_change_for(tm, p, old, cv, 0);
+    wait_change_for(tm, p, old, cv, sleepers, 0);
 }
 
-/* Wake whoever sleeps on cv (after the atomic it waits on has changed). */
-static void wake(frnn_team *tm, pthread_cond_t *cv)
+/* Wake whoever sleeps on cv (after the atomic it waits on has changed, by a seq_cst store or
+ * ADD_SC). Nobody asleep (the common case between time steps): no lock, no syscall. The change
+ * and the sleeper's count are both sequentially consistent, so either this sees the count of a
+ * sleeper -- and broadcasts under the lock that sleeper holds until it waits -- or the sleeper
+ * sees the change and does not sleep (as frnn_publish / frnn_wait_for). */
+static void wake(frnn_team *tm, pthread_cond_t *cv, const int *sleepers)
 {
+    if (__atomic_load_n(sleepers, __ATOMIC_SEQ_CST) == 0) return;
     pthread_mutex_lock(&tm->lock);
     pthread_cond_broadcast(cv);
     pthread_mutex_unlock(&tm->lock);
@@ -136,11 +147,11 @@ void frnn_sync(const frnn_par *par)
     if (ADD(&bar->count, 1) == (unsigned)par->nth) {   /* the last to arrive opens the barrier */
         __atomic_add_fetch(&SYNCS, 1, __ATOMIC_RELAXED);
         STORE(&bar->count, 0);
-        ADD(&bar->gen, 1);
-        wake(tm, &tm->bar_cv);
+        ADD_SC(&bar->gen, 1);
+        wake(tm, &tm->bar_cv, &tm->sleepers);
         return;
     }
-    wait_change(tm, &bar->gen, gen, &tm->bar_cv);
+    wait_change(tm, &bar->gen, gen, &tm->bar_cv, &tm->sleepers);
 }
 
 /* A wavefront or pipeline publishes every chunk, as often as every step: no lock unless a
@@ -150,7 +161,7 @@ void frnn_sync(const frnn_par *par)
 void frnn_publish(const frnn_par *par, int *counter, int value)
 {
     __atomic_store_n(counter, value, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&par->team->sleepers, __ATOMIC_SEQ_CST)) wake(par->team, &par->team->bar_cv);
+    wake(par->team, &par->team->bar_cv, &par->team->sleepers);
 }
 
 static int passed(const int *counter, int value, int up)
@@ -182,7 +193,7 @@ static void *worker(void *p)
     for (;;) {
         /* between two calls the caller runs Python for tens of microseconds: a worker that
          * slept would cost every call a wake-up (tens of microseconds on a VM) */
-        wait_change_for(tm, &tm->job, seen, &tm->work_cv, idle_spin_ns());
+        wait_change_for(tm, &tm->job, seen, &tm->work_cv, &tm->work_sleepers, idle_spin_ns());
         seen = LOAD(&tm->job);
         /* the caller posts the next job only after every worker reported this one, so these
          * reads cannot see the next job's fields */
@@ -192,7 +203,7 @@ static void *worker(void *p)
             frnn_par par = {tid, nth, tm, NULL};
             tm->fn(tm->arg, &par);
         }
-        if (ADD(&tm->done, 1) == workers) wake(tm, &tm->done_cv);
+        if (ADD_SC(&tm->done, 1) == workers) wake(tm, &tm->done_cv, &tm->done_sleepers);
     }
     return NULL;
 }
@@ -241,12 +252,12 @@ void frnn_team_run(int nth, frnn_task fn, void *arg)
     tm->arg = arg;
     tm->nth = nth;
     STORE(&tm->done, 0);
-    ADD(&tm->job, 1);
-    wake(tm, &tm->work_cv);
+    ADD_SC(&tm->job, 1);
+    wake(tm, &tm->work_cv, &tm->work_sleepers);
     frnn_par par = {0, nth, tm, NULL};
     fn(arg, &par);
     for (unsigned d; (d = LOAD(&tm->done)) != (unsigned)tm->started;)
-        wait_change(tm, &tm->done, d, &tm->done_cv);
+        wait_change(tm, &tm->done, d, &tm->done_cv, &tm->done_sleepers);
     pthread_mutex_unlock(&tm->own);
 }
 

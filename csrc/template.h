@@ -55,8 +55,9 @@ static size_t F(team_pack_floats)(const frnn_dims *d, int backward, int bf16)
     return most;
 }
 
-static void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int backward, const F(operand) op[2],
-                             const void *packed, F(recmat) rec[2])
+/* kept != NULL: the block may be the calling thread's kept one (kept.h; *kept says so). */
+static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, const F(operand) op[2],
+                               const void *packed, F(recmat) rec[2], int *kept)
 {
     const int trans = !backward;
     size_t need[2], total = 0;
@@ -79,7 +80,10 @@ static void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int backward, con
     void *block = NULL;
     if (cx->engine) {
         const size_t pack = F(aligned)(F(team_pack_floats)(d, backward, cx->bf16));
-        if (posix_memalign(&block, 64, sizeof(float) * (pack + (ready ? 0 : total))) != 0) {
+        const size_t bytes = sizeof(float) * (pack + (ready ? 0 : total));
+        if (kept) block = frnn_block_get(bytes, kept);
+        else if (posix_memalign(&block, 64, bytes) != 0) block = NULL;
+        if (block == NULL) {
             cx->engine = 0, cx->nth = 1, cx->pack = NULL;
             block = NULL;
         } else {
@@ -96,6 +100,12 @@ static void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int backward, con
         rec[i].ready = ready != NULL;
     }
     return block;
+}
+
+static void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int backward, const F(operand) op[2],
+                             const void *packed, F(recmat) rec[2])
+{
+    return F(engine_setup_k)(cx, d, backward, op, packed, rec, NULL);
 }
 
 #if FRNN_F32
@@ -133,8 +143,8 @@ typedef struct {
  * initial states (forward: h0 [c0] into the first state slot; backward: the gradients reaching
  * h_T [c_T] into the carry at the start of the scratch area). Returns the memory block to free
  * after the run. */
-static void *F(job_start)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf,
-                          int train, int backward)
+static void *F(job_begin)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf,
+                          int train, int backward, int *kept)
 {
     memset(jb, 0, sizeof *jb);
     jb->cx = cx, jb->d = d, jb->bf = bf, jb->train = train, jb->L = frnn_tape_layout(d, train);
@@ -143,9 +153,9 @@ static void *F(job_start)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const fr
     F(operands)(d, bf->W_hh, bf->W_hr, backward, op);
 #if FRNN_F32
     void *block = bf->q8 && !backward ? F(q8_setup)(cx, d, bf, op, jb->W, train)      /* int8 inference */
-                                      : F(engine_setup)(cx, d, backward, op, bf->packed, jb->W);
+                                      : F(engine_setup_k)(cx, d, backward, op, bf->packed, jb->W, kept);
 #else
-    void *block = F(engine_setup)(cx, d, backward, op, bf->packed, jb->W);
+    void *block = F(engine_setup_k)(cx, d, backward, op, bf->packed, jb->W, kept);
 #endif
 #if FRNN_F32
     /* a bf16 pack may hold W_ih^T too (frnn_pack_forward_bf16 with W_ih), after the panels */
@@ -166,6 +176,12 @@ static void *F(job_start)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const fr
         if (lstm) F(state_init)(train ? tape + jb->L.cs : (REAL *)bf->c_T, bf->c0, BH);
     }
     return block;
+}
+
+static void *F(job_start)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf,
+                          int train, int backward)
+{
+    return F(job_begin)(jb, cx, d, bf, train, backward, NULL);
 }
 
 /* rows (n values) *= mask (inverted dropout), this member's share. */
@@ -252,9 +268,10 @@ static void F(run_cell)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf
                         int backward, frnn_task task)
 {
     F(job) jb;
-    void *block = F(job_start)(&jb, cx, d, bf, train, backward);
+    int kept = 0;         /* the engine block is the thread's kept one: no page faults per call */
+    void *block = F(job_begin)(&jb, cx, d, bf, train, backward, &kept);
     frnn_team_run(cx->engine ? cx->nth : 1, task, &jb);
-    free(block);
+    frnn_block_put(block, kept);
 }
 
 #include "timeloop.h"

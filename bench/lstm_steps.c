@@ -1,0 +1,88 @@
+/* lstm_steps.c - a float32 LSTM layer forward (and optionally backward) repeated `calls` times,
+ * for instruction counts under callgrind (timings on a loaded machine mean nothing):
+ *
+ *   cc -O3 -std=c99 -pthread -fno-math-errno -fno-trapping-math -Icsrc bench/lstm_steps.c csrc/kernels.c \
+ *      csrc/gemm.c csrc/team.c csrc/gemm_int8.c csrc/gemm_bf16.c csrc/gemm_amx.c -lm -o /tmp/lstm_steps
+ *   valgrind --tool=callgrind --toggle-collect=frnn_forward_f32 /tmp/lstm_steps fwd 100 32 128 256 1 2
+ *
+ * Arguments: fwd|train, T, B, I, H, threads, calls. Prints a hash of the outputs' bits (train: the
+ * gradients summed over the calls too), the barriers opened, the minor page faults and the CPU time
+ * of a call (after one warm-up call). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/resource.h>
+#include "fastrnn.h"
+#include "team.h"
+
+static void no_sgemm(char *ta, char *tb, int *m, int *n, int *k, float *al, float *a, int *lda, float *b,
+                     int *ldb, float *be, float *c, int *ldc)
+{
+    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)al, (void)a, (void)lda, (void)b, (void)ldb, (void)be;
+    (void)c, (void)ldc;
+    fprintf(stderr, "lstm_steps: BLAS called (no AVX2 engine?)\n");
+    exit(1);
+}
+
+static float *rnd(size_t n, unsigned *s, float scale)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) p[i] = (((*s = *s * 1103515245u + 12345u) >> 16 & 0xff) / 128.0f - 1.0f) * scale;
+    return p;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 8) return fprintf(stderr, "usage: lstm_steps fwd|train T B I H threads calls\n"), 2;
+    const int train = !strcmp(argv[1], "train"), T = atoi(argv[2]), B = atoi(argv[3]), I = atoi(argv[4]);
+    const int H = atoi(argv[5]), threads = atoi(argv[6]), calls = atoi(argv[7]), GH = 4 * H;
+    const frnn_blas blas = {no_sgemm, NULL};
+    frnn_dims d = {FRNN_LSTM, T, B, I, H, H, 0};
+    unsigned s = 1;
+    float *W_ih = rnd((size_t)GH * I, &s, 0.06f), *W_hh = rnd((size_t)GH * H, &s, 0.06f);
+    float *b = rnd(2 * GH, &s, 0.06f), *x = rnd((size_t)T * B * I, &s, 1.0f);
+    float *h0 = rnd((size_t)B * H, &s, 0.5f), *c0 = rnd((size_t)B * H, &s, 0.5f);
+    float *dy = rnd((size_t)T * B * H, &s, 0.1f);
+    float *y = malloc(sizeof(float) * T * B * H), *hT = malloc(sizeof(float) * B * H), *cT = malloc(sizeof(float) * B * H);
+    float *tape = malloc(sizeof(float) * (train ? frnn_tape_size(&d) : frnn_work_size(&d)));
+    float *dx = malloc(sizeof(float) * T * B * I), *dh0 = malloc(sizeof(float) * B * H), *dc0 = malloc(sizeof(float) * B * H);
+    float *dW_ih = calloc((size_t)GH * I, sizeof(float)), *dW_hh = calloc((size_t)GH * H, sizeof(float));
+    float *db = calloc(2 * GH, sizeof(float));
+    frnn_buffers bf;
+    memset(&bf, 0, sizeof bf);
+    bf.x = x, bf.W_ih = W_ih, bf.W_hh = W_hh, bf.b_ih = b, bf.b_hh = b + GH, bf.h0 = h0, bf.c0 = c0;
+    bf.y = y, bf.h_T = hT, bf.c_T = cT, bf.tape = tape, bf.threads = threads;
+    bf.dy = dy, bf.dx = dx, bf.dh0 = dh0, bf.dc0 = dc0, bf.dW_ih = dW_ih, bf.dW_hh = dW_hh;
+    bf.db_ih = db, bf.db_hh = db + GH;
+    frnn_set_threads(threads);
+    unsigned long s0 = frnn_sync_count();
+    struct timespec t0, t1;
+    struct rusage r0, r1;
+    frnn_forward_f32(&blas, &d, &bf, train);   /* warm: the team, first-touch pages */
+    if (train) frnn_backward_f32(&blas, &d, &bf);
+    s0 = frnn_sync_count();
+    getrusage(RUSAGE_SELF, &r0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int c = 0; c < calls; c++) {
+        frnn_forward_f32(&blas, &d, &bf, train);
+        if (train) frnn_backward_f32(&blas, &d, &bf);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    getrusage(RUSAGE_SELF, &r1);
+    double sum = 0;
+    for (int i = 0; i < B * H; i++) sum += hT[i] + (train ? dh0[i] : 0);
+    /* the bits of every output (FNV-1a), to compare builds and thread counts exactly */
+    unsigned long long fnv = 1469598103934665603ULL;
+    const float *outs[] = {y, hT, cT, dx, dh0, dc0, dW_ih, dW_hh, db};
+    const size_t lens[] = {(size_t)T * B * H, (size_t)B * H, (size_t)B * H, (size_t)T * B * I, (size_t)B * H,
+                           (size_t)B * H, (size_t)GH * I, (size_t)GH * H, (size_t)2 * GH};
+    for (int o = 0; o < (train ? 9 : 3); o++)
+        for (size_t i = 0; i < lens[o] * sizeof(float); i++) fnv = (fnv ^ ((const unsigned char *)outs[o])[i]) * 1099511628211ULL;
+    printf("%s T %d B %d I %d H %d threads %d: sum %.6f, bits %016llx, barriers/call %.1f, %.3f ms/call, minor faults/call %.1f, cpu ms/call %.3f\n", argv[1], T, B, I, H,
+           threads, sum, fnv, (double)(frnn_sync_count() - s0) / calls,
+           ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6) / calls,
+           (double)(r1.ru_minflt - r0.ru_minflt) / calls,
+           ((r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e3 + (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) * 1e-3) / calls);
+    return 0;
+}
