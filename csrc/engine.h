@@ -32,6 +32,9 @@ int frnn_isa_active(void);
 int frnn_set_isa(int isa);
 int frnn_nr(void);         /* panel width of the active ISA: 16 (AVX2) or 32 (AVX-512) */
 
+/* dst[c * ldd + r] = src[r * lds + c] for r < R, c < C (8 x 8 register tiles on AVX2): packing. */
+void frnn_transpose(int R, int C, const float *src, size_t lds, float *dst, size_t ldd);
+
 /* A packed op(W): `panels` panels of K x nr floats. */
 typedef struct {
     int K, N, seg, ppseg, panels, nr;

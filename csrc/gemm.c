@@ -1,7 +1,10 @@
 /* gemm.c - the float32 GEMM engine (see engine.h): ISA choice, packing, blocked team products. */
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include "engine.h"
+
+#define KEPT_PACK_FLOATS ((size_t)1 << 20)
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define FRNN_X86 1
@@ -99,7 +102,98 @@ static panel_fn panel_kernel(int nr)
 #endif
 }
 
+/* ---- areas kept between calls ---- */
+
+/* Areas a thread keeps between products (a malloc per product cost page faults: ~1.6 % of an
+ * LM step): the member's copy of its block of A, and the caller's pack buffer of
+ * frnn_engine_gemm. Each is the thread's own (no sharing, no lock) and freed when the thread
+ * exits (a pthread key's destructor). */
+typedef struct {
+    float *mem;
+    size_t n;
+} kept;
+
+static __thread kept APK, PACK;
+static pthread_key_t KEPT_KEY;
+static pthread_once_t KEPT_ONCE = PTHREAD_ONCE_INIT;
+
+static void kept_free(void *p)
+{
+    (void)p;
+    kept *all[2] = {&APK, &PACK};
+    for (int i = 0; i < 2; i++) {
+        free(all[i]->mem);
+        all[i]->mem = NULL;
+        all[i]->n = 0;
+    }
+}
+
+static void kept_key(void) { pthread_key_create(&KEPT_KEY, kept_free); }
+
+/* At least n floats of this thread's area, or NULL when they cannot be allocated. */
+static float *kept_area(kept *a, size_t n)
+{
+    if (a->n >= n) return a->mem;
+    pthread_once(&KEPT_ONCE, kept_key);
+    free(a->mem);
+    a->mem = malloc(sizeof(float) * n);
+    a->n = a->mem ? n : 0;
+    pthread_setspecific(KEPT_KEY, &APK);       /* any non-NULL value: the destructor runs */
+    return a->mem;
+}
+
 /* ---- packing ---- */
+
+/* dst[c * ldd + r] = src[r * lds + c] for r < R, c < C: a plain copy (the bits cannot change),
+ * in 8 x 8 tiles held in registers on AVX2 (a scalar strided copy was 4 % of an LM step). */
+static void transpose_plain(int R, int C, const float *src, size_t lds, float *dst, size_t ldd, int r0, int c0)
+{
+    for (int r = r0; r < R; r++)
+        for (int c = 0; c < C; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+    for (int r = 0; r < r0; r++)          /* the columns right of the 8 x 8 tiles */
+        for (int c = c0; c < C; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+}
+
+#if FRNN_X86
+__attribute__((target("avx2"))) static void transpose_avx2(int R, int C, const float *src, size_t lds,
+                                                            float *dst, size_t ldd)
+{
+    const int R8 = R & ~7, C8 = C & ~7;
+    for (int r = 0; r < R8; r += 8)       /* 8 source rows, read along their length */
+        for (int c = 0; c < C8; c += 8) {
+            const float *s = src + (size_t)r * lds + c;
+            __m256 x[8], y[8];
+            for (int j = 0; j < 8; j++) x[j] = _mm256_loadu_ps(s + (size_t)j * lds);
+            for (int j = 0; j < 8; j += 2) {
+                y[j] = _mm256_unpacklo_ps(x[j], x[j + 1]);
+                y[j + 1] = _mm256_unpackhi_ps(x[j], x[j + 1]);
+            }
+            for (int j = 0; j < 8; j += 4) {
+                x[j] = _mm256_shuffle_ps(y[j], y[j + 2], _MM_SHUFFLE(1, 0, 1, 0));
+                x[j + 1] = _mm256_shuffle_ps(y[j], y[j + 2], _MM_SHUFFLE(3, 2, 3, 2));
+                x[j + 2] = _mm256_shuffle_ps(y[j + 1], y[j + 3], _MM_SHUFFLE(1, 0, 1, 0));
+                x[j + 3] = _mm256_shuffle_ps(y[j + 1], y[j + 3], _MM_SHUFFLE(3, 2, 3, 2));
+            }
+            float *d = dst + (size_t)c * ldd + r;
+            for (int j = 0; j < 4; j++) {
+                _mm256_storeu_ps(d + (size_t)j * ldd, _mm256_permute2f128_ps(x[j], x[j + 4], 0x20));
+                _mm256_storeu_ps(d + (size_t)(j + 4) * ldd, _mm256_permute2f128_ps(x[j], x[j + 4], 0x31));
+            }
+        }
+    transpose_plain(R, C, src, lds, dst, ldd, R8, C8);
+}
+#endif
+
+void frnn_transpose(int R, int C, const float *src, size_t lds, float *dst, size_t ldd)
+{
+#if FRNN_X86
+    if (frnn_isa_active() != FRNN_ISA_NONE) {
+        transpose_avx2(R, C, src, lds, dst, ldd);
+        return;
+    }
+#endif
+    transpose_plain(R, C, src, lds, dst, ldd, 0, C);
+}
 
 size_t frnn_pk_floats(int K, int N, int seg)
 {
@@ -124,15 +218,11 @@ void frnn_pk_pack(const frnn_pk *pk, const float *W, size_t ldw, int trans, int 
     for (int p = p0; p < p1; p++) {
         float *panel = pk->data + (size_t)p * K * nr;
         const int col = frnn_pk_col(pk, p), width = frnn_pk_width(pk, p);
-        if (trans) {       /* op(W)[k][n] = W[n][k]: read W's rows, write panel columns */
-            for (int j = 0; j < width; j++) {
-                const float *w = W + (size_t)(col + j) * ldw + k0;
-                for (int k = 0; k < K; k++) panel[(size_t)k * nr + j] = w[k];
-            }
-        } else {           /* op(W)[k][n] = W[k][n]: row pieces */
+        if (trans)         /* op(W)[k][n] = W[n][k]: W's rows become panel columns */
+            frnn_transpose(width, K, W + (size_t)col * ldw + k0, ldw, panel, nr);
+        else               /* op(W)[k][n] = W[k][n]: row pieces */
             for (int k = 0; k < K; k++)
                 memcpy(panel + (size_t)k * nr, W + (size_t)(k0 + k) * ldw + col, sizeof(float) * width);
-        }
         if (width < nr)    /* zero padding: the kernels read whole panels */
             for (int k = 0; k < K; k++) memset(panel + (size_t)k * nr + width, 0, sizeof(float) * (nr - width));
     }
@@ -211,7 +301,7 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
      * k); the values and the order of the sums are the same either way. (Tiles of 6 rows
      * interleaved by k, BLIS's layout, measured no faster here: the kernel's path for csa == 1
      * is the tighter loop.) */
-    float *apk = m1 > m0 ? malloc(sizeof(float) * FRNN_MC * FRNN_KC) : NULL;
+    float *apk = m1 > m0 ? kept_area(&APK, (size_t)FRNN_MC * FRNN_KC) : NULL;
     for (int k0 = 0; k0 < g->K; k0 += FRNN_KC) {
         frnn_pk blk;
         frnn_pk_init(&blk, g->K - k0 < FRNN_KC ? g->K - k0 : FRNN_KC, g->N, g->N, pack);
@@ -227,13 +317,10 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
             const float *a = A + (size_t)i0 * g->rsa;
             size_t rsa = g->rsa, csa = g->csa, tsa = FRNN_MR * rsa;
             if (apk != NULL) {
-                if (rsa == 1)           /* A^T: 16 k at a time, so that each row's 16 values
-                                         * are written to one cache line (the reads stay in L1) */
-                    for (int k0 = 0; k0 < blk.K; k0 += 16) {
-                        const int k1 = blk.K - k0 < 16 ? blk.K : k0 + 16;
-                        for (int i = 0; i < rows; i++)
-                            for (int k = k0; k < k1; k++) apk[(size_t)i * blk.K + k] = a[(size_t)k * csa + i];
-                    }
+                if (rsa == 1)           /* A^T: a transpose of its (K, rows) block */
+                    frnn_transpose(blk.K, rows, a, csa, apk, blk.K);
+                else if (csa == 1)
+                    for (int i = 0; i < rows; i++) memcpy(apk + (size_t)i * blk.K, a + (size_t)i * rsa, sizeof(float) * blk.K);
                 else
                     for (int i = 0; i < rows; i++)
                         for (int k = 0; k < blk.K; k++) apk[(size_t)i * blk.K + k] = a[(size_t)i * rsa + (size_t)k * csa];
@@ -245,7 +332,6 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
         }
         frnn_sync(par);                                   /* the pack buffer is reused next */
     }
-    free(apk);
 }
 
 void frnn_direct_mul(int M, int K, const float *A, size_t lda, const float *W, size_t ldw, float *C,
@@ -311,10 +397,12 @@ static void gemm_task(void *arg, const frnn_par *par)
 int frnn_engine_gemm(int nth, const frnn_gemm_args *g)
 {
     const int K = g->K < FRNN_KC ? g->K : FRNN_KC;
-    float *pack = malloc(sizeof(float) * (g->M < FRNN_SMALL_M ? 16 : frnn_pk_floats(K > 0 ? K : 1, g->N, g->N) + 16));
+    const size_t n = g->M < FRNN_SMALL_M ? 16 : frnn_pk_floats(K > 0 ? K : 1, g->N, g->N) + 16;
+    /* kept for the next call up to 4 MB (a 256 x 4096 block); a bigger one is the call's own */
+    float *pack = n <= KEPT_PACK_FLOATS ? kept_area(&PACK, n) : malloc(sizeof(float) * n);
     if (pack == NULL) return -1;
     gemm_job job = {g, pack};
     frnn_team_run(nth, gemm_task, &job);
-    free(pack);
+    if (n > KEPT_PACK_FLOATS) free(pack);
     return 0;
 }

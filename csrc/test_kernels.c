@@ -274,6 +274,7 @@ int frnn_test_generate(const frnn_blas *blas); /* test_generate.c */
 int frnn_test_int8(const frnn_blas *blas);     /* test_int8.c */
 int frnn_test_bf16(void);                      /* test_bf16.c */
 int frnn_test_amx(void);                       /* test_amx.c */
+int frnn_test_gemm(void);                      /* test_gemm.c */
 int frnn_test_train(const frnn_blas *blas);    /* test_train.c */
 int frnn_test_train_seq(const frnn_blas *blas); /* test_train_seq.c */
 
@@ -291,6 +292,7 @@ int main(void)
         for (int peep = 0; peep <= lstm; peep++)
             for (int proj = 0; proj <= lstm; proj++) test_engine_threads(cells[ci], peep, proj);
     }
+    failures += frnn_test_gemm();
     failures += frnn_test_stack(&BLAS);
     failures += frnn_test_decomp(&BLAS);
     failures += frnn_test_generate(&BLAS);

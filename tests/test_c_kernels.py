@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
 SOURCES = ["test_kernels.c", "test_stack.c", "test_generate.c", "test_int8.c", "test_bf16.c", "test_amx.c", "kernels.c", "gemm.c",
            "team.c", "gemm_int8.c", "gemm_bf16.c", "gemm_amx.c", "test_train.c", "head.c", "optim.c",
-           "test_train_seq.c", "head_seq.c"]
+           "test_train_seq.c", "head_seq.c", "test_gemm.c"]
 SANITIZERS = {
     "address,undefined": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
                           "-fno-sanitize-recover=all"],
