@@ -102,8 +102,8 @@ static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, c
     return block;
 }
 
-static void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int backward, const F(operand) op[2],
-                             const void *packed, F(recmat) rec[2])
+static inline void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int backward, const F(operand) op[2],
+                                    const void *packed, F(recmat) rec[2])
 {
     return F(engine_setup_k)(cx, d, backward, op, packed, rec, NULL);
 }
