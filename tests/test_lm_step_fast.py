@@ -8,15 +8,8 @@ import pytest
 
 import fastrnn
 from fastrnn import _kernels, optim
-from fastrnn.models import LanguageModel
 from fastrnn.nn.generate import native_generator
-
-
-def _model(cell="lstm", layers=2, embed=None, dtype="float32", hidden=24, seed=0):
-    model = LanguageModel(11, cell=cell, hidden_size=hidden, num_layers=layers, embed_size=embed, dtype=dtype,
-                          seed=seed)
-    model.params[:] = np.random.default_rng(seed).uniform(-0.6, 0.6, model.params.size)
-    return model
+from test_lm_step_native import _model
 
 
 def _walk(model, B, steps, seed=1):

@@ -9,7 +9,7 @@ import fastrnn
 from fastrnn.models import LanguageModel
 
 
-def _model(cell, layers, embed, dtype="float32", hidden=24, seed=0):
+def _model(cell="lstm", layers=2, embed=None, dtype="float32", hidden=24, seed=0):
     model = LanguageModel(11, cell=cell, hidden_size=hidden, num_layers=layers, embed_size=embed, dtype=dtype,
                           seed=seed)
     model.params[:] = np.random.default_rng(seed).uniform(-0.6, 0.6, model.params.size)
