@@ -4,7 +4,7 @@
  *   cc -O3 -std=c99 -pthread -fno-math-errno -fno-trapping-math -Icsrc bench/lm_step.c \
  *      csrc/kernels.c csrc/gemm.c csrc/team.c csrc/gemm_int8.c csrc/gemm_bf16.c csrc/gemm_amx.c csrc/optim.c \
  *      -lm -o /tmp/lm_step
- *   /tmp/lm_step [cell L H threads reps]         # default: 2 (LSTM) 2 128 1 20; B 50, T 50, V 65
+ *   /tmp/lm_step [cell L H threads reps]         # default: 5 (FRNN_LSTM) 2 128 1 20; B 50, T 50, V 65
  *   valgrind --tool=callgrind --toggle-collect=frnn_train_step_f32 /tmp/lm_step 2 2 128 1 1
  *
  * One-hot input, no optimiser (frnn_train_step's forward + backward): prints the median time of
