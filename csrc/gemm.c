@@ -3,6 +3,7 @@
 #include <string.h>
 #include <pthread.h>
 #include "engine.h"
+#include "glibc_compat.h"     /* pthread symbols bound to the old glibc version */
 
 #define KEPT_PACK_FLOATS ((size_t)1 << 20)
 

@@ -7,6 +7,7 @@
  * second user gets a block of its own), kept up to FRNN_KEPT_MAX bytes and freed when the
  * thread exits. */
 #include <pthread.h>
+#include "glibc_compat.h"     /* pthread symbols bound to the old glibc version */
 
 #ifndef FRNN_KEPT_MAX
 #define FRNN_KEPT_MAX ((size_t)32 << 20)

@@ -13,16 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "team.h"
-
-/* Portable Linux wheels (manylinux_2_28, set up by setup.py): glibc 2.34 moved pthread_create and
- * pthread_once from libpthread into libc under a new symbol version. Bind them to the x86-64
- * baseline version that every glibc exports (the same functions; in glibc >= 2.34 at the same
- * address), so that a build on a new glibc also loads on an older one, where libpthread.so.0
- * (linked by setup.py for this) provides them. */
-#if defined(FRNN_GLIBC_COMPAT) && defined(__x86_64__) && defined(__GLIBC__)
-__asm__(".symver pthread_create,pthread_create@GLIBC_2.2.5");
-__asm__(".symver pthread_once,pthread_once@GLIBC_2.2.5");
-#endif
+#include "glibc_compat.h"          /* pthread symbols bound to the old glibc version */
 
 #ifndef FRNN_SPINS
 #define FRNN_SPINS 1000            /* pause iterations before sleeping (~10-50 us): long enough for
