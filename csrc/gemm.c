@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200112L   /* posix_memalign (kept_area.h) */
 /* gemm.c - the float32 GEMM engine (see engine.h): ISA choice, packing, blocked team products. */
 #include <stdlib.h>
 #include <string.h>
@@ -107,41 +108,9 @@ static panel_fn panel_kernel(int nr)
 
 /* Areas a thread keeps between products (a malloc per product cost page faults: ~1.6 % of an
  * LM step): the member's copy of its block of A, and the caller's pack buffer of
- * frnn_engine_gemm. Each is the thread's own (no sharing, no lock) and freed when the thread
- * exits (a pthread key's destructor). */
-typedef struct {
-    float *mem;
-    size_t n;
-} kept;
-
-static __thread kept APK, PACK;
-static pthread_key_t KEPT_KEY;
-static pthread_once_t KEPT_ONCE = PTHREAD_ONCE_INIT;
-
-static void kept_free(void *p)
-{
-    (void)p;
-    kept *all[2] = {&APK, &PACK};
-    for (int i = 0; i < 2; i++) {
-        free(all[i]->mem);
-        all[i]->mem = NULL;
-        all[i]->n = 0;
-    }
-}
-
-static void kept_key(void) { pthread_key_create(&KEPT_KEY, kept_free); }
-
-/* At least n floats of this thread's area, or NULL when they cannot be allocated. */
-static float *kept_area(kept *a, size_t n)
-{
-    if (a->n >= n) return a->mem;
-    pthread_once(&KEPT_ONCE, kept_key);
-    free(a->mem);
-    a->mem = malloc(sizeof(float) * n);
-    a->n = a->mem ? n : 0;
-    pthread_setspecific(KEPT_KEY, &APK);       /* any non-NULL value: the destructor runs */
-    return a->mem;
-}
+ * frnn_engine_gemm (kept_area.h). */
+enum { KEPT_APK, KEPT_PACK, FRNN_KEPT_N };
+#include "kept_area.h"
 
 /* ---- packing ---- */
 
@@ -302,7 +271,7 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
      * k); the values and the order of the sums are the same either way. (Tiles of 6 rows
      * interleaved by k, BLIS's layout, measured no faster here: the kernel's path for csa == 1
      * is the tighter loop.) */
-    float *apk = m1 > m0 ? kept_area(&APK, (size_t)FRNN_MC * FRNN_KC) : NULL;
+    float *apk = m1 > m0 ? frnn_kept_grow(KEPT_APK, sizeof(float) * FRNN_MC * FRNN_KC) : NULL;
     for (int k0 = 0; k0 < g->K; k0 += FRNN_KC) {
         frnn_pk blk;
         frnn_pk_init(&blk, g->K - k0 < FRNN_KC ? g->K - k0 : FRNN_KC, g->N, g->N, pack);
@@ -400,10 +369,11 @@ int frnn_engine_gemm(int nth, const frnn_gemm_args *g)
     const int K = g->K < FRNN_KC ? g->K : FRNN_KC;
     const size_t n = g->M < FRNN_SMALL_M ? 16 : frnn_pk_floats(K > 0 ? K : 1, g->N, g->N) + 16;
     /* kept for the next call up to 4 MB (a 256 x 4096 block); a bigger one is the call's own */
-    float *pack = n <= KEPT_PACK_FLOATS ? kept_area(&PACK, n) : malloc(sizeof(float) * n);
+    int kept;
+    float *pack = frnn_kept_get(KEPT_PACK, sizeof(float) * n, sizeof(float) * KEPT_PACK_FLOATS, &kept);
     if (pack == NULL) return -1;
     gemm_job job = {g, pack};
     frnn_team_run(nth, gemm_task, &job);
-    if (n > KEPT_PACK_FLOATS) free(pack);
+    frnn_kept_put(KEPT_PACK, pack, kept);
     return 0;
 }
