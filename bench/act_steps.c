@@ -10,14 +10,8 @@
 #include <stdlib.h>
 #include "fastrnn.h"
 
-static void no_sgemm(char *ta, char *tb, int *m, int *n, int *k, float *al, float *a, int *lda, float *b,
-                     int *ldb, float *be, float *c, int *ldc)
-{
-    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)al, (void)a, (void)lda, (void)b, (void)ldb, (void)be;
-    (void)c, (void)ldc;
-    fprintf(stderr, "act_steps: BLAS called (no AVX2 engine?)\n");
-    exit(1);
-}
+#define BENCH_NAME "act_steps"
+#include "bench_util.h"
 
 int main(int argc, char **argv)
 {
@@ -28,9 +22,9 @@ int main(int argc, char **argv)
     unsigned s = 1;
     float *W_ih = malloc(sizeof(float) * GH * I), *W_hh = malloc(sizeof(float) * GH * H);
     float *b = calloc(2 * GH, sizeof(float)), *x = malloc(sizeof(float) * T * B * I);
-    for (int i = 0; i < GH * I; i++) W_ih[i] = ((s = s * 1103515245u + 12345u) >> 16 & 0xff) / 1280.0f - 0.1f;
-    for (int i = 0; i < GH * H; i++) W_hh[i] = ((s = s * 1103515245u + 12345u) >> 16 & 0xff) / 1280.0f - 0.1f;
-    for (int i = 0; i < T * B * I; i++) x[i] = ((s = s * 1103515245u + 12345u) >> 16 & 0xff) / 128.0f - 1.0f;
+    for (int i = 0; i < GH * I; i++) W_ih[i] = lcg_byte(&s) / 1280.0f - 0.1f;
+    for (int i = 0; i < GH * H; i++) W_hh[i] = lcg_byte(&s) / 1280.0f - 0.1f;
+    for (int i = 0; i < T * B * I; i++) x[i] = lcg_byte(&s) / 128.0f - 1.0f;
     frnn_buffers bf = {0};
     float *y = malloc(sizeof(float) * T * B * H), *hT = malloc(sizeof(float) * B * H), *cT = malloc(sizeof(float) * B * H);
     float *work = malloc(sizeof(float) * frnn_work_size(&d));

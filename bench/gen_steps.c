@@ -17,27 +17,14 @@
 #include <time.h>
 #include "fastrnn.h"
 
+#define BENCH_NAME "gen_steps"
+#include "bench_util.h"
+
 static double secs(clockid_t id)
 {
     struct timespec ts;
     clock_gettime(id, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static void no_sgemm(char *ta, char *tb, int *m, int *n, int *k, float *al, float *a, int *lda, float *b,
-                     int *ldb, float *be, float *c, int *ldc)
-{
-    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)al, (void)a, (void)lda, (void)b, (void)ldb, (void)be;
-    (void)c, (void)ldc;
-    fprintf(stderr, "gen_steps: BLAS called (no AVX2 engine?)\n");
-    exit(1);
-}
-
-static float *rnd(size_t n, unsigned *s, float scale)
-{
-    float *a = malloc(sizeof(float) * n);
-    for (size_t i = 0; i < n; i++) a[i] = scale * ((((*s = *s * 1103515245u + 12345u) >> 16) & 0xff) / 128.0f - 1.0f);
-    return a;
 }
 
 int main(int argc, char **argv)

@@ -16,15 +16,8 @@
 #include "fastrnn.h"
 #include "int8.h"
 
-/* The float32 engine (AVX2) makes every product itself; BLAS is never called here. */
-static void no_sgemm(char *ta, char *tb, int *m, int *n, int *k, float *al, float *a, int *lda, float *b,
-                     int *ldb, float *be, float *c, int *ldc)
-{
-    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)al, (void)a, (void)lda, (void)b, (void)ldb, (void)be;
-    (void)c, (void)ldc;
-    fprintf(stderr, "int8_steps: BLAS called (no AVX2 engine?)\n");
-    exit(1);
-}
+#define BENCH_NAME "int8_steps"
+#include "bench_util.h"
 
 static frnn_q8_mat quantize(float *W, int N, int K)     /* W becomes its dequantized values */
 {
@@ -67,9 +60,9 @@ int main(int argc, char **argv)
     unsigned s = 1;
     float *W_ih = malloc(sizeof(float) * GH * I), *W_hh = malloc(sizeof(float) * GH * H);
     float *b = calloc(2 * GH, sizeof(float)), *x = malloc(sizeof(float) * T * B * I);
-    for (int i = 0; i < GH * I; i++) W_ih[i] = ((s = s * 1103515245u + 12345u) >> 16 & 0xff) / 1280.0f - 0.1f;
-    for (int i = 0; i < GH * H; i++) W_hh[i] = ((s = s * 1103515245u + 12345u) >> 16 & 0xff) / 1280.0f - 0.1f;
-    for (int i = 0; i < T * B * I; i++) x[i] = ((s = s * 1103515245u + 12345u) >> 16 & 0xff) / 128.0f - 1.0f;
+    for (int i = 0; i < GH * I; i++) W_ih[i] = lcg_byte(&s) / 1280.0f - 0.1f;
+    for (int i = 0; i < GH * H; i++) W_hh[i] = lcg_byte(&s) / 1280.0f - 0.1f;
+    for (int i = 0; i < T * B * I; i++) x[i] = lcg_byte(&s) / 128.0f - 1.0f;
     frnn_q8_layer layer;
     memset(&layer, 0, sizeof layer);
     layer.ih = quantize(W_ih, GH, I), layer.hh = quantize(W_hh, GH, H);

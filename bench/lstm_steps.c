@@ -16,21 +16,8 @@
 #include "fastrnn.h"
 #include "team.h"
 
-static void no_sgemm(char *ta, char *tb, int *m, int *n, int *k, float *al, float *a, int *lda, float *b,
-                     int *ldb, float *be, float *c, int *ldc)
-{
-    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)al, (void)a, (void)lda, (void)b, (void)ldb, (void)be;
-    (void)c, (void)ldc;
-    fprintf(stderr, "lstm_steps: BLAS called (no AVX2 engine?)\n");
-    exit(1);
-}
-
-static float *rnd(size_t n, unsigned *s, float scale)
-{
-    float *p = malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) p[i] = (((*s = *s * 1103515245u + 12345u) >> 16 & 0xff) / 128.0f - 1.0f) * scale;
-    return p;
-}
+#define BENCH_NAME "lstm_steps"
+#include "bench_util.h"
 
 int main(int argc, char **argv)
 {
