@@ -1,5 +1,7 @@
-"""Test-session settings shared by every test file."""
+"""Test-session settings and fixtures shared by every test file."""
 import os
+
+import pytest
 
 
 def pytest_configure(config):
@@ -15,3 +17,12 @@ def pytest_configure(config):
         local = os.path.join(os.path.dirname(sys.executable), "mpiexec")
         if not (os.access(local, os.X_OK) or shutil.which("mpiexec")):
             raise RuntimeError("FASTRNN_REQUIRE_MPI=1 but there is no mpiexec")
+
+
+@pytest.fixture
+def restore_threads():
+    """Give the kernels' thread count back after a test that sets it."""
+    from fastrnn import _kernels
+    before = _kernels.get_num_threads()
+    yield
+    _kernels.set_num_threads(before)

@@ -12,11 +12,7 @@ from test_kernels import CASES, TOL, assert_match, make_case, run_kernel, run_re
 DECOMPS = ["units", "batch", "pipeline", "one"]
 
 
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    before = _kernels.get_num_threads()
-    yield
-    _kernels.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("restore_threads")
 
 
 def _same_bits(a, b, what):

@@ -13,10 +13,8 @@ DECOMPS = ["directions", "units", "one", "auto"]
 
 
 @pytest.fixture(autouse=True)
-def _restore():
-    before = _kernels.get_num_threads()
+def _restore(restore_threads):
     yield
-    _kernels.set_num_threads(before)
     _kernels.set_engine(True)
 
 
