@@ -21,24 +21,12 @@
 #include "bf16.h"
 #include "engine.h"
 
-static int fails;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL amx: " __VA_ARGS__);                                             \
-            fprintf(stderr, "\n");                                                                 \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
+#define TEST_NAME "amx"
+#include "test_check.h"
 
 static unsigned SEED = 12345;
 
-static float urnd(void)
-{
-    SEED = SEED * 1103515245u + 12345u;
-    return ((SEED >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
+static float urnd(void) { return urand(&SEED); }
 
 static void put_bf16(frnn_amx_emu *T, int t, int r, int i, float x)
 {

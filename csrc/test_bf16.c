@@ -8,16 +8,8 @@
 #include "bf16.h"
 #include "engine_bf16.h"
 
-static int fails;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL bf16: " __VA_ARGS__);                                            \
-            fprintf(stderr, "\n");                                                                 \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
+#define TEST_NAME "bf16"
+#include "test_check.h"
 
 static int same_bits(float a, float b) { return frnn_f32_bits(a) == frnn_f32_bits(b); }
 

@@ -8,16 +8,8 @@
 #include <string.h>
 #include "engine.h"
 
-static int fails;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL gemm: " __VA_ARGS__);                                            \
-            fprintf(stderr, "\n");                                                                 \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
+#define TEST_NAME "gemm"
+#include "test_check.h"
 
 static unsigned long long SEED = 12345;
 

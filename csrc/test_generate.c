@@ -9,9 +9,8 @@
 #include "fastrnn.h"
 #include "sampling.h"
 
-static int fails;
-#define CHECK(cond, ...) do { if (!(cond)) { fprintf(stderr, "FAIL generate: " __VA_ARGS__); \
-                                             fprintf(stderr, "\n"); fails++; } } while (0)
+#define TEST_NAME "generate"
+#include "test_check.h"
 
 /* GB >= FRNN_SMALL_M: the team task's packed panels and shared head panels (tests/test_generate_team.py
  * checks fewer rows, read in place, against the per-step path) */
@@ -77,7 +76,7 @@ static void test_stop(void)
 static double *rnd(size_t n, unsigned *s, double scale)
 {
     double *a = malloc(sizeof(double) * n);
-    for (size_t i = 0; i < n; i++) { *s = *s * 1103515245u + 12345u; a[i] = scale * (((*s >> 8) & 0xffff) / 32768.0 - 1); }
+    for (size_t i = 0; i < n; i++) a[i] = scale * urand(s);
     return a;
 }
 

@@ -17,13 +17,8 @@
 #include "fastrnn.h"
 #include "int8.h"
 
-static int fails;
-
-static float urand(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return ((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
+#define TEST_NAME "int8"
+#include "test_check.h"
 
 /* The weights of the scheme: q (N, Kp) zero-padded, scales, comp; returns the dequantized W. */
 typedef struct {

@@ -21,6 +21,7 @@
 #include <string.h>
 #include "fastrnn.h"
 #include "amx.h"
+#include "test_check.h"
 
 /* Naive column-major GEMM with the Fortran BLAS signature: C = alpha op(A) op(B) + beta C. */
 #define NAIVE_GEMM(NAME, REAL)                                                                   \
@@ -44,8 +45,6 @@ NAIVE_GEMM(naive_dgemm, double)
 
 static const frnn_blas BLAS = {naive_sgemm, naive_dgemm};
 static int failures = 0;
-
-static double urand(unsigned *s) { *s = *s * 1103515245u + 12345u; return ((*s >> 8) & 0xffff) / 32768.0 - 1; }
 
 /* One test case: sizes and every array, in double; floats are made from these. */
 typedef struct {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fastrnn.h"
+#include "test_check.h"
 
 enum { T = 6, B = 26, I = 5, H = 37, MAXL = 3 };   /* big enough steps to be shared; B: chunks
                                                        of the batch split of unequal sizes */
@@ -25,10 +26,7 @@ typedef struct {
 static float *filled(size_t n, unsigned *s, float scale)
 {
     float *a = malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) {
-        *s = *s * 1103515245u + 12345u;
-        a[i] = scale * (((*s >> 8) & 0xffff) / 32768.0f - 1);
-    }
+    for (size_t i = 0; i < n; i++) a[i] = scale * urand(s);
     return a;
 }
 

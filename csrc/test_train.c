@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "train.h"
+#include "test_check.h"
 
 enum { MAXL = 3 };
 
@@ -24,7 +25,6 @@ typedef struct {
     frnn_stack st;
 } Model;
 
-static double urand(unsigned *s) { *s = *s * 1103515245u + 12345u; return ((*s >> 8) & 0xffff) / 32768.0 - 1; }
 static void put(const Model *m, void *a, size_t i, double v)
 {
     if (m->f64) ((double *)a)[i] = v;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "train_seq.h"
+#include "test_check.h"
 
 enum { SMAXL = 2, SMAXR = 2 * SMAXL };
 
@@ -26,7 +27,6 @@ typedef struct {
     frnn_stack fst, bst;
 } SModel;
 
-static double srand_(unsigned *s) { *s = *s * 1103515245u + 12345u; return ((*s >> 8) & 0xffff) / 32768.0 - 1; }
 static void sput(const SModel *m, void *a, size_t i, double v)
 {
     if (m->f64) ((double *)a)[i] = v;
@@ -60,27 +60,27 @@ static void sbuild(SModel *m, int f64, int cell, int L, int D, int T, int B, int
     m->o_head_b = n, n += K;
     m->n = n;
     m->params = szeros(m, n), m->grads = szeros(m, n);
-    for (size_t i = 0; i < n; i++) sput(m, m->params, i, 0.5 * srand_(&s));
+    for (size_t i = 0; i < n; i++) sput(m, m->params, i, 0.5 * urand(&s));
     m->lengths = malloc(sizeof(int) * B);
-    for (int b = 0; b < B; b++) m->lengths[b] = b == 0 ? T : 1 + (int)((srand_(&s) + 1) * 0.5 * T) % T;
+    for (int b = 0; b < B; b++) m->lengths[b] = b == 0 ? T : 1 + (int)((urand(&s) + 1) * 0.5 * T) % T;
     m->ids = malloc(sizeof(int) * TB), m->targets = malloc(sizeof(int) * TB);
     for (size_t r = 0; r < TB; r++) {
-        m->ids[r] = (int)((srand_(&s) + 1) * 0.5 * V) % V;
-        m->targets[r] = (int)((srand_(&s) + 1) * 0.5 * K) % K;
+        m->ids[r] = (int)((urand(&s) + 1) * 0.5 * V) % V;
+        m->targets[r] = (int)((urand(&s) + 1) * 0.5 * K) % K;
     }
     for (int k = 0; k <= L; k++) {
         const size_t w = k ? (size_t)DH : (size_t)E;
         m->acts[k] = szeros(m, TB * w), m->dacts[k] = szeros(m, TB * w);
     }
     if (!ids_in)                                 /* the features, fixed */
-        for (size_t i = 0; i < TB * E; i++) sput(m, m->acts[0], i, srand_(&s));
+        for (size_t i = 0; i < TB * E; i++) sput(m, m->acts[0], i, urand(&s));
     for (int k = 1; k < L && dropout; k++) {     /* inverted dropout with p = 0.5: 0 or 2 */
         m->masks[k] = szeros(m, TB * DH);
-        for (size_t i = 0; i < TB * DH; i++) sput(m, m->masks[k], i, srand_(&s) > 0 ? 2 : 0);
+        for (size_t i = 0; i < TB * DH; i++) sput(m, m->masks[k], i, urand(&s) > 0 ? 2 : 0);
     }
     if (dropout) {
         m->drop = szeros(m, (size_t)m->N * DH);
-        for (size_t i = 0; i < (size_t)m->N * DH; i++) sput(m, m->drop, i, srand_(&s) > -0.4 ? 1.25 : 0);
+        for (size_t i = 0; i < (size_t)m->N * DH; i++) sput(m, m->drop, i, urand(&s) > -0.4 ? 1.25 : 0);
     }
     m->feat = szeros(m, (size_t)m->N * DH), m->dfeat = szeros(m, (size_t)B * DH);
     m->arg = malloc(sizeof(int) * B * DH);
