@@ -4,8 +4,9 @@
 
 Workloads (each built once in float32 and once in bf16, timed in interleaved rounds with
 fastrnn.benchmarks.timing so a load change hits both alike):
-  - LSTM (T, B, I, H) = (100, 32, 128, 256) and (50, 64, 512, 512): one layer's forward + backward
-    through the C kernels (the rows "lstm fwd+bwd" of bench/targets.py), and the forward alone;
+  - LSTM, GRU and RNN (T, B, I, H) = (100, 32, 128, 256) and (50, 64, 512, 512): one layer's forward
+    + backward through the C kernels (the rows "lstm fwd+bwd" of bench/targets.py), and the forward
+    alone (`--filter lstm` narrows);
   - LM 2x256: one training iteration (forward, backward, clip 5, Adam; batch 50, 50 steps; the row
     "LM train iteration L=2 H=256").
 Prints the medians and the bf16 / float32 speed ratio (the target on AVX2: >= 1.0x here, >= 1.2x
@@ -35,11 +36,12 @@ def _built(make, precision):
 def workloads():
     """{name: builder()} of the workloads (a builder reads runners.PRECISION)."""
     work = {}
-    for T, B, I, H in SHAPES:
-        def layer(train, shape=(T, B, I, H)):
-            return lambda: runners.kernel_fastrnn("lstm", runners.kernel_inputs("lstm", *shape, np.float32), train)
-        work[f"lstm fwd+bwd {(T, B, I, H)}"] = layer(True)
-        work[f"lstm forward {(T, B, I, H)}"] = layer(False)
+    for cell in ("lstm", "gru", "rnn"):
+        for T, B, I, H in SHAPES:
+            def layer(train, shape=(T, B, I, H), cell=cell):
+                return lambda: runners.kernel_fastrnn(cell, runners.kernel_inputs(cell, *shape, np.float32), train)
+            work[f"{cell} fwd+bwd {(T, B, I, H)}"] = layer(True)
+            work[f"{cell} forward {(T, B, I, H)}"] = layer(False)
     work["LM train iteration 2x256 (50x50)"] = lambda: runners.lm_train(2, 256, 50, 50)["fastrnn"]()
     return work
 

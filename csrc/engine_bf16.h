@@ -65,6 +65,22 @@ void frnn_bkpk_pack(float *mem, int K, int N, const float *W, size_t ldw, int tr
 void frnn_bkpk_mul(const frnn_par *par, const float *mem, int K, int N, int M, const float *A,
                    size_t lda, float *C, size_t ldc, int beta);
 
+/* A recurrent operand of a call of M >= 8 rows on an AVX2 CPU (frnn_bf32_rows): float32 panels
+ * (frnn_pk, K = Kp) of bf16-rounded op(W), each pair of k stored (odd, even), packed ONCE per call
+ * -- twice the bytes of bf16 panels, but each step then runs on the float32 micro-kernels with
+ * nothing widened (gemm_bf16_f32.h says why the bits are the emulation's). Batch 1 keeps the bf16
+ * panels: a step there is bound by the bytes it reads. frnn_bf32_pack packs panels [p0, p1) from
+ * op(W) (K rows), frnn_bf32_widen from bf16 panels of the same shape (a prepacked operand);
+ * frnn_bf32_mul: columns [u0, u1) of every segment of C (M, N) (+)= bf16(A) @ op(W), A (M, K)
+ * rounded and pair-swapped once per call into a per-thread area. */
+int frnn_bf32_rows(int M);
+size_t frnn_bf32_floats(int K, int N, int seg);
+void frnn_bf32_init(frnn_pk *pk, int K, int N, int seg, float *mem);
+void frnn_bf32_pack(const frnn_pk *pk, int K, const float *W, size_t ldw, int trans, int p0, int p1);
+void frnn_bf32_widen(const frnn_pk *pk, const frnn_bpk *src, int p0, int p1);
+void frnn_bf32_mul(const frnn_pk *pk, int K, int u0, int u1, int M, const float *A, size_t lda, float *C,
+                   size_t ldc, int accumulate);
+
 /* frnn_team_gemm in bf16 (same arguments and barriers; `pack` holds frnn_team_gemm_floats(N)
  * floats, which is more than a bf16 block needs, and is used whatever M). */
 void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pack);

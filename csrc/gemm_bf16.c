@@ -154,6 +154,7 @@ BK_BF16(1, 4) BK_BF16(1, 1) BK_BF16(2, 2) BK_BF16(2, 1) BK_BF16(3, 2) BK_BF16(3,
 
 #include "gemv_bf16.h"    /* one row on AVX2 */
 #include "gemm_bf16_f32.h"    /* many rows on AVX2: the float32 kernels */
+#include "gemm_bf16_rec.h"    /* recurrent operands of many rows: float32 panels packed once */
 
 /* A kernel family: fn[MR][NPAN] for MR 1..mrmax, NPAN 1 or wide[MR]. */
 typedef struct {

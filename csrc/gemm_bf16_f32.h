@@ -34,23 +34,31 @@ static int bf32_on(int kernel, int nr, int M)
 
 /* out (rows x Kp, row-major) = A's rows [k0 .. k0 + K) read with strides (rsa, csa), rounded to
  * bf16 when `round` (else they are bf16 already), each pair of k stored (odd, even), an odd K's
- * missing odd element 0. */
+ * missing odd element 0. One pass over contiguous rows (round and swap 8 lanes at a time: runs
+ * from an even k never split a pair); A^T (rsa 1) is first transposed into `out` by 8 x 8 tiles
+ * (frnn_transpose), then rounded and swapped in place -- rounding it element by element as read
+ * (a stride of a row per k) made the bf16 weight gradients' staging several times dearer. */
 __attribute__((target("avx2"))) static void bf32_rows(int rows, int K, int Kp, const float *A, size_t rsa,
                                                       size_t csa, int round, float *out)
 {
+    if (rsa == 1 && csa != 1 && rows > 1) {
+        frnn_transpose(K, rows, A, csa, out, (size_t)Kp);
+        A = out, rsa = (size_t)Kp, csa = 1;
+    }
     for (int i = 0; i < rows; i++) {
         const float *a = A + (size_t)i * rsa;
         float *o = out + (size_t)i * Kp;
-        if (round) bg_round_avx2(a, csa, K, o);
-        else if (csa == 1) memcpy(o, a, sizeof(float) * K);
-        else for (int k = 0; k < K; k++) o[k] = a[(size_t)k * csa];
-        if (K & 1) o[K] = 0.0f;
         int k = 0;
-        for (; k + 8 <= Kp; k += 8)              /* swap the two floats of every pair */
-            _mm256_storeu_ps(o + k, _mm256_permute_ps(_mm256_loadu_ps(o + k), 0xb1));
-        for (; k < Kp; k += 2) {
-            const float t = o[k];
-            o[k] = o[k + 1], o[k + 1] = t;
+        if (csa == 1)
+            for (; k + 8 <= K; k += 8) {
+                __m256 v = _mm256_loadu_ps(a + k);
+                if (round) v = _mm256_castsi256_ps(bg_round8(_mm256_castps_si256(v)));
+                _mm256_storeu_ps(o + k, _mm256_permute_ps(v, 0xb1));
+            }
+        for (; k < Kp; k += 2) {                  /* (in place: both read before either is written) */
+            float e = a[(size_t)k * csa], d = k + 1 < K ? a[(size_t)(k + 1) * csa] : 0.0f;
+            if (round) e = frnn_bf16_round(e), d = frnn_bf16_round(d);
+            o[k] = d, o[k + 1] = e;
         }
     }
 }
@@ -61,17 +69,21 @@ __attribute__((target("avx2"))) static void bf32_pack(const frnn_pk *blk, int K,
                                                       int trans, int k0, int p0, int p1)
 {
     const int nr = blk->nr, Kp = blk->K;
-    float t[FRNN_KC];
     for (int p = p0; p < p1; p++) {
         float *panel = blk->data + (size_t)p * Kp * nr;
         const int col = frnn_pk_col(blk, p), width = frnn_pk_width(blk, p);
         memset(panel, 0, sizeof(float) * (size_t)Kp * nr);
-        if (trans)          /* op(W)[k][n] = W[n][k]: a row of W rounded, then one panel column */
-            for (int j = 0; j < width; j++) {
-                bg_round_avx2(W + (size_t)(col + j) * ldw + k0, 1, K, t);
-                for (int k = 0; k < K; k++) panel[(size_t)(k ^ 1) * nr + j] = t[k];
-            }
-        else
+        if (trans) {        /* op(W)[k][n] = W[n][k]: 8 x 8 transposes, then each pair of panel
+                               rows rounded and swapped (the zero padding rounds to zero) */
+            frnn_transpose(width, K, W + (size_t)col * ldw + k0, ldw, panel, (size_t)nr);
+            for (int k = 0; k < Kp; k += 2)
+                for (int v = 0; v < nr; v += 8) {
+                    float *r0 = panel + (size_t)k * nr + v, *r1 = r0 + nr;
+                    const __m256i x = bg_round8(_mm256_loadu_si256((const __m256i *)r0));
+                    _mm256_storeu_si256((__m256i *)r0, bg_round8(_mm256_loadu_si256((const __m256i *)r1)));
+                    _mm256_storeu_si256((__m256i *)r1, x);
+                }
+        } else
             for (int k = 0; k < K; k++) bg_round_avx2(W + (size_t)(k0 + k) * ldw + col, 1, width, panel + (size_t)(k ^ 1) * nr);
     }
 }
@@ -89,6 +101,11 @@ __attribute__((target("avx2"))) static void bf32_widen(const uint32_t *P, int Kp
         }
 }
 
+__attribute__((target("avx2"))) static inline void bf32_add8(float *c, const float *s)
+{
+    _mm256_storeu_ps(c, _mm256_add_ps(_mm256_loadu_ps(c), _mm256_loadu_ps(s)));
+}
+
 /* C[0:rows, 0:width) (+)= a (rows x Kp, swapped) @ one float32 panel: the float32 kernels under
  * FTZ|DAZ, then C's addition in plain float32 (tmp: rows x nr floats). */
 static void bf32_run(int rows, int Kp, const float *a, const float *panel, int nr, float *C, size_t ldc,
@@ -103,7 +120,9 @@ static void bf32_run(int rows, int Kp, const float *a, const float *panel, int n
         for (int i = 0; i < rows; i++) {
             float *c = C + (size_t)i * ldc;
             const float *s = tmp + (size_t)i * nr;
-            for (int j = 0; j < width; j++) c[j] = c[j] + s[j];
+            int j = 0;
+            for (; j + 8 <= width; j += 8) bf32_add8(c + j, s + j);
+            for (; j < width; j++) c[j] = c[j] + s[j];
         }
 }
 

@@ -23,26 +23,27 @@
 #if FRNN_BF16_X86
 #define BG_GROUP 32         /* panels per MXCSR switch (out buffer: BG_GROUP x 16 floats) */
 
+/* 8 floats rounded to bf16 (RNE; NaN quieted, denormals to signed zero), as float32 bits. */
+__attribute__((target("avx2"))) static inline __m256i bg_round8(__m256i u)
+{
+    const __m256i expo = _mm256_set1_epi32(0x7f800000), mag = _mm256_set1_epi32(0x7fffffff);
+    const __m256i sign = _mm256_set1_epi32((int)0x80000000u), top = _mm256_set1_epi32((int)0xffff0000u);
+    const __m256i quiet = _mm256_set1_epi32(0x00400000), half = _mm256_set1_epi32(0x7fff);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_and_si256(_mm256_add_epi32(_mm256_add_epi32(u, half), lsb), top);   /* RNE */
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, mag), expo);
+    r = _mm256_blendv_epi8(r, _mm256_or_si256(_mm256_and_si256(u, top), quiet), nan);
+    const __m256i den = _mm256_cmpeq_epi32(_mm256_and_si256(u, expo), _mm256_setzero_si256());
+    return _mm256_blendv_epi8(r, _mm256_and_si256(u, sign), den);
+}
+
 /* out[0:n) = x[0:n) (stride csx) rounded to bf16 (frnn_bf16_round: RNE, quiet NaNs, DAZ). */
 __attribute__((target("avx2"))) static void bg_round_avx2(const float *x, size_t csx, int n, float *out)
 {
     int i = 0;
-    if (csx == 1) {
-        const __m256i expo = _mm256_set1_epi32(0x7f800000), mag = _mm256_set1_epi32(0x7fffffff);
-        const __m256i sign = _mm256_set1_epi32((int)0x80000000u), top = _mm256_set1_epi32((int)0xffff0000u);
-        const __m256i quiet = _mm256_set1_epi32(0x00400000), half = _mm256_set1_epi32(0x7fff);
-        const __m256i one = _mm256_set1_epi32(1);
-        for (; i + 8 <= n; i += 8) {
-            const __m256i u = _mm256_loadu_si256((const __m256i *)(x + i));
-            const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), one);
-            __m256i r = _mm256_and_si256(_mm256_add_epi32(_mm256_add_epi32(u, half), lsb), top);   /* RNE */
-            const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, mag), expo);
-            r = _mm256_blendv_epi8(r, _mm256_or_si256(_mm256_and_si256(u, top), quiet), nan);
-            const __m256i den = _mm256_cmpeq_epi32(_mm256_and_si256(u, expo), _mm256_setzero_si256());
-            r = _mm256_blendv_epi8(r, _mm256_and_si256(u, sign), den);
-            _mm256_storeu_si256((__m256i *)(out + i), r);
-        }
-    }
+    if (csx == 1)
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_si256((__m256i *)(out + i), bg_round8(_mm256_loadu_si256((const __m256i *)(x + i))));
     for (; i < n; i++) out[i] = frnn_bf16_round(x[(size_t)i * csx]);
 }
 

@@ -85,6 +85,8 @@ typedef struct {
     float *pack;           /* engine: frnn_team_gemm_floats(max N) floats shared by the members */
     int bf16;              /* float32 only: every product in bf16 (engine_bf16.h), on the engine
                               whatever the ISA (the portable emulation without AVX2) */
+    int bf32;              /* bf16 and a batch of many rows on AVX2: the recurrent operands in
+                              float32 panels of bf16 values (frnn_bf32_rows; recurrent.h) */
 } frnn_ctx;
 
 #define REAL float

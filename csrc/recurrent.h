@@ -18,6 +18,9 @@ typedef struct {
 #if FRNN_F32
     frnn_pk pk;              /* engine: the panels (pk.data NULL on the BLAS path and in bf16) */
     frnn_bpk bpk;            /* bf16: the bf16 panels (bpk.data NULL otherwise) */
+    int bf32;                /* bf16 on float32 panels (cx->bf32): pk holds bf16-rounded, pair-swapped
+                                values, K rounded up to even (frnn_bf32_pack) */
+    frnn_bpk bsrc;           /* bf32: prepacked bf16 panels to widen into pk, or data NULL */
 #endif
     int ready;               /* the panels were packed before the call (frnn_pack_forward) */
 #if FRNN_F32
@@ -35,7 +38,8 @@ static size_t F(recmat_floats)(const frnn_ctx *cx, int N, int K, int seg)
 {
     (void)cx, (void)N, (void)K, (void)seg;
 #if FRNN_F32
-    if (cx->engine && N > 0 && K > 0) return cx->bf16 ? frnn_bpk_floats(K, N, seg) : frnn_pk_floats(K, N, seg);
+    if (cx->engine && N > 0 && K > 0)
+        return cx->bf32 ? frnn_bf32_floats(K, N, seg) : cx->bf16 ? frnn_bpk_floats(K, N, seg) : frnn_pk_floats(K, N, seg);
 #endif
     return 0;
 }
@@ -52,7 +56,10 @@ static void F(recmat_init)(F(recmat) *r, const frnn_ctx *cx, int trans, int N, i
     r->q8h = NULL;
     r->pk.data = NULL;
     r->bpk.data = NULL;
-    if (cx->engine && N > 0 && K > 0 && cx->bf16) frnn_bpk_init(&r->bpk, K, N, seg, mem);
+    r->bsrc.data = NULL;
+    r->bf32 = cx->engine && N > 0 && K > 0 && cx->bf32 && mem != NULL;
+    if (r->bf32) frnn_bf32_init(&r->pk, K, N, seg, mem);
+    else if (cx->engine && N > 0 && K > 0 && cx->bf16) frnn_bpk_init(&r->bpk, K, N, seg, mem);
     else if (cx->engine && N > 0 && K > 0) frnn_pk_init(&r->pk, K, N, seg, mem);
 #endif
 }
@@ -72,7 +79,9 @@ static void F(recmat_pack)(const F(recmat) *r, int u0, int u1)
     for (int q = 0; q < r->N / r->seg; q++) {
         int p0, p1;
         frnn_pk_units(&r->pk, q, u0, u1, &p0, &p1);
-        frnn_pk_pack(&r->pk, r->W, r->ldw, r->trans, 0, p0, p1);
+        if (!r->bf32) frnn_pk_pack(&r->pk, r->W, r->ldw, r->trans, 0, p0, p1);
+        else if (r->bsrc.data != NULL) frnn_bf32_widen(&r->pk, &r->bsrc, p0, p1);
+        else frnn_bf32_pack(&r->pk, r->K, r->W, r->ldw, r->trans, p0, p1);
     }
 #endif
 }
@@ -89,6 +98,10 @@ static void F(rec_mul)(const F(recmat) *r, int u0, int u1, int M, const REAL *A,
         return;
     }
     if (r->q8_on) { frnn_q8_mul(&r->q8, r->seg, u0, u1, M, A, (size_t)lda, beta, C, (size_t)ldc); return; }
+    if (r->bf32) {                  /* bf16, many rows: A rounded once for every segment */
+        frnn_bf32_mul(&r->pk, r->K, u0, u1, M, A, (size_t)lda, C, (size_t)ldc, beta);
+        return;
+    }
     if (r->bpk.data != NULL) {      /* bf16: A (h_{t-1}, dG_t, ...) rounded as the kernels read it */
         for (int q = 0; q < r->N / r->seg; q++) {
             int p0, p1;

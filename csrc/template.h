@@ -60,21 +60,26 @@ static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, c
                                const void *packed, F(recmat) rec[2], int *kept)
 {
     const int trans = !backward;
-    size_t need[2], total = 0;
+    size_t need[2], total = 0, packed_total = 0;
     for (int i = 0; i < 2; i++) {
         need[i] = F(recmat_floats)(cx, op[i].N, op[i].K, op[i].seg);
         total += F(aligned)(need[i]);
     }
-    const REAL *ready = NULL;
+    const REAL *ready = NULL, *widen = NULL;
 #if FRNN_F32
+    frnn_ctx c16 = *cx;          /* a prepacked operand's panels are bf16 ones (bf32 0) */
+    c16.bf32 = 0;
+    for (int i = 0; i < 2; i++) packed_total += F(aligned)(F(recmat_floats)(&c16, op[i].N, op[i].K, op[i].seg));
     if (cx->engine && packed != NULL && trans) {
         int head[FRNN_PACK_HEADER];
         memcpy(head, packed, sizeof head);
         if (head[0] == 0x46524e4e && head[1] == frnn_nr() && head[2] == d->cell && head[3] == d->H
-            && head[4] == d->P && head[5] == (int)total && head[6] == cx->bf16)
+            && head[4] == d->P && head[5] == (int)packed_total && head[6] == cx->bf16)
             ready = (const REAL *)packed + FRNN_PACK_HEADER;
     }
+    if (ready != NULL && cx->bf32) widen = ready, ready = NULL;  /* float32 panels widened from them */
 #endif
+    (void)packed_total, (void)widen;
     (void)d, (void)packed;
     REAL *mem[2] = {NULL, NULL};
     void *block = NULL;
@@ -98,6 +103,10 @@ static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, c
     for (int i = 0; i < 2; i++) {
         F(recmat_init)(&rec[i], cx, trans, op[i].N, op[i].K, op[i].W, op[i].ldw, op[i].seg, mem[i]);
         rec[i].ready = ready != NULL;
+#if FRNN_F32
+        if (widen != NULL && mem[i] != NULL) frnn_bpk_init(&rec[i].bsrc, op[i].K, op[i].N, op[i].seg, (REAL *)widen);
+        if (widen != NULL) widen += F(aligned)(F(recmat_floats)(&c16, op[i].N, op[i].K, op[i].seg));
+#endif
     }
     return block;
 }
@@ -159,7 +168,7 @@ static void *F(job_begin)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const fr
 #endif
 #if FRNN_F32
     /* a bf16 pack may hold W_ih^T too (frnn_pack_forward_bf16 with W_ih), after the panels */
-    if (cx->bf16 && !bf->q8 && !backward && jb->W[0].ready && bf->W_ih != NULL) {
+    if (cx->bf16 && !bf->q8 && !backward && (jb->W[0].ready || jb->W[0].bsrc.data != NULL) && bf->W_ih != NULL) {
         int head[FRNN_PACK_HEADER];
         memcpy(head, bf->packed, sizeof head);
         if (head[7] == d->In) jb->packed_ih = (const float *)bf->packed + FRNN_PACK_HEADER + head[5];
@@ -306,6 +315,7 @@ static frnn_ctx F(ctx_start)(const frnn_blas *blas, const frnn_dims *d, int thre
         if (step_flops < FRNN_MIN_STEP_FLOPS) nth = 1;
         cx.engine = 1;
         cx.nth = nth < 1 ? 1 : nth;
+        cx.bf32 = cx.bf16 && frnn_bf32_rows(d->B);    /* by the call's batch: 1 keeps bf16 panels */
     }
 #endif
     return cx;
@@ -334,6 +344,7 @@ static size_t F(packed_size_p)(const frnn_dims *d, int precision)
 {
     if (frnn_cell_info(d->cell) == NULL) return 0;
     frnn_ctx cx = F(ctx_start)(NULL, d, 1, precision);
+    cx.bf32 = 0;                  /* a prepacked operand holds bf16 panels whatever the batch */
     F(operand) op[2];
     F(operands)(d, NULL, NULL, 0, op);
     if (!cx.engine) return 0;
@@ -346,6 +357,7 @@ static int F(pack_forward_p)(const frnn_dims *d, const REAL *W_ih, const REAL *W
 {
     if (frnn_cell_info(d->cell) == NULL) return -1;
     frnn_ctx cx = F(ctx_start)(NULL, d, 1, precision);
+    cx.bf32 = 0;
     if (!cx.engine) return -1;
     F(operand) op[2];
     F(operands)(d, W_hh, W_hr, 0, op);

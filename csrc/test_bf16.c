@@ -328,6 +328,80 @@ static void test_flush_rows(void)
     }
 }
 
+/* The recurrent operands of many rows on float32 panels (frnn_bf32_*: float32 kernels on AVX2,
+ * bf16.h's arithmetic without them): op(W) packed from W or W^T, or widened from bf16 panels,
+ * each "member" packing and multiplying its own units of every segment as the time loop does
+ * (1-3 members); A read with a row stride past K; C (partly denormal, -0) overwritten or added
+ * to; the flush pattern of test_flush_rows in columns 0-3 -- vs frnn_bf16_dot, bit for bit. */
+static void test_recurrent_f32_panels(const char *isa)
+{
+    static const int shapes[][4] = {   /* M, K, N, seg */
+        {8, 37, 80, 20}, {13, 256, 96, 48}, {32, 263, 64, 32}, {9, 600, 40, 40}, {5, 20, 32, 16}, {50, 2, 34, 17},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int M = shapes[s][0], K = shapes[s][1], N = shapes[s][2], seg = shapes[s][3], lda = K + 3;
+        float *A = malloc(sizeof(float) * M * lda), *Ar = malloc(sizeof(float) * M * K);
+        float *W = malloc(sizeof(float) * K * N), *Wt = malloc(sizeof(float) * K * N), *Wr = malloc(sizeof(float) * K * N);
+        float *col = malloc(sizeof(float) * K), *C0 = malloc(sizeof(float) * M * N), *C = malloc(sizeof(float) * M * N);
+        float *E = malloc(sizeof(float) * M * N);
+        for (int i = 0; i < M * lda; i++) A[i] = value(1);
+        for (int i = 0; i < K * N; i++) W[i] = value(1);
+        for (int i = 0; i < M; i += 2) A[(size_t)i * lda] = ldexpf(1, -75), A[(size_t)i * lda + 1] = ldexpf(1, -63);
+        const float w1[4] = {ldexpf(1, -63), ldexpf(1, -63), 0.0f, 0.0f};
+        const float w0[4] = {-ldexpf(1, -75), -ldexpf(1, -76), ldexpf(1, -70), -ldexpf(1, -70)};
+        for (int n = 0; n < 4; n++) {
+            for (int k = 2; k < K; k++) W[k * N + n] = 0.0f;
+            W[N + n] = w1[n], W[n] = w0[n];
+        }
+        for (int i = 0; i < M; i++)
+            for (int k = 0; k < K; k++) Ar[i * K + k] = frnn_bf16_round(A[(size_t)i * lda + k]);
+        for (int k = 0; k < K; k++)
+            for (int n = 0; n < N; n++) Wr[k * N + n] = frnn_bf16_round(W[k * N + n]), Wt[n * K + k] = W[k * N + n];
+        for (int i = 0; i < M * N; i++) C0[i] = i % 3 == 0 ? ldexpf(1, -140) : i % 3 == 1 ? urnd() : -0.0f;
+        frnn_pk pk;
+        frnn_bpk bpk;
+        float *mem = malloc(sizeof(float) * frnn_bf32_floats(K, N, seg));
+        void *bmem = malloc(sizeof(float) * frnn_bpk_floats(K, N, seg));
+        frnn_bf32_init(&pk, K, N, seg, mem);
+        frnn_bpk_init(&bpk, K, N, seg, bmem);
+        for (int from = 0; from < 3; from++) {             /* W, W^T, bf16 panels (of W^T) */
+            const int trans = from != 0;
+            if (from == 2) frnn_bpk_pack(&bpk, Wt, K, 1, 0, 0, bpk.panels);
+            memset(mem, 0xff, sizeof(float) * frnn_bf32_floats(K, N, seg));   /* NaN: a panel not packed shows */
+            for (int nth = 1; nth <= 3; nth++)
+                for (int acc = 0; acc <= 1; acc++) {
+                    memcpy(C, C0, sizeof(float) * M * N);
+                    for (int m = 0; m < nth; m++) {
+                        int u0, u1;
+                        frnn_split(seg, pk.nr, m, nth, &u0, &u1);
+                        for (int q = 0; q < N / seg && u1 > u0; q++) {
+                            int p0, p1;
+                            frnn_pk_units(&pk, q, u0, u1, &p0, &p1);
+                            if (from == 2) frnn_bf32_widen(&pk, &bpk, p0, p1);
+                            else frnn_bf32_pack(&pk, K, trans ? Wt : W, trans ? K : N, trans, p0, p1);
+                        }
+                        frnn_bf32_mul(&pk, K, u0, u1, M, A, lda, C, N, acc);
+                    }
+                    int bad = 0;
+                    for (int n = 0; n < N; n++) {
+                        for (int k = 0; k < K; k++) col[k] = Wr[k * N + n];
+                        for (int i = 0; i < M; i++) {
+                            const float dot = frnn_bf16_dot(K, Ar + (size_t)i * K, 1, col, 1);
+                            bad += !same_bits(C[i * N + n], acc ? C0[i * N + n] + dot : dot);
+                        }
+                    }
+                    CHECK(bad == 0, "recurrent float32 panels, ISA %s, M %d K %d N %d seg %d, from %d, %d members, "
+                          "acc %d: %d elements differ from the emulation", isa, M, K, N, seg, from, nth, acc, bad);
+                }
+        }
+        free(A), free(Ar), free(W), free(Wt), free(Wr), free(col), free(C0), free(C), free(E), free(mem), free(bmem);
+    }
+    /* which calls take them: many rows with the AVX2 kernel, never one row (a batch-1 step) */
+    const int on = frnn_bf16_kernel() == FRNN_BF16_AVX2 && frnn_isa_active() != FRNN_ISA_NONE;
+    CHECK(!frnn_bf32_rows(1) && !frnn_bf32_rows(7) && frnn_bf32_rows(8) == on,
+          "frnn_bf32_rows: ISA %s, kernel %s", isa, frnn_bf16_kernel_name(frnn_bf16_kernel()));
+}
+
 int frnn_test_bf16(void)
 {
     test_conversion();
@@ -344,6 +418,7 @@ int frnn_test_bf16(void)
         test_team_gemm(23);
         test_team_gemm(100);
         test_flush_rows();
+        test_recurrent_f32_panels(names[i]);
     }
     frnn_set_isa(isa);
     if (!frnn_bf16_kernel_supported(FRNN_BF16_AVX512BF16))

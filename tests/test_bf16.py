@@ -300,6 +300,39 @@ def test_step_and_packed_weights_equal_the_forward_in_bf16():
         assert p16.size < p32.size                       # bf16 panels: about half the bytes
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru_reset_before", "rnn_tanh"])
+def test_many_rows_on_float32_panels_equal_the_emulation(cell):
+    """A batch of >= 8 rows on AVX2 runs its recurrent products on float32 panels of bf16 values
+    made once per call -- widened from the layer's prepacked bf16 panels (no-tape forward) or
+    packed from W (training): the same bits as each other and as the portable emulation, with a
+    projection (W_hr), at 1-3 threads; a batch of 1 (bf16 panels) as well."""
+    cls, opts = LAYERS[cell]
+    if cell == "lstm":
+        opts = dict(opts, proj_size=19)
+    layer = cls(7, 45, num_layers=2, seed=3, precision="bf16", **opts)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 13, 7)).astype(np.float32)
+    kernels = [k for k in ("avx2", "emulated") if k in _kernels.bf16_info()["supported"]]
+    got = []
+    for name in kernels:
+        for n in (1, 2, 3):
+            _kernels.set_bf16_kernel(name)
+            fastrnn.set_num_threads(n)
+            try:
+                layer.zero_grad()
+                y, _ = layer(x, train=True)
+                dx, _ = layer.backward(np.ones_like(y))
+                got.append([layer(x, train=False)[0], y, dx, layer.grads.copy(), layer(x[:, :1], train=False)[0]])
+            finally:
+                _kernels.set_bf16_kernel(None)
+                fastrnn.set_num_threads(0)
+    for other in got:
+        for a, b in zip(got[0], other):
+            assert np.array_equal(a, b)
+    assert np.array_equal(got[0][0], got[0][1])                    # prepacked (widened) == packed from W
+    assert np.array_equal(got[0][4], layer(x[:, :1], train=True)[0])   # batch 1
+
+
 def test_bf16_gradient_of_an_exact_toy_problem_is_within_the_bf16_bound():
     """A linear recurrence (relu on positive values) with dyadic weights and inputs: float32 is
     exact here (it equals float64), bf16 rounds the growing states and gate gradients. Each

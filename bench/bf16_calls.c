@@ -1,0 +1,96 @@
+/* bf16_calls.c - one RNN/GRU/LSTM layer forward (and optionally backward) in float32 or bf16,
+ * repeated `calls` times, for instruction counts under callgrind (issue 22: bf16 no slower than
+ * float32 on AVX2; timings on a loaded machine mean nothing):
+ *
+ *   cc -O3 -std=c99 -pthread -fno-math-errno -fno-trapping-math -Icsrc bench/bf16_calls.c csrc/kernels.c \
+ *      csrc/gemm.c csrc/team.c csrc/gemm_int8.c csrc/gemm_bf16.c csrc/gemm_amx.c -lm -o /tmp/bf16_calls
+ *   valgrind --tool=callgrind --toggle-collect=frnn_forward_f32 --toggle-collect=frnn_backward_f32 \
+ *      /tmp/bf16_calls lstm train 100 32 128 256 1 1 bf16
+ *
+ * Arguments: lstm|gru|rnn, fwd|train, T, B, I, H, threads, calls, f32|bf16. Prints a hash of the
+ * outputs' bits (train: the gradients too: compare builds and thread counts exactly), the barriers
+ * and the CPU time of a call (after one warm-up call). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/resource.h>
+#include "fastrnn.h"
+#include "team.h"
+
+static void no_sgemm(char *ta, char *tb, int *m, int *n, int *k, float *al, float *a, int *lda, float *b,
+                     int *ldb, float *be, float *c, int *ldc)
+{
+    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)al, (void)a, (void)lda, (void)b, (void)ldb, (void)be;
+    (void)c, (void)ldc;
+    fprintf(stderr, "bf16_calls: BLAS called (no AVX2 engine?)\n");
+    exit(1);
+}
+
+static float *rnd(size_t n, unsigned *s, float scale)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) p[i] = (((*s = *s * 1103515245u + 12345u) >> 16 & 0xff) / 128.0f - 1.0f) * scale;
+    return p;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 10) return fprintf(stderr, "usage: bf16_calls lstm|gru|rnn fwd|train T B I H threads calls f32|bf16\n"), 2;
+    argv++;
+    const int cell = !strcmp(argv[0], "lstm") ? FRNN_LSTM : !strcmp(argv[0], "gru") ? FRNN_GRU : FRNN_RNN_TANH;
+    const int gates = cell == FRNN_LSTM ? 4 : cell == FRNN_GRU ? 3 : 1;
+    const int train = !strcmp(argv[1], "train"), T = atoi(argv[2]), B = atoi(argv[3]), I = atoi(argv[4]);
+    const int H = atoi(argv[5]), threads = atoi(argv[6]), calls = atoi(argv[7]), GH = gates * H;
+    const frnn_blas blas = {no_sgemm, NULL};
+    frnn_dims d = {cell, T, B, I, H, H, 0};
+    unsigned s = 1;
+    float *W_ih = rnd((size_t)GH * I, &s, 0.06f), *W_hh = rnd((size_t)GH * H, &s, 0.06f);
+    float *b = rnd(2 * GH, &s, 0.06f), *x = rnd((size_t)T * B * I, &s, 1.0f);
+    float *h0 = rnd((size_t)B * H, &s, 0.5f), *c0 = rnd((size_t)B * H, &s, 0.5f);
+    float *dy = rnd((size_t)T * B * H, &s, 0.1f);
+    float *y = malloc(sizeof(float) * T * B * H), *hT = malloc(sizeof(float) * B * H), *cT = malloc(sizeof(float) * B * H);
+    float *tape = malloc(sizeof(float) * (train ? frnn_tape_size(&d) : frnn_work_size(&d)));
+    float *dx = malloc(sizeof(float) * T * B * I), *dh0 = malloc(sizeof(float) * B * H), *dc0 = malloc(sizeof(float) * B * H);
+    float *dW_ih = calloc((size_t)GH * I, sizeof(float)), *dW_hh = calloc((size_t)GH * H, sizeof(float));
+    float *db = calloc(2 * GH, sizeof(float));
+    frnn_buffers bf;
+    memset(&bf, 0, sizeof bf);
+    bf.x = x, bf.W_ih = W_ih, bf.W_hh = W_hh, bf.b_ih = b, bf.b_hh = b + GH, bf.h0 = h0, bf.c0 = c0;
+    bf.y = y, bf.h_T = hT, bf.c_T = cT, bf.tape = tape, bf.threads = threads;
+    bf.dy = dy, bf.dx = dx, bf.dh0 = dh0, bf.dc0 = dc0, bf.dW_ih = dW_ih, bf.dW_hh = dW_hh;
+    bf.db_ih = db, bf.db_hh = db + GH;
+    bf.precision = !strcmp(argv[8], "bf16") ? FRNN_PRECISION_BF16 : FRNN_PRECISION_F32;
+    if (cell != FRNN_LSTM) bf.c0 = bf.c_T = bf.dc0 = NULL;
+    frnn_set_threads(threads);
+    unsigned long s0 = frnn_sync_count();
+    struct timespec t0, t1;
+    struct rusage r0, r1;
+    frnn_forward_f32(&blas, &d, &bf, train);   /* warm: the team, first-touch pages */
+    if (train) frnn_backward_f32(&blas, &d, &bf);
+    s0 = frnn_sync_count();
+    getrusage(RUSAGE_SELF, &r0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int c = 0; c < calls; c++) {
+        frnn_forward_f32(&blas, &d, &bf, train);
+        if (train) frnn_backward_f32(&blas, &d, &bf);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    getrusage(RUSAGE_SELF, &r1);
+    double sum = 0;
+    for (int i = 0; i < B * H; i++) sum += hT[i] + (train ? dh0[i] : 0);
+    /* the bits of every output (FNV-1a), to compare builds and thread counts exactly */
+    unsigned long long fnv = 1469598103934665603ULL;
+    const float *outs[] = {y, hT, cT, dx, dh0, dc0, dW_ih, dW_hh, db};
+    const size_t lens[] = {(size_t)T * B * H, (size_t)B * H, (size_t)B * H, (size_t)T * B * I, (size_t)B * H,
+                           (size_t)B * H, (size_t)GH * I, (size_t)GH * H, (size_t)2 * GH};
+    for (int o = 0; o < (train ? 9 : 3); o++)
+        if ((outs[o] != cT && outs[o] != dc0) || cell == FRNN_LSTM)
+        for (size_t i = 0; i < lens[o] * sizeof(float); i++) fnv = (fnv ^ ((const unsigned char *)outs[o])[i]) * 1099511628211ULL;
+    printf("%s %s %s T %d B %d I %d H %d threads %d: sum %.6f, bits %016llx, barriers/call %.1f, %.3f ms/call, minor faults/call %.1f, cpu ms/call %.3f\n", argv[0], argv[8], argv[1], T, B, I, H,
+           threads, sum, fnv, (double)(frnn_sync_count() - s0) / calls,
+           ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6) / calls,
+           (double)(r1.ru_minflt - r0.ru_minflt) / calls,
+           ((r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e3 + (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) * 1e-3) / calls);
+    return 0;
+}

@@ -1,0 +1,126 @@
+/* gemm_bf16_rec.h - the bf16 recurrent operands of a call of many rows on float32 panels
+ * (engine_bf16.h: frnn_bf32_*), included by gemm_bf16.c after gemm_bf16_f32.h.
+ *
+ * A time step multiplies the same op(W) (W_hh, W_hr) by new rows: h_{t-1} forward, dG_t backward.
+ * Through frnn_bpk_mul every step widened each bf16 panel to float32 again (bf32_bpk_mul), rounded
+ * A again per gate segment, and allocated its buffers: callgrind, 10 steps of M 32, K 256, N 1024:
+ * float32 27.2 M instructions, bf16 35.2 M. Here op(W) is packed ONCE per call into float32 panels
+ * of bf16-rounded, pair-swapped values (bf32_pack, or widened from a prepacked bf16 operand), and a
+ * step rounds and swaps its rows of A once (bf32_rows, into a per-thread area kept between calls)
+ * for every segment, then runs each panel on the float32 micro-kernels (bf32_run: FTZ|DAZ, then
+ * C's addition in plain float32). The bits are gemm_bf16_f32.h's, i.e. the emulation's.
+ * Without the float32 kernels (no AVX2, or no memory for the area) the same panels go through
+ * bf16.h's arithmetic element by element: slow, exact.
+ */
+#include <pthread.h>
+#include "glibc_compat.h"     /* pthread symbols bound to the old glibc version */
+
+int frnn_bf32_rows(int M) { return !frnn_amx_bf16_rows(M) && bf32_on(frnn_bf16_kernel(), frnn_nr(), M); }
+
+size_t frnn_bf32_floats(int K, int N, int seg) { return frnn_pk_floats(K + (K & 1), N, seg); }
+
+void frnn_bf32_init(frnn_pk *pk, int K, int N, int seg, float *mem) { frnn_pk_init(pk, K + (K & 1), N, seg, mem); }
+
+void frnn_bf32_pack(const frnn_pk *pk, int K, const float *W, size_t ldw, int trans, int p0, int p1)
+{
+#if FRNN_BF16_X86
+    if (frnn_bf16_kernel_supported(FRNN_BF16_AVX2)) { bf32_pack(pk, K, W, ldw, trans, 0, p0, p1); return; }
+#endif
+    const int Kp = pk->K, nr = pk->nr;
+    for (int p = p0; p < p1; p++) {
+        float *panel = pk->data + (size_t)p * Kp * nr;
+        const int col = frnn_pk_col(pk, p), width = frnn_pk_width(pk, p);
+        memset(panel, 0, sizeof(float) * (size_t)Kp * nr);
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j < width; j++)
+                panel[(size_t)(k ^ 1) * nr + j] = frnn_bf16_round(trans ? W[(size_t)(col + j) * ldw + k] : W[(size_t)k * ldw + col + j]);
+    }
+}
+
+void frnn_bf32_widen(const frnn_pk *pk, const frnn_bpk *src, int p0, int p1)
+{
+    const int Kp = pk->K, nr = pk->nr;
+    for (int p = p0; p < p1; p++) {
+        const uint32_t *w = src->data + (size_t)p * (Kp / 2) * nr;
+        float *out = pk->data + (size_t)p * Kp * nr;
+#if FRNN_BF16_X86
+        if (frnn_bf16_kernel_supported(FRNN_BF16_AVX2)) { bf32_widen(w, Kp, nr, out); continue; }
+#endif
+        for (int j = 0; j < Kp / 2; j++)
+            for (int v = 0; v < nr; v++) {
+                out[(size_t)2 * j * nr + v] = frnn_bits_f32(w[(size_t)j * nr + v] & 0xffff0000u);
+                out[(size_t)(2 * j + 1) * nr + v] = frnn_bits_f32(w[(size_t)j * nr + v] << 16);
+            }
+    }
+}
+
+#if FRNN_BF16_X86
+/* This thread's staging area (at least n floats, 64-byte aligned), kept between steps and calls
+ * and freed when the thread exits; NULL without memory. */
+static __thread float *BF32_MEM;
+static __thread size_t BF32_N;
+static pthread_key_t BF32_KEY;
+static pthread_once_t BF32_ONCE = PTHREAD_ONCE_INIT;
+
+static void bf32_free(void *p)
+{
+    (void)p;
+    free(BF32_MEM);
+    BF32_MEM = NULL, BF32_N = 0;
+}
+
+static void bf32_key(void) { pthread_key_create(&BF32_KEY, bf32_free); }
+
+static float *bf32_area(size_t n)
+{
+    if (BF32_N >= n) return BF32_MEM;
+    pthread_once(&BF32_ONCE, bf32_key);
+    free(BF32_MEM);
+    void *p = NULL;
+    BF32_MEM = posix_memalign(&p, 64, sizeof(float) * n) == 0 ? p : NULL;
+    BF32_N = BF32_MEM ? n : 0;
+    pthread_setspecific(BF32_KEY, &BF32_N);      /* non-NULL: the destructor runs at exit */
+    return BF32_MEM;
+}
+
+#endif
+
+void frnn_bf32_mul(const frnn_pk *pk, int K, int u0, int u1, int M, const float *A, size_t lda, float *C,
+                   size_t ldc, int accumulate)
+{
+    if (u1 <= u0 || M <= 0) return;
+    const int Kp = pk->K, nr = pk->nr, nq = pk->N / pk->seg;
+#if FRNN_BF16_X86
+    float *a = frnn_isa_active() != FRNN_ISA_NONE && nr == frnn_nr() ? bf32_area((size_t)M * (Kp + nr)) : NULL;
+    if (a != NULL) {
+        bf32_rows(M, K, Kp, A, lda, 1, 1, a);     /* once for every segment */
+        for (int q = 0; q < nq; q++) {
+            int p0, p1;
+            frnn_pk_units(pk, q, u0, u1, &p0, &p1);
+            for (int p = p0; p < p1; p++)
+                bf32_run(M, Kp, a, pk->data + (size_t)p * Kp * nr, nr, C + frnn_pk_col(pk, p), ldc,
+                         frnn_pk_width(pk, p), accumulate, a + (size_t)M * Kp);
+        }
+        return;
+    }
+#endif
+    for (int q = 0; q < nq; q++) {     /* bf16.h's arithmetic on the same panels */
+        int p0, p1;
+        frnn_pk_units(pk, q, u0, u1, &p0, &p1);
+        for (int p = p0; p < p1; p++)
+            for (int i = 0; i < M; i++) {
+                const float *a = A + (size_t)i * lda;
+                float *c = C + (size_t)i * ldc + frnn_pk_col(pk, p);
+                for (int j = 0; j < frnn_pk_width(pk, p); j++) {
+                    const float *w = pk->data + (size_t)p * Kp * nr + j;
+                    float s = 0.0f;
+                    for (int k = 0; k < Kp; k += 2) {   /* panel row k holds op(W)'s row k + 1 */
+                        const float ao = k + 1 < K ? frnn_bf16_round(a[k + 1]) : 0.0f;
+                        s = frnn_bf16_fma(ao, w[(size_t)k * nr], s);
+                        s = frnn_bf16_fma(frnn_bf16_round(a[k]), w[(size_t)(k + 1) * nr], s);
+                    }
+                    c[j] = accumulate ? c[j] + s : s;
+                }
+            }
+    }
+}
