@@ -8,7 +8,11 @@
  *   valgrind --tool=callgrind --toggle-collect=frnn_train_step_f32 /tmp/lm_step 2 2 128 1 1
  *
  * One-hot input, no optimiser (frnn_train_step's forward + backward): prints the median time of
- * each phase over `reps` steps (after one warm-up) and the share of the head passes. */
+ * each phase over `reps` steps (after one warm-up) and the share of the head passes.
+ * Built with -DFRNN_TEAM_STATS as well, it prints per phase and member (summed over the reps)
+ * the CPU time of work (in tasks, not waiting) and of waiting, the wall time waiting, and the
+ * waits: a load-independent view of where a 2-thread step loses against twice one thread (the
+ * members' work against the 1-thread run's, and its imbalance between members). */
 #define _GNU_SOURCE
 #include <time.h>
 
@@ -20,7 +24,20 @@ static double lm_now(void)
 }
 static double MARK_LAST, MARK_T[10];
 static unsigned long SYNC_LAST, SYNC_N[10];
-#define FRNN_HEAD_MARK(k) (MARK_T[k] = lm_now() - MARK_LAST, MARK_LAST = lm_now(), \
+#ifdef FRNN_TEAM_STATS
+#define NM 4                                  /* members reported */
+void frnn_team_stats(int n, double *out);
+static double ST_LAST[NM * 5], ST_SUM[10][NM * 5];
+static void lm_stats(int k)
+{
+    double now[NM * 5];
+    frnn_team_stats(NM, now);
+    for (int i = 0; i < NM * 5; i++) ST_SUM[k][i] += now[i] - ST_LAST[i], ST_LAST[i] = now[i];
+}
+#else
+#define lm_stats(k) ((void)0)
+#endif
+#define FRNN_HEAD_MARK(k) (MARK_T[k] = lm_now() - MARK_LAST, MARK_LAST = lm_now(), lm_stats(k), \
                            SYNC_N[k] = frnn_sync_count() - SYNC_LAST, SYNC_LAST = frnn_sync_count())
 #include "../csrc/head.c"
 #include "../csrc/test_train.c"
@@ -48,6 +65,9 @@ int main(int argc, char **argv)
     frnn_step_result r;
     MARK_LAST = lm_now();
     step(&blas, &m, NULL, &r);                 /* warm-up: team started, pages touched */
+#ifdef FRNN_TEAM_STATS
+    memset(ST_SUM, 0, sizeof ST_SUM);
+#endif
     for (int i = 0; i < reps; i++) {
         MARK_LAST = lm_now(), SYNC_LAST = frnn_sync_count();
         step(&blas, &m, NULL, &r);
@@ -62,6 +82,24 @@ int main(int argc, char **argv)
         if (k != 2 && k != 8) head += med;
         printf("  %-15s %8.3f ms %6lu barriers\n", PHASES[k], 1e3 * med, SYNC_N[k]);
     }
+#ifdef FRNN_TEAM_STATS
+    printf("  per member, ms a step: work cpu / wait cpu / wait wall / waits\n");
+    double tot[NM] = {0}, wt[NM] = {0};
+    for (int k = 0; k < 10; k++) {
+        printf("  %-15s", PHASES[k]);
+        for (int j = 0; j < nth && j < NM; j++) {
+            const double *s = ST_SUM[k] + 5 * j;
+            const double work = s[1] - s[3];
+            tot[j] += work, wt[j] += s[2];
+            printf(" | m%d %8.3f %7.3f %7.3f %6.0f", j, 1e-6 * work / reps, 1e-6 * s[3] / reps,
+                   1e-6 * s[2] / reps, s[4] / reps);
+        }
+        printf("\n");
+    }
+    printf("  %-15s", "all phases");
+    for (int j = 0; j < nth && j < NM; j++) printf(" | m%d work %8.3f wait wall %8.3f", j, 1e-6 * tot[j] / reps, 1e-6 * wt[j] / reps);
+    printf("\n");
+#endif
     unsigned long long hash = 1469598103934665603ull;     /* FNV-1a of the gradients' bytes */
     for (size_t i = 0; i < m.n * m.elem; i++) hash = (hash ^ (unsigned char)m.grads[i]) * 1099511628211ull;
     printf("  gradients' hash %016llx\n", hash);

@@ -229,6 +229,15 @@ static int frnn_model_batch(const frnn_dims *dims, int L, int D)
     return batch < other;
 }
 
+/* FASTRNN_PULL: 0 = a backward wavefront's layers make their own dx chunks, 1 = the layer below
+ * makes them wherever it can, unset = where that balances the groups' work (stack.h's
+ * balance_pulls). The same bits either way. */
+static int frnn_decomp_pull(void)
+{
+    const char *env = getenv("FASTRNN_PULL");
+    return env && *env ? env[0] != '0' : -1;
+}
+
 /* The layer pipeline (stack.h's wavefront) for a unidirectional stack on nth members: forced,
  * or by FASTRNN_WAVEFRONT=0/1 (A/B runs), or by the measured rule above. */
 static int frnn_decomp_wave(const frnn_dims *dims, int L, int D, int nth, int forced)

@@ -170,6 +170,80 @@ static int F(chunk_steps)(const frnn_dims *d)
     return s < d->T ? s : d->T;
 }
 
+/* A backward wavefront's groups balanced: layer k's dx products (dG W_ih, chunk by chunk) move
+ * to the group of layer k - 1, which reads them, where that evens the groups' work. Layers that
+ * read projected rows (a one-hot layer 0: no W_ih, no dW_ih or dx products) carry less work than
+ * those above them, so a 2-layer LM's member 1 ran 1.6-1.7x member 0's work going back (bench/
+ * lm_step.c built with -DFRNN_TEAM_STATS). The model counts flops: each layer's recurrent
+ * products (weighted 1.5: they run at ~60 % of the peak against ~90 % for the big products),
+ * dW_hh, and with W_ih, dW_ih and dx; going down from the top, a dx moves when its group's load
+ * exceeds the group below's by more than the product. FASTRNN_PULL=0/1 forces it off/on (A/B). */
+static void F(balance_pulls)(const frnn_stack *st, int G, F(job) *jobs, F(link) *links, const frnn_ctx *cx,
+                             float **packed)
+{
+#if FRNN_F32
+    const int L = st->L, forced = frnn_decomp_pull();
+    double load[FRNN_MAX_GROUPS] = {0};
+    if (forced == 0 || G < 2) return;
+    for (int k = 0; k < L; k++) {
+        const frnn_dims *d = &st->dims[k];
+        const frnn_buffers *bf = &st->run[k];
+        const double rows = (double)d->T * d->B, GH = (double)frnn_gates(d->cell) * d->H;
+        load[k % G] += 2.5 * 2 * rows * GH * d->P + (bf->W_ih ? (bf->dx ? 2 : 1) * 2 * rows * GH * d->In : 0);
+    }
+    for (int k = L - 1; k >= 1; k--) {
+        const frnn_dims *d = &st->dims[k];
+        const int g = k % G, below = (k - 1) % G;
+        const double q = 2.0 * d->T * d->B * frnn_gates(d->cell) * d->H * d->In;
+        if (!packed[k] || !jobs[k].out || jobs[k - 1].in != &links[k - 1] || jobs[k].chunk != jobs[k - 1].chunk
+            || g == below || (forced < 0 && load[g] - load[below] <= q))
+            continue;
+        load[g] -= q, load[below] += q;
+        jobs[k].lent = 1;
+        links[k - 1].pull_packed = packed[k];
+        links[k - 1].pull_dG = (const REAL *)st->run[k].tape + jobs[k].L.dG;
+        links[k - 1].pull_GH = frnn_gates(d->cell) * d->H;
+        links[k - 1].pull_bf16 = cx[k].bf16;
+    }
+#else
+    (void)st, (void)G, (void)jobs, (void)links, (void)cx, (void)packed;
+#endif
+}
+
+/* A forward wavefront's groups balanced the same way: the layer below makes the first rows of
+ * each chunk's input projection of layer k (push_rows, a share in whole tiles) where layer k's
+ * group carries more work -- 1.5x the recurrent product's flops for each layer, plus the
+ * projection's where there is one: a 2-layer one-hot LM's member 1 ran 1.5-1.6x member 0's work.
+ * A dropout mask between the layers is then multiplied into the chunk's rows below too. */
+static void F(balance_pushes)(const frnn_stack *st, int G, F(job) *jobs, F(link) *links, float **packed)
+{
+#if FRNN_F32
+    const int L = st->L, forced = frnn_decomp_pull();
+    double load[FRNN_MAX_GROUPS] = {0};
+    if (forced == 0 || G < 2) return;
+    for (int k = 0; k < L; k++) {
+        const frnn_dims *d = &st->dims[k];
+        const double rows = (double)d->T * d->B, GH = (double)frnn_gates(d->cell) * d->H;
+        load[k % G] += 1.5 * 2 * rows * GH * d->P + (st->run[k].W_ih ? 2 * rows * GH * d->In : 0);
+    }
+    for (int k = 1; k < L; k++) {
+        const frnn_dims *d = &st->dims[k];
+        const int g = k % G, below = (k - 1) % G;
+        const double q = 2.0 * d->T * d->B * frnn_gates(d->cell) * d->H * d->In;
+        double frac = forced > 0 ? 0.5 : (load[g] - load[below]) / (2 * q);
+        if (!packed[k] || st->run[k].q8 || !jobs[k - 1].out || jobs[k].in != &links[k]
+            || jobs[k].chunk != jobs[k - 1].chunk || g == below || frac < 0.1)
+            continue;
+        frac = frac > 1 ? 1 : frac;
+        load[g] -= frac * q, load[below] += frac * q;
+        jobs[k].push_frac = frac;
+        jobs[k - 1].push = &jobs[k];
+    }
+#else
+    (void)st, (void)G, (void)jobs, (void)links, (void)packed;
+#endif
+}
+
 static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train, int back)
 {
     const int L = st->L, D = st->D, n = L * D;
@@ -250,6 +324,8 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
 #endif
         }
     }
+    if (wave && back) F(balance_pulls)(st, sr.groups, jobs, links, cx, packed);
+    if (wave && !back) F(balance_pushes)(st, sr.groups, jobs, links, packed);
     if (batched) {                       /* the layers run one after another: one area for all */
         REAL *mem = frnn_area_take(sizeof(REAL) * area);
         failed |= mem == NULL;

@@ -42,6 +42,40 @@ struct frnn_team {
 static unsigned long SYNCS;
 unsigned long frnn_sync_count(void) { return __atomic_load_n(&SYNCS, __ATOMIC_RELAXED); }
 
+/* Per-member accounting for benchmarks (bench/lm_step.c builds with -DFRNN_TEAM_STATS; release
+ * builds have none of it): nanoseconds each member spent in tasks and waiting in them (barriers,
+ * progress counters), on the wall clock and on its own CPU clock. A member's CPU time in a task
+ * minus its CPU time waiting is its work, which a loaded machine does not inflate much; the
+ * difference between the members' work is what the faster one waits for on a quiet machine. */
+#ifdef FRNN_TEAM_STATS
+enum { ST_TASK_WALL, ST_TASK_CPU, ST_WAIT_WALL, ST_WAIT_CPU, ST_WAITS, ST_N };
+static double STATS[FRNN_MAX_THREADS][ST_N];
+static __thread int STAT_ME, STAT_IN;      /* this member's index; inside a task */
+static double stat_clock(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return 1e9 * ts.tv_sec + ts.tv_nsec;
+}
+#define STAT_BEGIN(kind) const double st_w0 = stat_clock(CLOCK_MONOTONIC), st_c0 = stat_clock(CLOCK_THREAD_CPUTIME_ID)
+#define STAT_END(kind) (STATS[STAT_ME][kind] += stat_clock(CLOCK_MONOTONIC) - st_w0, \
+                        STATS[STAT_ME][kind + 1] += stat_clock(CLOCK_THREAD_CPUTIME_ID) - st_c0, \
+                        STATS[STAT_ME][ST_WAITS] += (kind) == ST_WAIT_WALL)
+#define STAT_SET_ME(tid) (STAT_ME = (tid), STAT_IN = 1)
+#define STAT_LEAVE() (STAT_IN = 0)
+
+void frnn_team_stats(int n, double *out)
+{
+    for (int i = 0; i < n && i < FRNN_MAX_THREADS; i++)
+        for (int k = 0; k < ST_N; k++) out[i * ST_N + k] = ((volatile double *)STATS[i])[k];   /* a benchmark's snapshot */
+}
+#else
+#define STAT_BEGIN(kind) ((void)0)
+#define STAT_END(kind) ((void)0)
+#define STAT_SET_ME(tid) ((void)0)
+#define STAT_LEAVE() ((void)0)
+#endif
+
 static frnn_team TEAM = {.own = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER,
                          .work_cv = PTHREAD_COND_INITIALIZER, .done_cv = PTHREAD_COND_INITIALIZER,
                          .bar_cv = PTHREAD_COND_INITIALIZER};
@@ -142,7 +176,9 @@ void frnn_sync(const frnn_par *par)
         wake(tm, &tm->bar_cv, &tm->sleepers);
         return;
     }
+    STAT_BEGIN(ST_WAIT_WALL);
     wait_change(tm, &bar->gen, gen, &tm->bar_cv, &tm->sleepers);
+    STAT_END(ST_WAIT_WALL);
 }
 
 /* A wavefront or pipeline publishes every chunk, as often as every step: no lock unless a
@@ -164,8 +200,13 @@ static int passed(const int *counter, int value, int up)
 void frnn_wait_for(const frnn_par *par, const int *counter, int value, int up)
 {
     frnn_team *tm = par->team;
+    if (passed(counter, value, up)) return;
+    STAT_BEGIN(ST_WAIT_WALL);
     for (int i = 0; i < 20 * FRNN_SPINS; i++) {     /* a chunk of steps takes longer than a step */
-        if (passed(counter, value, up)) return;
+        if (passed(counter, value, up)) {
+            STAT_END(ST_WAIT_WALL);
+            return;
+        }
         cpu_relax();
     }
     pthread_mutex_lock(&tm->lock);
@@ -174,6 +215,7 @@ void frnn_wait_for(const frnn_par *par, const int *counter, int value, int up)
         pthread_cond_wait(&tm->bar_cv, &tm->lock);
     __atomic_sub_fetch(&tm->sleepers, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&tm->lock);
+    STAT_END(ST_WAIT_WALL);
 }
 
 static void *worker(void *p)
@@ -192,7 +234,11 @@ static void *worker(void *p)
         const unsigned workers = (unsigned)tm->started;
         if (tid < nth) {
             frnn_par par = {tid, nth, tm, NULL};
+            STAT_SET_ME(tid);
+            STAT_BEGIN(ST_TASK_WALL);
             tm->fn(tm->arg, &par);
+            STAT_END(ST_TASK_WALL);
+            STAT_LEAVE();
         }
         if (ADD_SC(&tm->done, 1) == workers) wake(tm, &tm->done_cv, &tm->done_sleepers);
     }
@@ -234,7 +280,17 @@ void frnn_team_run(int nth, frnn_task fn, void *arg)
     if (nth > FRNN_MAX_THREADS) nth = FRNN_MAX_THREADS;
     if (nth <= 1) {
         frnn_par par = {0, 1, tm, NULL};
+#ifdef FRNN_TEAM_STATS
+        if (STAT_IN) {                        /* a one-member call inside a task: its time is the task's */
+            fn(arg, &par);
+            return;
+        }
+#endif
+        STAT_SET_ME(0);
+        STAT_BEGIN(ST_TASK_WALL);
         fn(arg, &par);
+        STAT_END(ST_TASK_WALL);
+        STAT_LEAVE();
         return;
     }
     pthread_mutex_lock(&tm->own);
@@ -246,7 +302,13 @@ void frnn_team_run(int nth, frnn_task fn, void *arg)
     ADD_SC(&tm->job, 1);
     wake(tm, &tm->work_cv, &tm->work_sleepers);
     frnn_par par = {0, nth, tm, NULL};
-    fn(arg, &par);
+    STAT_SET_ME(0);
+    {
+        STAT_BEGIN(ST_TASK_WALL);
+        fn(arg, &par);
+        STAT_END(ST_TASK_WALL);
+        STAT_LEAVE();
+    }
     for (unsigned d; (d = LOAD(&tm->done)) != (unsigned)tm->started;)
         wait_change(tm, &tm->done, d, &tm->done_cv, &tm->done_sleepers);
     pthread_mutex_unlock(&tm->own);

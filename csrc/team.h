@@ -55,6 +55,12 @@ void frnn_wait_for(const frnn_par *par, const int *counter, int value, int up);
 /* Barriers opened (frnn_sync) since the process started: a count for benchmarks. */
 unsigned long frnn_sync_count(void);
 
+#ifdef FRNN_TEAM_STATS
+/* Built with -DFRNN_TEAM_STATS only (benchmarks): for members 0..n-1, 5 numbers each into out --
+ * nanoseconds in tasks (wall, own CPU), nanoseconds waiting inside them (wall, own CPU), waits. */
+void frnn_team_stats(int n, double *out);
+#endif
+
 /* The default member count: FASTRNN_NUM_THREADS if set, else the CPUs this process may use. */
 int frnn_default_threads(void);
 

@@ -129,6 +129,13 @@ typedef struct {
     const REAL *mask;        /* inverted-dropout mask multiplied into the rows as they arrive, or NULL */
     REAL *rows;              /* (T, B, width) */
     int width;
+    /* backward only, float32 engine: the producer lends its chunks' dx = dG @ W_ih to this
+     * (the consumer's) members -- it publishes each chunk once its dG rows are complete, and the
+     * consumer multiplies them with the producer's packed W_ih before it reads them (stack.h's
+     * balance of a wavefront's groups); the same product on the same rows, so the same bits */
+    const float *pull_packed;    /* the producer's op(W_ih) packed (frnn_kpk_pack), or NULL */
+    const REAL *pull_dG;         /* the producer's dG (T, B, pull_GH) */
+    int pull_GH, pull_bf16;
 } F(link);
 
 /* What a cell's task gets: the call, its tape layout, and its two recurrent operands. */
@@ -146,7 +153,21 @@ typedef struct {
     int *out;                /* wavefront: this run's progress, read by the next layer (NULL: none) */
     const float *packed_ih;  /* wavefront, float32 engine: op(W_ih) packed once for the chunks'
                                 products (forward W_ih^T, backward W_ih; frnn_kpk_pack), or NULL */
+    int lent;                /* backward wavefront: the consumer below makes the chunks' dx (F(link)) */
+    const void *push;        /* forward wavefront: the job above, whose input projection this one
+                                starts for each chunk it finishes (push_rows), or NULL */
+    double push_frac;        /* the job above: the share of each chunk's rows projected below it */
 } F(job);
+
+/* Rows of a chunk of `rows` whose input projection the layer below makes (a forward wavefront's
+ * balance, stack.h): the share frac in whole micro-kernel tiles, both parts at least
+ * FRNN_SMALL_M rows (the products' path, hence their bits, are those of any other row count). */
+static size_t F(push_rows)(size_t rows, double frac)
+{
+    size_t n = (size_t)(rows * frac) / FRNN_MR * FRNN_MR;
+    if (n < FRNN_SMALL_M) return 0;
+    return rows - n < FRNN_SMALL_M ? rows : n;
+}
 
 /* Prepare a cell's forward or backward run: the job (one chunk, no links), its operands, the
  * initial states (forward: h0 [c0] into the first state slot; backward: the gradients reaching
@@ -206,6 +227,17 @@ static void F(arrive)(const frnn_par *par, const F(link) *in, int t0, int t1, in
 {
     if (in == NULL) return;
     if (in->progress) frnn_wait_for(par, in->progress, forward ? t1 : t0, forward);
+#if FRNN_F32
+    if (!forward && in->pull_packed) {    /* the producer's dx rows of the chunk, made here */
+        const size_t r0 = (size_t)t0 * B, rows = (size_t)(t1 - t0) * B;
+        if (in->pull_bf16)
+            frnn_bkpk_mul(par, in->pull_packed, in->pull_GH, in->width, (int)rows, in->pull_dG + r0 * in->pull_GH,
+                          in->pull_GH, in->rows + r0 * in->width, in->width, 0);
+        else
+            frnn_kpk_mul(par, in->pull_packed, in->pull_GH, in->width, (int)rows, in->pull_dG + r0 * in->pull_GH,
+                         in->pull_GH, in->rows + r0 * in->width, in->width, 0);
+    }
+#endif
     if (in->mask == NULL) return;
     const size_t first = (size_t)t0 * B * in->width;
     F(apply_mask)(par, in->rows + first, in->mask + first, (size_t)(t1 - t0) * B * in->width);
@@ -220,8 +252,16 @@ static void F(chunk_forward)(const frnn_par *par, const F(job) *jb, int t, int f
     const frnn_dims *d = jb->d;
     const frnn_buffers *bf = jb->bf;
     const int GH = frnn_gates(d->cell) * d->H, t1 = d->T - t > jb->chunk ? t + jb->chunk : d->T;
-    const size_t r0 = (size_t)t * d->B;
-    F(arrive)(par, jb->in, t, t1, d->B, 1);
+    size_t r0 = (size_t)t * d->B, rows = (size_t)(t1 - t) * d->B;
+    if (jb->push_frac > 0)                   /* masked below (forward_done): only wait */
+        frnn_wait_for(par, jb->in->progress, t1, 1);
+    else
+        F(arrive)(par, jb->in, t, t1, d->B, 1);
+    if (jb->push_frac > 0) {                 /* the layer below projected the first rows */
+        const size_t n = F(push_rows)(rows, jb->push_frac);
+        r0 += n, rows -= n;
+        if (rows == 0) return;
+    }
 #if FRNN_F32
     if (bf->q8 && bf->q8->ih.N && bf->W_ih) {         /* int8 weights: x quantized row by row */
         frnn_q8_input_projection(par, (size_t)(t1 - t) * d->B, GH, (const REAL *)bf->x + r0 * d->In,
@@ -229,15 +269,32 @@ static void F(chunk_forward)(const frnn_par *par, const F(job) *jb, int t, int f
         return;
     }
 #endif
-    F(input_projection)(par, jb->cx, (size_t)(t1 - t) * d->B, GH, d->In, (const REAL *)bf->x + r0 * d->In,
+    F(input_projection)(par, jb->cx, rows, GH, d->In, (const REAL *)bf->x + r0 * d->In,
                         bf->W_ih, bf->b_ih, bf->b_hh, fold, jb->packed_ih, gates + r0 * GH);
 }
 
 /* Forward, after step t and its barrier: report a finished chunk to the layer above. */
 static void F(forward_done)(const frnn_par *par, const F(job) *jb, int t)
 {
-    if (jb->out && par->tid == 0 && ((t + 1) % jb->chunk == 0 || t + 1 == jb->d->T))
-        frnn_publish(par, jb->out, t + 1);
+    if (!jb->out || ((t + 1) % jb->chunk && t + 1 != jb->d->T)) return;
+    const F(job) *up = jb->push;
+    if (up) {                                /* the first rows of the chunk's projection above */
+        const frnn_dims *d = up->d;
+        const frnn_buffers *bf = up->bf;
+        const int GH = frnn_gates(d->cell) * d->H, t0 = t - t % jb->chunk;
+        const size_t r0 = (size_t)t0 * d->B, n = F(push_rows)((size_t)(t + 1 - t0) * d->B, up->push_frac);
+        const F(link) *in = up->in;
+        if (in->mask) {                      /* the chunk's rows masked here, not as they arrive */
+            const size_t first = r0 * in->width;
+            F(apply_mask)(par, in->rows + first, in->mask + first, (size_t)(t + 1 - t0) * d->B * in->width);
+            frnn_sync(par);
+        }
+        if (n > 0)                           /* ends with a barrier: all rows are in before the publish */
+            F(input_projection)(par, up->cx, n, GH, d->In, (const REAL *)bf->x + r0 * d->In, bf->W_ih, bf->b_ih,
+                                bf->b_hh, frnn_cell_info(d->cell)->folded_gates * d->H, up->packed_ih,
+                                (REAL *)bf->tape + up->L.gates + r0 * GH);
+    }
+    if (par->tid == 0) frnn_publish(par, jb->out, t + 1);
 }
 
 /* Backward, before step t (going down): when t is the last step of a chunk, its dy rows arrive. */
@@ -254,6 +311,11 @@ static void F(backward_done)(const frnn_par *par, const F(job) *jb, int t, const
     const frnn_dims *d = jb->d;
     const frnn_buffers *bf = jb->bf;
     if (jb->out == NULL || t % jb->chunk) return;
+    if (jb->lent) {                       /* the layer below makes this chunk's dx (F(arrive)) */
+        frnn_sync(par);                   /* every member's dG columns of the chunk are written */
+        if (par->tid == 0) frnn_publish(par, jb->out, t);
+        return;
+    }
     const int GH = frnn_gates(d->cell) * d->H, t1 = d->T - t > jb->chunk ? t + jb->chunk : d->T;
     const size_t r0 = (size_t)t * d->B;
     const size_t rows = (size_t)(t1 - t) * d->B;

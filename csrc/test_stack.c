@@ -235,6 +235,21 @@ int frnn_test_decomp(const frnn_blas *blas)
                         }
                         free(r);
                     }
+                    /* the wavefront's balance (stack.h balance_pulls/pushes) forced on and off:
+                     * the same bits (its automatic choice ran above) */
+                    for (int pull = 0; k == 2 && D == 1 && L == 2 && pull < 2; pull++) {
+                        setenv("FASTRNN_PULL", pull ? "1" : "0", 1);
+                        for (int threads = 2; threads <= 3; threads++) {
+                            float *r = run_stack(blas, cells[ci], L, D, threads, 1, &n);
+                            if (!first || !r || n != n1 || memcmp(first, r, sizeof(float) * n)) {
+                                fprintf(stderr, "FAIL decomp pipeline, FASTRNN_PULL=%d: cell %d: %d threads "
+                                        "differ\n", pull, cells[ci], threads);
+                                failures++;
+                            }
+                            free(r);
+                        }
+                        unsetenv("FASTRNN_PULL");
+                    }
                     if (D == 1) {                  /* one-layer calls give the stack's bits */
                         float *r = run_layers(blas, cells[ci], L, &n);
                         if (!first || !r || n != n1 || memcmp(first, r, sizeof(float) * n)) {
