@@ -144,6 +144,10 @@ int frnn_pack_forward_f32(const frnn_dims *d, const float *W_hh, const float *W_
  * batch then reads every weight as bf16, half the bytes. with_ih: the size with W_ih. */
 size_t frnn_packed_size_bf16(const frnn_dims *d, int with_ih);
 int frnn_pack_forward_bf16(const frnn_dims *d, const float *W_ih, const float *W_hh, const float *W_hr, float *out);
+/* The float32 pack with W_ih^T too (with_ih, W_ih non-NULL), in the blocks the input projection
+ * packs it in: a forward of >= FRNN_SMALL_M rows (T * B) then packs nothing (the same bits). */
+size_t frnn_packed_size_f32_ih(const frnn_dims *d, int with_ih);
+int frnn_pack_forward_f32_ih(const frnn_dims *d, const float *W_ih, const float *W_hh, const float *W_hr, float *out);
 
 /* Forward over a whole sequence. train != 0 writes the tape for backward; train == 0 uses
  * buf->tape as a frnn_work_size() workspace and keeps nothing. A single step for sampling is

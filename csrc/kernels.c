@@ -114,6 +114,17 @@ int frnn_pack_forward_bf16(const frnn_dims *d, const float *W_ih, const float *W
     return pack_forward_p_f32(d, W_ih, W_hh, W_hr, FRNN_PRECISION_BF16, out);
 }
 
+size_t frnn_packed_size_f32_ih(const frnn_dims *d, int with_ih)
+{
+    const size_t n = packed_size_p_f32(d, FRNN_PRECISION_F32);
+    return n && with_ih && d->In > 0 ? n + frnn_kpk_floats(d->In, frnn_gates(d->cell) * d->H) : n;
+}
+
+int frnn_pack_forward_f32_ih(const frnn_dims *d, const float *W_ih, const float *W_hh, const float *W_hr, float *out)
+{
+    return pack_forward_p_f32(d, W_ih, W_hh, W_hr, FRNN_PRECISION_F32, out);
+}
+
 #define REAL double
 #define FRNN_F32 0
 #define F(name) name##_f64

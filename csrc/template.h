@@ -189,7 +189,11 @@ static void *F(job_begin)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const fr
 #endif
 #if FRNN_F32
     /* a bf16 pack may hold W_ih^T too (frnn_pack_forward_bf16 with W_ih), after the panels */
-    if (cx->bf16 && !bf->q8 && !backward && (jb->W[0].ready || jb->W[0].bsrc.data != NULL) && bf->W_ih != NULL) {
+    /* and a float32 pack W_ih^T in frnn_kpk_pack's blocks (frnn_pack_forward_f32_ih), used where
+     * the product would pack it the same way (>= FRNN_SMALL_M rows: the same bits); a bf16 pack's
+     * panels may be widened per call (bsrc) instead of ready */
+    if (!bf->q8 && !backward && (jb->W[0].ready || jb->W[0].bsrc.data != NULL) && bf->W_ih != NULL
+        && (cx->bf16 || (size_t)d->T * d->B >= FRNN_SMALL_M)) {
         int head[FRNN_PACK_HEADER];
         memcpy(head, bf->packed, sizeof head);
         if (head[7] == d->In) jb->packed_ih = (const float *)bf->packed + FRNN_PACK_HEADER + head[5];
@@ -435,8 +439,9 @@ static int F(pack_forward_p)(const frnn_dims *d, const REAL *W_ih, const REAL *W
     }
     int with_ih = 0;
 #if FRNN_F32
-    if (cx.bf16 && W_ih != NULL && d->In > 0) {     /* W_ih^T (In, GH) as the projection reads it */
-        frnn_bkpk_pack(at, d->In, frnn_gates(d->cell) * d->H, W_ih, d->In, 1);
+    if (W_ih != NULL && d->In > 0) {     /* W_ih^T (In, GH) as the projection reads it */
+        if (cx.bf16) frnn_bkpk_pack(at, d->In, frnn_gates(d->cell) * d->H, W_ih, d->In, 1);
+        else frnn_kpk_pack(at, d->In, frnn_gates(d->cell) * d->H, W_ih, d->In, 1);
         with_ih = d->In;
     }
 #endif

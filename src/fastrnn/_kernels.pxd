@@ -83,6 +83,9 @@ cdef extern from "fastrnn.h" nogil:
     size_t frnn_packed_size_bf16(const frnn_dims *d, int with_ih)
     int frnn_pack_forward_bf16(const frnn_dims *d, const float *W_ih, const float *W_hh, const float *W_hr,
                                float *out)
+    size_t frnn_packed_size_f32_ih(const frnn_dims *d, int with_ih)
+    int frnn_pack_forward_f32_ih(const frnn_dims *d, const float *W_ih, const float *W_hh, const float *W_hr,
+                                 float *out)
     size_t frnn_tape_size(const frnn_dims *d)
     size_t frnn_work_size(const frnn_dims *d)
     void frnn_forward_f32(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *buf, int train)

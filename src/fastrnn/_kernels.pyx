@@ -215,8 +215,9 @@ cdef class _Layer:
                                                    else frnn_packed_size_f32(&self.d)):
             self.buf.packed = NULL      # not for this call: the kernel packs for itself
             return
-        if self.buf.precision and packed.shape[0] >= 16 and packed[:16].view(np.int32)[7] == self.d.In \
-                and <size_t>packed.shape[0] < frnn_packed_size_bf16(&self.d, 1):
+        if packed.shape[0] >= 16 and packed[:16].view(np.int32)[7] == self.d.In \
+                and <size_t>packed.shape[0] < (frnn_packed_size_bf16(&self.d, 1) if self.buf.precision
+                                               else frnn_packed_size_f32_ih(&self.d, 1)):
             self.buf.packed = NULL      # claims W_ih but is too short for it
             return
         self.buf.packed = _ptr(self.hold(packed))
@@ -353,7 +354,9 @@ def pack_forward(cell, W_hh, W_hr=None, peephole=False, precision="float32", W_i
     pass as `packed=` to forward/step while those weights are unchanged; None when float32 runs
     on BLAS here (engine off, no AVX2) or the weights are float64. precision='bf16': bf16
     panels for calls with precision='bf16' (half the bytes; a pack is used only by calls of its
-    own precision), and W_ih's too when given (then a step reads no float32 weight)."""
+    own precision), and W_ih's too when given (then a step reads no float32 weight). A float32
+    pack with W_ih holds W_ih^T as the input projection packs it: a forward of T * B >= 8 rows
+    then packs nothing (the same bits as without)."""
     if not isinstance(W_hh, np.ndarray) or W_hh.dtype != np.float32:
         return None
     cdef int bf16 = _precision_code(precision, False)
@@ -364,7 +367,7 @@ def pack_forward(cell, W_hh, W_hr=None, peephole=False, precision="float32", W_i
     H, P = W_hh.shape[0] // G, W_hh.shape[1]
     cdef frnn_dims d = _dims(code, 1, 1, 1, H, P, peephole)
     _check("W_hh", W_hh, np.float32, (G * H, P))
-    if W_ih is not None and bf16:
+    if W_ih is not None:
         if not isinstance(W_ih, np.ndarray) or W_ih.ndim != 2:
             raise ValueError(f"W_ih: expected shape ({G * H}, I), got {getattr(W_ih, 'shape', None)}")
         _check("W_ih", W_ih, np.float32, (G * H, W_ih.shape[1]))
@@ -373,7 +376,8 @@ def pack_forward(cell, W_hh, W_hr=None, peephole=False, precision="float32", W_i
         W_ih = None
     if P != H:
         _check("W_hr", W_hr, np.float32, (P, H))
-    cdef size_t n = frnn_packed_size_bf16(&d, W_ih is not None) if bf16 else frnn_packed_size_f32(&d)
+    cdef size_t n = (frnn_packed_size_bf16(&d, W_ih is not None) if bf16
+                     else frnn_packed_size_f32_ih(&d, W_ih is not None))
     if n == 0:
         return None
     out = np.empty(n, np.float32)
@@ -383,7 +387,7 @@ def pack_forward(cell, W_hh, W_hr=None, peephole=False, precision="float32", W_i
     cdef const float *pi = <const float *>_ptr(W_ih)
     cdef int rc
     with nogil:
-        rc = frnn_pack_forward_bf16(&d, pi, pw, pr, po) if bf16 else frnn_pack_forward_f32(&d, pw, pr, po)
+        rc = frnn_pack_forward_bf16(&d, pi, pw, pr, po) if bf16 else frnn_pack_forward_f32_ih(&d, pi, pw, pr, po)
     return out if rc == 0 else None
 
 

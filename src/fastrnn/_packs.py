@@ -1,7 +1,9 @@
 """The packed recurrent weights a layer keeps for inference: packed once, never stale.
 
 On the float32 engine a no-tape forward and `step` multiply by W_hh (and W_hr) packed in panels
-(`_kernels.pack_forward`). Packing at every call would cost as much as a batch-1 step, so a layer
+and the input projection by W_ih^T packed in blocks (`_kernels.pack_forward` with W_ih; a forward
+of T * B >= 8 rows reads it, fewer rows read W_ih in place as before). Packing at every call would
+cost as much as a batch-1 step (W_ih^T alone was 6 % of a (20, 1, 256, 512) forward), so a layer
 keeps each pack while `param_version` is unchanged. A user may also edit the weights in place
 through a public view without calling `invalidate()`; so each pack keeps a copy of the weights it
 came from, and `check` compares that copy with the weights (one memcmp) whenever a public view has
@@ -13,9 +15,10 @@ from ._kernels import same_bytes
 
 
 def sources(precision, W_hh, W_hr, W_ih):
-    """The weights a pack of `precision` is made from, in the order `PackCache` copies them:
-    W_hh, W_hr (when there is one) and, for a bf16 pack (which also holds W_ih^T), W_ih."""
-    return tuple(w for w in (W_hh, W_hr, W_ih if precision == "bf16" else None) if w is not None)
+    """The weights a pack is made from, in the order `PackCache` copies them: W_hh, W_hr (when
+    there is one) and W_ih (None for a layer 0 fed projected inputs or ids). Every precision's
+    pack holds W_ih^T (`precision` kept for the callers' signature)."""
+    return tuple(w for w in (W_hh, W_hr, W_ih) if w is not None)
 
 
 class PackCache:
@@ -25,13 +28,13 @@ class PackCache:
         self.entries, self.checked = {}, -1
 
     def get(self, key, version, cell, W_hh, W_hr, peephole, W_ih=None):
-        """The pack of W_hh (and W_hr; in bf16 also W_ih) for `key` (its last item the precision),
+        """The pack of W_hh (and W_hr, and W_ih^T) for `key` (its last item the precision),
         made now unless one of `version` is kept (None where the kernels run on BLAS)."""
         hit = self.entries.get(key)
         if hit is None or hit[0] != version:
             precision = key[-1]
             packed = _kernels.pack_forward(cell, W_hh, W_hr, peephole=peephole, precision=precision,
-                                           W_ih=W_ih if precision == "bf16" else None)
+                                           W_ih=W_ih)
             copies = () if packed is None else tuple(w.copy() for w in sources(precision, W_hh, W_hr, W_ih))
             hit = self.entries[key] = (version, packed, copies)
         return hit[1]

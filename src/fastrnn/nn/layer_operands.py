@@ -51,8 +51,8 @@ class LayerOperands:
 
     def _packed_weights(self, k, d):
         """W_hh (and W_hr) of layer k, direction d packed for the float32 engine's forward (None
-        where the kernels run on BLAS), kept across calls (`fastrnn._packs`); in bf16 the pack also
-        holds W_ih^T. A quantized layer's are its int8 weights (fastrnn.quant)."""
+        where the kernels run on BLAS), kept across calls (`fastrnn._packs`); the pack also holds
+        W_ih^T. A quantized layer's are its int8 weights (fastrnn.quant)."""
         if self.__dict__.get("_int8") is not None:
             from .. import quant
             return quant.packed(self, k, d)
@@ -62,7 +62,7 @@ class LayerOperands:
 
     def _recurrent_weights(self, key):
         """The weights a pack of `key` (layer, direction, precision) was made from, what
-        `_packs.check` compares against its copy: W_hh, W_hr, and in bf16 W_ih."""
+        `_packs.check` compares against its copy: W_hh, W_hr, W_ih."""
         args, kw, _ = self._weights(*key[:2])
         return _packs_sources(key[2], args[1], kw["W_hr"], args[0])
 
