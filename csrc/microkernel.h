@@ -13,6 +13,7 @@
                                       const float *P, float *C, size_t ldc, int width, int acc)    \
     {                                                                                              \
         VEC c0[MR], c1[MR];                                                                        \
+        _Pragma("GCC unroll 8")                                                                    \
         for (int i = 0; i < MR; i++) {                                                             \
             c0[i] = c1[i] = VZERO();                                                               \
             /* the C tile is read and written after the k loop: fetch it meanwhile */              \
@@ -28,21 +29,30 @@
                 c1[i] = VFMA(x, w1, c1[i]);                                                        \
             }                                                                                      \
         }                                                                                          \
-        for (int i = 0; i < MR; i++) {                                                             \
-            float *c = C + (size_t)i * ldc;                                                        \
-            if (width == 2 * VL) {                                                                 \
+        if (width == 2 * VL) {  /* whole panels: a separate unrolled loop, so the accumulators \
+                                   stay in registers (one loop with the scalar tail below made    \
+                                   the compiler park them all on the stack: ~24 extra moves a call) */ \
+            _Pragma("GCC unroll 8")                                                                \
+            for (int i = 0; i < MR; i++) {                                                         \
+                float *c = C + (size_t)i * ldc;                                                    \
                 if (acc) {                                                                         \
                     c0[i] = c0[i] + VLOAD(c);                                                      \
                     c1[i] = c1[i] + VLOAD(c + VL);                                                 \
                 }                                                                                  \
                 VSTORE(c, c0[i]);                                                                  \
                 VSTORE(c + VL, c1[i]);                                                             \
-            } else {            /* the last panel of a segment: same arithmetic, scalar stores */  \
-                float out[2 * VL];                                                                 \
-                VSTORE(out, c0[i]);                                                                \
-                VSTORE(out + VL, c1[i]);                                                           \
-                for (int j = 0; j < width; j++) c[j] = acc ? out[j] + c[j] : out[j];               \
             }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        float out[MR][2 * VL];  /* the last panel of a segment: same arithmetic, scalar stores */ \
+        _Pragma("GCC unroll 8")                                                                    \
+        for (int i = 0; i < MR; i++) {                                                             \
+            VSTORE(out[i], c0[i]);                                                                 \
+            VSTORE(out[i] + VL, c1[i]);                                                            \
+        }                                                                                          \
+        for (int i = 0; i < MR; i++) {                                                             \
+            float *c = C + (size_t)i * ldc;                                                        \
+            for (int j = 0; j < width; j++) c[j] = acc ? out[i][j] + c[j] : out[i][j];             \
         }                                                                                          \
     }
 
