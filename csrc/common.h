@@ -205,9 +205,22 @@ static void F(recurrent_grads)(const frnn_par *par, const frnn_ctx *cx, size_t r
 }
 
 /* The hot elementwise loops, each its own wide-vector clone with no aliasing to prove. */
-FRNN_CLONES static void F(sigmoid_inplace)(REAL *p, int n)
+FRNN_CLONES static void F(sigmoid_inplace_c)(REAL *p, int n)
 {
     for (int i = 0; i < n; i++) p[i] = SIGMOID(p[i]);
+}
+
+/* float32 on an AVX2 engine ISA: the intrinsics version (sigmoid_avx2.h, same bits, a shorter
+ * dependent chain); FASTRNN_ISA=none, AVX-512 (its v4 clone) and float64 keep the C loop. */
+static void F(sigmoid_inplace)(REAL *p, int n)
+{
+#if FRNN_F32 && FRNN_HAVE_SIGMOID_AVX2
+    if (frnn_isa_active() == FRNN_ISA_AVX2) {
+        frnn_sigmoid_avx2_inplace(p, n);
+        return;
+    }
+#endif
+    F(sigmoid_inplace_c)(p, n);
 }
 
 FRNN_CLONES static void F(tanh_inplace)(REAL *p, int n)

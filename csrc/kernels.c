@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include "fastrnn.h"
 #include "activations.h"
+#include "sigmoid_avx2.h"
 #include "layout.h"
 #include "engine.h"
 #include "engine_bf16.h"

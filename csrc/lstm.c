@@ -10,32 +10,44 @@
  * projection, whose product needs every unit's m).
  */
 
-/* One row's gate maths without peepholes, units [j0, j1), in one pass (was seven: three
- * sigmoid calls, two tanh, two loops): i f g o post-activation in place, c, tanh(c) into tc,
- * o * tanh(c) into out. The same operations per element in the same order as the passes, so the
- * same bits; restrict and the four gate pointers let it vectorise (AVX2/AVX-512 clones). The
- * in-place form reads and writes c through one pointer (inference keeps one c: c == c_{t-1}). */
-#define FRNN_LSTM_ROW(CP)                                                                          \
-    for (int j = j0; j < j1; j++) {                                                                \
-        const REAL i = SIGMOID(gi[j]), f = SIGMOID(gf[j]), g = TANH(gg[j]);                        \
-        const REAL cj = f * CP[j] + i * g;                                                         \
-        const REAL o = SIGMOID(go[j]), tj = TANH(cj);                                              \
-        gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;                                                \
-        cb[j] = cj, tcb[j] = tj, ob[j] = o * tj;                                                   \
+/* One row's gate maths without peepholes, units [j0, j1), in five passes: sigmoid of i and f,
+ * tanh of g, sigmoid of o (common.h's in-place clones), then c = f c + i g, then tanh(c) into tc
+ * and o * tanh(c) into out. (It was one pass: every element one chain of ~40 dependent
+ * operations through three sigmoids and two tanh, ~240 AVX2 instructions per 8 units, so the
+ * out-of-order window held about one iteration and the pass ran at ~1 instruction a cycle --
+ * 42 us a (50, 128) step against the product's 70 us. A pass per function has a short body,
+ * so several iterations' chains overlap: 35 us.) The same operations per element in the same
+ * order: the same bits. The in-place form reads and writes c through one pointer (inference
+ * keeps one c: c == c_{t-1}). */
+FRNN_CLONES static void F(lstm_c_row)(const REAL *restrict gi, const REAL *restrict gf, const REAL *restrict gg,
+                                      const REAL *restrict cp, REAL *restrict cb, int j0, int j1)
+{
+    for (int j = j0; j < j1; j++) cb[j] = gf[j] * cp[j] + gi[j] * gg[j];
+}
+FRNN_CLONES static void F(lstm_c_row_inplace)(const REAL *restrict gi, const REAL *restrict gf,
+                                              const REAL *restrict gg, REAL *restrict cb, int j0, int j1)
+{
+    for (int j = j0; j < j1; j++) cb[j] = gf[j] * cb[j] + gi[j] * gg[j];
+}
+FRNN_CLONES static void F(lstm_h_row)(const REAL *restrict go, const REAL *restrict cb, REAL *restrict tcb,
+                                      REAL *restrict ob, int j0, int j1)
+{
+    for (int j = j0; j < j1; j++) {
+        const REAL tj = TANH(cb[j]);
+        tcb[j] = tj, ob[j] = go[j] * tj;
     }
-FRNN_CLONES static void F(lstm_row)(REAL *restrict gi, REAL *restrict gf, REAL *restrict gg, REAL *restrict go,
-                                    const REAL *restrict cp, REAL *restrict cb, REAL *restrict tcb,
-                                    REAL *restrict ob, int j0, int j1)
-{
-    FRNN_LSTM_ROW(cp)
 }
-FRNN_CLONES static void F(lstm_row_inplace)(REAL *restrict gi, REAL *restrict gf, REAL *restrict gg,
-                                            REAL *restrict go, REAL *restrict cb, REAL *restrict tcb,
-                                            REAL *restrict ob, int j0, int j1)
+static void F(lstm_row)(REAL *gb, int H, const REAL *cp, REAL *cb, REAL *tcb, REAL *ob, int j0, int j1)
 {
-    FRNN_LSTM_ROW(cb)
+    const int n = j1 - j0;
+    if (n == H) F(sigmoid_inplace)(gb, 2 * H);                    /* i and f side by side */
+    else F(sigmoid_inplace)(gb + j0, n), F(sigmoid_inplace)(gb + H + j0, n);
+    F(tanh_inplace)(gb + 2 * H + j0, n);                           /* g */
+    F(sigmoid_inplace)(gb + 3 * H + j0, n);                        /* o */
+    if (cp == cb) F(lstm_c_row_inplace)(gb, gb + H, gb + 2 * H, cb, j0, j1);
+    else F(lstm_c_row)(gb, gb + H, gb + 2 * H, cp, cb, j0, j1);
+    F(lstm_h_row)(gb + 3 * H, cb, tcb, ob, j0, j1);
 }
-#undef FRNN_LSTM_ROW
 
 /* Pointwise forward of one step for live rows and units [j0, j1): gates g in place, c (may
  * alias cprev), tanh(c) into tc, and o * tanh(c) into out (h itself, or m before the projection). */
@@ -49,8 +61,7 @@ static void F(lstm_cell)(REAL *g, const REAL *cprev, REAL *c, REAL *tc, REAL *ou
         REAL *ob = out + (size_t)b * ldo;
         const REAL *cp = cprev + (size_t)b * H;
         if (!w_peep) {
-            if (cp == cb) F(lstm_row_inplace)(gb, gb + H, gb + 2 * H, gb + 3 * H, cb, tcb, ob, j0, j1);
-            else F(lstm_row)(gb, gb + H, gb + 2 * H, gb + 3 * H, cp, cb, tcb, ob, j0, j1);
+            F(lstm_row)(gb, H, cp, cb, tcb, ob, j0, j1);
             continue;
         }
         for (int j = j0; j < j1; j++) {

@@ -131,6 +131,13 @@ static void F(carry_back)(const F(recmat) *W, int c0, int c1, const REAL *dGt, i
 {
     const int P = W->N;
     if (c1 <= c0) return;
+    if (!beta && lengths == NULL) {
+        /* every row live and nothing direct to add (LSTM, RNN): the product goes straight into
+         * carry's columns [c0, c1), which only this member reads (its step_grad_in) -- saves a
+         * (B, c1 - c0) copy per step, the same values */
+        F(rec_mul)(W, c0, c1, B, dGt, ldg, 0, carry, P);
+        return;
+    }
     /* direct = dG_t @ W_hh + beta * direct */
     F(rec_mul)(W, c0, c1, B, dGt, ldg, beta, direct, P);
     F(keep_finished_rows)(direct, carry, lengths, t, B, P, c0, c1);

@@ -15,6 +15,25 @@
 #include <string.h>
 #include "fastrnn.h"
 #include "activations_ref.h"
+#include "sigmoid_avx2.h"            /* the gate loops' AVX2 intrinsics sigmoid (x86-64) */
+
+#if FRNN_HAVE_SIGMOID_AVX2
+static int have_avx2(void) { __builtin_cpu_init(); return __builtin_cpu_supports("avx2"); }
+#else
+static int have_avx2(void) { return 0; }
+#endif
+
+/* The intrinsics sigmoid over x (n) in place of a copy, in two pieces so both the 8-wide loop
+ * and the scalar tail run from an unaligned start. */
+static void sigmoid_avx2_copy(float *out, const float *x, size_t n)
+{
+    memcpy(out, x, n * sizeof *x);
+#if FRNN_HAVE_SIGMOID_AVX2
+    const size_t k = n < 13 ? n : 13;
+    frnn_sigmoid_avx2_inplace(out, (int)k);
+    frnn_sigmoid_avx2_inplace(out + k, (int)(n - k));
+#endif
+}
 
 #if defined(__GNUC__) && !defined(__clang__)
 #define SCALAR __attribute__((noinline, optimize("no-tree-vectorize")))
@@ -55,6 +74,10 @@ static void check_f(const float *x, size_t n)
         if (memcmp(&rs[i], &gs[i], sizeof(float))) report("sigmoid_f32", &x[i], &rs[i], &gs[i], sizeof(float));
         if (memcmp(&rt[i], &gt[i], sizeof(float))) report("tanh_f32", &x[i], &rt[i], &gt[i], sizeof(float));
     }
+    if (!have_avx2()) return;
+    sigmoid_avx2_copy(gs, x, n);
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&rs[i], &gs[i], sizeof(float))) report("sigmoid_avx2", &x[i], &rs[i], &gs[i], sizeof(float));
 }
 
 static void check_d(const double *x, size_t n)
@@ -96,6 +119,21 @@ int main(int argc, char **argv)
         if (n == CHUNK) check_f(xf, n), n = 0;
     }
     check_f(xf, n);
+    /* the intrinsics sigmoid takes one 2^n scaling when all 8 lanes have n >= -126 and two
+     * otherwise: lanes mixing the saturation/subnormal range (|x| 87-104) with ordinary values,
+     * zeros, infinities and NaNs, so both branches see every kind of neighbour */
+    uint64_t fseed = 777;
+    const float special[] = {0.0f, -0.0f, __builtin_inff(), -__builtin_inff(), __builtin_nanf(""), -__builtin_nanf(""),
+                             87.0f, -87.3365f, 88.0f, -103.9f, 104.0f, -104.0f, 1e-45f, -1e-38f, 0.5f, -2.0f};
+    for (size_t i = 0; i < CHUNK; i++) {
+        const uint64_t u = splitmix(&fseed);
+        const float v = (float)(u >> 40) / (float)(1 << 24) * 220.0f - 110.0f;    /* uniform in [-110, 110) */
+        const uint32_t w = (uint32_t)u;                                             /* any bit pattern */
+        if (u >> 62 == 0) xf[i] = special[(u >> 32) % 16];
+        else if (u >> 62 == 1) memcpy(&xf[i], &w, sizeof w);
+        else xf[i] = v;
+    }
+    check_f(xf, CHUNK);
     uint64_t seed = 12345;
     for (uint64_t i = 0; i < dsamples; i++) {
         uint64_t u = splitmix(&seed);
