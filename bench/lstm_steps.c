@@ -1,5 +1,6 @@
-/* lstm_steps.c - a float32 LSTM layer forward (and optionally backward) repeated `calls` times,
- * for instruction counts under callgrind (timings on a loaded machine mean nothing):
+/* lstm_steps.c - an LSTM (or GRU/RNN) layer forward (and optionally backward), float32 or bf16,
+ * repeated `calls` times, for instruction counts under callgrind (timings on a loaded machine mean
+ * nothing):
  *
  *   cc -O3 -std=c99 -pthread -fno-math-errno -fno-trapping-math -Icsrc bench/lstm_steps.c csrc/kernels.c \
  *      csrc/gemm.c csrc/team.c csrc/gemm_int8.c csrc/gemm_bf16.c csrc/gemm_amx.c -lm -o /tmp/lstm_steps
@@ -21,11 +22,15 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 8) return fprintf(stderr, "usage: lstm_steps fwd|train T B I H threads calls\n"), 2;
+    if (argc < 8 || argc > 10)
+        return fprintf(stderr, "usage: lstm_steps fwd|train T B I H threads calls [lstm|gru|rnn] [f32|bf16]\n"), 2;
+    const char *cname = argc > 8 ? argv[8] : "lstm", *prec = argc > 9 ? argv[9] : "f32";
+    const int cell = !strcmp(cname, "gru") ? FRNN_GRU : !strcmp(cname, "rnn") ? FRNN_RNN_TANH : FRNN_LSTM;
+    const int gates = cell == FRNN_LSTM ? 4 : cell == FRNN_GRU ? 3 : 1;
     const int train = !strcmp(argv[1], "train"), T = atoi(argv[2]), B = atoi(argv[3]), I = atoi(argv[4]);
-    const int H = atoi(argv[5]), threads = atoi(argv[6]), calls = atoi(argv[7]), GH = 4 * H;
+    const int H = atoi(argv[5]), threads = atoi(argv[6]), calls = atoi(argv[7]), GH = gates * H;
     const frnn_blas blas = {no_sgemm, NULL};
-    frnn_dims d = {FRNN_LSTM, T, B, I, H, H, 0};
+    frnn_dims d = {cell, T, B, I, H, H, 0};
     unsigned s = 1;
     float *W_ih = rnd((size_t)GH * I, &s, 0.06f), *W_hh = rnd((size_t)GH * H, &s, 0.06f);
     float *b = rnd(2 * GH, &s, 0.06f), *x = rnd((size_t)T * B * I, &s, 1.0f);
@@ -42,6 +47,8 @@ int main(int argc, char **argv)
     bf.y = y, bf.h_T = hT, bf.c_T = cT, bf.tape = tape, bf.threads = threads;
     bf.dy = dy, bf.dx = dx, bf.dh0 = dh0, bf.dc0 = dc0, bf.dW_ih = dW_ih, bf.dW_hh = dW_hh;
     bf.db_ih = db, bf.db_hh = db + GH;
+    bf.precision = !strcmp(prec, "bf16") ? FRNN_PRECISION_BF16 : FRNN_PRECISION_F32;
+    if (cell != FRNN_LSTM) bf.c0 = bf.c_T = bf.dc0 = NULL;
     frnn_set_threads(threads);
     unsigned long s0 = frnn_sync_count();
     struct timespec t0, t1;
@@ -65,8 +72,9 @@ int main(int argc, char **argv)
     const size_t lens[] = {(size_t)T * B * H, (size_t)B * H, (size_t)B * H, (size_t)T * B * I, (size_t)B * H,
                            (size_t)B * H, (size_t)GH * I, (size_t)GH * H, (size_t)2 * GH};
     for (int o = 0; o < (train ? 9 : 3); o++)
+        if ((outs[o] != cT && outs[o] != dc0) || cell == FRNN_LSTM)
         for (size_t i = 0; i < lens[o] * sizeof(float); i++) fnv = (fnv ^ ((const unsigned char *)outs[o])[i]) * 1099511628211ULL;
-    printf("%s T %d B %d I %d H %d threads %d: sum %.6f, bits %016llx, barriers/call %.1f, %.3f ms/call, minor faults/call %.1f, cpu ms/call %.3f\n", argv[1], T, B, I, H,
+    printf("%s %s %s T %d B %d I %d H %d threads %d: sum %.6f, bits %016llx, barriers/call %.1f, %.3f ms/call, minor faults/call %.1f, cpu ms/call %.3f\n", cname, prec, argv[1], T, B, I, H,
            threads, sum, fnv, (double)(frnn_sync_count() - s0) / calls,
            ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6) / calls,
            (double)(r1.ru_minflt - r0.ru_minflt) / calls,

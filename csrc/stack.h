@@ -170,6 +170,21 @@ static int F(chunk_steps)(const frnn_dims *d)
     return s < d->T ? s : d->T;
 }
 
+#if FRNN_F32
+/* The flops each group of a wavefront carries (load[k % G] += layer k's): the recurrent products
+ * weighted by `rec` (they run slower than the big products), and the input projection's -- times 2
+ * going back (`dx`) where the layer also makes a dx. */
+static void F(group_loads)(const frnn_stack *st, int G, double rec, int dx, double *load)
+{
+    for (int k = 0; k < st->L; k++) {
+        const frnn_dims *d = &st->dims[k];
+        const frnn_buffers *bf = &st->run[k];
+        const double rows = (double)d->T * d->B, GH = (double)frnn_gates(d->cell) * d->H;
+        load[k % G] += rec * 2 * rows * GH * d->P + (bf->W_ih ? (dx && bf->dx ? 2 : 1) * 2 * rows * GH * d->In : 0);
+    }
+}
+#endif
+
 /* A backward wavefront's groups balanced: layer k's dx products (dG W_ih, chunk by chunk) move
  * to the group of layer k - 1, which reads them, where that evens the groups' work. Layers that
  * read projected rows (a one-hot layer 0: no W_ih, no dW_ih or dx products) carry less work than
@@ -185,12 +200,7 @@ static void F(balance_pulls)(const frnn_stack *st, int G, F(job) *jobs, F(link) 
     const int L = st->L, forced = frnn_decomp_pull();
     double load[FRNN_MAX_GROUPS] = {0};
     if (forced == 0 || G < 2) return;
-    for (int k = 0; k < L; k++) {
-        const frnn_dims *d = &st->dims[k];
-        const frnn_buffers *bf = &st->run[k];
-        const double rows = (double)d->T * d->B, GH = (double)frnn_gates(d->cell) * d->H;
-        load[k % G] += 2.5 * 2 * rows * GH * d->P + (bf->W_ih ? (bf->dx ? 2 : 1) * 2 * rows * GH * d->In : 0);
-    }
+    F(group_loads)(st, G, 2.5, 1, load);
     for (int k = L - 1; k >= 1; k--) {
         const frnn_dims *d = &st->dims[k];
         const int g = k % G, below = (k - 1) % G;
@@ -221,11 +231,7 @@ static void F(balance_pushes)(const frnn_stack *st, int G, F(job) *jobs, F(link)
     const int L = st->L, forced = frnn_decomp_pull();
     double load[FRNN_MAX_GROUPS] = {0};
     if (forced == 0 || G < 2) return;
-    for (int k = 0; k < L; k++) {
-        const frnn_dims *d = &st->dims[k];
-        const double rows = (double)d->T * d->B, GH = (double)frnn_gates(d->cell) * d->H;
-        load[k % G] += 1.5 * 2 * rows * GH * d->P + (st->run[k].W_ih ? 2 * rows * GH * d->In : 0);
-    }
+    F(group_loads)(st, G, 1.5, 0, load);
     for (int k = 1; k < L; k++) {
         const frnn_dims *d = &st->dims[k];
         const int g = k % G, below = (k - 1) % G;
