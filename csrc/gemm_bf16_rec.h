@@ -12,8 +12,6 @@
  * Without the float32 kernels (no AVX2, or no memory for the area) the same panels go through
  * bf16.h's arithmetic element by element: slow, exact.
  */
-#include <pthread.h>
-#include "glibc_compat.h"     /* pthread symbols bound to the old glibc version */
 
 int frnn_bf32_rows(int M) { return !frnn_amx_bf16_rows(M) && bf32_on(frnn_bf16_kernel(), frnn_nr(), M); }
 
@@ -56,32 +54,11 @@ void frnn_bf32_widen(const frnn_pk *pk, const frnn_bpk *src, int p0, int p1)
 
 #if FRNN_BF16_X86
 /* This thread's staging area (at least n floats, 64-byte aligned), kept between steps and calls
- * and freed when the thread exits; NULL without memory. */
-static __thread float *BF32_MEM;
-static __thread size_t BF32_N;
-static pthread_key_t BF32_KEY;
-static pthread_once_t BF32_ONCE = PTHREAD_ONCE_INIT;
+ * and freed when the thread exits (kept_area.h); NULL without memory. */
+enum { BF32_AREA, FRNN_KEPT_N };
+#include "kept_area.h"
 
-static void bf32_free(void *p)
-{
-    (void)p;
-    free(BF32_MEM);
-    BF32_MEM = NULL, BF32_N = 0;
-}
-
-static void bf32_key(void) { pthread_key_create(&BF32_KEY, bf32_free); }
-
-static float *bf32_area(size_t n)
-{
-    if (BF32_N >= n) return BF32_MEM;
-    pthread_once(&BF32_ONCE, bf32_key);
-    free(BF32_MEM);
-    void *p = NULL;
-    BF32_MEM = posix_memalign(&p, 64, sizeof(float) * n) == 0 ? p : NULL;
-    BF32_N = BF32_MEM ? n : 0;
-    pthread_setspecific(BF32_KEY, &BF32_N);      /* non-NULL: the destructor runs at exit */
-    return BF32_MEM;
-}
+static float *bf32_area(size_t n) { return frnn_kept_grow(BF32_AREA, sizeof(float) * n); }
 
 #endif
 

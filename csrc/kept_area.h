@@ -1,8 +1,9 @@
 /* kept_area.h - memory areas a thread keeps between its kernel calls (gemm.c's pack areas,
- * kept.h's engine block). A fresh allocation per call above glibc's mmap threshold is a fresh
- * mapping, so every call paid a page fault per 4 KB of it. Each area is the thread's own (two
- * Python threads calling at once each have theirs: no lock), grows to the largest request it
- * has met and is freed when the thread exits (one pthread key per including file).
+ * kept.h's engine block, gemm_bf16_rec.h's staging rows). A fresh allocation per call above
+ * glibc's mmap threshold is a fresh mapping, so every call paid a page fault per 4 KB of it.
+ * Each area is the thread's own (two Python threads calling at once each have theirs: no lock),
+ * grows to the largest request it has met and is freed when the thread exits (one pthread key
+ * per including file).
  *
  * The including file defines _POSIX_C_SOURCE >= 200112L (posix_memalign) and names its areas
  * first: enum { MY_AREA, ..., FRNN_KEPT_N }; */
