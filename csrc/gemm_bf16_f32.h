@@ -26,10 +26,54 @@
 #define BF32_MIN_ROWS 8      /* rows from which a bf16 product runs on the float32 kernels */
 
 #if FRNN_BF16_X86
+/* This thread's areas (kept_area.h: kept between steps and calls, freed when the thread exits;
+ * 64-byte aligned; NULL without memory): a recurrent product's staging rows (gemm_bf16_rec.h) and
+ * a team product's block of A (it was a malloc per product). */
+enum { BF32_AREA, BF32_APK, FRNN_KEPT_N };
+#include "kept_area.h"
+
+static float *bf32_area(size_t n) { return frnn_kept_grow(BF32_AREA, sizeof(float) * n); }
+
 /* This kernel and these panels can use the float32 kernels for M rows. */
 static int bf32_on(int kernel, int nr, int M)
 {
     return kernel == FRNN_BF16_AVX2 && M >= BF32_MIN_ROWS && nr == frnn_nr() && frnn_isa_active() != FRNN_ISA_NONE;
+}
+
+/* dst[c' * ldd + r'] = bf16(src[r * lds + c]) for r < R, c < C, with (r', c') = (r ^ 1, c) when
+ * swap_r, else (r, c ^ 1): a transpose that rounds and pair-swaps as it goes, in 8 x 8 tiles held
+ * in registers (gemm.c's transpose_avx2 with each loaded row rounded and a row pair's loads or
+ * stores exchanged -- even tile origins, so a pair never straddles tiles). It replaces a transpose
+ * followed by a second pass rounding and swapping in place. The values and positions are the same. */
+__attribute__((target("avx2"))) static void bf32_trans(int R, int C, const float *src, size_t lds, float *dst,
+                                                       size_t ldd, int swap_r)
+{
+    const int R8 = R & ~7, C8 = C & ~7, sr = swap_r ? 1 : 0, sc = swap_r ? 0 : 1;
+    for (int r = 0; r < R8; r += 8)
+        for (int c = 0; c < C8; c += 8) {
+            const float *s = src + (size_t)r * lds + c;
+            __m256 x[8], y[8];
+            for (int j = 0; j < 8; j++)
+                x[j] = _mm256_castsi256_ps(bg_round8(_mm256_loadu_si256((const __m256i *)(s + (size_t)(j ^ sr) * lds))));
+            for (int j = 0; j < 8; j += 2) {
+                y[j] = _mm256_unpacklo_ps(x[j], x[j + 1]);
+                y[j + 1] = _mm256_unpackhi_ps(x[j], x[j + 1]);
+            }
+            for (int j = 0; j < 8; j += 4) {
+                x[j] = _mm256_shuffle_ps(y[j], y[j + 2], _MM_SHUFFLE(1, 0, 1, 0));
+                x[j + 1] = _mm256_shuffle_ps(y[j], y[j + 2], _MM_SHUFFLE(3, 2, 3, 2));
+                x[j + 2] = _mm256_shuffle_ps(y[j + 1], y[j + 3], _MM_SHUFFLE(1, 0, 1, 0));
+                x[j + 3] = _mm256_shuffle_ps(y[j + 1], y[j + 3], _MM_SHUFFLE(3, 2, 3, 2));
+            }
+            float *d = dst + (size_t)c * ldd + r;
+            for (int j = 0; j < 4; j++) {
+                _mm256_storeu_ps(d + (size_t)(j ^ sc) * ldd, _mm256_permute2f128_ps(x[j], x[j + 4], 0x20));
+                _mm256_storeu_ps(d + (size_t)((j + 4) ^ sc) * ldd, _mm256_permute2f128_ps(x[j], x[j + 4], 0x31));
+            }
+        }
+    for (int r = 0; r < R; r++)           /* the rows below the tiles, the columns right of them */
+        for (int c = r < R8 ? C8 : 0; c < C; c++)
+            dst[(size_t)(c ^ sc) * ldd + (r ^ sr)] = frnn_bf16_round(src[(size_t)r * lds + c]);
 }
 
 /* out (rows x Kp, row-major) = A's rows [k0 .. k0 + K) read with strides (rsa, csa), rounded to
@@ -41,6 +85,12 @@ static int bf32_on(int kernel, int nr, int M)
 __attribute__((target("avx2"))) static void bf32_rows(int rows, int K, int Kp, const float *A, size_t rsa,
                                                       size_t csa, int round, float *out)
 {
+    if (rsa == 1 && csa != 1 && rows > 1 && round) {   /* A^T: one rounding, swapping transpose */
+        bf32_trans(K, rows, A, csa, out, (size_t)Kp, 1);
+        if (K & 1)
+            for (int i = 0; i < rows; i++) out[(size_t)i * Kp + K - 1] = 0.0f;   /* the missing odd element */
+        return;
+    }
     if (rsa == 1 && csa != 1 && rows > 1) {
         frnn_transpose(K, rows, A, csa, out, (size_t)Kp);
         A = out, rsa = (size_t)Kp, csa = 1;
@@ -72,18 +122,22 @@ __attribute__((target("avx2"))) static void bf32_pack(const frnn_pk *blk, int K,
     for (int p = p0; p < p1; p++) {
         float *panel = blk->data + (size_t)p * Kp * nr;
         const int col = frnn_pk_col(blk, p), width = frnn_pk_width(blk, p);
-        memset(panel, 0, sizeof(float) * (size_t)Kp * nr);
-        if (trans) {        /* op(W)[k][n] = W[n][k]: 8 x 8 transposes, then each pair of panel
-                               rows rounded and swapped (the zero padding rounds to zero) */
-            frnn_transpose(width, K, W + (size_t)col * ldw + k0, ldw, panel, (size_t)nr);
-            for (int k = 0; k < Kp; k += 2)
-                for (int v = 0; v < nr; v += 8) {
-                    float *r0 = panel + (size_t)k * nr + v, *r1 = r0 + nr;
-                    const __m256i x = bg_round8(_mm256_loadu_si256((const __m256i *)r0));
-                    _mm256_storeu_si256((__m256i *)r0, bg_round8(_mm256_loadu_si256((const __m256i *)r1)));
-                    _mm256_storeu_si256((__m256i *)r1, x);
-                }
-        } else
+        /* zeros where no value lands: the columns past width, an odd K's row K - 1 (op(W)'s
+           missing row K, pair-swapped) */
+        if (width < nr) memset(panel, 0, sizeof(float) * (size_t)Kp * nr);
+        else if (K & 1) memset(panel + (size_t)(K - 1) * nr, 0, sizeof(float) * nr);
+        if (trans)          /* op(W)[k][n] = W[n][k]: 8 x 8 transposes rounding as they load, row k
+                               of op(W) stored at panel row k ^ 1 */
+            bf32_trans(width, K, W + (size_t)col * ldw + k0, ldw, panel, (size_t)nr, 0);
+        else if (width == nr)   /* whole panels: 8 lanes at a time, inline (a call per row and panel cost
+                                   more than the rounding of its two vectors) */
+            for (int k = 0; k < K; k++) {
+                const float *w = W + (size_t)(k0 + k) * ldw + col;
+                float *o = panel + (size_t)(k ^ 1) * nr;
+                for (int v = 0; v < nr; v += 8)
+                    _mm256_storeu_si256((__m256i *)(o + v), bg_round8(_mm256_loadu_si256((const __m256i *)(w + v))));
+            }
+        else
             for (int k = 0; k < K; k++) bg_round_avx2(W + (size_t)(k0 + k) * ldw + col, 1, width, panel + (size_t)(k ^ 1) * nr);
     }
 }
@@ -101,9 +155,23 @@ __attribute__((target("avx2"))) static void bf32_widen(const uint32_t *P, int Kp
         }
 }
 
-__attribute__((target("avx2"))) static inline void bf32_add8(float *c, const float *s)
+/* C[0:rows, 0:width) += S (rows x nr), plain float32 (MXCSR as the caller has it). */
+__attribute__((target("avx2"))) static void bf32_add(int rows, int width, int nr, const float *S, float *C, size_t ldc)
 {
-    _mm256_storeu_ps(c, _mm256_add_ps(_mm256_loadu_ps(c), _mm256_loadu_ps(s)));
+    if (width == 16 && nr == 16) {      /* a whole panel of the AVX2 engine: no inner loop */
+        for (int i = 0; i < rows; i++, C += ldc, S += 16) {
+            _mm256_storeu_ps(C, _mm256_add_ps(_mm256_loadu_ps(C), _mm256_loadu_ps(S)));
+            _mm256_storeu_ps(C + 8, _mm256_add_ps(_mm256_loadu_ps(C + 8), _mm256_loadu_ps(S + 8)));
+        }
+        return;
+    }
+    const int w8 = width & ~7;
+    for (int i = 0; i < rows; i++) {
+        float *c = C + (size_t)i * ldc;
+        const float *s = S + (size_t)i * nr;
+        for (int j = 0; j < w8; j += 8) _mm256_storeu_ps(c + j, _mm256_add_ps(_mm256_loadu_ps(c + j), _mm256_loadu_ps(s + j)));
+        for (int j = w8; j < width; j++) c[j] = c[j] + s[j];
+    }
 }
 
 /* C[0:rows, 0:width) (+)= a (rows x Kp, swapped) @ one float32 panel: the float32 kernels under
@@ -116,14 +184,7 @@ static void bf32_run(int rows, int Kp, const float *a, const float *panel, int n
     _mm_setcsr(csr | 0x8040u);
     frnn_pk_mul(&pk, 0, 1, rows, a, (size_t)Kp, 1, acc ? tmp : C, acc ? (size_t)nr : ldc, 0);
     _mm_setcsr(csr);
-    if (acc)
-        for (int i = 0; i < rows; i++) {
-            float *c = C + (size_t)i * ldc;
-            const float *s = tmp + (size_t)i * nr;
-            int j = 0;
-            for (; j + 8 <= width; j += 8) bf32_add8(c + j, s + j);
-            for (; j < width; j++) c[j] = c[j] + s[j];
-        }
+    if (acc) bf32_add(rows, width, nr, tmp, C, ldc);
 }
 
 /* frnn_bpk_mul on the float32 kernels: the bf16 panels widened once per block of FRNN_MC rows.
@@ -158,7 +219,7 @@ static void bf32_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *
     frnn_split(g->M, FRNN_MR, par->tid, par->nth, &m0, &m1);
     const int nr = frnn_nr();
     float small[FRNN_MR * FRNN_KC], tmp[FRNN_MC * 32];
-    float *apk = m1 > m0 ? malloc(sizeof(float) * FRNN_MC * FRNN_KC) : NULL;
+    float *apk = m1 > m0 ? frnn_kept_grow(BF32_APK, sizeof(float) * FRNN_MC * FRNN_KC) : NULL;
     const int mc = apk != NULL ? FRNN_MC : FRNN_MR;     /* without memory: one tile at a time */
     float *ab = apk != NULL ? apk : small;
     for (int k0 = 0; k0 < g->K; k0 += FRNN_KC) {
@@ -179,7 +240,6 @@ static void bf32_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *
         }
         frnn_sync(par);                                   /* the pack buffer is reused next */
     }
-    free(apk);
 }
 #else
 static int bf32_on(int kernel, int nr, int M) { (void)kernel, (void)nr, (void)M; return 0; }

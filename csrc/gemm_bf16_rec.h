@@ -52,15 +52,6 @@ void frnn_bf32_widen(const frnn_pk *pk, const frnn_bpk *src, int p0, int p1)
     }
 }
 
-#if FRNN_BF16_X86
-/* This thread's staging area (at least n floats, 64-byte aligned), kept between steps and calls
- * and freed when the thread exits (kept_area.h); NULL without memory. */
-enum { BF32_AREA, FRNN_KEPT_N };
-#include "kept_area.h"
-
-static float *bf32_area(size_t n) { return frnn_kept_grow(BF32_AREA, sizeof(float) * n); }
-
-#endif
 
 void frnn_bf32_mul(const frnn_pk *pk, int K, int u0, int u1, int M, const float *A, size_t lda, float *C,
                    size_t ldc, int accumulate)

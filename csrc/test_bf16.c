@@ -328,6 +328,56 @@ static void test_flush_rows(void)
     }
 }
 
+/* The team product with A^T read in place (the weight gradients' dG^T) and W^T (the input
+ * projection's W_ih^T) at shapes with partial 8 x 8 tiles, odd K, panels narrower than nr, two
+ * row blocks (FRNN_MC) and two K blocks: on AVX2 both are rounded and pair-swapped while being
+ * transposed (gemm_bf16_f32.h: bf32_trans). Inputs include RNE ties, denormals (read as zero)
+ * and values that are not bf16; 1-3 members, beta 0/1, vs the emulation bit for bit. */
+static float edge_value(void)
+{
+    const float v = value(1);
+    switch ((seed >> 20) % 11) {
+    case 0: return frnn_bits_f32((frnn_f32_bits(v) & 0xffff0000u) | 0x8000u);   /* a tie */
+    case 1: return ldexpf(v, -130);                                             /* denormal */
+    default: return v;
+    }
+}
+
+static void test_team_transposed(void)
+{
+    static const int shapes[][3] = {{9, 13, 7}, {40, 45, 19}, {101, 70, 64}, {17, 33, FRNN_KC + 37}, {8, 16, 2}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+        float *A = malloc(sizeof(float) * M * K), *At = malloc(sizeof(float) * M * K), *Ar = malloc(sizeof(float) * M * K);
+        float *W = malloc(sizeof(float) * K * N), *Wt = malloc(sizeof(float) * K * N), *Wr = malloc(sizeof(float) * K * N);
+        float *C0 = malloc(sizeof(float) * M * N), *C = malloc(sizeof(float) * M * N), *E = malloc(sizeof(float) * M * N);
+        float *pack = malloc(sizeof(float) * frnn_team_gemm_floats(N));
+        for (int i = 0; i < M * K; i++) A[i] = edge_value(), Ar[i] = frnn_bf16_round(A[i]);
+        for (int i = 0; i < K * N; i++) W[i] = edge_value(), Wr[i] = frnn_bf16_round(W[i]);
+        for (int k = 0; k < K; k++) {
+            for (int n = 0; n < N; n++) Wt[n * K + k] = W[k * N + n];
+            for (int i = 0; i < M; i++) At[k * M + i] = A[i * K + k];
+        }
+        for (int i = 0; i < M * N; i++) C0[i] = urnd();
+        for (int beta = 0; beta <= 1; beta++) {
+            bf_expected(M, N, K, FRNN_KC, Ar, Wr, C0, beta, E);
+            for (int nth = 1; nth <= 3; nth++)
+                for (int trans = 0; trans <= 3; trans++) {     /* bit 0: W^T; bit 1: A^T read in place */
+                    const int at = trans >> 1;
+                    memcpy(C, C0, sizeof(float) * M * N);
+                    team_job j = {{M, N, K, at ? At : A, at ? 1 : (size_t)K, at ? (size_t)M : 1, trans & 1 ? Wt : W,
+                                   (size_t)(trans & 1 ? K : N), trans & 1, C, (size_t)N, beta}, pack};
+                    frnn_team_run(nth, team_task, &j);
+                    int bad = 0;
+                    for (int i = 0; i < M * N; i++) bad += !same_bits(C[i], E[i]);
+                    CHECK(bad == 0, "team product (%d, %d, %d), trans %d, beta %d, %d members, kernel %s: %d elements "
+                          "differ", M, N, K, trans, beta, nth, frnn_bf16_kernel_name(frnn_bf16_kernel()), bad);
+                }
+        }
+        free(A), free(At), free(Ar), free(W), free(Wt), free(Wr), free(C0), free(C), free(E), free(pack);
+    }
+}
+
 /* The recurrent operands of many rows on float32 panels (frnn_bf32_*: float32 kernels on AVX2,
  * bf16.h's arithmetic without them): op(W) packed from W or W^T, or widened from bf16 panels,
  * each "member" packing and multiplying its own units of every segment as the time loop does
@@ -418,6 +468,7 @@ int frnn_test_bf16(void)
         test_team_gemm(23);
         test_team_gemm(100);
         test_flush_rows();
+        test_team_transposed();
         test_recurrent_f32_panels(names[i]);
     }
     frnn_set_isa(isa);
