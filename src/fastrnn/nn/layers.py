@@ -64,8 +64,9 @@ class _Recurrent(LayerInputs, LayerOperands, Module):
         init_seq, dropout_seq = np.random.SeedSequence(seed).spawn(2)
         self._dropout_rng = np.random.default_rng(dropout_seq)
         # per-thread tapes and workspaces (bounded), views of the weights, packed forward weights
-        # (a tape and a workspace per direction, step workspaces for two batch sizes per layer)
-        self._buffers = LayerBuffers(self.dtype, max_keys=2 * self.num_layers * (self.D + 1), owner=self)
+        # (a tape and a workspace per direction, step workspaces for two batch sizes per layer,
+        # and the stack's scratch arrays: see `_scratch`)
+        self._buffers = LayerBuffers(self.dtype, max_keys=self.num_layers * (2 * self.D + 9), owner=self)
         self._weight_cache, self._packs = {}, PackCache()
         self.add_parameters(self._specs())
         bound = 1 / np.sqrt(self.hidden_size)                  # as PyTorch: U(-1/sqrt(H), 1/sqrt(H))
@@ -170,9 +171,11 @@ class _Recurrent(LayerInputs, LayerOperands, Module):
         P, H, L, D = self.P, self.hidden_size, self.num_layers, self.D
         h_n = np.empty((L * D, B, P), self.dtype)
         c_n = np.empty((L * D, B, H), self.dtype) if self.lstm else None
-        # acts[k] is layer k's input, acts[k + 1] its output (dropout applied in place by the call)
-        acts = [x] + [np.empty((T, B, D * P), self.dtype) for _ in range(L)]
         dropout, tape = self._mode(train)
+        # acts[k] is layer k's input, acts[k + 1] its output (dropout applied in place by the call);
+        # the output is new, the layers between are kept scratch (the tape's own while it lives)
+        acts = [x] + [self._scratch(("act" if tape else "grad", k), (T, B, D * P)) for k in range(1, L)] \
+            + [np.empty((T, B, D * P), self.dtype)]
         masks = [None] * L                       # masks[k]: inverted dropout on layer k's input
         if dropout and self.dropout:
             keep = 1 - self.dropout
@@ -187,8 +190,9 @@ class _Recurrent(LayerInputs, LayerOperands, Module):
         if not tape:
             self._packs.check(self._storage, self._recurrent_weights)
         if D == 2:      # direction 1's input (each sequence reversed within its length), and outputs
-            xs = [acts[k] if d == 0 else np.empty_like(acts[k]) for k, d in runs]
-            ys = [np.empty((T, B, P), self.dtype) for _ in runs]
+            xs = [acts[k] if d == 0 else self._scratch(("xs", k) if tape else ("dxs", k, 1), acts[k].shape)
+                  for k, d in runs]
+            ys = [self._scratch(("dir", i), (T, B, P)) for i in range(L * D)]
         states = [(None if h0 is None else h0[j], None if c0 is None else c0[j]) for j in range(L * D)]
         _kernels.stack_forward(
             self.cell, self._stack_params(input_projected), acts, directions=D, train=tape,
@@ -210,6 +214,16 @@ class _Recurrent(LayerInputs, LayerOperands, Module):
         return y, ((h_n, c_n) if self.lstm else h_n)
 
     __call__ = forward
+
+    def _scratch(self, key, shape):
+        """A kept (T, B, F) array of this thread for `key`, contents undefined (as np.empty): every
+        element is written by the stack call before it is read. Fresh pages cost the kernel a
+        zeroing fault per page (3.6 % of a bi-LSTM fwd+bwd), so the stack's intermediate arrays are
+        reused while the shapes allow. Keys and lifetimes: ("act", k) layer k's input and ("xs", k)
+        its reversed copy live with the training tape (an inference forward meanwhile uses the
+        backward's keys instead); ("grad", k), ("dir", i) and ("dxs", k, d) are one call's scratch."""
+        n = int(np.prod(shape))
+        return self._buffers.get(key, n)[:n].reshape(shape)
 
     def release_buffers(self):
         """Free the calling thread's cached tapes and workspaces (and a pending tape) and the
@@ -245,7 +259,7 @@ class _Recurrent(LayerInputs, LayerOperands, Module):
         dc0 = np.empty((L * D, B, H), self.dtype) if self.lstm else None
         acts, runs = tape["acts"], [(k, d) for k in range(L) for d in range(D)]
         # grads[k]: the gradient at layer k's input (grads[0] = dx), grads[L] = dout
-        grads = [np.empty_like(a) for a in acts[:-1]] + [dy]
+        grads = [np.empty_like(acts[0])] + [self._scratch(("grad", k), acts[k].shape) for k in range(1, L)] + [dy]
         param_grads = []
         for k, d in runs:
             g = self._weights(k, d)[2]
@@ -254,8 +268,8 @@ class _Recurrent(LayerInputs, LayerOperands, Module):
             param_grads.append(g)
         dys = dxs = None
         if D == 2:          # each direction's half of the output gradient, and its input gradient
-            dys = [np.empty((T, B, P), self.dtype) for _ in runs]
-            dxs = [np.empty_like(acts[k]) for k, d in runs]
+            dys = [self._scratch(("dir", i), (T, B, P)) for i in range(L * D)]
+            dxs = [self._scratch(("dxs", k, d), acts[k].shape) for k, d in runs]
         states = tape["states"]
         _kernels.stack_backward(
             self.cell, self._stack_params(tape["input_projected"]), acts, grads, directions=D,
