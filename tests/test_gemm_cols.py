@@ -67,3 +67,18 @@ def test_column_split_into_a_strided_output_row():
         outs.append(out)
     np.testing.assert_array_equal(outs[1], outs[0])
     np.testing.assert_array_equal(outs[2], outs[0])
+
+
+def test_the_heads_weight_gradient_takes_one_barrier():
+    """dW_head = dlogits^T y of the LM row (65 x 256, K = 2500: ten depth blocks) at 2 threads:
+    one barrier at the end (the row split took two a block, 20)."""
+    if not _kernels.engine_info() or _kernels.engine_info().get("path") != "engine":
+        pytest.skip("float32 runs on BLAS here: no team")
+    rng = np.random.default_rng(1)
+    dlogits = rng.standard_normal((2500, 65)).astype(np.float32)
+    y = rng.standard_normal((2500, 256)).astype(np.float32)
+    out = np.zeros((65, 256), np.float32)
+    fastrnn.set_num_threads(2)
+    before = _kernels.sync_count()
+    _kernels.gemm(dlogits, y, trans_a=True, out=out, accumulate=True)
+    assert _kernels.sync_count() - before == 1
