@@ -238,6 +238,12 @@ void frnn_pk_mul(const frnn_pk *pk, int p0, int p1, int M, const float *A, size_
 
 size_t frnn_team_gemm_floats(int N) { return frnn_pk_floats(FRNN_KC, N, N); }
 
+/* A few rows read op(W) in place (no pack buffer) -- except A^T against W^T, which packs. */
+static int reads_w_directly(const frnn_gemm_args *g)
+{
+    return g->M < FRNN_SMALL_M && (g->csa == 1 || !g->trans_w);
+}
+
 /* This member's block of A (rows x K, row-major) copied to apk (what frnn_team_gemm does before
  * the kernels read it); returns the A the kernels read and its strides. */
 static const float *copy_a(const float *a, size_t *rsa, size_t *csa, size_t *tsa, int rows, int K, float *apk)
@@ -289,7 +295,7 @@ static void cols_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
 void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
 {
     const int tid = par->tid, nth = par->nth;
-    if (g->M < FRNN_SMALL_M && (g->csa == 1 || !g->trans_w)) {
+    if (reads_w_directly(g)) {
         /* a few rows: straight from W, the columns shared out (each element still computed by
          * one member, the same way whatever the member count) */
         int n0, n1;
@@ -409,7 +415,8 @@ static void gemm_task(void *arg, const frnn_par *par)
 int frnn_engine_gemm(int nth, const frnn_gemm_args *g)
 {
     const int K = g->K < FRNN_KC ? g->K : FRNN_KC;
-    const size_t n = g->M < FRNN_SMALL_M ? 16 : frnn_pk_floats(K > 0 ? K : 1, g->N, g->N) + 16;
+    /* (a few rows of A^T against W^T pack too: sized for it, not 16 floats -- a heap overrun) */
+    const size_t n = reads_w_directly(g) ? 16 : frnn_pk_floats(K > 0 ? K : 1, g->N, g->N) + 16;
     /* kept for the next call up to 4 MB (a 256 x 4096 block); a bigger one is the call's own */
     int kept;
     float *pack = frnn_kept_get(KEPT_PACK, sizeof(float) * n, sizeof(float) * KEPT_PACK_FLOATS, &kept);

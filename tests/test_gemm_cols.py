@@ -82,3 +82,24 @@ def test_the_heads_weight_gradient_takes_one_barrier():
     before = _kernels.sync_count()
     _kernels.gemm(dlogits, y, trans_a=True, out=out, accumulate=True)
     assert _kernels.sync_count() - before == 1
+
+
+@pytest.mark.parametrize("M", [1, 3, 5, 7])
+@pytest.mark.parametrize("K", [100, 600, 3000])
+def test_few_rows_of_a_transposed_against_w_transposed(M, K):
+    """Fewer than 8 rows of A^T against W^T do not read W in place (they pack, as more rows do):
+    frnn_engine_gemm sized their pack buffer as for the in-place route (16 floats), a heap
+    overrun that aborted the process at 2 threads on the session-start build."""
+    if not _kernels.engine_info():
+        pytest.skip("no float32 engine on this CPU")
+    rng = np.random.default_rng(M + K)
+    a = rng.standard_normal((K, M)).astype(np.float32)
+    b = rng.standard_normal((400, K)).astype(np.float32)
+    outs = []
+    for threads in (1, 2, 3):
+        fastrnn.set_num_threads(threads)
+        outs.append(_kernels.gemm(a, b, trans_a=True, trans_b=True))
+    np.testing.assert_array_equal(outs[1], outs[0])
+    np.testing.assert_array_equal(outs[2], outs[0])
+    ref = a.T.astype(np.float64) @ b.T.astype(np.float64)
+    np.testing.assert_allclose(outs[0], ref, rtol=1e-4, atol=1e-4 * np.sqrt(K))
