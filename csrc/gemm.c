@@ -244,10 +244,67 @@ void frnn_pk_mul(const frnn_pk *pk, int p0, int p1, int M, const float *A, size_
 
 size_t frnn_team_gemm_floats(int N) { return frnn_pk_floats(FRNN_KC, N, N); }
 
+/* A few rows read op(W) in place (no pack buffer) -- except A^T against W^T, which packs. */
+static int reads_w_directly(const frnn_gemm_args *g)
+{
+    return g->M < FRNN_SMALL_M && (g->csa == 1 || !g->trans_w);
+}
+
+/* This member's block of A (rows x K, row-major) copied to apk (what frnn_team_gemm does before
+ * the kernels read it); returns the A the kernels read and its strides. */
+static const float *copy_a(const float *a, size_t *rsa, size_t *csa, size_t *tsa, int rows, int K, float *apk)
+{
+    /* A in contiguous rows of exactly the block's depth (an input projection with I <= FRNN_KC)
+     * is read in place: the copy would be the same rows (-2 % time there); strided rows (dx: dG's
+     * rows 4H apart) are still copied: it measured 1.5-3 % faster */
+    if (apk == NULL || (*csa == 1 && *rsa == (size_t)K)) return a;
+    if (*rsa == 1)                  /* A^T: a transpose of its (K, rows) block */
+        frnn_transpose(K, rows, a, *csa, apk, K);
+    else if (*csa == 1)
+        for (int i = 0; i < rows; i++) memcpy(apk + (size_t)i * K, a + (size_t)i * *rsa, sizeof(float) * K);
+    else
+        for (int i = 0; i < rows; i++)
+            for (int k = 0; k < K; k++) apk[(size_t)i * K + k] = a[(size_t)i * *rsa + (size_t)k * *csa];
+    *rsa = K, *csa = 1, *tsa = (size_t)FRNN_MR * K;
+    return apk;
+}
+
+/* A few rows (M <= FRNN_MC) and a deep K (several FRNN_KC blocks), e.g. the LM head's
+ * dW = dlogits^T y (65 x P, K = T * B): shared out by panels of columns instead of rows. Each
+ * member packs only its own panels, into its own part of `pack` (panel p at p * FRNN_KC * nr
+ * for every block, so a member's next block never lands on a panel another member still reads),
+ * and runs all M rows over them: no barrier between the K blocks (the row split needs two a
+ * block, the pack being shared), one at the end. Every element of C is still made by one member
+ * from the same panel and the same row tiles (rows 0.. in FRNN_MC blocks of FRNN_MR tiles, as
+ * one member runs them), in the same k order: the bits of the row split, at any member count. */
+static void cols_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
+{
+    const int nr = frnn_nr(), panels = (g->N + nr - 1) / nr;
+    int q0, q1;
+    frnn_split(panels, 1, par->tid, par->nth, &q0, &q1);
+    const int c0 = q0 * nr, c1 = q1 * nr < g->N ? q1 * nr : g->N;
+    panel_fn run = panel_kernel(nr);
+    float *apk = c1 > c0 ? frnn_kept_grow(KEPT_APK, sizeof(float) * FRNN_MC * FRNN_KC) : NULL;
+    float *mine = pack + (size_t)q0 * FRNN_KC * nr;
+    for (int k0 = 0; k0 < g->K && c1 > c0; k0 += FRNN_KC) {
+        frnn_pk blk;                       /* columns c0..c1 of op(W) as a product of their own */
+        frnn_pk_init(&blk, g->K - k0 < FRNN_KC ? g->K - k0 : FRNN_KC, c1 - c0, c1 - c0, mine);
+        frnn_pk_pack(&blk, g->trans_w ? g->W + (size_t)c0 * g->ldw : g->W + c0, g->ldw, g->trans_w,
+                     k0, 0, blk.panels);
+        const int acc = g->beta || k0 > 0;
+        size_t rsa = g->rsa, csa = g->csa, tsa = FRNN_MR * rsa;
+        const float *a = copy_a(g->A + (size_t)k0 * g->csa, &rsa, &csa, &tsa, g->M, blk.K, apk);
+        for (int p = 0; p < blk.panels; p++)
+            run(g->M, blk.K, a, rsa, csa, tsa, blk.data + (size_t)p * blk.K * nr,
+                g->C + c0 + frnn_pk_col(&blk, p), g->ldc, frnn_pk_width(&blk, p), acc);
+    }
+    frnn_sync(par);
+}
+
 void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
 {
     const int tid = par->tid, nth = par->nth;
-    if (g->M < FRNN_SMALL_M && (g->csa == 1 || !g->trans_w)) {
+    if (reads_w_directly(g)) {
         /* a few rows: straight from W, the columns shared out (each element still computed by
          * one member, the same way whatever the member count) */
         int n0, n1;
@@ -261,6 +318,10 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
         for (int m = 0; m < g->M && !g->beta; m++)      /* K == 0: C = 0 (or kept when beta) */
             memset(g->C + (size_t)m * g->ldc + n0, 0, sizeof(float) * (n1 > n0 ? n1 - n0 : 0));
         frnn_sync(par);
+        return;
+    }
+    if (g->K > FRNN_KC && g->M <= FRNN_MC && nth > 1) {
+        cols_gemm(par, g, pack);
         return;
     }
     int m0, m1;
@@ -290,22 +351,8 @@ void frnn_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
         /* A's rows in blocks that stay in L2 while each panel (in L1) sweeps them */
         for (int i0 = m0; i0 < m1; i0 += FRNN_MC) {
             const int rows = m1 - i0 < FRNN_MC ? m1 - i0 : FRNN_MC;
-            const float *a = A + (size_t)i0 * g->rsa;
             size_t rsa = g->rsa, csa = g->csa, tsa = FRNN_MR * rsa;
-            /* A in contiguous rows of exactly the block's depth (an input projection with
-             * I <= FRNN_KC) is read in place: the copy would be the same rows (-2 % time there);
-             * strided rows (dx: dG's rows 4H apart) are still copied: it measured 1.5-3 % faster */
-            const int inplace = g->csa == 1 && g->rsa == (size_t)blk.K;
-            if (apk != NULL && !inplace) {
-                if (rsa == 1)           /* A^T: a transpose of its (K, rows) block */
-                    frnn_transpose(blk.K, rows, a, csa, apk, blk.K);
-                else if (csa == 1)
-                    for (int i = 0; i < rows; i++) memcpy(apk + (size_t)i * blk.K, a + (size_t)i * rsa, sizeof(float) * blk.K);
-                else
-                    for (int i = 0; i < rows; i++)
-                        for (int k = 0; k < blk.K; k++) apk[(size_t)i * blk.K + k] = a[(size_t)i * rsa + (size_t)k * csa];
-                a = apk, rsa = blk.K, csa = 1, tsa = (size_t)FRNN_MR * blk.K;
-            }
+            const float *a = copy_a(A + (size_t)i0 * g->rsa, &rsa, &csa, &tsa, rows, blk.K, apk);
             for (int p = 0; p < blk.panels; p++)
                 run(rows, blk.K, a, rsa, csa, tsa, blk.data + (size_t)p * blk.K * blk.nr,
                     g->C + (size_t)i0 * g->ldc + frnn_pk_col(&blk, p), g->ldc, frnn_pk_width(&blk, p), acc);
@@ -377,7 +424,8 @@ static void gemm_task(void *arg, const frnn_par *par)
 int frnn_engine_gemm(int nth, const frnn_gemm_args *g)
 {
     const int K = g->K < FRNN_KC ? g->K : FRNN_KC;
-    const size_t n = g->M < FRNN_SMALL_M ? 16 : frnn_pk_floats(K > 0 ? K : 1, g->N, g->N) + 16;
+    /* (a few rows of A^T against W^T pack too: sized for it, not 16 floats -- a heap overrun) */
+    const size_t n = reads_w_directly(g) ? 16 : frnn_pk_floats(K > 0 ? K : 1, g->N, g->N) + 16;
     /* kept for the next call up to 4 MB (a 256 x 4096 block); a bigger one is the call's own */
     int kept;
     float *pack = frnn_kept_get(KEPT_PACK, sizeof(float) * n, sizeof(float) * KEPT_PACK_FLOATS, &kept);

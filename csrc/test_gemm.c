@@ -72,7 +72,9 @@ static void run_gemm(int layout, int M, int N, int K, const float *A, const floa
 
 static void test_layouts(void)
 {
-    static const int shapes[][3] = {{8, 16, 8}, {13, 17, 5}, {100, 40, 300}, {97, 33, 600}, {200, 20, 257}, {9, 64, 1}};
+    static const int shapes[][3] = {{8, 16, 8}, {13, 17, 5}, {100, 40, 300}, {97, 33, 600}, {200, 20, 257}, {9, 64, 1},
+                                    /* <= 96 rows, K > 256: split by columns at 2+ members */
+                                    {65, 40, 600}, {96, 20, 513}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
         float *A = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * K * N);
