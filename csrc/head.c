@@ -13,6 +13,7 @@
 #include "team.h"
 #include "head_common.h"
 #include "activations.h"
+#include "engine.h"             /* frnn_transpose */
 
 /* a bench driver (bench/lm_step.c) that includes this file may time the phases */
 #ifndef FRNN_HEAD_MARK
