@@ -104,61 +104,88 @@ static void F(lstm_forward)(const F(fstep) *s)
             memcpy(s->h + (size_t)b * P + p0, hproj + (size_t)b * P + p0, sizeof(REAL) * (p1 - p0));
 }
 
+/* The backward row of one sequence, n units, no peepholes: every gate's input and output its own
+ * pointer, so with restrict nothing can overlap and the loop vectorises with no run-time
+ * overlap check (as one row of dg it was versioned: dg[j] and dg[H + j] might overlap for a
+ * small H). dc is read and replaced in place. */
+FRNN_CLONES static void F(lstm_bwd_row)(const REAL *restrict gi, const REAL *restrict gf,
+                                        const REAL *restrict gg, const REAL *restrict go,
+                                        const REAL *restrict cp, const REAL *restrict tcb,
+                                        const REAL *restrict dmb, REAL *restrict dcb, REAL *restrict di,
+                                        REAL *restrict df, REAL *restrict dgg, REAL *restrict dgo, int n)
+{
+    for (int j = 0; j < n; j++) {
+        REAL i = gi[j], f = gf[j], g = gg[j], o = go[j];
+        REAL do_pre = dmb[j] * tcb[j] * o * (1 - o);                 /* m = o tanh(c); sigmoid */
+        REAL dct = dcb[j] + dmb[j] * o * (1 - tcb[j] * tcb[j]);      /* through tanh(c) */
+        di[j] = dct * g * i * (1 - i);                               /* c = ... + i g */
+        df[j] = dct * cp[j] * f * (1 - f);                           /* c = f c_{t-1} + ... */
+        dgg[j] = dct * i * (1 - g * g);                              /* g = tanh(...) */
+        dgo[j] = do_pre;
+        dcb[j] = dct * f;                                            /* to c_{t-1} */
+    }
+}
+
+/* The same with peepholes: wp/dwp point at this row's units of w_ci (dw_ci); w_cf and w_co
+ * (their gradients) follow at +ws (the peephole vector's H). */
+FRNN_CLONES static void F(lstm_bwd_row_peep)(const REAL *restrict gi, const REAL *restrict gf,
+                                             const REAL *restrict gg, const REAL *restrict go,
+                                             const REAL *restrict cp, const REAL *restrict cb,
+                                             const REAL *restrict tcb, const REAL *restrict dmb,
+                                             REAL *restrict dcb, REAL *restrict di, REAL *restrict df,
+                                             REAL *restrict dgg, REAL *restrict dgo,
+                                             const REAL *restrict wi, const REAL *restrict wf,
+                                             const REAL *restrict wo, REAL *restrict dwi,
+                                             REAL *restrict dwf, REAL *restrict dwo, int n)
+{
+    for (int j = 0; j < n; j++) {
+        REAL i = gi[j], f = gf[j], g = gg[j], o = go[j];
+        REAL do_pre = dmb[j] * tcb[j] * o * (1 - o);
+        REAL dct = dcb[j] + dmb[j] * o * (1 - tcb[j] * tcb[j]);
+        dct += do_pre * wo[j];                                       /* o saw c_t */
+        REAL di_pre = dct * g * i * (1 - i);
+        REAL df_pre = dct * cp[j] * f * (1 - f);
+        di[j] = di_pre;
+        df[j] = df_pre;
+        dgg[j] = dct * i * (1 - g * g);
+        dgo[j] = do_pre;
+        REAL dcn = dct * f;
+        dcn += di_pre * wi[j] + df_pre * wf[j];                      /* i, f saw c_{t-1} */
+        dcb[j] = dcn;
+        dwi[j] += di_pre * cp[j];
+        dwf[j] += df_pre * cp[j];
+        dwo[j] += do_pre * cb[j];
+    }
+}
+
 /* Pointwise backward of one step, units [j0, j1). dm: gradient reaching o * tanh(c_t); dc:
  * gradient reaching c_t, replaced by the one reaching c_{t-1}; writes dGt (zero rows for
- * finished sequences, whose dc passes through unchanged) and accumulates the peephole gradients. */
-/* restrict: the outputs dGt, dc, dw_peep and the inputs are distinct buffers (timeloop.h's
- * backward_task carves them from the tape and its scratch; w_peep is a parameter), so the loops
- * vectorise without run-time overlap checks. */
-FRNN_CLONES static void F(lstm_cell_backward)(REAL *restrict dGt, REAL *restrict dc, const REAL *restrict dm,
-                                              const REAL *restrict g, const REAL *restrict cprev,
-                                              const REAL *restrict c, const REAL *restrict tc,
-                                              const REAL *restrict w_peep, REAL *restrict dw_peep,
-                                              const int *lengths, int t, int B, int H, int j0, int j1)
+ * finished sequences, whose dc passes through unchanged) and accumulates the peephole gradients.
+ * The outputs dGt, dc, dw_peep and the inputs are distinct buffers (timeloop.h's backward_task
+ * carves them from the tape and its scratch; w_peep is a parameter). */
+static void F(lstm_cell_backward)(REAL *dGt, REAL *dc, const REAL *dm, const REAL *g, const REAL *cprev,
+                                  const REAL *c, const REAL *tc, const REAL *w_peep, REAL *dw_peep,
+                                  const int *lengths, int t, int B, int H, int j0, int j1)
 {
+    const int n = j1 - j0;
+    if (n <= 0) return;
     for (int b = 0; b < B; b++) {
-        REAL *dg = dGt + (size_t)b * 4 * H, *dcb = dc + (size_t)b * H;
+        REAL *dg = dGt + (size_t)b * 4 * H + j0, *dcb = dc + (size_t)b * H + j0;
         if (!F(live)(lengths, b, t)) {
-            for (int q = 0; q < 4; q++) memset(dg + q * H + j0, 0, sizeof(REAL) * (j1 - j0));
+            for (int q = 0; q < 4; q++) memset(dg + q * H, 0, sizeof(REAL) * n);
             continue;
         }
-        const REAL *gb = g + (size_t)b * 4 * H, *cp = cprev + (size_t)b * H, *cb = c + (size_t)b * H;
-        const REAL *tcb = tc + (size_t)b * H, *dmb = dm + (size_t)b * H;
-        if (!w_peep) {                  /* two loops: a store under `if (w_peep)` kept both scalar */
-            for (int j = j0; j < j1; j++) {
-                REAL i = gb[j], f = gb[H + j], gg = gb[2 * H + j], o = gb[3 * H + j];
-                REAL do_pre = dmb[j] * tcb[j] * o * (1 - o);                 /* m = o tanh(c); sigmoid */
-                REAL dct = dcb[j] + dmb[j] * o * (1 - tcb[j] * tcb[j]);      /* through tanh(c) */
-                REAL di_pre = dct * gg * i * (1 - i);                        /* c = ... + i g */
-                REAL df_pre = dct * cp[j] * f * (1 - f);                     /* c = f c_{t-1} + ... */
-                dg[j] = di_pre;
-                dg[H + j] = df_pre;
-                dg[2 * H + j] = dct * i * (1 - gg * gg);                     /* g = tanh(...) */
-                dg[3 * H + j] = do_pre;
-                dcb[j] = dct * f;                                            /* to c_{t-1} */
-            }
+        const REAL *gb = g + (size_t)b * 4 * H + j0, *cp = cprev + (size_t)b * H + j0;
+        const REAL *tcb = tc + (size_t)b * H + j0, *dmb = dm + (size_t)b * H + j0;
+        if (!w_peep) {
+            F(lstm_bwd_row)(gb, gb + H, gb + 2 * H, gb + 3 * H, cp, tcb, dmb, dcb, dg, dg + H, dg + 2 * H,
+                            dg + 3 * H, n);
             continue;
         }
-        const REAL *wp = w_peep;
-        REAL *dwp = dw_peep;
-        for (int j = j0; j < j1; j++) {
-            REAL i = gb[j], f = gb[H + j], gg = gb[2 * H + j], o = gb[3 * H + j];
-            REAL do_pre = dmb[j] * tcb[j] * o * (1 - o);
-            REAL dct = dcb[j] + dmb[j] * o * (1 - tcb[j] * tcb[j]);
-            dct += do_pre * wp[2 * H + j];                                   /* o saw c_t */
-            REAL di_pre = dct * gg * i * (1 - i);
-            REAL df_pre = dct * cp[j] * f * (1 - f);
-            dg[j] = di_pre;
-            dg[H + j] = df_pre;
-            dg[2 * H + j] = dct * i * (1 - gg * gg);
-            dg[3 * H + j] = do_pre;
-            REAL dcn = dct * f;
-            dcn += di_pre * wp[j] + df_pre * wp[H + j];                      /* i, f saw c_{t-1} */
-            dcb[j] = dcn;
-            dwp[j] += di_pre * cp[j];
-            dwp[H + j] += df_pre * cp[j];
-            dwp[2 * H + j] += do_pre * cb[j];
-        }
+        const REAL *cb = c + (size_t)b * H + j0;
+        F(lstm_bwd_row_peep)(gb, gb + H, gb + 2 * H, gb + 3 * H, cp, cb, tcb, dmb, dcb, dg, dg + H, dg + 2 * H,
+                             dg + 3 * H, w_peep + j0, w_peep + H + j0, w_peep + 2 * H + j0, dw_peep + j0,
+                             dw_peep + H + j0, dw_peep + 2 * H + j0, n);
     }
 }
 
