@@ -223,14 +223,37 @@ static void F(sigmoid_inplace)(REAL *p, int n)
     F(sigmoid_inplace_c)(p, n);
 }
 
-FRNN_CLONES static void F(tanh_inplace)(REAL *p, int n)
+FRNN_CLONES static void F(tanh_inplace_c)(REAL *p, int n)
 {
     for (int i = 0; i < n; i++) p[i] = TANH(p[i]);
 }
 
-FRNN_CLONES static void F(tanh_to)(REAL *restrict out, const REAL *restrict in, int n)
+FRNN_CLONES static void F(tanh_to_c)(REAL *restrict out, const REAL *restrict in, int n)
 {
     for (int i = 0; i < n; i++) out[i] = TANH(in[i]);
+}
+
+/* tanh: the intrinsics version (tanh_avx2.h, same bits) under the sigmoid's condition. */
+static void F(tanh_inplace)(REAL *p, int n)
+{
+#if FRNN_F32 && FRNN_HAVE_TANH_AVX2
+    if (frnn_isa_active() == FRNN_ISA_AVX2) {
+        frnn_tanh_avx2(p, p, n);
+        return;
+    }
+#endif
+    F(tanh_inplace_c)(p, n);
+}
+
+static void F(tanh_to)(REAL *restrict out, const REAL *restrict in, int n)
+{
+#if FRNN_F32 && FRNN_HAVE_TANH_AVX2
+    if (frnn_isa_active() == FRNN_ISA_AVX2) {
+        frnn_tanh_avx2(out, in, n);
+        return;
+    }
+#endif
+    F(tanh_to_c)(out, in, n);
 }
 
 /* Elementwise activations over arrays (out == in allowed), exported for tests. */
