@@ -46,18 +46,21 @@ __attribute__((target("avx2"), always_inline)) static inline __m256 frnn_exp_non
     return _mm256_mul_ps(_mm256_mul_ps(q, _mm256_castsi256_ps(b1)), _mm256_castsi256_ps(b2));
 }
 
-__attribute__((target("avx2"))) static void frnn_sigmoid_avx2_inplace(float *p, int n)
+/* out[j] = sigmoid(in[j]) for j < n; out == in allowed (each vector is loaded before it is stored). */
+__attribute__((target("avx2"))) static void frnn_sigmoid_avx2(float *out, const float *in, int n)
 {
     const __m256 one = _mm256_set1_ps(1.0f), sgn = _mm256_set1_ps(-0.0f);
     int j = 0;
     for (; j + 8 <= n; j += 8) {
-        const __m256 x = _mm256_loadu_ps(p + j);
+        const __m256 x = _mm256_loadu_ps(in + j);
         const __m256 e = frnn_exp_nonpos_avx2(_mm256_or_ps(x, sgn));       /* exp(-|x|) */
         const __m256 num = _mm256_blendv_ps(e, one, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ));
-        _mm256_storeu_ps(p + j, _mm256_div_ps(num, _mm256_add_ps(one, e)));
+        _mm256_storeu_ps(out + j, _mm256_div_ps(num, _mm256_add_ps(one, e)));
     }
-    for (; j < n; j++) p[j] = frnn_sigmoid_f(p[j]);
+    for (; j < n; j++) out[j] = frnn_sigmoid_f(in[j]);
 }
+
+static inline void frnn_sigmoid_avx2_inplace(float *p, int n) { frnn_sigmoid_avx2(p, p, n); }
 #else
 #define FRNN_HAVE_SIGMOID_AVX2 0
 #endif

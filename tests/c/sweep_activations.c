@@ -1,7 +1,8 @@
 /* sweep_activations.c - the library's sigmoid/tanh (frnn_sigmoid_f32/_f64, frnn_tanh_f32/_f64:
  * the same inline functions and FRNN_CLONES loops the gate loops use, so on an AVX2 CPU the
- * vectorised arch=x86-64-v3 clone) against the scalar reference of tests/c/activations_ref.h,
- * bit for bit (NaN payloads included).
+ * vectorised arch=x86-64-v3 clone, run with the engine ISA set to none; and the AVX2 intrinsics
+ * sigmoid_avx2.h / tanh_avx2.h, directly and through the exported functions at the default ISA)
+ * against the scalar reference of tests/c/activations_ref.h, bit for bit (NaN payloads included).
  *
  *   sweep_activations [STRIDE [DSAMPLES]]
  *
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "fastrnn.h"
+#include "engine.h"                  /* FRNN_ISA_NONE */
 #include "activations_ref.h"
 #include "sigmoid_avx2.h"            /* the gate loops' AVX2 intrinsics sigmoid (x86-64) */
 #include "tanh_avx2.h"               /* and tanh */
@@ -129,6 +131,10 @@ int main(int argc, char **argv)
     static float xf[CHUNK];
     static double xd[CHUNK];
     if (stride < 1) { fprintf(stderr, "STRIDE must be >= 1\n"); return 2; }
+    /* the exported float32 functions run the intrinsics on an AVX2 engine ISA (checked directly
+     * below): with ISA none they run the FRNN_CLONES loops the other ISAs use */
+    const int isa0 = frnn_isa_active();
+    frnn_set_isa(FRNN_ISA_NONE);
     size_t n = 0, nd = 0;
     uint64_t count = 0;
     for (uint64_t b = 0; b <= UINT32_MAX; b += stride) {
@@ -159,6 +165,9 @@ int main(int argc, char **argv)
         else xf[i] = v;
     }
     check_f(xf, CHUNK);
+    frnn_set_isa(isa0);                 /* the exported functions' default route, on the same values */
+    check_f(xf, CHUNK - 3);             /* (a scalar tail of 5) */
+    frnn_set_isa(FRNN_ISA_NONE);
     uint64_t seed = 12345;
     for (uint64_t i = 0; i < dsamples; i++) {
         uint64_t u = splitmix(&seed);
