@@ -223,25 +223,77 @@ static void F(sigmoid_inplace)(REAL *p, int n)
     F(sigmoid_inplace_c)(p, n);
 }
 
-FRNN_CLONES static void F(tanh_inplace)(REAL *p, int n)
+FRNN_CLONES static void F(tanh_inplace_c)(REAL *p, int n)
 {
     for (int i = 0; i < n; i++) p[i] = TANH(p[i]);
 }
 
-FRNN_CLONES static void F(tanh_to)(REAL *restrict out, const REAL *restrict in, int n)
+FRNN_CLONES static void F(tanh_to_c)(REAL *restrict out, const REAL *restrict in, int n)
 {
     for (int i = 0; i < n; i++) out[i] = TANH(in[i]);
 }
 
-/* Elementwise activations over arrays (out == in allowed), exported for tests. */
-FRNN_CLONES void F(frnn_sigmoid)(REAL *out, const REAL *in, size_t n)
+/* tanh: the intrinsics version (tanh_avx2.h, same bits) under the sigmoid's condition. */
+static void F(tanh_inplace)(REAL *p, int n)
+{
+#if FRNN_F32 && FRNN_HAVE_TANH_AVX2
+    if (frnn_isa_active() == FRNN_ISA_AVX2) {
+        frnn_tanh_avx2(p, p, n);
+        return;
+    }
+#endif
+    F(tanh_inplace_c)(p, n);
+}
+
+static void F(tanh_to)(REAL *restrict out, const REAL *restrict in, int n)
+{
+#if FRNN_F32 && FRNN_HAVE_TANH_AVX2
+    if (frnn_isa_active() == FRNN_ISA_AVX2) {
+        frnn_tanh_avx2(out, in, n);
+        return;
+    }
+#endif
+    F(tanh_to_c)(out, in, n);
+}
+
+/* Elementwise activations over arrays (out == in allowed), exported for the Python side
+ * (_kernels.sigmoid/tanh): the gate loops' code under the same condition, in int-sized pieces. */
+FRNN_CLONES static void F(frnn_sigmoid_c)(REAL *out, const REAL *in, size_t n)
 {
     for (size_t i = 0; i < n; i++) out[i] = SIGMOID(in[i]);
 }
 
-FRNN_CLONES void F(frnn_tanh)(REAL *out, const REAL *in, size_t n)
+FRNN_CLONES static void F(frnn_tanh_c)(REAL *out, const REAL *in, size_t n)
 {
     for (size_t i = 0; i < n; i++) out[i] = TANH(in[i]);
+}
+
+void F(frnn_sigmoid)(REAL *out, const REAL *in, size_t n)
+{
+#if FRNN_F32 && FRNN_HAVE_SIGMOID_AVX2
+    if (frnn_isa_active() == FRNN_ISA_AVX2) {
+        for (size_t i = 0, k; i < n; i += k) {
+            k = n - i < (size_t)FRNN_ROWS_MAX ? n - i : (size_t)FRNN_ROWS_MAX;
+            frnn_sigmoid_avx2(out + i, in + i, (int)k);
+        }
+        return;
+    }
+#endif
+    F(frnn_sigmoid_c)(out, in, n);
+}
+
+void F(frnn_tanh)(REAL *out, const REAL *in, size_t n)
+{
+#if FRNN_F32 && FRNN_HAVE_TANH_AVX2
+    if (frnn_isa_active() == FRNN_ISA_AVX2) {
+        for (size_t i = 0, k; i < n; i += k) {
+            k = n - i < (size_t)FRNN_ROWS_MAX ? n - i : (size_t)FRNN_ROWS_MAX;
+            frnn_tanh_avx2(out + i, in + i, (int)k);
+        }
+        return;
+    }
+#endif
+    F(frnn_tanh_c)(out, in, n);
 }
 
 /* Set a state buffer to its initial value (NULL = zeros). */

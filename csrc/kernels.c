@@ -8,6 +8,7 @@
 #include "fastrnn.h"
 #include "activations.h"
 #include "sigmoid_avx2.h"
+#include "tanh_avx2.h"
 #include "layout.h"
 #include "engine.h"
 #include "engine_bf16.h"

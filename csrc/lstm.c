@@ -29,13 +29,16 @@ FRNN_CLONES static void F(lstm_c_row_inplace)(const REAL *restrict gi, const REA
 {
     for (int j = j0; j < j1; j++) cb[j] = gf[j] * cb[j] + gi[j] * gg[j];
 }
-FRNN_CLONES static void F(lstm_h_row)(const REAL *restrict go, const REAL *restrict cb, REAL *restrict tcb,
-                                      REAL *restrict ob, int j0, int j1)
+FRNN_CLONES static void F(lstm_h_mul)(const REAL *restrict go, const REAL *restrict tcb, REAL *restrict ob,
+                                      int j0, int j1)
 {
-    for (int j = j0; j < j1; j++) {
-        const REAL tj = TANH(cb[j]);
-        tcb[j] = tj, ob[j] = go[j] * tj;
-    }
+    for (int j = j0; j < j1; j++) ob[j] = go[j] * tcb[j];
+}
+/* tanh(c) into tc (tanh_to: the AVX2 intrinsics tanh where it runs), then h = o tanh(c). */
+static void F(lstm_h_row)(const REAL *go, const REAL *cb, REAL *tcb, REAL *ob, int j0, int j1)
+{
+    F(tanh_to)(tcb + j0, cb + j0, j1 - j0);
+    F(lstm_h_mul)(go, tcb, ob, j0, j1);
 }
 static void F(lstm_row)(REAL *gb, int H, const REAL *cp, REAL *cb, REAL *tcb, REAL *ob, int j0, int j1)
 {

@@ -1,7 +1,8 @@
 /* sweep_activations.c - the library's sigmoid/tanh (frnn_sigmoid_f32/_f64, frnn_tanh_f32/_f64:
  * the same inline functions and FRNN_CLONES loops the gate loops use, so on an AVX2 CPU the
- * vectorised arch=x86-64-v3 clone) against the scalar reference of tests/c/activations_ref.h,
- * bit for bit (NaN payloads included).
+ * vectorised arch=x86-64-v3 clone, run with the engine ISA set to none; and the AVX2 intrinsics
+ * sigmoid_avx2.h / tanh_avx2.h, directly and through the exported functions at the default ISA)
+ * against the scalar reference of tests/c/activations_ref.h, bit for bit (NaN payloads included).
  *
  *   sweep_activations [STRIDE [DSAMPLES]]
  *
@@ -14,8 +15,10 @@
 #include <stdint.h>
 #include <string.h>
 #include "fastrnn.h"
+#include "engine.h"                  /* FRNN_ISA_NONE */
 #include "activations_ref.h"
 #include "sigmoid_avx2.h"            /* the gate loops' AVX2 intrinsics sigmoid (x86-64) */
+#include "tanh_avx2.h"               /* and tanh */
 
 #if FRNN_HAVE_SIGMOID_AVX2
 static int have_avx2(void) { __builtin_cpu_init(); return __builtin_cpu_supports("avx2"); }
@@ -23,15 +26,31 @@ static int have_avx2(void) { __builtin_cpu_init(); return __builtin_cpu_supports
 static int have_avx2(void) { return 0; }
 #endif
 
-/* The intrinsics sigmoid over x (n) in place of a copy, in two pieces so both the 8-wide loop
- * and the scalar tail run from an unaligned start. */
+/* The intrinsics sigmoid / tanh over x (n) into out, in pieces of 0, 1, ..., 31, 0, 1, ...
+ * values: every length 0..15 (and every tail length 0..7 after 1-3 vectors) from unaligned
+ * starts. The sigmoid runs in place on a copy; the tanh both out of place (inplace 0) and in
+ * place on a copy (inplace 1). */
 static void sigmoid_avx2_copy(float *out, const float *x, size_t n)
 {
     memcpy(out, x, n * sizeof *x);
 #if FRNN_HAVE_SIGMOID_AVX2
-    const size_t k = n < 13 ? n : 13;
-    frnn_sigmoid_avx2_inplace(out, (int)k);
-    frnn_sigmoid_avx2_inplace(out + k, (int)(n - k));
+    for (size_t i = 0, len = 0; i < n; i += len, len = (len + 1) % 32) {
+        len = len < n - i ? len : n - i;
+        frnn_sigmoid_avx2_inplace(out + i, (int)len);
+    }
+#endif
+}
+
+static void tanh_avx2_copy(float *out, const float *x, size_t n, int inplace)
+{
+    if (inplace) memcpy(out, x, n * sizeof *x);
+#if FRNN_HAVE_TANH_AVX2
+    for (size_t i = 0, len = 0; i < n; i += len, len = (len + 1) % 32) {
+        len = len < n - i ? len : n - i;
+        frnn_tanh_avx2(out + i, inplace ? out + i : x + i, (int)len);
+    }
+#else
+    (void)x, (void)n;
 #endif
 }
 
@@ -78,6 +97,11 @@ static void check_f(const float *x, size_t n)
     sigmoid_avx2_copy(gs, x, n);
     for (size_t i = 0; i < n; i++)
         if (memcmp(&rs[i], &gs[i], sizeof(float))) report("sigmoid_avx2", &x[i], &rs[i], &gs[i], sizeof(float));
+    for (int inplace = 0; inplace < 2; inplace++) {
+        tanh_avx2_copy(gt, x, n, inplace);
+        for (size_t i = 0; i < n; i++)
+            if (memcmp(&rt[i], &gt[i], sizeof(float))) report(inplace ? "tanh_avx2 in place" : "tanh_avx2", &x[i], &rt[i], &gt[i], sizeof(float));
+    }
 }
 
 static void check_d(const double *x, size_t n)
@@ -107,6 +131,10 @@ int main(int argc, char **argv)
     static float xf[CHUNK];
     static double xd[CHUNK];
     if (stride < 1) { fprintf(stderr, "STRIDE must be >= 1\n"); return 2; }
+    /* the exported float32 functions run the intrinsics on an AVX2 engine ISA (checked directly
+     * below): with ISA none they run the FRNN_CLONES loops the other ISAs use */
+    const int isa0 = frnn_isa_active();
+    frnn_set_isa(FRNN_ISA_NONE);
     size_t n = 0, nd = 0;
     uint64_t count = 0;
     for (uint64_t b = 0; b <= UINT32_MAX; b += stride) {
@@ -119,21 +147,27 @@ int main(int argc, char **argv)
         if (n == CHUNK) check_f(xf, n), n = 0;
     }
     check_f(xf, n);
-    /* the intrinsics sigmoid takes one 2^n scaling when all 8 lanes have n >= -126 and two
-     * otherwise: lanes mixing the saturation/subnormal range (|x| 87-104) with ordinary values,
+    /* the intrinsics sigmoid (and tanh's exp) takes one 2^n scaling when all 8 lanes have n >= -126
+     * and two otherwise: lanes mixing the saturation/subnormal range (|x| 87-104) with ordinary values,
      * zeros, infinities and NaNs, so both branches see every kind of neighbour */
     uint64_t fseed = 777;
     const float special[] = {0.0f, -0.0f, __builtin_inff(), -__builtin_inff(), __builtin_nanf(""), -__builtin_nanf(""),
-                             87.0f, -87.3365f, 88.0f, -103.9f, 104.0f, -104.0f, 1e-45f, -1e-38f, 0.5f, -2.0f};
+                             87.0f, -87.3365f, 88.0f, -103.9f, 104.0f, -104.0f, 1e-45f, -1e-38f, 0.5f, -2.0f,
+                             /* tanh: its branch point 0.625 (and the float below), exp(-2|x|)'s two-scaling range */
+                             0.625f, -0.625f, 0.62499994f, -0.62499994f, 43.7f, -44.0f, 52.0f, -52.5f};
+    const size_t nspecial = sizeof special / sizeof special[0];
     for (size_t i = 0; i < CHUNK; i++) {
         const uint64_t u = splitmix(&fseed);
         const float v = (float)(u >> 40) / (float)(1 << 24) * 220.0f - 110.0f;    /* uniform in [-110, 110) */
         const uint32_t w = (uint32_t)u;                                             /* any bit pattern */
-        if (u >> 62 == 0) xf[i] = special[(u >> 32) % 16];
+        if (u >> 62 == 0) xf[i] = special[(u >> 32) % nspecial];
         else if (u >> 62 == 1) memcpy(&xf[i], &w, sizeof w);
         else xf[i] = v;
     }
     check_f(xf, CHUNK);
+    frnn_set_isa(isa0);                 /* the exported functions' default route, on the same values */
+    check_f(xf, CHUNK - 3);             /* (a scalar tail of 5) */
+    frnn_set_isa(FRNN_ISA_NONE);
     uint64_t seed = 12345;
     for (uint64_t i = 0; i < dsamples; i++) {
         uint64_t u = splitmix(&seed);
