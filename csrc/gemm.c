@@ -125,6 +125,7 @@ static void transpose_plain(int R, int C, const float *src, size_t lds, float *d
 }
 
 #if FRNN_X86
+#include "transpose8_avx2.h"
 __attribute__((target("avx2"))) static void transpose_avx2(int R, int C, const float *src, size_t lds,
                                                             float *dst, size_t ldd)
 {
@@ -132,23 +133,11 @@ __attribute__((target("avx2"))) static void transpose_avx2(int R, int C, const f
     for (int r = 0; r < R8; r += 8)       /* 8 source rows, read along their length */
         for (int c = 0; c < C8; c += 8) {
             const float *s = src + (size_t)r * lds + c;
-            __m256 x[8], y[8];
+            __m256 x[8];
             for (int j = 0; j < 8; j++) x[j] = _mm256_loadu_ps(s + (size_t)j * lds);
-            for (int j = 0; j < 8; j += 2) {
-                y[j] = _mm256_unpacklo_ps(x[j], x[j + 1]);
-                y[j + 1] = _mm256_unpackhi_ps(x[j], x[j + 1]);
-            }
-            for (int j = 0; j < 8; j += 4) {
-                x[j] = _mm256_shuffle_ps(y[j], y[j + 2], _MM_SHUFFLE(1, 0, 1, 0));
-                x[j + 1] = _mm256_shuffle_ps(y[j], y[j + 2], _MM_SHUFFLE(3, 2, 3, 2));
-                x[j + 2] = _mm256_shuffle_ps(y[j + 1], y[j + 3], _MM_SHUFFLE(1, 0, 1, 0));
-                x[j + 3] = _mm256_shuffle_ps(y[j + 1], y[j + 3], _MM_SHUFFLE(3, 2, 3, 2));
-            }
+            frnn_transpose8x8(x);
             float *d = dst + (size_t)c * ldd + r;
-            for (int j = 0; j < 4; j++) {
-                _mm256_storeu_ps(d + (size_t)j * ldd, _mm256_permute2f128_ps(x[j], x[j + 4], 0x20));
-                _mm256_storeu_ps(d + (size_t)(j + 4) * ldd, _mm256_permute2f128_ps(x[j], x[j + 4], 0x31));
-            }
+            for (int j = 0; j < 8; j++) _mm256_storeu_ps(d + (size_t)j * ldd, x[j]);
         }
     transpose_plain(R, C, src, lds, dst, ldd, R8, C8);
 }

@@ -31,6 +31,7 @@
  * a team product's block of A (it was a malloc per product). */
 enum { BF32_AREA, BF32_APK, FRNN_KEPT_N };
 #include "kept_area.h"
+#include "transpose8_avx2.h"
 
 static float *bf32_area(size_t n) { return frnn_kept_grow(BF32_AREA, sizeof(float) * n); }
 
@@ -52,24 +53,12 @@ __attribute__((target("avx2"))) static void bf32_trans(int R, int C, const float
     for (int r = 0; r < R8; r += 8)
         for (int c = 0; c < C8; c += 8) {
             const float *s = src + (size_t)r * lds + c;
-            __m256 x[8], y[8];
+            __m256 x[8];
             for (int j = 0; j < 8; j++)
                 x[j] = _mm256_castsi256_ps(bg_round8(_mm256_loadu_si256((const __m256i *)(s + (size_t)(j ^ sr) * lds))));
-            for (int j = 0; j < 8; j += 2) {
-                y[j] = _mm256_unpacklo_ps(x[j], x[j + 1]);
-                y[j + 1] = _mm256_unpackhi_ps(x[j], x[j + 1]);
-            }
-            for (int j = 0; j < 8; j += 4) {
-                x[j] = _mm256_shuffle_ps(y[j], y[j + 2], _MM_SHUFFLE(1, 0, 1, 0));
-                x[j + 1] = _mm256_shuffle_ps(y[j], y[j + 2], _MM_SHUFFLE(3, 2, 3, 2));
-                x[j + 2] = _mm256_shuffle_ps(y[j + 1], y[j + 3], _MM_SHUFFLE(1, 0, 1, 0));
-                x[j + 3] = _mm256_shuffle_ps(y[j + 1], y[j + 3], _MM_SHUFFLE(3, 2, 3, 2));
-            }
+            frnn_transpose8x8(x);
             float *d = dst + (size_t)c * ldd + r;
-            for (int j = 0; j < 4; j++) {
-                _mm256_storeu_ps(d + (size_t)(j ^ sc) * ldd, _mm256_permute2f128_ps(x[j], x[j + 4], 0x20));
-                _mm256_storeu_ps(d + (size_t)((j + 4) ^ sc) * ldd, _mm256_permute2f128_ps(x[j], x[j + 4], 0x31));
-            }
+            for (int j = 0; j < 8; j++) _mm256_storeu_ps(d + (size_t)(j ^ sc) * ldd, x[j]);
         }
     for (int r = 0; r < R; r++)           /* the rows below the tiles, the columns right of them */
         for (int c = r < R8 ? C8 : 0; c < C; c++)

@@ -10,18 +10,7 @@ import pytest
 import fastrnn
 from fastrnn.models import LanguageModel
 from fastrnn.train.fused import FusedStep
-
-
-def _ids(V, B, T, seed):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
-
-
-def _python_step(model, inputs, targets):
-    model.zero_grad()
-    loss, _ = model.forward(inputs, targets, train=True)
-    model.backward()
-    return loss
+from test_fused_head_rows import _ids, _python_loss as _python_step   # the same inputs and Python step
 
 
 @pytest.mark.parametrize("V,H,B,T", [(37, 5, 8, 9),     # gate width 20, N 72 >= 20: scratch copies
