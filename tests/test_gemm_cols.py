@@ -49,10 +49,11 @@ def test_column_split_gives_the_row_split_bits(M, K, N, trans_a, trans_b, accumu
     np.testing.assert_allclose(one, ref, rtol=1e-4, atol=2e-5 * np.sqrt(K) * 4)
 
 
-def test_column_split_into_a_strided_output_row():
-    """A product written into part of a wider array (ldc > N) through the Python API's out= is not
-    possible (out must be contiguous), so check a view's columns are untouched: the LM head writes
-    dW in place and every column must be made exactly once."""
+def test_column_split_writes_every_element_of_out():
+    """Every column panel of the output is made by some member (the LM head writes dW in place):
+    out starts as NaN and must come back finite with the same bits at 1, 2 and 3 members. (An
+    output row wider than N, ldc > N, cannot be passed through the Python API's out=, which must be
+    contiguous.)"""
     if not _kernels.engine_info():
         pytest.skip("no float32 engine on this CPU")
     rng = np.random.default_rng(5)
