@@ -268,14 +268,22 @@ FRNN_CLONES static void F(frnn_tanh_c)(REAL *out, const REAL *in, size_t n)
     for (size_t i = 0; i < n; i++) out[i] = TANH(in[i]);
 }
 
+#if FRNN_F32 && FRNN_HAVE_TANH_AVX2
+/* An AVX2 activation (sigmoid_avx2.h / tanh_avx2.h take int counts) over n elements, in pieces. */
+static void avx2_in_pieces(void (*act)(float *, const float *, int), float *out, const float *in, size_t n)
+{
+    for (size_t i = 0, k; i < n; i += k) {
+        k = n - i < (size_t)FRNN_ROWS_MAX ? n - i : (size_t)FRNN_ROWS_MAX;
+        act(out + i, in + i, (int)k);
+    }
+}
+#endif
+
 void F(frnn_sigmoid)(REAL *out, const REAL *in, size_t n)
 {
-#if FRNN_F32 && FRNN_HAVE_SIGMOID_AVX2
+#if FRNN_F32 && FRNN_HAVE_TANH_AVX2          /* (tanh_avx2.h is there only with sigmoid_avx2.h) */
     if (frnn_isa_active() == FRNN_ISA_AVX2) {
-        for (size_t i = 0, k; i < n; i += k) {
-            k = n - i < (size_t)FRNN_ROWS_MAX ? n - i : (size_t)FRNN_ROWS_MAX;
-            frnn_sigmoid_avx2(out + i, in + i, (int)k);
-        }
+        avx2_in_pieces(frnn_sigmoid_avx2, out, in, n);
         return;
     }
 #endif
@@ -286,10 +294,7 @@ void F(frnn_tanh)(REAL *out, const REAL *in, size_t n)
 {
 #if FRNN_F32 && FRNN_HAVE_TANH_AVX2
     if (frnn_isa_active() == FRNN_ISA_AVX2) {
-        for (size_t i = 0, k; i < n; i += k) {
-            k = n - i < (size_t)FRNN_ROWS_MAX ? n - i : (size_t)FRNN_ROWS_MAX;
-            frnn_tanh_avx2(out + i, in + i, (int)k);
-        }
+        avx2_in_pieces(frnn_tanh_avx2, out, in, n);
         return;
     }
 #endif

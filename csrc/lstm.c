@@ -129,8 +129,8 @@ FRNN_CLONES static void F(lstm_bwd_row)(const REAL *restrict gi, const REAL *res
     }
 }
 
-/* The same with peepholes: wp/dwp point at this row's units of w_ci (dw_ci); w_cf and w_co
- * (their gradients) follow at +ws (the peephole vector's H). */
+/* The same with peepholes: wi, wf, wo (dwi, dwf, dwo) are this row's units of w_ci, w_cf, w_co
+ * (their gradients). */
 FRNN_CLONES static void F(lstm_bwd_row_peep)(const REAL *restrict gi, const REAL *restrict gf,
                                              const REAL *restrict gg, const REAL *restrict go,
                                              const REAL *restrict cp, const REAL *restrict cb,

@@ -3,29 +3,24 @@ passes, written as restrict row functions so they vectorise) give exactly the bi
 scalar transcription of their formulas in the same order (tests/c/bwd_rows.c): float32 and
 float64, peepholes on/off, packed sequences, odd H, member unit ranges off a vector boundary."""
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
+from test_c_kernels import EXTENSION_FLAGS, SANITIZERS, find_cc   # the flags the other C tests build with
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
 # kernels.c is #included by the test itself (its row functions are static)
 LIB = ["gemm.c", "team.c", "gemm_int8.c", "gemm_bf16.c", "gemm_amx.c"]
-BUILDS = {
-    "extension flags": ["-O3", "-fno-math-errno", "-fno-trapping-math"],
-    "address,undefined": ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
-                          "-fno-sanitize-recover=all"],
-}
+BUILDS = {"extension flags": EXTENSION_FLAGS, "address,undefined": ["-O1", "-g", *SANITIZERS["address,undefined"]]}
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the C test is built on Linux only")
 @pytest.mark.parametrize("build", list(BUILDS))
 def test_gate_rows_bit_identical_to_the_scalar_formulas(tmp_path, build):
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None or not os.path.exists(os.path.join(CSRC, "lstm.c")):
-        pytest.skip("no C compiler or no csrc/ (installed without sources)")
+    cc = find_cc("lstm.c")
     exe = str(tmp_path / "bwd_rows")
 
     def build_with(flags):

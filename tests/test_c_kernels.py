@@ -21,6 +21,14 @@ SANITIZERS = {
 }
 
 
+def find_cc(needed):
+    """The C compiler; a skip when there is none or csrc/`needed` is absent (installed without sources)."""
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None or not os.path.exists(os.path.join(CSRC, needed)):
+        pytest.skip("no C compiler or no csrc/ (installed without sources)")
+    return cc
+
+
 def _build(cc, exe, flags):
     cmd = [cc, "-std=c99", "-O1", "-g", "-Wall", "-pthread", "-I", CSRC, *flags,
            *[os.path.join(CSRC, s) for s in SOURCES], "-lm", "-o", exe]
@@ -30,9 +38,7 @@ def _build(cc, exe, flags):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the C test is built on Linux only")
 @pytest.mark.parametrize("sanitizer", list(SANITIZERS))
 def test_c_kernels_pass_their_own_checks(tmp_path, sanitizer):
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None or not os.path.exists(os.path.join(CSRC, "test_kernels.c")):
-        pytest.skip("no C compiler or no csrc/ (installed without sources)")
+    cc = find_cc("test_kernels.c")
     exe = str(tmp_path / "test_kernels")
     built = _build(cc, exe, SANITIZERS[sanitizer])
     if built.returncode:
@@ -65,9 +71,7 @@ def test_activations_bit_identical_to_the_scalar_reference(tmp_path, build):
     """frnn_sigmoid/frnn_tanh (float32: every one of the 2^32 inputs at the extension's flags, about
     2-3 minutes; a dense sample under ASan+UBSan and at plain -O3, where GCC may vectorise
     differently) give exactly the bits of the scalar definitions in tests/c/activations_ref.h."""
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None or not os.path.exists(os.path.join(CSRC, "activations.h")):
-        pytest.skip("no C compiler or no csrc/ (installed without sources)")
+    cc = find_cc("activations.h")
     exe = str(tmp_path / "sweep_activations")
     if build == "full sweep":
         flags, args = EXTENSION_FLAGS, ["1", str(1 << 24)]

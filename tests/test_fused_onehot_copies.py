@@ -7,10 +7,9 @@ count, and the Python path's loss and gradients."""
 import numpy as np
 import pytest
 
-import fastrnn
 from fastrnn.models import LanguageModel
 from fastrnn.train.fused import FusedStep
-from test_fused_head_rows import _ids, _python_loss as _python_step   # the same inputs and Python step
+from test_fused_head_rows import _ids, _python_loss as _python_step, fused_step_on_1_2_3_members
 
 
 @pytest.mark.parametrize("V,H,B,T", [(37, 5, 8, 9),     # gate width 20, N 72 >= 20: scratch copies
@@ -22,20 +21,11 @@ def test_one_hot_copies_match_the_python_step_with_the_same_bits_on_1_2_3_member
     ref = LanguageModel(V, hidden_size=H, num_layers=1, dtype="float32", seed=4)
     assert not ref.config["embed_size"]                   # a one-hot input: layer 0's W_ih columns
     want = _python_step(ref, inputs, targets)
-    out = []
-    try:
-        for n in (1, 2, 3):
-            fastrnn.set_num_threads(n)
-            model = LanguageModel(V, hidden_size=H, num_layers=1, dtype="float32", seed=4)
-            loss, _ = FusedStep(model).step(inputs, targets)
-            out.append((loss, model.grads.copy()))
-    finally:
-        fastrnn.set_num_threads(None)
-    for loss, grads in out[1:]:
-        assert loss == out[0][0] and np.array_equal(grads, out[0][1])
-    np.testing.assert_allclose(out[0][0], want, rtol=1e-6)
-    np.testing.assert_allclose(out[0][1], ref.grads, rtol=1e-4, atol=1e-6)
-    assert np.any(out[0][1] != 0)
+    loss, grads = fused_step_on_1_2_3_members(
+        lambda: LanguageModel(V, hidden_size=H, num_layers=1, dtype="float32", seed=4), inputs, targets)
+    np.testing.assert_allclose(loss, want, rtol=1e-6)
+    np.testing.assert_allclose(grads, ref.grads, rtol=1e-4, atol=1e-6)
+    assert np.any(grads != 0)
 
 
 def test_a_token_absent_from_the_batch_keeps_a_zero_gradient_column():
