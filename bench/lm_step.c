@@ -4,7 +4,9 @@
  *   cc -O3 -std=c99 -pthread -fno-math-errno -fno-trapping-math -Icsrc bench/lm_step.c \
  *      csrc/kernels.c csrc/gemm.c csrc/team.c csrc/gemm_int8.c csrc/gemm_bf16.c csrc/gemm_amx.c csrc/optim.c \
  *      -lm -o /tmp/lm_step
- *   /tmp/lm_step [cell L H threads reps]         # default: 5 (FRNN_LSTM) 2 128 1 20; B 50, T 50, V 65
+ *   /tmp/lm_step [cell L H threads reps [drop]]  # default: 5 (FRNN_LSTM) 2 128 1 20 1; B 50, T 50, V 65
+ *                                               # drop 0: no dropout masks (the targets' LMs: the layers'
+ *                                               # outputs are then read from the tapes, acts_on_tapes.h)
  *   valgrind --tool=callgrind --toggle-collect=frnn_train_step_f32 /tmp/lm_step 2 2 128 1 1
  *
  * One-hot input, no optimiser (frnn_train_step's forward + backward): prints the median time of
@@ -61,6 +63,8 @@ int main(int argc, char **argv)
     frnn_set_threads(nth);
     Model m;
     build(&m, 0, cell, L, 50, 50, 65, 0, H, 7u);
+    if (argc > 6 && atoi(argv[6]) == 0)
+        for (int k = 0; k < L; k++) free(m.masks[k]), m.masks[k] = NULL;
     double *t = malloc(sizeof(double) * 10 * reps);
     frnn_step_result r;
     MARK_LAST = lm_now();

@@ -117,10 +117,11 @@ static void F(input_projection)(const frnn_par *par, const frnn_ctx *cx, size_t 
     F(prod)(par, cx, rows, GH, I, x, I, 0, W_ih, I, 1, 1, out, GH);
 }
 
-/* y[t][:, c0:c1] = h for live rows, 0 past a sequence's end (PyTorch's padded output). */
+/* y[t][:, c0:c1] = h for live rows, 0 past a sequence's end (PyTorch's padded output). y may be
+ * the tape's h_t itself (no lengths: acts_on_tapes.h): nothing to copy. */
 static void F(write_output)(REAL *yt, const REAL *h, const int *lengths, int t, int B, int P, int c0, int c1)
 {
-    if (yt == NULL || c1 <= c0) return;
+    if (yt == NULL || c1 <= c0 || (yt == h && lengths == NULL)) return;
     for (int b = 0; b < B; b++) {
         REAL *y = yt + (size_t)b * P + c0;
         if (F(live)(lengths, b, t)) memcpy(y, h + (size_t)b * P + c0, sizeof(REAL) * (c1 - c0));

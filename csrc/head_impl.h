@@ -1,6 +1,7 @@
 /* head_impl.h - the typed half of head.c (included twice: REAL float / double). */
 
 #include "head_common_impl.h"
+#include "acts_on_tapes.h"
 
 typedef struct {
     const frnn_train *tr;
@@ -185,8 +186,14 @@ int F(frnn_train_step)(const frnn_blas *blas, const frnn_train *tr, const frnn_o
     F(head_phase)(&hr, HEAD_ZERO_GATHER, tr->n + N * hr.width);
     FRNN_HEAD_MARK(0);
     FRNN_HEAD_MARK(1);
+    void *saved_acts[FRNN_MAX_ACTS];    /* layer outputs read from the tapes (acts_on_tapes.h) */
+    const int on_tapes = L < FRNN_MAX_ACTS;
+    if (on_tapes) F(acts_on_tapes)(tr->fwd, tr->bwd, saved_acts);
     int rc = F(frnn_stack_forward)(blas, st, 1);
-    if (rc != 0) return res->status = -1;
+    if (rc != 0) {
+        if (on_tapes) F(acts_restore)(tr->fwd, tr->bwd, saved_acts);
+        return res->status = -1;
+    }
     FRNN_HEAD_MARK(2);
     /* the head: logits = y W^T (+ b in the softmax pass), the loss and dlogits in place */
     REAL *logits = tr->logits;
@@ -204,6 +211,7 @@ int F(frnn_train_step)(const frnn_blas *blas, const frnn_train *tr, const frnn_o
     F(head_gemm)(blas, 0, 0, (int)N, P, V, logits, V, tr->W_head, P, 0, tr->bwd->grads[L], P);
     FRNN_HEAD_MARK(7);
     rc = F(frnn_stack_backward)(blas, tr->bwd);
+    if (on_tapes) F(acts_restore)(tr->fwd, tr->bwd, saved_acts);
     if (rc != 0) return res->status = -1;
     FRNN_HEAD_MARK(8);
     F(head_phase)(&hr, HEAD_SCATTER, N * hr.width);
