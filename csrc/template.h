@@ -60,7 +60,7 @@ static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, c
                                const void *packed, F(recmat) rec[2], int *kept)
 {
     const int trans = !backward;
-    size_t need[2], total = 0, packed_total = 0;
+    size_t need[2], need16[2] = {0, 0}, total = 0, packed_total = 0;
     for (int i = 0; i < 2; i++) {
         need[i] = F(recmat_floats)(cx, op[i].N, op[i].K, op[i].seg);
         total += F(aligned)(need[i]);
@@ -69,7 +69,10 @@ static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, c
 #if FRNN_F32
     frnn_ctx c16 = *cx;          /* a prepacked operand's panels are bf16 ones (bf32 0) */
     c16.bf32 = 0;
-    for (int i = 0; i < 2; i++) packed_total += F(aligned)(F(recmat_floats)(&c16, op[i].N, op[i].K, op[i].seg));
+    for (int i = 0; i < 2; i++) {       /* the bf16 panels' sizes, once: the header check and widen */
+        need16[i] = F(aligned)(F(recmat_floats)(&c16, op[i].N, op[i].K, op[i].seg));
+        packed_total += need16[i];
+    }
     if (cx->engine && packed != NULL && trans) {
         int head[FRNN_PACK_HEADER];
         memcpy(head, packed, sizeof head);
@@ -79,7 +82,7 @@ static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, c
     }
     if (ready != NULL && cx->bf32) widen = ready, ready = NULL;  /* float32 panels widened from them */
 #endif
-    (void)packed_total, (void)widen;
+    (void)packed_total, (void)widen, (void)need16;
     (void)d, (void)packed;
     REAL *mem[2] = {NULL, NULL};
     void *block = NULL;
@@ -105,7 +108,7 @@ static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, c
         rec[i].ready = ready != NULL;
 #if FRNN_F32
         if (widen != NULL && mem[i] != NULL) frnn_bpk_init(&rec[i].bsrc, op[i].K, op[i].N, op[i].seg, (REAL *)widen);
-        if (widen != NULL) widen += F(aligned)(F(recmat_floats)(&c16, op[i].N, op[i].K, op[i].seg));
+        if (widen != NULL) widen += need16[i];
 #endif
     }
     return block;
@@ -248,14 +251,26 @@ static void F(arrive)(const frnn_par *par, const F(link) *in, int t0, int t1, in
     frnn_sync(par);
 }
 
+/* Rows [r0, r0 + rows) of job jb's input projection into its tape's gate rows (input_projection,
+ * the cell's folded biases): what a chunk's own members make (chunk_forward) and what the layer
+ * below makes of it (forward_done's push) -- disjoint rows of one product, one call. */
+static void F(project_rows)(const frnn_par *par, const F(job) *jb, size_t r0, size_t rows)
+{
+    const frnn_dims *d = jb->d;
+    const frnn_buffers *bf = jb->bf;
+    const int GH = frnn_gates(d->cell) * d->H;
+    F(input_projection)(par, jb->cx, rows, GH, d->In, (const REAL *)bf->x + r0 * d->In, bf->W_ih, bf->b_ih,
+                        bf->b_hh, frnn_cell_info(d->cell)->folded_gates * d->H, jb->packed_ih,
+                        (REAL *)bf->tape + jb->L.gates + r0 * GH);
+}
+
 /* Forward, before step t: when t starts a chunk, its input rows arrive and their projection
- * (input_projection, with `fold` as there) fills their rows of `gates`. */
+ * (input_projection, with `fold` as there) fills their rows of `gates` (the job's tape's). */
 static void F(chunk_forward)(const frnn_par *par, const F(job) *jb, int t, int fold, REAL *gates)
 {
     if (t % jb->chunk) return;
     const frnn_dims *d = jb->d;
-    const frnn_buffers *bf = jb->bf;
-    const int GH = frnn_gates(d->cell) * d->H, t1 = d->T - t > jb->chunk ? t + jb->chunk : d->T;
+    const int t1 = d->T - t > jb->chunk ? t + jb->chunk : d->T;
     size_t r0 = (size_t)t * d->B, rows = (size_t)(t1 - t) * d->B;
     if (jb->push_frac > 0)                   /* masked below (forward_done): only wait */
         frnn_wait_for(par, jb->in->progress, t1, 1);
@@ -267,14 +282,16 @@ static void F(chunk_forward)(const frnn_par *par, const F(job) *jb, int t, int f
         if (rows == 0) return;
     }
 #if FRNN_F32
+    const frnn_buffers *bf = jb->bf;
+    const int GH = frnn_gates(d->cell) * d->H;
     if (bf->q8 && bf->q8->ih.N && bf->W_ih) {         /* int8 weights: x quantized row by row */
         frnn_q8_input_projection(par, (size_t)(t1 - t) * d->B, GH, (const REAL *)bf->x + r0 * d->In,
                                  &bf->q8->ih, bf->b_ih, bf->b_hh, fold, gates + r0 * GH);
         return;
     }
 #endif
-    F(input_projection)(par, jb->cx, rows, GH, d->In, (const REAL *)bf->x + r0 * d->In,
-                        bf->W_ih, bf->b_ih, bf->b_hh, fold, jb->packed_ih, gates + r0 * GH);
+    (void)fold, (void)gates;     /* project_rows: the job's own (the same: timeloop.h passes them) */
+    F(project_rows)(par, jb, r0, rows);
 }
 
 /* Forward, after step t and its barrier: report a finished chunk to the layer above. */
@@ -284,8 +301,7 @@ static void F(forward_done)(const frnn_par *par, const F(job) *jb, int t)
     const F(job) *up = jb->push;
     if (up) {                                /* the first rows of the chunk's projection above */
         const frnn_dims *d = up->d;
-        const frnn_buffers *bf = up->bf;
-        const int GH = frnn_gates(d->cell) * d->H, t0 = t - t % jb->chunk;
+        const int t0 = t - t % jb->chunk;
         const size_t r0 = (size_t)t0 * d->B, n = F(push_rows)((size_t)(t + 1 - t0) * d->B, up->push_frac);
         const F(link) *in = up->in;
         if (in->mask) {                      /* the chunk's rows masked here, not as they arrive */
@@ -293,10 +309,7 @@ static void F(forward_done)(const frnn_par *par, const F(job) *jb, int t)
             F(apply_mask)(par, in->rows + first, in->mask + first, (size_t)(t + 1 - t0) * d->B * in->width);
             frnn_sync(par);
         }
-        if (n > 0)                           /* ends with a barrier: all rows are in before the publish */
-            F(input_projection)(par, up->cx, n, GH, d->In, (const REAL *)bf->x + r0 * d->In, bf->W_ih, bf->b_ih,
-                                bf->b_hh, frnn_cell_info(d->cell)->folded_gates * d->H, up->packed_ih,
-                                (REAL *)bf->tape + up->L.gates + r0 * GH);
+        if (n > 0) F(project_rows)(par, up, r0, n);   /* ends with a barrier: all rows in before the publish */
     }
     if (par->tid == 0) frnn_publish(par, jb->out, t + 1);
 }
