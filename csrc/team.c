@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -216,6 +217,89 @@ void frnn_wait_for(const frnn_par *par, const int *counter, int value, int up)
     __atomic_sub_fetch(&tm->sleepers, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&tm->lock);
     STAT_END(ST_WAIT_WALL);
+}
+
+/* Shared steps (team.h). A step's parts are claimed by a compare-and-swap on the part's step
+ * count, so a part is computed exactly once; done counts parts over all steps (the parts of step
+ * s + 1 are claimed only once step s is complete, so step s is complete when done reaches
+ * nth * (s + 1)). The member completing a step counts it as a barrier (frnn_sync_count). */
+static unsigned long STEALS;
+unsigned long frnn_steal_count(void) { return __atomic_load_n(&STEALS, __ATOMIC_RELAXED); }
+
+int frnn_share_claim(frnn_share *sh, int r, int s)
+{
+    int expect = s;
+    return __atomic_compare_exchange_n(&sh->next[r][0], &expect, s + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+void frnn_share_done(const frnn_par *par, frnn_share *sh)
+{
+    if (ADD_SC(&sh->done[0], 1) % par->nth == 0) __atomic_add_fetch(&SYNCS, 1, __ATOMIC_RELAXED);
+    wake(par->team, &par->team->bar_cv, &par->team->sleepers);
+}
+
+/* A part of step s its owner has not claimed, now claimed by this member; or -1. */
+static int share_take(const frnn_par *par, frnn_share *sh, int s)
+{
+    for (int j = 1; j < par->nth; j++) {
+        const int r = (par->tid + j) % par->nth;
+        if (LOAD(&sh->next[r][0]) == s && frnn_share_claim(sh, r, s)) {
+            __atomic_add_fetch(&STEALS, 1, __ATOMIC_RELAXED);
+            return r;
+        }
+    }
+    return -1;
+}
+
+int frnn_share_await(const frnn_par *par, frnn_share *sh, int s)
+{
+    const int need = par->nth * (s + 1);
+    if (LOAD(&sh->done[0]) >= need) return -1;
+    STAT_BEGIN(ST_WAIT_WALL);
+    /* spin, looking now and then for a part nobody runs: on a quiet machine every owner claims
+     * its part within a microsecond of the step before completing, so a part still unclaimed
+     * after this member computed its own has an owner that is not running */
+    for (int i = 0; i < FRNN_SPINS; i++) {
+        if (LOAD(&sh->done[0]) >= need) {
+            STAT_END(ST_WAIT_WALL);
+            return -1;
+        }
+        if (s > 0 && (i & 63) == 0) {
+            const int r = share_take(par, sh, s);
+            if (r >= 0) {
+                STAT_END(ST_WAIT_WALL);
+                return r;
+            }
+        }
+        cpu_relax();
+    }
+    const int r = s > 0 ? share_take(par, sh, s) : -1;
+    if (r < 0) {       /* every part is claimed (claims only grow): sleep until they are done */
+        frnn_team *tm = par->team;
+        pthread_mutex_lock(&tm->lock);
+        __atomic_add_fetch(&tm->sleepers, 1, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(&sh->done[0], __ATOMIC_SEQ_CST) < need) pthread_cond_wait(&tm->bar_cv, &tm->lock);
+        __atomic_sub_fetch(&tm->sleepers, 1, __ATOMIC_SEQ_CST);
+        pthread_mutex_unlock(&tm->lock);
+    }
+    STAT_END(ST_WAIT_WALL);
+    return r;
+}
+
+void frnn_test_stall(const frnn_par *par, int step)
+{
+    static int parsed, member = -2, us, every = 1;      /* -2: no stall */
+    if (!LOAD(&parsed)) {
+        const char *env = getenv("FASTRNN_TEST_STALL");
+        int m, u, e;
+        if (env && sscanf(env, "%d,%d,%d", &m, &u, &e) == 3 && u > 0 && e > 0)
+            __atomic_store_n(&us, u, __ATOMIC_RELAXED), __atomic_store_n(&every, e, __ATOMIC_RELAXED),
+            __atomic_store_n(&member, m < 0 ? -1 : m, __ATOMIC_RELAXED);
+        STORE(&parsed, 1);
+    }
+    const int m = __atomic_load_n(&member, __ATOMIC_RELAXED);
+    if (m == -2 || (m >= 0 && m != par->tid) || step % __atomic_load_n(&every, __ATOMIC_RELAXED)) return;
+    usleep((useconds_t)__atomic_load_n(&us, __ATOMIC_RELAXED));
 }
 
 static void *worker(void *p)
