@@ -251,30 +251,41 @@ static int share_take(const frnn_par *par, frnn_share *sh, int s)
     return -1;
 }
 
-int frnn_share_await(const frnn_par *par, frnn_share *sh, int s)
+/* Whether some part of step s is unclaimed (its owner has not started it). */
+static int share_open(const frnn_par *par, frnn_share *sh, int s)
+{
+    for (int r = 0; r < par->nth; r++)
+        if (LOAD(&sh->next[r][0]) == s) return 1;
+    return 0;
+}
+
+int frnn_share_await(const frnn_par *par, frnn_share *sh, int s, long long patience_ns)
 {
     const int need = par->nth * (s + 1);
     if (LOAD(&sh->done[0]) >= need) return -1;
     STAT_BEGIN(ST_WAIT_WALL);
-    /* spin, looking now and then for a part nobody runs: on a quiet machine every owner claims
-     * its part within a microsecond of the step before completing, so a part still unclaimed
-     * after this member computed its own has an owner that is not running */
-    for (int i = 0; i < FRNN_SPINS; i++) {
-        if (LOAD(&sh->done[0]) >= need) {
-            STAT_END(ST_WAIT_WALL);
-            return -1;
-        }
+    /* Spin; a part still unclaimed once this member computed its own has an owner that is not
+     * running (descheduled, or waking from a sleep). Take it after `patience` (a part's time):
+     * an owner waking sooner costs no more than that; one descheduled for milliseconds no longer
+     * stalls the step. */
+    long long open_since = -1;
+    int r = -1;
+    for (int i = 0;; i++) {
+        if (LOAD(&sh->done[0]) >= need) break;
         if (s > 0 && (i & 63) == 0) {
-            const int r = share_take(par, sh, s);
-            if (r >= 0) {
-                STAT_END(ST_WAIT_WALL);
-                return r;
+            if (!share_open(par, sh, s)) {
+                if (i >= FRNN_SPINS) break;               /* all claimed: sleep below */
+            } else if (open_since < 0) {
+                open_since = now_ns();
+            } else if (now_ns() - open_since >= patience_ns && (r = share_take(par, sh, s)) >= 0) {
+                break;
             }
+        } else if (s == 0 && i >= FRNN_SPINS) {
+            break;
         }
         cpu_relax();
     }
-    const int r = s > 0 ? share_take(par, sh, s) : -1;
-    if (r < 0) {       /* every part is claimed (claims only grow): sleep until they are done */
+    if (r < 0 && LOAD(&sh->done[0]) < need) {   /* every part is claimed (claims only grow): sleep */
         frnn_team *tm = par->team;
         pthread_mutex_lock(&tm->lock);
         __atomic_add_fetch(&tm->sleepers, 1, __ATOMIC_SEQ_CST);
@@ -286,7 +297,9 @@ int frnn_share_await(const frnn_par *par, frnn_share *sh, int s)
     return r;
 }
 
-void frnn_test_stall(const frnn_par *par, int step)
+long long frnn_clock_ns(void) { return now_ns(); }
+
+void frnn_test_stall(const frnn_par *par, int step, const frnn_share *sh)
 {
     static int parsed, member = -2, us, every = 1;      /* -2: no stall */
     if (!LOAD(&parsed)) {
@@ -298,7 +311,8 @@ void frnn_test_stall(const frnn_par *par, int step)
         STORE(&parsed, 1);
     }
     const int m = __atomic_load_n(&member, __ATOMIC_RELAXED);
-    if (m == -2 || (m >= 0 && m != par->tid) || step % __atomic_load_n(&every, __ATOMIC_RELAXED)) return;
+    if (m == -2 || (m >= 0 && m != par->tid) || (step + 1) % __atomic_load_n(&every, __ATOMIC_RELAXED)) return;
+    if (sh != NULL && par->tid < FRNN_SHARE_MAX && LOAD(&sh->next[par->tid][0]) != step) return;
     usleep((useconds_t)__atomic_load_n(&us, __ATOMIC_RELAXED));
 }
 

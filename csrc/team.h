@@ -69,14 +69,19 @@ int frnn_share_claim(frnn_share *sh, int r, int s);
 /* A claimed part is computed: publish it (release) and wake sleepers. */
 void frnn_share_done(const frnn_par *par, frnn_share *sh);
 /* Wait until every part of step s is done: returns -1 then -- or r >= 0, a part of step s that
- * this member has taken from its owner: compute it, frnn_share_done, and call again. Parts of
- * step 0 are never taken (their owners pack their weights before claiming them). */
-int frnn_share_await(const frnn_par *par, frnn_share *sh, int s);
+ * this member has taken from its owner after the owner left it unclaimed for patience_ns (about
+ * a part's time): compute it, frnn_share_done, and call again. Parts of step 0 are never taken
+ * (their owners pack their weights before claiming them). */
+int frnn_share_await(const frnn_par *par, frnn_share *sh, int s, long long patience_ns);
+/* A monotonic clock in nanoseconds. */
+long long frnn_clock_ns(void);
 /* Parts taken from their owners since the process started (benchmarks, tests). */
 unsigned long frnn_steal_count(void);
 /* Test hook: with FASTRNN_TEST_STALL=m,us,every set, member m (m < 0: every member) sleeps `us`
- * microseconds before its part of every `every`-th step -- a descheduled member, on demand. */
-void frnn_test_stall(const frnn_par *par, int step);
+ * microseconds before its part of each step t with (t + 1) % every == 0 -- a member descheduled by
+ * the OS, on demand. With sh (shared steps) only while its part of step t is still unclaimed: once
+ * others have taken it, the member is behind and catches up, as a rescheduled thread would. */
+void frnn_test_stall(const frnn_par *par, int step, const frnn_share *sh);
 
 /* Barriers opened (frnn_sync) since the process started: a count for benchmarks. */
 unsigned long frnn_sync_count(void);

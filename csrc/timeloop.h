@@ -108,11 +108,20 @@ static void F(forward_part)(const F(job) *jb, const frnn_par *par, const F(floop
     F(write_output)(bf->y ? (REAL *)bf->y + (size_t)t * B * P : NULL, h, bf->lengths, t, B, P, p0, p1);
 }
 
+/* How long a waiting member lets a part stay unclaimed before it takes it: the time of its own
+ * part (measured once a task), at most 1 ms -- an owner merely waking from a sleep (tens of
+ * microseconds) then keeps its part whenever that part is long; one the OS has descheduled (for a
+ * time slice, milliseconds) loses it. */
+static long long F(patience)(long long part_ns)
+{
+    return part_ns < 1 ? 1 : part_ns > 1000000 ? 1000000 : part_ns;
+}
+
 /* Wait for shared step s, computing the parts of it that others have not started. */
-static void F(await_forward)(const F(job) *jb, const frnn_par *par, const F(floop) *lp, int s)
+static void F(await_forward)(const F(job) *jb, const frnn_par *par, const F(floop) *lp, int s, long long patience)
 {
     frnn_share *sh = (frnn_share *)&jb->share;
-    for (int r; (r = frnn_share_await(par, sh, s)) >= 0;) {
+    for (int r; (r = frnn_share_await(par, sh, s, patience)) >= 0;) {
         int c[4];
         F(part_cols)(par, jb->cx, r, jb->d->H, jb->d->P, c);
         F(forward_part)(jb, par, lp, s, c);
@@ -141,14 +150,15 @@ static void F(forward_task)(void *arg, const frnn_par *par)
     F(recmat_pack)(&jb->W[1], c[2], c[3]);
     const int shared = F(shares_steps)(jb, par, 0);
     frnn_share *sh = (frnn_share *)&jb->share;
+    long long patience = 0;                                   /* the time of this member's part */
 
     for (int t = 0; t < T; t++) {
         if (shared && t > 0) {                                /* the step before is complete */
-            F(await_forward)(jb, par, &lp, t - 1);
+            F(await_forward)(jb, par, &lp, t - 1, patience);
             F(forward_done)(par, jb, t - 1);
         }
         F(chunk_forward)(par, jb, t, row->folded_gates * H, lp.gates);   /* the input projection, by chunks */
-        frnn_test_stall(par, t);
+        frnn_test_stall(par, t, shared ? sh : NULL);
         if (!shared) {
             F(forward_part)(jb, par, &lp, t, c);
             frnn_sync(par);                                   /* the next step reads all of h */
@@ -156,12 +166,14 @@ static void F(forward_task)(void *arg, const frnn_par *par)
             continue;
         }
         if (frnn_share_claim(sh, par->tid, t)) {              /* else another member took it */
+            const long long t0 = patience == 0 ? frnn_clock_ns() : 0;
             F(forward_part)(jb, par, &lp, t, c);
+            if (t0) patience = F(patience)(frnn_clock_ns() - t0);
             frnn_share_done(par, sh);
         }
     }
     if (shared && T > 0) {
-        F(await_forward)(jb, par, &lp, T - 1);
+        F(await_forward)(jb, par, &lp, T - 1, patience);
         F(forward_done)(par, jb, T - 1);
     }
     F(copy_cols)((REAL *)bf->h_T, train ? lp.hbuf[0] + (size_t)T * lp.hstep : lp.hbuf[T & 1], B, P, c[2], c[3]);
@@ -211,10 +223,10 @@ static void F(backward_part)(const F(job) *jb, const frnn_par *par, const F(bloo
 }
 
 /* Wait for shared backward part k, computing the parts of it that others have not started. */
-static void F(await_backward)(const F(job) *jb, const frnn_par *par, const F(bloop) *lp, int k)
+static void F(await_backward)(const F(job) *jb, const frnn_par *par, const F(bloop) *lp, int k, long long patience)
 {
     frnn_share *sh = (frnn_share *)&jb->share;
-    for (int r; (r = frnn_share_await(par, sh, k)) >= 0;) {
+    for (int r; (r = frnn_share_await(par, sh, k, patience)) >= 0;) {
         int c[4];
         F(part_cols)(par, jb->cx, r, jb->d->H, jb->d->P, c);
         F(backward_part)(jb, par, lp, k, c);
@@ -242,17 +254,20 @@ static void F(backward_task)(void *arg, const frnn_par *par)
     F(recmat_pack)(&jb->W[1], c[0], c[1]);
     const int shared = F(shares_steps)(jb, par, 1);
     frnn_share *sh = (frnn_share *)&jb->share;
+    long long patience = 0;                      /* the time of this member's part */
 
     for (int t = T - 1; t >= 0; t--) {
         if (shared && t < T - 1) {               /* step t + 1's gate gradients are complete */
-            F(await_backward)(jb, par, &lp, T - 2 - t);
+            F(await_backward)(jb, par, &lp, T - 2 - t, patience);
             F(backward_done)(par, jb, t + 1, dG);
         }
         F(chunk_backward)(par, jb, t);
-        frnn_test_stall(par, T - 1 - t);
+        frnn_test_stall(par, T - 1 - t, shared ? sh : NULL);
         if (shared) {
             if (frnn_share_claim(sh, par->tid, T - 1 - t)) {  /* else another member took it */
+                const long long t0 = patience == 0 && t < T - 1 ? frnn_clock_ns() : 0;   /* a whole part */
                 F(backward_part)(jb, par, &lp, T - 1 - t, c);
+                if (t0) patience = F(patience)(frnn_clock_ns() - t0);
                 frnn_share_done(par, sh);
             }
             continue;
@@ -263,13 +278,13 @@ static void F(backward_task)(void *arg, const frnn_par *par)
         F(backward_done)(par, jb, t, dG);
     }
     if (shared && T > 0) {                       /* step 0's carry, a part T like the others */
-        F(await_backward)(jb, par, &lp, T - 1);
+        F(await_backward)(jb, par, &lp, T - 1, patience);
         F(backward_done)(par, jb, 0, dG);
         if (frnn_share_claim(sh, par->tid, T)) {
             F(backward_part)(jb, par, &lp, T, c);
             frnn_share_done(par, sh);
         }
-        F(await_backward)(jb, par, &lp, T);
+        F(await_backward)(jb, par, &lp, T, patience);
     }
     F(copy_cols)((REAL *)bf->dh0, carry, B, P, c[2], c[3]);
     if (row->has_c) F(copy_cols)((REAL *)bf->dc0, dc, B, H, c[0], c[1]);
