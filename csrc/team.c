@@ -272,7 +272,7 @@ int frnn_share_await(const frnn_par *par, frnn_share *sh, int s, long long patie
     int r = -1;
     for (int i = 0;; i++) {
         if (LOAD(&sh->done[0]) >= need) break;
-        if (s > 0 && (i & 63) == 0) {
+        if (s > 0 && (i & 63) == 63) {    /* not at once: the owners' claim lines stay in their caches */
             if (!share_open(par, sh, s)) {
                 if (i >= FRNN_SPINS) break;               /* all claimed: sleep below */
             } else if (open_since < 0) {
