@@ -236,7 +236,7 @@ static void F(gru_weight_grads)(const frnn_par *par, const F(job) *jb, const REA
     }
 }
 
-static const F(cell_steps) F(gru_steps) = {F(gru_forward), F(gru_backward), F(gru_weight_grads)};
+static const F(cell_steps) F(gru_steps) = {F(gru_forward), F(gru_backward), F(gru_weight_grads), NULL, NULL};
 
 #undef GRU_Z
 #undef GRU_N

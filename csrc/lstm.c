@@ -192,13 +192,28 @@ static void F(lstm_cell_backward)(REAL *dGt, REAL *dc, const REAL *dm, const REA
     }
 }
 
+/* The two halves of a backward step (timeloop.h shares them out without a projection): the
+ * gate gradients of units [u0, u1) from dm (the projection's, else dh itself), and the carry. */
+static void F(lstm_backward_gates)(const F(bstep) *s)
+{
+    const frnn_dims *d = s->jb->d;
+    const frnn_buffers *bf = s->jb->bf;
+    F(lstm_cell_backward)(s->dGt, s->dc, d->P != d->H ? s->extra : s->dh, s->g, s->cprev, s->c, s->tc, bf->w_peep,
+                          bf->w_peep ? (REAL *)bf->dw_peep : NULL, bf->lengths, s->t, d->B, d->H, s->u0, s->u1);
+}
+static void F(lstm_backward_carry)(const F(bstep) *s)
+{
+    /* dh_{t-1} = dG_t @ W_hh */
+    F(carry_back)(&s->jb->W[0], s->p0, s->p1, s->dGt, 4 * s->jb->d->H, 0, s->next, s->carry, s->jb->bf->lengths,
+                  s->t, s->jb->d->B);
+}
+
 static void F(lstm_backward)(const F(bstep) *s)
 {
     const F(job) *jb = s->jb;
     const frnn_dims *d = jb->d;
-    const frnn_buffers *bf = jb->bf;
     const int B = d->B, H = d->H, P = d->P, t = s->t, proj = P != H;
-    const int *lengths = bf->lengths;
+    const int *lengths = jb->bf->lengths;
     REAL *dm = s->extra;                                      /* (B, H) */
     if (proj) {
         F(zero_finished_rows)(s->dh, lengths, t, B, P, s->p0, s->p1);   /* dW_hr sums dhs over all rows */
@@ -206,11 +221,9 @@ static void F(lstm_backward)(const F(bstep) *s)
         /* dm = dh @ W_hr */
         F(rec_mul)(&jb->W[1], s->u0, s->u1, B, s->dh, P, 0, dm, H);
     }
-    F(lstm_cell_backward)(s->dGt, s->dc, proj ? dm : s->dh, s->g, s->cprev, s->c, s->tc, bf->w_peep,
-                          bf->w_peep ? (REAL *)bf->dw_peep : NULL, lengths, t, B, H, s->u0, s->u1);
+    F(lstm_backward_gates)(s);
     frnn_sync(s->par);                                        /* the product reads all of dG_t */
-    /* dh_{t-1} = dG_t @ W_hh */
-    F(carry_back)(&jb->W[0], s->p0, s->p1, s->dGt, 4 * H, 0, s->next, s->carry, lengths, t, B);
+    F(lstm_backward_carry)(s);
 }
 
 static void F(lstm_weight_grads)(const frnn_par *par, const F(job) *jb, const REAL *dG, const REAL *dGh)
@@ -226,4 +239,5 @@ static void F(lstm_weight_grads)(const frnn_par *par, const F(job) *jb, const RE
         F(prod)(par, jb->cx, P, H, rows, tape + jb->L.dhs, P, 1, tape + jb->L.aux, H, 0, 1, bf->dW_hr, H);
 }
 
-static const F(cell_steps) F(lstm_steps) = {F(lstm_forward), F(lstm_backward), F(lstm_weight_grads)};
+static const F(cell_steps) F(lstm_steps) = {F(lstm_forward), F(lstm_backward), F(lstm_weight_grads),
+                                           F(lstm_backward_gates), F(lstm_backward_carry)};

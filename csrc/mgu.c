@@ -117,4 +117,4 @@ static void F(mgu_weight_grads)(const frnn_par *par, const F(job) *jb, const REA
                        db_hh ? db_hh + H : NULL);
 }
 
-static const F(cell_steps) F(mgu_steps) = {F(mgu_forward), F(mgu_backward), F(mgu_weight_grads)};
+static const F(cell_steps) F(mgu_steps) = {F(mgu_forward), F(mgu_backward), F(mgu_weight_grads), NULL, NULL};

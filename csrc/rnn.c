@@ -37,15 +37,25 @@ static void F(rnn_forward)(const F(fstep) *s)
     F(rnn_cell)(s->h, s->g, d->cell == FRNN_RNN_RELU, s->jb->bf->lengths, s->t, B, H, s->u0, s->u1);
 }
 
-static void F(rnn_backward)(const F(bstep) *s)
+/* The two halves of a backward step (timeloop.h may share them out): the gate gradients of
+ * units [u0, u1), and the carry dh_{t-1} = dG_t @ W_hh, which reads all of dG_t. */
+static void F(rnn_backward_gates)(const F(bstep) *s)
 {
     const frnn_dims *d = s->jb->d;
-    const int B = d->B, H = d->H;
-    F(rnn_cell_backward)(s->dGt, s->dh, s->h, d->cell == FRNN_RNN_RELU, s->jb->bf->lengths, s->t, B, H,
+    F(rnn_cell_backward)(s->dGt, s->dh, s->h, d->cell == FRNN_RNN_RELU, s->jb->bf->lengths, s->t, d->B, d->H,
                          s->u0, s->u1);
+}
+static void F(rnn_backward_carry)(const F(bstep) *s)
+{
+    const frnn_dims *d = s->jb->d;
+    F(carry_back)(&s->jb->W[0], s->u0, s->u1, s->dGt, d->H, 0, s->next, s->carry, s->jb->bf->lengths, s->t, d->B);
+}
+
+static void F(rnn_backward)(const F(bstep) *s)
+{
+    F(rnn_backward_gates)(s);
     frnn_sync(s->par);                                        /* the product reads all of dG_t */
-    /* dh_{t-1} = dG_t @ W_hh */
-    F(carry_back)(&s->jb->W[0], s->u0, s->u1, s->dGt, H, 0, s->next, s->carry, s->jb->bf->lengths, s->t, B);
+    F(rnn_backward_carry)(s);
 }
 
 /* dW_hh += dG.T @ h_{t-1}, db_hh += dG.sum(0), over all steps */
@@ -57,4 +67,5 @@ static void F(rnn_weight_grads)(const frnn_par *par, const F(job) *jb, const REA
     F(recurrent_grads)(par, jb->cx, (size_t)d->T * d->B, d->H, dG, d->H, hs, d->H, jb->bf->dW_hh, jb->bf->db_hh);
 }
 
-static const F(cell_steps) F(rnn_steps) = {F(rnn_forward), F(rnn_backward), F(rnn_weight_grads)};
+static const F(cell_steps) F(rnn_steps) = {F(rnn_forward), F(rnn_backward), F(rnn_weight_grads),
+                                          F(rnn_backward_gates), F(rnn_backward_carry)};

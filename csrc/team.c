@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -216,6 +217,103 @@ void frnn_wait_for(const frnn_par *par, const int *counter, int value, int up)
     __atomic_sub_fetch(&tm->sleepers, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&tm->lock);
     STAT_END(ST_WAIT_WALL);
+}
+
+/* Shared steps (team.h). A step's parts are claimed by a compare-and-swap on the part's step
+ * count, so a part is computed exactly once; done counts parts over all steps (the parts of step
+ * s + 1 are claimed only once step s is complete, so step s is complete when done reaches
+ * nth * (s + 1)). The member completing a step counts it as a barrier (frnn_sync_count). */
+static unsigned long STEALS;
+unsigned long frnn_steal_count(void) { return __atomic_load_n(&STEALS, __ATOMIC_RELAXED); }
+
+int frnn_share_claim(frnn_share *sh, int r, int s)
+{
+    int expect = s;
+    return __atomic_compare_exchange_n(&sh->next[r][0], &expect, s + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+void frnn_share_done(const frnn_par *par, frnn_share *sh)
+{
+    if (ADD_SC(&sh->done[0], 1) % par->nth == 0) __atomic_add_fetch(&SYNCS, 1, __ATOMIC_RELAXED);
+    wake(par->team, &par->team->bar_cv, &par->team->sleepers);
+}
+
+/* A part of step s its owner has not claimed, now claimed by this member; or -1. */
+static int share_take(const frnn_par *par, frnn_share *sh, int s)
+{
+    for (int j = 1; j < par->nth; j++) {
+        const int r = (par->tid + j) % par->nth;
+        if (LOAD(&sh->next[r][0]) == s && frnn_share_claim(sh, r, s)) {
+            __atomic_add_fetch(&STEALS, 1, __ATOMIC_RELAXED);
+            return r;
+        }
+    }
+    return -1;
+}
+
+/* Whether some part of step s is unclaimed (its owner has not started it). */
+static int share_open(const frnn_par *par, frnn_share *sh, int s)
+{
+    for (int r = 0; r < par->nth; r++)
+        if (LOAD(&sh->next[r][0]) == s) return 1;
+    return 0;
+}
+
+int frnn_share_await(const frnn_par *par, frnn_share *sh, int s, long long patience_ns)
+{
+    const int need = par->nth * (s + 1);
+    if (LOAD(&sh->done[0]) >= need) return -1;
+    STAT_BEGIN(ST_WAIT_WALL);
+    /* Spin; a part still unclaimed once this member computed its own has an owner that is not
+     * running (descheduled, or waking from a sleep). Take it after `patience` (a part's time):
+     * an owner waking sooner costs no more than that; one descheduled for milliseconds no longer
+     * stalls the step. */
+    long long open_since = -1;
+    int r = -1;
+    for (int i = 0;; i++) {
+        if (LOAD(&sh->done[0]) >= need) break;
+        if (s > 0 && (i & 63) == 63) {    /* not at once: the owners' claim lines stay in their caches */
+            if (!share_open(par, sh, s)) {
+                if (i >= FRNN_SPINS) break;               /* all claimed: sleep below */
+            } else if (open_since < 0) {
+                open_since = now_ns();
+            } else if (now_ns() - open_since >= patience_ns && (r = share_take(par, sh, s)) >= 0) {
+                break;
+            }
+        } else if (s == 0 && i >= FRNN_SPINS) {
+            break;
+        }
+        cpu_relax();
+    }
+    if (r < 0 && LOAD(&sh->done[0]) < need) {   /* every part is claimed (claims only grow): sleep */
+        frnn_team *tm = par->team;
+        pthread_mutex_lock(&tm->lock);
+        __atomic_add_fetch(&tm->sleepers, 1, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(&sh->done[0], __ATOMIC_SEQ_CST) < need) pthread_cond_wait(&tm->bar_cv, &tm->lock);
+        __atomic_sub_fetch(&tm->sleepers, 1, __ATOMIC_SEQ_CST);
+        pthread_mutex_unlock(&tm->lock);
+    }
+    STAT_END(ST_WAIT_WALL);
+    return r;
+}
+
+long long frnn_clock_ns(void) { return now_ns(); }
+
+void frnn_test_stall(const frnn_par *par, int step, const frnn_share *sh)
+{
+    static int parsed, member = -2, us, every = 1;      /* -2: no stall */
+    if (!LOAD(&parsed)) {
+        const char *env = getenv("FASTRNN_TEST_STALL");
+        int m, u, e;
+        if (env && sscanf(env, "%d,%d,%d", &m, &u, &e) == 3 && u > 0 && e > 0)
+            __atomic_store_n(&us, u, __ATOMIC_RELAXED), __atomic_store_n(&every, e, __ATOMIC_RELAXED),
+            __atomic_store_n(&member, m < 0 ? -1 : m, __ATOMIC_RELAXED);
+        STORE(&parsed, 1);
+    }
+    const int m = __atomic_load_n(&member, __ATOMIC_RELAXED);
+    if (m == -2 || (m >= 0 && m != par->tid) || (step + 1) % __atomic_load_n(&every, __ATOMIC_RELAXED)) return;
+    if (sh != NULL && par->tid < FRNN_SHARE_MAX && LOAD(&sh->next[par->tid][0]) != step) return;
+    usleep((useconds_t)__atomic_load_n(&us, __ATOMIC_RELAXED));
 }
 
 static void *worker(void *p)

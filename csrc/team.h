@@ -52,6 +52,37 @@ static inline frnn_par frnn_group(const frnn_par *par, int first, int n, frnn_ba
 void frnn_publish(const frnn_par *par, int *counter, int value);
 void frnn_wait_for(const frnn_par *par, const int *counter, int value, int up);
 
+/* Steps shared by claims instead of a barrier (timeloop.h's per-step loop): every step is cut
+ * into nth parts, part r being member r's units. A member claims its own part of a step, computes
+ * it and reports it done; a member that waits for a step to be complete takes (claims and
+ * computes) any part of it whose owner has not claimed it yet -- a member the OS has descheduled,
+ * or one still waking from a sleep, then stalls no one. Each part is computed whole, by the same
+ * code, whoever runs it: the same bits. Zero-initialise; one per task run (steps count from 0). */
+#define FRNN_SHARE_MAX 8
+typedef struct {
+    int next[FRNN_SHARE_MAX][16];  /* next[r][0]: part r's steps claimed so far (a cache line each) */
+    int done[16];                  /* done[0]: parts finished, over all steps */
+} frnn_share;
+
+/* Claim part r of step s: 1 when this member got it (exactly one member does). */
+int frnn_share_claim(frnn_share *sh, int r, int s);
+/* A claimed part is computed: publish it (release) and wake sleepers. */
+void frnn_share_done(const frnn_par *par, frnn_share *sh);
+/* Wait until every part of step s is done: returns -1 then -- or r >= 0, a part of step s that
+ * this member has taken from its owner after the owner left it unclaimed for patience_ns (about
+ * a part's time): compute it, frnn_share_done, and call again. Parts of step 0 are never taken
+ * (their owners pack their weights before claiming them). */
+int frnn_share_await(const frnn_par *par, frnn_share *sh, int s, long long patience_ns);
+/* A monotonic clock in nanoseconds. */
+long long frnn_clock_ns(void);
+/* Parts taken from their owners since the process started (benchmarks, tests). */
+unsigned long frnn_steal_count(void);
+/* Test hook: with FASTRNN_TEST_STALL=m,us,every set, member m (m < 0: every member) sleeps `us`
+ * microseconds before its part of each step t with (t + 1) % every == 0 -- a member descheduled by
+ * the OS, on demand. With sh (shared steps) only while its part of step t is still unclaimed: once
+ * others have taken it, the member is behind and catches up, as a rescheduled thread would. */
+void frnn_test_stall(const frnn_par *par, int step, const frnn_share *sh);
+
 /* Barriers opened (frnn_sync) since the process started: a count for benchmarks. */
 unsigned long frnn_sync_count(void);
 

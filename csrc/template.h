@@ -160,6 +160,7 @@ typedef struct {
     const void *push;        /* forward wavefront: the job above, whose input projection this one
                                 starts for each chunk it finishes (push_rows), or NULL */
     double push_frac;        /* the job above: the share of each chunk's rows projected below it */
+    frnn_share share;        /* the task's shared steps (timeloop.h; zero from job_begin) */
 } F(job);
 
 /* Rows of a chunk of `rows` whose input projection the layer below makes (a forward wavefront's
