@@ -208,6 +208,7 @@ static void F(lstm_backward)(const F(bstep) *s)
     }
     F(lstm_cell_backward)(s->dGt, s->dc, proj ? dm : s->dh, s->g, s->cprev, s->c, s->tc, bf->w_peep,
                           bf->w_peep ? (REAL *)bf->dw_peep : NULL, lengths, t, B, H, s->u0, s->u1);
+    F(rec_stage)(&jb->W[0], s->dGt, 4 * H, t, B, s->u0, s->u1, H, 4);   /* bf16: dG_t rounded once */
     frnn_sync(s->par);                                        /* the product reads all of dG_t */
     /* dh_{t-1} = dG_t @ W_hh */
     F(carry_back)(&jb->W[0], s->p0, s->p1, s->dGt, 4 * H, 0, s->next, s->carry, lengths, t, B);

@@ -43,6 +43,7 @@ static void F(rnn_backward)(const F(bstep) *s)
     const int B = d->B, H = d->H;
     F(rnn_cell_backward)(s->dGt, s->dh, s->h, d->cell == FRNN_RNN_RELU, s->jb->bf->lengths, s->t, B, H,
                          s->u0, s->u1);
+    F(rec_stage)(&s->jb->W[0], s->dGt, H, s->t, B, s->u0, s->u1, H, 1);   /* bf16: dG_t rounded once */
     frnn_sync(s->par);                                        /* the product reads all of dG_t */
     /* dh_{t-1} = dG_t @ W_hh */
     F(carry_back)(&s->jb->W[0], s->u0, s->u1, s->dGt, H, 0, s->next, s->carry, s->jb->bf->lengths, s->t, B);
