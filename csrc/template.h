@@ -78,11 +78,11 @@ static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, c
             ready = (const REAL *)packed + FRNN_PACK_HEADER;
     }
     if (ready != NULL && cx->bf32) widen = ready, ready = NULL;  /* float32 panels widened from them */
-    /* bf16 on float32 panels, a cell whose backward step stages dG_t (F(rec_stage): LSTM, RNN):
-       its two slots, after the panels */
+    /* bf16 on float32 panels, a cell whose backward step stages dG_t (F(rec_stage): LSTM, RNN,
+       GRU's dGh): its two slots, after the panels */
     const int cl = d->cell;
     const size_t stage = backward && cx->bf32 && op[0].N > 0 && op[0].K > 0
-                                 && (cl == FRNN_LSTM || cl == FRNN_RNN_TANH || cl == FRNN_RNN_RELU)
+                                 && (cl == FRNN_LSTM || cl == FRNN_RNN_TANH || cl == FRNN_RNN_RELU || cl == FRNN_GRU)
                              ? 2 * (size_t)d->B * (op[0].K + (op[0].K & 1)) : 0;
     total += F(aligned)(stage);
 #else
