@@ -179,12 +179,6 @@ static void bf32_run(int rows, int Kp, const float *a, const float *panel, int n
                      int width, int acc, float *tmp)
 {
     frnn_pk pk = {Kp, width, width, 1, 1, nr, (float *)panel};
-    if (acc)      /* C's rows arrive while the kernel runs (the float32 kernel prefetches its own C,
-                     here tmp): bf32_add's loads of C then hit the cache */
-        for (int i = 0; i < rows; i++) {
-            __builtin_prefetch(C + (size_t)i * ldc, 1, 3);
-            __builtin_prefetch(C + (size_t)i * ldc + width - 1, 1, 3);
-        }
     const unsigned csr = _mm_getcsr();
     _mm_setcsr(csr | 0x8040u);
     frnn_pk_mul(&pk, 0, 1, rows, a, (size_t)Kp, 1, acc ? tmp : C, acc ? (size_t)nr : ldc, 0);

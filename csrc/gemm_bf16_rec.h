@@ -63,9 +63,16 @@ static void bf32_mul_rows(const frnn_pk *pk, int u0, int u1, int M, const float 
     for (int q = 0; q < nq; q++) {
         int p0, p1;
         frnn_pk_units(pk, q, u0, u1, &p0, &p1);
-        for (int p = p0; p < p1; p++)
-            bf32_run(M, Kp, a, pk->data + (size_t)p * Kp * nr, nr, C + frnn_pk_col(pk, p), ldc,
-                     frnn_pk_width(pk, p), accumulate, tmp);
+        for (int p = p0; p < p1; p++) {
+            float *c = C + frnn_pk_col(pk, p);
+            if (accumulate)    /* a step's C (the gates, projected long before) arrives while the
+                                  kernel runs -- it writes tmp; the float32 kernel prefetches its C */
+                for (int i = 0; i < M; i++) {
+                    __builtin_prefetch(c + (size_t)i * ldc, 1, 3);
+                    __builtin_prefetch(c + (size_t)i * ldc + frnn_pk_width(pk, p) - 1, 1, 3);
+                }
+            bf32_run(M, Kp, a, pk->data + (size_t)p * Kp * nr, nr, c, ldc, frnn_pk_width(pk, p), accumulate, tmp);
+        }
     }
 }
 #endif
