@@ -80,6 +80,14 @@ void frnn_bf32_pack(const frnn_pk *pk, int K, const float *W, size_t ldw, int tr
 void frnn_bf32_widen(const frnn_pk *pk, const frnn_bpk *src, int p0, int p1);
 void frnn_bf32_mul(const frnn_pk *pk, int K, int u0, int u1, int M, const float *A, size_t lda, float *C,
                    size_t ldc, int accumulate);
+/* A backward step's dG_t staged once for every member (recurrent.h's rec_stage): columns
+ * [c0, c1) of A (M, K) rounded to bf16 into out (M rows of Kp = K + K % 2, pair-swapped: A's
+ * column c at c ^ 1, an odd K's element K - 1 zero) -- the rows frnn_bf32_mul would stage, so
+ * frnn_bf32_mul_staged on them gives its bits; members staging disjoint columns write disjoint
+ * elements. */
+void frnn_bf32_stage(int M, int K, const float *A, size_t lda, int c0, int c1, float *out);
+void frnn_bf32_mul_staged(const frnn_pk *pk, int u0, int u1, int M, const float *a, float *C, size_t ldc,
+                          int accumulate);
 
 /* frnn_team_gemm in bf16 (same arguments and barriers; `pack` holds frnn_team_gemm_floats(N)
  * floats, which is more than a bf16 block needs, and is used whatever M). */

@@ -29,7 +29,7 @@
 /* This thread's areas (kept_area.h: kept between steps and calls, freed when the thread exits;
  * 64-byte aligned; NULL without memory): a recurrent product's staging rows (gemm_bf16_rec.h) and
  * a team product's block of A (it was a malloc per product). */
-enum { BF32_AREA, BF32_APK, FRNN_KEPT_N };
+enum { BF32_AREA, BF32_APK, BF32_TMP, FRNN_KEPT_N };
 #include "kept_area.h"
 #include "transpose8_avx2.h"
 
@@ -99,6 +99,16 @@ __attribute__((target("avx2"))) static void bf32_rows(int rows, int K, int Kp, c
             if (round) e = frnn_bf16_round(e), d = frnn_bf16_round(d);
             o[k] = d, o[k + 1] = e;
         }
+    }
+}
+
+/* o[c ^ 1] = bf16(x[c]) for c in [c0, c1 - (c1 - c0) % 8), c0 even: runs of 8 from an even column
+ * never split a pair (frnn_bf32_stage; the rest is its scalar loop). */
+__attribute__((target("avx2"))) static void bf32_stage_row(const float *x, int c0, int c1, float *o)
+{
+    for (int c = c0; c + 8 <= c1; c += 8) {
+        const __m256 v = _mm256_castsi256_ps(bg_round8(_mm256_loadu_si256((const __m256i *)(x + c))));
+        _mm256_storeu_ps(o + c, _mm256_permute_ps(v, 0xb1));
     }
 }
 

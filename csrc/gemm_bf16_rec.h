@@ -53,26 +53,37 @@ void frnn_bf32_widen(const frnn_pk *pk, const frnn_bpk *src, int p0, int p1)
 }
 
 
-void frnn_bf32_mul(const frnn_pk *pk, int K, int u0, int u1, int M, const float *A, size_t lda, float *C,
-                   size_t ldc, int accumulate)
-{
-    if (u1 <= u0 || M <= 0) return;
-    const int Kp = pk->K, nr = pk->nr, nq = pk->N / pk->seg;
 #if FRNN_BF16_X86
-    float *a = frnn_isa_active() != FRNN_ISA_NONE && nr == frnn_nr() ? bf32_area((size_t)M * (Kp + nr)) : NULL;
-    if (a != NULL) {
-        bf32_rows(M, K, Kp, A, lda, 1, 1, a);     /* once for every segment */
-        for (int q = 0; q < nq; q++) {
-            int p0, p1;
-            frnn_pk_units(pk, q, u0, u1, &p0, &p1);
-            for (int p = p0; p < p1; p++)
-                bf32_run(M, Kp, a, pk->data + (size_t)p * Kp * nr, nr, C + frnn_pk_col(pk, p), ldc,
-                         frnn_pk_width(pk, p), accumulate, a + (size_t)M * Kp);
+/* Panels of the segments' columns [u0, u1) of C (M rows) (+)= a @ op(W), a (M x Kp) staged as
+ * bf32_rows stages it; tmp (M x nr floats) takes the kernel's sums when C accumulates. */
+static void bf32_mul_rows(const frnn_pk *pk, int u0, int u1, int M, const float *a, float *tmp, float *C,
+                          size_t ldc, int accumulate)
+{
+    const int Kp = pk->K, nr = pk->nr, nq = pk->N / pk->seg;
+    for (int q = 0; q < nq; q++) {
+        int p0, p1;
+        frnn_pk_units(pk, q, u0, u1, &p0, &p1);
+        for (int p = p0; p < p1; p++) {
+            float *c = C + frnn_pk_col(pk, p);
+            if (accumulate)    /* a step's C (the gates, projected long before) arrives while the
+                                  kernel runs -- it writes tmp; the float32 kernel prefetches its C */
+                for (int i = 0; i < M; i++) {
+                    __builtin_prefetch(c + (size_t)i * ldc, 1, 3);
+                    __builtin_prefetch(c + (size_t)i * ldc + frnn_pk_width(pk, p) - 1, 1, 3);
+                }
+            bf32_run(M, Kp, a, pk->data + (size_t)p * Kp * nr, nr, c, ldc, frnn_pk_width(pk, p), accumulate, tmp);
         }
-        return;
     }
+}
 #endif
-    for (int q = 0; q < nq; q++) {     /* bf16.h's arithmetic on the same panels */
+
+/* bf16.h's arithmetic on the same panels, A rounded (and swapped) as frnn_bf32_mul stages it:
+ * `staged` 0: A (M, K) as given; 1: A (M x Kp) staged already (a[k ^ 1] holds A's k). */
+static void bf32_mul_plain(const frnn_pk *pk, int K, int u0, int u1, int M, const float *A, size_t lda,
+                           int staged, float *C, size_t ldc, int accumulate)
+{
+    const int Kp = pk->K, nr = pk->nr, nq = pk->N / pk->seg;
+    for (int q = 0; q < nq; q++) {
         int p0, p1;
         frnn_pk_units(pk, q, u0, u1, &p0, &p1);
         for (int p = p0; p < p1; p++)
@@ -83,12 +94,62 @@ void frnn_bf32_mul(const frnn_pk *pk, int K, int u0, int u1, int M, const float 
                     const float *w = pk->data + (size_t)p * Kp * nr + j;
                     float s = 0.0f;
                     for (int k = 0; k < Kp; k += 2) {   /* panel row k holds op(W)'s row k + 1 */
-                        const float ao = k + 1 < K ? frnn_bf16_round(a[k + 1]) : 0.0f;
+                        const float ao = staged ? a[k] : k + 1 < K ? frnn_bf16_round(a[k + 1]) : 0.0f;
                         s = frnn_bf16_fma(ao, w[(size_t)k * nr], s);
-                        s = frnn_bf16_fma(frnn_bf16_round(a[k]), w[(size_t)(k + 1) * nr], s);
+                        s = frnn_bf16_fma(staged ? a[k + 1] : frnn_bf16_round(a[k]), w[(size_t)(k + 1) * nr], s);
                     }
                     c[j] = accumulate ? c[j] + s : s;
                 }
             }
     }
+}
+
+void frnn_bf32_mul(const frnn_pk *pk, int K, int u0, int u1, int M, const float *A, size_t lda, float *C,
+                   size_t ldc, int accumulate)
+{
+    if (u1 <= u0 || M <= 0) return;
+#if FRNN_BF16_X86
+    const int Kp = pk->K, nr = pk->nr;
+    float *a = frnn_isa_active() != FRNN_ISA_NONE && nr == frnn_nr() ? bf32_area((size_t)M * (Kp + nr)) : NULL;
+    if (a != NULL) {
+        bf32_rows(M, K, Kp, A, lda, 1, 1, a);     /* once for every segment */
+        bf32_mul_rows(pk, u0, u1, M, a, a + (size_t)M * Kp, C, ldc, accumulate);
+        return;
+    }
+#endif
+    bf32_mul_plain(pk, K, u0, u1, M, A, lda, 0, C, ldc, accumulate);
+}
+
+void frnn_bf32_stage(int M, int K, const float *A, size_t lda, int c0, int c1, float *out)
+{
+    const int Kp = K + (K & 1);
+    if (c1 > c0 && c1 == K && (K & 1))
+        for (int i = 0; i < M; i++) out[(size_t)i * Kp + K - 1] = 0.0f;   /* the missing odd element */
+    for (int i = 0; i < M; i++) {
+        const float *x = A + (size_t)i * lda;
+        float *o = out + (size_t)i * Kp;
+        int c = c0;
+#if FRNN_BF16_X86
+        if (frnn_bf16_kernel_supported(FRNN_BF16_AVX2) && !(c0 & 1)) {
+            bf32_stage_row(x, c0, c1, o);      /* whole pairs from an even column, 8 lanes at a time */
+            c = c1 - ((c1 - c0) & 7);
+        }
+#endif
+        for (; c < c1; c++) o[c ^ 1] = frnn_bf16_round(x[c]);
+    }
+}
+
+void frnn_bf32_mul_staged(const frnn_pk *pk, int u0, int u1, int M, const float *a, float *C, size_t ldc,
+                          int accumulate)
+{
+    if (u1 <= u0 || M <= 0) return;
+#if FRNN_BF16_X86
+    float *tmp = accumulate && frnn_isa_active() != FRNN_ISA_NONE && pk->nr == frnn_nr()
+                     ? frnn_kept_grow(BF32_TMP, sizeof(float) * (size_t)M * pk->nr) : NULL;
+    if (frnn_isa_active() != FRNN_ISA_NONE && pk->nr == frnn_nr() && (tmp != NULL || !accumulate)) {
+        bf32_mul_rows(pk, u0, u1, M, a, tmp, C, ldc, accumulate);
+        return;
+    }
+#endif
+    bf32_mul_plain(pk, pk->K, u0, u1, M, a, (size_t)pk->K, 1, C, ldc, accumulate);
 }

@@ -206,6 +206,7 @@ static void F(gru_backward)(const F(bstep) *s)
     REAL *direct = lengths == NULL ? s->carry : s->direct;
     F(gru_cell_backward)(cell, s->dGt, cell == FRNN_GRU ? s->dGht : NULL, direct, s->dh, s->g, s->aux,
                          s->hprev, lengths, s->t, B, H, u0, u1);
+    if (cell == FRNN_GRU) F(rec_stage)(&jb->W[0], s->dGht, GH, s->t, B, u0, u1, H, 3);   /* bf16: rounded once */
     frnn_sync(s->par);                                        /* the products read all of dG_t */
     if (cell == FRNN_GRU_RESET_BEFORE) {
         /* da = dn_pre @ W_hn */

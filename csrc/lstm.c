@@ -200,6 +200,7 @@ static void F(lstm_backward_gates)(const F(bstep) *s)
     const frnn_buffers *bf = s->jb->bf;
     F(lstm_cell_backward)(s->dGt, s->dc, d->P != d->H ? s->extra : s->dh, s->g, s->cprev, s->c, s->tc, bf->w_peep,
                           bf->w_peep ? (REAL *)bf->dw_peep : NULL, bf->lengths, s->t, d->B, d->H, s->u0, s->u1);
+    F(rec_stage)(&s->jb->W[0], s->dGt, 4 * d->H, s->t, d->B, s->u0, s->u1, d->H, 4);   /* bf16: dG_t rounded once */
 }
 static void F(lstm_backward_carry)(const F(bstep) *s)
 {

@@ -21,6 +21,8 @@ typedef struct {
     int bf32;                /* bf16 on float32 panels (cx->bf32): pk holds bf16-rounded, pair-swapped
                                 values, K rounded up to even (frnn_bf32_pack) */
     frnn_bpk bsrc;           /* bf32: prepacked bf16 panels to widen into pk, or data NULL */
+    float *stage;            /* bf32 backward of a staging cell (F(rec_stage)): two slots of (B, pk.K)
+                                rows, step t's dG_t rounded and pair-swapped in slot t & 1; or NULL */
 #endif
     int ready;               /* the panels were packed before the call (frnn_pack_forward) */
 #if FRNN_F32
@@ -57,6 +59,7 @@ static void F(recmat_init)(F(recmat) *r, const frnn_ctx *cx, int trans, int N, i
     r->pk.data = NULL;
     r->bpk.data = NULL;
     r->bsrc.data = NULL;
+    r->stage = NULL;
     r->bf32 = cx->engine && N > 0 && K > 0 && cx->bf32 && mem != NULL;
     if (r->bf32) frnn_bf32_init(&r->pk, K, N, seg, mem);
     else if (cx->engine && N > 0 && K > 0 && cx->bf16) frnn_bpk_init(&r->bpk, K, N, seg, mem);
@@ -123,6 +126,37 @@ static void F(rec_mul)(const F(recmat) *r, int u0, int u1, int M, const REAL *A,
     F(frnn_gemm)(r->cx->blas, 0, r->trans, M, r->N, r->K, 1, A, lda, r->W, r->ldw, beta, C, ldc);
 }
 
+/* bf16 on float32 panels, a backward step before its barrier: the member's columns of dG_t
+ * (units [u0, u1) of each of nseg segments of seg columns) rounded and pair-swapped into slot
+ * t & 1 of W's stage, so carry_back's product reads them staged: dG_t is rounded once, not by
+ * every member for all of K (the same values; two slots: a member may stage step t - 1 while
+ * another still reads step t). A no-op without a stage. */
+static void F(rec_stage)(const F(recmat) *W, const REAL *dGt, int ldg, int t, int B, int u0, int u1, int seg,
+                         int nseg)
+{
+    (void)W, (void)dGt, (void)ldg, (void)t, (void)B, (void)u0, (void)u1, (void)seg, (void)nseg;
+#if FRNN_F32
+    if (W->stage == NULL || u1 <= u0) return;
+    float *slot = W->stage + (size_t)(t & 1) * B * W->pk.K;
+    for (int q = 0; q < nseg; q++) frnn_bf32_stage(B, W->K, dGt, (size_t)ldg, q * seg + u0, q * seg + u1, slot);
+#endif
+}
+
+/* F(rec_mul) of a backward step's dG_t: from W's stage when there is one (F(rec_stage)). */
+static void F(rec_mul_step)(const F(recmat) *r, int u0, int u1, int M, const REAL *A, int lda, int beta,
+                            REAL *C, int ldc, int t)
+{
+#if FRNN_F32
+    if (r->stage != NULL) {
+        if (u1 > u0 && M > 0)
+            frnn_bf32_mul_staged(&r->pk, u0, u1, M, r->stage + (size_t)(t & 1) * M * r->pk.K, C, (size_t)ldc, beta);
+        return;
+    }
+#endif
+    (void)t;
+    F(rec_mul)(r, u0, u1, M, A, lda, beta, C, ldc);
+}
+
 /* End of a backward step for columns [c0, c1): carry = dG_t @ W_hh + beta * direct for live rows,
  * where direct already holds the gradient reaching h_{t-1} directly (GRU's z * dh); finished rows
  * keep the carry unchanged (their state was only passed along). W is op(W) = W_hh (GH, P). */
@@ -135,11 +169,11 @@ static void F(carry_back)(const F(recmat) *W, int c0, int c1, const REAL *dGt, i
         /* every row live and nothing direct to add (LSTM, RNN): the product goes straight into
          * carry's columns [c0, c1), which only this member reads (its step_grad_in) -- saves a
          * (B, c1 - c0) copy per step, the same values */
-        F(rec_mul)(W, c0, c1, B, dGt, ldg, 0, carry, P);
+        F(rec_mul_step)(W, c0, c1, B, dGt, ldg, 0, carry, P, t);
         return;
     }
     /* direct = dG_t @ W_hh + beta * direct */
-    F(rec_mul)(W, c0, c1, B, dGt, ldg, beta, direct, P);
+    F(rec_mul_step)(W, c0, c1, B, dGt, ldg, beta, direct, P, t);
     F(keep_finished_rows)(direct, carry, lengths, t, B, P, c0, c1);
     F(copy_cols)(carry, direct, B, P, c0, c1);
 }

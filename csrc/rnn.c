@@ -44,6 +44,7 @@ static void F(rnn_backward_gates)(const F(bstep) *s)
     const frnn_dims *d = s->jb->d;
     F(rnn_cell_backward)(s->dGt, s->dh, s->h, d->cell == FRNN_RNN_RELU, s->jb->bf->lengths, s->t, d->B, d->H,
                          s->u0, s->u1);
+    F(rec_stage)(&s->jb->W[0], s->dGt, d->H, s->t, d->B, s->u0, s->u1, d->H, 1);   /* bf16: dG_t rounded once */
 }
 static void F(rnn_backward_carry)(const F(bstep) *s)
 {

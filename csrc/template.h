@@ -81,10 +81,20 @@ static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, c
             ready = (const REAL *)packed + FRNN_PACK_HEADER;
     }
     if (ready != NULL && cx->bf32) widen = ready, ready = NULL;  /* float32 panels widened from them */
+    /* bf16 on float32 panels, a cell whose backward step stages dG_t (F(rec_stage): LSTM, RNN,
+       GRU's dGh): its two slots, after the panels */
+    const int cl = d->cell;
+    const size_t stage = backward && cx->bf32 && op[0].N > 0 && op[0].K > 0
+                                 && (cl == FRNN_LSTM || cl == FRNN_RNN_TANH || cl == FRNN_RNN_RELU || cl == FRNN_GRU)
+                             ? 2 * (size_t)d->B * (op[0].K + (op[0].K & 1)) : 0;
+    total += F(aligned)(stage);
+#else
+    const size_t stage = 0;
 #endif
     (void)packed_total, (void)widen, (void)need16;
     (void)d, (void)packed;
     REAL *mem[2] = {NULL, NULL};
+    float *stage_mem = NULL;
     void *block = NULL;
     if (cx->engine) {
         const size_t pack = F(aligned)(F(team_pack_floats)(d, backward, cx->bf16));
@@ -101,6 +111,7 @@ static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, c
                 mem[i] = need[i] ? at : NULL;
                 at += F(aligned)(need[i]);
             }
+            stage_mem = stage && !ready ? (float *)at : NULL;
         }
     }
     for (int i = 0; i < 2; i++) {
@@ -111,6 +122,10 @@ static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, c
         if (widen != NULL) widen += need16[i];
 #endif
     }
+#if FRNN_F32
+    if (rec[0].bf32) rec[0].stage = stage_mem;
+#endif
+    (void)stage_mem;
     return block;
 }
 

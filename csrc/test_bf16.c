@@ -381,8 +381,9 @@ static void test_team_transposed(void)
 /* The recurrent operands of many rows on float32 panels (frnn_bf32_*: float32 kernels on AVX2,
  * bf16.h's arithmetic without them): op(W) packed from W or W^T, or widened from bf16 panels,
  * each "member" packing and multiplying its own units of every segment as the time loop does
- * (1-3 members); A read with a row stride past K; C (partly denormal, -0) overwritten or added
- * to; the flush pattern of test_flush_rows in columns 0-3 -- vs frnn_bf16_dot, bit for bit. */
+ * (1-3 members); A read with a row stride past K, or staged first by the members' column ranges
+ * (frnn_bf32_stage, odd boundaries; frnn_bf32_mul_staged); C (partly denormal, -0) overwritten or
+ * added to; the flush pattern of test_flush_rows in columns 0-3 -- vs frnn_bf16_dot, bit for bit. */
 static void test_recurrent_f32_panels(const char *isa)
 {
     static const int shapes[][4] = {   /* M, K, N, seg */
@@ -393,7 +394,7 @@ static void test_recurrent_f32_panels(const char *isa)
         float *A = malloc(sizeof(float) * M * lda), *Ar = malloc(sizeof(float) * M * K);
         float *W = malloc(sizeof(float) * K * N), *Wt = malloc(sizeof(float) * K * N), *Wr = malloc(sizeof(float) * K * N);
         float *col = malloc(sizeof(float) * K), *C0 = malloc(sizeof(float) * M * N), *C = malloc(sizeof(float) * M * N);
-        float *E = malloc(sizeof(float) * M * N);
+        float *E = malloc(sizeof(float) * M * N), *S = malloc(sizeof(float) * M * (K + (K & 1)));
         for (int i = 0; i < M * lda; i++) A[i] = value(1);
         for (int i = 0; i < K * N; i++) W[i] = value(1);
         for (int i = 0; i < M; i += 2) A[(size_t)i * lda] = ldexpf(1, -75), A[(size_t)i * lda + 1] = ldexpf(1, -63);
@@ -419,8 +420,12 @@ static void test_recurrent_f32_panels(const char *isa)
             if (from == 2) frnn_bpk_pack(&bpk, Wt, K, 1, 0, 0, bpk.panels);
             memset(mem, 0xff, sizeof(float) * frnn_bf32_floats(K, N, seg));   /* NaN: a panel not packed shows */
             for (int nth = 1; nth <= 3; nth++)
-                for (int acc = 0; acc <= 1; acc++) {
+                for (int acc = 0; acc <= 1; acc++)
+                for (int staged = 0; staged <= 1; staged++) {   /* A staged by column ranges (rec_stage) */
                     memcpy(C, C0, sizeof(float) * M * N);
+                    memset(S, 0xff, sizeof(float) * M * (K + (K & 1)));      /* NaN: an element not staged shows */
+                    for (int m = 0; m < nth && staged; m++)     /* (odd boundaries: K * m / nth) */
+                        frnn_bf32_stage(M, K, A, lda, K * m / nth, K * (m + 1) / nth, S);
                     for (int m = 0; m < nth; m++) {
                         int u0, u1;
                         frnn_split(seg, pk.nr, m, nth, &u0, &u1);
@@ -430,7 +435,8 @@ static void test_recurrent_f32_panels(const char *isa)
                             if (from == 2) frnn_bf32_widen(&pk, &bpk, p0, p1);
                             else frnn_bf32_pack(&pk, K, trans ? Wt : W, trans ? K : N, trans, p0, p1);
                         }
-                        frnn_bf32_mul(&pk, K, u0, u1, M, A, lda, C, N, acc);
+                        if (staged) frnn_bf32_mul_staged(&pk, u0, u1, M, S, C, N, acc);
+                        else frnn_bf32_mul(&pk, K, u0, u1, M, A, lda, C, N, acc);
                     }
                     int bad = 0;
                     for (int n = 0; n < N; n++) {
@@ -441,10 +447,11 @@ static void test_recurrent_f32_panels(const char *isa)
                         }
                     }
                     CHECK(bad == 0, "recurrent float32 panels, ISA %s, M %d K %d N %d seg %d, from %d, %d members, "
-                          "acc %d: %d elements differ from the emulation", isa, M, K, N, seg, from, nth, acc, bad);
+                          "acc %d, staged %d: %d elements differ from the emulation", isa, M, K, N, seg, from, nth, acc,
+                          staged, bad);
                 }
         }
-        free(A), free(Ar), free(W), free(Wt), free(Wr), free(col), free(C0), free(C), free(E), free(mem), free(bmem);
+        free(A), free(Ar), free(W), free(Wt), free(Wr), free(col), free(C0), free(C), free(E), free(S), free(mem), free(bmem);
     }
     /* which calls take them: many rows with the AVX2 kernel, never one row (a batch-1 step) */
     const int on = frnn_bf16_kernel() == FRNN_BF16_AVX2 && frnn_isa_active() != FRNN_ISA_NONE;
