@@ -106,12 +106,11 @@ static void F(head_task)(void *arg, const frnn_par *par)
                 memcpy(x + r * W, (const REAL *)tr->table + (size_t)tr->ids[r] * W, sizeof(REAL) * W);
             break;
         }
-        F(split_lines)(x, W, par, &lo, &hi);
-        if (hr->scratch) {                        /* W_ih0's columns as rows, then row copies */
+        F(split_lines)(hr->scratch ? hr->scratch : x, W, par, &lo, &hi);
+        if (hr->scratch)      /* W_ih0's columns as rows: the stack reads token rows there itself
+                               * (frnn_stack.rows_ids, straight into layer 0's gate rows) */
             F(transpose_cols)(tr->W_ih0, V, hr->scratch, W, lo, hi);
-            for (size_t r = 0; r < N; r++)
-                memcpy(x + r * W + lo, hr->scratch + (size_t)tr->ids[r] * W + lo, sizeof(REAL) * (hi - lo));
-        } else
+        else
             for (size_t r = 0; r < N; r++) {
                 const REAL *col = (const REAL *)tr->W_ih0 + tr->ids[r];
                 for (int j = lo; j < hi; j++) x[r * W + j] = col[(size_t)j * V];
@@ -163,6 +162,12 @@ static void F(head_task)(void *arg, const frnn_par *par)
         }
         break;
     }
+    case HEAD_SCATTER_IN:                         /* one-hot with scratch: dW_ih0's columns as rows, */
+    case HEAD_SCATTER_OUT:                        /* the stack adds layer 0's dG rows in (rows_ids), back */
+        F(split_lines)(hr->scratch, W, par, &lo, &hi);
+        if (hr->phase == HEAD_SCATTER_IN) F(transpose_cols)(tr->dW_ih0, V, hr->scratch, W, lo, hi);
+        else F(untranspose_cols)(tr->dW_ih0, V, hr->scratch, W, lo, hi);
+        break;
     }
 }
 
@@ -185,7 +190,9 @@ int F(frnn_train_step)(const frnn_blas *blas, const frnn_train *tr, const frnn_o
     F(head_phase)(&hr, HEAD_ZERO_GATHER, tr->n + N * hr.width);
     FRNN_HEAD_MARK(0);
     FRNN_HEAD_MARK(1);
-    int rc = F(frnn_stack_forward)(blas, st, 1);
+    frnn_stack fw = *st, bw = *tr->bwd;  /* with scratch: the stack reads (adds into) its token rows */
+    if (hr.scratch) fw.rows_ids = bw.rows_ids = tr->ids, fw.rows_table = bw.rows_table = hr.scratch;
+    int rc = F(frnn_stack_forward)(blas, &fw, 1);
     if (rc != 0) return res->status = -1;
     FRNN_HEAD_MARK(2);
     /* the head: logits = y W^T (+ b in the softmax pass), the loss and dlogits in place */
@@ -203,10 +210,11 @@ int F(frnn_train_step)(const frnn_blas *blas, const frnn_train *tr, const frnn_o
     FRNN_HEAD_MARK(6);
     F(head_gemm)(blas, 0, 0, (int)N, P, V, logits, V, tr->W_head, P, 0, tr->bwd->grads[L], P);
     FRNN_HEAD_MARK(7);
-    rc = F(frnn_stack_backward)(blas, tr->bwd);
+    if (hr.scratch) F(head_phase)(&hr, HEAD_SCATTER_IN, (size_t)V * hr.width);   /* the logits are free */
+    rc = F(frnn_stack_backward)(blas, &bw);
     if (rc != 0) return res->status = -1;
     FRNN_HEAD_MARK(8);
-    F(head_phase)(&hr, HEAD_SCATTER, N * hr.width);
+    F(head_phase)(&hr, hr.scratch ? HEAD_SCATTER_OUT : HEAD_SCATTER, hr.scratch ? (size_t)V * hr.width : N * hr.width);
     FRNN_HEAD_MARK(9);
     if (!opt) return res->status = 0;
     if (!(res->loss <= opt->max_loss)) return res->status = 1;      /* NaN too */

@@ -157,6 +157,8 @@ typedef struct {
     const void *push;        /* forward wavefront: the job above, whose input projection this one
                                 starts for each chunk it finishes (push_rows), or NULL */
     double push_frac;        /* the job above: the share of each chunk's rows projected below it */
+    const int *ids;          /* a one-hot layer 0 (W_ih NULL) of a stack with rows_ids: input row r */
+    REAL *table;             /* is table[ids[r]] (forward); its gradient adds there (backward) */
 } F(job);
 
 /* Rows of a chunk of `rows` whose input projection the layer below makes (a forward wavefront's
@@ -273,8 +275,9 @@ static void F(chunk_forward)(const frnn_par *par, const F(job) *jb, int t, int f
         return;
     }
 #endif
-    F(input_projection)(par, jb->cx, rows, GH, d->In, (const REAL *)bf->x + r0 * d->In,
-                        bf->W_ih, bf->b_ih, bf->b_hh, fold, jb->packed_ih, gates + r0 * GH);
+    F(input_projection)(par, jb->cx, rows, GH, d->In, jb->ids ? jb->table : (const REAL *)bf->x + r0 * d->In,
+                        jb->ids ? jb->ids + r0 : NULL, bf->W_ih, bf->b_ih, bf->b_hh, fold, jb->packed_ih,
+                        gates + r0 * GH);
 }
 
 /* Forward, after step t and its barrier: report a finished chunk to the layer above. */
@@ -294,7 +297,7 @@ static void F(forward_done)(const frnn_par *par, const F(job) *jb, int t)
             frnn_sync(par);
         }
         if (n > 0)                           /* ends with a barrier: all rows are in before the publish */
-            F(input_projection)(par, up->cx, n, GH, d->In, (const REAL *)bf->x + r0 * d->In, bf->W_ih, bf->b_ih,
+            F(input_projection)(par, up->cx, n, GH, d->In, (const REAL *)bf->x + r0 * d->In, NULL, bf->W_ih, bf->b_ih,
                                 bf->b_hh, frnn_cell_info(d->cell)->folded_gates * d->H, up->packed_ih,
                                 (REAL *)bf->tape + up->L.gates + r0 * GH);
     }
