@@ -86,18 +86,19 @@ static void F(my_cols)(const frnn_par *par, const frnn_ctx *cx, int n, int *c0, 
  * The input projection of all T steps in one product, or of a wavefront's chunk (packed_ih:
  * W_ih^T packed once for every chunk, float32 engine; NULL: the product packs for itself). */
 static void F(input_projection)(const frnn_par *par, const frnn_ctx *cx, size_t rows, int GH, int I,
-                                const REAL *x, const REAL *W_ih, const REAL *b_ih, const REAL *b_hh,
-                                int fold_hh, const float *packed_ih, REAL *out)
+                                const REAL *x, const int *ids, const REAL *W_ih, const REAL *b_ih,
+                                const REAL *b_hh, int fold_hh, const float *packed_ih, REAL *out)
 {
     const size_t r0 = rows * par->tid / par->nth, r1 = rows * (par->tid + 1) / par->nth;
     if (r1 > r0) {
         REAL *first = out + r0 * GH;
         if (W_ih == NULL) {   /* x is already projected (I == GH), e.g. a one-hot row gather:
-                               * row by row (a column walk strides through every row) */
+                               * row by row (a column walk strides through every row); with ids,
+                               * row r is x's row ids[r] (frnn_stack.rows_ids: the gather itself) */
             const int fold = fold_hh < GH ? fold_hh : GH;
             for (size_t r = r0; r < r1; r++) {
                 REAL *o = out + r * GH;
-                const REAL *xr = x + r * GH;
+                const REAL *xr = x + (ids ? (size_t)ids[r] : r) * GH;
                 for (int j = 0; j < fold; j++) o[j] = ((b_ih ? b_ih[j] : 0) + (b_hh ? b_hh[j] : 0)) + xr[j];
                 for (int j = fold; j < GH; j++) o[j] = ((b_ih ? b_ih[j] : 0) + 0) + xr[j];
             }
@@ -170,16 +171,24 @@ static void F(add_colsum)(REAL *db, const REAL *m, size_t rows, int ldm, int c0,
  * was already written chunk by chunk).
  * dG (T*B, GH) holds the gradients of the gate pre-activations (zero rows past a sequence's end). */
 static void F(input_grads)(const frnn_par *par, const frnn_ctx *cx, const frnn_dims *d,
-                           const frnn_buffers *bf, const REAL *dG, int dx_done)
+                           const frnn_buffers *bf, const REAL *dG, int dx_done, const REAL *db_twin,
+                           const int *ids, REAL *table)
 {
     const size_t rows = (size_t)d->T * d->B;
     const int GH = frnn_gates(d->cell) * d->H, I = d->In;
     int c0, c1;
     F(my_cols)(par, cx, GH, &c0, &c1);
-    /* db_ih += dG.sum(0) */
-    F(add_colsum)((REAL *)bf->db_ih, dG, rows, GH, c0, c1);
+    /* db_ih += dG.sum(0) -- or, when db_twin already holds that very sum (one_colsum), its copy */
+    if (db_twin && c1 > c0) memcpy((REAL *)bf->db_ih + c0, db_twin + c0, sizeof(REAL) * (c1 - c0));
+    else F(add_colsum)((REAL *)bf->db_ih, dG, rows, GH, c0, c1);
     if (bf->W_ih == NULL) {  /* projected input: its gradient is dG itself */
-        if (bf->dx && !dx_done)
+        if (ids) {           /* frnn_stack.rows_ids: table[ids[r]] += dG[r], rows in order */
+            for (size_t r = 0; r < rows && c1 > c0; r++) {
+                REAL *t = table + (size_t)ids[r] * GH;
+                const REAL *g = dG + r * GH;
+                for (int j = c0; j < c1; j++) t[j] += g[j];
+            }
+        } else if (bf->dx && !dx_done)
             for (size_t r = rows * par->tid / par->nth; r < rows * (par->tid + 1) / par->nth; r++)
                 memcpy((REAL *)bf->dx + r * GH, dG + r * GH, sizeof(REAL) * GH);
         frnn_sync(par);
@@ -190,6 +199,25 @@ static void F(input_grads)(const frnn_par *par, const frnn_ctx *cx, const frnn_d
     /* dx = dG @ W_ih (unless a wavefront produced it chunk by chunk) */
     if (bf->dx && !dx_done)
         F(prod)(par, cx, rows, I, GH, dG, GH, 0, (const REAL *)bf->W_ih, I, 0, 0, (REAL *)bf->dx, I);
+}
+
+/* db_hh (returned) when the cell's weight_grads sums all GH columns of dG into db_hh (one
+ * recurrent_grads call over dG, split between the members as input_grads splits db_ih: LSTM and
+ * the plain RNN) and this member's columns of db_ih and db_hh hold the same bits before the sums
+ * (both zero in a fused training step, frnn_train_step): db_ih's sum is then db_hh's to the bit
+ * (the same additions in the same order from the same start), and input_grads copies it instead
+ * of summing dG's columns a second time. NULL otherwise. */
+static const REAL *F(one_colsum)(const frnn_par *par, const frnn_ctx *cx, const frnn_dims *d,
+                                 const frnn_buffers *bf, const REAL *dG, const REAL *dGh)
+{
+    const int GH = frnn_gates(d->cell) * d->H;
+    const REAL *ih = bf->db_ih, *hh = bf->db_hh;
+    int c0, c1;
+    if (ih == NULL || hh == NULL || ih == hh || dG != dGh
+        || !(d->cell == FRNN_LSTM || d->cell == FRNN_RNN_TANH || d->cell == FRNN_RNN_RELU))
+        return NULL;
+    F(my_cols)(par, cx, GH, &c0, &c1);
+    return c1 > c0 && memcmp(ih + c0, hh + c0, sizeof(REAL) * (c1 - c0)) == 0 ? hh : NULL;
 }
 
 /* After the time loop: dW_hh[:, cols] += dG[:, cols].T @ hprev and db_hh += dG.sum(0), where

@@ -186,6 +186,15 @@ typedef struct {
     void **grads;                   /* L + 1 (backward) */
     const void **masks;             /* L (masks[0] unused), or NULL for no dropout */
     int threads;                    /* as frnn_buffers.threads */
+    /* Optional (NULL: none): layer 0's input row r (of T * B) is row rows_ids[r] of rows_table
+     * (rows of dims[0].In values), e.g. a one-hot input's W_ih columns transposed (frnn_train_step).
+     * Forward: the table is read (a one-hot layer 0 of a unidirectional stack without the batch
+     * split: straight into its gate rows, acts[0] not written; else acts[0] is filled first).
+     * Backward: the gradient at input row r is added into table row rows_ids[r], rows in order
+     * (the one-hot layer 0 adds its gate gradients itself and grads[0] is not written; else
+     * grads[0] is written and then added). */
+    const int *rows_ids;
+    void *rows_table;
 } frnn_stack;
 
 /* Return 0, -1 when memory for the call's bookkeeping cannot be allocated, or -2 for an unknown cell

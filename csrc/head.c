@@ -21,7 +21,7 @@
 #endif
 
 /* the passes of a step (head_impl.h's head_task) */
-enum { HEAD_ZERO_GATHER, HEAD_SOFTMAX, HEAD_BIAS_GRAD, HEAD_SCATTER };
+enum { HEAD_ZERO_GATHER, HEAD_SOFTMAX, HEAD_BIAS_GRAD, HEAD_SCATTER, HEAD_SCATTER_IN, HEAD_SCATTER_OUT };
 
 /* exp of a row of non-positive values (logits minus their maximum) in place: the vectorisable
  * Cephes polynomial of activations.h (relative error ~1e-7, NaN stays NaN, -inf gives 0) instead

@@ -107,12 +107,11 @@ static void F(head_task)(void *arg, const frnn_par *par)
                 memcpy(x + r * W, (const REAL *)tr->table + (size_t)tr->ids[r] * W, sizeof(REAL) * W);
             break;
         }
-        F(split_lines)(x, W, par, &lo, &hi);
-        if (hr->scratch) {                        /* W_ih0's columns as rows, then row copies */
+        F(split_lines)(hr->scratch ? hr->scratch : x, W, par, &lo, &hi);
+        if (hr->scratch)      /* W_ih0's columns as rows: the stack reads token rows there itself
+                               * (frnn_stack.rows_ids, straight into layer 0's gate rows) */
             F(transpose_cols)(tr->W_ih0, V, hr->scratch, W, lo, hi);
-            for (size_t r = 0; r < N; r++)
-                memcpy(x + r * W + lo, hr->scratch + (size_t)tr->ids[r] * W + lo, sizeof(REAL) * (hi - lo));
-        } else
+        else
             for (size_t r = 0; r < N; r++) {
                 const REAL *col = (const REAL *)tr->W_ih0 + tr->ids[r];
                 for (int j = lo; j < hi; j++) x[r * W + j] = col[(size_t)j * V];
@@ -164,6 +163,12 @@ static void F(head_task)(void *arg, const frnn_par *par)
         }
         break;
     }
+    case HEAD_SCATTER_IN:                         /* one-hot with scratch: dW_ih0's columns as rows, */
+    case HEAD_SCATTER_OUT:                        /* the stack adds layer 0's dG rows in (rows_ids), back */
+        F(split_lines)(hr->scratch, W, par, &lo, &hi);
+        if (hr->phase == HEAD_SCATTER_IN) F(transpose_cols)(tr->dW_ih0, V, hr->scratch, W, lo, hi);
+        else F(untranspose_cols)(tr->dW_ih0, V, hr->scratch, W, lo, hi);
+        break;
     }
 }
 
@@ -189,7 +194,10 @@ int F(frnn_train_step)(const frnn_blas *blas, const frnn_train *tr, const frnn_o
     void *saved_acts[FRNN_MAX_ACTS];    /* layer outputs read from the tapes (acts_on_tapes.h) */
     const int on_tapes = L < FRNN_MAX_ACTS;
     if (on_tapes) F(acts_on_tapes)(tr->fwd, tr->bwd, saved_acts);
-    int rc = F(frnn_stack_forward)(blas, st, 1);
+    /* copies share the acts array; with scratch the stack reads (adds into) its token rows */
+    frnn_stack fw = *st, bw = *tr->bwd;
+    if (hr.scratch) fw.rows_ids = bw.rows_ids = tr->ids, fw.rows_table = bw.rows_table = hr.scratch;
+    int rc = F(frnn_stack_forward)(blas, &fw, 1);
     if (rc != 0) {
         if (on_tapes) F(acts_restore)(tr->fwd, tr->bwd, saved_acts);
         return res->status = -1;
@@ -210,11 +218,12 @@ int F(frnn_train_step)(const frnn_blas *blas, const frnn_train *tr, const frnn_o
     FRNN_HEAD_MARK(6);
     F(head_gemm)(blas, 0, 0, (int)N, P, V, logits, V, tr->W_head, P, 0, tr->bwd->grads[L], P);
     FRNN_HEAD_MARK(7);
-    rc = F(frnn_stack_backward)(blas, tr->bwd);
+    if (hr.scratch) F(head_phase)(&hr, HEAD_SCATTER_IN, (size_t)V * hr.width);   /* the logits are free */
+    rc = F(frnn_stack_backward)(blas, &bw);
     if (on_tapes) F(acts_restore)(tr->fwd, tr->bwd, saved_acts);
     if (rc != 0) return res->status = -1;
     FRNN_HEAD_MARK(8);
-    F(head_phase)(&hr, HEAD_SCATTER, N * hr.width);
+    F(head_phase)(&hr, hr.scratch ? HEAD_SCATTER_OUT : HEAD_SCATTER, hr.scratch ? (size_t)V * hr.width : N * hr.width);
     FRNN_HEAD_MARK(9);
     if (!opt) return res->status = 0;
     if (!(res->loss <= opt->max_loss)) return res->status = 1;      /* NaN too */

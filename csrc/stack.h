@@ -48,6 +48,7 @@ typedef struct {
     F(batch_run) *batch;     /* L * D: a job's batch split (decomp.h) when its .mem is set (one
                                 area for all: the layers run one after another) */
     int backward, groups;
+    int rows_route;          /* frnn_stack.rows_ids through acts[0] / grads[0] (F(rows_route)) */
     frnn_bar bars[FRNN_MAX_GROUPS];     /* per group: the members running one layer's task */
     frnn_bar whole[FRNN_MAX_GROUPS];    /* per group: all its members, between tasks */
 } F(stack_run);
@@ -145,11 +146,42 @@ static void F(stack_directions)(F(stack_run) *sr, const frnn_par *par)
     }
 }
 
+/* frnn_stack.rows_ids where layer 0 cannot read the table itself (the batch split, two
+ * directions, a layer 0 with W_ih): forward, acts[0][r] = table[ids[r]] (the member's rows);
+ * backward, table[ids[r]] += grads[0][r], rows in order (the member's columns). */
+static void F(rows_route)(const frnn_stack *st, const frnn_par *par, int back)
+{
+    const int W = st->dims[0].In;
+    const size_t rows = (size_t)st->dims[0].T * st->dims[0].B;
+    REAL *table = st->rows_table;
+    if (!back) {
+        REAL *x = st->acts[0];
+        for (size_t r = rows * par->tid / par->nth; r < rows * (par->tid + 1) / par->nth; r++)
+            memcpy(x + r * W, table + (size_t)st->rows_ids[r] * W, sizeof(REAL) * W);
+        return;
+    }
+    const REAL *dx = st->grads[0];
+    int c0, c1;
+    frnn_split(W, 16, par->tid, par->nth, &c0, &c1);
+    for (size_t r = 0; r < rows && c1 > c0; r++) {
+        REAL *t = table + (size_t)st->rows_ids[r] * W;
+        for (int j = c0; j < c1; j++) t[j] += dx[r * W + j];
+    }
+}
+
 static void F(stack_task)(void *arg, const frnn_par *par)
 {
     F(stack_run) *sr = arg;
+    if (sr->rows_route && !sr->backward) {
+        F(rows_route)(sr->st, par, 0);
+        frnn_sync(par);                  /* every input row is there before any layer reads it */
+    }
     if (sr->st->D == 2) F(stack_directions)(sr, par);
     else F(stack_layers)(sr, par);
+    if (sr->rows_route && sr->backward) {
+        frnn_sync(par);                  /* grads[0] is complete (the groups finish apart) */
+        F(rows_route)(sr->st, par, 1);
+    }
 }
 
 /* The wavefront for a unidirectional stack on nth members: worth it with 2+ layers and 2+ members
@@ -278,6 +310,9 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
         return -1;
     }
     sr.jobs = jobs, sr.batch = batch;
+    /* rows_ids: a one-hot layer 0 of a unidirectional stack reads (adds into) the table itself */
+    const int rows_direct = st->rows_ids && D == 1 && !batched && st->run[0].W_ih == NULL;
+    sr.rows_route = st->rows_ids && !rows_direct;
     int busiest = 0, failed = 0;
     size_t area = 0;                     /* floats: the batch split's layers share one area */
     const int wave = D == 1 && sr.groups > 1;
@@ -300,6 +335,7 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
         } else {
             cx[i] = F(ctx_start)(blas, d, members, bf->precision);
             blocks[i] = F(job_start)(&jobs[i], &cx[i], d, bf, train, back);
+            if (i == 0 && rows_direct) jobs[0].ids = st->rows_ids, jobs[0].table = st->rows_table;
             busiest = cx[i].nth > busiest ? cx[i].nth : busiest;
         }
         if (D != 1) continue;

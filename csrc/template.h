@@ -176,6 +176,8 @@ typedef struct {
                                 starts for each chunk it finishes (push_rows), or NULL */
     double push_frac;        /* the job above: the share of each chunk's rows projected below it */
     frnn_share share;        /* the task's shared steps (timeloop.h; zero from job_begin) */
+    const int *ids;          /* a one-hot layer 0 (W_ih NULL) of a stack with rows_ids: input row r */
+    REAL *table;             /* is table[ids[r]] (forward); its gradient adds there (backward) */
 } F(job);
 
 /* Rows of a chunk of `rows` whose input projection the layer below makes (a forward wavefront's
@@ -275,8 +277,10 @@ static void F(project_rows)(const frnn_par *par, const F(job) *jb, size_t r0, si
     const frnn_dims *d = jb->d;
     const frnn_buffers *bf = jb->bf;
     const int GH = frnn_gates(d->cell) * d->H;
-    F(input_projection)(par, jb->cx, rows, GH, d->In, (const REAL *)bf->x + r0 * d->In, bf->W_ih, bf->b_ih,
-                        bf->b_hh, frnn_cell_info(d->cell)->folded_gates * d->H, jb->packed_ih,
+    /* a one-hot layer 0 in place: input row r is table[ids[r]] */
+    F(input_projection)(par, jb->cx, rows, GH, d->In, jb->ids ? jb->table : (const REAL *)bf->x + r0 * d->In,
+                        jb->ids ? jb->ids + r0 : NULL, bf->W_ih, bf->b_ih, bf->b_hh,
+                        frnn_cell_info(d->cell)->folded_gates * d->H, jb->packed_ih,
                         (REAL *)bf->tape + jb->L.gates + r0 * GH);
 }
 

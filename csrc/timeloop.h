@@ -288,6 +288,7 @@ static void F(backward_task)(void *arg, const frnn_par *par)
     }
     F(copy_cols)((REAL *)bf->dh0, carry, B, P, c[2], c[3]);
     if (row->has_c) F(copy_cols)((REAL *)bf->dc0, dc, B, H, c[0], c[1]);
+    const REAL *db_twin = F(one_colsum)(par, jb->cx, d, bf, dG, dGh);   /* before db_hh's sums */
     lp.cell->weight_grads(par, jb, dG, dGh);
-    F(input_grads)(par, jb->cx, d, bf, dG, jb->out != NULL);
+    F(input_grads)(par, jb->cx, d, bf, dG, jb->out != NULL, db_twin, jb->ids, jb->table);
 }
