@@ -62,12 +62,15 @@ static int F(shares_steps)(const F(job) *jb, const frnn_par *par, int backward)
 #if FRNN_F32
     if (jb->cx->bf16 || jb->W[0].q8_on || jb->W[1].q8_on) return 0;
 #endif
-    static int off = -1;                                 /* FASTRNN_SHARED_STEPS=0: barriers (A/B) */
-    if (__atomic_load_n(&off, __ATOMIC_RELAXED) < 0) {
+    /* Opt-in (FASTRNN_SHARED_STEPS=1): on a quiet Zen 3 the claims cost the H 256-512 LM rows
+     * 5-15 % against the barrier (docs/performance.md), while on a busy machine they keep small
+     * steps from collapsing (2.5-4x the batch-1 forward); the default stays the barrier. */
+    static int on = -1;
+    if (__atomic_load_n(&on, __ATOMIC_RELAXED) < 0) {
         const char *env = getenv("FASTRNN_SHARED_STEPS");
-        __atomic_store_n(&off, env != NULL && strcmp(env, "0") == 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&on, env != NULL && strcmp(env, "1") == 0, __ATOMIC_RELAXED);
     }
-    return !__atomic_load_n(&off, __ATOMIC_RELAXED);
+    return __atomic_load_n(&on, __ATOMIC_RELAXED);
 }
 
 /* Part r's units [u0, u1) and columns [p0, p1): member r's (my_cols). */

@@ -3,7 +3,8 @@ tests/c/shared_steps.c runs RNN, LSTM (with peepholes), GRU layers with and with
 inference and training, at 1, 2 and 3 threads; FASTRNN_TEST_STALL=m,us,every makes member m sleep
 before its part of every `every`-th step, as a member the OS has descheduled. The results must be
 the unstalled bits at every thread count, and a stalled call must not wait for the sleeper at
-every step the way a barrier per step does (FASTRNN_SHARED_STEPS=0). Built plainly, with
+every step the way a barrier per step does. Shared steps are opt-in (FASTRNN_SHARED_STEPS=1, set by
+_run unless a test asks for "0", the barrier). Built plainly, with
 AddressSanitizer + UndefinedBehaviorSanitizer and with ThreadSanitizer where the compiler has them."""
 import os
 import re
@@ -28,7 +29,8 @@ def _build(tmp_path, flags, name):
 
 def _run(exe, *args, **env):
     full = {k: v for k, v in os.environ.items() if k not in ("FASTRNN_TEST_STALL", "FASTRNN_SHARED_STEPS")}
-    full.update(env, TSAN_OPTIONS="halt_on_error=1", ASAN_OPTIONS="detect_leaks=1")
+    full.update({"FASTRNN_SHARED_STEPS": "1"}, **env)     # opt-in; "0" runs the barrier path
+    full.update(TSAN_OPTIONS="halt_on_error=1", ASAN_OPTIONS="detect_leaks=1")
     run = subprocess.run([exe, *args], capture_output=True, text=True, timeout=600, env=full)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     assert "WARNING: ThreadSanitizer" not in run.stderr, run.stderr[-3000:]
