@@ -144,9 +144,9 @@ void frnn_bf32_mul_staged(const frnn_pk *pk, int u0, int u1, int M, const float 
 {
     if (u1 <= u0 || M <= 0) return;
 #if FRNN_BF16_X86
-    float *tmp = accumulate && frnn_isa_active() != FRNN_ISA_NONE && pk->nr == frnn_nr()
-                     ? frnn_kept_grow(BF32_TMP, sizeof(float) * (size_t)M * pk->nr) : NULL;
-    if (frnn_isa_active() != FRNN_ISA_NONE && pk->nr == frnn_nr() && (tmp != NULL || !accumulate)) {
+    const int kernel = frnn_isa_active() != FRNN_ISA_NONE && pk->nr == frnn_nr();
+    float *tmp = kernel && accumulate ? frnn_kept_grow(BF32_TMP, sizeof(float) * (size_t)M * pk->nr) : NULL;
+    if (kernel && (tmp != NULL || !accumulate)) {
         bf32_mul_rows(pk, u0, u1, M, a, tmp, C, ldc, accumulate);
         return;
     }
