@@ -182,13 +182,9 @@ static void F(input_grads)(const frnn_par *par, const frnn_ctx *cx, const frnn_d
     if (db_twin && c1 > c0) memcpy((REAL *)bf->db_ih + c0, db_twin + c0, sizeof(REAL) * (c1 - c0));
     else F(add_colsum)((REAL *)bf->db_ih, dG, rows, GH, c0, c1);
     if (bf->W_ih == NULL) {  /* projected input: its gradient is dG itself */
-        if (ids) {           /* frnn_stack.rows_ids: table[ids[r]] += dG[r], rows in order */
-            for (size_t r = 0; r < rows && c1 > c0; r++) {
-                REAL *t = table + (size_t)ids[r] * GH;
-                const REAL *g = dG + r * GH;
-                for (int j = c0; j < c1; j++) t[j] += g[j];
-            }
-        } else if (bf->dx && !dx_done)
+        if (ids)             /* frnn_stack.rows_ids: table[ids[r]] += dG[r], rows in order */
+            F(add_rows_by_ids)(table, ids, dG, rows, GH, c0, c1);
+        else if (bf->dx && !dx_done)
             for (size_t r = rows * par->tid / par->nth; r < rows * (par->tid + 1) / par->nth; r++)
                 memcpy((REAL *)bf->dx + r * GH, dG + r * GH, sizeof(REAL) * GH);
         frnn_sync(par);

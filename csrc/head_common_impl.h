@@ -1,6 +1,8 @@
 /* head_common_impl.h - the typed pieces head_impl.h and head_seq_impl.h share (included by each
  * once per REAL: no include guard): NumPy's pairwise sum and the head's products. */
 
+#include "rows_by_ids.h"
+
 /* NumPy's pairwise sum of n contiguous values (numpy/_core/src/umath/loops_utils.h.src), the
  * order of `a.sum()` over a contiguous axis: the loss and the softmax denominators. */
 static REAL F(pairwise_sum)(const REAL *a, size_t n)

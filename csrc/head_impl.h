@@ -102,9 +102,7 @@ static void F(head_task)(void *arg, const frnn_par *par)
         memset((REAL *)tr->grads + i0, 0, sizeof(REAL) * (i1 - i0));
         REAL *x = tr->fwd->acts[0];
         if (tr->table) {
-            const size_t r0 = N * par->tid / par->nth, r1 = N * (par->tid + 1) / par->nth;
-            for (size_t r = r0; r < r1; r++)
-                memcpy(x + r * W, (const REAL *)tr->table + (size_t)tr->ids[r] * W, sizeof(REAL) * W);
+            F(gather_rows_by_ids)(par, x, tr->table, tr->ids, N, W);
             break;
         }
         F(split_lines)(hr->scratch ? hr->scratch : x, W, par, &lo, &hi);
@@ -148,11 +146,7 @@ static void F(head_task)(void *arg, const frnn_par *par)
         F(split_lines)(dst ? dst : dx, W, par, &lo, &hi);
         if (!tr->table && dst) F(transpose_cols)(tr->dW_ih0, V, dst, W, lo, hi);
         if (dst) {                                /* rows in order into contiguous rows */
-            for (size_t r = 0; r < N; r++) {
-                const REAL *row = dx + r * W;
-                REAL *d = dst + (size_t)tr->ids[r] * W;
-                for (int j = lo; j < hi; j++) d[j] += row[j];
-            }
+            F(add_rows_by_ids)(dst, tr->ids, dx, N, W, lo, hi);
             if (!tr->table) F(untranspose_cols)(tr->dW_ih0, V, dst, W, lo, hi);
             break;
         }

@@ -131,13 +131,9 @@ static void F(seq_task)(void *arg, const frnn_par *par)
         memset((REAL *)tr->grads + i0, 0, sizeof(REAL) * (i1 - i0));
         break;
     }
-    case SEQ_GATHER: {                            /* acts[0] = table[ids] */
-        const size_t g0 = TB * par->tid / par->nth, g1 = TB * (par->tid + 1) / par->nth;
-        REAL *x = tr->fwd->acts[0];
-        for (size_t r = g0; r < g1; r++)
-            memcpy(x + r * W, (const REAL *)tr->table + (size_t)tr->ids[r] * W, sizeof(REAL) * W);
+    case SEQ_GATHER:                              /* acts[0] = table[ids] */
+        F(gather_rows_by_ids)(par, tr->fwd->acts[0], tr->table, tr->ids, TB, W);
         break;
-    }
     case SEQ_FEAT:
         if (tr->pool == FRNN_POOL_STEPS) {        /* out * mask */
             const REAL *out = tr->fwd->acts[tr->fwd->L], *m = tr->drop;
@@ -172,12 +168,7 @@ static void F(seq_task)(void *arg, const frnn_par *par)
         break;
     case SEQ_SCATTER: {                           /* the input gradient into its rows */
         frnn_split(W, 16, par->tid, par->nth, &lo, &hi);
-        const REAL *dx = tr->bwd->grads[0];
-        for (size_t r = 0; r < TB; r++) {
-            REAL *dst = (REAL *)tr->table_grad + (size_t)tr->ids[r] * W;
-            const REAL *row = dx + r * W;
-            for (int j = lo; j < hi; j++) dst[j] += row[j];
-        }
+        F(add_rows_by_ids)(tr->table_grad, tr->ids, tr->bwd->grads[0], TB, W, lo, hi);
         break;
     }
     }

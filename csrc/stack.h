@@ -155,18 +155,12 @@ static void F(rows_route)(const frnn_stack *st, const frnn_par *par, int back)
     const size_t rows = (size_t)st->dims[0].T * st->dims[0].B;
     REAL *table = st->rows_table;
     if (!back) {
-        REAL *x = st->acts[0];
-        for (size_t r = rows * par->tid / par->nth; r < rows * (par->tid + 1) / par->nth; r++)
-            memcpy(x + r * W, table + (size_t)st->rows_ids[r] * W, sizeof(REAL) * W);
+        F(gather_rows_by_ids)(par, st->acts[0], table, st->rows_ids, rows, W);
         return;
     }
-    const REAL *dx = st->grads[0];
     int c0, c1;
     frnn_split(W, 16, par->tid, par->nth, &c0, &c1);
-    for (size_t r = 0; r < rows && c1 > c0; r++) {
-        REAL *t = table + (size_t)st->rows_ids[r] * W;
-        for (int j = c0; j < c1; j++) t[j] += dx[r * W + j];
-    }
+    F(add_rows_by_ids)(table, st->rows_ids, st->grads[0], rows, W, c0, c1);
 }
 
 static void F(stack_task)(void *arg, const frnn_par *par)

@@ -1,4 +1,5 @@
 /* template.h - everything typed by REAL, included twice by kernels.c (float, double). */
+#include "rows_by_ids.h"           /* before common.h, which uses it */
 #include "common.h"
 #include "recurrent.h"
 
