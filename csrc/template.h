@@ -286,8 +286,8 @@ static void F(project_rows)(const frnn_par *par, const F(job) *jb, size_t r0, si
 }
 
 /* Forward, before step t: when t starts a chunk, its input rows arrive and their projection
- * (input_projection, with `fold` as there) fills their rows of `gates` (the job's tape's). */
-static void F(chunk_forward)(const frnn_par *par, const F(job) *jb, int t, int fold, REAL *gates)
+ * (project_rows) fills their rows of the job's tape's gates. */
+static void F(chunk_forward)(const frnn_par *par, const F(job) *jb, int t)
 {
     if (t % jb->chunk) return;
     const frnn_dims *d = jb->d;
@@ -307,11 +307,11 @@ static void F(chunk_forward)(const frnn_par *par, const F(job) *jb, int t, int f
     const int GH = frnn_gates(d->cell) * d->H;
     if (bf->q8 && bf->q8->ih.N && bf->W_ih) {         /* int8 weights: x quantized row by row */
         frnn_q8_input_projection(par, (size_t)(t1 - t) * d->B, GH, (const REAL *)bf->x + r0 * d->In,
-                                 &bf->q8->ih, bf->b_ih, bf->b_hh, fold, gates + r0 * GH);
+                                 &bf->q8->ih, bf->b_ih, bf->b_hh, frnn_cell_info(d->cell)->folded_gates * d->H,
+                                 (REAL *)bf->tape + jb->L.gates + r0 * GH);
         return;
     }
 #endif
-    (void)fold, (void)gates;     /* project_rows: the job's own (the same: timeloop.h passes them) */
     F(project_rows)(par, jb, r0, rows);
 }
 

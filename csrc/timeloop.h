@@ -160,7 +160,7 @@ static void F(forward_task)(void *arg, const frnn_par *par)
             F(await_forward)(jb, par, &lp, t - 1, patience);
             F(forward_done)(par, jb, t - 1);
         }
-        F(chunk_forward)(par, jb, t, row->folded_gates * H, lp.gates);   /* the input projection, by chunks */
+        F(chunk_forward)(par, jb, t);                         /* the input projection, by chunks */
         frnn_test_stall(par, t, shared ? sh : NULL);
         if (!shared) {
             F(forward_part)(jb, par, &lp, t, c);
