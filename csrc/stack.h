@@ -296,11 +296,12 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
     F(job) *jobs = malloc(sizeof *jobs * n);
     F(link) *links = malloc(sizeof *links * n);
     void **blocks = calloc(n, sizeof *blocks);
+    int *kept = calloc(n, sizeof *kept);      /* blocks[i] is the thread's kept area of layer i */
     float **packed = calloc(n, sizeof *packed);
     int *progress = malloc(sizeof *progress * L);
     F(batch_run) *batch = calloc(n, sizeof *batch);
-    if (!cx || !jobs || !links || !blocks || !progress || !packed || !batch) {
-        free(cx), free(jobs), free(links), free(blocks), free(progress), free(packed), free(batch);
+    if (!cx || !jobs || !links || !blocks || !kept || !progress || !packed || !batch) {
+        free(cx), free(jobs), free(links), free(blocks), free(kept), free(progress), free(packed), free(batch);
         return -1;
     }
     sr.jobs = jobs, sr.batch = batch;
@@ -328,7 +329,7 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
             busiest = nth > busiest ? nth : busiest;
         } else {
             cx[i] = F(ctx_start)(blas, d, members, bf->precision);
-            blocks[i] = F(job_start)(&jobs[i], &cx[i], d, bf, train, back);
+            blocks[i] = F(job_begin)(&jobs[i], &cx[i], d, bf, train, back, frnn_layer_slot(i), &kept[i]);
             if (i == 0 && rows_direct) jobs[0].ids = st->rows_ids, jobs[0].table = st->rows_table;
             busiest = cx[i].nth > busiest ? cx[i].nth : busiest;
         }
@@ -370,9 +371,9 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
     /* jobs that all asked for one member (steps too small to repay a barrier) run on the caller:
      * no worker to wake */
     if (!failed) frnn_team_run(sr.groups == 1 && busiest <= 1 ? 1 : nth, F(stack_task), &sr);
-    for (int i = 0; i < n; i++) free(blocks[i]), free(packed[i]);
+    for (int i = 0; i < n; i++) frnn_block_put(blocks[i], kept[i]), free(packed[i]);
     if (batched) frnn_area_give(batch[0].mem);
-    free(cx), free(jobs), free(links), free(blocks), free(progress), free(packed), free(batch);
+    free(cx), free(jobs), free(links), free(blocks), free(kept), free(progress), free(packed), free(batch);
     return failed ? -1 : 0;
 }
 

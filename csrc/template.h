@@ -56,9 +56,9 @@ static size_t F(team_pack_floats)(const frnn_dims *d, int backward, int bf16)
     return most;
 }
 
-/* kept != NULL: the block may be the calling thread's kept one (kept.h; *kept says so). */
+/* kept != NULL: the block may be the calling thread's kept area `slot` (kept.h; *kept says so). */
 static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, const F(operand) op[2],
-                               const void *packed, F(recmat) rec[2], int *kept)
+                               const void *packed, F(recmat) rec[2], int slot, int *kept)
 {
     const int trans = !backward;
     size_t need[2], need16[2] = {0, 0}, total = 0, packed_total = 0;
@@ -100,7 +100,7 @@ static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, c
     if (cx->engine) {
         const size_t pack = F(aligned)(F(team_pack_floats)(d, backward, cx->bf16));
         const size_t bytes = sizeof(float) * (pack + (ready ? 0 : total));
-        if (kept) block = frnn_block_get(bytes, kept);
+        if (kept) block = frnn_block_get(slot, bytes, kept);
         else if (posix_memalign(&block, 64, bytes) != 0) block = NULL;
         if (block == NULL) {
             cx->engine = 0, cx->nth = 1, cx->pack = NULL;
@@ -133,7 +133,7 @@ static void *F(engine_setup_k)(frnn_ctx *cx, const frnn_dims *d, int backward, c
 static inline void *F(engine_setup)(frnn_ctx *cx, const frnn_dims *d, int backward, const F(operand) op[2],
                                     const void *packed, F(recmat) rec[2])
 {
-    return F(engine_setup_k)(cx, d, backward, op, packed, rec, NULL);
+    return F(engine_setup_k)(cx, d, backward, op, packed, rec, -1, NULL);
 }
 
 #if FRNN_F32
@@ -193,10 +193,11 @@ static size_t F(push_rows)(size_t rows, double frac)
 
 /* Prepare a cell's forward or backward run: the job (one chunk, no links), its operands, the
  * initial states (forward: h0 [c0] into the first state slot; backward: the gradients reaching
- * h_T [c_T] into the carry at the start of the scratch area). Returns the memory block to free
- * after the run. */
+ * h_T [c_T] into the carry at the start of the scratch area). Returns the memory block to give
+ * back after the run: frnn_block_put(block, *kept), or free(block) when kept is NULL (slot < 0:
+ * never the thread's kept area). */
 static void *F(job_begin)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf,
-                          int train, int backward, int *kept)
+                          int train, int backward, int slot, int *kept)
 {
     memset(jb, 0, sizeof *jb);
     jb->cx = cx, jb->d = d, jb->bf = bf, jb->train = train, jb->L = frnn_tape_layout(d, train);
@@ -205,9 +206,9 @@ static void *F(job_begin)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const fr
     F(operands)(d, bf->W_hh, bf->W_hr, backward, op);
 #if FRNN_F32
     void *block = bf->q8 && !backward ? F(q8_setup)(cx, d, bf, op, jb->W, train)      /* int8 inference */
-                                      : F(engine_setup_k)(cx, d, backward, op, bf->packed, jb->W, kept);
+                                      : F(engine_setup_k)(cx, d, backward, op, bf->packed, jb->W, slot, kept);
 #else
-    void *block = F(engine_setup_k)(cx, d, backward, op, bf->packed, jb->W, kept);
+    void *block = F(engine_setup_k)(cx, d, backward, op, bf->packed, jb->W, slot, kept);
 #endif
 #if FRNN_F32
     /* a bf16 pack may hold W_ih^T too (frnn_pack_forward_bf16 with W_ih), after the panels */
@@ -237,7 +238,7 @@ static void *F(job_begin)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const fr
 static void *F(job_start)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf,
                           int train, int backward)
 {
-    return F(job_begin)(jb, cx, d, bf, train, backward, NULL);
+    return F(job_begin)(jb, cx, d, bf, train, backward, -1, NULL);
 }
 
 /* rows (n values) *= mask (inverted dropout), this member's share. */
@@ -378,7 +379,7 @@ static void F(run_cell)(frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf
 {
     F(job) jb;
     int kept = 0;         /* the engine block is the thread's kept one: no page faults per call */
-    void *block = F(job_begin)(&jb, cx, d, bf, train, backward, &kept);
+    void *block = F(job_begin)(&jb, cx, d, bf, train, backward, KEPT_BLOCK, &kept);
     frnn_team_run(cx->engine ? cx->nth : 1, task, &jb);
     frnn_block_put(block, kept);
 }
