@@ -12,7 +12,7 @@ from .options import UsageError
 def sample(args):
     """`fastrnn sample`: text from a language-model checkpoint (sampled, streamed or by beam search)."""
     from ..beam import MAX_BEAM, beam_search
-    from ..sample import stream
+    from ..sample import generate, stream
     if args.beam is not None:
         if args.beam > MAX_BEAM:
             raise UsageError(f"--beam: expected an integer in [1, {MAX_BEAM}], got {args.beam}")
@@ -37,12 +37,14 @@ def sample(args):
             print(beam_search(model, vocab, prime=args.prime, length=args.length, beam=args.beam,
                               stop=args.stop))
             return
-        pieces = stream(model, vocab, prime=args.prime, length=args.length,
-                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                        argmax=args.argmax, stop=args.stop, seed=args.seed)
+        kw = dict(prime=args.prime, length=args.length, temperature=args.temperature, top_k=args.top_k,
+                  top_p=args.top_p, argmax=args.argmax, stop=args.stop, seed=args.seed)
         if not args.stream:
-            print(args.prime + "".join(pieces))
+            # one native call per 1024 tokens (stop string included), not one per token as
+            # stream's pieces; the same text (stream's docstring)
+            print(generate(model, vocab, **kw))
             return
+        pieces = stream(model, vocab, **kw)
         print(args.prime, end="", flush=True)
         for piece in pieces:          # each token as it is drawn; the same text as without --stream
             print(piece, end="", flush=True)
