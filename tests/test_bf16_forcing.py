@@ -1,6 +1,8 @@
 """bf16 (issue 22) from the outside: the kernel forced through the environment at import
 (FASTRNN_ISA as for float32, FASTRNN_BF16 for the bf16 kernel alone) gives the same bits as the
-default one, and bench/bf16_accuracy.py (the accuracy targets' runs) works end to end."""
+default one -- the recurrent layers under any forcing, a language model's training steps (fused
+and layer by layer; its head and optimiser are float32, whose bits follow FASTRNN_ISA) under
+FASTRNN_BF16 -- and bench/bf16_accuracy.py (the accuracy targets' runs) works end to end."""
 import json
 import os
 import subprocess
@@ -30,8 +32,22 @@ for layer in (fastrnn.LSTM(7, 30, num_layers=2, proj_size=13, seed=1, precision=
         dx, _ = layer.backward(np.ones_like(y))
         for a in (y, dx, layer.grads, layer(x, train=False)[0]):
             h.update(np.ascontiguousarray(a).tobytes())
+from fastrnn.data import Vocab
+from fastrnn.models import LanguageModel
+from fastrnn.train import Trainer
+text = "To be, or not to be, that is the question. Whether 'tis nobler in the mind\\n" * 40
+vocab = Vocab.build(text)
+ids = vocab.encode(text)
+lm = hashlib.sha256()
+for fused in (None, False):
+    model = LanguageModel(len(vocab), hidden_size=40, num_layers=2, seed=0)
+    trainer = Trainer(model, vocab, ids[:2500], ids[2500:], batch_size=8, seq_len=20, eval_every=1000,
+                      progress=False, out=None, precision="bf16", fused=fused)
+    for _ in range(3):
+        trainer.train_step()
+    lm.update(model.params.tobytes())
 print(json.dumps(dict(kernel=_kernels.bf16_info()["kernel"], isa=_kernels.engine_info()["isa"],
-                      hash=h.hexdigest())))
+                      hash=h.hexdigest(), lm=lm.hexdigest())))
 """
 
 
@@ -55,6 +71,8 @@ def test_the_environment_forces_the_bf16_kernel_and_the_bits_stay():
         got = _probe(**env)
         assert got["kernel"] == kernel, (env, got)
         assert got["hash"] == default["hash"], (env, got, default)
+        if "FASTRNN_BF16" in env:
+            assert got["lm"] == default["lm"], (env, got, default)
 
 
 def test_the_accuracy_script_prints_both_runs_and_their_difference(tmp_path):
