@@ -79,7 +79,8 @@ def main(argv=None):
     if args.task == "lm":
         rel = (bf16["val_loss"] - f32["val_loss"]) / f32["val_loss"]
         print(f"lm 2x256 validation loss: float32 {f32['val_loss']:.5f}, bf16 {bf16['val_loss']:.5f}, "
-              f"relative difference {100 * rel:+.3f} % (target: within 1 %: {'met' if abs(rel) <= 0.01 else 'MISSED'})")
+              f"relative difference {100 * rel:+.3f} % "
+              f"(target: within 1 %: {'met' if abs(rel) <= 0.01 else 'MISSED'})")
     else:
         diff = 100 * (bf16["test_accuracy"] - f32["test_accuracy"])
         print(f"gru classifier test accuracy: float32 {100 * f32['test_accuracy']:.2f} %, bf16 "
