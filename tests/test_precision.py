@@ -60,6 +60,13 @@ def test_bad_precisions_are_refused_before_anything_changes():
     assert m64.precision == "float32"
     with pytest.raises(ValueError, match="precision"):
         fastrnn.GRUCell(3, 5, precision=16)
+    # a model without a fastrnn recurrent layer: bf16 would change nothing, so it is refused
+    from fastrnn.models import OutputRecurrentNet
+    orn = OutputRecurrentNet(3, 2, hidden_size=4, seed=0)
+    with pytest.raises(ValueError, match="OutputRecurrentNet has none"):
+        orn.precision = "bf16"
+    orn.precision = "float32"
+    assert orn.precision == "float32"
 
 
 # ---- packs: per precision, never stale ---------------------------------------------------------

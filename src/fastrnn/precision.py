@@ -35,6 +35,9 @@ def set_precision(module, value):
     on a float64 model raises ValueError before any layer changes)."""
     check_precision(value)
     blocks = recurrent_blocks(module)
+    if value == "bf16" and not blocks:     # else the request would silently change nothing
+        raise ValueError(f"precision: 'bf16' applies to fastrnn recurrent layers and this "
+                         f"{type(module).__name__} has none")
     if value == "bf16" and any(b.dtype != np.float32 for b in blocks):
         raise ValueError(f"precision: 'bf16' needs a float32 model, this one is {module.dtype.name}")
     for b in blocks:
