@@ -236,16 +236,20 @@ def _reference_stack(ref, layer, x, lengths):
     return inp
 
 
-@pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("layers, bidirectional", [(3, False), (2, True)])
-def test_stacks_track_the_bf16_reference(cell, layers, bidirectional, bf16_reference):
+def bf16_stack(cell, layers, bidirectional, rng):
+    """A bf16 stack of `cell` (the LSTM with a projection of 12), an input (8, 4, 9) from `rng`
+    and lengths with an empty sequence."""
     cls, opts = LAYERS[cell]
     if cell == "lstm":
         opts = dict(proj_size=12)
     layer = cls(9, 20, num_layers=layers, bidirectional=bidirectional, seed=5, precision="bf16", **opts)
-    rng = np.random.default_rng(6)
-    x = rng.standard_normal((8, 4, 9)).astype(np.float32)
-    lengths = np.array([8, 3, 0, 6])
+    return layer, rng.standard_normal((8, 4, 9)).astype(np.float32), np.array([8, 3, 0, 6])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("layers, bidirectional", [(3, False), (2, True)])
+def test_stacks_track_the_bf16_reference(cell, layers, bidirectional, bf16_reference):
+    layer, x, lengths = bf16_stack(cell, layers, bidirectional, np.random.default_rng(6))
     want = _reference_stack(bf16_reference, layer, x, lengths)
     exact = _plain(bf16_reference, _reference_stack, reference, layer, x, lengths)
     effect = _rel(exact, want)

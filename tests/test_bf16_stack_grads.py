@@ -4,7 +4,7 @@ an LSTM projection -- against the float64 reference whose every product reads bf
 every weight gradient of every layer and direction of a stack)."""
 import numpy as np
 import pytest
-from test_bf16 import CELLS, LAYERS, _plain, _rel, bf16_reference  # noqa: F401  (a fixture)
+from test_bf16 import CELLS, _plain, _rel, bf16_reference, bf16_stack  # noqa: F401  (a fixture)
 
 from fastrnn import reference
 
@@ -60,13 +60,8 @@ def _kernel_grads(layer, x, lengths, dy):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("layers, bidirectional", [(3, False), (2, True)])
 def test_stack_gradients_track_the_bf16_reference(cell, layers, bidirectional, bf16_reference):  # noqa: F811
-    cls, opts = LAYERS[cell]
-    if cell == "lstm":
-        opts = dict(proj_size=12)
-    layer = cls(9, 20, num_layers=layers, bidirectional=bidirectional, seed=5, precision="bf16", **opts)
     rng = np.random.default_rng(7)
-    x = rng.standard_normal((8, 4, 9)).astype(np.float32)
-    lengths = np.array([8, 3, 0, 6])
+    layer, x, lengths = bf16_stack(cell, layers, bidirectional, rng)
     dy = rng.standard_normal((8, 4, layer.D * (12 if cell == "lstm" else 20))).astype(np.float32)
     dy[np.arange(8)[:, None] >= lengths[None, :]] = 0        # nothing past a sequence's end
     want = _reference_grads(bf16_reference, layer, x, lengths, dy)

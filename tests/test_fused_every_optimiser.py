@@ -58,9 +58,7 @@ def test_lm_every_optimiser_bit_identical_on_1_2_3_threads(opt):
             runs.append((loss, model.params.copy(), model.grads.copy()))
     finally:
         fastrnn.set_num_threads(None)
-    for loss, p, g in runs[1:]:
-        assert loss == runs[0][0]
-        assert np.array_equal(p, runs[0][1]) and np.array_equal(g, runs[0][2])
+    lm.assert_same_runs(runs)
 
 
 def test_fastrnn_train_on_a_text_runs_every_iteration_fused(tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ from fastrnn.models import SequenceClassifier, SequenceTagger
 from fastrnn.nn.recurrent import block_names
 from fastrnn.train import Trainer, TrainingDiverged
 from fastrnn.train.fused import FusedStep, why_not
+from test_fused_step import assert_same_runs
 from test_fused_step import OPTIMIZERS   # the same optimiser variants as the LM's fused step
 
 V, F, K = 11, 3, 4
@@ -138,9 +139,7 @@ def test_fused_step_is_bit_identical_across_thread_counts(model, ids):
             runs.append((loss, m.params.copy(), m.grads.copy()))
     finally:
         fastrnn.set_num_threads(None)
-    for loss, p, g in runs[1:]:
-        assert loss == runs[0][0]
-        assert np.array_equal(p, runs[0][1]) and np.array_equal(g, runs[0][2])
+    assert_same_runs(runs)
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -29,6 +29,13 @@ OPTIMIZERS = {
 V = 13
 
 
+
+def assert_same_runs(runs):
+    """Every (loss, params, grads) of `runs` (one per thread count) bit for bit the first's."""
+    for loss, p, g in runs[1:]:
+        assert loss == runs[0][0]
+        assert np.array_equal(p, runs[0][1]) and np.array_equal(g, runs[0][2])
+
 def _model(dtype, cell="lstm", layers=2, embed=None, dropout=0.0, hidden=9, seed=5):
     return LanguageModel(V, cell=cell, hidden_size=hidden, num_layers=layers, embed_size=embed,
                          dropout=dropout, dtype=dtype, seed=seed)
@@ -207,9 +214,7 @@ def test_fused_step_is_bit_identical_across_thread_counts(cell, embed):
             runs.append((loss, model.params.copy(), model.grads.copy()))
     finally:
         fastrnn.set_num_threads(None)
-    for loss, p, g in runs[1:]:
-        assert loss == runs[0][0]
-        assert np.array_equal(p, runs[0][1]) and np.array_equal(g, runs[0][2])
+    assert_same_runs(runs)
 
 
 def test_without_an_optimiser_it_is_forward_plus_backward():
