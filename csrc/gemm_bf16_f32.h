@@ -209,10 +209,13 @@ static int bf32_bpk_mul(const frnn_bpk *pk, int p0, int p1, int M, const float *
     return 1;
 }
 
-/* frnn_team_gemm_bf16 on the float32 kernels (same splits and barriers; g->K > 0): op(W) packed in
- * float32 panels of rounded, swapped values per block of FRNN_KC (`pack` holds
- * frnn_team_gemm_floats(N) floats), each member's rows of A rounded and swapped per block. */
-static void bf32_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
+/* frnn_team_gemm_bf16 on the float32 kernels (same splits and barriers; g->K > 0) for ng products
+ * sharing A (the same M, K, A, rsa, csa; ng 1, or 2 for frnn_team_gemm_bf16_pair): each op(W)
+ * packed in float32 panels of rounded, swapped values per block of FRNN_KC (`pack` holds
+ * frnn_team_gemm_floats(N) floats per product, one after the other), each member's rows of A
+ * rounded and swapped ONCE per block for all the products. Every element of C is the same chain
+ * as in a product of its own. */
+static void bf32_team_gemm(const frnn_par *par, const frnn_gemm_args *g, int ng, float *pack)
 {
     int m0, m1;
     frnn_split(g->M, FRNN_MR, par->tid, par->nth, &m0, &m1);
@@ -223,19 +226,24 @@ static void bf32_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *
     float *ab = apk != NULL ? apk : small;
     for (int k0 = 0; k0 < g->K; k0 += FRNN_KC) {
         const int K = g->K - k0 < FRNN_KC ? g->K - k0 : FRNN_KC, Kp = K + (K & 1);
-        frnn_pk blk;
-        frnn_pk_init(&blk, Kp, g->N, g->N, pack);
-        int q0, q1;
-        frnn_split(blk.panels, 1, par->tid, par->nth, &q0, &q1);
-        bf32_pack(&blk, K, g->W, g->ldw, g->trans_w, k0, q0, q1);
+        frnn_pk blk[2];
+        float *at = pack;
+        for (int j = 0; j < ng; j++) {
+            frnn_pk_init(&blk[j], Kp, g[j].N, g[j].N, at);
+            at += frnn_pk_floats(Kp, g[j].N, g[j].N);
+            int q0, q1;
+            frnn_split(blk[j].panels, 1, par->tid, par->nth, &q0, &q1);
+            bf32_pack(&blk[j], K, g[j].W, g[j].ldw, g[j].trans_w, k0, q0, q1);
+        }
         frnn_sync(par);
-        const int acc = g->beta || k0 > 0;
         for (int i0 = m0; i0 < m1; i0 += mc) {
             const int rows = m1 - i0 < mc ? m1 - i0 : mc;
             bf32_rows(rows, K, Kp, g->A + (size_t)k0 * g->csa + (size_t)i0 * g->rsa, g->rsa, g->csa, 1, ab);
-            for (int p = 0; p < blk.panels; p++)
-                bf32_run(rows, Kp, ab, blk.data + (size_t)p * Kp * nr, nr, g->C + (size_t)i0 * g->ldc + frnn_pk_col(&blk, p),
-                         g->ldc, frnn_pk_width(&blk, p), acc, tmp);
+            for (int j = 0; j < ng; j++)
+                for (int p = 0; p < blk[j].panels; p++)
+                    bf32_run(rows, Kp, ab, blk[j].data + (size_t)p * Kp * nr, nr,
+                             g[j].C + (size_t)i0 * g[j].ldc + frnn_pk_col(&blk[j], p), g[j].ldc, frnn_pk_width(&blk[j], p),
+                             g[j].beta || k0 > 0, tmp);
         }
         frnn_sync(par);                                   /* the pack buffer is reused next */
     }
