@@ -479,6 +479,7 @@ int frnn_test_bf16(void)
         test_flush_rows();
         test_team_transposed();
         test_team_pair();
+        test_round_specials();
         test_recurrent_f32_panels(names[i]);
     }
     frnn_set_isa(isa);

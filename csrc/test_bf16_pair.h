@@ -56,3 +56,49 @@ static void test_team_pair(void)
         free(A), free(At), free(Ar), free(pack);
     }
 }
+
+/* Rounding by the float32-panel staging (bf32_round8 under MXCSR.DAZ: frnn_bf32_stage, and
+ * frnn_bf32_pack from W and from W^T) on special values -- signed zeros, denormals, ties, the
+ * RNE overflow to infinity, infinities, signalling and quiet NaNs with full payloads -- vs
+ * frnn_bf16_round, bit for bit. */
+static float special_value(int i)
+{
+    static const uint32_t sp[] = {0x00000000u, 0x80000000u, 0x00000001u, 0x807fffffu, 0x00800000u, 0x3f808000u,
+                                  0x3f818000u, 0x7f7fffffu, 0xff7f8000u, 0x7f800000u, 0xff800000u, 0x7f800001u,
+                                  0x7fbfffffu, 0x7fc00000u, 0x7fffffffu, 0xffffffffu, 0xff800001u, 0x7f80ffffu};
+    const int n = sizeof sp / sizeof sp[0];
+    return i % 3 == 0 ? urnd() : frnn_bits_f32(sp[(i / 3) % n]);
+}
+
+static void test_round_specials(void)
+{
+    const int M = 5, K = 67, N = 40, lda = K + 1, Kp = K + (K & 1);
+    float *A = malloc(sizeof(float) * M * lda), *S = malloc(sizeof(float) * M * Kp);
+    float *W = malloc(sizeof(float) * K * N), *Wt = malloc(sizeof(float) * K * N);
+    float *mem = malloc(sizeof(float) * frnn_bf32_floats(K, N, N));
+    for (int i = 0; i < M * lda; i++) A[i] = special_value(i * 7 + 1);
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++) W[k * N + n] = Wt[n * K + k] = special_value(k * N + n);
+    for (int c0 = 0; c0 <= 2; c0 += 2) {      /* the 8-lane runs start at c0 */
+        int bad = 0;
+        frnn_bf32_stage(M, K, A, (size_t)lda, c0, K, S);
+        for (int i = 0; i < M; i++)
+            for (int c = c0; c < K; c++) bad += !same_bits(S[i * Kp + (c ^ 1)], frnn_bf16_round(A[i * lda + c]));
+        CHECK(bad == 0, "frnn_bf32_stage from column %d, kernel %s: %d special values rounded differently", c0,
+              frnn_bf16_kernel_name(frnn_bf16_kernel()), bad);
+    }
+    for (int trans = 0; trans <= 1; trans++) {
+        frnn_pk pk;
+        frnn_bf32_init(&pk, K, N, N, mem);
+        frnn_bf32_pack(&pk, K, trans ? Wt : W, (size_t)(trans ? K : N), trans, 0, pk.panels);
+        int bad = 0;
+        for (int p = 0; p < pk.panels; p++)
+            for (int k = 0; k < K; k++)
+                for (int j = 0; j < frnn_pk_width(&pk, p); j++)
+                    bad += !same_bits(pk.data[(size_t)p * pk.K * pk.nr + (size_t)(k ^ 1) * pk.nr + j],
+                                      frnn_bf16_round(W[k * N + frnn_pk_col(&pk, p) + j]));
+        CHECK(bad == 0, "frnn_bf32_pack (trans %d), kernel %s: %d special values rounded differently", trans,
+              frnn_bf16_kernel_name(frnn_bf16_kernel()), bad);
+    }
+    free(A), free(S), free(W), free(Wt), free(mem);
+}
