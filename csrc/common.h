@@ -167,6 +167,33 @@ static void F(add_colsum)(REAL *db, const REAL *m, size_t rows, int ldm, int c0,
         for (int j = c0; j < c1; j++) db[j] += m[r * ldm + j];
 }
 
+/* bf16 on the engine, a cell whose dW_hh comes from all of dG (LSTM, plain RNN) with an input
+ * weight: dW_hh and dW_ih are both dG^T @ (something), so one product stages dG^T once for both
+ * (F(pair_grads); input_grads then skips dW_ih). The same bits as the two products. */
+static int F(pair_on)(const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf)
+{
+    (void)cx, (void)d, (void)bf;
+#if FRNN_F32
+    const int c = d->cell;
+    return cx->engine && cx->bf16 && bf->W_ih != NULL && (size_t)d->T * d->B <= FRNN_ROWS_MAX
+           && (c == FRNN_LSTM || c == FRNN_RNN_TANH || c == FRNN_RNN_RELU);
+#endif
+    return 0;
+}
+
+/* F(pair_on): dW_hh += dG.T @ hprev (P columns) and dW_ih += dG.T @ x in one product. */
+static void F(pair_grads)(const frnn_par *par, const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf,
+                          const REAL *dG, const REAL *hprev, int P)
+{
+    (void)par, (void)cx, (void)d, (void)bf, (void)dG, (void)hprev, (void)P;
+#if FRNN_F32
+    const int rows = d->T * d->B, GH = frnn_gates(d->cell) * d->H, I = d->In;
+    const frnn_gemm_args g[2] = {{GH, P, rows, dG, 1, (size_t)GH, hprev, (size_t)P, 0, bf->dW_hh, (size_t)P, 1},
+                                 {GH, I, rows, dG, 1, (size_t)GH, bf->x, (size_t)I, 0, bf->dW_ih, (size_t)I, 1}};
+    frnn_team_gemm_bf16_pair(par, g, cx->pack);
+#endif
+}
+
 /* After the time loop: the input-side gradients of all T steps as large products (dx_done: dx
  * was already written chunk by chunk).
  * dG (T*B, GH) holds the gradients of the gate pre-activations (zero rows past a sequence's end). */
@@ -190,8 +217,9 @@ static void F(input_grads)(const frnn_par *par, const frnn_ctx *cx, const frnn_d
         frnn_sync(par);
         return;
     }
-    /* dW_ih += dG.T @ x */
-    F(prod)(par, cx, GH, I, rows, dG, GH, 1, (const REAL *)bf->x, I, 0, 1, (REAL *)bf->dW_ih, I);
+    /* dW_ih += dG.T @ x (unless F(pair_grads) did) */
+    if (!F(pair_on)(cx, d, bf))
+        F(prod)(par, cx, GH, I, rows, dG, GH, 1, (const REAL *)bf->x, I, 0, 1, (REAL *)bf->dW_ih, I);
     /* dx = dG @ W_ih (unless a wavefront produced it chunk by chunk) */
     if (bf->dx && !dx_done)
         F(prod)(par, cx, rows, I, GH, dG, GH, 0, (const REAL *)bf->W_ih, I, 0, 0, (REAL *)bf->dx, I);

@@ -360,7 +360,7 @@ void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pa
     /* by the whole product's shape; not for an odd K < FRNN_KC: callers size `pack` for
      * min(K, FRNN_KC) rows of panel (template.h), and the float32 panels need an even Kp rows */
     if (!frnn_amx_bf16_rows(g->M) && bf32_on(frnn_bf16_kernel(), frnn_nr(), g->M) && (g->K >= FRNN_KC || !(g->K & 1))) {
-        bf32_team_gemm(par, g, pack);
+        bf32_team_gemm(par, g, 1, pack);
         return;
     }
 #endif
@@ -449,4 +449,17 @@ void frnn_bkpk_mul(const frnn_par *par, const float *mem, int K, int N, int M, c
         mem += frnn_bpk_floats(blk.K, N, N);
     }
     frnn_sync(par);
+}
+
+void frnn_team_gemm_bf16_pair(const frnn_par *par, const frnn_gemm_args g[2], float *pack)
+{
+#if FRNN_BF16_X86
+    if (g[0].K > 0 && !frnn_amx_bf16_rows(g[0].M) && bf32_on(frnn_bf16_kernel(), frnn_nr(), g[0].M)
+        && (g[0].K >= FRNN_KC || !(g[0].K & 1))) {      /* frnn_team_gemm_bf16's test: the same path */
+        bf32_team_gemm(par, g, 2, pack);
+        return;
+    }
+#endif
+    frnn_team_gemm_bf16(par, &g[0], pack);
+    frnn_team_gemm_bf16(par, &g[1], pack);
 }

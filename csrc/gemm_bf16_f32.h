@@ -35,6 +35,38 @@ enum { BF32_AREA, BF32_APK, BF32_TMP, FRNN_KEPT_N };
 
 static float *bf32_area(size_t n) { return frnn_kept_grow(BF32_AREA, sizeof(float) * n); }
 
+/* The staging passes below round with MXCSR.DAZ on (bf32_daz_begin .. bf32_daz_end): there
+ * x * 1 turns a denormal into a zero of its sign and a NaN into a quiet NaN of the same sign and
+ * payload -- what frnn_bf16_round does to them with 9 of bg_round8's 14 vector operations -- so
+ * bf32_round8 is left with the RNE step and a NaN's truncation. `one` is 1.0f hidden from the
+ * compiler (x * 1 is not folded away, nor moved above the MXCSR write: it depends on the volatile
+ * asm after it); the memory clobber keeps every store before MXCSR is restored. */
+__attribute__((target("avx2"), always_inline)) static inline __m256 bf32_daz_begin(unsigned *csr)
+{
+    *csr = _mm_getcsr();
+    _mm_setcsr(*csr | 0x0040u);
+    __m256 one = _mm256_set1_ps(1.0f);
+    __asm__ volatile("" : "+x"(one));
+    return one;
+}
+
+static inline void bf32_daz_end(unsigned csr)
+{
+    __asm__ volatile("" ::: "memory");
+    _mm_setcsr(csr);
+}
+
+/* frnn_bf16_round of 8 floats, MXCSR.DAZ on (see above): the same bits as bg_round8. */
+__attribute__((target("avx2"), always_inline)) static inline __m256 bf32_round8(__m256 x, __m256 one)
+{
+    const __m256 y = _mm256_mul_ps(x, one);                /* DAZ, NaNs quieted */
+    const __m256i u = _mm256_castps_si256(y), top = _mm256_set1_epi32((int)0xffff0000u);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const __m256i r = _mm256_and_si256(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), lsb), top);
+    return _mm256_blendv_ps(_mm256_castsi256_ps(r), _mm256_castsi256_ps(_mm256_and_si256(u, top)),
+                            _mm256_cmp_ps(y, y, _CMP_UNORD_Q));
+}
+
 /* This kernel and these panels can use the float32 kernels for M rows. */
 static int bf32_on(int kernel, int nr, int M)
 {
@@ -50,16 +82,19 @@ __attribute__((target("avx2"))) static void bf32_trans(int R, int C, const float
                                                        size_t ldd, int swap_r)
 {
     const int R8 = R & ~7, C8 = C & ~7, sr = swap_r ? 1 : 0, sc = swap_r ? 0 : 1;
+    unsigned csr;
+    const __m256 one = bf32_daz_begin(&csr);
     for (int r = 0; r < R8; r += 8)
         for (int c = 0; c < C8; c += 8) {
             const float *s = src + (size_t)r * lds + c;
             __m256 x[8];
             for (int j = 0; j < 8; j++)
-                x[j] = _mm256_castsi256_ps(bg_round8(_mm256_loadu_si256((const __m256i *)(s + (size_t)(j ^ sr) * lds))));
+                x[j] = bf32_round8(_mm256_loadu_ps(s + (size_t)(j ^ sr) * lds), one);
             frnn_transpose8x8(x);
             float *d = dst + (size_t)c * ldd + r;
             for (int j = 0; j < 8; j++) _mm256_storeu_ps(d + (size_t)(j ^ sc) * ldd, x[j]);
         }
+    bf32_daz_end(csr);
     for (int r = 0; r < R; r++)           /* the rows below the tiles, the columns right of them */
         for (int c = r < R8 ? C8 : 0; c < C; c++)
             dst[(size_t)(c ^ sc) * ldd + (r ^ sr)] = frnn_bf16_round(src[(size_t)r * lds + c]);
@@ -84,6 +119,8 @@ __attribute__((target("avx2"))) static void bf32_rows(int rows, int K, int Kp, c
         frnn_transpose(K, rows, A, csa, out, (size_t)Kp);
         A = out, rsa = (size_t)Kp, csa = 1;
     }
+    unsigned csr;
+    const __m256 one = bf32_daz_begin(&csr);
     for (int i = 0; i < rows; i++) {
         const float *a = A + (size_t)i * rsa;
         float *o = out + (size_t)i * Kp;
@@ -91,7 +128,7 @@ __attribute__((target("avx2"))) static void bf32_rows(int rows, int K, int Kp, c
         if (csa == 1)
             for (; k + 8 <= K; k += 8) {
                 __m256 v = _mm256_loadu_ps(a + k);
-                if (round) v = _mm256_castsi256_ps(bg_round8(_mm256_castps_si256(v)));
+                if (round) v = bf32_round8(v, one);
                 _mm256_storeu_ps(o + k, _mm256_permute_ps(v, 0xb1));
             }
         for (; k < Kp; k += 2) {                  /* (in place: both read before either is written) */
@@ -100,16 +137,22 @@ __attribute__((target("avx2"))) static void bf32_rows(int rows, int K, int Kp, c
             o[k] = d, o[k + 1] = e;
         }
     }
+    bf32_daz_end(csr);
 }
 
-/* o[c ^ 1] = bf16(x[c]) for c in [c0, c1 - (c1 - c0) % 8), c0 even: runs of 8 from an even column
- * never split a pair (frnn_bf32_stage; the rest is its scalar loop). */
-__attribute__((target("avx2"))) static void bf32_stage_row(const float *x, int c0, int c1, float *o)
+/* For rows i < M: o_i[c ^ 1] = bf16(x_i[c]) for c in [c0, c1 - (c1 - c0) % 8), c0 even (row i of x
+ * at x + i * ldx, of o at o + i * ldo): runs of 8 from an even column never split a pair
+ * (frnn_bf32_stage; the rest is its scalar loop). */
+__attribute__((target("avx2"))) static void bf32_stage_rows(int M, const float *x, size_t ldx, int c0, int c1, float *o,
+                                                            size_t ldo)
 {
-    for (int c = c0; c + 8 <= c1; c += 8) {
-        const __m256 v = _mm256_castsi256_ps(bg_round8(_mm256_loadu_si256((const __m256i *)(x + c))));
-        _mm256_storeu_ps(o + c, _mm256_permute_ps(v, 0xb1));
-    }
+    unsigned csr;
+    const __m256 one = bf32_daz_begin(&csr);
+    for (int i = 0; i < M; i++)
+        for (int c = c0; c + 8 <= c1; c += 8)
+            _mm256_storeu_ps(o + (size_t)i * ldo + c,
+                             _mm256_permute_ps(bf32_round8(_mm256_loadu_ps(x + (size_t)i * ldx + c), one), 0xb1));
+    bf32_daz_end(csr);
 }
 
 /* float32 panels [p0, p1) of blk (blk->K = Kp) from rows [k0, k0 + K) of op(W), rounded to bf16
@@ -128,14 +171,17 @@ __attribute__((target("avx2"))) static void bf32_pack(const frnn_pk *blk, int K,
         if (trans)          /* op(W)[k][n] = W[n][k]: 8 x 8 transposes rounding as they load, row k
                                of op(W) stored at panel row k ^ 1 */
             bf32_trans(width, K, W + (size_t)col * ldw + k0, ldw, panel, (size_t)nr, 0);
-        else if (width == nr)   /* whole panels: 8 lanes at a time, inline (a call per row and panel cost
+        else if (width == nr) { /* whole panels: 8 lanes at a time, inline (a call per row and panel cost
                                    more than the rounding of its two vectors) */
+            unsigned csr;
+            const __m256 one = bf32_daz_begin(&csr);
             for (int k = 0; k < K; k++) {
                 const float *w = W + (size_t)(k0 + k) * ldw + col;
                 float *o = panel + (size_t)(k ^ 1) * nr;
-                for (int v = 0; v < nr; v += 8)
-                    _mm256_storeu_si256((__m256i *)(o + v), bg_round8(_mm256_loadu_si256((const __m256i *)(w + v))));
+                for (int v = 0; v < nr; v += 8) _mm256_storeu_ps(o + v, bf32_round8(_mm256_loadu_ps(w + v), one));
             }
+            bf32_daz_end(csr);
+        }
         else
             for (int k = 0; k < K; k++) bg_round_avx2(W + (size_t)(k0 + k) * ldw + col, 1, width, panel + (size_t)(k ^ 1) * nr);
     }
@@ -209,10 +255,13 @@ static int bf32_bpk_mul(const frnn_bpk *pk, int p0, int p1, int M, const float *
     return 1;
 }
 
-/* frnn_team_gemm_bf16 on the float32 kernels (same splits and barriers; g->K > 0): op(W) packed in
- * float32 panels of rounded, swapped values per block of FRNN_KC (`pack` holds
- * frnn_team_gemm_floats(N) floats), each member's rows of A rounded and swapped per block. */
-static void bf32_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *pack)
+/* frnn_team_gemm_bf16 on the float32 kernels (same splits and barriers; g->K > 0) for ng products
+ * sharing A (the same M, K, A, rsa, csa; ng 1, or 2 for frnn_team_gemm_bf16_pair): each op(W)
+ * packed in float32 panels of rounded, swapped values per block of FRNN_KC (`pack` holds
+ * frnn_team_gemm_floats(N) floats per product, one after the other), each member's rows of A
+ * rounded and swapped ONCE per block for all the products. Every element of C is the same chain
+ * as in a product of its own. */
+static void bf32_team_gemm(const frnn_par *par, const frnn_gemm_args *g, int ng, float *pack)
 {
     int m0, m1;
     frnn_split(g->M, FRNN_MR, par->tid, par->nth, &m0, &m1);
@@ -223,19 +272,24 @@ static void bf32_team_gemm(const frnn_par *par, const frnn_gemm_args *g, float *
     float *ab = apk != NULL ? apk : small;
     for (int k0 = 0; k0 < g->K; k0 += FRNN_KC) {
         const int K = g->K - k0 < FRNN_KC ? g->K - k0 : FRNN_KC, Kp = K + (K & 1);
-        frnn_pk blk;
-        frnn_pk_init(&blk, Kp, g->N, g->N, pack);
-        int q0, q1;
-        frnn_split(blk.panels, 1, par->tid, par->nth, &q0, &q1);
-        bf32_pack(&blk, K, g->W, g->ldw, g->trans_w, k0, q0, q1);
+        frnn_pk blk[2];
+        float *at = pack;
+        for (int j = 0; j < ng; j++) {
+            frnn_pk_init(&blk[j], Kp, g[j].N, g[j].N, at);
+            at += frnn_pk_floats(Kp, g[j].N, g[j].N);
+            int q0, q1;
+            frnn_split(blk[j].panels, 1, par->tid, par->nth, &q0, &q1);
+            bf32_pack(&blk[j], K, g[j].W, g[j].ldw, g[j].trans_w, k0, q0, q1);
+        }
         frnn_sync(par);
-        const int acc = g->beta || k0 > 0;
         for (int i0 = m0; i0 < m1; i0 += mc) {
             const int rows = m1 - i0 < mc ? m1 - i0 : mc;
             bf32_rows(rows, K, Kp, g->A + (size_t)k0 * g->csa + (size_t)i0 * g->rsa, g->rsa, g->csa, 1, ab);
-            for (int p = 0; p < blk.panels; p++)
-                bf32_run(rows, Kp, ab, blk.data + (size_t)p * Kp * nr, nr, g->C + (size_t)i0 * g->ldc + frnn_pk_col(&blk, p),
-                         g->ldc, frnn_pk_width(&blk, p), acc, tmp);
+            for (int j = 0; j < ng; j++)
+                for (int p = 0; p < blk[j].panels; p++)
+                    bf32_run(rows, Kp, ab, blk[j].data + (size_t)p * Kp * nr, nr,
+                             g[j].C + (size_t)i0 * g[j].ldc + frnn_pk_col(&blk[j], p), g[j].ldc, frnn_pk_width(&blk[j], p),
+                             g[j].beta || k0 > 0, tmp);
         }
         frnn_sync(par);                                   /* the pack buffer is reused next */
     }

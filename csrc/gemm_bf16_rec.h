@@ -125,17 +125,17 @@ void frnn_bf32_stage(int M, int K, const float *A, size_t lda, int c0, int c1, f
     const int Kp = K + (K & 1);
     if (c1 > c0 && c1 == K && (K & 1))
         for (int i = 0; i < M; i++) out[(size_t)i * Kp + K - 1] = 0.0f;   /* the missing odd element */
+    int cv = c0;                               /* columns [c0, cv) of every row staged 8 lanes at a time */
+#if FRNN_BF16_X86
+    if (frnn_bf16_kernel_supported(FRNN_BF16_AVX2) && !(c0 & 1)) {
+        bf32_stage_rows(M, A, lda, c0, c1, out, (size_t)Kp);   /* whole pairs from an even column */
+        cv = c1 - ((c1 - c0) & 7);
+    }
+#endif
     for (int i = 0; i < M; i++) {
         const float *x = A + (size_t)i * lda;
         float *o = out + (size_t)i * Kp;
-        int c = c0;
-#if FRNN_BF16_X86
-        if (frnn_bf16_kernel_supported(FRNN_BF16_AVX2) && !(c0 & 1)) {
-            bf32_stage_row(x, c0, c1, o);      /* whole pairs from an even column, 8 lanes at a time */
-            c = c1 - ((c1 - c0) & 7);
-        }
-#endif
-        for (; c < c1; c++) o[c ^ 1] = frnn_bf16_round(x[c]);
+        for (int c = cv; c < c1; c++) o[c ^ 1] = frnn_bf16_round(x[c]);
     }
 }
 

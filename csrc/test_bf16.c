@@ -378,6 +378,8 @@ static void test_team_transposed(void)
     }
 }
 
+#include "test_bf16_pair.h"
+
 /* The recurrent operands of many rows on float32 panels (frnn_bf32_*: float32 kernels on AVX2,
  * bf16.h's arithmetic without them): op(W) packed from W or W^T, or widened from bf16 panels,
  * each "member" packing and multiplying its own units of every segment as the time loop does
@@ -476,6 +478,8 @@ int frnn_test_bf16(void)
         test_team_gemm(100);
         test_flush_rows();
         test_team_transposed();
+        test_team_pair();
+        test_round_specials();
         test_recurrent_f32_panels(names[i]);
     }
     frnn_set_isa(isa);
