@@ -169,7 +169,7 @@ static void F(add_colsum)(REAL *db, const REAL *m, size_t rows, int ldm, int c0,
 
 /* bf16 on the engine, a cell whose dW_hh comes from all of dG (LSTM, plain RNN) with an input
  * weight: dW_hh and dW_ih are both dG^T @ (something), so one product stages dG^T once for both
- * (F(pair_grads); input_grads then skips dW_ih). The same bits as the two products. */
+ * (F(hidden_grads); input_grads then skips dW_ih). The same bits as the two products. */
 static int F(pair_on)(const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf)
 {
     (void)cx, (void)d, (void)bf;
@@ -179,19 +179,6 @@ static int F(pair_on)(const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers
            && (c == FRNN_LSTM || c == FRNN_RNN_TANH || c == FRNN_RNN_RELU);
 #endif
     return 0;
-}
-
-/* F(pair_on): dW_hh += dG.T @ hprev (P columns) and dW_ih += dG.T @ x in one product. */
-static void F(pair_grads)(const frnn_par *par, const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf,
-                          const REAL *dG, const REAL *hprev, int P)
-{
-    (void)par, (void)cx, (void)d, (void)bf, (void)dG, (void)hprev, (void)P;
-#if FRNN_F32
-    const int rows = d->T * d->B, GH = frnn_gates(d->cell) * d->H, I = d->In;
-    const frnn_gemm_args g[2] = {{GH, P, rows, dG, 1, (size_t)GH, hprev, (size_t)P, 0, bf->dW_hh, (size_t)P, 1},
-                                 {GH, I, rows, dG, 1, (size_t)GH, bf->x, (size_t)I, 0, bf->dW_ih, (size_t)I, 1}};
-    frnn_team_gemm_bf16_pair(par, g, cx->pack);
-#endif
 }
 
 /* After the time loop: the input-side gradients of all T steps as large products (dx_done: dx
@@ -217,7 +204,7 @@ static void F(input_grads)(const frnn_par *par, const frnn_ctx *cx, const frnn_d
         frnn_sync(par);
         return;
     }
-    /* dW_ih += dG.T @ x (unless F(pair_grads) did) */
+    /* dW_ih += dG.T @ x (unless F(hidden_grads) did) */
     if (!F(pair_on)(cx, d, bf))
         F(prod)(par, cx, GH, I, rows, dG, GH, 1, (const REAL *)bf->x, I, 0, 1, (REAL *)bf->dW_ih, I);
     /* dx = dG @ W_ih (unless a wavefront produced it chunk by chunk) */
@@ -255,6 +242,28 @@ static void F(recurrent_grads)(const frnn_par *par, const frnn_ctx *cx, size_t r
     F(add_colsum)(db_hh, dG, rows, ldg, c0, c1);
     /* dW_hh += dG.T @ hprev */
     F(prod)(par, cx, ncols, P, rows, dG, ldg, 1, hprev, P, 0, 1, dW_hh, P);
+}
+
+/* A cell whose dW_hh comes from all of dG (LSTM, plain RNN): db_hh and dW_hh += dG.T @ hprev
+ * (P columns) as F(recurrent_grads); with F(pair_on), dW_ih += dG.T @ x in the same product. */
+static void F(hidden_grads)(const frnn_par *par, const frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf,
+                            const REAL *dG, const REAL *hprev, int P)
+{
+    const size_t rows = (size_t)d->T * d->B;
+    const int GH = frnn_gates(d->cell) * d->H;
+    if (!F(pair_on)(cx, d, bf)) {
+        F(recurrent_grads)(par, cx, rows, GH, dG, GH, hprev, P, bf->dW_hh, bf->db_hh);
+        return;
+    }
+#if FRNN_F32
+    int c0, c1;
+    F(my_cols)(par, cx, GH, &c0, &c1);
+    F(add_colsum)(bf->db_hh, dG, rows, GH, c0, c1);
+    const int I = d->In;
+    const frnn_gemm_args g[2] = {{GH, P, (int)rows, dG, 1, (size_t)GH, hprev, (size_t)P, 0, bf->dW_hh, (size_t)P, 1},
+                                 {GH, I, (int)rows, dG, 1, (size_t)GH, bf->x, (size_t)I, 0, bf->dW_ih, (size_t)I, 1}};
+    frnn_team_gemm_bf16_pair(par, g, cx->pack);
+#endif
 }
 
 /* The hot elementwise loops, each its own wide-vector clone with no aliasing to prove. */

@@ -345,6 +345,16 @@ void frnn_bpk_mul(const frnn_bpk *pk, int p0, int p1, int M, const float *A, siz
 
 /* ---- a whole product on the team ---- */
 
+#if FRNN_BF16_X86
+/* A team product of this shape runs on the float32 kernels (bf32_team_gemm): by the whole
+ * product's shape; not for an odd K < FRNN_KC: callers size `pack` for min(K, FRNN_KC) rows of
+ * panel (template.h), and the float32 panels need an even Kp rows. */
+static int bf32_team_on(const frnn_gemm_args *g)
+{
+    return !frnn_amx_bf16_rows(g->M) && bf32_on(frnn_bf16_kernel(), frnn_nr(), g->M) && (g->K >= FRNN_KC || !(g->K & 1));
+}
+#endif
+
 void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pack)
 {
     const int tid = par->tid, nth = par->nth;
@@ -357,9 +367,7 @@ void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pa
         return;
     }
 #if FRNN_BF16_X86
-    /* by the whole product's shape; not for an odd K < FRNN_KC: callers size `pack` for
-     * min(K, FRNN_KC) rows of panel (template.h), and the float32 panels need an even Kp rows */
-    if (!frnn_amx_bf16_rows(g->M) && bf32_on(frnn_bf16_kernel(), frnn_nr(), g->M) && (g->K >= FRNN_KC || !(g->K & 1))) {
+    if (bf32_team_on(g)) {
         bf32_team_gemm(par, g, 1, pack);
         return;
     }
@@ -454,8 +462,7 @@ void frnn_bkpk_mul(const frnn_par *par, const float *mem, int K, int N, int M, c
 void frnn_team_gemm_bf16_pair(const frnn_par *par, const frnn_gemm_args g[2], float *pack)
 {
 #if FRNN_BF16_X86
-    if (g[0].K > 0 && !frnn_amx_bf16_rows(g[0].M) && bf32_on(frnn_bf16_kernel(), frnn_nr(), g[0].M)
-        && (g[0].K >= FRNN_KC || !(g[0].K & 1))) {      /* frnn_team_gemm_bf16's test: the same path */
+    if (g[0].K > 0 && bf32_team_on(&g[0])) {            /* the path frnn_team_gemm_bf16 takes */
         bf32_team_gemm(par, g, 2, pack);
         return;
     }

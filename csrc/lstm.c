@@ -235,13 +235,7 @@ static void F(lstm_weight_grads)(const frnn_par *par, const F(job) *jb, const RE
     const size_t rows = (size_t)d->T * d->B;
     const REAL *tape = bf->tape;
     (void)dGh;
-    if (F(pair_on)(jb->cx, d, bf)) {     /* bf16: dW_hh with dW_ih, dG^T staged once */
-        int c0, c1;
-        F(my_cols)(par, jb->cx, 4 * H, &c0, &c1);
-        F(add_colsum)(bf->db_hh, dG, rows, 4 * H, c0, c1);
-        F(pair_grads)(par, jb->cx, d, bf, dG, tape + jb->L.hs, P);
-    } else
-        F(recurrent_grads)(par, jb->cx, rows, 4 * H, dG, 4 * H, tape + jb->L.hs, P, bf->dW_hh, bf->db_hh);
+    F(hidden_grads)(par, jb->cx, d, bf, dG, tape + jb->L.hs, P);   /* bf16: with dW_ih, dG^T staged once */
     if (P != H)  /* dW_hr += dhs.T @ m */
         F(prod)(par, jb->cx, P, H, rows, tape + jb->L.dhs, P, 1, tape + jb->L.aux, H, 0, 1, bf->dW_hr, H);
 }

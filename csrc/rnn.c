@@ -65,13 +65,7 @@ static void F(rnn_weight_grads)(const frnn_par *par, const F(job) *jb, const REA
     const frnn_dims *d = jb->d;
     const REAL *hs = (const REAL *)jb->bf->tape + jb->L.hs;
     (void)dGh;
-    if (F(pair_on)(jb->cx, d, jb->bf)) {     /* bf16: dW_hh with dW_ih, dG^T staged once */
-        int c0, c1;
-        F(my_cols)(par, jb->cx, d->H, &c0, &c1);
-        F(add_colsum)(jb->bf->db_hh, dG, (size_t)d->T * d->B, d->H, c0, c1);
-        F(pair_grads)(par, jb->cx, d, jb->bf, dG, hs, d->H);
-    } else
-        F(recurrent_grads)(par, jb->cx, (size_t)d->T * d->B, d->H, dG, d->H, hs, d->H, jb->bf->dW_hh, jb->bf->db_hh);
+    F(hidden_grads)(par, jb->cx, d, jb->bf, dG, hs, d->H);   /* bf16: with dW_ih, dG^T staged once */
 }
 
 static const F(cell_steps) F(rnn_steps) = {F(rnn_forward), F(rnn_backward), F(rnn_weight_grads),

@@ -47,7 +47,7 @@ static size_t F(team_pack_floats)(const frnn_dims *d, int backward, int bf16)
         if (rows >= small) need[0] = frnn_pk_floats(ki, GH, GH);           /* x @ W_ih^T */
     } else {
         need[0] = frnn_pk_floats(kr, d->P, d->P);                                  /* dW_hh */
-        if (bf16) need[0] += frnn_pk_floats(kr, d->In, d->In);      /* with dW_ih (F(pair_grads)) */
+        if (bf16) need[0] += frnn_pk_floats(kr, d->In, d->In);      /* with dW_ih (F(hidden_grads)) */
         need[1] = frnn_pk_floats(kr, d->In, d->In);                                /* dW_ih */
         need[2] = frnn_pk_floats(kr, d->H, d->H);                                  /* dW_hr, W_hn */
         if (rows >= small) need[3] = frnn_pk_floats(kg, d->In, d->In);      /* dx */
