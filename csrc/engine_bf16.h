@@ -56,6 +56,12 @@ void frnn_bpk_pack(const frnn_bpk *pk, const float *W, size_t ldw, int trans, in
 void frnn_bpk_mul(const frnn_bpk *pk, int p0, int p1, int M, const float *A, size_t rsa, size_t csa,
                   int round_a, float *C, size_t ldc, int accumulate);
 
+/* Columns [u0, u1) of every segment of C (M, N) (+)= bf16(A) @ packed (a recurrent step's
+ * product: A (M, K), row stride lda, rounded as read; on AVX512-BF16 staged once for all the
+ * segments). */
+void frnn_bpk_mul_units(const frnn_bpk *pk, int u0, int u1, int M, const float *A, size_t lda, float *C, size_t ldc,
+                        int accumulate);
+
 /* op(W) (K, N) packed once in bf16, in blocks of FRNN_KC rows of K as frnn_team_gemm_bf16 packs
  * them (the same bits, no packing per call): an input projection repeated over chunks or steps.
  * frnn_bkpk_mul shares rows out among the members, or columns when there are few rows; ends with

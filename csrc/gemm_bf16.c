@@ -155,6 +155,7 @@ BK_BF16(1, 4) BK_BF16(1, 1) BK_BF16(2, 2) BK_BF16(2, 1) BK_BF16(3, 2) BK_BF16(3,
 #include "gemv_bf16.h"    /* one row on AVX2 */
 #include "gemm_bf16_f32.h"    /* many rows on AVX2: the float32 kernels */
 #include "gemm_bf16_rec.h"    /* recurrent operands of many rows: float32 panels packed once */
+#include "gemm_bf16_512.h"    /* AVX512-BF16: staged A, vdpbf16ps tiles */
 
 /* A kernel family: fn[MR][NPAN] for MR 1..mrmax, NPAN 1 or wide[MR]. */
 typedef struct {
@@ -268,6 +269,9 @@ void frnn_bpk_init(frnn_bpk *pk, int K, int N, int seg, void *mem)
 
 void frnn_bpk_pack(const frnn_bpk *pk, const float *W, size_t ldw, int trans, int k0, int p0, int p1)
 {
+#if FRNN_BF16_X86
+    if (frnn_bf16_kernel_supported(FRNN_BF16_AVX512BF16)) { bb_pack(pk, W, ldw, trans, k0, p0, p1); return; }   /* the same words */
+#endif
     const int K = pk->K, nr = pk->nr;
     for (int p = p0; p < p1; p++) {
         uint16_t *panel = (uint16_t *)(pk->data + (size_t)p * (pk->Kp / 2) * nr);
@@ -294,6 +298,9 @@ void frnn_bpk_mul(const frnn_bpk *pk, int p0, int p1, int M, const float *A, siz
     const int kernel = frnn_bf16_kernel();
     if (pk->K > 0 && bf32_on(kernel, pk->nr, M) && bf32_bpk_mul(pk, p0, p1, M, A, rsa, csa, round_a, C, ldc, accumulate))
         return;
+#if FRNN_BF16_X86
+    if (pk->K > 0 && M > 0 && bb_on(kernel, pk->nr) && bb_bpk_mul(pk, p0, p1, M, A, rsa, csa, C, ldc, accumulate)) return;
+#endif
     if (round_a && pk->K > 0 && ((size_t)M * pk->K <= BG_STACK || p1 - p0 > 1)) {
         float stack[BG_STACK], *a = (size_t)M * pk->K <= BG_STACK ? stack : malloc(sizeof(float) * (size_t)M * pk->K);
         if (a != NULL) {
@@ -343,6 +350,31 @@ void frnn_bpk_mul(const frnn_bpk *pk, int p0, int p1, int M, const float *A, siz
     }
 }
 
+void frnn_bpk_mul_units(const frnn_bpk *pk, int u0, int u1, int M, const float *A, size_t lda, float *C, size_t ldc,
+                        int accumulate)
+{
+    const int nq = pk->N / pk->seg;
+#if FRNN_BF16_X86
+    uint32_t *a = NULL;
+    if (u1 > u0 && M > 0 && pk->K > 0 && !frnn_amx_bf16_rows(M) && bb_on(frnn_bf16_kernel(), pk->nr))
+        a = frnn_kept_grow(BB_ROWS, sizeof(uint32_t) * (size_t)M * (pk->Kp / 2));
+    if (a != NULL) {                   /* A staged once for every segment */
+        bb_stage(M, pk->K, A, lda, 1, a, (size_t)pk->Kp / 2);
+        for (int q = 0; q < nq; q++) {
+            int p0, p1;
+            frnn_bpk_units(pk, q, u0, u1, &p0, &p1);
+            bb_mul(pk, p0, p1, M, a, (size_t)pk->Kp / 2, C, ldc, accumulate);
+        }
+        return;
+    }
+#endif
+    for (int q = 0; q < nq; q++) {
+        int p0, p1;
+        frnn_bpk_units(pk, q, u0, u1, &p0, &p1);
+        frnn_bpk_mul(pk, p0, p1, M, A, lda, 1, 1, C, ldc, accumulate);
+    }
+}
+
 /* ---- a whole product on the team ---- */
 
 #if FRNN_BF16_X86
@@ -353,6 +385,9 @@ static int bf32_team_on(const frnn_gemm_args *g)
 {
     return !frnn_amx_bf16_rows(g->M) && bf32_on(frnn_bf16_kernel(), frnn_nr(), g->M) && (g->K >= FRNN_KC || !(g->K & 1));
 }
+
+/* ... or on the AVX512-BF16 tiles (gemm_bf16_512.h) */
+static int bb_team_on(const frnn_gemm_args *g) { return !frnn_amx_bf16_rows(g->M) && bb_on(frnn_bf16_kernel(), frnn_nr()); }
 #endif
 
 void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pack)
@@ -369,6 +404,10 @@ void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pa
 #if FRNN_BF16_X86
     if (bf32_team_on(g)) {
         bf32_team_gemm(par, g, 1, pack);
+        return;
+    }
+    if (bb_team_on(g)) {
+        bb_team_gemm(par, g, 1, pack);
         return;
     }
 #endif
@@ -464,6 +503,10 @@ void frnn_team_gemm_bf16_pair(const frnn_par *par, const frnn_gemm_args g[2], fl
 #if FRNN_BF16_X86
     if (g[0].K > 0 && bf32_team_on(&g[0])) {            /* the path frnn_team_gemm_bf16 takes */
         bf32_team_gemm(par, g, 2, pack);
+        return;
+    }
+    if (g[0].K > 0 && bb_team_on(&g[0])) {
+        bb_team_gemm(par, g, 2, pack);
         return;
     }
 #endif

@@ -29,7 +29,7 @@
 /* This thread's areas (kept_area.h: kept between steps and calls, freed when the thread exits;
  * 64-byte aligned; NULL without memory): a recurrent product's staging rows (gemm_bf16_rec.h) and
  * a team product's block of A (it was a malloc per product). */
-enum { BF32_AREA, BF32_APK, BF32_TMP, FRNN_KEPT_N };
+enum { BF32_AREA, BF32_APK, BF32_TMP, BB_ROWS, BB_APK, FRNN_KEPT_N };   /* BB_*: gemm_bf16_512.h */
 #include "kept_area.h"
 #include "transpose8_avx2.h"
 

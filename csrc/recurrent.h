@@ -106,11 +106,7 @@ static void F(rec_mul)(const F(recmat) *r, int u0, int u1, int M, const REAL *A,
         return;
     }
     if (r->bpk.data != NULL) {      /* bf16: A (h_{t-1}, dG_t, ...) rounded as the kernels read it */
-        for (int q = 0; q < r->N / r->seg; q++) {
-            int p0, p1;
-            frnn_bpk_units(&r->bpk, q, u0, u1, &p0, &p1);
-            frnn_bpk_mul(&r->bpk, p0, p1, M, A, lda, 1, 1, C, ldc, beta);
-        }
+        frnn_bpk_mul_units(&r->bpk, u0, u1, M, A, (size_t)lda, C, (size_t)ldc, beta);
         return;
     }
     if (r->pk.data != NULL) {
