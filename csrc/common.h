@@ -272,13 +272,20 @@ FRNN_CLONES static void F(sigmoid_inplace_c)(REAL *p, int n)
     for (int i = 0; i < n; i++) p[i] = SIGMOID(p[i]);
 }
 
-/* float32 on an AVX2 engine ISA: the intrinsics version (sigmoid_avx2.h, same bits, a shorter
- * dependent chain); FASTRNN_ISA=none, AVX-512 (its v4 clone) and float64 keep the C loop. */
+/* float32 on an AVX2 or AVX-512 engine ISA: the intrinsics version (sigmoid_avx2.h,
+ * activations_avx512.h: same bits, one 2^n scaling in the common case); FASTRNN_ISA=none and
+ * float64 keep the C loop. */
 static void F(sigmoid_inplace)(REAL *p, int n)
 {
 #if FRNN_F32 && FRNN_HAVE_SIGMOID_AVX2
     if (frnn_isa_active() == FRNN_ISA_AVX2) {
         frnn_sigmoid_avx2_inplace(p, n);
+        return;
+    }
+#endif
+#if FRNN_F32 && FRNN_HAVE_ACT_AVX512
+    if (frnn_isa_active() == FRNN_ISA_AVX512) {
+        frnn_sigmoid_avx512(p, p, n);
         return;
     }
 #endif
@@ -295,12 +302,19 @@ FRNN_CLONES static void F(tanh_to_c)(REAL *restrict out, const REAL *restrict in
     for (int i = 0; i < n; i++) out[i] = TANH(in[i]);
 }
 
-/* tanh: the intrinsics version (tanh_avx2.h, same bits) under the sigmoid's condition. */
+/* tanh: the intrinsics version (tanh_avx2.h, activations_avx512.h: same bits) under the
+ * sigmoid's condition. */
 static void F(tanh_inplace)(REAL *p, int n)
 {
 #if FRNN_F32 && FRNN_HAVE_TANH_AVX2
     if (frnn_isa_active() == FRNN_ISA_AVX2) {
         frnn_tanh_avx2(p, p, n);
+        return;
+    }
+#endif
+#if FRNN_F32 && FRNN_HAVE_ACT_AVX512
+    if (frnn_isa_active() == FRNN_ISA_AVX512) {
+        frnn_tanh_avx512(p, p, n);
         return;
     }
 #endif
@@ -312,6 +326,12 @@ static void F(tanh_to)(REAL *restrict out, const REAL *restrict in, int n)
 #if FRNN_F32 && FRNN_HAVE_TANH_AVX2
     if (frnn_isa_active() == FRNN_ISA_AVX2) {
         frnn_tanh_avx2(out, in, n);
+        return;
+    }
+#endif
+#if FRNN_F32 && FRNN_HAVE_ACT_AVX512
+    if (frnn_isa_active() == FRNN_ISA_AVX512) {
+        frnn_tanh_avx512(out, in, n);
         return;
     }
 #endif
@@ -331,8 +351,8 @@ FRNN_CLONES static void F(frnn_tanh_c)(REAL *out, const REAL *in, size_t n)
 }
 
 #if FRNN_F32 && FRNN_HAVE_TANH_AVX2
-/* An AVX2 activation (sigmoid_avx2.h / tanh_avx2.h take int counts) over n elements, in pieces. */
-static void avx2_in_pieces(void (*act)(float *, const float *, int), float *out, const float *in, size_t n)
+/* An intrinsics activation (they take int counts) over n elements, in pieces. */
+static void act_in_pieces(void (*act)(float *, const float *, int), float *out, const float *in, size_t n)
 {
     for (size_t i = 0, k; i < n; i += k) {
         k = n - i < (size_t)FRNN_ROWS_MAX ? n - i : (size_t)FRNN_ROWS_MAX;
@@ -345,9 +365,15 @@ void F(frnn_sigmoid)(REAL *out, const REAL *in, size_t n)
 {
 #if FRNN_F32 && FRNN_HAVE_TANH_AVX2          /* (tanh_avx2.h is there only with sigmoid_avx2.h) */
     if (frnn_isa_active() == FRNN_ISA_AVX2) {
-        avx2_in_pieces(frnn_sigmoid_avx2, out, in, n);
+        act_in_pieces(frnn_sigmoid_avx2, out, in, n);
         return;
     }
+#if FRNN_HAVE_ACT_AVX512
+    if (frnn_isa_active() == FRNN_ISA_AVX512) {
+        act_in_pieces(frnn_sigmoid_avx512, out, in, n);
+        return;
+    }
+#endif
 #endif
     F(frnn_sigmoid_c)(out, in, n);
 }
@@ -356,9 +382,15 @@ void F(frnn_tanh)(REAL *out, const REAL *in, size_t n)
 {
 #if FRNN_F32 && FRNN_HAVE_TANH_AVX2
     if (frnn_isa_active() == FRNN_ISA_AVX2) {
-        avx2_in_pieces(frnn_tanh_avx2, out, in, n);
+        act_in_pieces(frnn_tanh_avx2, out, in, n);
         return;
     }
+#if FRNN_HAVE_ACT_AVX512
+    if (frnn_isa_active() == FRNN_ISA_AVX512) {
+        act_in_pieces(frnn_tanh_avx512, out, in, n);
+        return;
+    }
+#endif
 #endif
     F(frnn_tanh_c)(out, in, n);
 }

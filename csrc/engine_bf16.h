@@ -9,6 +9,9 @@
  * 16-bit shift, FMAs in the pair order under MXCSR.FTZ|DAZ) and AVX512-BF16 (vdpbf16ps) -- gives
  * these bits, so results do not depend on the CPU, the kernel or the thread count.
  *
+ * On AVX512-BF16 (gemm_bf16_512.h) A is staged once per product, step or block as bf16 pairs (one
+ * 32-bit word per pair of k) and vdpbf16ps tiles of up to 12 x 32 read it with no conversion.
+ *
  * Panels: NR (frnn_nr()) columns, K padded to an even Kp with zeros, stored as pairs:
  * panel[(j * NR + n) * 2 + e] = bf16(op(W)[2j + e][col + n]) -- one 32-bit word per column and pair
  * of k, the operand layout of vdpbf16ps. Sizes below are in floats (one float holds two bf16).

@@ -9,6 +9,7 @@
 #include "activations.h"
 #include "sigmoid_avx2.h"
 #include "tanh_avx2.h"
+#include "activations_avx512.h"
 #include "layout.h"
 #include "engine.h"
 #include "engine_bf16.h"

@@ -92,6 +92,7 @@ static void test_kernels_vs_emulation(const char *isa)
         {4, 9, 70, 35}, {5, 31, 33, 33}, {7, 8, 128, 64}, {9, 50, 20, 10}, {1, 300, 130, 65},
         {1, 2051, 544, 544}, {2, 1100, 40, 20},   /* one row past the stack buffer and over 32 panels */
         {8, 7, 40, 20}, {12, 77, 50, 25}, {33, 300, 48, 48}, {97, 40, 36, 36},   /* AVX2: the float32 kernels */
+        {6, 45, 70, 35}, {24, 513, 64, 32}, {64, 31, 100, 100},   /* AVX512-BF16: 6 rows, 2 x 12, 6 x 11 or 10 */
     };
     for (int kern = 0; kern <= 4; kern++) {
         if (kern == 1 || kern == 3 || !frnn_bf16_kernel_supported(kern)) continue;

@@ -1,7 +1,8 @@
 /* sweep_activations.c - the library's sigmoid/tanh (frnn_sigmoid_f32/_f64, frnn_tanh_f32/_f64:
  * the same inline functions and FRNN_CLONES loops the gate loops use, so on an AVX2 CPU the
  * vectorised arch=x86-64-v3 clone, run with the engine ISA set to none; and the AVX2 intrinsics
- * sigmoid_avx2.h / tanh_avx2.h, directly and through the exported functions at the default ISA)
+ * sigmoid_avx2.h / tanh_avx2.h and activations_avx512.h, directly and through the exported
+ * functions at the default ISA)
  * against the scalar reference of tests/c/activations_ref.h, bit for bit (NaN payloads included).
  *
  *   sweep_activations [STRIDE [DSAMPLES]]
@@ -20,38 +21,28 @@
 #include "sigmoid_avx2.h"            /* the gate loops' AVX2 intrinsics sigmoid (x86-64) */
 #include "tanh_avx2.h"               /* and tanh */
 
-#if FRNN_HAVE_SIGMOID_AVX2
-static int have_avx2(void) { __builtin_cpu_init(); return __builtin_cpu_supports("avx2"); }
-#else
-static int have_avx2(void) { return 0; }
-#endif
+#include "activations_avx512.h"     /* and their AVX-512 forms */
 
-/* The intrinsics sigmoid / tanh over x (n) into out, in pieces of 0, 1, ..., 31, 0, 1, ...
- * values: every length 0..15 (and every tail length 0..7 after 1-3 vectors) from unaligned
- * starts. The sigmoid runs in place on a copy; the tanh both out of place (inplace 0) and in
- * place on a copy (inplace 1). */
-static void sigmoid_avx2_copy(float *out, const float *x, size_t n)
+#if FRNN_HAVE_SIGMOID_AVX2
+static int have(const char *isa)
 {
-    memcpy(out, x, n * sizeof *x);
-#if FRNN_HAVE_SIGMOID_AVX2
-    for (size_t i = 0, len = 0; i < n; i += len, len = (len + 1) % 32) {
-        len = len < n - i ? len : n - i;
-        frnn_sigmoid_avx2_inplace(out + i, (int)len);
-    }
-#endif
+    __builtin_cpu_init();
+    return !strcmp(isa, "avx2") ? __builtin_cpu_supports("avx2") : __builtin_cpu_supports("avx512f");
 }
+#else
+static int have(const char *isa) { (void)isa; return 0; }
+#endif
 
-static void tanh_avx2_copy(float *out, const float *x, size_t n, int inplace)
+/* An intrinsics activation over x (n) into out, in pieces of 0, 1, ..., 31, 0, 1, ... values:
+ * every length 0..15 (and every tail length after 1-3 vectors) from unaligned starts; out of
+ * place (inplace 0) or in place on a copy (inplace 1). */
+static void act_copy(void (*act)(float *, const float *, int), float *out, const float *x, size_t n, int inplace)
 {
     if (inplace) memcpy(out, x, n * sizeof *x);
-#if FRNN_HAVE_TANH_AVX2
     for (size_t i = 0, len = 0; i < n; i += len, len = (len + 1) % 32) {
         len = len < n - i ? len : n - i;
-        frnn_tanh_avx2(out + i, inplace ? out + i : x + i, (int)len);
+        act(out + i, inplace ? out + i : x + i, (int)len);
     }
-#else
-    (void)x, (void)n;
-#endif
 }
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -93,15 +84,23 @@ static void check_f(const float *x, size_t n)
         if (memcmp(&rs[i], &gs[i], sizeof(float))) report("sigmoid_f32", &x[i], &rs[i], &gs[i], sizeof(float));
         if (memcmp(&rt[i], &gt[i], sizeof(float))) report("tanh_f32", &x[i], &rt[i], &gt[i], sizeof(float));
     }
-    if (!have_avx2()) return;
-    sigmoid_avx2_copy(gs, x, n);
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(&rs[i], &gs[i], sizeof(float))) report("sigmoid_avx2", &x[i], &rs[i], &gs[i], sizeof(float));
-    for (int inplace = 0; inplace < 2; inplace++) {
-        tanh_avx2_copy(gt, x, n, inplace);
-        for (size_t i = 0; i < n; i++)
-            if (memcmp(&rt[i], &gt[i], sizeof(float))) report(inplace ? "tanh_avx2 in place" : "tanh_avx2", &x[i], &rt[i], &gt[i], sizeof(float));
+#if FRNN_HAVE_TANH_AVX2 && FRNN_HAVE_ACT_AVX512
+    static const struct {
+        const char *isa, *name;
+        void (*act)(float *, const float *, int);
+        int tanh;
+    } acts[] = {{"avx2", "sigmoid_avx2", frnn_sigmoid_avx2, 0}, {"avx2", "tanh_avx2", frnn_tanh_avx2, 1},
+                {"avx512", "sigmoid_avx512", frnn_sigmoid_avx512, 0}, {"avx512", "tanh_avx512", frnn_tanh_avx512, 1}};
+    for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+        if (!have(acts[a].isa)) continue;
+        const float *want = acts[a].tanh ? rt : rs;
+        for (int inplace = 0; inplace < 2; inplace++) {
+            act_copy(acts[a].act, gs, x, n, inplace);
+            for (size_t i = 0; i < n; i++)
+                if (memcmp(&want[i], &gs[i], sizeof(float))) report(acts[a].name, &x[i], &want[i], &gs[i], sizeof(float));
+        }
     }
+#endif
 }
 
 static void check_d(const double *x, size_t n)
