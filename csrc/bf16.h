@@ -15,8 +15,9 @@
  * FMA on the converted values, with MXCSR.FTZ|DAZ set, gives these bits too. MXCSR's FTZ detects
  * tininess after rounding to 24 bits with an unbounded exponent (measured on AMD Zen 3:
  * 2^-126 - 2^-150 is flushed, 2^-126 - 2^-151 rounds to 2^-126 and is kept); frnn_bf16_fma
- * emulates exactly that. Whether the VDPBF16PS hardware detects tininess the same way could not
- * be checked on a CPU without it (test_kernels.c compares it where the CPU has it).
+ * emulates exactly that. VDPBF16PS detects tininess the same way: on AMD Zen 4 the vdpbf16ps
+ * kernels give these bits on test_bf16.c's cases around FLT_MIN (test_flush_rows, the `tiny`
+ * operands of test_kernels_vs_emulation), as VCVTNE2PS2BF16 gives frnn_bf16_from_f32's.
  */
 #ifndef FASTRNN_BF16_H
 #define FASTRNN_BF16_H
