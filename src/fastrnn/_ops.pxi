@@ -30,11 +30,16 @@ def tanh(x, out=None):
     return _activation(1, x, out)
 
 
-def gemm(a, b, trans_b=False, out=None, *, trans_a=False, accumulate=False):
+def gemm(a, b, trans_b=False, out=None, *, trans_a=False, accumulate=False, precision="float32"):
     """Row-major a @ b for 2-D float32/float64 arrays (a.T / b.T with trans_a / trans_b): float32
     on the engine's packed micro-kernels and thread team (SciPy's BLAS when the engine is off),
     float64 through SciPy's BLAS. `out` (m, n), when given, must be C-contiguous of the same
     dtype; it is overwritten, or added to with accumulate=True (out += a @ b).
+
+    precision='bf16' (float32 arrays; ValueError for float64): bf16 mixed precision as the
+    recurrent layers' products (csrc/engine_bf16.h's frnn_team_gemm_bf16) -- a and b rounded to
+    bf16, the dot products in VDPBF16PS order with float32 accumulation, out added in float32
+    after each block of 256 of k; the same bits on every CPU and thread count.
 
     The models use this rather than `@` so that every product runs on the threads the kernels
     already keep busy: NumPy's `@` goes through NumPy's own OpenBLAS, and two thread pools
@@ -71,15 +76,22 @@ def gemm(a, b, trans_b=False, out=None, *, trans_a=False, accumulate=False):
     cdef void *pb = _ptr(b)
     cdef void *pc = _ptr(out)
     cdef bint f64 = a.dtype == np.float64
+    cdef int bf16 = _precision_code(precision, f64)
+    cdef int rc = 0
     if m == 0 or n == 0:
         return out
     with nogil:
-        if f64:
+        if bf16:
+            rc = frnn_matmul_bf16(ta, tb, m, n, k, <const float *>pa, lda, <const float *>pb, ldb,
+                                  1 if beta else 0, <float *>pc, n)
+        elif f64:
             frnn_gemm_f64(&BLAS, ta, tb, m, n, k, 1.0, <const double *>pa, lda, <const double *>pb, ldb,
                           beta, <double *>pc, n)
         else:
             frnn_matmul_f32(&BLAS, ta, tb, m, n, k, <const float *>pa, lda, <const float *>pb, ldb,
                             1 if beta else 0, <float *>pc, n)
+    if rc != 0:
+        raise MemoryError("gemm: out of memory (the bf16 pack buffer)")
     return out
 
 

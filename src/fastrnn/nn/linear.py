@@ -16,7 +16,12 @@ def _rng(rng):
 
 class Linear(Module):
     """weight (O, I), bias (O,): initialised as torch, U(-1/sqrt(I), 1/sqrt(I)), from `seed`
-    (an int, None or a numpy Generator, which is advanced: weight first, then bias)."""
+    (an int, None or a numpy Generator, which is advanced: weight first, then bias).
+
+    `precision` 'bf16' (float32 only): its three products (y = x W^T, dW += dy^T x, dx = dy W)
+    in bf16 mixed precision, as the recurrent layers' (`_kernels.gemm(precision='bf16')`); a
+    model's output head follows the model's precision (`fastrnn.precision`)."""
+    linear_products = True     # a model's `head` of this class follows its precision (fastrnn.precision)
 
     def __init__(self, in_features, out_features, bias=True, dtype=None, seed=None):
         super().__init__(dtype)
@@ -38,12 +43,14 @@ class Linear(Module):
             raise ValueError(f"x: expected shape (..., {self.in_features}), got {x.shape}")
         x2 = np.ascontiguousarray(x.reshape(-1, self.in_features), dtype=self.dtype)   # (N, I)
         int8 = None if train or self.__dict__.get("_int8") is None else _int8_matrix(self)
+        precision = self.precision
         # (N, O); a quantized head's inference product in int8 (fastrnn.quant)
-        y = int8.matmul(x2) if int8 is not None else gemm(x2, self._views["weight"], trans_b=True)
+        y = int8.matmul(x2) if int8 is not None else \
+            gemm(x2, self._views["weight"], trans_b=True, precision=precision)
         if "bias" in self._views:
             y += self._views["bias"]
-        if self._mode(train)[1]:
-            self._x = (x2, x.shape)
+        if self._mode(train)[1]:          # backward runs in the forward's precision
+            self._x = (x2, x.shape, precision)
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
     __call__ = forward
@@ -52,16 +59,31 @@ class Linear(Module):
         """dy (..., O) -> dx (..., I); accumulates dW += dy^T x, db += sum(dy)."""
         if self._x is None:
             raise RuntimeError("backward: nothing kept; call forward first, outside fastrnn.no_grad()")
-        x2, shape = self._x
+        x2, shape, precision = self._x
         dy2 = np.ascontiguousarray(to_numpy(dy), dtype=self.dtype)
         if dy2.shape != shape[:-1] + (self.out_features,):
             raise ValueError(f"dy: expected shape {shape[:-1] + (self.out_features,)}, got {dy2.shape}")
         dy2 = dy2.reshape(-1, self.out_features)                                        # (N, O)
-        gemm(dy2, x2, trans_a=True, out=self._grad_views["weight"], accumulate=True)   # dW = dy^T x
+        gemm(dy2, x2, trans_a=True, out=self._grad_views["weight"], accumulate=True,   # dW += dy^T x
+             precision=precision)
         if "bias" in self._grad_views:
             self._grad_views["bias"] += dy2.sum(0)
         self._x = None
-        return gemm(dy2, self._views["weight"]).reshape(shape)                         # dx = dy W
+        return gemm(dy2, self._views["weight"], precision=precision).reshape(shape)  # dx = dy W
+
+    @property
+    def precision(self):
+        """The products' precision: 'float32' (default) or 'bf16' (float32 only)."""
+        return self.__dict__.get("_linear_precision", "float32")
+
+    @precision.setter
+    def precision(self, value):
+        from ..precision import check_precision
+        check_precision(value)
+        if value == "bf16" and self.dtype != np.float32:
+            raise ValueError(f"precision: 'bf16' needs a float32 Linear, this one is {self.dtype.name}")
+        # not `_precision`: that key marks a recurrent layer (fastrnn.precision.recurrent_blocks)
+        self.__dict__["_linear_precision"] = value
 
     def __repr__(self):
         return f"Linear({self.in_features}, {self.out_features}, dtype={self.dtype.name!r})"
