@@ -247,6 +247,7 @@ typedef struct {
                                            positional initialisers above stay valid) */
     int head_bf16;            /* float32: the head's product in bf16 (frnn_matmul_bf16), as a
                                  Linear head with precision='bf16' runs it */
+    const float *head_bf16_pack;  /* with head_bf16: W_head packed by frnn_head_bf16_pack, or NULL */
 } frnn_gen;
 
 /* feed != NULL: advance the state over tokens feed (steps, B), no output. feed == NULL: up to
@@ -289,6 +290,15 @@ void frnn_matmul_f32(const frnn_blas *blas, int trans_a, int trans_b, int m, int
  * (nothing computed then). */
 int frnn_matmul_bf16(int trans_a, int trans_b, int m, int n, int k, const float *a, int lda, const float *b,
                      int ldb, int beta, float *c, int ldc);
+/* A head's W (n, k) packed once for C (m, n) = A (m, k) @ W^T + beta C in bf16 (the bits of
+ * frnn_matmul_bf16(0, 1, ...), without packing W per call: a generation loop's head). The pack
+ * (frnn_head_bf16_floats floats) is for the active ISA's panel width; on another
+ * one (frnn_set_isa since) or k == 0, frnn_matmul_bf16_packed computes nothing and returns 1: the
+ * caller runs frnn_matmul_bf16. Else 0. */
+size_t frnn_head_bf16_floats(int n, int k);
+void frnn_head_bf16_pack(float *mem, int n, int k, const float *W, int ldw);
+int frnn_matmul_bf16_packed(const float *mem, int m, int n, int k, const float *a, int lda, int beta, float *c,
+                            int ldc);
 
 /* Row-major C = alpha * op(A) @ op(B) + beta * C, exposed for the gemm() helper and tests. */
 void frnn_gemm_f32(const frnn_blas *blas, int trans_a, int trans_b, int m, int n, int k,

@@ -42,7 +42,8 @@ static const REAL *F(gen_head)(const frnn_blas *blas, const frnn_gen *g)
         frnn_q8_mul(g->head_q8, V, 0, V, B, h, (size_t)P, 0, logits, (size_t)V);
     else if (!g->head_bf16)
         frnn_matmul_f32(blas, 0, 1, B, V, P, h, P, g->W_head, P, 0, logits, V);
-    else if (frnn_matmul_bf16(0, 1, B, V, P, h, P, g->W_head, P, 0, logits, V) != 0)
+    else if ((!g->head_bf16_pack || frnn_matmul_bf16_packed(g->head_bf16_pack, B, V, P, h, P, 0, logits, V))
+             && frnn_matmul_bf16(0, 1, B, V, P, h, P, g->W_head, P, 0, logits, V) != 0)
         return NULL;      /* out of memory */
 #else
     frnn_gemm_f64(blas, 0, 1, B, V, P, 1.0, h, P, g->W_head, P, 0.0, logits, V);

@@ -54,6 +54,47 @@ int frnn_matmul_bf16(int trans_a, int trans_b, int m, int n, int k, const float 
     return 0;
 }
 
+/* the prepacked head: a header (magic, the panel width it was packed for), then frnn_bkpk's panels */
+#define HEAD_BPK_MAGIC 0x42484b50
+#define HEAD_BPK_HEADER 16      /* floats: the panels start 64 bytes in (aligned after an aligned start) */
+
+size_t frnn_head_bf16_floats(int n, int k)
+{
+    return HEAD_BPK_HEADER + frnn_bkpk_floats(k > 0 ? k : 1, n);
+}
+
+void frnn_head_bf16_pack(float *mem, int n, int k, const float *W, int ldw)
+{
+    int head[2] = {HEAD_BPK_MAGIC, frnn_nr()};
+    memcpy(mem, head, sizeof head);
+    if (k > 0) frnn_bkpk_pack(mem + HEAD_BPK_HEADER, k, n, W, (size_t)ldw, 1);
+}
+
+typedef struct {
+    const float *mem, *a;
+    float *c;
+    int m, n, k, lda, ldc, beta;
+} bkpk_job;
+
+static void bkpk_task(void *arg, const frnn_par *par)
+{
+    const bkpk_job *j = arg;
+    frnn_bkpk_mul(par, j->mem, j->k, j->n, j->m, j->a, (size_t)j->lda, j->c, (size_t)j->ldc, j->beta);
+}
+
+int frnn_matmul_bf16_packed(const float *mem, int m, int n, int k, const float *a, int lda, int beta, float *c,
+                            int ldc)
+{
+    int head[2];
+    memcpy(head, mem, sizeof head);
+    if (head[0] != HEAD_BPK_MAGIC || head[1] != frnn_nr() || k <= 0) return 1;  /* another ISA's panels */
+    if (m <= 0 || n <= 0) return 0;
+    const int nth = 2.0 * m * n * k < 4 * 65536.0 ? 1 : frnn_threads();
+    bkpk_job job = {mem + HEAD_BPK_HEADER, a, c, m, n, k, lda, ldc, beta};
+    frnn_team_run(nth, bkpk_task, &job);
+    return 0;
+}
+
 /* a bench driver (bench/lm_step.c) that includes this file may time the phases */
 #ifndef FRNN_HEAD_MARK
 #define FRNN_HEAD_MARK(phase) ((void)0)

@@ -1,7 +1,8 @@
 /* test_gemm.c - the float32 engine's packing (gemm.c): frnn_transpose on every tile/edge mix, on
  * AVX2 and on the plain path, and frnn_engine_gemm with A in every layout (rows, A^T, strided)
  * giving the same bits as A in rows, at 1-3 threads, with its kept areas growing between calls;
- * frnn_matmul_bf16 (head.c: the heads' bf16 product) against bf16.h's definition, bit for bit.
+ * frnn_matmul_bf16 (head.c: the heads' bf16 product; prepacked too) against bf16.h's definition,
+ * bit for bit.
  * Linked into test_kernels (frnn_test_gemm). */
 #include <math.h>
 #include <stdio.h>
@@ -148,6 +149,15 @@ static void test_matmul_bf16(void)
                             }
                         CHECK(bad == 0, "bf16 %d x %d x %d ta %d tb %d beta %d at %d threads: %d elements differ",
                               M, N, K, ta, tb, beta, nth, bad);
+                        if (!ta && tb) {      /* a head's prepacked W: the same bits */
+                            float *pk = malloc(sizeof(float) * frnn_head_bf16_floats(N, K)), *c2 = malloc(sizeof(float) * M * N);
+                            frnn_head_bf16_pack(pk, N, K, W, K);
+                            memcpy(c2, C0, sizeof(float) * M * N);
+                            CHECK(frnn_matmul_bf16_packed(pk, M, N, K, A, K, beta, c2, N) == 0, "packed: not run");
+                            CHECK(!memcmp(c2, got, sizeof(float) * M * N), "bf16 packed %d x %d x %d beta %d at %d "
+                                  "threads: bits differ", M, N, K, beta, nth);
+                            free(pk), free(c2);
+                        }
                     }
         free(A), free(W), free(C0), free(got), free(a), free(w);
     }

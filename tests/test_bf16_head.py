@@ -264,3 +264,29 @@ def test_native_generation_equals_the_stepwise_loop_with_a_bf16_head():
         tok = logits.argmax(1)
         np.testing.assert_array_equal(gen.out[s], tok)
     np.testing.assert_array_equal(gen.logits, logits)       # the last round's, bit for bit
+
+
+@pytest.mark.parametrize("B, H, V", [(1, 40, 9), (10, 300, 50)])
+def test_the_generators_prepacked_head_gives_the_python_heads_bits(B, H, V):
+    """The generator packs W_head once (bf16 panels for the ISA of the moment); its logits are
+    the Linear's, at 1-3 threads and -- after an ISA switch made that pack stale -- via the
+    per-step product."""
+    model = LanguageModel(V, cell="gru", hidden_size=H, num_layers=1, seed=2)
+    model.params[:] = np.random.default_rng(3).uniform(-0.3, 0.3, model.params.size)
+    model.invalidate()
+    model.precision = "bf16"
+    ids = np.arange(B) % V
+    y, _ = model.rnn.step(ids, None, input="ids")
+    want = model.head.forward(y, train=False)
+    isa = _kernels.engine_info()["isa"]
+    try:
+        for n in (1, 2, 3):
+            fastrnn.set_num_threads(n)
+            gen = model.generator(B, 1, argmax=True)
+            np.testing.assert_array_equal(gen.step_state(ids)[0], want)     # from a zero state
+        for other in [i for i in _kernels.supported_isas() if i != isa]:   # the pack: another width
+            _kernels.set_isa(other)
+            np.testing.assert_array_equal(gen.step_state(ids)[0], want)
+    finally:
+        fastrnn.set_num_threads(None)
+        _kernels.set_isa(isa)

@@ -104,6 +104,12 @@ cdef class Generator:
         g.table, g.W_head, g.b_head = _ptr(table), _ptr(W_head), _ptr(b_head)
         g.head_q8 = NULL
         g.head_bf16 = _precision_code(head_precision, self.f64)
+        g.head_bf16_pack = NULL
+        if g.head_bf16 and head_int8 is None:   # W_head packed once (the weights stay as they are)
+            hpk = np.empty(frnn_head_bf16_floats(V, width), np.float32)
+            frnn_head_bf16_pack(<float *>_ptr(hpk), V, width, <const float *>_ptr(W_head), width)
+            self.keep.append(hpk)
+            g.head_bf16_pack = <const float *>_ptr(hpk)
         if head_int8 is not None:       # a quantized head (fastrnn.quant): its logits in int8
             if not isinstance(head_int8, Q8Matrix) or self.f64 or (head_int8.N, head_int8.K) != (V, width):
                 raise ValueError(f"head_int8: expected a Q8Matrix ({V}, {width}) for a float32 model")

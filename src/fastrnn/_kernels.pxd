@@ -106,6 +106,8 @@ cdef extern from "fastrnn.h" nogil:
                          const float *a, int lda, const float *b, int ldb, int beta, float *c, int ldc)
     int frnn_matmul_bf16(int trans_a, int trans_b, int m, int n, int k, const float *a, int lda,
                          const float *b, int ldb, int beta, float *c, int ldc)
+    size_t frnn_head_bf16_floats(int n, int k)
+    void frnn_head_bf16_pack(float *mem, int n, int k, const float *W, int ldw)
     int frnn_engine_enabled()
     void frnn_set_engine(int on)
     int frnn_threads()
@@ -136,6 +138,7 @@ cdef extern from "fastrnn.h" nogil:
         const void *b_head
         const frnn_q8_mat *head_q8
         int head_bf16
+        const float *head_bf16_pack
         void *h
         void *c
         void *x
