@@ -290,3 +290,30 @@ def test_the_generators_prepacked_head_gives_the_python_heads_bits(B, H, V):
     finally:
         fastrnn.set_num_threads(None)
         _kernels.set_isa(isa)
+
+
+def test_a_bf16_linears_inference_pack_is_never_stale():
+    """A no-tape forward reads W packed once; it gives the training forward's bits (packed per
+    call), and an in-place edit through a public view, an optimiser step or an ISA switch is seen."""
+    rng = np.random.default_rng(4)
+    lm = LanguageModel(30, hidden_size=20, num_layers=1, seed=0)
+    lm.precision = "bf16"
+    head, x = lm.head, rng.standard_normal((2, 20)).astype(np.float32)
+    isa = _kernels.engine_info()["isa"]
+    try:
+        for rows in (x[:1], x):
+            with fastrnn.no_grad():
+                got = head(rows)
+            np.testing.assert_array_equal(got, head(rows, train=True))
+        dict(lm.named_parameters())["head.weight"][3] *= -2      # a public view, in place
+        with fastrnn.no_grad():
+            got = head(x)
+        np.testing.assert_array_equal(got, head(x, train=True))
+        for other in [i for i in _kernels.supported_isas() if i != isa]:
+            _kernels.set_isa(other)
+            with fastrnn.no_grad():
+                np.testing.assert_array_equal(head(x), got)
+    finally:
+        _kernels.set_isa(isa)
+    with pytest.raises(ValueError, match="packed"):
+        _kernels.gemm(x, x, trans_b=True, packed=_kernels.head_pack_bf16(x))

@@ -108,6 +108,8 @@ cdef extern from "fastrnn.h" nogil:
                          const float *b, int ldb, int beta, float *c, int ldc)
     size_t frnn_head_bf16_floats(int n, int k)
     void frnn_head_bf16_pack(float *mem, int n, int k, const float *W, int ldw)
+    int frnn_matmul_bf16_packed(const float *mem, int m, int n, int k, const float *a, int lda, int beta,
+                                float *c, int ldc)
     int frnn_engine_enabled()
     void frnn_set_engine(int on)
     int frnn_threads()
