@@ -245,12 +245,17 @@ typedef struct {
     int max_len;
     const struct frnn_q8_mat *head_q8;  /* float32: W_head in int8 (csrc/int8.h), or NULL (last:
                                            positional initialisers above stay valid) */
+    int head_bf16;            /* float32: the head's product in bf16 (frnn_matmul_bf16), as a
+                                 Linear head with precision='bf16' runs it */
+    const float *head_bf16_pack;  /* with head_bf16: W_head packed by frnn_head_bf16_pack, or NULL */
 } frnn_gen;
 
 /* feed != NULL: advance the state over tokens feed (steps, B), no output. feed == NULL: up to
  * `steps` rounds of: every sequence's token in, logits out, the next token of each live sequence
  * chosen (u (steps, B): its uniform draws in [0, 1), unused with argmax). Returns the rounds run
- * (fewer when every sequence is done), or -1 - b when sequence b's logits were NaN or all -inf. */
+ * (fewer when every sequence is done), or -1 - b when sequence b's logits were NaN or all -inf,
+ * or FRNN_GEN_NO_MEMORY (a bf16 head's pack buffer could not be allocated). */
+#define FRNN_GEN_NO_MEMORY (-2147483647)
 int frnn_generate_f32(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u);
 int frnn_generate_f64(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u);
 
@@ -276,6 +281,24 @@ int frnn_set_isa(int isa);
  * the engine is off): the products of the Python models. */
 void frnn_matmul_f32(const frnn_blas *blas, int trans_a, int trans_b, int m, int n, int k,
                      const float *a, int lda, const float *b, int ldb, int beta, float *c, int ldc);
+
+/* The same product in bf16 mixed precision (a model's head under precision='bf16'): every
+ * element is frnn_team_gemm_bf16's (engine_bf16.h) -- op(A) and op(B) rounded to bf16, the dot
+ * products in VDPBF16PS order with float32 accumulation, C added in float32 after each block of
+ * FRNN_KC of k -- the same bits for any CPU, bf16 kernel and thread count; runs whether the
+ * float32 engine is on or not. Returns 0, or -1 when its pack buffer cannot be allocated
+ * (nothing computed then). */
+int frnn_matmul_bf16(int trans_a, int trans_b, int m, int n, int k, const float *a, int lda, const float *b,
+                     int ldb, int beta, float *c, int ldc);
+/* A head's W (n, k) packed once for C (m, n) = A (m, k) @ W^T + beta C in bf16 (the bits of
+ * frnn_matmul_bf16(0, 1, ...), without packing W per call: a generation loop's head). The pack
+ * (frnn_head_bf16_floats floats) is for the active ISA's panel width; on another
+ * one (frnn_set_isa since) or k == 0, frnn_matmul_bf16_packed computes nothing and returns 1: the
+ * caller runs frnn_matmul_bf16. Else 0. */
+size_t frnn_head_bf16_floats(int n, int k);
+void frnn_head_bf16_pack(float *mem, int n, int k, const float *W, int ldw);
+int frnn_matmul_bf16_packed(const float *mem, int m, int n, int k, const float *a, int lda, int beta, float *c,
+                            int ldc);
 
 /* Row-major C = alpha * op(A) @ op(B) + beta * C, exposed for the gemm() helper and tests. */
 void frnn_gemm_f32(const frnn_blas *blas, int trans_a, int trans_b, int m, int n, int k,

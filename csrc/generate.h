@@ -29,7 +29,8 @@ static void F(gen_advance)(const frnn_blas *blas, const frnn_gen *g, const int *
     }
 }
 
-/* logits (B, V) = h_last (B, P) @ W_head^T + b_head: the product, then the bias (as nn.Linear). */
+/* logits (B, V) = h_last (B, P) @ W_head^T + b_head: the product, then the bias (as nn.Linear);
+ * NULL when out of memory (a bf16 head's pack buffer). */
 static const REAL *F(gen_head)(const frnn_blas *blas, const frnn_gen *g)
 {
     const int B = g->B, V = g->V, L = g->L, P = g->dims[L - 1].P;
@@ -39,8 +40,11 @@ static const REAL *F(gen_head)(const frnn_blas *blas, const frnn_gen *g)
 #if FRNN_F32
     if (g->head_q8)       /* a quantized head (int8.h): the rows of h quantized as Linear's are */
         frnn_q8_mul(g->head_q8, V, 0, V, B, h, (size_t)P, 0, logits, (size_t)V);
-    else
+    else if (!g->head_bf16)
         frnn_matmul_f32(blas, 0, 1, B, V, P, h, P, g->W_head, P, 0, logits, V);
+    else if ((!g->head_bf16_pack || frnn_matmul_bf16_packed(g->head_bf16_pack, B, V, P, h, P, 0, logits, V))
+             && frnn_matmul_bf16(0, 1, B, V, P, h, P, g->W_head, P, 0, logits, V) != 0)
+        return NULL;      /* out of memory */
 #else
     frnn_gemm_f64(blas, 0, 1, B, V, P, 1.0, h, P, g->W_head, P, 0.0, logits, V);
 #endif
@@ -89,6 +93,7 @@ int F(frnn_generate)(const frnn_blas *blas, const frnn_gen *g, const int *feed, 
         if (!live) break;
         F(gen_advance)(blas, g, g->token);
         const REAL *logits = F(gen_head)(blas, g);
+        if (logits == NULL) return FRNN_GEN_NO_MEMORY;
         for (int b = 0; b < B; b++) {
             if (g->done[b]) continue;
             double *z = g->z;

@@ -217,11 +217,11 @@ static void F(gen_task)(void *arg, const frnn_par *par)
 }
 
 /* Run the call as one team task; FRNN_GEN_NOT_RUN when the per-step path must run it instead
- * (float64, bf16, int8, the batch split, FASTRNN_GENERATE=steps, or no memory). */
+ * (float64, bf16 layers or head, int8, the batch split, FASTRNN_GENERATE=steps, or no memory). */
 static int F(gen_team)(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u)
 {
     const char *env = getenv("FASTRNN_GENERATE");
-    if ((env && !strcmp(env, "steps")) || g->head_q8 || steps <= 0) return FRNN_GEN_NOT_RUN;
+    if ((env && !strcmp(env, "steps")) || g->head_q8 || g->head_bf16 || steps <= 0) return FRNN_GEN_NOT_RUN;
     const int L = g->L, B = g->B, V = g->V, few = B < FRNN_SMALL_M;
     F(gen_layer) *lay = calloc((size_t)L, sizeof *lay);
     if (lay == NULL) return FRNN_GEN_NOT_RUN;

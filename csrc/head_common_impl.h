@@ -27,13 +27,17 @@ static REAL F(pairwise_sum)(const REAL *a, size_t n)
     return F(pairwise_sum)(a, n2) + F(pairwise_sum)(a + n2, n - n2);
 }
 
-/* C (m, n) = op(A) op(B) + beta C as nn/linear.py's gemm() calls it */
-static void F(head_gemm)(const frnn_blas *blas, int ta, int tb, int m, int n, int k, const REAL *a,
-                         int lda, const REAL *b, int ldb, int beta, REAL *c, int ldc)
+/* C (m, n) = op(A) op(B) + beta C as nn/linear.py's gemm() calls it: in bf16 when the head's
+ * precision is (bf16: float32 only, frnn_matmul_bf16). 0, or -1 when out of memory. */
+static int F(head_gemm)(const frnn_blas *blas, int bf16, int ta, int tb, int m, int n, int k, const REAL *a,
+                        int lda, const REAL *b, int ldb, int beta, REAL *c, int ldc)
 {
 #if FRNN_F32
+    if (bf16) return frnn_matmul_bf16(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
     frnn_matmul_f32(blas, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 #else
+    (void)bf16;
     frnn_gemm_f64(blas, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta ? 1.0 : 0.0, c, ldc);
 #endif
+    return 0;
 }

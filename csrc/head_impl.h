@@ -200,17 +200,25 @@ int F(frnn_train_step)(const frnn_blas *blas, const frnn_train *tr, const frnn_o
     /* the head: logits = y W^T (+ b in the softmax pass), the loss and dlogits in place */
     REAL *logits = tr->logits;
     const REAL *y = st->acts[L];
-    F(head_gemm)(blas, 0, 1, (int)N, V, P, y, P, tr->W_head, P, 0, logits, V);
+    const int bf16 = tr->head_bf16;
+    if (F(head_gemm)(blas, bf16, 0, 1, (int)N, V, P, y, P, tr->W_head, P, 0, logits, V) != 0) {
+        if (on_tapes) F(acts_restore)(tr->fwd, tr->bwd, saved_acts);
+        return res->status = -1;
+    }
     FRNN_HEAD_MARK(3);
     F(head_phase)(&hr, HEAD_SOFTMAX, N * V * 8);
     res->loss = (double)(F(pairwise_sum)(tr->nll, N) / (REAL)N);
     FRNN_HEAD_MARK(4);
     /* the head's backward: dW += dlogits^T y, db += sum of rows, dy = dlogits W */
-    F(head_gemm)(blas, 1, 0, V, P, (int)N, logits, V, y, P, 1, tr->dW_head, P);
+    rc = F(head_gemm)(blas, bf16, 1, 0, V, P, (int)N, logits, V, y, P, 1, tr->dW_head, P);
     FRNN_HEAD_MARK(5);
     if (tr->db_head) F(head_phase)(&hr, HEAD_BIAS_GRAD, N * V);
     FRNN_HEAD_MARK(6);
-    F(head_gemm)(blas, 0, 0, (int)N, P, V, logits, V, tr->W_head, P, 0, tr->bwd->grads[L], P);
+    if (rc == 0) rc = F(head_gemm)(blas, bf16, 0, 0, (int)N, P, V, logits, V, tr->W_head, P, 0, tr->bwd->grads[L], P);
+    if (rc != 0) {
+        if (on_tapes) F(acts_restore)(tr->fwd, tr->bwd, saved_acts);
+        return res->status = -1;
+    }
     FRNN_HEAD_MARK(7);
     if (hr.scratch) F(head_phase)(&hr, HEAD_SCATTER_IN, (size_t)V * hr.width);   /* the logits are free */
     rc = F(frnn_stack_backward)(blas, &bw);

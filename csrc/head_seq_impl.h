@@ -206,14 +206,17 @@ int F(frnn_train_seq_step)(const frnn_blas *blas, const frnn_train_seq *tr, cons
     const REAL *x = steps && !tr->drop ? (const REAL *)st->acts[L] : (const REAL *)tr->feat;
     if (x == tr->feat) F(seq_phase)(&sr, SEQ_FEAT, steps ? N * DP : TB * DP);
     REAL *logits = tr->logits;
-    F(head_gemm)(blas, 0, 1, (int)N, K, DP, x, DP, tr->W_head, DP, 0, logits, K);
+    const int bf16 = tr->head_bf16;
+    if (F(head_gemm)(blas, bf16, 0, 1, (int)N, K, DP, x, DP, tr->W_head, DP, 0, logits, K) != 0)
+        return res->status = -1;
     F(seq_phase)(&sr, SEQ_SOFTMAX, N * K * 8);
     res->loss = (double)(F(pairwise_sum)(tr->nll, N) / sr.total);
     /* the head's backward: dW += dlogits^T x, db += sum of rows, dx = dlogits W */
-    F(head_gemm)(blas, 1, 0, K, DP, (int)N, logits, K, x, DP, 1, tr->dW_head, DP);
+    rc = F(head_gemm)(blas, bf16, 1, 0, K, DP, (int)N, logits, K, x, DP, 1, tr->dW_head, DP);
     if (tr->db_head) F(seq_phase)(&sr, SEQ_BIAS_GRAD, N * K);
     REAL *dx = steps ? (REAL *)tr->bwd->grads[L] : (REAL *)tr->dfeat;
-    F(head_gemm)(blas, 0, 0, (int)N, DP, K, logits, K, tr->W_head, DP, 0, dx, DP);
+    if (rc == 0) rc = F(head_gemm)(blas, bf16, 0, 0, (int)N, DP, K, logits, K, tr->W_head, DP, 0, dx, DP);
+    if (rc != 0) return res->status = -1;
     if (!steps || tr->drop) F(seq_phase)(&sr, SEQ_UNFEAT, steps ? N * DP : TB * DP);
     rc = F(frnn_stack_backward)(blas, tr->bwd);
     if (rc != 0) return res->status = -1;

@@ -1,12 +1,16 @@
 /* test_gemm.c - the float32 engine's packing (gemm.c): frnn_transpose on every tile/edge mix, on
  * AVX2 and on the plain path, and frnn_engine_gemm with A in every layout (rows, A^T, strided)
- * giving the same bits as A in rows, at 1-3 threads, with its kept areas growing between calls.
+ * giving the same bits as A in rows, at 1-3 threads, with its kept areas growing between calls;
+ * frnn_matmul_bf16 (head.c: the heads' bf16 product; prepacked too) against bf16.h's definition,
+ * bit for bit.
  * Linked into test_kernels (frnn_test_gemm). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "engine.h"
+#include "bf16.h"
+#include "fastrnn.h"
 
 #define TEST_NAME "gemm"
 #include "test_check.h"
@@ -108,10 +112,63 @@ static void test_layouts(void)
     }
 }
 
+/* frnn_matmul_bf16 in every transposition, with and without C, at 1-3 threads: per element the
+ * bf16 dot product of each FRNN_KC block of k (bf16.h: VDPBF16PS order), added to C in float32 */
+static void test_matmul_bf16(void)
+{
+    static const int shapes[][3] = {{5, 7, 3}, {9, 33, 64}, {40, 17, 300}, {3, 50, 513}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *A = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * K * N), *C0 = malloc(sizeof(float) * M * N);
+        float *got = malloc(sizeof(float) * M * N), *a = malloc(sizeof(float) * K), *w = malloc(sizeof(float) * K);
+        for (int i = 0; i < M * K; i++) A[i] = rnd();
+        for (int i = 0; i < K * N; i++) W[i] = rnd();
+        for (int i = 0; i < M * N; i++) C0[i] = rnd();
+        for (int ta = 0; ta <= 1; ta++)
+            for (int tb = 0; tb <= 1; tb++)
+                for (int beta = 0; beta <= 1; beta++)
+                    for (int nth = 1; nth <= 3; nth++) {
+                        /* A read as (M, K) or A^T's storage (K, M); W as (K, N) or W^T's (N, K) */
+                        frnn_set_threads(nth);
+                        memcpy(got, C0, sizeof(float) * M * N);
+                        CHECK(frnn_matmul_bf16(ta, tb, M, N, K, A, ta ? M : K, W, tb ? K : N, beta, got, N) == 0,
+                              "frnn_matmul_bf16 failed");
+                        int bad = 0;
+                        for (int i = 0; i < M; i++)
+                            for (int j = 0; j < N; j++) {
+                                for (int k = 0; k < K; k++) {
+                                    a[k] = frnn_bf16_round(ta ? A[(size_t)k * M + i] : A[(size_t)i * K + k]);
+                                    w[k] = frnn_bf16_round(tb ? W[(size_t)j * K + k] : W[(size_t)k * N + j]);
+                                }
+                                float c = C0[(size_t)i * N + j];
+                                for (int k0 = 0; k0 < K; k0 += FRNN_KC) {
+                                    const float d = frnn_bf16_dot(K - k0 < FRNN_KC ? K - k0 : FRNN_KC, a + k0, 1, w + k0, 1);
+                                    c = beta || k0 ? c + d : d;
+                                }
+                                bad += memcmp(&c, &got[(size_t)i * N + j], sizeof c) != 0;
+                            }
+                        CHECK(bad == 0, "bf16 %d x %d x %d ta %d tb %d beta %d at %d threads: %d elements differ",
+                              M, N, K, ta, tb, beta, nth, bad);
+                        if (!ta && tb) {      /* a head's prepacked W: the same bits */
+                            float *pk = malloc(sizeof(float) * frnn_head_bf16_floats(N, K)), *c2 = malloc(sizeof(float) * M * N);
+                            frnn_head_bf16_pack(pk, N, K, W, K);
+                            memcpy(c2, C0, sizeof(float) * M * N);
+                            CHECK(frnn_matmul_bf16_packed(pk, M, N, K, A, K, beta, c2, N) == 0, "packed: not run");
+                            CHECK(!memcmp(c2, got, sizeof(float) * M * N), "bf16 packed %d x %d x %d beta %d at %d "
+                                  "threads: bits differ", M, N, K, beta, nth);
+                            free(pk), free(c2);
+                        }
+                    }
+        free(A), free(W), free(C0), free(got), free(a), free(w);
+    }
+    frnn_set_threads(0);
+}
+
 int frnn_test_gemm(void)
 {
     fails = 0;
     test_transpose();
+    test_matmul_bf16();
     if (frnn_isa_supported(FRNN_ISA_AVX2) || frnn_isa_supported(FRNN_ISA_AVX512))
         test_layouts();         /* the engine's products (no micro-kernels elsewhere) */
     return fails;

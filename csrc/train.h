@@ -63,6 +63,8 @@ typedef struct {
     void *nll;                 /* scratch (N): each row's -log p[target] */
     size_t n;                  /* the model's flat buffers: grads are zeroed first */
     void *params, *grads;
+    int head_bf16;             /* float32: the head's three products in bf16 (frnn_matmul_bf16),
+                                  as a Linear head with precision='bf16' runs them */
 } frnn_train;
 
 /* Forward, loss, backward (and with opt != NULL, the clip and the update, unless the loss or

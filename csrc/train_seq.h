@@ -46,6 +46,7 @@ typedef struct {
     void *nll;                 /* scratch (N): each row's -log p[target] times its weight */
     size_t n;                  /* the model's flat buffers: grads are zeroed first */
     void *params, *grads;
+    int head_bf16;             /* float32: the head's three products in bf16 (train.h) */
 } frnn_train_seq;
 
 /* Forward, loss, backward (and with opt != NULL, the clip and the update unless the loss or the

@@ -26,14 +26,16 @@ def fastrnn_cli(*args, check=True):
 
 # ---- models and cells --------------------------------------------------------------------------
 
-def test_models_and_cells_adopt_the_precision_of_their_recurrent_layers():
+def test_models_and_cells_adopt_the_precision_of_their_recurrent_layers_and_head():
     lm = LanguageModel(20, hidden_size=8, num_layers=2, seed=0)
     assert lm.precision == "float32" and lm.rnn.precision == "float32"
     lm.precision = "bf16"
     assert lm.precision == "bf16" and lm.rnn.precision == "bf16"
     clf = SequenceClassifier(4, vocab_size=30, embed_size=6, hidden_size=8, seed=0)
-    clf.rnn.precision = "bf16"
-    assert clf.precision == "bf16"
+    clf.rnn.precision = "bf16"              # the layers alone: the head is float32 still
+    assert clf.precision == "mixed" and clf.head.precision == "float32"
+    clf.precision = "bf16"                  # the model's precision: its layers and its head
+    assert clf.precision == "bf16" and clf.head.precision == "bf16"
     for cell in (fastrnn.RNNCell(3, 5, precision="bf16"), fastrnn.GRUCell(3, 5, precision="bf16"),
                  fastrnn.LSTMCell(3, 5, precision="bf16")):
         assert cell.precision == "bf16" and cell.layer.precision == "bf16"

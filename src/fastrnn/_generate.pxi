@@ -15,6 +15,8 @@ cdef class Generator:
     `n_out` (B,) tokens, `done` (B,). Sampling settings as fastrnn.sample.next_token_probs (top_k 0
     and top_p 0 mean off); `token_text` (every token's text), `word`, `eos` and `stop` as Vocab.decode
     and fastrnn.generate use them. head_int8: the head's int8 weights (a Q8Matrix, float32) or None.
+    precision: the layers' products; head_precision: the head's ('float32', or 'bf16' for a float32
+    model: nn.Linear's precision; a quantized head runs int8 either way).
     """
     cdef frnn_gen g
     cdef frnn_dims *dims
@@ -34,7 +36,7 @@ cdef class Generator:
 
     def __init__(self, cell, layers, table, W_head, b_head, *, batch, max_len, temperature=1.0,
                  top_k=0, top_p=0.0, argmax=False, eos=-1, token_text=(), word=False, stop=None,
-                 head_int8=None, precision="float32"):
+                 head_int8=None, precision="float32", head_precision="float32"):
         cdef int L = len(layers), k
         cdef _Layer lay
         if L < 1:
@@ -56,7 +58,7 @@ cdef class Generator:
         for k in range(L):
             W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, packed = layers[k]
             lay = _Layer(cell, np.empty((1, B, width), dt), W_ih, W_hh, b_ih, b_hh, w_peep, W_hr, None)
-            lay.set_precision(precision)     # the layers' products (the head stays float32)
+            lay.set_precision(precision)     # the layers' products (the head's: head_precision)
             lay.set_packed(packed)
             work = np.empty(frnn_work_size(&lay.d), dt)
             lay.buf.tape = _ptr(work)
@@ -101,6 +103,13 @@ cdef class Generator:
         g.dims, g.run = self.dims, self.run
         g.table, g.W_head, g.b_head = _ptr(table), _ptr(W_head), _ptr(b_head)
         g.head_q8 = NULL
+        g.head_bf16 = _precision_code(head_precision, self.f64)
+        g.head_bf16_pack = NULL
+        if g.head_bf16 and head_int8 is None:   # W_head packed once (the weights stay as they are)
+            hpk = np.empty(frnn_head_bf16_floats(V, width), np.float32)
+            frnn_head_bf16_pack(<float *>_ptr(hpk), V, width, <const float *>_ptr(W_head), width)
+            self.keep.append(hpk)
+            g.head_bf16_pack = <const float *>_ptr(hpk)
         if head_int8 is not None:       # a quantized head (fastrnn.quant): its logits in int8
             if not isinstance(head_int8, Q8Matrix) or self.f64 or (head_int8.N, head_int8.K) != (V, width):
                 raise ValueError(f"head_int8: expected a Q8Matrix ({V}, {width}) for a float32 model")
@@ -153,6 +162,8 @@ cdef class Generator:
                 rc = frnn_generate_f64(&BLAS, &self.g, NULL, steps, pu)
             else:
                 rc = frnn_generate_f32(&BLAS, &self.g, NULL, steps, pu)
+        if rc == FRNN_GEN_NO_MEMORY:
+            raise MemoryError("sample: out of memory (the bf16 head's pack buffer)")
         if rc < 0:
             raise ValueError(f"logits: NaN or all -inf for sequence {-1 - rc} (does the model have "
                              f"non-finite parameters?)")
@@ -183,6 +194,8 @@ cdef class Generator:
                 rc = frnn_generate_f64(&BLAS, &self.g, NULL, 1, NULL)
             else:
                 rc = frnn_generate_f32(&BLAS, &self.g, NULL, 1, NULL)
+        if rc == FRNN_GEN_NO_MEMORY:
+            raise MemoryError("step: out of memory (the bf16 head's pack buffer)")
 
     def step_state(self, ids, h=None, c=None):
         """`step` with the state passed in and out, in one call (model.step's fast path): ids (B,)
@@ -238,6 +251,8 @@ cdef class Generator:
                 rc = frnn_generate_f64(&BLAS, &self.g, NULL, 1, NULL)
             else:
                 rc = frnn_generate_f32(&BLAS, &self.g, NULL, 1, NULL)
+        if rc == FRNN_GEN_NO_MEMORY:
+            raise MemoryError("step: out of memory (the bf16 head's pack buffer)")
         logits = np.empty((B, V), dt)
         memcpy(_ptr(logits), _ptr(self.logits), logits.nbytes)
         memcpy(_ptr(hn), _ptr(self.h_state), hbytes)

@@ -104,6 +104,12 @@ cdef extern from "fastrnn.h" nogil:
                        double *c, int ldc)
     void frnn_matmul_f32(const frnn_blas *blas, int trans_a, int trans_b, int m, int n, int k,
                          const float *a, int lda, const float *b, int ldb, int beta, float *c, int ldc)
+    int frnn_matmul_bf16(int trans_a, int trans_b, int m, int n, int k, const float *a, int lda,
+                         const float *b, int ldb, int beta, float *c, int ldc)
+    size_t frnn_head_bf16_floats(int n, int k)
+    void frnn_head_bf16_pack(float *mem, int n, int k, const float *W, int ldw)
+    int frnn_matmul_bf16_packed(const float *mem, int m, int n, int k, const float *a, int lda, int beta,
+                                float *c, int ldc)
     int frnn_engine_enabled()
     void frnn_set_engine(int on)
     int frnn_threads()
@@ -133,6 +139,8 @@ cdef extern from "fastrnn.h" nogil:
         const void *W_head
         const void *b_head
         const frnn_q8_mat *head_q8
+        int head_bf16
+        const float *head_bf16_pack
         void *h
         void *c
         void *x
@@ -153,6 +161,7 @@ cdef extern from "fastrnn.h" nogil:
         int *n_out
         int *done
         int max_len
+    enum: FRNN_GEN_NO_MEMORY
     int frnn_generate_f32(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u)
     int frnn_generate_f64(const frnn_blas *blas, const frnn_gen *g, const int *feed, int steps, const double *u)
 
@@ -213,6 +222,7 @@ cdef extern from "train.h" nogil:
         size_t n
         void *params
         void *grads
+        int head_bf16
     int frnn_optim_step_f32(const frnn_opt *o, size_t n, float *params, float *grads, frnn_step_result *r)
     int frnn_optim_step_f64(const frnn_opt *o, size_t n, double *params, double *grads, frnn_step_result *r)
     int frnn_train_step_f32(const frnn_blas *blas, const frnn_train *tr, const frnn_opt *opt, frnn_step_result *r)
@@ -248,5 +258,6 @@ cdef extern from "train_seq.h" nogil:
         size_t n
         void *params
         void *grads
+        int head_bf16
     int frnn_train_seq_step_f32(const frnn_blas *blas, const frnn_train_seq *tr, const frnn_opt *opt, frnn_step_result *r)
     int frnn_train_seq_step_f64(const frnn_blas *blas, const frnn_train_seq *tr, const frnn_opt *opt, frnn_step_result *r)

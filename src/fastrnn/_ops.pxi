@@ -30,11 +30,18 @@ def tanh(x, out=None):
     return _activation(1, x, out)
 
 
-def gemm(a, b, trans_b=False, out=None, *, trans_a=False, accumulate=False):
+def gemm(a, b, trans_b=False, out=None, *, trans_a=False, accumulate=False, precision="float32",
+         packed=None):
     """Row-major a @ b for 2-D float32/float64 arrays (a.T / b.T with trans_a / trans_b): float32
     on the engine's packed micro-kernels and thread team (SciPy's BLAS when the engine is off),
     float64 through SciPy's BLAS. `out` (m, n), when given, must be C-contiguous of the same
     dtype; it is overwritten, or added to with accumulate=True (out += a @ b).
+
+    precision='bf16' (float32 arrays; ValueError for float64): bf16 mixed precision as the
+    recurrent layers' products (csrc/engine_bf16.h's frnn_team_gemm_bf16) -- a and b rounded to
+    bf16, the dot products in VDPBF16PS order with float32 accumulation, out added in float32
+    after each block of 256 of k; the same bits on every CPU and thread count. `packed`: b's
+    bf16 panels from `head_pack_bf16(b)` for a @ b.T (the same bits, no packing per call).
 
     The models use this rather than `@` so that every product runs on the threads the kernels
     already keep busy: NumPy's `@` goes through NumPy's own OpenBLAS, and two thread pools
@@ -71,15 +78,44 @@ def gemm(a, b, trans_b=False, out=None, *, trans_a=False, accumulate=False):
     cdef void *pb = _ptr(b)
     cdef void *pc = _ptr(out)
     cdef bint f64 = a.dtype == np.float64
+    cdef int bf16 = _precision_code(precision, f64)
+    cdef int rc = 1
+    cdef const float *pp = NULL
+    if packed is not None:
+        if not bf16 or trans_a or not trans_b:
+            raise ValueError("packed: only for a @ b.T with precision='bf16'")
+        _check("packed", packed, np.float32, (frnn_head_bf16_floats(n, k),))
+        pp = <const float *>_ptr(packed)
     if m == 0 or n == 0:
         return out
     with nogil:
-        if f64:
+        if pp != NULL:      # 1: a pack for another ISA's panels (or k == 0): the plain call below
+            rc = frnn_matmul_bf16_packed(pp, m, n, k, <const float *>pa, lda, 1 if beta else 0, <float *>pc, n)
+        if bf16:
+            if rc != 0:
+                rc = frnn_matmul_bf16(ta, tb, m, n, k, <const float *>pa, lda, <const float *>pb, ldb,
+                                      1 if beta else 0, <float *>pc, n)
+        elif f64:
             frnn_gemm_f64(&BLAS, ta, tb, m, n, k, 1.0, <const double *>pa, lda, <const double *>pb, ldb,
                           beta, <double *>pc, n)
         else:
             frnn_matmul_f32(&BLAS, ta, tb, m, n, k, <const float *>pa, lda, <const float *>pb, ldb,
                             1 if beta else 0, <float *>pc, n)
+    if bf16 and rc != 0:
+        raise MemoryError("gemm: out of memory (the bf16 pack buffer)")
+    return out
+
+
+def head_pack_bf16(W):
+    """W (n, k) float32 packed once in bf16 panels for `gemm(a, W, trans_b=True, precision='bf16',
+    packed=...)` (csrc/fastrnn.h frnn_head_bf16_pack; made for the active ISA, and a call after an
+    ISA switch packs W itself: the same bits either way)."""
+    if not isinstance(W, np.ndarray) or W.ndim != 2:
+        raise TypeError(f"W: expected a 2-D float32 numpy.ndarray, got {type(W).__name__}")
+    W = _check("W", W, np.float32, W.shape)
+    cdef int n = W.shape[0], k = W.shape[1]
+    out = np.empty(frnn_head_bf16_floats(n, k), np.float32)
+    frnn_head_bf16_pack(<float *>_ptr(out), n, k, <const float *>_ptr(W), k)
     return out
 
 

@@ -8,7 +8,7 @@ POOLINGS = {"steps": FRNN_POOL_STEPS, "last": FRNN_POOL_LAST, "mean": FRNN_POOL_
 
 def train_seq_step(_Stack fwd, _Stack bwd, pool, targets, *, ids=None, table=None, table_grad=None,
                    drop=None, feat=None, dfeat=None, arg=None, dh_last=None, W_head, b_head=None,
-                   dW_head, db_head=None, logits, nll, params, grads, opt=None):
+                   dW_head, db_head=None, logits, nll, params, grads, opt=None, head_precision="float32"):
     """One training step of a tagger (pool "steps") or a classifier (pool "last", "mean", "max")
     (csrc/train_seq.h): fwd/bwd are the checked calls of stack_forward/stack_backward(...,
     _run=False) over the step's buffers (lengths given to both); targets (N,) int32 (N = T*B
@@ -17,8 +17,10 @@ def train_seq_step(_Stack fwd, _Stack bwd, pool, targets, *, ids=None, table=Non
     scratch (needed unless per step without dropout); pooled: dfeat (B, D*P), arg (B, D*P) int32
     for "max", dh_last: the D arrays (B, P) given to bwd as the last layer's dh_T for "last"; the
     head; scratch logits (N, K), nll (N,); the flat params/grads (zeroed first); opt: an optimiser
-    spec (see optim_step) or None. Returns (status, loss, grad_sumsq, param_sumsq)."""
+    spec (see optim_step) or None; head_precision: the head's products, 'float32' or 'bf16'
+    (float32 only: nn.Linear's precision). Returns (status, loss, grad_sumsq, param_sumsq)."""
     _flat_pair(params, grads)
+    cdef int head_bf16 = _precision_code(head_precision, params.dtype == np.float64)
     dt = params.dtype
     if fwd.f64 != (dt == np.float64) or bwd.f64 != fwd.f64:
         raise TypeError("fwd, bwd: expected stacks of the params' dtype")
@@ -95,6 +97,7 @@ def train_seq_step(_Stack fwd, _Stack bwd, pool, targets, *, ids=None, table=Non
     tr.W_head, tr.b_head, tr.dW_head, tr.db_head = _ptr(W_head), _ptr(b_head), _ptr(dW_head), _ptr(db_head)
     tr.logits, tr.nll = _ptr(logits), _ptr(nll)
     tr.n, tr.params, tr.grads = params.shape[0], _ptr(params), _ptr(grads)
+    tr.head_bf16 = head_bf16
     cdef frnn_opt o
     cdef frnn_opt *po = NULL
     cdef frnn_step_result r

@@ -74,14 +74,16 @@ def optim_step(params, grads, spec):
 
 def train_step(_Stack fwd, _Stack bwd, ids, targets, *, table=None, table_grad=None, W_ih0=None,
                dW_ih0=None, W_head, b_head=None, dW_head, db_head=None, logits, nll, params, grads,
-               opt=None):
+               opt=None, head_precision="float32"):
     """One training step of a language model (csrc/train.h): fwd/bwd are the checked calls of
     stack_forward/stack_backward(..., _run=False) over the step's buffers; ids, targets (T, B)
     int32; the embedding table (V, E) or, for a one-hot input, W_ih0 (G*H, V), and their
     gradients; the head; scratch logits (T*B, V), nll (T*B,); the flat params/grads (zeroed
-    first); opt: an optimiser spec (see optim_step) or None. Returns (status, loss, grad_sumsq,
+    first); opt: an optimiser spec (see optim_step) or None; head_precision: the head's products,
+    'float32' or 'bf16' (float32 only: nn.Linear's precision). Returns (status, loss, grad_sumsq,
     param_sumsq)."""
     _flat_pair(params, grads)
+    cdef int head_bf16 = _precision_code(head_precision, params.dtype == np.float64)
     dt = params.dtype
     if fwd.f64 != (dt == np.float64) or bwd.f64 != fwd.f64:
         raise TypeError("fwd, bwd: expected stacks of the params' dtype")
@@ -122,6 +124,7 @@ def train_step(_Stack fwd, _Stack bwd, ids, targets, *, table=None, table_grad=N
     tr.W_head, tr.b_head, tr.dW_head, tr.db_head = _ptr(W_head), _ptr(b_head), _ptr(dW_head), _ptr(db_head)
     tr.logits, tr.nll = _ptr(logits), _ptr(nll)
     tr.n, tr.params, tr.grads = params.shape[0], _ptr(params), _ptr(grads)
+    tr.head_bf16 = head_bf16
     cdef frnn_opt o
     cdef frnn_opt *po = NULL
     cdef frnn_step_result r

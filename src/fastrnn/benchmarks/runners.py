@@ -20,8 +20,8 @@ except ImportError:          # the torch implementations are then simply not run
 # block name -> (kernel cell, G), from the one registry of recurrent blocks
 CELLS = {name: (kernel, _kernels.gates(kernel)) for name, (_, _, kernel) in BLOCKS.items()}
 VOCAB = 65                   # tiny-shakespeare's character vocabulary (the text itself is not needed)
-# the products' precision of fastrnn's float32 recurrent layers in this run (`fastrnn bench
-# --precision bf16`: suite.run sets it; float64 workloads stay float64)
+# the products' precision of fastrnn's float32 recurrent layers (and a language model's head) in this
+# run (`fastrnn bench --precision bf16`: suite.run sets it; float64 workloads stay float64)
 PRECISION = "float32"
 
 
@@ -225,12 +225,12 @@ def lm_train(layers, hidden, B, T):
 
 def lm_infer(layers, hidden, T, precision=None):
     """{impl: builder} of a batch-1 forward over T tokens carrying the state (T=1: a sampling step);
-    precision: the recurrent layers' ("bf16": bf16 mixed precision; None: the run's PRECISION)."""
+    precision: the model's ("bf16": bf16 mixed precision; None: the run's PRECISION)."""
     ids = _ids(1, T)[0]
 
     def fast():
         model = LanguageModel(VOCAB, hidden_size=hidden, num_layers=layers, seed=0)
-        model.rnn.precision = precision or PRECISION
+        model.precision = precision or PRECISION          # its layers and its head
         state = model.step(ids[:, 0])[1]
         if T == 1:
             return lambda: model.step(ids[:, 0], state)
@@ -251,14 +251,14 @@ def lm_infer(layers, hidden, T, precision=None):
 def lm_sample(layers, hidden, B, tokens=200, precision=None):
     """{impl: builder} of generating `tokens` tokens for each of B sequences from a char LSTM LM:
     fastrnn.generate (the native loop), and torch stepping nn.LSTM + Linear + softmax +
-    torch.multinomial in a Python loop, as a torch user samples. precision: the recurrent layers'."""
+    torch.multinomial in a Python loop, as a torch user samples. precision: the model's."""
     from ..data import EOS, UNK, Vocab
     from ..sample import generate
     vocab = Vocab([UNK, EOS] + [chr(0x21 + i) for i in range(VOCAB - 2)])
 
     def fast():
         model = LanguageModel(VOCAB, hidden_size=hidden, num_layers=layers, seed=0)
-        model.rnn.precision = precision or PRECISION
+        model.precision = precision or PRECISION          # its layers and its head
         model.head._views["bias"][vocab.eos_id] = -1e30   # no early <eos>: every run is full length
         model.invalidate()
         return lambda: generate(model, vocab, length=tokens, seed=0, num_samples=None if B == 1 else B)

@@ -8,8 +8,9 @@ from .. import _kernels, checks
 def native_generator(rnn, head, embed=None, *, batch, max_len, **sampling):
     """A generation loop over the blocks' current weights for `batch` sequences of at most
     `max_len` tokens; `sampling` as `_kernels.Generator`'s keywords. It runs the same products as
-    `rnn.step` + `head`, so greedy decoding gives the same tokens; the weights must not change
-    while it is used. embed=None: the stack reads one-hot ids (its W_ih_l0 columns)."""
+    `rnn.step` + `head` (in their precisions), so greedy decoding gives the same tokens; the
+    weights must not change while it is used. embed=None: the stack reads one-hot ids (its
+    W_ih_l0 columns)."""
     layers = rnn.step_operands()
     if embed is not None:
         table = embed._views["weight"]                                  # (V, E) rows
@@ -19,7 +20,7 @@ def native_generator(rnn, head, embed=None, *, batch, max_len, **sampling):
     from ..quant import head_matrix         # (lazy: fastrnn.quant builds on nn)
     return _kernels.Generator(rnn.cell, layers, table, head._views["weight"], head._views.get("bias"),
                               batch=batch, max_len=max_len, head_int8=head_matrix(head),
-                              precision=rnn.precision, **sampling)
+                              precision=rnn.precision, head_precision=head.precision, **sampling)
 
 
 class NativeStep:
@@ -51,7 +52,7 @@ class NativeStep:
         if precision not in ("float32", "bf16"):
             return None
         B = ids.shape[0]
-        key = (B, storage.version, storage.exposures, id(storage.base), rnn.dtype, precision)
+        key = (B, storage.version, storage.exposures, id(storage.base), rnn.dtype, precision, head.precision)
         if key != self.key or self.gen is None:
             self.gen = native_generator(rnn, head, embed, batch=B, max_len=1, argmax=True)
             self.key = key

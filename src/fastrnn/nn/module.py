@@ -251,8 +251,9 @@ class Module:
 
     @property
     def precision(self):
-        """The products' precision of this tree's recurrent layers: 'float32', 'bf16' or 'mixed';
-        setting it sets every recurrent layer's (bf16: float32 models only; `fastrnn.precision`)."""
+        """The products' precision of this tree's recurrent layers and output head: 'float32',
+        'bf16' or 'mixed'; setting it sets all of theirs (bf16: float32 models only;
+        `fastrnn.precision`)."""
         from ..precision import precision_of
         return precision_of(self)
 

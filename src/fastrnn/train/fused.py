@@ -174,7 +174,7 @@ class FusedStep:
             dW_head=head_g["weight"], db_head=head_g.get("bias"),
             logits=self._buffer("logits", (T * B, V)), nll=self._buffer("nll", (T * B,)),
             params=m._params, grads=m.grads, **inp,
-            opt=None if self.optimizer is None else self._opt_spec(max_loss), **{})
+            opt=None if self.optimizer is None else self._opt_spec(max_loss), head_precision=m.head.precision)
         # what the unfused calls leave: no pending tapes, the loss block's weight
         m._tape, m.head._x, m.loss._grad, m.loss.total = None, None, None, float(T * B)
         if not projected:

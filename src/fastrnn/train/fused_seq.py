@@ -128,7 +128,7 @@ class SeqStep:
             arg=buf("arg", (B, DP), np.int32) if pool == "max" else None, dh_last=dh_last,
             W_head=hw["weight"], b_head=hw.get("bias"), dW_head=hg["weight"], db_head=hg.get("bias"),
             logits=buf("logits", (N, K)), nll=buf("nll", (N,)), params=m._params, grads=m.grads,
-            opt=opt_spec, **emb)
+            opt=opt_spec, head_precision=m.head.precision, **emb)
         # what the unfused calls leave: no pending tapes, the loss block's weight, the last mask
         m.head._x, m.loss._grad, m.loss.total, m.drop._mask = None, None, total, drop
         if self.tagger:
