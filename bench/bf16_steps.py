@@ -3,7 +3,7 @@
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bf16_steps.py [--budget 3] [--hidden 256,512,1024]
 
 Per char-LSTM LM of 2 layers (vocabulary 65, the model of bench/targets.py's ", bf16" rows) and
-hidden size, three workloads, each in float32 and in bf16 (`model.rnn.precision`), timed in
+hidden size, three workloads, each in float32 and in bf16 (`model.precision`: the layers and the head), timed in
 interleaved rounds (fastrnn.benchmarks.timing) so a load change hits both alike:
   - feed: the native loop advancing the state over 100 tokens (Generator.feed): only the
     recurrent steps -- the weight streaming the bf16 panels halve, no Python per token;
@@ -25,7 +25,7 @@ TOKENS = 100
 def _feed(hidden, precision):
     """The native loop over TOKENS tokens: the recurrent steps alone."""
     model = LanguageModel(runners.VOCAB, hidden_size=hidden, num_layers=2, seed=0)
-    model.rnn.precision = precision
+    model.precision = precision
     gen = model.generator(1, 1)
     ids = np.random.default_rng(0).integers(0, runners.VOCAB, (TOKENS, 1)).astype(np.int32)
     return lambda: gen.feed(ids)
