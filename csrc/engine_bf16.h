@@ -101,6 +101,9 @@ void frnn_bf32_mul_staged(const frnn_pk *pk, int u0, int u1, int M, const float 
 /* frnn_team_gemm in bf16 (same arguments and barriers; `pack` holds frnn_team_gemm_floats(N)
  * floats, which is more than a bf16 block needs, and is used whatever M). */
 void frnn_team_gemm_bf16(const frnn_par *par, const frnn_gemm_args *g, float *pack);
+/* frnn_team_gemm_bf16 as a task of its own (gemm.c: frnn_engine_gemm's pack buffer); returns 0,
+ * or -1 when the buffer cannot be allocated (then nothing was computed). */
+int frnn_engine_gemm_bf16(int nth, const frnn_gemm_args *g);
 /* Two such products sharing A (the same M, K, A, rsa, csa: dW_hh and dW_ih from dG^T): the same
  * bits as two frnn_team_gemm_bf16 calls, with A staged once for both on the float32 kernels
  * (AVX2). `pack` holds frnn_team_gemm_floats(g[0].N) + frnn_team_gemm_floats(g[1].N) floats (or

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <pthread.h>
 #include "engine.h"
+#include "engine_bf16.h"     /* frnn_engine_gemm_bf16 */
 #include "glibc_compat.h"     /* pthread symbols bound to the old glibc version */
 
 #define KEPT_PACK_FLOATS ((size_t)1 << 20)
@@ -402,25 +403,32 @@ void frnn_kpk_mul(const frnn_par *par, const float *mem, int K, int N, int M, co
 typedef struct {
     const frnn_gemm_args *g;
     float *pack;
+    int bf16;
 } gemm_job;
 
 static void gemm_task(void *arg, const frnn_par *par)
 {
     gemm_job *job = arg;
-    frnn_team_gemm(par, job->g, job->pack);
+    if (job->bf16) frnn_team_gemm_bf16(par, job->g, job->pack);
+    else frnn_team_gemm(par, job->g, job->pack);
 }
 
-int frnn_engine_gemm(int nth, const frnn_gemm_args *g)
+static int engine_gemm(int nth, const frnn_gemm_args *g, int bf16)
 {
     const int K = g->K < FRNN_KC ? g->K : FRNN_KC;
-    /* (a few rows of A^T against W^T pack too: sized for it, not 16 floats -- a heap overrun) */
-    const size_t n = reads_w_directly(g) ? 16 : frnn_pk_floats(K > 0 ? K : 1, g->N, g->N) + 16;
+    /* (a few rows of A^T against W^T pack too: sized for it, not 16 floats -- a heap overrun;
+     * bf16 packs whatever the rows, in half a float32 block) */
+    const size_t n = reads_w_directly(g) && !bf16 ? 16 : frnn_pk_floats(K > 0 ? K : 1, g->N, g->N) + 16;
     /* kept for the next call up to 4 MB (a 256 x 4096 block); a bigger one is the call's own */
     int kept;
     float *pack = frnn_kept_get(KEPT_PACK, sizeof(float) * n, sizeof(float) * KEPT_PACK_FLOATS, &kept);
     if (pack == NULL) return -1;
-    gemm_job job = {g, pack};
+    gemm_job job = {g, pack, bf16};
     frnn_team_run(nth, gemm_task, &job);
     frnn_kept_put(KEPT_PACK, pack, kept);
     return 0;
 }
+
+int frnn_engine_gemm(int nth, const frnn_gemm_args *g) { return engine_gemm(nth, g, 0); }
+
+int frnn_engine_gemm_bf16(int nth, const frnn_gemm_args *g) { return engine_gemm(nth, g, 1); }

@@ -155,3 +155,57 @@ void frnn_matmul_f32(const frnn_blas *blas, int trans_a, int trans_b, int m, int
     }
     frnn_gemm_f32(blas, trans_a, trans_b, m, n, k, 1, a, lda, b, ldb, beta ? 1 : 0, c, ldc);
 }
+/* ---- the heads' bf16 products (fastrnn.h: frnn_matmul_bf16), beside frnn_matmul_f32 ---- */
+
+int frnn_matmul_bf16(int trans_a, int trans_b, int m, int n, int k, const float *a, int lda, const float *b,
+                     int ldb, int beta, float *c, int ldc)
+{
+    if (m <= 0 || n <= 0) return 0;
+    /* one member for products too small to share, as frnn_matmul_f32 (the bits do not depend on it) */
+    const int nth = 2.0 * m * n * k < 4 * FRNN_MIN_STEP_FLOPS ? 1 : frnn_threads();
+    const frnn_gemm_args g = {m, n, k, a, trans_a ? 1 : (size_t)lda, trans_a ? (size_t)lda : 1, b,
+                              (size_t)ldb, trans_b, c, (size_t)ldc, beta};
+    return frnn_engine_gemm_bf16(nth, &g);
+}
+
+/* the prepacked head: a header (magic, the panel width it was packed for), then frnn_bkpk's panels */
+#define HEAD_BPK_MAGIC 0x42484b50
+#define HEAD_BPK_HEADER 16      /* floats: the panels start 64 bytes in (aligned after an aligned start) */
+
+size_t frnn_head_bf16_floats(int n, int k)
+{
+    return HEAD_BPK_HEADER + frnn_bkpk_floats(k > 0 ? k : 1, n);
+}
+
+void frnn_head_bf16_pack(float *mem, int n, int k, const float *W, int ldw)
+{
+    int head[2] = {HEAD_BPK_MAGIC, frnn_nr()};
+    memcpy(mem, head, sizeof head);
+    if (k > 0) frnn_bkpk_pack(mem + HEAD_BPK_HEADER, k, n, W, (size_t)ldw, 1);
+}
+
+typedef struct {
+    const float *mem, *a;
+    float *c;
+    int m, n, k, lda, ldc, beta;
+} bkpk_job;
+
+static void bkpk_task(void *arg, const frnn_par *par)
+{
+    const bkpk_job *j = arg;
+    frnn_bkpk_mul(par, j->mem, j->k, j->n, j->m, j->a, (size_t)j->lda, j->c, (size_t)j->ldc, j->beta);
+}
+
+int frnn_matmul_bf16_packed(const float *mem, int m, int n, int k, const float *a, int lda, int beta, float *c,
+                            int ldc)
+{
+    int head[2];
+    memcpy(head, mem, sizeof head);
+    if (head[0] != HEAD_BPK_MAGIC || head[1] != frnn_nr() || k <= 0) return 1;  /* another ISA's panels */
+    if (m <= 0 || n <= 0) return 0;
+    const int nth = 2.0 * m * n * k < 4 * FRNN_MIN_STEP_FLOPS ? 1 : frnn_threads();
+    bkpk_job job = {mem + HEAD_BPK_HEADER, a, c, m, n, k, lda, ldc, beta};
+    frnn_team_run(nth, bkpk_task, &job);
+    return 0;
+}
+
