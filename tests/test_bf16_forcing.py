@@ -88,3 +88,18 @@ def test_the_accuracy_script_prints_both_runs_and_their_difference(tmp_path):
     assert [rec["precision"] for rec in records] == ["float32", "bf16"]
     assert all(rec["iterations"] == 2 and rec["val_loss"] > 0 for rec in records)
     assert "relative difference" in r.stdout.splitlines()[-1]
+
+
+def test_the_accuracy_script_averages_the_classifier_over_seeds():
+    script = os.path.join(ROOT, "bench", "bf16_accuracy.py")
+    if not os.path.exists(script):
+        pytest.skip("no bench/ (installed without sources)")
+    pytest.importorskip("sklearn")
+    r = subprocess.run([sys.executable, script, "gru", "--epochs", "1", "--seeds", "2"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.splitlines()[-1]
+    assert last.startswith("gru classifier over seeds 0-1: per seed bf16 - float32 "), last
+    per_seed = [float(v) for v in last.split("points;")[0].split("float32 ")[1].split(", ")]
+    means = [float(v) for v in last.split("mean float32 ")[1].replace(" %, bf16 ", " ").split(" %")[0].split()]
+    assert len(per_seed) == 2 and abs((means[1] - means[0]) - sum(per_seed) / 2) < 0.01, last
