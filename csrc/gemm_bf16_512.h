@@ -279,6 +279,4 @@ static void bb_team_gemm(const frnn_par *par, const frnn_gemm_args *g, int ng, f
         frnn_sync(par);                                   /* the pack buffer is reused next */
     }
 }
-#else
-static int bb_on(int kernel, int nr) { (void)kernel, (void)nr; return 0; }
 #endif

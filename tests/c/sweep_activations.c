@@ -23,15 +23,12 @@
 
 #include "activations_avx512.h"     /* and their AVX-512 forms */
 
-#if FRNN_HAVE_SIGMOID_AVX2
+#if FRNN_HAVE_TANH_AVX2 && FRNN_HAVE_ACT_AVX512
 static int have(const char *isa)
 {
     __builtin_cpu_init();
     return !strcmp(isa, "avx2") ? __builtin_cpu_supports("avx2") : __builtin_cpu_supports("avx512f");
 }
-#else
-static int have(const char *isa) { (void)isa; return 0; }
-#endif
 
 /* An intrinsics activation over x (n) into out, in pieces of 0, 1, ..., 31, 0, 1, ... values:
  * every length 0..15 (and every tail length after 1-3 vectors) from unaligned starts; out of
@@ -44,6 +41,7 @@ static void act_copy(void (*act)(float *, const float *, int), float *out, const
         act(out + i, inplace ? out + i : x + i, (int)len);
     }
 }
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__)
 #define SCALAR __attribute__((noinline, optimize("no-tree-vectorize")))
