@@ -1,5 +1,5 @@
 /* gemm_bf16.c - the bf16 products (see engine_bf16.h): kernel choice, bf16 panels, the portable
- * emulation, AVX2 and AVX512-BF16 micro-kernels, the blocked team product. */
+ * emulation, AVX2 micro-kernels (AVX512-BF16's: gemm_bf16_512.h), the blocked team product. */
 #include <stdlib.h>
 #include <string.h>
 #include "bf16.h"
@@ -115,41 +115,6 @@ BK_AVX2(4, 1, 2) BK_AVX2(5, 1, 2)   /* (6 rows: 12 accumulators spill) */
 /* NR 32 (four) */
 BK_AVX2(1, 2, 4) BK_AVX2(1, 1, 4) BK_AVX2(2, 1, 4) BK_AVX2(3, 1, 4)
 
-/* ---- AVX512-BF16: vdpbf16ps on the packed pairs, NR 32 (two vectors of 16 lanes) ---- */
-#define BK_BF16(MR, NPAN)                                                                          \
-    __attribute__((target("avx512f,avx512bf16"))) static void bk_avx512bf16_##MR##_##NPAN(         \
-        int M, int np, int nr, int K, const float *A, size_t rsa, size_t csa, int round_a,         \
-        const uint32_t *P, size_t pstride, float *const *C, size_t ldc, const int *width, int acc) \
-    {                                                                                              \
-        enum { NV = 2 * NPAN, NR = 32 };                                                           \
-        (void)M, (void)np, (void)nr, (void)round_a;                                                \
-        __m512 c[MR][NV];                                                                          \
-        for (int i = 0; i < MR; i++)                                                               \
-            for (int v = 0; v < NV; v++) c[i][v] = _mm512_setzero_ps();                            \
-        for (int k = 0; k < K; k += 2) {                                                           \
-            const uint32_t *w = P + (size_t)(k / 2) * NR;                                          \
-            __m512i wv[NV];                                                                        \
-            for (int v = 0; v < NV; v++)                                                           \
-                wv[v] = _mm512_loadu_si512((const void *)(w + (size_t)(v / 2) * pstride + (v % 2) * 16)); \
-            for (int i = 0; i < MR; i++) {                                                         \
-                const float *a = A + (size_t)i * rsa + (size_t)k * csa;                            \
-                const uint32_t pair = (uint32_t)frnn_bf16_from_f32(a[0])                           \
-                                      | (uint32_t)(k + 1 < K ? frnn_bf16_from_f32(a[csa]) : 0) << 16; \
-                const __m512i x = _mm512_set1_epi32((int)pair);                                    \
-                for (int v = 0; v < NV; v++)                                                       \
-                    c[i][v] = _mm512_dpbf16_ps(c[i][v], (__m512bh)x, (__m512bh)wv[v]);             \
-            }                                                                                      \
-        }                                                                                          \
-        for (int q = 0; q < NPAN; q++)                                                             \
-            for (int i = 0; i < MR; i++) {                                                         \
-                float out[NR], *cq = C[q] + (size_t)i * ldc;                                       \
-                _mm512_storeu_ps(out, c[i][2 * q]);                                                \
-                _mm512_storeu_ps(out + 16, c[i][2 * q + 1]);                                       \
-                for (int j = 0; j < width[q]; j++) cq[j] = acc ? cq[j] + out[j] : out[j];          \
-            }                                                                                      \
-    }
-
-BK_BF16(1, 4) BK_BF16(1, 1) BK_BF16(2, 2) BK_BF16(2, 1) BK_BF16(3, 2) BK_BF16(3, 1) BK_BF16(4, 1)
 #endif
 
 #include "gemv_bf16.h"    /* one row on AVX2 */
@@ -167,18 +132,14 @@ static void table_of(int kernel, int nr, bk_table *t)
 {
     memset(t, 0, sizeof *t);
 #if FRNN_BF16_X86
-    if (kernel == FRNN_BF16_AVX512BF16 && nr == 32) {
-        *t = (bk_table){4, {0, 4, 2, 2, 1}, {{0}, {0, bk_avx512bf16_1_1, 0, 0, bk_avx512bf16_1_4},
-                                             {0, bk_avx512bf16_2_1, bk_avx512bf16_2_2}, {0, bk_avx512bf16_3_1, bk_avx512bf16_3_2},
-                                             {0, bk_avx512bf16_4_1}}};
-        return;
-    }
     if (kernel != FRNN_BF16_EMULATED && nr == 16) {
         *t = (bk_table){5, {0, 4, 2, 2, 1, 1}, {{0}, {0, bk_avx2_1_1_2, 0, 0, bk_avx2_1_4_2},
                                                 {0, bk_avx2_2_1_2, bk_avx2_2_2_2}, {0, bk_avx2_3_1_2, bk_avx2_3_2_2},
                                                 {0, bk_avx2_4_1_2}, {0, bk_avx2_5_1_2}}};
         return;
     }
+    /* (AVX512-BF16 products run on gemm_bf16_512.h's staged tiles; without memory for the staged
+       rows they come here, to the AVX2 kernels: an AVX512-BF16 CPU has AVX2, and the bits are the same) */
     if (kernel != FRNN_BF16_EMULATED && nr == 32) {
         *t = (bk_table){3, {0, 2, 1, 1, 0}, {{0}, {0, bk_avx2_1_1_4, bk_avx2_1_2_4}, {0, bk_avx2_2_1_4},
                                              {0, bk_avx2_3_1_4}}};

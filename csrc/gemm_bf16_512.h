@@ -1,7 +1,7 @@
 /* gemm_bf16_512.h - the bf16 products on AVX512-BF16 (Zen 4+, Cooper Lake+), included by
  * gemm_bf16.c after gemm_bf16_f32.h.
  *
- * The first AVX512-BF16 kernel (bk_avx512bf16_*) converted A to bf16 pairs element by element,
+ * The first AVX512-BF16 kernel (bk_avx512bf16_*, gone) converted A to bf16 pairs element by element,
  * in scalar code, inside every kernel call and for every panel, and held at most 8 accumulators:
  * it ran bf16 products at a fraction of what vdpbf16ps (two bf16 products per float32 lane, the
  * float32 FMA's rate) allows. As oneDNN's brgemm and BLIS do, the work is split instead into
@@ -89,7 +89,7 @@ BB_TARGET static void bb_stage(int rows, int K, const float *A, size_t rsa, size
                 const __mmask16 m = (__mmask16)((1u << nj) - 1);
                 for (int r = 0; r < 16; r++) _mm512_mask_storeu_epi32(out + (size_t)(i + r) * ldo + j0, m, v[r]);
             }
-        rsa = 1, A += i, out += (size_t)i * ldo, rows -= i;
+        A += i, out += (size_t)i * ldo, rows -= i;
     }
     for (int i = 0; i < rows; i++)                  /* any strides: element by element */
         for (int j = 0; j < Kw; j++) {
