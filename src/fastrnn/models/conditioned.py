@@ -8,16 +8,21 @@ h (L, B, H) and, for an LSTM, c (L, B, H). It is a block: `forward(condition)` -
 
 `ConditionedGenerator` composes it with a `LanguageModel`: condition -> initial state -> next-token
 model over [<bos>, y_1 .. y_{T-1}] predicting [y_1 .. y_T]; `generate(condition, length)` samples
-a sequence per condition, batched, through the layers' single-step path.
+a sequence per condition, batched, in the language model's native generation loop
+(`LanguageModel.generator`, csrc/generate.h: steps, head, temperature/top-k/top-p and the draw in
+C, one call per `fastrnn.sample.CHUNK` tokens) started from the condition's state.
 """
 import numpy as np
 
 from .. import checks
 from ..nn import Embedding, Linear, Module
 from ..nn.module import to_numpy
-from ..sample import next_token_probs
+from ..sample import CHUNK, check_sampling, next_token_probs
 from .lm import _NO_TAPE, CELLS, LanguageModel
 from .registry import register
+
+# the native loop's limits (fastrnn._kernels.Generator); past them generate steps in Python
+_MAX_BATCH, _MAX_LENGTH = 1 << 20, 1 << 30
 
 
 class StateFromCondition(Module):
@@ -125,19 +130,65 @@ class ConditionedGenerator(Module):
         self.condition.backward(self.lm.backward())
 
     def generate(self, condition, length, temperature=1.0, top_k=None, top_p=None, argmax=False, seed=None):
-        """Sample `length` tokens for each condition: ids (B, length), one row per condition.
+        """Sample `length` tokens for each condition: ids (B, length) int64, one row per condition.
 
-        Temperature, top-k and top-p as `fastrnn.sample`; argmax=True is greedy. Reproducible from `seed`.
+        Temperature, top-k and top-p as `fastrnn.sample`; argmax=True is greedy. Reproducible from
+        `seed` (the same tokens on every thread count). No token ends a row early (<eos> included).
+        Bad arguments raise TypeError/ValueError naming them (the sampling ones even with argmax);
+        a model whose logits become NaN raises ValueError.
+
+        The loop is native: the state from the condition is loaded into the language model's
+        generation loop (`LanguageModel.generator`), which steps the layers, the head and the
+        draw in C, one call per `fastrnn.sample.CHUNK` tokens, with the same draws in the same
+        order as the stepwise loop (`_generate_stepwise`, one uniform per token and row). Greedy
+        tokens are the stepwise loop's. A draw takes the first token whose running sum of the
+        filtered probabilities exceeds u * their sum (csrc/sampling.h) where the stepwise loop
+        searches the cumulative sum of the normalized probabilities for u: the same token for the
+        same seed except where u lands within rounding of a bucket edge (and where rounding leaves
+        u above every cumulative sum, the stepwise loop takes the last token, the native loop the
+        last one with probability > 0). Past the native loop's limits (2^20 conditions, 2^30
+        tokens) the stepwise loop runs.
         """
         length = checks.positive_int("length", length)
+        check_sampling(temperature, top_k, top_p)
         rng = np.random.default_rng(seed)
         state = self.condition.forward(condition, train=False)
+        h, c = state if isinstance(state, tuple) else (state, None)
+        B = h.shape[1]
+        if B > _MAX_BATCH or length > _MAX_LENGTH:
+            return self._stepwise(state, length, temperature, top_k, top_p, argmax, rng)
+        gen = self.lm.generator(B, length, temperature=temperature, top_k=top_k or 0,
+                                top_p=0.0 if top_p is None else top_p, argmax=argmax, eos=-1)
+        gen.h_state[:] = h.reshape(-1)             # (L, B, H) layer-major, as the loop keeps it
+        if c is not None:
+            gen.c_state[:] = c.reshape(-1)
+        gen.start(np.full(B, self.config["bos_id"], np.int32))
+        done = 0
+        while done < length and not gen.done.all():
+            steps = min(CHUNK, length - done)
+            # the stepwise loop's draws in its order: step by step, row by row
+            done += gen.sample(steps, None if argmax else rng.random((steps, B)))
+        return gen.out.T.astype(np.int64)
+
+    def _generate_stepwise(self, condition, length, temperature=1.0, top_k=None, top_p=None, argmax=False,
+                           seed=None):
+        """`generate` as a Python loop over `self.lm.step` (one draw per token and row): the
+        reference the native loop is tested against."""
+        length = checks.positive_int("length", length)
+        check_sampling(temperature, top_k, top_p)
+        rng = np.random.default_rng(seed)
+        state = self.condition.forward(condition, train=False)
+        return self._stepwise(state, length, temperature, top_k, top_p, argmax, rng)
+
+    def _stepwise(self, state, length, temperature, top_k, top_p, argmax, rng):
         B = (state[0] if isinstance(state, tuple) else state).shape[1]
         ids = np.full(B, self.config["bos_id"], np.int64)
         out = np.empty((B, length), np.int64)
         for t in range(length):
             logits, state = self.lm.step(ids, state)
             if argmax:
+                if np.isnan(logits).any():      # (as the native loop and fastrnn.generate)
+                    raise ValueError("logits: NaN (does the model have non-finite parameters?)")
                 ids = logits.argmax(1)
             else:
                 for b in range(B):
