@@ -110,6 +110,14 @@ class ConditionedGenerator(Module):
     def forward(self, batch, train=None):
         """Mean cross-entropy per token of batch = (condition (B,) or (B, C), tokens (B, T));
         the tape is kept unless under `fastrnn.no_grad()` (or with the older train=False)."""
+        state, inputs, tokens = self._lm_batch(batch, train)
+        loss, _ = self.lm.forward(inputs, tokens, state, train=train)
+        return loss
+
+    def _lm_batch(self, batch, train):
+        """The checked batch as the language model's: (initial state from the condition -- its
+        tape kept as `forward` keeps it --, inputs [<bos>, y_1 .. y_{T-1}], targets y) (the fused
+        step, train/fused_cond.py, runs the same)."""
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
             raise TypeError("batch: expected (condition, tokens (B, T))")
         condition, tokens = batch
@@ -122,8 +130,7 @@ class ConditionedGenerator(Module):
             raise ValueError(f"tokens: expected {B} sequences (one per condition), got {tokens.shape[0]}")
         inputs = np.empty_like(tokens)
         inputs[:, 0], inputs[:, 1:] = self.config["bos_id"], tokens[:, :-1]
-        loss, _ = self.lm.forward(inputs, tokens, state, train=train)
-        return loss
+        return state, inputs, tokens
 
     def backward(self):
         """Accumulate the gradient of the last training forward (LM, then the condition)."""

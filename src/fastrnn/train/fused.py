@@ -10,6 +10,10 @@ float32 within rounding; the same bits for any thread count), the dropout masks 
 the layer's RNG exactly as its forward draws them, and the carried state works as with
 `StateCarry`. The Python API is unchanged: forward/backward/opt.step() still work.
 
+Other models with the same head: taggers and classifiers (`step_batch`, fused_seq.py), and a
+ConditionedGenerator (`step_batch`, fused_cond.py: its condition block in Python around the
+language model's native forward and backward, then one native clip and update).
+
 The Trainer uses it when `applies` (`trainer_update`); `Trainer(fused=False)` or
 FASTRNN_FUSED=0 turns it off (for A/B runs).
 """
@@ -21,7 +25,7 @@ import numpy as np
 from .. import _kernels, optim
 from ..checks import ids as check_ids
 from ..nn.grad import is_grad_enabled
-from . import fused_seq
+from . import fused_cond, fused_seq
 from .divergence import TrainingDiverged
 
 #: the optimisers the native update implements (exact classes: a subclass may change _update)
@@ -32,13 +36,19 @@ KINDS = {optim.SGD: "sgd", optim.Adam: "adam", optim.AdamW: "adamw", optim.RMSpr
 def why_not(model, optimizer=None):
     """None when `FusedStep(model, optimizer)` can run, else the reason it cannot (a str).
 
-    Fused: a LanguageModel, a SequenceTagger, a SequenceClassifier with a softmax (fused_seq.py).
-    Not fused (the reason says which): a multi-label classifier (binary cross-entropy), the
-    SequenceRegressor (MSE), the seq2seq and attention models, ConditionedGenerator,
-    OutputRecurrentNet and GridRNN (their heads read more than a stack's outputs or feed
-    back into it), and a subclass of any of these (its forward may differ)."""
-    from ..models import LanguageModel
+    Fused: a LanguageModel, a SequenceTagger, a SequenceClassifier with a softmax (fused_seq.py),
+    a ConditionedGenerator whose language model is fused (fused_cond.py: the condition block
+    runs in Python). Not fused (the reason says which): a multi-label classifier (binary
+    cross-entropy), the SequenceRegressor (MSE), the seq2seq and attention models,
+    OutputRecurrentNet and GridRNN (their heads read more than a stack's outputs or feed back
+    into it), and a subclass of a tagger, a classifier or a ConditionedGenerator (its forward
+    may differ)."""
+    from ..models import ConditionedGenerator, LanguageModel
     from ..nn import Linear, SoftmaxCrossEntropy
+    if type(model) is ConditionedGenerator:
+        lm = why_not(model.lm)
+        reason = fused_cond.why_not_model(model) or (lm and f"its language model: {lm}")
+        return reason or _why_not_optimizer(model, optimizer)
     if not isinstance(model, LanguageModel):
         return fused_seq.why_not_model(model) or _why_not_optimizer(model, optimizer)
     rnn, head = getattr(model, "rnn", None), getattr(model, "head", None)
@@ -88,10 +98,13 @@ class FusedStep:
         self.model, self.optimizer = model, optimizer
         self.clip, self.clip_value = float(clip or 0), float(clip_value or 0)
         self.status, self.grad_sumsq, self.param_sumsq = None, None, None
+        self.dstate = None
         self._scratch = {}
-        # a tagger's or classifier's step (step_batch); None for a language model (step)
-        from ..models import LanguageModel
-        self._seq = None if isinstance(model, LanguageModel) else fused_seq.SeqStep(self)
+        # a tagger's, classifier's or conditioned generator's step (step_batch); None for a
+        # language model (step)
+        from ..models import ConditionedGenerator, LanguageModel
+        self._seq = None if isinstance(model, LanguageModel) else \
+            fused_cond.CondStep(self) if isinstance(model, ConditionedGenerator) else fused_seq.SeqStep(self)
 
     def _buffer(self, key, shape, dtype=None):
         """A cached scratch array for `key` of this shape (the step's sizes rarely change)."""
@@ -114,7 +127,8 @@ class FusedStep:
         With an optimiser the parameters are updated unless the loss is not finite or above
         `max_loss` (status 1) or the gradients are not finite (status 2); `self.status` says which
         (0: updated), `self.grad_sumsq` / `self.param_sumsq` hold the sums of squares of the
-        gradients (before clipping) and of the updated parameters.
+        gradients (before clipping) and of the updated parameters. `self.dstate` holds the
+        gradient w.r.t. `state` as `model.backward()` returns it (until the next step).
         """
         if self._seq is not None:
             raise TypeError(f"step: for a LanguageModel; a {type(self.model).__name__} trains with step_batch(batch)")
@@ -159,10 +173,12 @@ class FusedStep:
         for k in range(L):
             g = rnn._weights(k, 0)[2]
             param_grads.append({n: v for n, v in g.items() if not (k == 0 and projected and n == "W_ih")})
-        dh0 = [self._buffer(("dh0", k), (B, P)) for k in range(L)]
-        dc0 = [self._buffer(("dc0", k), (B, H)) for k in range(L)] if rnn.lstm else None
+        dh0 = self._buffer("dh0", (L, B, P))
+        dc0 = self._buffer("dc0", (L, B, H)) if rnn.lstm else None
+        self.dstate = (dh0, dc0) if rnn.lstm else dh0
         bwd = _kernels.stack_backward(rnn.cell, params, acts, grads, tapes=tapes, h0=h0s, c0=c0s,
-                                      dh0=dh0, dc0=dc0, param_grads=param_grads, masks=masks,
+                                      dh0=list(dh0), dc0=None if dc0 is None else list(dc0),
+                                      param_grads=param_grads, masks=masks,
                                       precision=rnn.precision, _run=False)
         head_w, head_g = m.head._views, m.head._grad_views
         if projected:
@@ -185,12 +201,13 @@ class FusedStep:
         return loss, ((h_n, c_n) if rnn.lstm else h_n)
 
     def step_batch(self, batch, max_loss=math.inf):
-        """Train a SequenceTagger or SequenceClassifier on one batch (inputs, targets[, lengths])
-        as `model.forward(batch, train=True)` + `backward` + the clip and update would; returns
-        the loss. `status`, `grad_sumsq`, `param_sumsq` and `max_loss` as for `step`."""
+        """Train a SequenceTagger or SequenceClassifier on one batch (inputs, targets[, lengths]),
+        or a ConditionedGenerator on one batch (condition, tokens), as `model.zero_grad()` +
+        `model.forward(batch, train=True)` + `backward` + the clip and update would; returns the
+        loss. `status`, `grad_sumsq`, `param_sumsq` and `max_loss` as for `step`."""
         if self._seq is None:
-            raise TypeError("step_batch: for a SequenceTagger or SequenceClassifier; a LanguageModel "
-                            "trains with step(inputs, targets, state)")
+            raise TypeError("step_batch: for a SequenceTagger, SequenceClassifier or ConditionedGenerator; "
+                            "a LanguageModel trains with step(inputs, targets, state)")
         spec = None if self.optimizer is None else self._opt_spec(max_loss)
         status, loss, self.grad_sumsq, self.param_sumsq = self._seq.step(batch, spec)
         self._stepped(status)
@@ -217,7 +234,7 @@ def trainer_update(trainer, batch):
     trainer.last_items = trainer.items(batch)
     factor, level = trainer.settings["explode_factor"], trainer.loss_level
     max_loss = factor * abs(level) + 1 if factor and level is not None and math.isfinite(level) else math.inf
-    if fused._seq is not None:          # a tagger or classifier: model.forward(batch, True)
+    if fused._seq is not None:          # model.forward(batch, True): a tagger, classifier, ...
         loss = fused.step_batch(batch, max_loss=max_loss)
     else:                               # a language model under StateCarry
         carry = trainer.forward
@@ -235,7 +252,7 @@ def trainer_update(trainer, batch):
 def _for_trainer(trainer):
     """A FusedStep for this trainer's model, optimiser and clipping, or None when its step is
     not the plain one (disabled, distributed, a forward other than StateCarry for a language
-    model or other than the default model.forward for a tagger or classifier, ...)."""
+    model or other than the default model.forward for the other models, ...)."""
     from ..models import LanguageModel
     from .callbacks import StateCarry
     if not enabled(getattr(trainer, "fused", None)) or trainer.dist is not None:

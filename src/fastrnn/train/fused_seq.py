@@ -19,8 +19,8 @@ def why_not_model(model):
     from ..models import SequenceClassifier, SequenceTagger
     from ..nn import Linear, SoftmaxCrossEntropy
     if type(model) not in (SequenceTagger, SequenceClassifier):
-        return f"the model is a {type(model).__name__}, not a LanguageModel, SequenceTagger or " \
-               "SequenceClassifier"
+        return f"the model is a {type(model).__name__}, not a LanguageModel, SequenceTagger, " \
+               "SequenceClassifier or ConditionedGenerator"
     if not isinstance(getattr(model, "head", None), Linear) or type(model.loss) is not SoftmaxCrossEntropy:
         return "the head is not a Linear with a softmax cross-entropy (a multi-label classifier's " \
                "loss is a binary cross-entropy)"

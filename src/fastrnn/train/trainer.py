@@ -131,7 +131,8 @@ class Trainer:
         model's. Recorded in the checkpoints' settings; `resume(..., precision=...)` changes it.
     fused : bool, optional
         False: never the fused native step (`fastrnn.train.fused`; FASTRNN_FUSED=0 does the same);
-        None (default): use it where it applies (a language model with StateCarry, one process).
+        None (default): use it where it applies (one process; a language model with StateCarry,
+        a tagger, softmax classifier or ConditionedGenerator with the default forward).
 
     Raises
     ------
