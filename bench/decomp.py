@@ -23,6 +23,10 @@ layer; units there runs the directions in turn, each split by units) against the
 Phases, as bench/phases.py: the input projection and the weight-gradient products timed alone
 on the engine (the same for every decomposition), the recurrent steps the rest of the forward
 (backward) -- the per-step products, the gate maths, and the barriers or chunk bookkeeping.
+--inference times inference forwards (fastrnn.no_grad) split by units against auto, which runs
+them as the batch split where csrc/decomp.h frnn_infer_chunks picks it (float32 and bf16):
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/decomp.py --threads 2 --inference
 --count prints only the barriers (frnn_sync) each call opens, no timing: a measure of the
 decompositions that does not depend on how loaded the machine is.
 """
@@ -105,15 +109,59 @@ def count(threads, decomps):
     os.environ.pop("FASTRNN_BATCH_AUTO", None)
 
 
+INFER_ROWS = [("lstm", 100, 32, 128, 256, 1), ("gru", 100, 32, 128, 256, 1), ("rnn", 100, 32, 128, 256, 1),
+              ("lstm", 100, 8, 128, 256, 1), ("lstm", 50, 50, 65, 128, 2), ("lstm", 50, 64, 256, 384, 1),
+              ("lstm", 50, 64, 512, 512, 1), ("gru", 50, 64, 512, 512, 1), ("rnn", 50, 64, 512, 512, 1)]
+LAYERS = {"lstm": fastrnn.LSTM, "gru": fastrnn.GRU, "rnn": fastrnn.RNN}
+
+
+def inference(threads, budget):
+    """Inference forwards (no tape: fastrnn.no_grad) split by units against auto, which runs them
+    as the batch split where csrc/decomp.h frnn_infer_chunks says so: the same bits, no barrier
+    per step. float32 and bf16, interleaved; ratio = units ms / auto ms."""
+    peak = timing.measure_peak()["gflops"]
+    print(f"\ninference, {threads} threads; peak {peak:.1f} GFLOP/s; {timing._cpu()[0]}")
+    print("| cell (T, B, I, H) x layers | precision | auto runs as | units ms | auto ms | units/auto | auto % of peak |")
+    print("|---|---|---|---|---|---|---|")
+    for cell, T, B, I, H, L in INFER_ROWS:
+        x = np.random.default_rng(0).standard_normal((T, B, I)).astype(np.float32)
+        G = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+        flops = 2 * T * B * G * H * (I + H + (L - 1) * 2 * H)
+        for precision in ("float32", "bf16"):
+            layer = LAYERS[cell](I, H, num_layers=L, seed=0, precision=precision)
+
+            def fwd():
+                with fastrnn.no_grad():
+                    layer.forward(x)
+            fns = {d: _with(d, fwd) for d in ("units", "auto")}
+            med = {k: float(np.median(v)) for k, v in timing.time_interleaved(fns, budget * 2, 5).items()}
+            os.environ.pop("FASTRNN_DECOMP", None)
+            os.environ.pop("FASTRNN_BATCH_AUTO", None)
+            runs = _kernels.decomposition("rnn_tanh" if cell == "rnn" else cell, T, B, I, H, layers=L,
+                                          threads=threads, train=False,
+                                          precision=precision)
+            scale = 2 if precision == "bf16" else 1           # bf16: % of twice the float32 peak
+            print(f"| {cell} ({T}, {B}, {I}, {H}) x {L} | {precision} | {runs} | {med['units'] * 1e3:.2f} | "
+                  f"{med['auto'] * 1e3:.2f} | {med['units'] / med['auto']:.2f}x | "
+                  f"{100 * flops / med['auto'] / 1e9 / (scale * peak):.0f}% |")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--budget", type=float, default=2.0, help="seconds per row, call and decomposition")
     ap.add_argument("--decomp", nargs="+", choices=DECOMPS, default=DECOMPS)
     ap.add_argument("--count", action="store_true", help="barrier counts only, no timing")
+    ap.add_argument("--inference", action="store_true",
+                    help="inference forwards only: units against auto (the inference batch split)")
     a = ap.parse_args(argv)
     for threads in a.threads:
         fastrnn.set_num_threads(threads)
+        if a.inference:
+            if timing.torch is not None:
+                timing.torch.set_num_threads(threads)
+            inference(threads, a.budget)
+            continue
         if a.count:
             count(threads, a.decomp)
             continue

@@ -24,7 +24,7 @@ static void F(acts_on_tapes)(frnn_stack *fwd, frnn_stack *bwd, void **saved)
 {
     const int L = fwd->L;
     for (int k = 0; k <= L; k++) saved[k] = fwd->acts[k];
-    if (fwd->D != 1 || bwd->D != 1 || bwd->L != L || frnn_decomposition(fwd->dims, L, 1, 1) == 2 /* batch */)
+    if (fwd->D != 1 || bwd->D != 1 || bwd->L != L || frnn_decomposition(fwd->dims, L, 1, 1, 1, fwd->run[0].precision) == 2 /* batch */)
         return;
     for (int k = 0; k < L; k++) {
         const frnn_dims *d = &fwd->dims[k];

@@ -229,6 +229,40 @@ static int frnn_model_batch(const frnn_dims *dims, int L, int D)
     return batch < other;
 }
 
+/* Inference -- a forward that keeps no tape for a backward (train 0) -- computes each output row
+ * from its own sequence alone: run as the batch split it gives the units split's bits (there are
+ * no gradient sums to reorder), so there its choice may depend on the thread count, and the
+ * chunks are the members' (frnn_infer_chunks: one each, an even share of the rows). It saves the
+ * barrier per step and the exchange of each step's rows between the cores; it costs each member
+ * reading all of W_hh every step instead of its share, which is cheap while W_hh (W_hr) -- in the
+ * call's precision -- stays in the caches near the core. Measured on a 2-core Zen 4
+ * (docs/performance.md, bench/decomp.py --inference): see FRNN_INFER_W_BYTES. */
+#define FRNN_INFER_W_BYTES ((size_t)2 << 20)
+#define FRNN_INFER_ROWS 4
+
+/* The chunks of an inference call run as the batch split (0: it runs as it would otherwise). A
+ * bidirectional call keeps the direction split (with two members it has no barrier either). */
+static int frnn_infer_chunks(const frnn_dims *dims, int L, int D, int nth, int bf16)
+{
+    if (!frnn_engine_enabled() || D != 1 || nth < 2 || dims[0].T < 2) return 0;
+    /* chunks of at least FRNN_INFER_ROWS rows: below that a member reads all of W_hh per step for
+     * one or two rows, and the units split's share of it (half) plus a barrier measured no slower */
+    const int most = dims[0].B / FRNN_INFER_ROWS, C = nth < most ? (nth < 12 ? nth : 12) : most;
+    if (C < 2) return 0;
+    /* bf16 products of >= FRNN_AMX_ROWS rows may run on AMX tiles, whose bits are not the vector
+     * kernels': a chunk's products (fewer rows than the call's) must take the call's path */
+    const int rows = dims[0].B / C, T = dims[0].T;
+    if (bf16 && (frnn_amx_bf16_rows(rows) != frnn_amx_bf16_rows(dims[0].B)
+                 || frnn_amx_bf16_rows(T * rows) != frnn_amx_bf16_rows(T * dims[0].B)))
+        return 0;
+    for (int i = 0; i < L; i++) {
+        const frnn_dims *d = &dims[i];
+        const size_t weights = (size_t)frnn_gates(d->cell) * d->H * d->P + (d->P != d->H ? (size_t)d->P * d->H : 0);
+        if (weights * (bf16 ? 2 : 4) > FRNN_INFER_W_BYTES) return 0;
+    }
+    return C;
+}
+
 /* FASTRNN_PULL: 0 = a backward wavefront's layers make their own dx chunks, 1 = the layer below
  * makes them wherever it can, unset = where that balances the groups' work (stack.h's
  * balance_pulls). The same bits either way. */
@@ -287,13 +321,16 @@ static int frnn_decomp_sides(const frnn_dims *dims, int L, int D, int nth, int f
 }
 
 /* What a float32 call of L layers x D directions runs on nth members (fastrnn.h). */
-int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth)
+int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth, int train, int precision)
 {
     const int forced = frnn_decomp_forced();
     for (int i = 0; i < L * D; i++)
         if (frnn_cell_info(dims[i].cell) == NULL) return -1;
     if (forced == FRNN_DECOMP_BATCH || (forced == FRNN_DECOMP_AUTO && frnn_engine_enabled()
                                         && frnn_model_batch(dims, L, D)))
+        return FRNN_DECOMP_BATCH;
+    if (forced == FRNN_DECOMP_AUTO && !train
+        && frnn_infer_chunks(dims, L, D, nth, precision == FRNN_PRECISION_BF16))
         return FRNN_DECOMP_BATCH;
     if (forced == FRNN_DECOMP_ONE || nth <= 1 || !frnn_engine_enabled()) return FRNN_DECOMP_ONE;
     if (frnn_decomp_sides(dims, L, D, nth, forced)) return FRNN_DECOMP_DIRECTIONS;
@@ -316,24 +353,32 @@ typedef struct {
     const frnn_dims *d;
     const frnn_buffers *bf;
     int train, back, C, next;    /* next: the next chunk to claim */
+    int grain;                   /* chunks are whole blocks of this many rows (F(chunk_rows)) */
+    int own_rows;                /* a member's rows in its thread's kept area, not in mem */
     int members;                 /* the most members that run the task */
     REAL *mem;
     size_t rows, grads;          /* floats: a member's rows, a chunk's gradients */
 } F(batch_run);
 
-/* Does a call of L layers x D directions (dims and buffers L * D) run as the batch split? A
- * forward and its backward ask the same question of the same call, so they agree. */
-static int F(batch_wanted)(const frnn_dims *dims, int L, int D, const frnn_buffers *run)
+/* Does a call of L layers x D directions (dims and buffers L * D) on nth members run as the batch
+ * split? Returns its chunk count, or 0. A forward and its backward ask the same question of the
+ * same call, so they agree; an inference call (infer: forward, train 0) may take the inference
+ * chunks instead (frnn_infer_chunks: the same bits as any other decomposition). */
+static int F(batch_wanted)(const frnn_dims *dims, int L, int D, const frnn_buffers *run, int infer, int nth,
+                           int *grain)
 {
     const int forced = frnn_decomp_forced();
-    if (forced == FRNN_DECOMP_BATCH) return 1;
+    *grain = FRNN_MR;
+    if (forced == FRNN_DECOMP_BATCH) return frnn_batch_chunks(dims[0].B);
 #if FRNN_F32
     if (forced != FRNN_DECOMP_AUTO || !frnn_engine_enabled()) return 0;
     for (int i = 0; i < L * D; i++)
         if (run[i].q8) return 0;
-    return frnn_model_batch(dims, L, D);
+    if (frnn_model_batch(dims, L, D)) return frnn_batch_chunks(dims[0].B);
+    *grain = 1;
+    return infer ? frnn_infer_chunks(dims, L, D, nth, run[0].precision == FRNN_PRECISION_BF16) : 0;
 #else
-    (void)dims, (void)L, (void)D, (void)run;
+    (void)dims, (void)L, (void)D, (void)run, (void)infer, (void)nth;
     return 0;        /* float64 runs on BLAS, one member: chunks only when forced (tests) */
 #endif
 }
@@ -348,30 +393,41 @@ static int F(grad_parts)(const frnn_dims *d, const frnn_buffers *bf, void *slot[
     return 6;
 }
 
-/* Set up a batch run for at most `members` members (no memory yet: batch_floats says how much,
- * batch_task finds it at br->mem). */
+/* Rows [b0, b1) of chunk c: whole micro-kernel row blocks for the training chunks (the shape's
+ * rule, frnn_batch_rows), an even share for the inference chunks (no sums depend on them). */
+static void F(chunk_rows)(const F(batch_run) *br, int c, int *b0, int *b1)
+{
+    frnn_split(br->d->B, br->grain, c, br->C, b0, b1);
+}
+
+/* Set up a batch run of C chunks of whole `grain`-row blocks (batch_wanted's) for at most
+ * `members` members (no memory yet: batch_floats says how much, batch_task finds it at br->mem). */
 static void F(batch_start)(F(batch_run) *br, const frnn_blas *blas, const frnn_dims *d,
-                           const frnn_buffers *bf, int train, int back, int members)
+                           const frnn_buffers *bf, int train, int back, int members, int C, int grain)
 {
     memset(br, 0, sizeof *br);
     br->blas = blas, br->d = d, br->bf = bf, br->train = train, br->back = back;
-    br->C = frnn_batch_chunks(d->B);
+    br->C = C, br->grain = grain;
+    /* inference chunks: one per member, and nothing shared (no gradients), so each member's rows
+     * live in its thread's kept area -- a shared area of every member's rows outgrew the area
+     * kept between calls (FRNN_AREA_KEEP_BYTES) at (50, 64, 512, 512): ~3200 page faults a call */
+    br->own_rows = !back && grain == 1;
     br->members = members < br->C ? (members > 0 ? members : 1) : br->C;
     int most = 0;
     for (int c = 0, b0, b1; c < br->C; c++) {
-        frnn_batch_rows(d->B, br->C, c, &b0, &b1);
+        F(chunk_rows)(br, c, &b0, &b1);
         most = b1 - b0 > most ? b1 - b0 : most;
     }
     void *slot[6];
     size_t n[6];
     F(grad_parts)(d, bf, slot, n);
     if (back) for (int i = 0; i < 6; i++) br->grads += n[i];
-    br->rows = (size_t)d->T * most * (2 * (size_t)d->In + d->P);      /* x, y or dy, dx */
+    br->rows = (size_t)d->T * most * ((back ? 2 : 1) * (size_t)d->In + d->P);   /* x, y or dy, dx */
 }
 
 static size_t F(batch_floats)(const F(batch_run) *br)
 {
-    return br->grads * br->C + br->rows * br->members + 1;
+    return br->grads * br->C + (br->own_rows ? 0 : br->rows * br->members) + 1;
 }
 
 /* Rows [b0, b1) of every step: dst (T, b1 - b0, W) = src (T, B, W), or back (scatter). */
@@ -392,8 +448,24 @@ static void F(rows_move)(REAL *chunk, REAL *full, int T, int B, int W, int b0, i
 typedef struct {
     void *block;
     F(recmat) W[2];
-    int have;
+    int have, kept;              /* kept: frnn_block_put's tag of the block */
 } F(batch_member);
+
+/* An inference chunk that found no memory for its rows: its outputs -- rows [b0, b1) of y, h_T and
+ * c_T -- are NaN, never stale. */
+static void F(chunk_nan)(const F(batch_run) *br, int b0, int b1)
+{
+    const frnn_dims *d = br->d;
+    const frnn_buffers *bf = br->bf;
+    for (int t = 0; bf->y && t < d->T; t++)
+        for (size_t e = 0; e < (size_t)(b1 - b0) * d->P; e++)
+            ((REAL *)bf->y)[((size_t)t * d->B + b0) * d->P + e] = (REAL)NAN;
+    void *state[2] = {bf->h_T, bf->c_T};
+    const int width[2] = {d->P, d->H};
+    for (int i = 0; i < 2; i++)
+        for (size_t e = 0; state[i] && e < (size_t)(b1 - b0) * width[i]; e++)
+            ((REAL *)state[i])[(size_t)b0 * width[i] + e] = (REAL)NAN;
+}
 
 /* Chunk c of a batch run, start to end on the calling member alone. */
 static void F(batch_chunk)(F(batch_run) *br, int c, const frnn_par *par, F(batch_member) *me)
@@ -402,11 +474,17 @@ static void F(batch_chunk)(F(batch_run) *br, int c, const frnn_par *par, F(batch
     const frnn_buffers *bf = br->bf;
     const int T = d->T, B = d->B, In = d->In, P = d->P, H = d->H;
     int b0, b1;
-    frnn_batch_rows(B, br->C, c, &b0, &b1);
+    F(chunk_rows)(br, c, &b0, &b1);
     if (b1 <= b0) return;
     frnn_dims dc = *d, before = *d;
     dc.B = b1 - b0, before.B = b0;
-    REAL *xs = br->mem + br->grads * br->C + br->rows * par->tid;
+    int rows_kept = 0;
+    REAL *xs = br->own_rows ? frnn_kept_get(KEPT_ROWS, sizeof(REAL) * br->rows, FRNN_KEPT_MAX, &rows_kept)
+                            : br->mem + br->grads * br->C + br->rows * par->tid;
+    if (xs == NULL) {                  /* no memory: the chunk's outputs are NaN, never stale */
+        F(chunk_nan)(br, b0, b1);
+        return;
+    }
     REAL *ys = xs + (size_t)T * dc.B * In, *dxs = ys + (size_t)T * dc.B * P;
     REAL *gs = br->mem + br->grads * c;          /* where batch_task finds them */
     frnn_buffers bc = *bf;
@@ -433,7 +511,10 @@ static void F(batch_chunk)(F(batch_run) *br, int c, const frnn_par *par, F(batch
     }
     frnn_ctx cx = F(ctx_start)(br->blas, &dc, 1, bf->precision);
     F(job) jb;
-    void *block = F(job_start)(&jb, &cx, &dc, &bc, br->train, br->back);
+    /* the member's thread keeps its block for its next call (a fresh one per call paid a page
+     * fault per 4 KB of panels: ~2300 per forward of a (50, 64, 512, 512) bf16 LSTM) */
+    int kept;
+    void *block = F(job_begin)(&jb, &cx, &dc, &bc, br->train, br->back, me->have ? -1 : KEPT_BLOCK, &kept);
     for (int i = 0; i < 2 && me->have; i++) {    /* this member packed W already: the same panels */
         F(recmat) w = me->W[i];
         w.cx = &cx;
@@ -447,13 +528,14 @@ static void F(batch_chunk)(F(batch_run) *br, int c, const frnn_par *par, F(batch
     const int reuse = 0;                                     /* BLAS: nothing packed */
 #endif
     if (!me->have && reuse) {
-        me->block = block, me->have = 1;
+        me->block = block, me->kept = kept, me->have = 1;
         for (int i = 0; i < 2; i++) me->W[i] = jb.W[i], me->W[i].ready = 1;
     } else {
-        free(block);
+        frnn_block_put(block, kept);
     }
     if (!br->back && bf->y) F(rows_move)(ys, (REAL *)bf->y, T, B, P, b0, b1, 1);
     if (br->back && bf->dx) F(rows_move)(dxs, (REAL *)bf->dx, T, B, In, b0, b1, 1);
+    if (br->own_rows) frnn_kept_put(KEPT_ROWS, xs, rows_kept);
 }
 
 /* The task: members claim chunks in order until none is left, each chunk's forward or backward
@@ -464,11 +546,11 @@ static void F(batch_task)(void *arg, const frnn_par *par)
 {
     F(batch_run) *br = arg;
     F(batch_member) me;
-    me.have = 0, me.block = NULL;
+    me.have = 0, me.block = NULL, me.kept = 0;
     if (par->tid < br->members)
         for (int c; (c = __atomic_fetch_add(&br->next, 1, __ATOMIC_ACQ_REL)) < br->C;)
             F(batch_chunk)(br, c, par, &me);
-    free(me.block);
+    frnn_block_put(me.block, me.kept);
     if (!br->back) return;
     frnn_sync(par);
     void *slot[6];
@@ -476,7 +558,7 @@ static void F(batch_task)(void *arg, const frnn_par *par)
     F(grad_parts)(br->d, br->bf, slot, n);
     int live[12], nlive = 0;                /* the chunks that have rows (frnn_batch_chunks: <= 12) */
     for (int c = 0, b0, b1; c < br->C; c++) {
-        frnn_batch_rows(br->d->B, br->C, c, &b0, &b1);
+        F(chunk_rows)(br, c, &b0, &b1);
         if (b1 > b0) live[nlive++] = c;
     }
     for (int i = 0; i < 6; i++) {
@@ -511,10 +593,12 @@ static int F(call_threads)(int threads)
 static int F(batch_call)(const frnn_blas *blas, const frnn_dims *d, const frnn_buffers *bf, int train,
                          int back)
 {
-    if (!F(batch_wanted)(d, 1, 1, bf)) return 0;
-    F(batch_run) br;
     const int nth = F(call_threads)(bf->threads);
-    F(batch_start)(&br, blas, d, bf, train, back, nth);
+    int grain;
+    const int C = F(batch_wanted)(d, 1, 1, bf, !train && !back, nth, &grain);
+    if (C == 0) return 0;
+    F(batch_run) br;
+    F(batch_start)(&br, blas, d, bf, train, back, nth, C, grain);
     br.mem = frnn_area_take(sizeof(REAL) * F(batch_floats)(&br));
     if (br.mem == NULL) {
         const size_t TB = (size_t)d->T * d->B;

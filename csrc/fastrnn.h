@@ -206,8 +206,10 @@ int frnn_stack_backward_f64(const frnn_blas *blas, const frnn_stack *st);
 
 /* The decomposition a float32 call of L layers x D directions (dims L * D) runs on nth members
  * (csrc/decomp.h): 1 units, 2 batch, 3 pipeline, 4 one member, 5 directions (a bidirectional
- * stack's directions side by side); -1 for an unknown cell. */
-int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth);
+ * stack's directions side by side); -1 for an unknown cell. train: a training forward or a
+ * backward (0: inference, which may run as the batch split's inference chunks); precision as
+ * frnn_buffers'. */
+int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth, int train, int precision);
 
 /* Generation from a language model -- embedding or one-hot input, a unidirectional stack of L
  * layers, a linear head -- token by token in one call (csrc/generate.h, csrc/sampling.h).

@@ -225,7 +225,7 @@ static int F(gen_team)(const frnn_blas *blas, const frnn_gen *g, const int *feed
     const int L = g->L, B = g->B, V = g->V, few = B < FRNN_SMALL_M;
     F(gen_layer) *lay = calloc((size_t)L, sizeof *lay);
     if (lay == NULL) return FRNN_GEN_NOT_RUN;
-    int ok = 1, nth = 1;
+    int ok = 1, nth = 1, grain;
     REAL *h = g->h, *c = g->c;
     size_t ih_floats = 0, bias_floats = 0;
     for (int k = 0; k < L && ok; k++) {
@@ -233,14 +233,14 @@ static int F(gen_team)(const frnn_blas *blas, const frnn_gen *g, const int *feed
         const frnn_dims *d = &g->dims[k];
         ly->bf = g->run[k];
         if (frnn_cell_info(d->cell) == NULL || d->T != 1 || ly->bf.q8 || ly->bf.lengths
-            || F(batch_wanted)(d, 1, 1, &ly->bf)) { ok = 0; break; }
+            || F(batch_wanted)(d, 1, 1, &ly->bf, 0, 1, &grain)) { ok = 0; break; }
         ly->cx = F(ctx_start)(blas, d, frnn_decomp_threads(ly->bf.threads), ly->bf.precision);
         if (!ly->cx.engine || ly->cx.bf16) { ok = 0; break; }
         const int lstm = frnn_cell_info(d->cell)->has_c;
         ly->bf.x = NULL, ly->bf.y = NULL;
         ly->bf.h0 = ly->bf.h_T = h;
         ly->bf.c0 = ly->bf.c_T = lstm ? c : NULL;
-        ly->block = F(job_start)(&ly->jb, &ly->cx, d, &ly->bf, 0, 0);
+        ly->block = F(job_begin)(&ly->jb, &ly->cx, d, &ly->bf, 0, 0, -1, NULL);
         if (!ly->cx.engine) { ok = 0; break; }         /* (no memory for the panels) */
         ly->h[0] = h, ly->h[1] = (REAL *)ly->bf.tape + ly->jb.L.scratch;
         if (ly->cx.nth > nth) nth = ly->cx.nth;

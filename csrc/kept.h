@@ -6,7 +6,8 @@
  * own, used by one call at a time (a nested or second user gets a block of its own), kept up to
  * FRNN_KEPT_MAX bytes and freed when the thread exits. A stack call's layers keep one each. */
 #define FRNN_KEPT_LAYERS 8          /* a stack call's layers (x directions) with a kept block each */
-enum { KEPT_BLOCK, KEPT_LAYER, FRNN_KEPT_N = KEPT_LAYER + FRNN_KEPT_LAYERS };
+/* KEPT_ROWS: a member's copy of its rows in an inference batch split (decomp.h) */
+enum { KEPT_BLOCK, KEPT_ROWS, KEPT_LAYER, FRNN_KEPT_N = KEPT_LAYER + FRNN_KEPT_LAYERS };
 #include "kept_area.h"
 
 #ifndef FRNN_KEPT_MAX

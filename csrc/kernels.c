@@ -16,6 +16,7 @@
 #include "team.h"
 #include "sampling.h"
 #include "int8.h"
+#include "amx.h"            /* frnn_amx_bf16_rows: decomp.h keeps a chunk on the call's product path */
 
 #include "cells.h"
 #include "kept.h"

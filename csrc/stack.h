@@ -284,7 +284,8 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
     F(stack_run) sr;
     memset(&sr, 0, sizeof sr);
     sr.st = st, sr.backward = back, sr.groups = 1;
-    const int batched = F(batch_wanted)(st->dims, L, D, st->run);
+    int grain;
+    const int batched = F(batch_wanted)(st->dims, L, D, st->run, !train && !back, nth, &grain);
     if (batched) sr.groups = 1;             /* layer after layer, each on the whole team */
     else if (frnn_decomp_sides(st->dims, L, D, nth, forced)) sr.groups = 2;   /* a direction a half */
     else if (F(wavefront)(st, nth, forced)) {
@@ -324,7 +325,7 @@ static int F(stack_call)(const frnn_blas *blas, const frnn_stack *st, int train,
         F(group_of)(nth, sr.groups, D == 2 ? i % 2 : k % sr.groups, &first, &members);
         if (batched) {
             memset(&jobs[i], 0, sizeof jobs[i]);
-            F(batch_start)(&batch[i], blas, d, bf, train, back, nth);
+            F(batch_start)(&batch[i], blas, d, bf, train, back, nth, batched, grain);
             area = F(batch_floats)(&batch[i]) > area ? F(batch_floats)(&batch[i]) : area;
             busiest = nth > busiest ? nth : busiest;
         } else {

@@ -236,11 +236,6 @@ static void *F(job_begin)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const fr
     return block;
 }
 
-static void *F(job_start)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf,
-                          int train, int backward)
-{
-    return F(job_begin)(jb, cx, d, bf, train, backward, -1, NULL);
-}
 
 /* rows (n values) *= mask (inverted dropout), this member's share. */
 static void F(apply_mask)(const frnn_par *par, REAL *rows, const REAL *mask, size_t n)

@@ -8,11 +8,13 @@ from libc.stdlib cimport malloc, free
 DECOMPOSITIONS = ("units", "batch", "pipeline", "one", "directions")
 
 
-def decomposition(cell, T, B, I, H, P=None, *, layers=1, directions=1, threads=None):
+def decomposition(cell, T, B, I, H, P=None, *, layers=1, directions=1, threads=None, train=True,
+                  precision="float32"):
     """The decomposition ("units", "batch", "pipeline", "one" or "directions") a float32 call of `layers` x
     `directions` with these sizes runs at `threads` members (default: the team's), after
-    FASTRNN_DECOMP; layers above the first read directions * P features."""
-    cdef int code = _cell_code(cell), i
+    FASTRNN_DECOMP; layers above the first read directions * P features. train=False: an
+    inference forward (no tape for a backward); precision 'float32' or 'bf16' (the products')."""
+    cdef int code = _cell_code(cell), i, prec = _precision_code(precision, False)
     if not isinstance(layers, int) or layers < 1 or layers > 1024:
         raise ValueError(f"layers: expected an int in [1, 1024], got {layers!r}")
     if directions not in (1, 2):
@@ -29,7 +31,7 @@ def decomposition(cell, T, B, I, H, P=None, *, layers=1, directions=1, threads=N
     try:
         for i in range(L * D):
             dims[i] = first if i < D else upper
-        got = frnn_decomposition(dims, L, D, nth)
+        got = frnn_decomposition(dims, L, D, nth, 1 if train else 0, prec)
     finally:
         free(dims)
     return DECOMPOSITIONS[got - 1]

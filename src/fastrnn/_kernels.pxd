@@ -181,7 +181,7 @@ cdef extern from "amx.h" nogil:
 
 # csrc/decomp.h via fastrnn.h, team.h: the decomposition a call runs, barriers counted
 cdef extern from "fastrnn.h" nogil:
-    int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth)
+    int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth, int train, int precision)
 
 cdef extern from "team.h" nogil:
     unsigned long frnn_sync_count()
