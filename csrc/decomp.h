@@ -513,7 +513,7 @@ static void F(batch_chunk)(F(batch_run) *br, int c, const frnn_par *par, F(batch
     F(job) jb;
     /* the member's thread keeps its block for its next call (a fresh one per call paid a page
      * fault per 4 KB of panels: ~2300 per forward of a (50, 64, 512, 512) bf16 LSTM) */
-    int kept;
+    int kept = 0;             /* (stays 0 when no block is taken: the BLAS path) */
     void *block = F(job_begin)(&jb, &cx, &dc, &bc, br->train, br->back, me->have ? -1 : KEPT_BLOCK, &kept);
     for (int i = 0; i < 2 && me->have; i++) {    /* this member packed W already: the same panels */
         F(recmat) w = me->W[i];

@@ -200,6 +200,7 @@ static size_t F(push_rows)(size_t rows, double frac)
 static void *F(job_begin)(F(job) *jb, frnn_ctx *cx, const frnn_dims *d, const frnn_buffers *bf,
                           int train, int backward, int slot, int *kept)
 {
+    if (kept) *kept = 0;            /* no kept block unless engine_setup_k takes one */
     memset(jb, 0, sizeof *jb);
     jb->cx = cx, jb->d = d, jb->bf = bf, jb->train = train, jb->L = frnn_tape_layout(d, train);
     jb->chunk = d->T > 0 ? d->T : 1;

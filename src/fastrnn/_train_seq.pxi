@@ -18,7 +18,8 @@ def train_seq_step(_Stack fwd, _Stack bwd, pool, targets, *, ids=None, table=Non
     for "max", dh_last: the D arrays (B, P) given to bwd as the last layer's dh_T for "last"; the
     head; scratch logits (N, K), nll (N,); the flat params/grads (zeroed first); opt: an optimiser
     spec (see optim_step) or None; head_precision: the head's products, 'float32' or 'bf16'
-    (float32 only: nn.Linear's precision). Returns (status, loss, grad_sumsq, param_sumsq)."""
+    (float32 only: nn.Linear's precision). Returns (status, loss, grad_sumsq, param_sumsq);
+    the sums are None without an optimiser (opt None)."""
     _flat_pair(params, grads)
     cdef int head_bf16 = _precision_code(head_precision, params.dtype == np.float64)
     dt = params.dtype
@@ -101,6 +102,7 @@ def train_seq_step(_Stack fwd, _Stack bwd, pool, targets, *, ids=None, table=Non
     cdef frnn_opt o
     cdef frnn_opt *po = NULL
     cdef frnn_step_result r
+    memset(&r, 0, sizeof(r))        # without an optimiser the step leaves the sums unset
     keep = None
     if opt is not None:
         keep = _fill_opt(&o, opt, params)
@@ -113,4 +115,6 @@ def train_seq_step(_Stack fwd, _Stack bwd, pool, targets, *, ids=None, table=Non
             frnn_train_seq_step_f32(&BLAS, &tr, po, &r)
     if r.status < 0:
         raise MemoryError("train_seq_step: out of memory")
+    if opt is None:                 # loss and gradients only: no sums were taken
+        return r.status, r.loss, None, None
     return r.status, r.loss, r.grad_sumsq, r.param_sumsq
