@@ -6,7 +6,8 @@
  *      csrc/gemm.c csrc/team.c csrc/gemm_int8.c csrc/gemm_bf16.c csrc/gemm_amx.c -lm -o /tmp/lstm_steps
  *   valgrind --tool=callgrind --toggle-collect=frnn_forward_f32 /tmp/lstm_steps fwd 100 32 128 256 1 2
  *
- * Arguments: fwd|train, T, B, I, H, threads, calls. Prints a hash of the outputs' bits (train: the
+ * Arguments: fwd|train, T, B, I, H, threads, calls (LSTM_STEPS_PACKED=1: a forward with the weights
+ * prepacked, W_ih^T included, as the Python layers' inference runs). Prints a hash of the outputs' bits (train: the
  * gradients summed over the calls too), the barriers opened, the minor page faults and the CPU time
  * of a call (after one warm-up call). */
 #include <stdio.h>
@@ -49,6 +50,17 @@ int main(int argc, char **argv)
     bf.db_ih = db, bf.db_hh = db + GH;
     bf.precision = !strcmp(prec, "bf16") ? FRNN_PRECISION_BF16 : FRNN_PRECISION_F32;
     if (cell != FRNN_LSTM) bf.c0 = bf.c_T = bf.dc0 = NULL;
+    /* LSTM_STEPS_PACKED=1, fwd: W_hh and W_ih^T prepacked once, as the Python layers' inference
+     * passes them (fastrnn._packs): the input projection then reads the packed W_ih^T */
+    float *packed = NULL;
+    const char *pk = getenv("LSTM_STEPS_PACKED");
+    if (pk && *pk == '1' && !train) {
+        const int bf16 = bf.precision == FRNN_PRECISION_BF16;
+        packed = malloc(sizeof(float) * ((bf16 ? frnn_packed_size_bf16(&d, 1) : frnn_packed_size_f32_ih(&d, 1)) + 1));
+        if (packed && (bf16 ? frnn_pack_forward_bf16(&d, W_ih, W_hh, NULL, packed)
+                            : frnn_pack_forward_f32_ih(&d, W_ih, W_hh, NULL, packed)) == 0)
+            bf.packed = packed;
+    }
     frnn_set_threads(threads);
     unsigned long s0 = frnn_sync_count();
     struct timespec t0, t1;

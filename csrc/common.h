@@ -81,6 +81,31 @@ static void F(my_cols)(const frnn_par *par, const frnn_ctx *cx, int n, int *c0, 
     *c1 = par->tid == 0 ? n : 0;
 }
 
+#if FRNN_F32
+/* input_projection on one member with W_ih^T packed: the bias rows written, then the product
+ * added to them, a block of rows at a time -- each block is still in L2 when the product reads it
+ * back (writing all T * B rows first sent them to memory and back: ~5 % of a (100, 32, 128, 256)
+ * LSTM's inference forward in memmove). Blocks of >= FRNN_PROJ_BLOCK rows (a short last block
+ * joins the one before), so every product has >= 16 rows when the whole does: the same kernels
+ * -- AMX tiles included (frnn_amx_bf16_rows) -- and, row by row, the same bits as one product. */
+#define FRNN_PROJ_BLOCK_BYTES (128 << 10)
+static void F(projection_blocks)(const frnn_par *par, const frnn_ctx *cx, size_t rows, int GH, int I,
+                                 const REAL *x, const REAL *b_ih, const REAL *b_hh, int fold_hh,
+                                 const float *packed_ih, REAL *out)
+{
+    size_t block = FRNN_PROJ_BLOCK_BYTES / (sizeof(REAL) * (size_t)GH) / 16 * 16;
+    if (block < 16) block = 16;
+    for (size_t r0 = 0, n; r0 < rows; r0 += n) {
+        n = rows - r0 < 2 * block ? rows - r0 : block;
+        REAL *o = out + r0 * GH;
+        for (int j = 0; j < GH; j++) o[j] = (b_ih ? b_ih[j] : 0) + (b_hh && j < fold_hh ? b_hh[j] : 0);
+        for (size_t r = 1; r < n; r++) memcpy(o + r * GH, o, sizeof(REAL) * GH);
+        if (cx->bf16) frnn_bkpk_mul(par, packed_ih, I, GH, (int)n, x + r0 * I, I, o, GH, 1);
+        else frnn_kpk_mul(par, packed_ih, I, GH, (int)n, x + r0 * I, I, o, GH, 1);
+    }
+}
+#endif
+
 /* out (rows, GH) = x (rows, I) @ W_ih^T + bias (x itself when W_ih is NULL), where bias = b_ih + b_hh
  * on the columns [0, fold_hh) and b_ih alone after (GRU keeps b_hn inside r * (W_hn h + b_hn)).
  * The input projection of all T steps in one product, or of a wavefront's chunk (packed_ih:
@@ -89,6 +114,12 @@ static void F(input_projection)(const frnn_par *par, const frnn_ctx *cx, size_t 
                                 const REAL *x, const int *ids, const REAL *W_ih, const REAL *b_ih,
                                 const REAL *b_hh, int fold_hh, const float *packed_ih, REAL *out)
 {
+#if FRNN_F32
+    if (packed_ih && W_ih && par->nth == 1) {      /* one member, W_ih^T packed: block by block */
+        F(projection_blocks)(par, cx, rows, GH, I, x, b_ih, b_hh, fold_hh, packed_ih, out);
+        return;
+    }
+#endif
     const size_t r0 = rows * par->tid / par->nth, r1 = rows * (par->tid + 1) / par->nth;
     if (r1 > r0) {
         REAL *first = out + r0 * GH;

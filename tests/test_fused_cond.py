@@ -14,6 +14,7 @@ from fastrnn.models import ConditionedGenerator
 from fastrnn.nn.recurrent import block_names
 from fastrnn.train import Trainer, TrainingDiverged
 from fastrnn.train.fused import FusedStep, why_not
+from test_fused_seq import close_runs, same_optimiser, train_batches
 from test_fused_step import OPTIMIZERS, assert_same_runs
 
 V, C, F = 11, 3, 4      # vocabulary, condition classes, condition features
@@ -34,31 +35,8 @@ def _batches(ids, steps, B=4, T=6, seed=0):
 
 def _train(fused, dtype, opt_name, clip=None, clip_value=None, steps=3, batch_kw=None, **model_kw):
     """(losses, params, grads, optimiser, model) after `steps` batches."""
-    model = _model(dtype, **model_kw)
-    cls, kw = OPTIMIZERS[opt_name]
-    opt = cls(model, lr=0.05, **kw)
-    step = FusedStep(model, opt, clip=clip, clip_value=clip_value) if fused else None
-    losses = []
-    for batch in _batches(model_kw.get("ids", True), steps, **(batch_kw or {})):
-        if fused:
-            loss = step.step_batch(batch)
-            assert step.status == 0
-        else:
-            model.zero_grad()
-            loss = model.forward(batch, train=True)
-            model.backward()
-            if clip:
-                optim.clip_grad_norm(model, clip)
-            if clip_value:
-                optim.clip_grad_value(model, clip_value)
-            opt.step()
-        losses.append(loss)
-    return np.array(losses), model.params.copy(), model.grads.copy(), opt, model
-
-
-def _close(a, b, tol):
-    for x, y in zip(a[:3], b[:3]):
-        np.testing.assert_allclose(x, y, rtol=tol, atol=tol)
+    return train_batches(_model(dtype, **model_kw), fused, opt_name, clip, clip_value,
+                         _batches(model_kw.get("ids", True), steps, **(batch_kw or {})))
 
 
 @settings(max_examples=30, deadline=None)
@@ -69,10 +47,8 @@ def test_float64_fused_step_equals_the_python_steps(cell, layers, ids, embed, op
     kw = dict(cell=cell, layers=layers, ids=ids, embed=embed)
     a = _train(False, "float64", opt, clip, clip_value, **kw)
     b = _train(True, "float64", opt, clip, clip_value, **kw)
-    _close(a, b, 1e-12)
-    assert a[3].steps == b[3].steps == 3
-    for name in a[3].state_names:                       # the optimiser's state too
-        np.testing.assert_allclose(a[3].state[name], b[3].state[name], rtol=1e-12, atol=1e-12)
+    close_runs(a, b, 1e-12)
+    same_optimiser(a, b, 3)                             # the optimiser's state too
     assert a[4].lm.loss.total == b[4].lm.loss.total
 
 
@@ -84,9 +60,8 @@ def test_every_optimiser_cell_and_condition_with_both_clips_float64(opt, cell, i
     kw = dict(cell=cell, layers=2, ids=ids)
     a = _train(False, "float64", opt, 0.3, 0.01, steps=4, **kw)
     b = _train(True, "float64", opt, 0.3, 0.01, steps=4, **kw)
-    _close(a, b, 1e-12)
-    for name in a[3].state_names:
-        np.testing.assert_allclose(a[3].state[name], b[3].state[name], rtol=1e-12, atol=1e-12)
+    close_runs(a, b, 1e-12)
+    same_optimiser(a, b, 4)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
@@ -106,7 +81,7 @@ def test_float32_loss_and_gradients_equal_the_python_steps_within_rounding(cell,
 @pytest.mark.parametrize("ids", [True, False], ids=["class-id", "vector"])
 def test_float32_sgd_run_equals_the_python_steps_within_rounding(ids):
     kw = dict(clip=0.5, ids=ids, layers=2)
-    _close(_train(False, "float32", "sgd_momentum", **kw), _train(True, "float32", "sgd_momentum", **kw), 2e-5)
+    close_runs(_train(False, "float32", "sgd_momentum", **kw), _train(True, "float32", "sgd_momentum", **kw), 2e-5)
 
 
 @pytest.mark.parametrize("opt", sorted(OPTIMIZERS))

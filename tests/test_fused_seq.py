@@ -46,13 +46,19 @@ def _batches(kind, ids, steps, B=4, T=6, seed=0, full=False):
 
 
 def _train(fused, kind, dtype, opt_name, clip=None, clip_value=None, steps=3, batch_kw=None, **model_kw):
-    """(losses, params, grads, optimiser) after `steps` batches."""
-    model = _model(kind, dtype, **model_kw)
+    """(losses, params, grads, optimiser, model) after `steps` batches."""
+    return train_batches(_model(kind, dtype, **model_kw), fused, opt_name, clip, clip_value,
+                         _batches(kind, model_kw.get("ids", True), steps, **(batch_kw or {})))
+
+
+def train_batches(model, fused, opt_name, clip, clip_value, batches):
+    """(losses, params, grads, optimiser, model) after training `model` on `batches` with the
+    optimiser OPTIMIZERS[opt_name]: FusedStep.step_batch, or forward + backward + clips + step."""
     cls, kw = OPTIMIZERS[opt_name]
     opt = cls(model, lr=0.05, **kw)
     step = FusedStep(model, opt, clip=clip, clip_value=clip_value) if fused else None
     losses = []
-    for batch in _batches(kind, model_kw.get("ids", True), steps, **(batch_kw or {})):
+    for batch in batches:
         if fused:
             loss = step.step_batch(batch)
             assert step.status == 0
@@ -69,9 +75,17 @@ def _train(fused, kind, dtype, opt_name, clip=None, clip_value=None, steps=3, ba
     return np.array(losses), model.params.copy(), model.grads.copy(), opt, model
 
 
-def _close(a, b, tol):
+def close_runs(a, b, tol):
+    """Two train_batches results: losses, parameters and gradients within tol."""
     for x, y in zip(a[:3], b[:3]):
         np.testing.assert_allclose(x, y, rtol=tol, atol=tol)
+
+
+def same_optimiser(a, b, steps, tol=1e-12):
+    """Two train_batches results' optimisers: the same step count, their state within tol."""
+    assert a[3].steps == b[3].steps == steps
+    for name in a[3].state_names:
+        np.testing.assert_allclose(a[3].state[name], b[3].state[name], rtol=tol, atol=tol)
 
 
 MODELS = [("tagger", "last"), ("classifier", "last"), ("classifier", "mean"), ("classifier", "max")]
@@ -89,10 +103,8 @@ def test_float64_fused_step_equals_the_python_steps(model, cell, layers, bidirec
               batch_kw=dict(full=full))
     a = _train(False, kind, "float64", opt, clip, clip_value, **kw)
     b = _train(True, kind, "float64", opt, clip, clip_value, **kw)
-    _close(a, b, 1e-12)
-    assert a[3].steps == b[3].steps == 3
-    for name in a[3].state_names:                       # the optimiser's state too
-        np.testing.assert_allclose(a[3].state[name], b[3].state[name], rtol=1e-12, atol=1e-12)
+    close_runs(a, b, 1e-12)
+    same_optimiser(a, b, 3)                             # the optimiser's state too
     # the loss block's weight and the RNG streams as the unfused calls leave them
     assert a[4].loss.total == b[4].loss.total
     assert a[4].rng_state() == b[4].rng_state()
@@ -118,7 +130,7 @@ def test_float32_loss_and_gradients_equal_the_python_steps_within_rounding(model
 def test_float32_sgd_run_equals_the_python_steps_within_rounding(model):
     kind, pooling = model
     kw = dict(clip=0.5, ids=True, dropout=0.3, layers=2, pooling=pooling)
-    _close(_train(False, kind, "float32", "sgd_momentum", **kw), _train(True, kind, "float32", "sgd_momentum", **kw),
+    close_runs(_train(False, kind, "float32", "sgd_momentum", **kw), _train(True, kind, "float32", "sgd_momentum", **kw),
            2e-5)
 
 
