@@ -52,9 +52,12 @@ def kernel_fastrnn(cell, a, train):
     grads = {k: np.zeros_like(a[k]) for k in ("W_ih", "W_hh", "b_ih", "b_hh")}
 
     p = _precision(dtype)
+    # inference reads W_hh and W_ih^T packed once, as a layer's forward under no_grad does (its
+    # packs are kept while the weights are unchanged: fastrnn._packs); training packs per call
+    packed = _kernels.pack_forward(kcell, a["W_hh"], precision=p, W_ih=a["W_ih"]) if dtype == np.float32 else None
 
     def infer():
-        _kernels.forward(kcell, a["x"], *weights, work=work, y=y, precision=p)
+        _kernels.forward(kcell, a["x"], *weights, work=work, y=y, packed=packed, precision=p)
 
     def train_step():
         _kernels.forward(kcell, a["x"], *weights, tape=tape, y=y, precision=p)
