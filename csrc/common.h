@@ -85,9 +85,9 @@ static void F(my_cols)(const frnn_par *par, const frnn_ctx *cx, int n, int *c0, 
 /* input_projection on one member with W_ih^T packed: the bias rows written, then the product
  * added to them, a block of rows at a time -- each block is still in L2 when the product reads it
  * back (writing all T * B rows first sent them to memory and back: ~5 % of a (100, 32, 128, 256)
- * LSTM's inference forward in memmove). Blocks of >= FRNN_PROJ_BLOCK rows (a short last block
- * joins the one before), so every product has >= 16 rows when the whole does: the same kernels
- * -- AMX tiles included (frnn_amx_bf16_rows) -- and, row by row, the same bits as one product. */
+ * LSTM's inference forward in memmove). Blocks of >= 16 rows (a short last block joins the one
+ * before), so every product has >= 16 rows when the whole does: the same kernels -- AMX tiles
+ * included (frnn_amx_bf16_rows) -- and, row by row, the same bits as one product. */
 #define FRNN_PROJ_BLOCK_BYTES (128 << 10)
 static void F(projection_blocks)(const frnn_par *par, const frnn_ctx *cx, size_t rows, int GH, int I,
                                  const REAL *x, const REAL *b_ih, const REAL *b_hh, int fold_hh,
@@ -95,14 +95,20 @@ static void F(projection_blocks)(const frnn_par *par, const frnn_ctx *cx, size_t
 {
     size_t block = FRNN_PROJ_BLOCK_BYTES / (sizeof(REAL) * (size_t)GH) / 16 * 16;
     if (block < 16) block = 16;
+    /* bf16 on the AVX512-BF16 kernels: no fill at all -- the kernels add the bias row where they
+     * would add C's (frnn_bkpk_mul_bias: the same bits) */
+    REAL *bias = cx->bf16 ? malloc(sizeof(REAL) * (size_t)GH) : NULL;
+    for (int j = 0; bias && j < GH; j++) bias[j] = (b_ih ? b_ih[j] : 0) + (b_hh && j < fold_hh ? b_hh[j] : 0);
     for (size_t r0 = 0, n; r0 < rows; r0 += n) {
         n = rows - r0 < 2 * block ? rows - r0 : block;
         REAL *o = out + r0 * GH;
+        if (bias && frnn_bkpk_mul_bias(packed_ih, I, GH, (int)n, x + r0 * I, I, o, GH, bias)) continue;
         for (int j = 0; j < GH; j++) o[j] = (b_ih ? b_ih[j] : 0) + (b_hh && j < fold_hh ? b_hh[j] : 0);
         for (size_t r = 1; r < n; r++) memcpy(o + r * GH, o, sizeof(REAL) * GH);
         if (cx->bf16) frnn_bkpk_mul(par, packed_ih, I, GH, (int)n, x + r0 * I, I, o, GH, 1);
         else frnn_kpk_mul(par, packed_ih, I, GH, (int)n, x + r0 * I, I, o, GH, 1);
     }
+    free(bias);
 }
 #endif
 

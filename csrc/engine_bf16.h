@@ -73,6 +73,13 @@ size_t frnn_bkpk_floats(int K, int N);
 void frnn_bkpk_pack(float *mem, int K, int N, const float *W, size_t ldw, int trans_w);
 void frnn_bkpk_mul(const frnn_par *par, const float *mem, int K, int N, int M, const float *A,
                    size_t lda, float *C, size_t ldc, int beta);
+/* One member's frnn_bkpk_mul (beta 0) with C's starting value given as one row, bias (N), added to
+ * every row -- the bits of C filled with that row and beta 1, without writing the fill -- on the
+ * AVX512-BF16 kernels. Returns 1 when done, else 0 -- the product takes another path here (AMX rows,
+ * the float32 kernels, another ISA) or found no memory; C may then be partly written: the caller
+ * fills it and calls frnn_bkpk_mul. */
+int frnn_bkpk_mul_bias(const float *mem, int K, int N, int M, const float *A, size_t lda, float *C, size_t ldc,
+                       const float *bias);
 
 /* A recurrent operand of a call of M >= 8 rows on an AVX2 CPU (frnn_bf32_rows): float32 panels
  * (frnn_pk, K = Kp) of bf16-rounded op(W), each pair of k stored (odd, even), packed ONCE per call

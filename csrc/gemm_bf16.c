@@ -260,7 +260,7 @@ void frnn_bpk_mul(const frnn_bpk *pk, int p0, int p1, int M, const float *A, siz
     if (pk->K > 0 && bf32_on(kernel, pk->nr, M) && bf32_bpk_mul(pk, p0, p1, M, A, rsa, csa, round_a, C, ldc, accumulate))
         return;
 #if FRNN_BF16_X86
-    if (pk->K > 0 && M > 0 && bb_on(kernel, pk->nr) && bb_bpk_mul(pk, p0, p1, M, A, rsa, csa, C, ldc, accumulate)) return;
+    if (pk->K > 0 && M > 0 && bb_on(kernel, pk->nr) && bb_bpk_mul(pk, p0, p1, M, A, rsa, csa, C, ldc, accumulate, NULL)) return;
 #endif
     if (round_a && pk->K > 0 && ((size_t)M * pk->K <= BG_STACK || p1 - p0 > 1)) {
         float stack[BG_STACK], *a = (size_t)M * pk->K <= BG_STACK ? stack : malloc(sizeof(float) * (size_t)M * pk->K);
@@ -324,7 +324,7 @@ void frnn_bpk_mul_units(const frnn_bpk *pk, int u0, int u1, int M, const float *
         for (int q = 0; q < nq; q++) {
             int p0, p1;
             frnn_bpk_units(pk, q, u0, u1, &p0, &p1);
-            bb_mul(pk, p0, p1, M, a, (size_t)pk->Kp / 2, C, ldc, accumulate);
+            bb_mul(pk, p0, p1, M, a, (size_t)pk->Kp / 2, C, ldc, accumulate, NULL);
         }
         return;
     }
@@ -457,6 +457,27 @@ void frnn_bkpk_mul(const frnn_par *par, const float *mem, int K, int N, int M, c
         mem += frnn_bpk_floats(blk.K, N, N);
     }
     frnn_sync(par);
+}
+
+int frnn_bkpk_mul_bias(const float *mem, int K, int N, int M, const float *A, size_t lda, float *C, size_t ldc,
+                       const float *bias)
+{
+#if FRNN_BF16_X86
+    if (K <= 0 || M <= 0 || frnn_amx_bf16_rows(M) || bf32_on(frnn_bf16_kernel(), frnn_nr(), M)
+        || !bb_on(frnn_bf16_kernel(), frnn_nr()))
+        return 0;
+    for (int k0 = 0; k0 < K; k0 += FRNN_KC) {
+        frnn_bpk blk;
+        frnn_bpk_init(&blk, K - k0 < FRNN_KC ? K - k0 : FRNN_KC, N, N, (float *)mem);
+        if (!bb_bpk_mul(&blk, 0, blk.panels, M, A + k0, lda, 1, C, ldc, k0 > 0, k0 == 0 ? bias : NULL))
+            return 0;
+        mem += frnn_bpk_floats(blk.K, N, N);
+    }
+    return 1;
+#else
+    (void)mem, (void)K, (void)N, (void)M, (void)A, (void)lda, (void)C, (void)ldc, (void)bias;
+    return 0;
+#endif
 }
 
 void frnn_team_gemm_bf16_pair(const frnn_par *par, const frnn_gemm_args g[2], float *pack)

@@ -139,11 +139,12 @@ BB_TARGET static void bb_pack(const frnn_bpk *pk, const float *W, size_t ldw, in
 /* C[q] (MR rows, width[q] columns) (+)= staged a (MR rows of Kw words, stride lda) @ panel q of
  * NPAN panels at P + q * pstride (32 words a pair row): MR x 2 NPAN accumulators. */
 typedef void (*bb_fn)(int Kw, const uint32_t *a, size_t lda, const uint32_t *P, size_t pstride, float *const *C,
-                      size_t ldc, const int *width, int acc);
+                      size_t ldc, const int *width, int acc, const float *const *bias);
 
 #define BB_KERNEL(MR, NPAN)                                                                        \
     BB_TARGET static void bb_##MR##_##NPAN(int Kw, const uint32_t *a, size_t lda, const uint32_t *P, \
-                                           size_t pstride, float *const *C, size_t ldc, const int *width, int acc) \
+                                           size_t pstride, float *const *C, size_t ldc, const int *width, int acc, \
+                                           const float *const *bias)                                   \
     {                                                                                              \
         enum { NV = 2 * NPAN };                                                                    \
         __m512 c[MR][NV];                                                                          \
@@ -167,9 +168,11 @@ typedef void (*bb_fn)(int Kw, const uint32_t *a, size_t lda, const uint32_t *P, 
             for (int i = 0; i < MR; i++) {                                                         \
                 float *cq = C[q] + (size_t)i * ldc;                                                \
                 __m512 s0 = c[i][2 * q], s1 = c[i][2 * q + 1];                                     \
-                if (acc) {                     /* plain float32 (MXCSR as the caller has it) */      \
-                    s0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cq), s0);                         \
-                    s1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cq + 16), s1);                    \
+                /* the bias row in place of C's (the value C held: the same sum) */                \
+                const float *add = bias ? bias[q] : acc ? cq : NULL;                               \
+                if (add) {                     /* plain float32 (MXCSR as the caller has it) */      \
+                    s0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, add), s0);                        \
+                    s1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, add + 16), s1);                   \
                 }                                                                                  \
                 _mm512_mask_storeu_ps(cq, m0, s0);                                                 \
                 _mm512_mask_storeu_ps(cq + 16, m1, s1);                                            \
@@ -192,7 +195,7 @@ static const bb_fn BB_FOUR[3] = {0, bb_1_4, bb_2_4};
  * Up to 6 rows: the panels in groups (2 or 4 at a time, 16-24 accumulators); more: each panel
  * sweeps the rows in tiles of 12 while it stays in L1. */
 static void bb_mul(const frnn_bpk *pk, int p0, int p1, int M, const uint32_t *a, size_t lda, float *C, size_t ldc,
-                   int acc)
+                   int acc, const float *bias)
 {
     const int Kw = pk->Kp / 2;
     const size_t pstride = (size_t)Kw * pk->nr;
@@ -203,14 +206,19 @@ static void bb_mul(const frnn_bpk *pk, int p0, int p1, int M, const uint32_t *a,
         int p = p0;
         for (; p + np <= p1; p += np) {
             float *out[4];
+            const float *bz[4];
             int width[4];
-            for (int q = 0; q < np; q++) out[q] = C + frnn_bpk_col(pk, p + q), width[q] = frnn_bpk_width(pk, p + q);
-            wide(Kw, a, lda, pk->data + (size_t)p * pstride, pstride, out, ldc, width, acc);
+            for (int q = 0; q < np; q++) {
+                out[q] = C + frnn_bpk_col(pk, p + q), width[q] = frnn_bpk_width(pk, p + q);
+                bz[q] = bias ? bias + frnn_bpk_col(pk, p + q) : NULL;
+            }
+            wide(Kw, a, lda, pk->data + (size_t)p * pstride, pstride, out, ldc, width, acc, bias ? bz : NULL);
         }
         for (; p < p1; p++) {
             float *out[1] = {C + frnn_bpk_col(pk, p)};
+            const float *bz[1] = {bias ? bias + frnn_bpk_col(pk, p) : NULL};
             const int width[1] = {frnn_bpk_width(pk, p)};
-            BB_ONE[M](Kw, a, lda, pk->data + (size_t)p * pstride, pstride, out, ldc, width, acc);
+            BB_ONE[M](Kw, a, lda, pk->data + (size_t)p * pstride, pstride, out, ldc, width, acc, bias ? bz : NULL);
         }
         return;
     }
@@ -218,10 +226,12 @@ static void bb_mul(const frnn_bpk *pk, int p0, int p1, int M, const uint32_t *a,
                                                                               6 x 11 or 10, not 5 x 12 + 4 */
     for (int p = p0; p < p1; p++) {
         const int width[1] = {frnn_bpk_width(pk, p)};
+        const float *bz[1] = {bias ? bias + frnn_bpk_col(pk, p) : NULL};
         for (int t = 0, i = 0; t < nt; t++) {
             const int mr = base + (t < extra);
             float *out[1] = {C + (size_t)i * ldc + frnn_bpk_col(pk, p)};
-            BB_ONE[mr](Kw, a + (size_t)i * lda, lda, pk->data + (size_t)p * pstride, pstride, out, ldc, width, acc);
+            BB_ONE[mr](Kw, a + (size_t)i * lda, lda, pk->data + (size_t)p * pstride, pstride, out, ldc, width, acc,
+                       bias ? bz : NULL);
             i += mr;
         }
     }
@@ -233,13 +243,13 @@ static int bb_on(int kernel, int nr) { return kernel == FRNN_BF16_AVX512BF16 && 
 /* frnn_bpk_mul on these kernels: A staged once into this thread's area. Returns 0 (nothing done)
  * without memory. */
 static int bb_bpk_mul(const frnn_bpk *pk, int p0, int p1, int M, const float *A, size_t rsa, size_t csa, float *C,
-                      size_t ldc, int acc)
+                      size_t ldc, int acc, const float *bias)
 {
     const size_t lda = (size_t)pk->Kp / 2;
     uint32_t *a = frnn_kept_grow(BB_ROWS, sizeof(uint32_t) * (size_t)M * lda);
     if (a == NULL) return 0;
     bb_stage(M, pk->K, A, rsa, csa, a, lda);
-    bb_mul(pk, p0, p1, M, a, lda, C, ldc, acc);
+    bb_mul(pk, p0, p1, M, a, lda, C, ldc, acc, bias);
     return 1;
 }
 
@@ -274,7 +284,7 @@ static void bb_team_gemm(const frnn_par *par, const frnn_gemm_args *g, int ng, f
             bb_stage(rows, K, g->A + (size_t)k0 * g->csa + (size_t)i0 * g->rsa, g->rsa, g->csa, ab, lda);
             for (int j = 0; j < ng; j++)
                 bb_mul(&blk[j], 0, blk[j].panels, rows, ab, lda, g[j].C + (size_t)i0 * g[j].ldc, g[j].ldc,
-                       g[j].beta || k0 > 0);
+                       g[j].beta || k0 > 0, NULL);
         }
         frnn_sync(par);                                   /* the pack buffer is reused next */
     }

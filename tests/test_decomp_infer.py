@@ -170,3 +170,22 @@ def test_bf16_inference_keeps_the_tile_path(engine):
             _same(want, _forward(c, "bf16"), f"tiles at {n} threads vs one member")
     finally:
         _kernels.set_amx(None)
+
+
+@pytest.mark.parametrize("precision", ["float32", "bf16"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_prepacked_inference_same_bits(cell, precision, engine):
+    """An inference forward with W_hh and W_ih^T prepacked (pack_forward(..., W_ih=), as the
+    layers pass them) on one member -- one thread, or each member's chunk -- writes its input
+    projection block by block, in bf16 on AVX512-BF16 with the bias added by the kernels instead
+    of filled (common.h projection_blocks): the bits of the call without a pack, at 1-3 threads."""
+    c = make_case(cell, 9, 23, 5, 40, np.float32, seed=7, lengths=True)
+    p = c["params"]
+    packed = _kernels.pack_forward(c["cell"], p["W_hh"], precision=precision, W_ih=p["W_ih"])
+    assert packed is not None
+    for threads in (1, 2, 3):
+        _kernels.set_num_threads(threads)
+        want = _forward(c, precision)
+        got = _kernels.forward(c["cell"], c["x"], p["W_ih"], p["W_hh"], p["b_ih"], p["b_hh"], c["h0"], c["c0"],
+                               lengths=c["lengths"], packed=packed, precision=precision)
+        _same(want, {"y": got[0], "h_T": got[1], "c_T": got[2]}, f"prepacked at {threads} threads")
