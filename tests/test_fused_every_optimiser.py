@@ -37,9 +37,8 @@ def test_sequence_heads_every_optimiser_with_both_clips_float64(opt, model):
     kw = dict(cell="lstm", layers=2, bidirectional=True, ids=True, dropout=0.3, pooling=pooling)
     a = seq._train(False, kind, "float64", opt, 0.3, 0.01, **kw)
     b = seq._train(True, kind, "float64", opt, 0.3, 0.01, **kw)
-    seq._close(a, b, 1e-12)
-    for name in a[3].state_names:
-        np.testing.assert_allclose(a[3].state[name], b[3].state[name], rtol=1e-12, atol=1e-12)
+    seq.close_runs(a, b, 1e-12)
+    seq.same_optimiser(a, b, 3)
 
 
 @pytest.mark.parametrize("opt", OPTS)
