@@ -236,7 +236,10 @@ static int frnn_model_batch(const frnn_dims *dims, int L, int D)
  * barrier per step and the exchange of each step's rows between the cores; it costs each member
  * reading all of W_hh every step instead of its share, which is cheap while W_hh (W_hr) -- in the
  * call's precision -- stays in the caches near the core. Measured on a 2-core Zen 4
- * (docs/performance.md, bench/decomp.py --inference): see FRNN_INFER_W_BYTES. */
+ * (docs/performance.md, bench/decomp.py --inference; units ms / batch-split ms): 1.03-1.48x at
+ * H <= 256, 1.00-1.35x at H 384-512 with W_hh <= 2 MB; with W_hh of 8-16 MB (H 1024) up to 1.6x
+ * slower (hence FRNN_INFER_W_BYTES); at batch 2, one row a member, mostly slower (hence
+ * FRNN_INFER_ROWS). On a loaded machine 1.2-2.9x faster: no member waits for a descheduled one. */
 #define FRNN_INFER_W_BYTES ((size_t)2 << 20)
 #define FRNN_INFER_ROWS 4
 
