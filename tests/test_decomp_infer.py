@@ -189,3 +189,27 @@ def test_prepacked_inference_same_bits(cell, precision, engine):
         got = _kernels.forward(c["cell"], c["x"], p["W_ih"], p["W_hh"], p["b_ih"], p["b_hh"], c["h0"], c["c0"],
                                lengths=c["lengths"], packed=packed, precision=precision)
         _same(want, {"y": got[0], "h_T": got[1], "c_T": got[2]}, f"prepacked at {threads} threads")
+
+
+@pytest.mark.parametrize("cls", [fastrnn.LSTM, fastrnn.GRU])
+def test_stack_inference_shared_size_same_bits(cls, engine):
+    """A bf16 stack big enough that the units split really shares its steps (H 256): under
+    no_grad one member (blocked projection, bias added by the kernels), the batch split's chunks
+    and the units split (bias rows filled, then the product) give the same bits."""
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-1, 1, (5, 24, 32)).astype(np.float32)
+    layer = cls(32, 256, num_layers=2, seed=4, precision="bf16")
+    layer.eval()
+
+    def run():
+        with fastrnn.no_grad():
+            return np.array(layer.forward(x)[0])
+
+    engine.setenv("FASTRNN_DECOMP", "one")
+    _kernels.set_num_threads(1)
+    want = run()
+    _kernels.set_num_threads(2)
+    engine.setenv("FASTRNN_DECOMP", "units")
+    assert np.array_equal(want, run()), "units vs one member"
+    engine.delenv("FASTRNN_DECOMP")
+    assert np.array_equal(want, run()), "auto (the batch split) vs one member"
