@@ -67,7 +67,7 @@ def test_chunks_keep_the_draws(monkeypatch):
     model = _model("lstm", 2, "vector")
     cond = _conditions(model, 3)
     whole = model.generate(cond, 23, seed=8, top_k=4)
-    monkeypatch.setattr(conditioned, "CHUNK", 5)             # 5 + 5 + 5 + 5 + 3 tokens
+    monkeypatch.setattr(fastrnn.sample, "CHUNK", 5)          # 5 + 5 + 5 + 5 + 3 tokens (sample_native)
     np.testing.assert_array_equal(model.generate(cond, 23, seed=8, top_k=4), whole)
     np.testing.assert_array_equal(whole, model._generate_stepwise(cond, 23, seed=8, top_k=4))
 

@@ -110,19 +110,23 @@ def generate(model, vocab, prime: str = "", length: int = 500, temperature: floa
         return texts[0] if num_samples is None else texts
     B = 1 if num_samples is None else num_samples
     gen = _native(model, vocab, prime, B, length, temperature, top_k, top_p, argmax, stop)
-    rng = np.random.default_rng(seed)
-    done = 0
-    while done < length and not gen.done.all():
-        steps = min(CHUNK, length - done)
-        # the draws in the order the stepwise loop makes them, one per token and sequence
-        u = None if argmax else rng.random((steps, B))
-        done += gen.sample(steps, u)
+    sample_native(gen, length, argmax, np.random.default_rng(seed))
     texts = [prime + _join(vocab, prime, gen.out[:gen.n_out[b], b]) for b in range(B)]
     return texts[0] if num_samples is None else texts
 
 
 #: tokens generated per native call between two looks at the loop from Python
 CHUNK = 1024
+
+
+def sample_native(gen, length, argmax, rng):
+    """Run a started native loop (`fastrnn._kernels.Generator`) for up to `length` rounds, CHUNK
+    at a time, until every sequence is done; the draws from `rng` in the order the stepwise loop
+    makes them, one per token and sequence (none with argmax)."""
+    done, B = 0, gen.done.shape[0]
+    while done < length and not gen.done.all():
+        steps = min(CHUNK, length - done)
+        done += gen.sample(steps, None if argmax else rng.random((steps, B)))
 
 
 def stream(model, vocab, prime="", length=500, temperature=1.0, top_k=None, top_p=None,

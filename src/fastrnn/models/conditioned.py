@@ -17,7 +17,7 @@ import numpy as np
 from .. import checks
 from ..nn import Embedding, Linear, Module
 from ..nn.module import to_numpy
-from ..sample import CHUNK, check_sampling, next_token_probs
+from ..sample import check_sampling, next_token_probs, sample_native
 from .lm import _NO_TAPE, CELLS, LanguageModel
 from .registry import register
 
@@ -170,11 +170,7 @@ class ConditionedGenerator(Module):
         if c is not None:
             gen.c_state[:] = c.reshape(-1)
         gen.start(np.full(B, self.config["bos_id"], np.int32))
-        done = 0
-        while done < length and not gen.done.all():
-            steps = min(CHUNK, length - done)
-            # the stepwise loop's draws in its order: step by step, row by row
-            done += gen.sample(steps, None if argmax else rng.random((steps, B)))
+        sample_native(gen, length, argmax, rng)
         return gen.out.T.astype(np.int64)
 
     def _generate_stepwise(self, condition, length, temperature=1.0, top_k=None, top_p=None, argmax=False,
