@@ -13,16 +13,18 @@ Columns: our float32 and bf16, torch float32 and, for the LSTM and the LM, torch
 LSTM under `torch.autocast("cpu", torch.bfloat16)`; torch has no bf16 GRU or RNN on the CPU), then
 the ratios issue 22 sets targets on: bf16 / our float32 (AVX512-BF16: >= 1.5x training, >= 1.8x
 inference; AVX2: >= 1.0x), ours in bf16 against torch's bf16 LSTM (>= 1.3x) and against torch
-float32 for GRU and RNN (>= 2x). The float32 peak (timing.measure_peak) is measured at the same
-thread count, and the bf16 GFLOP/s are given as a % of twice it (vdpbf16ps does two products per
-float32 lane). `fastrnn info` names the bf16 kernel (FASTRNN_BF16=emulated|avx2|avx512bf16 forces one).
+float32 for GRU and RNN (>= 2x). The float32 peak (timing.measure_peak) and the bf16 peak
+(timing.measure_peak_bf16: the best of our bf16 gemm and torch.mm on bf16 tensors at 2048^3) are
+measured at the same thread count, and ours and torch's bf16 GFLOP/s are given as a % of the bf16
+peak: what bounds a row that torch's bf16 LSTM already runs near the limit. The LM rows also run the
+fused step (fastrnn.train.fused, the path the Trainer takes) in both precisions. `fastrnn info` names the bf16 kernel (FASTRNN_BF16=emulated|avx2|avx512bf16 forces one).
 """
 import argparse
 
 import numpy as np
 
 from fastrnn import _kernels
-from fastrnn.benchmarks import runners, timing
+from fastrnn.benchmarks import runners, timing, workloads
 
 SHAPES = [(100, 32, 128, 256), (50, 64, 512, 512)]
 LMS = [(2, 256), (3, 512)]
@@ -80,8 +82,24 @@ def workloads():
         if runners.torch is not None:
             impls["torch"] = lambda made=made: made()["torch"]()
             impls["torch bf16"] = _autocast(impls["torch"])
-        work[f"LM train iteration {layers}x{hidden} (50x50)"] = (impls, None)
+        flops = workloads._lm_flops(layers, hidden, 50, 50, True)
+        work[f"LM train iteration {layers}x{hidden} (50x50)"] = (impls, flops)
+        # the Trainer's path: the same iteration as one FusedStep call (torch's columns as above)
+        fused = lambda layers=layers, hidden=hidden: _lm_train_fused(layers, hidden)
+        work[f"LM train iteration fused {layers}x{hidden} (50x50)"] = (dict(impls, float32=fused, bf16=fused), flops)
     return work
+
+
+def _lm_train_fused(layers, hidden, B=50, T=50):
+    """runners.lm_train's iteration (forward, backward, clip 5, Adam) as one FusedStep call, in
+    runners.PRECISION (fresh state each call, as lm_train's)."""
+    from fastrnn import optim
+    from fastrnn.models import LanguageModel
+    from fastrnn.train.fused import FusedStep
+    model = LanguageModel(runners.VOCAB, hidden_size=hidden, num_layers=layers, seed=0)
+    model.precision = runners.PRECISION
+    step, (inputs, targets) = FusedStep(model, optim.Adam(model, lr=2e-3), clip=5.0), runners._ids(B, T)
+    return lambda: step.step(inputs, targets)
 
 
 def _ratio(a, b):
@@ -98,12 +116,15 @@ def main(argv=None):
     if args.no_torch:
         runners.torch = None
     restore = timing.apply_threads(args.threads) if args.threads else None
-    peak = timing.measure_peak()
+    peak, peak16 = timing.measure_peak(), timing.measure_peak_bf16()
+    torch_mm = peak16["torch_mm_gflops"]
     print(f"bf16 kernel: {_kernels.bf16_info()['kernel']}; threads {_kernels.get_num_threads()}; "
-          f"float32 peak {peak['gflops']:.1f} GFLOP/s ({peak['source']})")
+          f"float32 peak {peak['gflops']:.1f} GFLOP/s ({peak['source']}); bf16 peak {peak16['gflops']:.1f} "
+          f"GFLOP/s (ours {peak16['fastrnn_gemm_gflops']:.1f}, torch.mm bf16 "
+          f"{'-' if torch_mm is None else f'{torch_mm:.1f}'})")
     print("| workload | float32 ms | bf16 ms | torch ms | torch bf16 ms | bf16 / float32 | bf16 vs torch bf16 "
-          "| bf16 vs torch | bf16 % of 2x peak |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| bf16 vs torch | bf16 % of bf16 peak | torch bf16 % of bf16 peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, (impls, flops) in workloads().items():
         if args.filter not in name:
             continue
@@ -111,10 +132,10 @@ def main(argv=None):
         samples = timing.time_interleaved(fns, args.budget, 3)
         ms = {impl: float(np.median(samples[impl])) * 1e3 for impl in fns}
         f32, b16, t32, t16 = (ms.get(k) for k in ("float32", "bf16", "torch", "torch bf16"))
-        pct = f"{100 * flops / (b16 / 1e3) / 1e9 / (2 * peak['gflops']):.0f}%" if flops else "-"
+        pct = [f"{100 * flops / (v / 1e3) / 1e9 / peak16['gflops']:.0f}%" if flops and v else "-" for v in (b16, t16)]
         cells = [f"{v:.2f}" if v else "-" for v in (f32, b16, t32, t16)]
-        print(f"| {name} | {' | '.join(cells)} | {_ratio(f32, b16)} | {_ratio(t16, b16)} | {_ratio(t32, b16)} | {pct} |",
-              flush=True)
+        print(f"| {name} | {' | '.join(cells)} | {_ratio(f32, b16)} | {_ratio(t16, b16)} | {_ratio(t32, b16)} | "
+              f"{' | '.join(pct)} |", flush=True)
     if restore:
         restore()
 

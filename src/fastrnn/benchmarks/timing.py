@@ -153,6 +153,30 @@ def measure_peak(repeats=3, n=PEAK_N):
                 torch_mm_gflops=theirs, n=n)
 
 
+def measure_peak_bf16(repeats=3, n=PEAK_N):
+    """GFLOP/s of an n x n x n product with bf16 inputs and float32 sums: the best of fastrnn's
+    bf16 gemm (B packed once, as the layers' weights are) and torch.mm on bf16 tensors -- the
+    limit of the bf16 rows, measured rather than assumed to be twice the float32 peak (torch's
+    bf16 mm also has only the CPU's bf16 instructions; on a CPU without them both emulate).
+
+    Returns {"gflops", "source", "fastrnn_gemm_gflops", "torch_mm_gflops", "kernel", "n"}.
+    """
+    from .._kernels import bf16_info, gemm, head_pack_bf16
+    rng = np.random.default_rng(0)
+    a, b_t = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    flops = 2 * n ** 3
+    out, packed = np.empty((n, n), np.float32), head_pack_bf16(b_t)
+    ours = flops / _best_seconds(lambda: gemm(a, b_t, trans_b=True, out=out, precision="bf16",
+                                              packed=packed), repeats) / 1e9
+    theirs = None
+    if torch is not None:
+        ta, tb = (torch.from_numpy(m).to(torch.bfloat16) for m in (a, b_t.T))
+        theirs = flops / _best_seconds(lambda: torch.mm(ta, tb), repeats) / 1e9
+    source = "torch.mm" if theirs is not None and theirs > ours else "fastrnn._kernels.gemm"
+    return dict(gflops=max(ours, theirs or 0), source=source, fastrnn_gemm_gflops=ours,
+                torch_mm_gflops=theirs, kernel=bf16_info()["kernel"], n=n)
+
+
 def time_interleaved(fns, budget, min_rounds, max_rounds=1000, sample_seconds=0.2):
     """{impl: [seconds per call, one per round]} of the callables `fns` ({impl: fn}).
 
