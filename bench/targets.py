@@ -81,9 +81,10 @@ def build():
         rows.append((f"LM train iteration fused L={layers} H={hidden}", _lm_train_fused(layers, hidden, 50, 50),
                      workloads._lm_flops(layers, hidden, 50, 50, True),
                      ("torch_or_peak", 1.5 if (layers, hidden) == (2, 128) else 1.3)))
-    # the tagger, classifier and conditioned generator (fastrnn bench's "models" shapes): unfused,
-    # then the fused step (one native call each; the generator's condition block in Python around it)
-    for key in ("tagger", "classifier", "conditioned"):
+    # the tagger, classifier, conditioned generator and seq2seq (fastrnn bench's "models" shapes):
+    # unfused, then the fused step (one native call each; the generator's condition block and the
+    # seq2seq's encoder in Python around it)
+    for key in ("tagger", "classifier", "conditioned", "seq2seq"):
         shape = shapes.SHAPES[key]
         flops = float(shape.flops(**shape.sizes))
         rows.append((shape.title, shapes.train(key), flops, None))

@@ -1,4 +1,4 @@
-"""Fuzz case of the fused training step (fastrnn.train.fused.FusedStep and the binding
+"""Fuzz cases of the fused training step (fastrnn.train.fused.FusedStep and the bindings
 _kernels.train_step / optim_step behind it): hostile ids, shapes, states, clip values and
 optimiser states; an accepted call equals the Python steps."""
 import numpy as np
@@ -81,13 +81,49 @@ def fused_seq_step(draw):
     batch = (x, y) if lengths is None else (x, y, lengths)
     step = FusedStep(model, opt, clip=clip)
     loss = step.step_batch(batch)
-    # accepted: the same numbers as forward + backward + clip + step
+    _same_as_the_python_steps(loss, model, ref, ref_opt, batch, clip)
+
+
+def fused_s2s_step(draw):
+    """A Seq2Seq's fused step (FusedStep.step_batch: the encoder in Python around
+    _kernels.train_seq_step, then optim_step): hostile ids, lengths, batches and clips; an accepted
+    step equals the Python steps."""
+    from fastrnn.models import Seq2Seq
+    Vs, Vt = 6, 5
+    dtype = draw(st.sampled_from(["float32", "float64"]), "dtype")
+    kw = dict(cell=draw(st.sampled_from(["lstm", "gru", "rnn"]), "cell"), embed_size=3, hidden_size=4,
+              num_layers=draw(st.integers(1, 2), "layers"), bidirectional=draw(st.booleans(), "bidirectional"),
+              dtype=dtype, seed=1)
+    model, ref = Seq2Seq(Vs, Vt, **kw), Seq2Seq(Vs, Vt, **kw)
+    cls = draw(st.sampled_from(_OPTS), "optimizer")
+    opt, ref_opt = cls(model, lr=0.01), cls(ref, lr=0.01)
+    clip = draw(st.sampled_from([None, 0.5] * 4 + [-1.0, float("nan"), "x"]), "clip")
+    B = draw(st.sampled_from([0, 1, 3, 3, 3]), "B")
+    Tx, Ty = draw(st.sampled_from([0, 1, 4, 4]), "Tx"), draw(st.sampled_from([0, 1, 3, 3]), "Ty")
+    rng = np.random.default_rng(draw(st.integers(0, 9), "seed"))
+    src, tgt = rng.integers(0, Vs, (B, Tx)), rng.integers(0, Vt, (B, Ty))
+    sl, tl = rng.integers(1, max(Tx, 1) + 1, B), rng.integers(0, Ty + 1, B)
+    bad = draw(st.sampled_from(["ok"] * 12 + ["src_range", "tgt_range", "tgt_float", "tgt_rows", "src_1d",
+                                               "sl_zero", "sl_long", "tl_long", "tl_float", "none", "short"]), "batch")
+    src = {"src_range": src + Vs, "src_1d": src.reshape(-1)}.get(bad, src)
+    tgt = {"tgt_range": tgt - Vt, "tgt_float": tgt + 0.5, "tgt_rows": tgt[:1]}.get(bad, tgt)
+    sl = {"sl_zero": np.zeros(B, int), "sl_long": sl + Tx, "none": None}.get(bad, sl)
+    tl = {"tl_long": tl + Ty + 1, "tl_float": tl + 0.5, "none": None}.get(bad, tl)
+    batch = (src, sl, tgt) if bad == "short" else (src, sl, tgt, tl)
+    step = FusedStep(model, opt, clip=clip)
+    loss = step.step_batch(batch)
+    _same_as_the_python_steps(loss, model, ref, ref_opt, batch, clip)
+
+
+def _same_as_the_python_steps(loss, model, ref, ref_opt, batch, clip):
+    """An accepted step_batch of `model` (its `loss`) gives the numbers of ref's forward +
+    backward + clip + ref_opt.step() on the same batch."""
     ref.zero_grad()
     ref_loss = ref.forward(batch, train=True)
     ref.backward()
     if clip:
         optim.clip_grad_norm(ref, clip)
     ref_opt.step()
-    tol = 1e-10 if dtype == "float64" else 1e-4
+    tol = 1e-10 if model.dtype == np.float64 else 1e-4
     assert abs(loss - ref_loss) <= tol * max(1, abs(ref_loss)), (loss, ref_loss)
     np.testing.assert_allclose(model.params, ref.params, rtol=tol, atol=tol)

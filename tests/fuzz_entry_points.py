@@ -27,7 +27,7 @@ from fuzz_cases_habits import corpus_paths, lr_schedulers, sklearn_estimators, t
 from fuzz_cases_precision import precision_api
 from fuzz_cases_amx import amx_modes
 from fuzz_cases_layer_ids import layer_ids_input
-from fuzz_cases_fused import fused_seq_step, fused_step
+from fuzz_cases_fused import fused_s2s_step, fused_seq_step, fused_step
 from fuzz_cases_step import model_step_state
 from fuzz_cases_conditioned import conditioned_generate
 
@@ -51,7 +51,7 @@ ENTRY_POINTS = {
     "init_and_clip": init_and_clip, "attention": attention, "attention_seq2seq": attention_seq2seq,
     "atomic_write": atomic_write, "precision": precision_api,
     "layer_ids_input": layer_ids_input,
-    "fused_step": fused_step, "fused_seq_step": fused_seq_step,
+    "fused_step": fused_step, "fused_seq_step": fused_seq_step, "fused_s2s_step": fused_s2s_step,
     "amx_modes": amx_modes,
     "model_step_state": model_step_state,
     "conditioned_generate": conditioned_generate,

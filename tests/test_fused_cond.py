@@ -44,12 +44,18 @@ def _train(fused, dtype, opt_name, clip=None, clip_value=None, steps=3, batch_kw
        embed=st.sampled_from([None, 5]), opt=st.sampled_from(sorted(OPTIMIZERS)),
        clip=st.sampled_from([None, 0.3, 100.0]), clip_value=st.sampled_from([None, 0.01]))
 def test_float64_fused_step_equals_the_python_steps(cell, layers, ids, embed, opt, clip, clip_value):
-    kw = dict(cell=cell, layers=layers, ids=ids, embed=embed)
-    a = _train(False, "float64", opt, clip, clip_value, **kw)
-    b = _train(True, "float64", opt, clip, clip_value, **kw)
-    close_runs(a, b, 1e-12)
-    same_optimiser(a, b, 3)                             # the optimiser's state too
+    a, b = same_float64_runs(_train, opt, clip, clip_value, 3, cell=cell, layers=layers, ids=ids, embed=embed)
     assert a[4].lm.loss.total == b[4].lm.loss.total
+
+
+def same_float64_runs(train, opt, clip, clip_value, steps, **kw):
+    """`train(fused, "float64", opt, clip, clip_value, steps, **kw)` unfused and fused: the same
+    losses, parameters, gradients and optimiser state to 1e-12; returns both runs."""
+    a = train(False, "float64", opt, clip, clip_value, steps, **kw)
+    b = train(True, "float64", opt, clip, clip_value, steps, **kw)
+    close_runs(a, b, 1e-12)
+    same_optimiser(a, b, steps)                         # the optimiser's state too
+    return a, b
 
 
 @pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
@@ -57,11 +63,7 @@ def test_float64_fused_step_equals_the_python_steps(cell, layers, ids, embed, op
 @pytest.mark.parametrize("ids", [True, False], ids=["class-id", "vector"])
 def test_every_optimiser_cell_and_condition_with_both_clips_float64(opt, cell, ids):
     """The sweep's combinations on every run (the hypothesis sweep draws 30 of them)."""
-    kw = dict(cell=cell, layers=2, ids=ids)
-    a = _train(False, "float64", opt, 0.3, 0.01, steps=4, **kw)
-    b = _train(True, "float64", opt, 0.3, 0.01, steps=4, **kw)
-    close_runs(a, b, 1e-12)
-    same_optimiser(a, b, 4)
+    same_float64_runs(_train, opt, 0.3, 0.01, 4, cell=cell, layers=2, ids=ids)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
@@ -87,15 +89,22 @@ def test_float32_sgd_run_equals_the_python_steps_within_rounding(ids):
 @pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("ids", [True, False], ids=["class-id", "vector"])
 def test_fused_step_is_bit_identical_across_thread_counts(opt, ids):
+    # big enough that the stack, the head products and the update are shared
+    same_bits_across_threads(lambda: _model("float32", cell="lstm", layers=2, ids=ids, hidden=40), opt,
+                             _batches(ids, 2, B=24, T=20))
+
+
+def same_bits_across_threads(make_model, opt, batches):
+    """A model from `make_model()` trained by fused step_batch (OPTIMIZERS[opt], both clips) on
+    `batches` at 1, 2 and 3 threads: the same loss, parameters and gradients bit for bit."""
     runs = []
     try:
         for n in (1, 2, 3):
             fastrnn.set_num_threads(n)
-            # big enough that the stack, the head products and the update are shared
-            m = _model("float32", cell="lstm", layers=2, ids=ids, hidden=40)
+            m = make_model()
             cls, kw = OPTIMIZERS[opt]
             step = FusedStep(m, cls(m, lr=0.01, **kw), clip=0.5, clip_value=0.02)
-            for batch in _batches(ids, 2, B=24, T=20):
+            for batch in batches:
                 loss = step.step_batch(batch)
                 assert step.status == 0
             runs.append((loss, m.params.copy(), m.grads.copy()))
@@ -126,17 +135,22 @@ def test_without_an_optimiser_it_is_zero_grad_forward_backward(cell):
 
 def test_a_bad_loss_leaves_the_parameters_alone():
     model = _model("float64")
+    bad_losses_leave_the_parameters_alone(model, model.lm.head, _batches(True, 1)[0])
+
+
+def bad_losses_leave_the_parameters_alone(model, head, batch):
+    """A fused step_batch of `model` (float64, its output Linear `head`) on `batch`: no update for
+    an "exploded" loss or a NaN one (status 1), then one update with the sums it reports."""
     opt = optim.SGD(model, lr=0.1)
     step = FusedStep(model, opt)
     before = model.params.copy()
-    batch, = _batches(True, 1)
     loss = step.step_batch(batch, max_loss=0.0)      # any loss is "exploded"
     assert step.status == 1 and loss > 0 and opt.steps == 0
     assert np.array_equal(model.params, before)
-    b0, model.lm.head._views["bias"][0] = model.lm.head._views["bias"][0], np.nan
+    b0, head._views["bias"][0] = head._views["bias"][0], np.nan
     step.step_batch(batch)
     assert step.status == 1 and opt.steps == 0                 # a NaN loss
-    model.lm.head._views["bias"][0] = b0
+    head._views["bias"][0] = b0
     assert np.array_equal(model.params, before)
     step.step_batch(batch)
     assert step.status == 0 and opt.steps == 1      # no clip: the gradients are as computed
@@ -188,8 +202,14 @@ def _fit(fused, ids=True, optimizer="adam", iters=12, **kw):
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
 @pytest.mark.parametrize("ids", [True, False], ids=["class-id", "vector"])
 def test_the_trainer_uses_the_fused_step_and_gets_the_same_history(optimizer, ids):
-    a, ta, ha = _fit(False, ids, optimizer, clip=0.2, clip_value=0.05)
-    b, tb, hb = _fit(None, ids, optimizer, clip=0.2, clip_value=0.05)
+    same_trainer_runs(_fit(False, ids, optimizer, clip=0.2, clip_value=0.05),
+                      _fit(None, ids, optimizer, clip=0.2, clip_value=0.05))
+
+
+def same_trainer_runs(unfused, fused):
+    """Two (model, trainer, history) of 12 iterations over 5 batches a epoch, validated every 4:
+    the second on the fused step, both with the same parameters and records to 1e-12."""
+    (a, ta, ha), (b, tb, hb) = unfused, fused
     assert ta._fused_step is None and isinstance(tb._fused_step, FusedStep)
     assert ta.iteration == tb.iteration == 12 and ta.optimizer.steps == tb.optimizer.steps == 12
     np.testing.assert_allclose(a.params, b.params, rtol=1e-12, atol=1e-12)
@@ -213,8 +233,14 @@ def test_fastrnn_fused_0_and_a_custom_forward_turn_it_off(monkeypatch):
 
 
 def test_a_diverging_run_stops_at_the_same_iteration_fused_or_not():
+    diverges_alike(_trainer)
+
+
+def diverges_alike(make_trainer):
+    """`make_trainer(fused, optimizer=, lr=, **settings)` -> (model, Trainer): an exploding SGD run
+    stops with the same message after the same steps and parameters, fused or not."""
     def run(fused):
-        model, trainer = _trainer(fused, optimizer="sgd", lr=1e6, clip=0, explode_factor=1.5)
+        model, trainer = make_trainer(fused, optimizer="sgd", lr=1e6, clip=0, explode_factor=1.5)
         with pytest.raises(TrainingDiverged, match="iteration") as e:
             trainer.fit(max_iters=30)
         return str(e.value), model.params.copy(), trainer.optimizer.steps

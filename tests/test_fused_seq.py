@@ -201,7 +201,8 @@ def test_what_is_not_fused_says_why():
     assert why_not(_model("classifier", "float32", pooling="max")) is None
     multi = SequenceClassifier(K, vocab_size=V, multi_label=True)
     assert "binary cross-entropy" in why_not(multi)
-    assert "not a LanguageModel, SequenceTagger, SequenceClassifier or ConditionedGenerator" in why_not(SequenceRegressor(3))
+    assert "not a LanguageModel, SequenceTagger, SequenceClassifier, ConditionedGenerator or Seq2Seq" in \
+        why_not(SequenceRegressor(3))
 
     class MyTagger(SequenceTagger):
         pass

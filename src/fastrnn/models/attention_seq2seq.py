@@ -62,13 +62,8 @@ class AttentionSeq2Seq(Seq2Seq):
     def forward(self, batch, train=True):
         """Mean cross-entropy per target token, as `Seq2Seq.forward`."""
         src, src_lengths, tgt, tgt_lengths = self._check_batch(batch)
-        c, (B, Ty) = self.config, tgt.shape
-        dec_in = np.full((Ty + 1, B), c["bos_id"], np.int64)        # [<bos>, y_1 .. y_T]
-        dec_in[1:] = tgt.T
-        dec_out = np.full((Ty + 1, B), c["eos_id"], np.int64)       # [y_1 .. y_n, <eos>, pad..]
-        dec_out[:Ty] = tgt.T
-        dec_out[tgt_lengths, np.arange(B)] = c["eos_id"]
-        steps = tgt_lengths + 1
+        B, Ty = tgt.shape
+        dec_in, dec_out, steps = self._decoder_rows(tgt, tgt_lengths)
         mask = (np.arange(Ty + 1)[:, None] < steps).astype(self.dtype)            # (T, B)
         x = self.src_embed.forward(np.ascontiguousarray(src.T), train=train)       # (T_x, B, E)
         memory, h_n = self.encoder.forward(x, lengths=src_lengths, train=train)   # (T_x, B, K)

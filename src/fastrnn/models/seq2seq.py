@@ -117,15 +117,8 @@ class Seq2Seq(Module):
         `fastrnn.no_grad()` (the older train=True/False decides it; the model has no dropout).
         """
         src, src_lengths, tgt, tgt_lengths = self._check_batch(batch)
-        c = self.config
         B, Ty = tgt.shape
-        dec_in = np.empty((Ty + 1, B), np.int64)                  # [<bos>, y_1 .. y_T]
-        dec_in[0], dec_in[1:] = c["bos_id"], tgt.T
-        dec_out = np.empty((Ty + 1, B), np.int64)                 # [y_1 .. y_n, <eos>, pad..]
-        dec_out[:Ty] = tgt.T
-        dec_out[Ty] = c["eos_id"]
-        dec_out[tgt_lengths, np.arange(B)] = c["eos_id"]
-        steps = tgt_lengths + 1
+        dec_in, dec_out, steps = self._decoder_rows(tgt, tgt_lengths)
         mask = (np.arange(Ty + 1)[:, None] < steps).astype(self.dtype)           # (T, B)
         state = self.encode(src, src_lengths, train=train)
         x = self.tgt_embed.forward(dec_in, train=train)                          # (T, B, E)
@@ -145,8 +138,29 @@ class Seq2Seq(Module):
         dy = self.head.backward(self.loss.backward().reshape(T, B, -1))
         dx, dstate = self.decoder.backward(dy)
         self.tgt_embed.backward(dx)
+        self._encoder_backward(dstate, Tx)
+
+    def _decoder_rows(self, tgt, tgt_lengths):
+        """The decoder's time-major input ids [<bos>, y_1 .. y_T] and targets [y_1 .. y_n, <eos>,
+        pad..] ((T_y + 1, B) each) and its lengths (the real tokens and <eos>) for checked tgt
+        (B, T_y) and tgt_lengths (B,)."""
+        c = self.config
+        B, Ty = tgt.shape
+        dec_in = np.empty((Ty + 1, B), np.int64)
+        dec_in[0], dec_in[1:] = c["bos_id"], tgt.T
+        dec_out = np.empty((Ty + 1, B), np.int64)
+        dec_out[:Ty] = tgt.T
+        dec_out[Ty] = c["eos_id"]
+        dec_out[tgt_lengths, np.arange(B)] = c["eos_id"]
+        return dec_in, dec_out, tgt_lengths + 1
+
+    def _encoder_backward(self, dstate, Tx):
+        """The encoder's and the source embedding's backward (after a training `encode` of T_x
+        steps) from the gradient w.r.t. the decoder's initial state (the bridged layout)."""
+        dstate = self._map_state(self._unbridge, dstate)
+        B = (dstate[0] if isinstance(dstate, tuple) else dstate).shape[1]
         dout = np.zeros((Tx, B, self.D * self.config["hidden_size"]), self.dtype)
-        dx, _ = self.encoder.backward(dout, self._map_state(self._unbridge, dstate))
+        dx, _ = self.encoder.backward(dout, dstate)
         self.src_embed.backward(dx)
 
     # ---- decoding --------------------------------------------------------------------------------

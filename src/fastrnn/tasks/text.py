@@ -6,6 +6,7 @@ from ..data import Vocab
 from ..data_batches import PaddedBatches
 from ..models import AttentionSeq2Seq, Seq2Seq, SequenceClassifier, SequenceTagger
 from ..models.seq2seq import MAX_DECODE_LEN
+from ..train.callbacks import ModelForward
 from . import metrics as M
 from .base import Task, build_vocab, ids_of, in_batches, tokens_of
 from .formats import FormatError, read_classify, read_conll, read_seq2seq, report
@@ -162,17 +163,14 @@ class Tag(_Labelled):
                 for r, tags in zip(encoded[2], self._tags(model, encoded[0]))]
 
 
-class _Seq2SeqForward:
+class _Seq2SeqForward(ModelForward):
     """The Trainer's forward for Seq2Seq over PaddedBatches whose targets are rows
-    [target length, target ids..., padding]."""
+    [target length, target ids..., padding] (a ModelForward: the fused step applies)."""
 
-    def __init__(self, model=None):
-        self.model = model
-
-    def __call__(self, batch, train):
+    def model_batch(self, batch):
         src, tgt, src_lengths = batch
         n = tgt[:, 0]
-        return self.model.forward((src, src_lengths, tgt[:, 1:1 + int(n.max())], n), train=train)
+        return src, src_lengths, tgt[:, 1:1 + int(n.max())], n
 
 
 class Translate(Task):

@@ -48,14 +48,19 @@ class Callback:
 
 class ModelForward:
     """The Trainer's default forward: `model.forward(batch, train=train)`. A named type (not a
-    lambda) so that the fused native step can recognise it and know the model it calls."""
+    lambda) so that the fused native step can recognise it and know the model it calls; a task
+    whose batches are not the model's overrides `model_batch` only (the fused step calls it)."""
 
     def __init__(self, model):
         self.model = model
 
+    def model_batch(self, batch):
+        """The batch as `model.forward` takes it."""
+        return batch
+
     def __call__(self, batch, train):
         """The loss of `batch` from the model's own forward."""
-        return self.model.forward(batch, train=train)
+        return self.model.forward(self.model_batch(batch), train=train)
 
 
 class StateCarry(Callback):

@@ -10,9 +10,11 @@ float32 within rounding; the same bits for any thread count), the dropout masks 
 the layer's RNG exactly as its forward draws them, and the carried state works as with
 `StateCarry`. The Python API is unchanged: forward/backward/opt.step() still work.
 
-Other models with the same head: taggers and classifiers (`step_batch`, fused_seq.py), and a
+Other models with the same head: taggers and classifiers (`step_batch`, fused_seq.py), a
 ConditionedGenerator (`step_batch`, fused_cond.py: its condition block in Python around the
-language model's native forward and backward, then one native clip and update).
+language model's native forward and backward, then one native clip and update), and a Seq2Seq
+(`step_batch`, fused_s2s.py: its encoder in Python around the decoder side's native step -- a
+tagger's, from the bridged state -- then one native clip and update).
 
 The Trainer uses it when `applies` (`trainer_update`); `Trainer(fused=False)` or
 FASTRNN_FUSED=0 turns it off (for A/B runs).
@@ -25,7 +27,7 @@ import numpy as np
 from .. import _kernels, optim
 from ..checks import ids as check_ids
 from ..nn.grad import is_grad_enabled
-from . import fused_cond, fused_seq
+from . import fused_cond, fused_s2s, fused_seq
 from .divergence import TrainingDiverged
 
 #: the optimisers the native update implements (exact classes: a subclass may change _update)
@@ -38,17 +40,19 @@ def why_not(model, optimizer=None):
 
     Fused: a LanguageModel, a SequenceTagger, a SequenceClassifier with a softmax (fused_seq.py),
     a ConditionedGenerator whose language model is fused (fused_cond.py: the condition block
-    runs in Python). Not fused (the reason says which): a multi-label classifier (binary
-    cross-entropy), the SequenceRegressor (MSE), the seq2seq and attention models,
-    OutputRecurrentNet and GridRNN (their heads read more than a stack's outputs or feed back
-    into it), and a subclass of a tagger, a classifier or a ConditionedGenerator (its forward
-    may differ)."""
-    from ..models import ConditionedGenerator, LanguageModel
+    runs in Python), a Seq2Seq (fused_s2s.py: the encoder runs in Python). Not fused (the
+    reason says which): a multi-label classifier (binary cross-entropy), the SequenceRegressor
+    (MSE), AttentionSeq2Seq, OutputRecurrentNet and GridRNN (their heads read more than a
+    stack's outputs or feed back into it), and a subclass of a tagger, a classifier, a
+    ConditionedGenerator or a Seq2Seq (its forward may differ)."""
+    from ..models import ConditionedGenerator, LanguageModel, Seq2Seq
     from ..nn import Linear, SoftmaxCrossEntropy
     if type(model) is ConditionedGenerator:
         lm = why_not(model.lm)
         reason = fused_cond.why_not_model(model) or (lm and f"its language model: {lm}")
         return reason or _why_not_optimizer(model, optimizer)
+    if type(model) is Seq2Seq:
+        return fused_s2s.why_not_model(model) or _why_not_optimizer(model, optimizer)
     if not isinstance(model, LanguageModel):
         return fused_seq.why_not_model(model) or _why_not_optimizer(model, optimizer)
     rnn, head = getattr(model, "rnn", None), getattr(model, "head", None)
@@ -100,11 +104,12 @@ class FusedStep:
         self.status, self.grad_sumsq, self.param_sumsq = None, None, None
         self.dstate = None
         self._scratch = {}
-        # a tagger's, classifier's or conditioned generator's step (step_batch); None for a
-        # language model (step)
-        from ..models import ConditionedGenerator, LanguageModel
+        # a tagger's, classifier's, conditioned generator's or seq2seq's step (step_batch); None
+        # for a language model (step)
+        from ..models import ConditionedGenerator, LanguageModel, Seq2Seq
         self._seq = None if isinstance(model, LanguageModel) else \
-            fused_cond.CondStep(self) if isinstance(model, ConditionedGenerator) else fused_seq.SeqStep(self)
+            fused_cond.CondStep(self) if isinstance(model, ConditionedGenerator) else \
+            fused_s2s.S2SStep(self) if isinstance(model, Seq2Seq) else fused_seq.SeqStep(self)
 
     def _buffer(self, key, shape, dtype=None):
         """A cached scratch array for `key` of this shape (the step's sizes rarely change)."""
@@ -202,12 +207,13 @@ class FusedStep:
 
     def step_batch(self, batch, max_loss=math.inf):
         """Train a SequenceTagger or SequenceClassifier on one batch (inputs, targets[, lengths]),
-        or a ConditionedGenerator on one batch (condition, tokens), as `model.zero_grad()` +
-        `model.forward(batch, train=True)` + `backward` + the clip and update would; returns the
-        loss. `status`, `grad_sumsq`, `param_sumsq` and `max_loss` as for `step`."""
+        a ConditionedGenerator on one batch (condition, tokens), or a Seq2Seq on one batch (src,
+        src_lengths, tgt, tgt_lengths), as `model.zero_grad()` + `model.forward(batch,
+        train=True)` + `backward` + the clip and update would; returns the loss. `status`,
+        `grad_sumsq`, `param_sumsq` and `max_loss` as for `step`."""
         if self._seq is None:
-            raise TypeError("step_batch: for a SequenceTagger, SequenceClassifier or ConditionedGenerator; "
-                            "a LanguageModel trains with step(inputs, targets, state)")
+            raise TypeError("step_batch: for a SequenceTagger, SequenceClassifier, ConditionedGenerator or "
+                            "Seq2Seq; a LanguageModel trains with step(inputs, targets, state)")
         spec = None if self.optimizer is None else self._opt_spec(max_loss)
         status, loss, self.grad_sumsq, self.param_sumsq = self._seq.step(batch, spec)
         self._stepped(status)
@@ -235,7 +241,7 @@ def trainer_update(trainer, batch):
     factor, level = trainer.settings["explode_factor"], trainer.loss_level
     max_loss = factor * abs(level) + 1 if factor and level is not None and math.isfinite(level) else math.inf
     if fused._seq is not None:          # model.forward(batch, True): a tagger, classifier, ...
-        loss = fused.step_batch(batch, max_loss=max_loss)
+        loss = fused.step_batch(trainer.forward.model_batch(batch), max_loss=max_loss)
     else:                               # a language model under StateCarry
         carry = trainer.forward
         inputs, targets = batch
@@ -252,7 +258,8 @@ def trainer_update(trainer, batch):
 def _for_trainer(trainer):
     """A FusedStep for this trainer's model, optimiser and clipping, or None when its step is
     not the plain one (disabled, distributed, a forward other than StateCarry for a language
-    model or other than the default model.forward for the other models, ...)."""
+    model or other than model.forward (of the batch as a ModelForward gives it) for the other
+    models, ...)."""
     from ..models import LanguageModel
     from .callbacks import StateCarry
     if not enabled(getattr(trainer, "fused", None)) or trainer.dist is not None:
@@ -270,8 +277,9 @@ def _for_trainer(trainer):
 
 
 def _default_forward(trainer):
-    """True when the trainer's forward is its own default, `model.forward(batch, train=train)`
-    of its model."""
+    """True when the trainer's forward is `model.forward(forward.model_batch(batch),
+    train=train)` of its model: its default, or a task's ModelForward that only reshapes the
+    batch (the seq2seq task's)."""
     from .callbacks import ModelForward
     f = trainer.forward
-    return type(f) is ModelForward and f.model is trainer.model
+    return isinstance(f, ModelForward) and type(f).__call__ is ModelForward.__call__ and f.model is trainer.model

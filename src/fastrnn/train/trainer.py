@@ -132,7 +132,8 @@ class Trainer:
     fused : bool, optional
         False: never the fused native step (`fastrnn.train.fused`; FASTRNN_FUSED=0 does the same);
         None (default): use it where it applies (one process; a language model with StateCarry,
-        a tagger, softmax classifier or ConditionedGenerator with the default forward).
+        a tagger, softmax classifier, ConditionedGenerator or Seq2Seq with the default forward or
+        a task's ModelForward).
 
     Raises
     ------
