@@ -176,13 +176,19 @@ static double frnn_model_layer(const frnn_dims *d, int decomp, int nth)
  * because no member ever waits at a barrier for a descheduled one. */
 #define FRNN_WAVE_STEP_FLOPS 16e6
 
-/* The wavefront's rule for a unidirectional stack: its steps are all at most that big. */
-static int frnn_model_wave(const frnn_dims *dims, int L)
+/* The wavefront's rule for a unidirectional stack: its steps are all at most that big. The bound
+ * weighs a step's time against the barriers, so bf16 steps on AVX512-BF16 (and AMX) -- two
+ * products per float32 lane, twice the float32 rate -- count half their flops: measured on a
+ * 2-core Zen 4 (the fused LM iteration, the two interleaved 13 times), a bf16 2x256 / 3x256 stack
+ * (26 MFLOP steps) ran 1.06-1.11x faster as the wavefront than split by units. On AVX2 the bf16
+ * kernels widen to float32 (the float32 rate): their steps count whole. */
+static int frnn_model_wave(const frnn_dims *dims, int L, int bf16)
 {
+    const double scale = bf16 && frnn_bf16_kernel() == FRNN_BF16_AVX512BF16 ? 0.5 : 1.0;
     double most = 0;
     for (int k = 0; k < L; k++) {
         const frnn_dims *d = &dims[k];
-        const double flops = 2.0 * d->B * frnn_gates(d->cell) * d->H * d->P;
+        const double flops = 2.0 * d->B * frnn_gates(d->cell) * d->H * d->P * scale;
         most = flops > most ? flops : most;
     }
     return most <= FRNN_WAVE_STEP_FLOPS;
@@ -209,7 +215,7 @@ static int frnn_batch_auto(void)
  * count, see above), than what would run instead: the two directions side by side (D == 2),
  * the layer pipeline (its layers' one-member times, layer k on member k % 2, plus one chunk of
  * fill per layer), or each layer's steps split by units. */
-static int frnn_model_batch(const frnn_dims *dims, int L, int D)
+static int frnn_model_batch(const frnn_dims *dims, int L, int D, int bf16)
 {
     double batch = 0, units = 0, one[2] = {0, 0};
     if (!frnn_batch_auto()) return 0;
@@ -222,7 +228,7 @@ static int frnn_model_batch(const frnn_dims *dims, int L, int D)
         one[D == 2 ? 0 : (i / D) % 2] += frnn_model_layer(d, FRNN_DECOMP_ONE, 1) / (D == 2 ? 2 : 1);
     }
     double other = units;
-    if (D == 2 || (L >= 2 && dims[0].T >= 2 && frnn_model_wave(dims, L))) {
+    if (D == 2 || (L >= 2 && dims[0].T >= 2 && frnn_model_wave(dims, L, bf16))) {
         const double most = one[0] > one[1] ? one[0] : one[1];
         other = D == 2 ? most : most * (1 + (L - 1) / 16.0);     /* a chunk is ~T/16 steps */
     }
@@ -277,13 +283,13 @@ static int frnn_decomp_pull(void)
 
 /* The layer pipeline (stack.h's wavefront) for a unidirectional stack on nth members: forced,
  * or by FASTRNN_WAVEFRONT=0/1 (A/B runs), or by the measured rule above. */
-static int frnn_decomp_wave(const frnn_dims *dims, int L, int D, int nth, int forced)
+static int frnn_decomp_wave(const frnn_dims *dims, int L, int D, int nth, int forced, int bf16)
 {
     const char *env = getenv("FASTRNN_WAVEFRONT");
     if (D != 1 || L < 2 || nth < 2 || dims[0].T < 2) return 0;
     if (forced != FRNN_DECOMP_AUTO) return forced == FRNN_DECOMP_PIPELINE;
     if (env && *env) return env[0] != '0';
-    return frnn_model_wave(dims, L);
+    return frnn_model_wave(dims, L, bf16);
 }
 
 /* Modelled microseconds of a bidirectional stack's training step pair run as the direction
@@ -330,14 +336,14 @@ int frnn_decomposition(const frnn_dims *dims, int L, int D, int nth, int train, 
     for (int i = 0; i < L * D; i++)
         if (frnn_cell_info(dims[i].cell) == NULL) return -1;
     if (forced == FRNN_DECOMP_BATCH || (forced == FRNN_DECOMP_AUTO && frnn_engine_enabled()
-                                        && frnn_model_batch(dims, L, D)))
+                                        && frnn_model_batch(dims, L, D, precision == FRNN_PRECISION_BF16)))
         return FRNN_DECOMP_BATCH;
     if (forced == FRNN_DECOMP_AUTO && !train
         && frnn_infer_chunks(dims, L, D, nth, precision == FRNN_PRECISION_BF16))
         return FRNN_DECOMP_BATCH;
     if (forced == FRNN_DECOMP_ONE || nth <= 1 || !frnn_engine_enabled()) return FRNN_DECOMP_ONE;
     if (frnn_decomp_sides(dims, L, D, nth, forced)) return FRNN_DECOMP_DIRECTIONS;
-    if (frnn_decomp_wave(dims, L, D, nth, forced)) return FRNN_DECOMP_PIPELINE;
+    if (frnn_decomp_wave(dims, L, D, nth, forced, precision == FRNN_PRECISION_BF16)) return FRNN_DECOMP_PIPELINE;
     for (int i = 0; i < L * D; i++) {        /* ctx_start: steps big enough to share */
         const frnn_dims *d = &dims[i];
         if (2.0 * d->B * frnn_gates(d->cell) * d->H * d->P >= FRNN_MIN_STEP_FLOPS && d->H > frnn_nr())
@@ -377,7 +383,7 @@ static int F(batch_wanted)(const frnn_dims *dims, int L, int D, const frnn_buffe
     if (forced != FRNN_DECOMP_AUTO || !frnn_engine_enabled()) return 0;
     for (int i = 0; i < L * D; i++)
         if (run[i].q8) return 0;
-    if (frnn_model_batch(dims, L, D)) return frnn_batch_chunks(dims[0].B);
+    if (frnn_model_batch(dims, L, D, run[0].precision == FRNN_PRECISION_BF16)) return frnn_batch_chunks(dims[0].B);
     *grain = 1;
     return infer ? frnn_infer_chunks(dims, L, D, nth, run[0].precision == FRNN_PRECISION_BF16) : 0;
 #else

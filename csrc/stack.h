@@ -183,7 +183,7 @@ static void F(stack_task)(void *arg, const frnn_par *par)
  * the steps are small. FASTRNN_WAVEFRONT=0/1 forces the choice (for A/B runs). */
 static int F(wavefront)(const frnn_stack *st, int nth, int forced)
 {
-    return frnn_decomp_wave(st->dims, st->L, st->D, nth, forced);
+    return frnn_decomp_wave(st->dims, st->L, st->D, nth, forced, st->run[0].precision == FRNN_PRECISION_BF16);
 }
 
 /* Steps per chunk of a wavefront: few enough that the fill and drain stay short, and at least

@@ -204,3 +204,42 @@ def test_batch_split_area_kept_between_calls_of_other_shapes(monkeypatch):
         run(5, 7, 3, 8, 1, threads)
         rng = np.random.default_rng(7)
         _same_bits(first, run(20, 26, 12, 32, 2, threads), f"after other shapes, {threads} threads")
+
+
+def test_bf16_steps_count_half_in_the_wave_rule(monkeypatch):
+    """bf16 steps on AVX512-BF16 run at twice the float32 rate, so the wavefront's bound counts
+    half their flops (csrc/decomp.h frnn_model_wave): a 2x256 / 3x256 LM stack is the pipeline in
+    bf16 there and split by units in float32 and on the AVX2 bf16 kernel (float32's rate); and
+    the bf16 stack trained as the pipeline gives the units split's bits at 1, 2 and 3 threads."""
+    for name in ("FASTRNN_DECOMP", "FASTRNN_WAVEFRONT", "FASTRNN_BATCH_AUTO"):
+        monkeypatch.delenv(name, raising=False)
+    if _kernels.engine_info()["path"] != "engine":
+        pytest.skip("float32 runs on BLAS here: one member")
+    pick = lambda layers, H, precision: _kernels.decomposition(    # noqa: E731
+        "lstm", 50, 50, H, H, layers=layers, threads=2, precision=precision)
+    for layers in (2, 3):
+        assert pick(layers, 256, "float32") == "units"
+        assert pick(layers, 512, "bf16") == "units"
+        assert pick(layers, 256, "bf16") == ("pipeline" if _kernels.bf16_info()["kernel"] == "avx512bf16" else "units")
+    if "avx2" in _kernels.bf16_info()["supported"]:
+        _kernels.set_bf16_kernel("avx2")
+        try:
+            assert pick(2, 256, "bf16") == "units"
+        finally:
+            _kernels.set_bf16_kernel(None)
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, (4, 50, 256)).astype(np.float32)
+    dy = rng.uniform(-1, 1, (4, 50, 256)).astype(np.float32)
+    results = {}
+    for wave in ("0", "1"):
+        monkeypatch.setenv("FASTRNN_WAVEFRONT", wave)
+        for threads in (1, 2, 3):
+            _kernels.set_num_threads(threads)
+            layer = fastrnn.LSTM(256, 256, num_layers=2, seed=3)
+            layer.precision = "bf16"
+            y, _ = layer.forward(x)
+            dx, _ = layer.backward(dy)
+            got = {"y": y, "dx": dx, **{k: np.array(g) for k, g in layer.named_grads().items()}}
+            results.setdefault(wave, got)
+            _same_bits(results[wave], got, f"FASTRNN_WAVEFRONT={wave}: {threads} threads vs 1")
+    _same_bits(results["0"], results["1"], "bf16 pipeline vs units")
