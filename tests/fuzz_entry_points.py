@@ -29,7 +29,7 @@ from fuzz_cases_amx import amx_modes
 from fuzz_cases_layer_ids import layer_ids_input
 from fuzz_cases_fused import fused_s2s_step, fused_seq_step, fused_step
 from fuzz_cases_step import model_step_state
-from fuzz_cases_conditioned import conditioned_generate
+from fuzz_cases_conditioned import conditioned_generate, conditioned_text
 
 ENTRY_POINTS = {
     "kernel_forward": kernel_forward, "kernel_step": kernel_step, "kernel_backward": kernel_backward,
@@ -54,5 +54,5 @@ ENTRY_POINTS = {
     "fused_step": fused_step, "fused_seq_step": fused_seq_step, "fused_s2s_step": fused_s2s_step,
     "amx_modes": amx_modes,
     "model_step_state": model_step_state,
-    "conditioned_generate": conditioned_generate,
+    "conditioned_generate": conditioned_generate, "conditioned_text": conditioned_text,
 }

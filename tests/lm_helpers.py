@@ -1,4 +1,4 @@
-"""Shared by the language-model tests: a model memorises a short text."""
+"""Shared by the language-model tests: a model memorises a short text; counting native sampling calls."""
 from fastrnn import optim
 from fastrnn.data import Vocab
 from fastrnn.models import LanguageModel
@@ -19,3 +19,23 @@ def memorise(text, iterations, lr, level="char", batch=1, clip=None, **model_kw)
             optim.clip_grad_norm(model, clip)
         opt.step()
     return model, vocab, loss
+
+
+def count_native_calls(monkeypatch):
+    """The tokens asked of each native `sample` call the sampling functions make (a list that
+    fills as they run): one call per chunk when generating, one per token when streaming."""
+    from fastrnn import sample as sample_module
+    calls, real = [], sample_module._native
+
+    class Counted:
+        def __init__(self, gen):
+            self._gen = gen
+
+        def __getattr__(self, name):
+            return getattr(self._gen, name)
+
+        def sample(self, steps, u):
+            calls.append(steps)
+            return self._gen.sample(steps, u)
+    monkeypatch.setattr(sample_module, "_native", lambda *a, **k: Counted(real(*a, **k)))
+    return calls

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 import fastrnn
-from fastrnn import sample as sample_module
 from fastrnn.cli import main
 from fastrnn.sample import generate, stream
-from lm_helpers import memorise
+from lm_helpers import count_native_calls, memorise
 
 TEXT = "the cat sat on the mat. a dog ate the hat. the cat ran to a tree.\n" * 3
 
@@ -25,24 +24,6 @@ def lm(tmp_path_factory):
     path = tmp_path_factory.mktemp("sample") / "lm.npz"
     fastrnn.save(path, model, vocab)
     return model, vocab, str(path)
-
-
-def _counted(monkeypatch):
-    """The tokens asked of each native `sample` call the sampling functions make."""
-    calls, real = [], sample_module._native
-
-    class Counted:
-        def __init__(self, gen):
-            self._gen = gen
-
-        def __getattr__(self, name):
-            return getattr(self._gen, name)
-
-        def sample(self, steps, u):
-            calls.append(steps)
-            return self._gen.sample(steps, u)
-    monkeypatch.setattr(sample_module, "_native", lambda *a, **k: Counted(real(*a, **k)))
-    return calls
 
 
 CASES = [dict(argmax=True), dict(seed=3), dict(seed=4, temperature=0.7, top_k=5),
@@ -63,7 +44,7 @@ def test_cli_sample_is_one_native_call_and_the_streamed_text(lm, kw, monkeypatch
     length = 1500                                        # two chunks of the native loop
     want = generate(model, vocab, prime="the ", length=length, **kw)
     assert "the " + "".join(stream(model, vocab, prime="the ", length=length, **kw)) == want
-    calls = _counted(monkeypatch)
+    calls = count_native_calls(monkeypatch)
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
     assert main(["sample", path, "--prime", "the ", "--length", str(length), *_flags(kw)]) == 0
@@ -78,7 +59,7 @@ def test_cli_sample_is_one_native_call_and_the_streamed_text(lm, kw, monkeypatch
 def test_cli_stream_still_yields_token_by_token(lm, monkeypatch):
     """--stream keeps its one call per token (it prints each token as it is drawn)."""
     _, _, path = lm
-    calls = _counted(monkeypatch)
+    calls = count_native_calls(monkeypatch)
     monkeypatch.setattr(sys, "stdout", io.StringIO())
     assert main(["sample", path, "--length", "40", "--seed", "1", "--stream"]) == 0
     assert calls == [1] * 40

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import checks
-from .sample import _check_request, _join, _primed
+from .sample import _begin, _check_request, _join, _primed
 
 MAX_BEAM = 256      # the beams are one batch of `step`s: a wider beam is refused, not allocated
 
@@ -55,7 +55,7 @@ def beam_search(model, vocab, prime: str = "", length: int = 100, beam: int = 5,
     _check_request(model, vocab, prime, length, stop)
     checks.integer("beam", beam, 1, MAX_BEAM)
     checks.real("alpha", alpha, 0, expected="a finite number >= 0")
-    state, token = _primed(model, vocab, prime)
+    state, token = _primed(model, _begin(model, vocab, prime, None)[1])
     V, eos = len(vocab), vocab.eos_id
     tokens, sums = np.array([token], np.int64), np.zeros(1)    # live hypotheses: last token, sum log p
     back = np.zeros(1, np.int64)           # live hypothesis -> its candidate index in steps[-1]

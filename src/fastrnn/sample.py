@@ -53,7 +53,7 @@ def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
 def generate(model, vocab, prime: str = "", length: int = 500, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, argmax: bool = False,
              stop: str | None = None, seed: int | None = None,
-             num_samples: int | None = None) -> str | list[str]:
+             num_samples: int | None = None, condition=None) -> str | list[str]:
     """Continue `prime` by up to `length` tokens sampled from `model`; returns prime + generated text.
 
     argmax=True always takes the most likely token (greedy). Generation ends early at `<eos>`
@@ -68,10 +68,13 @@ def generate(model, vocab, prime: str = "", length: int = 500, temperature: floa
     steps, head, temperature/top-k/top-p, the draw and the stop test -- in one call per
     CHUNK tokens; other models step through `model.step` in Python (`generate_stepwise`).
 
+    A `ConditionedGenerator` generates from the state its `condition` gives (then `prime`), in
+    the same loop; its text is `ConditionedGenerator.generate`'s, decoded up to `<eos>`.
+
     Parameters
     ----------
-    model : LanguageModel
-        A trained language model (anything with ``step``).
+    model : LanguageModel or ConditionedGenerator
+        A trained language model (anything with ``step``), or a conditioned one with `condition`.
     vocab : Vocab
         The model's vocabulary.
     prime : str, default ""
@@ -92,6 +95,9 @@ def generate(model, vocab, prime: str = "", length: int = 500, temperature: floa
         Seed of the draws (None: fresh entropy).
     num_samples : int, optional
         Generate that many texts in one batch and return a list.
+    condition : int or array-like, optional
+        A ConditionedGenerator's condition (required for one, refused for other models): one
+        class id, or one vector of its condition_size numbers.
 
     Returns
     -------
@@ -104,12 +110,14 @@ def generate(model, vocab, prime: str = "", length: int = 500, temperature: floa
         A bad argument (named in the message), or logits that became NaN.
     """
     _check_generate(model, vocab, length, temperature, top_k, top_p, prime, stop, num_samples)
+    model, start = _begin(model, vocab, prime, condition)
     if not hasattr(model, "generator"):
-        texts = [generate_stepwise(model, vocab, prime, length, temperature, top_k, top_p, argmax,
-                                   stop, rng) for rng in _rngs(seed, num_samples)]
+        texts = [prime + "".join(_sampled_pieces(model, vocab, prime, length, temperature, top_k, top_p,
+                                                 argmax, stop, rng, start))
+                 for rng in _rngs(seed, num_samples)]
         return texts[0] if num_samples is None else texts
     B = 1 if num_samples is None else num_samples
-    gen = _native(model, vocab, prime, B, length, temperature, top_k, top_p, argmax, stop)
+    gen = _native(model, vocab, start, B, length, temperature, top_k, top_p, argmax, stop)
     sample_native(gen, length, argmax, np.random.default_rng(seed))
     texts = [prime + _join(vocab, prime, gen.out[:gen.n_out[b], b]) for b in range(B)]
     return texts[0] if num_samples is None else texts
@@ -130,29 +138,54 @@ def sample_native(gen, length, argmax, rng):
 
 
 def stream(model, vocab, prime="", length=500, temperature=1.0, top_k=None, top_p=None,
-           argmax=False, stop=None, seed=None):
+           argmax=False, stop=None, seed=None, condition=None):
     """`generate` as it goes: an iterator over the generated text (prime not included), one piece
-    per token, each yielded as soon as its token is drawn. With the same arguments,
-    `prime + "".join(stream(...)) == generate(...)`. Arguments are checked at the call, not at
-    the first `next`."""
+    per token, each yielded as soon as its token is drawn. With the same arguments (a
+    ConditionedGenerator's `condition` included), `prime + "".join(stream(...)) == generate(...)`.
+    Arguments are checked at the call, not at the first `next`."""
     _check_generate(model, vocab, length, temperature, top_k, top_p, prime, stop, None)
+    model, start = _begin(model, vocab, prime, condition)
     if not hasattr(model, "generator"):
         return _sampled_pieces(model, vocab, prime, length, temperature, top_k, top_p, argmax, stop,
-                               np.random.default_rng(seed))
-    gen = _native(model, vocab, prime, 1, length, temperature, top_k, top_p, argmax, stop)
+                               np.random.default_rng(seed), start)
+    gen = _native(model, vocab, start, 1, length, temperature, top_k, top_p, argmax, stop)
     return _native_pieces(gen, vocab, prime, length, argmax, np.random.default_rng(seed))
 
 
-def _native(model, vocab, prime, B, length, temperature, top_k, top_p, argmax, stop):
-    """The model's native generation loop for B sequences, primed and ready to sample."""
+def _begin(model, vocab, prime, condition):
+    """(the model that generates, (its initial state for one sequence or None, the ids to step
+    through: all but the last warm the state up, the last is the first input of the draws))."""
+    conditioned = hasattr(model, "condition_start")
+    if conditioned != (condition is not None):
+        raise (ValueError if conditioned else TypeError)(
+            f"condition: {'required' if conditioned else 'not taken'} by a {type(model).__name__}")
+    prime_ids = _prime_ids(vocab, prime)
+    if not conditioned:
+        return model, (None, prime_ids or [_start_token(vocab)])
+    model, state, first = model.condition_start(condition)
+    return model, (state, [first] + prime_ids)
+
+
+def load_state(gen, state):
+    """Start every sequence of a native loop (`fastrnn._kernels.Generator`) from `state`: h, or
+    (h, c) for an LSTM, each (L, B, H) or (L, 1, H) (one state for all B sequences)."""
+    for buf, part in zip((gen.h_state, gen.c_state), state if isinstance(state, tuple) else (state,)):
+        buf.reshape(part.shape[0], -1, part.shape[2])[:] = part   # (L, B, H) layer-major, as the loop keeps it
+
+
+def _native(model, vocab, start, B, length, temperature, top_k, top_p, argmax, stop):
+    """The model's native generation loop for B sequences, started as `_begin` says (its initial
+    state loaded, the ids fed), ready to sample."""
     gen = model.generator(B, length, temperature=temperature, top_k=top_k or 0,
                           top_p=0.0 if top_p is None else top_p, argmax=argmax,
                           eos=vocab.eos_id, token_text=_token_texts(vocab),
                           word=vocab.level == "word", stop=stop or None)
-    start = _start_ids(vocab, prime)
-    if len(start) > 1:
-        gen.feed(np.repeat(np.asarray(start[:-1], np.int32)[:, None], B, axis=1))
-    gen.start(np.full(B, start[-1], np.int32))
+    state, ids = start
+    if state is not None:
+        load_state(gen, state)
+    if len(ids) > 1:
+        gen.feed(np.repeat(np.asarray(ids[:-1], np.int32)[:, None], B, axis=1))
+    gen.start(np.full(B, ids[-1], np.int32))
     return gen
 
 
@@ -189,12 +222,12 @@ def _rngs(seed, num_samples):
     return [rng] if num_samples is None else rng.spawn(num_samples)
 
 
-def _start_ids(vocab, prime):
-    """The prime's ids (the last one is the first input of the sampling loop), or a start token."""
+def _prime_ids(vocab, prime):
+    """The prime's ids (the last one is the first input of the sampling loop)."""
     prime_ids = list(vocab.encode(prime)) if prime else []
     if vocab.level == "word" and prime_ids and prime_ids[-1] == vocab.eos_id and not prime.endswith("\n"):
         prime_ids.pop()             # the word tokenizer ends text with <eos>; continue the line instead
-    return prime_ids or [_start_token(vocab)]
+    return prime_ids
 
 
 def _token_texts(vocab):
@@ -204,10 +237,10 @@ def _token_texts(vocab):
     return ["\n" if i == vocab.eos_id else t for i, t in enumerate(vocab.tokens)]
 
 
-def _primed(model, vocab, prime):
-    """(state after all but the prime's last token, that token): where stepwise generation starts."""
-    start = _start_ids(vocab, prime)
-    state, ids = None, np.empty(1, np.int64)
+def _primed(model, start):
+    """(state after all but the last of `_begin`'s ids, that id): where stepwise generation starts."""
+    state, start = start
+    ids = np.empty(1, np.int64)
     for token in start[:-1]:        # warm the state up on the prime
         ids[0] = token
         _, state = model.step(ids, state)
@@ -221,11 +254,11 @@ def generate_stepwise(model, vocab, prime="", length=500, temperature=1.0, top_k
     _check_generate(model, vocab, length, temperature, top_k, top_p, prime, stop, None)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     return prime + "".join(_sampled_pieces(model, vocab, prime, length, temperature, top_k, top_p,
-                                           argmax, stop, rng))
+                                           argmax, stop, rng, _begin(model, vocab, prime, None)[1]))
 
 
-def _sampled_pieces(model, vocab, prime, length, temperature, top_k, top_p, argmax, stop, rng):
-    state, token = _primed(model, vocab, prime)
+def _sampled_pieces(model, vocab, prime, length, temperature, top_k, top_p, argmax, stop, rng, start):
+    state, token = _primed(model, start)
     ids, out = np.empty(1, np.int64), []     # one reused id buffer: nothing allocated per token
     for _ in range(length):
         ids[0] = token

@@ -10,7 +10,8 @@ from .options import UsageError
 
 
 def sample(args):
-    """`fastrnn sample`: text from a language-model checkpoint (sampled, streamed or by beam search)."""
+    """`fastrnn sample`: text from a language-model checkpoint (sampled, streamed or by beam search),
+    or from a ConditionedGenerator's with --condition (sampled or streamed, every flag alike)."""
     from ..beam import MAX_BEAM, beam_search
     from ..sample import generate, stream
     if args.beam is not None:
@@ -26,19 +27,22 @@ def sample(args):
                              f"finds the most likely text: it neither samples nor streams)")
     path, model, vocab, extra = _load_checkpoint(args.checkpoint)
     set_precision(model, extra["meta"], args)
+    condition = None
     if args.condition is not None or type(model).__name__ == "ConditionedGenerator":
-        from .tasks import sample_conditioned
-        return sample_conditioned(model, vocab, extra["meta"], args)
-    if vocab is None or not hasattr(model, "step"):
+        # every other flag as for a language model: the same loop, from the condition's state
+        from .tasks import parsed_condition
+        condition = parsed_condition(model, vocab, extra["meta"], args)
+    elif vocab is None or not hasattr(model, "step"):
         sys.exit(f"fastrnn: {path}: holds a {type(model).__name__} without a vocabulary; "
                  f"`fastrnn sample` needs a language-model checkpoint")
     try:
-        if args.beam is not None:
+        if args.beam is not None:        # (refused above with --condition)
             print(beam_search(model, vocab, prime=args.prime, length=args.length, beam=args.beam,
                               stop=args.stop))
             return
         kw = dict(prime=args.prime, length=args.length, temperature=args.temperature, top_k=args.top_k,
-                  top_p=args.top_p, argmax=args.argmax, stop=args.stop, seed=args.seed)
+                  top_p=args.top_p, argmax=args.argmax, stop=args.stop, seed=args.seed,
+                  condition=condition)
         if not args.stream:
             # one native call per 1024 tokens (stop string included), not one per token as
             # stream's pieces; the same text (stream's docstring)

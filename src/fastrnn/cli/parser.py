@@ -81,7 +81,9 @@ def build_parser():
     s.add_argument("--argmax", action="store_true", help="always take the most likely token")
     s.add_argument("--stop", default=None, help="stop when this string is generated")
     s.add_argument("--seed", type=NON_NEGATIVE)
-    s.add_argument("--condition", metavar="LABEL", help="a ConditionedGenerator's condition")
+    s.add_argument("--condition", metavar="LABEL", help="a ConditionedGenerator's condition: a label, "
+                   "a class id or comma-separated numbers (the other flags apply as for a language "
+                   "model; not with --beam)")
     s.add_argument("--stream", action="store_true", help="print the text as it is generated")
     s.add_argument("--beam", type=POSITIVE, metavar="N", help="beam search with N beams: the most "
                    "likely text (by mean log-probability per token) instead of a sample")

@@ -218,9 +218,11 @@ def evaluate(args):
     return bad.done()
 
 
-def sample_conditioned(model, vocab, meta, args):
-    """`fastrnn sample --condition LABEL` on a ConditionedGenerator checkpoint (saved with a
-    vocabulary, and optionally `labels=[...]` metadata naming the class ids)."""
+def parsed_condition(model, vocab, meta, args):
+    """The condition of `fastrnn sample --condition LABEL` for a ConditionedGenerator checkpoint
+    (saved with a vocabulary, and optionally `labels=[...]` metadata naming the class ids): a
+    class id, or a vector of the model's condition_size. `fastrnn sample` then runs as for a
+    language model (fastrnn.generate / stream with condition=)."""
     import numpy as np
 
     from ..models import ConditionedGenerator
@@ -236,23 +238,13 @@ def sample_conditioned(model, vocab, meta, args):
             cid = labels.index(args.condition) if args.condition in labels else int(args.condition)
             if not 0 <= cid < c["num_classes"]:
                 raise ValueError
-            condition = np.array([cid])
-        else:
-            condition = np.array([[float(v) for v in args.condition.split(",")]], model.dtype)
+            return cid
+        vector = np.array([float(v) for v in args.condition.split(",")], model.dtype)
+        if vector.size != c["condition_size"]:
+            raise ValueError
+        return vector
     except ValueError:
         known = f"one of {', '.join(labels)} or " if labels else ""
         want = (f"{known}a class id in [0, {c['num_classes']})" if c["num_classes"] is not None
                 else f"{c['condition_size']} comma-separated numbers")
         raise UsageError(f"--condition: expected {want}, got {args.condition!r}") from None
-    try:
-        ids = model.generate(condition, max(args.length, 1), temperature=args.temperature,
-                             top_k=args.top_k, top_p=args.top_p, argmax=args.argmax,
-                             seed=args.seed)[0].tolist()
-    except ValueError as e:
-        _fail(e)
-    if vocab.eos_id in ids:
-        ids = ids[:ids.index(vocab.eos_id)]
-    text = vocab.decode(ids[:args.length])
-    if args.stop and args.stop in text:
-        text = text[:text.index(args.stop) + len(args.stop)]
-    print(text)

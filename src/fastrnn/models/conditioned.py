@@ -11,13 +11,15 @@ model over [<bos>, y_1 .. y_{T-1}] predicting [y_1 .. y_T]; `generate(condition,
 a sequence per condition, batched, in the language model's native generation loop
 (`LanguageModel.generator`, csrc/generate.h: steps, head, temperature/top-k/top-p and the draw in
 C, one call per `fastrnn.sample.CHUNK` tokens) started from the condition's state.
+`fastrnn.generate(model, vocab, condition=...)` and `fastrnn.sample.stream` run the same loop as
+text, from `condition_start` (with a prime, a stop string, <eos> ending the text, streaming).
 """
 import numpy as np
 
 from .. import checks
 from ..nn import Embedding, Linear, Module
 from ..nn.module import to_numpy
-from ..sample import check_sampling, next_token_probs, sample_native
+from ..sample import check_sampling, load_state, next_token_probs, sample_native
 from .lm import _NO_TAPE, CELLS, LanguageModel
 from .registry import register
 
@@ -160,18 +162,29 @@ class ConditionedGenerator(Module):
         check_sampling(temperature, top_k, top_p)
         rng = np.random.default_rng(seed)
         state = self.condition.forward(condition, train=False)
-        h, c = state if isinstance(state, tuple) else (state, None)
-        B = h.shape[1]
+        B = (state[0] if isinstance(state, tuple) else state).shape[1]
         if B > _MAX_BATCH or length > _MAX_LENGTH:
             return self._stepwise(state, length, temperature, top_k, top_p, argmax, rng)
         gen = self.lm.generator(B, length, temperature=temperature, top_k=top_k or 0,
                                 top_p=0.0 if top_p is None else top_p, argmax=argmax, eos=-1)
-        gen.h_state[:] = h.reshape(-1)             # (L, B, H) layer-major, as the loop keeps it
-        if c is not None:
-            gen.c_state[:] = c.reshape(-1)
+        load_state(gen, state)
         gen.start(np.full(B, self.config["bos_id"], np.int32))
         sample_native(gen, length, argmax, rng)
         return gen.out.T.astype(np.int64)
+
+    def condition_start(self, condition):
+        """Where text from one `condition` (a class id, or one vector of condition_size numbers)
+        starts: (the language model, its initial state for one sequence, the first input token
+        bos_id). `fastrnn.generate` and `fastrnn.sample.stream` with `condition=` run the language
+        model's native loop from there (prime, stop and streaming as for a language model)."""
+        one = to_numpy(condition)
+        if self.condition.num_classes is not None:
+            want, ndim = f"one class id in [0, {self.condition.num_classes})", 0
+        else:
+            want, ndim = f"one vector of {self.condition.proj.in_features} numbers", 1
+        if one.ndim != ndim:
+            raise ValueError(f"condition: expected {want}, got shape {one.shape}")
+        return self.lm, self.condition.forward(one[None], train=False), self.config["bos_id"]
 
     def _generate_stepwise(self, condition, length, temperature=1.0, top_k=None, top_p=None, argmax=False,
                            seed=None):
