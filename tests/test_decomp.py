@@ -206,27 +206,33 @@ def test_batch_split_area_kept_between_calls_of_other_shapes(monkeypatch):
         _same_bits(first, run(20, 26, 12, 32, 2, threads), f"after other shapes, {threads} threads")
 
 
-def test_bf16_steps_count_half_in_the_wave_rule(monkeypatch):
-    """bf16 steps on AVX512-BF16 run at twice the float32 rate, so the wavefront's bound counts
-    half their flops (csrc/decomp.h frnn_model_wave): a 2x256 / 3x256 LM stack is the pipeline in
-    bf16 there and split by units in float32 and on the AVX2 bf16 kernel (float32's rate); and
-    the bf16 stack trained as the pipeline gives the units split's bits at 1, 2 and 3 threads."""
+def test_wave_rule_weighs_step_time(monkeypatch):
+    """The wavefront's step bound (csrc/decomp.h frnn_model_wave) is per float32 ISA (16 MFLOP on
+    AVX2, 32 on AVX-512, as measured), and bf16 steps on AVX512-BF16 -- twice the float32 rate --
+    count half their flops: at batch 50, a 2x256 / 3x256 LM stack (26 MFLOP steps) is the pipeline
+    on AVX-512 and split by units on AVX2 (bf16 on the AVX2 kernel too: float32's rate); 2x512 /
+    3x512 stay units. And a bf16 stack trained as the pipeline gives the units split's bits at 1,
+    2 and 3 threads."""
     for name in ("FASTRNN_DECOMP", "FASTRNN_WAVEFRONT", "FASTRNN_BATCH_AUTO"):
         monkeypatch.delenv(name, raising=False)
     if _kernels.engine_info()["path"] != "engine":
         pytest.skip("float32 runs on BLAS here: one member")
     pick = lambda layers, H, precision: _kernels.decomposition(    # noqa: E731
         "lstm", 50, 50, H, H, layers=layers, threads=2, precision=precision)
+    isa = _kernels.engine_info()["isa"]
     for layers in (2, 3):
-        assert pick(layers, 256, "float32") == "units"
+        assert pick(layers, 256, "float32") == ("pipeline" if isa == "avx512" else "units")
+        assert pick(layers, 512, "float32") == "units"
         assert pick(layers, 512, "bf16") == "units"
-        assert pick(layers, 256, "bf16") == ("pipeline" if _kernels.bf16_info()["kernel"] == "avx512bf16" else "units")
-    if "avx2" in _kernels.bf16_info()["supported"]:
-        _kernels.set_bf16_kernel("avx2")
+        assert pick(layers, 256, "bf16") == ("pipeline" if isa == "avx512" else "units")
+    if "avx2" in _kernels.supported_isas():
+        _kernels.set_isa("avx2")              # the AVX2 kernels, bf16 on its widening kernel
         try:
-            assert pick(2, 256, "bf16") == "units"
+            assert _kernels.bf16_info()["kernel"] == "avx2"
+            assert pick(2, 256, "float32") == pick(2, 256, "bf16") == "units"
+            assert pick(2, 128, "float32") == pick(2, 128, "bf16") == "pipeline"
         finally:
-            _kernels.set_bf16_kernel(None)
+            _kernels.set_isa(isa)
     rng = np.random.default_rng(5)
     x = rng.uniform(-1, 1, (4, 50, 256)).astype(np.float32)
     dy = rng.uniform(-1, 1, (4, 50, 256)).astype(np.float32)
