@@ -10,7 +10,7 @@
  *   - wavefront (unidirectional): G groups, layer k on group k % G; a layer projects its input
  *     chunk by chunk as the layer below publishes finished steps (going back, the layer below
  *     takes the dx chunks the layer above publishes), so the layers' time loops overlap.
- * And, when the cost model of decomp.h picks it from the stack's shape, the batch split: layer
+ * And, when the cost model of decomp_model.h picks it from the stack's shape, the batch split: layer
  * after layer, each layer's batch chunks run whole by the members (other bits in the weight
  * gradients, summed chunk by chunk; still the same for any thread count).
  */

@@ -163,7 +163,7 @@ int frnn_test_stack(const frnn_blas *blas)
     const int cells[] = {FRNN_RNN_TANH, FRNN_GRU, FRNN_GRU_RESET_BEFORE, FRNN_LSTM, FRNN_MGU};
     int failures = 0;
     /* the inference calls below (train 0, D 1) at 2 and 3 threads run as the batch split's
-     * inference chunks (decomp.h frnn_infer_chunks) wherever the engine runs: one member's bits */
+     * inference chunks (decomp_model.h frnn_infer_chunks) wherever the engine runs: one member's bits */
     const frnn_dims probe = {FRNN_LSTM, T, B, I, H, H};
     if (frnn_engine_enabled() && (frnn_decomposition(&probe, 1, 1, 2, 0, FRNN_PRECISION_F32) != 2
                                   || frnn_decomposition(&probe, 1, 1, 2, 1, FRNN_PRECISION_F32) == 2)) {

@@ -96,7 +96,7 @@ def test_stacks_every_decomposition(stack, dtype, monkeypatch):
 def test_cost_model_choices(monkeypatch):
     """The model's picks: forced ones win; the batch split is a choice of the shape alone (the
     same at 1, 2 and 3 threads); big steps stay split by units; one thread runs as one member;
-    auto never picks the batch split until it measures faster (csrc/decomp.h frnn_model_batch)."""
+    auto never picks the batch split until it measures faster (csrc/decomp_model.h frnn_model_batch)."""
     monkeypatch.delenv("FASTRNN_DECOMP", raising=False)
     monkeypatch.delenv("FASTRNN_WAVEFRONT", raising=False)
     monkeypatch.delenv("FASTRNN_BATCH_AUTO", raising=False)
@@ -207,7 +207,7 @@ def test_batch_split_area_kept_between_calls_of_other_shapes(monkeypatch):
 
 
 def test_wave_rule_weighs_step_time(monkeypatch):
-    """The wavefront's step bound (csrc/decomp.h frnn_model_wave) is per float32 ISA (16 MFLOP on
+    """The wavefront's step bound (csrc/decomp_model.h frnn_model_wave) is per float32 ISA (16 MFLOP on
     AVX2, 32 on AVX-512, as measured), and bf16 steps on AVX512-BF16 -- twice the float32 rate --
     count half their flops: at batch 50, a 2x256 / 3x256 LM stack (26 MFLOP steps) is the pipeline
     on AVX-512 and split by units on AVX2 (bf16 on the AVX2 kernel too: float32's rate); 2x512 /

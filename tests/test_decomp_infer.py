@@ -1,4 +1,4 @@
-"""Inference calls as the batch split (csrc/decomp.h frnn_infer_chunks): a forward that keeps no
+"""Inference calls as the batch split (csrc/decomp_model.h frnn_infer_chunks): a forward that keeps no
 tape runs each member's share of the batch whole, with no barrier per step, when the recurrent
 weights are small enough. It must give exactly the bits of every other decomposition -- the
 units split and one member -- for every cell, packed-sequence lengths, initial states,

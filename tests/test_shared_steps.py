@@ -31,7 +31,7 @@ def _run(exe, *args, **env):
     full = {k: v for k, v in os.environ.items() if k not in ("FASTRNN_TEST_STALL", "FASTRNN_SHARED_STEPS")}
     full.update({"FASTRNN_SHARED_STEPS": "1"}, **env)     # opt-in; "0" runs the barrier path
     # the shared steps are the units split's: its inference cases would run as the batch split
-    # (decomp.h frnn_infer_chunks: no barrier per step to share)
+    # (decomp_model.h frnn_infer_chunks: no barrier per step to share)
     full.setdefault("FASTRNN_DECOMP", "units")
     full.update(TSAN_OPTIONS="halt_on_error=1", ASAN_OPTIONS="detect_leaks=1")
     run = subprocess.run([exe, *args], capture_output=True, text=True, timeout=600, env=full)

@@ -1,4 +1,4 @@
-# The decompositions of a call (csrc/decomp.h): which one the cost model picks, and the barrier
+# The decompositions of a call (csrc/decomp.h, decomp_model.h): which one the cost model picks, and the barrier
 # count benchmarks report. Included by _kernels.pyx.
 
 from libc.stdlib cimport malloc, free
