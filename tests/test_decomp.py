@@ -211,8 +211,8 @@ def test_wave_rule_weighs_step_time(monkeypatch):
     AVX2, 32 on AVX-512, as measured), and bf16 steps on AVX512-BF16 -- twice the float32 rate --
     count half their flops: at batch 50, a 2x256 / 3x256 LM stack (26 MFLOP steps) is the pipeline
     on AVX-512 and split by units on AVX2 (bf16 on the AVX2 kernel too: float32's rate); 2x512 /
-    3x512 stay units. And a bf16 stack trained as the pipeline gives the units split's bits at 1,
-    2 and 3 threads."""
+    3x512 stay units. And such a stack trained as the pipeline gives the units split's bits at 1,
+    2 and 3 threads, in float32 and bf16."""
     for name in ("FASTRNN_DECOMP", "FASTRNN_WAVEFRONT", "FASTRNN_BATCH_AUTO"):
         monkeypatch.delenv(name, raising=False)
     if _kernels.engine_info()["path"] != "engine":
@@ -236,16 +236,17 @@ def test_wave_rule_weighs_step_time(monkeypatch):
     rng = np.random.default_rng(5)
     x = rng.uniform(-1, 1, (4, 50, 256)).astype(np.float32)
     dy = rng.uniform(-1, 1, (4, 50, 256)).astype(np.float32)
-    results = {}
-    for wave in ("0", "1"):
-        monkeypatch.setenv("FASTRNN_WAVEFRONT", wave)
-        for threads in (1, 2, 3):
-            _kernels.set_num_threads(threads)
-            layer = fastrnn.LSTM(256, 256, num_layers=2, seed=3)
-            layer.precision = "bf16"
-            y, _ = layer.forward(x)
-            dx, _ = layer.backward(dy)
-            got = {"y": y, "dx": dx, **{k: np.array(g) for k, g in layer.named_grads().items()}}
-            results.setdefault(wave, got)
-            _same_bits(results[wave], got, f"FASTRNN_WAVEFRONT={wave}: {threads} threads vs 1")
-    _same_bits(results["0"], results["1"], "bf16 pipeline vs units")
+    for precision in ("float32", "bf16"):
+        results = {}
+        for wave in ("0", "1"):
+            monkeypatch.setenv("FASTRNN_WAVEFRONT", wave)
+            for threads in (1, 2, 3):
+                _kernels.set_num_threads(threads)
+                layer = fastrnn.LSTM(256, 256, num_layers=2, seed=3)
+                layer.precision = precision
+                y, _ = layer.forward(x)
+                dx, _ = layer.backward(dy)
+                got = {"y": y, "dx": dx, **{k: np.array(g) for k, g in layer.named_grads().items()}}
+                results.setdefault(wave, got)
+                _same_bits(results[wave], got, f"{precision} FASTRNN_WAVEFRONT={wave}: {threads} threads vs 1")
+        _same_bits(results["0"], results["1"], f"{precision} pipeline vs units")
