@@ -24,7 +24,8 @@ import argparse
 import numpy as np
 
 from fastrnn import _kernels
-from fastrnn.benchmarks import runners, timing, workloads
+from fastrnn.benchmarks import runners, timing
+from fastrnn.benchmarks.workloads import _lm_flops
 
 SHAPES = [(100, 32, 128, 256), (50, 64, 512, 512)]
 LMS = [(2, 256), (3, 512)]
@@ -82,7 +83,7 @@ def workloads():
         if runners.torch is not None:
             impls["torch"] = lambda made=made: made()["torch"]()
             impls["torch bf16"] = _autocast(impls["torch"])
-        flops = workloads._lm_flops(layers, hidden, 50, 50, True)
+        flops = _lm_flops(layers, hidden, 50, 50, True)
         work[f"LM train iteration {layers}x{hidden} (50x50)"] = (impls, flops)
         # the Trainer's path: the same iteration as one FusedStep call (torch's columns as above)
         fused = lambda layers=layers, hidden=hidden: _lm_train_fused(layers, hidden)

@@ -173,3 +173,19 @@ def test_stream_and_generate_refuse_a_missing_or_unwanted_condition(cond):
         stream(model.lm, vocab, length=3, condition=1)
     with pytest.raises(ValueError, match="condition: expected one class id"):
         generate(model, vocab, length=3, condition=[0, 1])
+
+
+def test_num_samples_all_start_from_the_condition_and_bad_inputs_name_themselves(cond):
+    """generate(condition=, num_samples=n): every sequence starts from the one condition's state
+    (argmax: n copies of the single text); a vector of the wrong length is reported as given; beam
+    search refuses a ConditionedGenerator by name."""
+    from fastrnn.beam import beam_search
+    model, vocab, _ = cond
+    one = generate(model, vocab, prime="ab", length=20, argmax=True, condition=1)
+    assert generate(model, vocab, prime="ab", length=20, argmax=True, condition=1, num_samples=3) == [one] * 3
+    assert one == _greedy(model, vocab, 1, "ab", 20)
+    vec = _model(vocab, condition_size=3)
+    with pytest.raises(ValueError, match=r"condition: expected one vector of 3 numbers, got shape \(2,\)"):
+        generate(vec, vocab, length=3, condition=[1.0, 2.0])
+    with pytest.raises(TypeError, match="model: beam search takes a language model, not a ConditionedGenerator"):
+        beam_search(model, vocab, length=3)

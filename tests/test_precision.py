@@ -2,6 +2,7 @@
 never stale across precisions and weight edits, the Trainer records it in checkpoints (which stay
 float32) and a resume may change it, and the CLI's --precision on train/sample/predict/bench."""
 import json
+import os
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastrnn
-from fastrnn import io
+from fastrnn import _kernels, io
 from fastrnn.data import Vocab
 from fastrnn.models import LanguageModel, SequenceClassifier
 from fastrnn.nn import MGU
@@ -206,7 +207,6 @@ def test_cli_task_train_and_predict_with_precision(tmp_path):
 
 
 def test_cli_bench_and_info_report_the_bf16_path(tmp_path):
-    from fastrnn import _kernels
     kernel = _kernels.bf16_info()["kernel"]
     assert f"bf16 kernels (precision='bf16'): {kernel}" in fastrnn_cli("info").stdout
     report = tmp_path / "r.json"
@@ -214,3 +214,28 @@ def test_cli_bench_and_info_report_the_bf16_path(tmp_path):
     assert f"bf16 kernel: {kernel}" in r.stdout and "layers: bf16" in r.stdout
     j = json.loads(report.read_text())
     assert j["precision"] == "bf16" and j["machine"]["engine"]["bf16"] == kernel
+
+
+def test_bf16_training_benchmark_builds_its_table_and_measures_the_bf16_peak():
+    """bench/bf16_training.py's workloads (built, not timed: the fused LM rows with their flops)
+    and timing.measure_peak_bf16 on a small product (both sources when torch is here)."""
+    import importlib.util
+    from fastrnn.benchmarks import runners, timing
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "bf16_training.py")
+    if not os.path.exists(script):
+        pytest.skip("no bench/ (installed without sources)")
+    sys.path.insert(0, os.path.dirname(script))
+    try:
+        spec = importlib.util.spec_from_file_location("bf16_training", script)
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+        work = bench.workloads()
+    finally:
+        sys.path.remove(os.path.dirname(script))
+    for name in ("LM train iteration fused 2x256 (50x50)", "LM train iteration fused 3x512 (50x50)"):
+        impls, flops = work[name]
+        assert flops > 0 and {"float32", "bf16"} <= set(impls)
+    peak = timing.measure_peak_bf16(repeats=1, n=64)
+    assert peak["fastrnn_gemm_gflops"] > 0 and peak["gflops"] >= peak["fastrnn_gemm_gflops"]
+    assert (peak["torch_mm_gflops"] is None) == (runners.torch is None)
+    assert peak["kernel"] == _kernels.bf16_info()["kernel"]

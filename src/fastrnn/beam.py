@@ -52,6 +52,9 @@ def beam_search(model, vocab, prime: str = "", length: int = 100, beam: int = 5,
     TypeError, ValueError
         A bad argument (named in the message), or logits that became NaN.
     """
+    if hasattr(model, "condition_start"):       # its text starts from a condition: generate(condition=)
+        raise TypeError(f"model: beam search takes a language model, not a {type(model).__name__} "
+                        "(fastrnn.generate(..., condition=) samples from one)")
     _check_request(model, vocab, prime, length, stop)
     checks.integer("beam", beam, 1, MAX_BEAM)
     checks.real("alpha", alpha, 0, expected="a finite number >= 0")

@@ -166,7 +166,7 @@ def _begin(model, vocab, prime, condition):
     return model, (state, [first] + prime_ids)
 
 
-def load_state(gen, state):
+def _load_state(gen, state):
     """Start every sequence of a native loop (`fastrnn._kernels.Generator`) from `state`: h, or
     (h, c) for an LSTM, each (L, B, H) or (L, 1, H) (one state for all B sequences)."""
     for buf, part in zip((gen.h_state, gen.c_state), state if isinstance(state, tuple) else (state,)):
@@ -182,7 +182,7 @@ def _native(model, vocab, start, B, length, temperature, top_k, top_p, argmax, s
                           word=vocab.level == "word", stop=stop or None)
     state, ids = start
     if state is not None:
-        load_state(gen, state)
+        _load_state(gen, state)
     if len(ids) > 1:
         gen.feed(np.repeat(np.asarray(ids[:-1], np.int32)[:, None], B, axis=1))
     gen.start(np.full(B, ids[-1], np.int32))

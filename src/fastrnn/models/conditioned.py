@@ -19,7 +19,7 @@ import numpy as np
 from .. import checks
 from ..nn import Embedding, Linear, Module
 from ..nn.module import to_numpy
-from ..sample import check_sampling, load_state, next_token_probs, sample_native
+from ..sample import _load_state, check_sampling, next_token_probs, sample_native
 from .lm import _NO_TAPE, CELLS, LanguageModel
 from .registry import register
 
@@ -167,7 +167,7 @@ class ConditionedGenerator(Module):
             return self._stepwise(state, length, temperature, top_k, top_p, argmax, rng)
         gen = self.lm.generator(B, length, temperature=temperature, top_k=top_k or 0,
                                 top_p=0.0 if top_p is None else top_p, argmax=argmax, eos=-1)
-        load_state(gen, state)
+        _load_state(gen, state)
         gen.start(np.full(B, self.config["bos_id"], np.int32))
         sample_native(gen, length, argmax, rng)
         return gen.out.T.astype(np.int64)
@@ -182,7 +182,7 @@ class ConditionedGenerator(Module):
             want, ndim = f"one class id in [0, {self.condition.num_classes})", 0
         else:
             want, ndim = f"one vector of {self.condition.proj.in_features} numbers", 1
-        if one.ndim != ndim:
+        if one.ndim != ndim or (ndim == 1 and one.shape[0] != self.condition.proj.in_features):
             raise ValueError(f"condition: expected {want}, got shape {one.shape}")
         return self.lm, self.condition.forward(one[None], train=False), self.config["bos_id"]
 

@@ -10,7 +10,7 @@ nothing of fused.py (the language model's step is built from the owner's class).
 """
 import numpy as np
 
-from .. import _kernels
+from . import fused_update
 
 
 def why_not_model(model):
@@ -44,17 +44,4 @@ class CondStep:
         m.condition.zero_grad()                 # the language model's step zeroes its own span
         loss, _ = self.lm.step(inputs, targets, state)
         m.condition.backward(self.lm.dstate)
-        return update(m, loss, opt_spec)
-
-
-def update(model, loss, opt_spec):
-    """After a native step without its optimiser and the model's Python blocks' backward: the
-    clip and the update over `model`'s whole flat buffers in one native call, unless the loss is
-    bad (train_step's max_loss rule). Returns (status, loss, grad_sumsq, param_sumsq) as
-    `_kernels.train_step` does (the sums None when nothing was updated or opt_spec is None)."""
-    if opt_spec is None:
-        return 0, loss, None, None
-    if not loss <= opt_spec["max_loss"]:        # NaN too: no update, as train_step's status 1
-        return 1, loss, None, None
-    status, grad_sumsq, param_sumsq = _kernels.optim_step(model._params, model.grads, opt_spec)
-    return status, loss, grad_sumsq, param_sumsq
+        return fused_update.update(m, loss, opt_spec)

@@ -4,7 +4,7 @@ target embedding, decoder stack from the bridged encoder state, head, softmax cr
 past each target's <eos> -- in one native call (a tagger's step, `fused_seq.native_step`, with
 initial states and without an optimiser), the initial-state gradient back through the encoder in
 Python (as `Seq2Seq.backward`), then the clip and the update over the whole model's flat buffers
-in one native call (`fused_cond.update`).
+in one native call (`fused_update.update`).
 
 `fused.FusedStep` builds it for such a model (`FusedStep(model, ...).step_batch((src,
 src_lengths, tgt, tgt_lengths))`); this module holds only what differs from a tagger's step, and
@@ -12,7 +12,7 @@ imports nothing of fused.py.
 """
 import numpy as np
 
-from . import fused_cond, fused_seq
+from . import fused_seq, fused_update
 
 
 def why_not_model(model):
@@ -61,4 +61,4 @@ class S2SStep:
             embed=m.tgt_embed, h0=list(h0), c0=None if c0 is None else list(c0))
         m.loss._grad, m.loss.total, m._tape = None, float(steps.sum()), None
         m._encoder_backward((dh0, dc0) if dec.lstm else dh0, src.shape[1])
-        return fused_cond.update(m, loss, opt_spec)
+        return fused_update.update(m, loss, opt_spec)
