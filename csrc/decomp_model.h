@@ -198,7 +198,10 @@ static int frnn_batch_auto(void)
  * that is cheaper, on 2 members (the smallest team: the choice may not depend on the thread
  * count, see above), than what would run instead: the two directions side by side (D == 2),
  * the layer pipeline (its layers' one-member times, layer k on member k % 2, plus one chunk of
- * fill per layer), or each layer's steps split by units. */
+ * fill per layer), or each layer's steps split by units. What would run instead follows
+ * frnn_model_wave's per-ISA bound, so with FASTRNN_BATCH_AUTO=1 (off by default) a shape's
+ * choice -- and, the batch split summing gradients chunk by chunk, its bits -- may differ between
+ * ISAs and bf16 kernels; never between thread counts. */
 static int frnn_model_batch(const frnn_dims *dims, int L, int D, int bf16)
 {
     double batch = 0, units = 0, one[2] = {0, 0};
