@@ -157,15 +157,17 @@ static double frnn_model_layer(const frnn_dims *d, int decomp, int nth)
 
 /* The same bound for the AVX-512 kernels, measured on a 2-core Zen 4 (the fused LM iteration at
  * batch 50, units and wavefront interleaved 9 times, quiet): the wavefront was 1.07x at 2x256
- * and 3x256 (26 MFLOP steps), 1.02x at 2x512 and 0.94x at 3x512 (105 MFLOP). */
-#define FRNN_WAVE_STEP_FLOPS_AVX512 32e6
+ * and 3x256 (26 MFLOP steps), 1.09x at 2x384 (59 MFLOP), 1.02x at 2x512 and 0.94x at 3x512
+ * (105 MFLOP). */
+#define FRNN_WAVE_STEP_FLOPS_AVX512 64e6
 
 /* The wavefront's rule for a unidirectional stack: its steps are all at most that big. The bound
  * weighs a step's time against the barriers, so bf16 steps on AVX512-BF16 (and AMX) -- two
  * products per float32 lane, twice the float32 rate -- count half their flops: measured on a
- * 2-core Zen 4 (the fused LM iteration, interleaved 9-13 times), a bf16 2x256 / 3x256 stack ran
- * 1.06-1.11x faster as the wavefront than split by units, 2x512 / 3x512 1.03-1.04x. On AVX2 the
- * bf16 kernels widen to float32 (the float32 rate): their steps count whole. */
+ * 2-core Zen 4 (the fused LM iteration, interleaved 9 times, quiet), bf16 stacks ran faster as
+ * the wavefront than split by units at 2x256 / 3x256 (1.06x, 1.08x), 2x384 / 3x384 (1.14x,
+ * 1.11x) and 2x512 / 3x512 (105 MFLOP steps: 1.04x, 1.03x, where float32 is 1.02x, 0.94x). On
+ * AVX2 the bf16 kernels widen to float32 (the float32 rate): their steps count whole. */
 static int frnn_model_wave(const frnn_dims *dims, int L, int bf16)
 {
     const double scale = bf16 && frnn_bf16_kernel() == FRNN_BF16_AVX512BF16 ? 0.5 : 1.0;

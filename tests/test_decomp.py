@@ -208,10 +208,10 @@ def test_batch_split_area_kept_between_calls_of_other_shapes(monkeypatch):
 
 def test_wave_rule_weighs_step_time(monkeypatch):
     """The wavefront's step bound (csrc/decomp_model.h frnn_model_wave) is per float32 ISA (16 MFLOP on
-    AVX2, 32 on AVX-512, as measured), and bf16 steps on AVX512-BF16 -- twice the float32 rate --
-    count half their flops: at batch 50, a 2x256 / 3x256 LM stack (26 MFLOP steps) is the pipeline
-    on AVX-512 and split by units on AVX2 (bf16 on the AVX2 kernel too: float32's rate); 2x384 /
-    3x384 (59 MFLOP) are the pipeline in bf16 on AVX512-BF16 only; 2x512 / 3x512 stay units. And such a stack trained as the pipeline gives the units split's bits at 1,
+    AVX2, 64 on AVX-512, as measured), and bf16 steps on AVX512-BF16 -- twice the float32 rate --
+    count half their flops: at batch 50, 2x256 / 3x256 and 2x384 / 3x384 LM stacks are the
+    pipeline on AVX-512 and split by units on AVX2 (bf16 on the AVX2 kernel too: float32's rate);
+    2x512 / 3x512 are the pipeline in bf16 on AVX512-BF16 only; 768 stays units. And such a stack trained as the pipeline gives the units split's bits at 1,
     2 and 3 threads, in float32 and bf16."""
     for name in ("FASTRNN_DECOMP", "FASTRNN_WAVEFRONT", "FASTRNN_BATCH_AUTO"):
         monkeypatch.delenv(name, raising=False)
@@ -219,15 +219,14 @@ def test_wave_rule_weighs_step_time(monkeypatch):
         pytest.skip("float32 runs on BLAS here: one member")
     pick = lambda layers, H, precision: _kernels.decomposition(    # noqa: E731
         "lstm", 50, 50, H, H, layers=layers, threads=2, precision=precision)
-    isa = _kernels.engine_info()["isa"]
+    isa, bf16_fast = _kernels.engine_info()["isa"], _kernels.bf16_info()["kernel"] == "avx512bf16"
     for layers in (2, 3):
-        assert pick(layers, 256, "float32") == ("pipeline" if isa == "avx512" else "units")
+        for H in (256, 384):                  # 26 and 59 MFLOP steps
+            assert pick(layers, H, "float32") == pick(layers, H, "bf16") == ("pipeline" if isa == "avx512" else "units")
+        # 2x512 (105 MFLOP): units in float32; the bf16 halving alone makes it the pipeline
         assert pick(layers, 512, "float32") == "units"
-        assert pick(layers, 512, "bf16") == "units"
-        assert pick(layers, 256, "bf16") == ("pipeline" if isa == "avx512" else "units")
-        # 2x384 (59 MFLOP steps): units in float32; the bf16 halving alone makes it the pipeline
-        assert pick(layers, 384, "float32") == "units"
-        assert pick(layers, 384, "bf16") == ("pipeline" if _kernels.bf16_info()["kernel"] == "avx512bf16" else "units")
+        assert pick(layers, 512, "bf16") == ("pipeline" if bf16_fast else "units")
+        assert pick(layers, 768, "bf16") == "units"
     if "avx2" in _kernels.supported_isas():
         _kernels.set_isa("avx2")              # the AVX2 kernels, bf16 on its widening kernel
         try:
