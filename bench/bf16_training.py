@@ -86,21 +86,9 @@ def workloads():
         flops = _lm_flops(layers, hidden, 50, 50, True)
         work[f"LM train iteration {layers}x{hidden} (50x50)"] = (impls, flops)
         # the Trainer's path: the same iteration as one FusedStep call (torch's columns as above)
-        fused = lambda layers=layers, hidden=hidden: _lm_train_fused(layers, hidden)
+        fused = lambda layers=layers, hidden=hidden: runners.lm_train_fused(layers, hidden, 50, 50)["fastrnn"]()
         work[f"LM train iteration fused {layers}x{hidden} (50x50)"] = (dict(impls, float32=fused, bf16=fused), flops)
     return work
-
-
-def _lm_train_fused(layers, hidden, B=50, T=50):
-    """runners.lm_train's iteration (forward, backward, clip 5, Adam) as one FusedStep call, in
-    runners.PRECISION (fresh state each call, as lm_train's)."""
-    from fastrnn import optim
-    from fastrnn.models import LanguageModel
-    from fastrnn.train.fused import FusedStep
-    model = LanguageModel(runners.VOCAB, hidden_size=hidden, num_layers=layers, seed=0)
-    model.precision = runners.PRECISION
-    step, (inputs, targets) = FusedStep(model, optim.Adam(model, lr=2e-3), clip=5.0), runners._ids(B, T)
-    return lambda: step.step(inputs, targets)
 
 
 def _ratio(a, b):

@@ -78,7 +78,7 @@ def build():
         rows.append((f"LM train iteration L={layers} H={hidden}", runners.lm_train(layers, hidden, 50, 50),
                      workloads._lm_flops(layers, hidden, 50, 50, True), ("torch", 1.8 if layers > 1 else 1.5)))
         # the same iteration as one native call (fastrnn.train.fused); the row above is the unfused one
-        rows.append((f"LM train iteration fused L={layers} H={hidden}", _lm_train_fused(layers, hidden, 50, 50),
+        rows.append((f"LM train iteration fused L={layers} H={hidden}", runners.lm_train_fused(layers, hidden, 50, 50),
                      workloads._lm_flops(layers, hidden, 50, 50, True),
                      ("torch_or_peak", 1.5 if (layers, hidden) == (2, 128) else 1.3)))
     # the tagger, classifier, conditioned generator and seq2seq (fastrnn bench's "models" shapes):
@@ -95,7 +95,7 @@ def build():
     # -- 1.3x would need more than 85 % -- and >= 85 % of that peak counts instead
     for layers, hidden in workloads.LM_MATRIX:
         rows.append((f"LM train iteration fused L={layers} H={hidden}{ONE_THREAD}",
-                     _one_thread(_lm_train_fused(layers, hidden, 50, 50)),
+                     _one_thread(runners.lm_train_fused(layers, hidden, 50, 50)),
                      workloads._lm_flops(layers, hidden, 50, 50, True), ("torch_or_peak", 1.3)))
     return rows
 
@@ -138,19 +138,6 @@ def _one_thread(builders):
             return call
         return built
     return {impl: wrap(impl, build) for impl, build in builders.items()}
-
-
-def _lm_train_fused(layers, hidden, B, T):
-    """runners.lm_train's iteration (forward, backward, clip 5, Adam) as one FusedStep call."""
-    from fastrnn import optim
-    from fastrnn.models import LanguageModel
-    from fastrnn.train.fused import FusedStep
-
-    def fast():
-        model = LanguageModel(runners.VOCAB, hidden_size=hidden, num_layers=layers, seed=0)
-        step, (inputs, targets) = FusedStep(model, optim.Adam(model, lr=2e-3), clip=5.0), runners._ids(B, T)
-        return lambda: step.step(inputs, targets)     # fresh state each time, as lm_train's
-    return {"fastrnn": fast, "torch": runners.lm_train(layers, hidden, B, T)["torch"]}
 
 
 #: the name's end of a row timed on one thread (compared with the one-thread peak)

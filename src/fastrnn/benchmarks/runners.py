@@ -226,6 +226,19 @@ def lm_train(layers, hidden, B, T):
     return {"fastrnn": fast, "torch": slow_torch}
 
 
+def lm_train_fused(layers, hidden, B, T):
+    """{impl: builder}: lm_train's iteration (forward, backward, clip 5, Adam) as one FusedStep
+    call (the Trainer's path), in PRECISION, fresh state each call; torch's as lm_train's."""
+    from ..train.fused import FusedStep
+
+    def fast():
+        model = LanguageModel(VOCAB, hidden_size=hidden, num_layers=layers, seed=0)
+        model.precision = PRECISION
+        step, (inputs, targets) = FusedStep(model, optim.Adam(model, lr=2e-3), clip=5.0), _ids(B, T)
+        return lambda: step.step(inputs, targets)
+    return {"fastrnn": fast, "torch": lm_train(layers, hidden, B, T)["torch"]}
+
+
 def lm_infer(layers, hidden, T, precision=None):
     """{impl: builder} of a batch-1 forward over T tokens carrying the state (T=1: a sampling step);
     precision: the model's ("bf16": bf16 mixed precision; None: the run's PRECISION)."""
