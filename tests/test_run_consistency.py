@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -178,29 +179,38 @@ CHILD = """
 """
 
 
-def run_child(out, kill_after=None):
+def run_child(out, kill_after=None, fit_seconds=None):
+    """The child's return code (0, or -SIGKILL when killed `kill_after` seconds into its fit);
+    `fit_seconds`, a list, receives how long its fit ran."""
     from fuzz_helpers import package_root
     env = dict(os.environ, PYTHONPATH=package_root(), OPENBLAS_NUM_THREADS="1")
     p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(CHILD),
                           os.path.dirname(os.path.abspath(__file__)), str(out)], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == "started\n", p.stderr.read()
+    start = time.monotonic()
     if kill_after is not None:
-        assert p.stdout.readline() == "started\n", p.stderr.read()
         try:
             p.wait(timeout=kill_after)
         except subprocess.TimeoutExpired:
             p.send_signal(signal.SIGKILL)
     _, stderr = p.communicate(timeout=300)
+    if fit_seconds is not None:
+        fit_seconds.append(time.monotonic() - start)
     assert p.returncode in (0, -signal.SIGKILL), stderr
     return p.returncode
 
 
 def test_sigkill_at_random_instants_then_resume_gives_the_uninterrupted_run(tmp_path):
-    assert run_child(tmp_path / "reference") == 0
+    fit_seconds = []
+    assert run_child(tmp_path / "reference", fit_seconds=fit_seconds) == 0
+    # kill instants within the first 0.4 s, and within 90 % of the whole fit's time: on a fast
+    # machine the whole fit can end before 0.4 s, and a first run never killed tests nothing
+    latest = min(0.4, 0.9 * fit_seconds[0])
     out = tmp_path / "run"
     rng = np.random.default_rng(0)
     kills = 0
-    while kills < 6 and run_child(out, kill_after=rng.uniform(0.0, 0.4)) != 0:
+    while kills < 6 and run_child(out, kill_after=rng.uniform(0.0, latest)) != 0:
         kills += 1
     assert kills >= 1           # the run was killed (and resumed) at least once
     if kills == 6:
